@@ -1,0 +1,26 @@
+"""The `llmos` command: the entry point that assembles every sub-command.
+
+Each sub-command lives in its own module under ``llmos.cli`` and registers
+itself on the Typer app here. Client commands talk to the API over HTTPS like
+any other client; only ``llmos server`` runs the server in-process.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="llmos",
+    help="LLMOS: run LLMs and AI workloads on your own GPU machines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
