@@ -1,0 +1,19 @@
+"""RFC 3339 timestamps, as Kubernetes writes them (UTC, second precision)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime | None = None) -> str:
+    """Format ``moment`` (default: now) as ``2026-01-02T03:04:05Z``."""
+    return (moment or now()).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse a timestamp written by :func:`rfc3339` (or any ISO 8601 form)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,149 @@
+"""Kinds of ``management.llmos.ai/v1``: namespaces, users, roles, tokens, settings."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from llmos.resources.meta import Resource, Status, Strict
+
+GROUP = "management.llmos.ai"
+VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+
+
+class PolicyRule(Strict):
+    """Grants ``verbs`` on ``resources`` (plural names) of ``apiGroups``; ``*`` is any."""
+
+    apiGroups: list[str] = Field(default_factory=lambda: ["*"])
+    resources: list[str] = Field(min_length=1)
+    verbs: list[str] = Field(min_length=1)
+    resourceNames: list[str] = Field(default_factory=list)
+
+    @field_validator("verbs")
+    @classmethod
+    def _known_verbs(cls, verbs: list[str]) -> list[str]:
+        for verb in verbs:
+            if verb != "*" and verb not in VERBS:
+                raise ValueError(f"unknown verb {verb!r}: use one of {', '.join(VERBS)} or '*'")
+        return verbs
+
+
+class NamespaceSpec(Strict):
+    displayName: str = ""
+    description: str = ""
+
+
+class Namespace(Resource):
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "namespaces"
+    namespaced: ClassVar[bool] = False
+    short_names: ClassVar[tuple[str, ...]] = ("ns",)
+    label_names: ClassVar[bool] = True
+    spec: NamespaceSpec = Field(default_factory=NamespaceSpec)
+    status: Status = Field(default_factory=Status)
+
+
+class UserSpec(Strict):
+    displayName: str = ""
+    description: str = ""
+    # Write-only: hashed with argon2 on the way in and never stored or returned here.
+    password: str | None = None
+    active: bool = True
+    globalRoles: list[str] = Field(default_factory=lambda: ["user"])
+    mustChangePassword: bool = False
+
+
+class UserStatus(Status):
+    lastLoginTime: str | None = None
+
+
+class User(Resource):
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "users"
+    namespaced: ClassVar[bool] = False
+    label_names: ClassVar[bool] = True
+    spec: UserSpec = Field(default_factory=UserSpec)
+    status: UserStatus = Field(default_factory=UserStatus)
+
+
+class RoleSpec(Strict):
+    displayName: str = ""
+    description: str = ""
+    rules: list[PolicyRule] = Field(default_factory=list)
+    builtin: bool = False
+
+
+class GlobalRole(Resource):
+    """Rules granted in every namespace and on cluster-scoped kinds."""
+
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "globalroles"
+    namespaced: ClassVar[bool] = False
+    spec: RoleSpec = Field(default_factory=RoleSpec)
+    status: Status = Field(default_factory=Status)
+
+
+class RoleTemplate(Resource):
+    """Rules granted inside one namespace by a RoleTemplateBinding."""
+
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "roletemplates"
+    namespaced: ClassVar[bool] = False
+    spec: RoleSpec = Field(default_factory=RoleSpec)
+    status: Status = Field(default_factory=Status)
+
+
+class RoleTemplateBindingSpec(Strict):
+    roleTemplate: str = Field(min_length=1)
+    user: str = Field(min_length=1)
+
+
+class RoleTemplateBinding(Resource):
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "roletemplatebindings"
+    short_names: ClassVar[tuple[str, ...]] = ("rtb",)
+    spec: RoleTemplateBindingSpec
+    status: Status = Field(default_factory=Status)
+
+
+class TokenSpec(Strict):
+    userName: str = Field(min_length=1)
+    type: Literal["session", "apikey"] = "apikey"
+    description: str = ""
+    expiresAt: str | None = None
+    # Model names this key may use through the gateway; ["*"] means every model.
+    scopes: list[str] = Field(default_factory=lambda: ["*"])
+
+
+class TokenStatus(Status):
+    lastUsedAt: str | None = None
+    expired: bool = False
+
+
+class Token(Resource):
+    """A session or an API key. Only its hash is stored, outside the object."""
+
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "tokens"
+    namespaced: ClassVar[bool] = False
+    spec: TokenSpec
+    status: TokenStatus = Field(default_factory=TokenStatus)
+
+
+class SettingSpec(Strict):
+    value: str | None = None
+    default: str | None = None
+    description: str = ""
+
+
+class Setting(Resource):
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "settings"
+    namespaced: ClassVar[bool] = False
+    spec: SettingSpec = Field(default_factory=SettingSpec)
+    status: Status = Field(default_factory=Status)
+
+    @property
+    def effective(self) -> str | None:
+        return self.spec.value if self.spec.value not in (None, "") else self.spec.default

@@ -1,0 +1,141 @@
+"""Kinds of ``ml.llmos.ai/v1``: model services, notebooks, Ray clusters, volumes.
+
+Only the schemas live here; each kind's controller arrives with its capability.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from llmos._lib.quantity import parse_quantity
+from llmos.resources.meta import Resource, Status, Strict
+
+GROUP = "ml.llmos.ai"
+
+
+def _check_quantity(value: str | int | float | None) -> str | int | float | None:
+    if value is not None:
+        parse_quantity(value)
+    return value
+
+
+class ResourceRequirements(Strict):
+    cpu: str | int | float | None = None
+    memory: str | None = None
+    gpu: int | None = Field(default=None, ge=0)
+    # A share of one GPU: a memory size ("20Gi") or a fraction ("0.5").
+    gpuMemory: str | None = None
+
+    _q_cpu = field_validator("cpu")(classmethod(lambda cls, v: _check_quantity(v)))
+    _q_mem = field_validator("memory")(classmethod(lambda cls, v: _check_quantity(v)))
+    _q_gpumem = field_validator("gpuMemory")(classmethod(lambda cls, v: _check_quantity(v)))
+
+
+class VolumeMount(Strict):
+    name: str = Field(min_length=1)
+    mountPath: str | None = None
+    readOnly: bool = False
+
+
+class EnvVar(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    value: str = ""
+
+
+class ModelServiceSpec(Strict):
+    model: str = Field(min_length=1)
+    modelRegistry: Literal["huggingface", "modelscope", "local"] = "huggingface"
+    servedModelName: str | None = None
+    engine: Literal["vllm", "llama-cpp", "transformers", "auto"] = "auto"
+    engineArgs: list[str] = Field(default_factory=list)
+    replicas: int = Field(default=1, ge=0, le=64)
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    env: list[EnvVar] = Field(default_factory=list)
+    volumes: list[VolumeMount] = Field(default_factory=list)
+    hfTokenSecret: str | None = None
+
+
+class ModelServiceStatus(Status):
+    readyReplicas: int = 0
+    replicas: int = 0
+    endpoints: list[str] = Field(default_factory=list)
+    downloadProgress: dict[str, Any] | None = None
+
+
+class ModelService(Resource):
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "modelservices"
+    short_names: ClassVar[tuple[str, ...]] = ("ms",)
+    label_names: ClassVar[bool] = True
+    spec: ModelServiceSpec
+    status: ModelServiceStatus = Field(default_factory=ModelServiceStatus)
+
+
+class NotebookSpec(Strict):
+    type: Literal["jupyter", "vscode", "rstudio"] = "jupyter"
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    volumes: list[VolumeMount] = Field(default_factory=list)
+    env: list[EnvVar] = Field(default_factory=list)
+    idleTimeoutMinutes: int | None = Field(default=None, ge=1)
+    stopped: bool = False
+
+
+class Notebook(Resource):
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "notebooks"
+    short_names: ClassVar[tuple[str, ...]] = ("nb",)
+    label_names: ClassVar[bool] = True
+    spec: NotebookSpec = Field(default_factory=NotebookSpec)
+    status: Status = Field(default_factory=Status)
+
+
+class RayHeadSpec(Strict):
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+
+
+class RayWorkerGroup(Strict):
+    name: str = Field(min_length=1)
+    replicas: int = Field(default=1, ge=0)
+    minReplicas: int = Field(default=0, ge=0)
+    maxReplicas: int = Field(default=1, ge=0)
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+
+
+class MLClusterSpec(Strict):
+    rayVersion: str | None = None
+    head: RayHeadSpec = Field(default_factory=RayHeadSpec)
+    workerGroups: list[RayWorkerGroup] = Field(default_factory=list)
+    idleTimeoutSeconds: int | None = Field(default=None, ge=1)
+    volumes: list[VolumeMount] = Field(default_factory=list)
+
+
+class MLCluster(Resource):
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "mlclusters"
+    short_names: ClassVar[tuple[str, ...]] = ("mlc",)
+    label_names: ClassVar[bool] = True
+    spec: MLClusterSpec = Field(default_factory=MLClusterSpec)
+    status: Status = Field(default_factory=Status)
+
+
+class VolumeSpec(Strict):
+    capacity: str = "10Gi"
+    accessMode: Literal["ReadWriteOnce", "ReadWriteMany"] = "ReadWriteOnce"
+    snapshotOf: str | None = None
+
+    _q_capacity = field_validator("capacity")(classmethod(lambda cls, v: _check_quantity(v)))
+
+
+class VolumeStatus(Status):
+    usage: str | None = None
+    capacity: str | None = None
+
+
+class Volume(Resource):
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "volumes"
+    short_names: ClassVar[tuple[str, ...]] = ("vol",)
+    spec: VolumeSpec = Field(default_factory=VolumeSpec)
+    status: VolumeStatus = Field(default_factory=VolumeStatus)

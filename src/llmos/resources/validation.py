@@ -1,0 +1,75 @@
+"""Turn a request body into a valid object dict, or an error that names each field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from llmos._lib.errors import Cause, LLMOSError, Reason
+from llmos._lib.names import label_problem, subdomain_problem
+from llmos.resources.registry import KindInfo
+
+
+class InvalidObject(LLMOSError):
+    """A body that does not fit its kind's schema."""
+
+
+def causes_from(error: ValidationError) -> list[Cause]:
+    """One cause per pydantic error, with a dotted field path like ``spec.replicas``."""
+    causes: list[Cause] = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(part) for part in item["loc"])
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            causes.append(Cause(path, f"unknown field {path!r}", "FieldValueNotSupported"))
+        elif kind == "missing":
+            causes.append(Cause(path, f"{path} is required", "FieldValueRequired"))
+        else:
+            message = str(item["msg"]).removeprefix("Value error, ")
+            causes.append(Cause(path, f"{path}: {message}", "FieldValueInvalid"))
+    return causes
+
+
+def validate_object(info: KindInfo, body: Any) -> dict[str, Any]:
+    """Validate ``body`` as ``info``'s kind and return it with defaults filled in."""
+    if not isinstance(body, dict):
+        raise InvalidObject(
+            f"the body must be a {info.kind} object, not {type(body).__name__}",
+            Reason.BAD_REQUEST,
+            kind=info.kind,
+        )
+    body.setdefault("apiVersion", info.api_version)
+    body.setdefault("kind", info.kind)
+    problems: list[Cause] = []
+    if body.get("apiVersion") != info.api_version:
+        problems.append(
+            Cause(
+                "apiVersion", f"apiVersion must be {info.api_version!r}, not {body['apiVersion']!r}"
+            )
+        )
+    if body.get("kind") != info.kind:
+        problems.append(Cause("kind", f"kind must be {info.kind!r}, not {body['kind']!r}"))
+    try:
+        obj = info.model.model_validate(body)
+    except ValidationError as exc:
+        problems.extend(causes_from(exc))
+        obj = None
+    raw_meta = body.get("metadata")
+    metadata: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+    name = metadata.get("name") or ""
+    if isinstance(name, str) and (name or not metadata.get("generateName")):
+        check = label_problem if info.label_names else subdomain_problem
+        problem = check(name)
+        if problem:
+            problems.insert(0, Cause("metadata.name", f"metadata.name {name!r} {problem}"))
+    if problems or obj is None:
+        first = problems[0].message if problems else "invalid object"
+        raise InvalidObject(
+            f"{info.kind} {name or ''} is invalid: {first}".replace("  ", " "),
+            Reason.INVALID,
+            causes=problems,
+            kind=info.kind,
+            name=name,
+        )
+    return obj.model_dump(mode="json", exclude_none=True)

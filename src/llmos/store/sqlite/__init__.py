@@ -1,0 +1,1 @@
+"""SQLite (WAL) backend of the ResourceStore, for embedded mode."""
