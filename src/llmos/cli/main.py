@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import typer
 
+from llmos.cli import preflight, server
+
 app = typer.Typer(
     name="llmos",
     help="LLMOS: run LLMs and AI workloads on your own GPU machines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+preflight.register(app)
+server.register(app)
 
 
 def main() -> None:

@@ -108,7 +108,8 @@ class Controller:
         failures = 0
         while True:
             try:
-                async for event in self.store.watch(self.resource, resource_version=revision):
+                stream = await self.store.watch(self.resource, resource_version=revision)
+                async for event in stream:
                     revision = event.rv
                     failures = 0
                     self.enqueue(event)

@@ -75,6 +75,9 @@ class ResourceStore(Protocol):
     async def get(self, resource: str, namespace: str, name: str) -> dict[str, Any]:
         """Return one object, or raise NotFound."""
 
+    async def get_raw(self, resource: str, namespace: str, name: str) -> str:
+        """Return one object's JSON text as stored (no parse, for responses)."""
+
     async def list(
         self,
         resource: str,
@@ -105,7 +108,7 @@ class ResourceStore(Protocol):
     ) -> dict[str, Any]:
         """Delete, or mark for deletion while finalizers remain; returns the last state."""
 
-    def watch(
+    async def watch(
         self,
         resource: str,
         namespace: str | None = None,
@@ -113,8 +116,14 @@ class ResourceStore(Protocol):
         resource_version: int | None = None,
         selector: Selector | None = None,
         namespaces: Collection[str] | None = None,
+        bookmark_interval: float | None = None,
     ) -> AsyncIterator[WatchEvent]:
-        """Yield changes after ``resource_version`` (or ADDED for all, when None)."""
+        """Start a watch: changes after ``resource_version`` (or ADDED for all, when None).
+
+        Raises Gone at once when the revision is too old, before any event. With
+        ``bookmark_interval``, a quiet stream yields BOOKMARK events carrying a
+        revision up to which every change has been delivered.
+        """
 
     async def get_secret(self, resource: str, namespace: str, name: str) -> dict[str, Any]:
         """Return the secret data kept beside an object (password or token hashes)."""

@@ -51,6 +51,7 @@ class Subscription:
 class Hub:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        self.last_published = 0
 
     def subscribe(
         self,
@@ -69,6 +70,8 @@ class Hub:
         self._subs.discard(sub)
 
     def publish(self, events: list[WatchEvent]) -> None:
+        if events:
+            self.last_published = max(self.last_published, events[-1].rv)
         for sub in list(self._subs):
             for event in events:
                 seen = sub.translate(event)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +21,7 @@ import orjson
 from llmos.resources.registry import KIND_REGISTRY
 from llmos.store import errors
 from llmos.store.base import ObjectList, WatchEvent
-from llmos.store.hub import Hub
+from llmos.store.hub import Hub, Subscription
 from llmos.store.selector import Selector
 from llmos.store.sqlite import reads
 from llmos.store.sqlite.schema import connect, create_schema
@@ -34,6 +34,19 @@ T = TypeVar("T")
 def _kind_of(resource: str) -> str:
     info = KIND_REGISTRY.by_resource(resource)
     return info.kind if info else resource
+
+
+def _added(resource: str, raw: str) -> WatchEvent:
+    meta = orjson.loads(raw)["metadata"]
+    return WatchEvent(
+        "ADDED",
+        resource,
+        meta.get("namespace") or "",
+        meta["name"],
+        int(meta["resourceVersion"]),
+        raw,
+        meta.get("labels") or {},
+    )
 
 
 class SqliteStore:
@@ -165,6 +178,7 @@ class SqliteStore:
         resource_version: int | None = None,
         selector: Selector | None = None,
         namespaces: Collection[str] | None = None,
+        bookmark_interval: float | None = None,
     ) -> AsyncIterator[WatchEvent]:
         # Subscribe before reading state, so no change falls between the two.
         sub = self._hub.subscribe(resource, namespace, namespaces, selector)
@@ -173,32 +187,39 @@ class SqliteStore:
                 page = await self.list(
                     resource, namespace, selector=selector, namespaces=namespaces
                 )
+                backlog = [_added(resource, raw) for raw in page.raw_items]
                 seen = page.resource_version
-                for raw in page.raw_items:
-                    meta = orjson.loads(raw)["metadata"]
-                    yield WatchEvent(
-                        "ADDED",
-                        resource,
-                        meta.get("namespace") or "",
-                        meta["name"],
-                        int(meta["resourceVersion"]),
-                        raw,
-                        meta.get("labels") or {},
-                    )
             else:
                 compacted, history = await self._in_reader(
                     reads.events_after, resource, resource_version, namespace, namespaces
                 )
                 if resource_version < compacted:
                     raise errors.gone(resource_version, compacted)
-                seen = resource_version
-                for event in history:
-                    translated = sub.translate(event)
-                    if translated is not None:
-                        yield translated
-                    seen = event.rv
+                backlog = [e for e in map(sub.translate, history) if e is not None]
+                seen = max([resource_version, *(e.rv for e in history)])
+        except BaseException:
+            self._hub.unsubscribe(sub)
+            raise
+        return self._stream(sub, backlog, seen, bookmark_interval)
+
+    async def _stream(
+        self,
+        sub: Subscription,
+        backlog: Sequence[WatchEvent],
+        seen: int,
+        bookmark_interval: float | None,
+    ) -> AsyncIterator[WatchEvent]:
+        try:
+            for event in backlog:
+                yield event
             while True:
-                live = await sub.queue.get()
+                try:
+                    live = await asyncio.wait_for(sub.queue.get(), bookmark_interval)
+                except TimeoutError:
+                    # Every change up to the hub's last publication has been delivered.
+                    mark = max(seen, self._hub.last_published)
+                    yield WatchEvent("BOOKMARK", sub.resource, "", "", mark, "{}")
+                    continue
                 if live is None:
                     return
                 if live.rv <= seen:

@@ -1,0 +1,184 @@
+"""Admission: per-kind rules applied to a write before it reaches the store.
+
+Like Kubernetes' admission plugins: they may change the object (hash a
+password, add an owner reference or a finalizer), reject it with an error
+that names the field, or return secret data to keep beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from llmos._lib.errors import Cause, LLMOSError, Reason
+from llmos.auth import passwords
+from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES, SYSTEM_NAMESPACE
+from llmos.auth.errors import forbidden
+from llmos.auth.rbac import Principal
+from llmos.auth.service import AuthService
+from llmos.resources.registry import KindInfo
+from llmos.store.base import ResourceStore
+
+NAMESPACE_FINALIZER = "llmos.ai/namespace-content"
+NAMESPACES = "namespaces.management.llmos.ai"
+USERS = "users.management.llmos.ai"
+ROLE_TEMPLATES = "roletemplates.management.llmos.ai"
+
+
+def invalid(path: str, message: str) -> LLMOSError:
+    return LLMOSError(message, Reason.INVALID, causes=[Cause(path, message)])
+
+
+@dataclass
+class Admitted:
+    obj: dict[str, Any]
+    secret: dict[str, Any] | None = None
+    after_create: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def check_namespace(store: ResourceStore, namespace: str) -> None:
+    try:
+        ns = await store.get(NAMESPACES, "", namespace)
+    except LLMOSError as exc:
+        if exc.reason == Reason.NOT_FOUND:
+            raise LLMOSError(
+                f"namespace {namespace!r} does not exist: create it first "
+                f"(llmos apply -f, or POST /apis/management.llmos.ai/v1/namespaces)",
+                Reason.NOT_FOUND,
+                kind="Namespace",
+                name=namespace,
+            ) from exc
+        raise
+    if ns["metadata"].get("deletionTimestamp"):
+        raise forbidden(
+            f"namespace {namespace!r} is being deleted: nothing new can be created in it"
+        )
+
+
+def _setting_problem(name: str, value: str) -> str | None:
+    if name in ("auth-user-session-ttl-minutes", "password-min-length"):
+        if not value.isdigit() or int(value) < 1:
+            return f"setting {name} must be a positive whole number, not {value!r}"
+        if name == "password-min-length" and int(value) < 8:
+            return "setting password-min-length must be at least 8"
+    if name in ("server-url", "huggingface-endpoint") and value:
+        url = urlparse(value)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            return f"setting {name} must be a URL like https://llmos.example.com, not {value!r}"
+    return None
+
+
+class Admission:
+    def __init__(self, store: ResourceStore, auth: AuthService) -> None:
+        self.store = store
+        self.auth = auth
+
+    async def admit(
+        self, info: KindInfo, obj: dict[str, Any], who: Principal, *, creating: bool
+    ) -> Admitted:
+        admitted = Admitted(obj)
+        if info.namespaced and creating:
+            await check_namespace(self.store, obj["metadata"]["namespace"])
+        handler = getattr(self, f"_admit_{info.plural}", None)
+        if handler is not None:
+            await handler(admitted, who, creating)
+        return admitted
+
+    async def admit_delete(self, info: KindInfo, name: str, who: Principal) -> None:
+        if info.plural == "namespaces" and name in RESERVED_NAMESPACES:
+            raise forbidden(f"namespace {name!r} is reserved by LLMOS and cannot be deleted")
+        if info.plural == "users" and name == who.user:
+            raise forbidden("you cannot delete the user you are logged in as")
+        if info.plural in ("globalroles", "roletemplates"):
+            current = await self.store.get(info.resource, "", name)
+            if (current.get("spec") or {}).get("builtin"):
+                raise forbidden(f"{info.kind} {name!r} is built in and cannot be deleted")
+
+    async def _admit_users(self, admitted: Admitted, who: Principal, creating: bool) -> None:
+        spec = admitted.obj["spec"]
+        password = spec.pop("password", None)
+        if password is None:
+            if creating:
+                raise invalid("spec.password", "spec.password is required when creating a user")
+            return
+        min_length = int(self.auth.setting("password-min-length") or 12)
+        passwords.check_password_rules(password, min_length, "spec.password")
+        admitted.secret = {"passwordHash": passwords.hash_password(password)}
+        for role in spec.get("globalRoles") or []:
+            if self.auth.global_roles.get(role) is None:
+                raise invalid("spec.globalRoles", f"global role {role!r} does not exist")
+
+    async def _admit_tokens(self, admitted: Admitted, who: Principal, creating: bool) -> None:
+        if creating:
+            raise LLMOSError(
+                "tokens are issued by the server: create an API key with "
+                "POST /v1-auth/apikeys or `llmos apikeys create`",
+                Reason.METHOD_NOT_ALLOWED,
+            )
+
+    async def _admit_roletemplatebindings(
+        self, admitted: Admitted, who: Principal, creating: bool
+    ) -> None:
+        obj = admitted.obj
+        spec = obj["spec"]
+        if self.auth.role_templates.get(spec["roleTemplate"]) is None:
+            names = ", ".join(
+                sorted(t["metadata"]["name"] for t in self.auth.role_templates.values())
+            )
+            raise invalid(
+                "spec.roleTemplate",
+                f"role template {spec['roleTemplate']!r} does not exist: use one of {names}",
+            )
+        try:
+            user = await self.store.get(USERS, "", spec["user"])
+        except LLMOSError as exc:
+            if exc.reason == Reason.NOT_FOUND:
+                raise invalid("spec.user", f"user {spec['user']!r} does not exist") from exc
+            raise
+        refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("kind") != "User"]
+        refs.append(
+            {
+                "apiVersion": "management.llmos.ai/v1",
+                "kind": "User",
+                "name": user["metadata"]["name"],
+                "uid": user["metadata"]["uid"],
+            }
+        )
+        obj["metadata"]["ownerReferences"] = refs
+
+    async def _admit_namespaces(self, admitted: Admitted, who: Principal, creating: bool) -> None:
+        meta = admitted.obj["metadata"]
+        if (
+            creating
+            and meta.get("name") in (SYSTEM_NAMESPACE, PUBLIC_NAMESPACE)
+            and not who.is_admin
+        ):
+            raise forbidden(f"namespace {meta['name']!r} is reserved by LLMOS")
+        if NAMESPACE_FINALIZER not in meta.get("finalizers", []) and not meta.get(
+            "deletionTimestamp"
+        ):
+            meta["finalizers"] = [*meta.get("finalizers", []), NAMESPACE_FINALIZER]
+        if creating and not who.is_admin:
+            # Whoever creates a namespace owns it.
+            admitted.after_create.append(
+                {
+                    "apiVersion": "management.llmos.ai/v1",
+                    "kind": "RoleTemplateBinding",
+                    "metadata": {
+                        "name": f"owner-{who.user}",
+                        "namespace": meta["name"],
+                        "labels": {},
+                        "annotations": {},
+                    },
+                    "spec": {"roleTemplate": "namespace-owner", "user": who.user},
+                }
+            )
+
+    async def _admit_settings(self, admitted: Admitted, who: Principal, creating: bool) -> None:
+        spec = admitted.obj["spec"]
+        value = spec.get("value")
+        if value:
+            problem = _setting_problem(admitted.obj["metadata"]["name"], str(value))
+            if problem:
+                raise invalid("spec.value", problem)

@@ -1,0 +1,139 @@
+"""ServerConfig: every setting of ``llmos server``, from flags, env and file.
+
+One model defines all three, as in k3s: the flag ``--data-dir``, the
+environment variable ``LLMOS_DATA_DIR`` and the YAML key ``dataDir`` (or
+``data-dir``) set the same field. Flags win over the environment, which wins
+over the file (``/etc/llmos/config.yaml`` as root, else the user's config dir).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.paths import default_config_file, default_data_dir
+
+
+def snake(key: str) -> str:
+    """``dataDir`` and ``data-dir`` both become ``data_dir``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).replace("-", "_").lower()
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class ConfigError(LLMOSError):
+    """The configuration file or a setting is wrong."""
+
+
+class YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the YAML config file; unknown keys are an error that names the file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # pragma: no cover - __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        explicit = self.path is not None
+        path = self.path or default_config_file()
+        if not path.exists():
+            if explicit:
+                raise ConfigError(f"config file {path} does not exist", Reason.BAD_REQUEST)
+            return {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+        fields = self.settings_cls.model_fields
+        result: dict[str, Any] = {}
+        for key, value in data.items():
+            name = snake(str(key))
+            if name not in fields or name == "config":
+                known = ", ".join(sorted(camel(f) for f in fields if f != "config"))
+                raise ConfigError(
+                    f"config file {path}: unknown key {key!r}. Known keys: {known}",
+                    Reason.BAD_REQUEST,
+                )
+            result[name] = value
+        return result
+
+
+class ServerConfig(BaseSettings):
+    """Settings of ``llmos server`` (embedded mode)."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMOS_", extra="forbid")
+
+    config: Path | None = Field(
+        default=None, description="Config file to read (default /etc/llmos/config.yaml as root)."
+    )
+    port: int = Field(default=8443, ge=1, le=65535, description="HTTPS port of the API.")
+    bind_address: str = Field(default="0.0.0.0", description="Address to listen on.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Database, certificates, models, volumes and logs.",
+    )
+    tls_cert: Path | None = Field(default=None, description="Your own server certificate (PEM).")
+    tls_key: Path | None = Field(default=None, description="The key of --tls-cert (PEM).")
+    tls_sans: list[str] = Field(
+        default_factory=list, description="Extra names and IPs for the generated certificate."
+    )
+    node_name: str = Field(
+        default_factory=lambda: socket.gethostname().lower(),
+        description="Name of this node (default: the hostname).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log verbosity."
+    )
+    log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
+    skip_preflight: bool = Field(
+        default=False, description="Start even when preflight checks fail."
+    )
+    max_request_bytes: int = Field(
+        default=3 * 1024 * 1024, ge=1024, description="Largest request body the API accepts."
+    )
+    watch_history_seconds: float = Field(
+        default=300.0, ge=0, description="How long watch history is kept for resuming."
+    )
+    watch_compact_interval: float = Field(
+        default=30.0, gt=0, description="How often old watch history is dropped, in seconds."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_path = init_settings().get("config") or env_settings().get("config")
+        path = Path(config_path) if config_path else None
+        return (init_settings, env_settings, YamlFileSource(settings_cls, path))
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "llmos.db"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.data_dir / "tls"

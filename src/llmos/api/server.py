@@ -1,0 +1,187 @@
+"""Runs embedded mode: the store, auth, controllers and the HTTPS server, in one process.
+
+``llmos server`` calls :func:`run`. Start-up order matters: the store opens,
+auth bootstraps (first start only: admin user, roles, settings), informers
+sync, this Node registers, controllers start, and only then does ``/readyz``
+answer 200. SIGTERM stops it all in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.tls import TLSFiles, ensure_certificates
+from llmos.api.app import create_app
+from llmos.api.config import ServerConfig
+from llmos.api.state import AppState
+from llmos.auth.builtin import RESERVED_NAMESPACES
+from llmos.auth.service import AuthService
+from llmos.controllers.events import EventRecorder
+from llmos.controllers.loop import Controller, Manager
+from llmos.controllers.namespace import FINALIZER, NAMESPACES, NamespaceReconciler
+from llmos.controllers.node import NodeAgent
+from llmos.controllers.token import TokenReconciler
+from llmos.store.sqlite.store import SqliteStore
+
+log = logging.getLogger(__name__)
+
+
+class ServerError(LLMOSError):
+    """The server cannot start."""
+
+
+@contextlib.contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock so two servers never share one data dir."""
+    path = data_dir / "llmos.lock"
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        raise ServerError(
+            f"another LLMOS server is already using {data_dir}: stop it first, or start "
+            "this one with another --data-dir",
+            Reason.CONFLICT,
+        ) from exc
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def tls_files(config: ServerConfig) -> TLSFiles:
+    generated = ensure_certificates(config.tls_dir, config.tls_sans)
+    if config.tls_cert or config.tls_key:
+        if not (config.tls_cert and config.tls_key):
+            raise ServerError(
+                "--tls-cert and --tls-key go together: give both, or neither", Reason.BAD_REQUEST
+            )
+        for path in (config.tls_cert, config.tls_key):
+            if not path.is_file():
+                raise ServerError(f"TLS file {path} does not exist", Reason.BAD_REQUEST)
+        return TLSFiles(generated.ca_cert, config.tls_cert, config.tls_key)
+    return generated
+
+
+async def ensure_namespaces(store: SqliteStore) -> None:
+    for name in sorted(RESERVED_NAMESPACES):
+        with contextlib.suppress(LLMOSError):
+            await store.create(
+                NAMESPACES,
+                {
+                    "apiVersion": "management.llmos.ai/v1",
+                    "kind": "Namespace",
+                    "metadata": {
+                        "name": name,
+                        "labels": {},
+                        "annotations": {},
+                        "finalizers": [FINALIZER],
+                    },
+                    "spec": {},
+                    "status": {"phase": "Active"},
+                },
+            )
+
+
+def announce_password(password: str, path: Path, url: str) -> None:
+    print(
+        "\n"
+        "  LLMOS first start: user 'admin' was created with this one-time password:\n\n"
+        f"      {password}\n\n"
+        f"  It is also in {path} (mode 0600) until first login.\n"
+        f"  Log in at {url} (or `llmos login {url}`) to set your own.\n",
+        file=sys.stdout,
+        flush=True,
+    )
+
+
+async def run(config: ServerConfig) -> None:
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with data_dir_lock(config.data_dir):
+        await _serve(config)
+
+
+async def _serve(config: ServerConfig) -> None:
+    tls = tls_files(config)
+    store = await SqliteStore.open(
+        config.db_path,
+        history_seconds=config.watch_history_seconds,
+        compact_interval=config.watch_compact_interval,
+    )
+    auth = AuthService(store)
+    manager = Manager()
+    node = NodeAgent(store, config.node_name, config.data_dir)
+    try:
+        password = await auth.bootstrap(config.data_dir)
+        await ensure_namespaces(store)
+        await auth.start()
+        await node.start()
+        events = EventRecorder(store, f"llmos-server/{config.node_name}")
+        manager.add(Controller(store, NamespaceReconciler(store, events)))
+        manager.add(Controller(store, TokenReconciler(store)))
+        await manager.start()
+        state = AppState(
+            config=config,
+            store=store,
+            auth=auth,
+            ca_cert=tls.ca_cert,
+            bootstrap_password_file=config.data_dir / "bootstrap-password",
+        )
+        state.extra["manager"] = manager
+        app = create_app(state)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=config.bind_address,
+                port=config.port,
+                ssl_certfile=str(tls.cert),
+                ssl_keyfile=str(tls.key),
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                loop="none",
+                http="httptools",
+                ws="websockets-sansio",
+                timeout_graceful_shutdown=5,
+            )
+        )
+        host = "127.0.0.1" if config.bind_address in ("0.0.0.0", "::") else config.bind_address
+        url = f"https://{host}:{config.port}"
+        serving = asyncio.create_task(server.serve(), name="https")
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if serving.done():
+            with contextlib.suppress(SystemExit):
+                serving.result()
+            raise ServerError(
+                f"could not listen on {config.bind_address}:{config.port}: is another "
+                "server using the port? Pick another with --port",
+                Reason.CONFLICT,
+            )
+        state.ready = True
+        log.info("LLMOS is ready at %s (data dir %s)", url, config.data_dir)
+        if password:
+            announce_password(password, config.data_dir / "bootstrap-password", url)
+        await serving
+    finally:
+        await manager.stop()
+        await node.stop()
+        await auth.stop()
+        await store.close()
+        log.info("LLMOS stopped")

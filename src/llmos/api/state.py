@@ -1,0 +1,30 @@
+"""What the HTTP handlers share: the store, auth, the kind registry and config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.requests import Request
+
+from llmos.api.config import ServerConfig
+from llmos.auth.service import AuthService
+from llmos.resources.registry import KIND_REGISTRY, Registry
+from llmos.store.base import ResourceStore
+
+
+@dataclass
+class AppState:
+    config: ServerConfig
+    store: ResourceStore
+    auth: AuthService
+    ca_cert: Path
+    registry: Registry = KIND_REGISTRY
+    ready: bool = False
+    bootstrap_password_file: Path | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.llmos
+    return state

@@ -1,0 +1,62 @@
+"""Streaming a watch over HTTP: one JSON event per line, as Kubernetes does."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+from starlette.responses import StreamingResponse
+
+from llmos.resources.registry import KindInfo
+from llmos.store.base import WatchEvent
+
+BOOKMARK_SECONDS = 15.0
+
+
+def _line(info: KindInfo, event: WatchEvent) -> bytes:
+    if event.type == "BOOKMARK":
+        obj = orjson.dumps(
+            {
+                "apiVersion": info.api_version,
+                "kind": info.kind,
+                "metadata": {"resourceVersion": str(event.rv)},
+            }
+        ).decode()
+    else:
+        obj = event.raw
+    return f'{{"type":"{event.type}","object":{obj}}}\n'.encode()
+
+
+def stream_response(
+    info: KindInfo,
+    events: AsyncIterator[WatchEvent],
+    timeout_seconds: float | None,
+    bookmarks: bool,
+) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        iterator = aiter(events)
+        try:
+            while True:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                try:
+                    event = await asyncio.wait_for(anext(iterator), remaining)
+                except (TimeoutError, StopAsyncIteration):
+                    return
+                if event.type == "BOOKMARK" and not bookmarks:
+                    continue
+                yield _line(info, event)
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
+
+    return StreamingResponse(
+        body(),
+        media_type="application/json",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,74 @@
+"""Built-in global roles, role templates, namespaces and settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+READ = ["get", "list", "watch"]
+ML = "ml.llmos.ai"
+MGMT = "management.llmos.ai"
+NODE = "node.llmos.ai"
+
+SYSTEM_NAMESPACE = "llmos-system"
+PUBLIC_NAMESPACE = "llmos-public"
+DEFAULT_NAMESPACE = "default"
+RESERVED_NAMESPACES = frozenset({SYSTEM_NAMESPACE, PUBLIC_NAMESPACE, DEFAULT_NAMESPACE})
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, Any]:
+    return {"apiGroups": groups, "resources": resources, "verbs": verbs}
+
+
+GLOBAL_ROLES: dict[str, dict[str, Any]] = {
+    "admin": {
+        "displayName": "Administrator",
+        "description": "Full control of everything, in every namespace.",
+        "rules": [_rule(["*"], ["*"], ["*"])],
+    },
+    "user": {
+        "displayName": "Standard user",
+        "description": (
+            "Can create namespaces (and owns those it creates), read nodes, settings and "
+            "roles, and use whatever its namespace bindings allow."
+        ),
+        "rules": [
+            _rule([MGMT], ["namespaces"], ["create"]),
+            _rule([MGMT], ["settings", "globalroles", "roletemplates"], READ),
+            _rule([NODE], ["nodes"], READ),
+        ],
+    },
+}
+
+ROLE_TEMPLATES: dict[str, dict[str, Any]] = {
+    "namespace-owner": {
+        "displayName": "Namespace owner",
+        "description": "Everything inside the namespace, including who else may use it.",
+        "rules": [_rule(["*"], ["*"], ["*"])],
+    },
+    "namespace-member": {
+        "displayName": "Namespace member",
+        "description": "Creates and manages workloads in the namespace; cannot grant access.",
+        "rules": [
+            _rule([ML], ["*"], ["*"]),
+            _rule([NODE], ["events"], READ),
+            _rule([MGMT], ["roletemplatebindings", "namespaces"], READ),
+        ],
+    },
+    "namespace-readonly": {
+        "displayName": "Namespace read-only",
+        "description": "Sees everything in the namespace; changes nothing.",
+        "rules": [
+            _rule([ML], ["*"], READ),
+            _rule([NODE], ["events"], READ),
+            _rule([MGMT], ["roletemplatebindings", "namespaces"], READ),
+        ],
+    },
+}
+
+SETTINGS: dict[str, tuple[str, str]] = {
+    "server-url": ("", "The URL users and nodes reach this server at; set on first login."),
+    "first-login": ("true", "Whether the first-login setup still has to run."),
+    "auth-user-session-ttl-minutes": ("720", "How long a login session lasts, in minutes."),
+    "password-min-length": ("12", "The shortest password a user may set."),
+    "huggingface-endpoint": ("", "A Hugging Face mirror URL; empty means the official hub."),
+}

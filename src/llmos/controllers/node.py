@@ -1,0 +1,115 @@
+"""NodeAgent: registers this machine as a Node and keeps its heartbeat fresh."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from llmos import __version__
+from llmos._lib import timefmt
+from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.quantity import format_bytes
+from llmos._lib.tls import local_addresses
+from llmos.resources.meta import set_condition
+from llmos.store.base import ResourceStore
+
+log = logging.getLogger(__name__)
+NODES = "nodes.node.llmos.ai"
+
+
+def _capacity(data_dir: Path) -> dict[str, str]:
+    return {
+        "cpu": str(os.cpu_count() or 1),
+        "memory": format_bytes(psutil.virtual_memory().total),
+        "ephemeral-storage": format_bytes(shutil.disk_usage(data_dir).total),
+    }
+
+
+def _addresses() -> list[dict[str, str]]:
+    result = [{"type": "Hostname", "address": socket.gethostname().lower()}]
+    for address in local_addresses():
+        if address not in ("127.0.0.1", "::1") and not address.startswith("fe80"):
+            result.append({"type": "InternalIP", "address": address})
+    return result
+
+
+class NodeAgent:
+    def __init__(
+        self, store: ResourceStore, name: str, data_dir: Path, interval: float = 30.0
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.data_dir = data_dir
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def _status(self, previous: dict[str, Any]) -> dict[str, Any]:
+        capacity = _capacity(self.data_dir)
+        status: dict[str, Any] = {
+            "phase": "Ready",
+            "conditions": list(previous.get("conditions") or []),
+            "capacity": capacity,
+            "allocatable": dict(capacity),
+            "addresses": _addresses(),
+            "nodeInfo": {
+                "hostname": socket.gethostname().lower(),
+                "os": platform.system().lower(),
+                "arch": platform.machine(),
+                "kernelVersion": platform.release(),
+                "llmosVersion": __version__,
+                "mode": "embedded",
+            },
+            "lastHeartbeatTime": timefmt.rfc3339(),
+        }
+        set_condition(status, "Ready", True, "LLMOSRunning", "the LLMOS server is running")
+        return status
+
+    async def register(self) -> dict[str, Any]:
+        try:
+            node = await self.store.get(NODES, "", self.name)
+        except LLMOSError as exc:
+            if exc.reason != Reason.NOT_FOUND:
+                raise
+            node = await self.store.create(
+                NODES,
+                {
+                    "apiVersion": "node.llmos.ai/v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": self.name,
+                        "labels": {"llmos.ai/role": "server"},
+                        "annotations": {},
+                    },
+                    "spec": {"unschedulable": False},
+                    "status": {},
+                },
+            )
+        node["status"] = self._status(node.get("status") or {})
+        return await self.store.update_status(NODES, node)
+
+    async def start(self) -> None:
+        await self.register()
+        self._task = asyncio.create_task(self._beat(), name="node-heartbeat")
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.register()
+            except Exception:
+                log.exception("node heartbeat failed; will retry")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
