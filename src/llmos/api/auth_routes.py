@@ -35,7 +35,9 @@ class Body(BaseModel):
 class LoginRequest(Body):
     username: str = Field(min_length=1, max_length=253)
     password: str = Field(min_length=1, max_length=256)
-    ttlMinutes: int | None = Field(default=None, ge=1)
+    ttlSeconds: int | None = Field(
+        default=None, ge=1, description="Shorter than the session TTL setting, if given."
+    )
 
 
 class LoginResponse(BaseModel):
@@ -88,7 +90,7 @@ def _client_address(request: Request) -> str:
 async def login(request: Request, body: LoginRequest) -> LoginResponse:
     state = app_state(request)
     token, obj = await state.auth.login(
-        body.username, body.password, _client_address(request), body.ttlMinutes
+        body.username, body.password, _client_address(request), body.ttlSeconds
     )
     user = state.auth.users.get(body.username) or {}
     return LoginResponse(

@@ -174,7 +174,7 @@ class AuthService:
     # -- login and tokens ----------------------------------------------------------
 
     async def login(
-        self, username: str, password: str, address: str, ttl_minutes: int | None = None
+        self, username: str, password: str, address: str, ttl_seconds: int | None = None
     ) -> tuple[str, dict[str, Any]]:
         wait = self.throttle.retry_after(username, address)
         if wait > 0:
@@ -196,9 +196,9 @@ class AuthService:
         if not (user.get("spec") or {}).get("active", True):
             raise forbidden(f"user {username!r} is disabled: ask an administrator to enable it")
         self.throttle.succeeded(username, address)
-        max_ttl = int(self.setting("auth-user-session-ttl-minutes") or 720)
-        ttl = min(ttl_minutes or max_ttl, max_ttl)
-        token, obj = await self.create_token(user, "session", ttl_minutes=ttl)
+        max_ttl = int(self.setting("auth-user-session-ttl-minutes") or 720) * 60
+        ttl = min(ttl_seconds or max_ttl, max_ttl)
+        token, obj = await self.create_token(user, "session", ttl_seconds=ttl)
         status = dict(user.get("status") or {})
         status["lastLoginTime"] = timefmt.rfc3339()
         with contextlib.suppress(LLMOSError):
@@ -210,7 +210,7 @@ class AuthService:
         user: dict[str, Any],
         type_: str,
         *,
-        ttl_minutes: int | None = None,
+        ttl_seconds: int | None = None,
         description: str = "",
         scopes: list[str] | None = None,
         name: str | None = None,
@@ -222,8 +222,8 @@ class AuthService:
             "description": description,
             "scopes": scopes or ["*"],
         }
-        if ttl_minutes:
-            spec["expiresAt"] = timefmt.rfc3339(timefmt.now() + timedelta(minutes=ttl_minutes))
+        if ttl_seconds:
+            spec["expiresAt"] = timefmt.rfc3339(timefmt.now() + timedelta(seconds=ttl_seconds))
         prefix = "session-" if type_ == "session" else "apikey-"
         meta: dict[str, Any] = {
             "labels": {"llmos.ai/user": user["metadata"]["name"], "llmos.ai/token-type": type_},

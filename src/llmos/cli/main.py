@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from llmos.cli import preflight, server
+from llmos.cli import login, preflight, resources, server, users
 
 app = typer.Typer(
     name="llmos",
@@ -17,8 +17,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-preflight.register(app)
 server.register(app)
+login.register(app)
+resources.register(app)
+users.register(app)
+preflight.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,144 @@
+"""The CLI's HTTPS client: stored credentials, Status errors and kind discovery."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from llmos.cli import credentials
+
+
+class CLIError(Exception):
+    """An error to show the user as one plain line (plus field details)."""
+
+    def __init__(self, message: str, details: list[str] | None = None, code: int = 1) -> None:
+        super().__init__(message)
+        self.details = details or []
+        self.code = code
+
+
+@dataclass(frozen=True)
+class KindRef:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+def error_from(response: httpx.Response) -> CLIError:
+    try:
+        body = response.json()
+    except ValueError:
+        return CLIError(f"HTTP {response.status_code}: {response.text[:300]}")
+    if isinstance(body, dict) and body.get("kind") == "Status":
+        causes = (body.get("details") or {}).get("causes") or []
+        details = [
+            c["message"] for c in causes if c.get("message") and c["message"] != body.get("message")
+        ]
+        return CLIError(str(body.get("message")), details)
+    if isinstance(body, dict) and "error" in body:
+        return CLIError(str(body["error"].get("message", body["error"])))
+    return CLIError(f"HTTP {response.status_code}: {response.text[:300]}")
+
+
+class Client:
+    def __init__(self, creds: credentials.Credentials | None = None) -> None:
+        creds = creds or credentials.load()
+        if creds is None:
+            raise CLIError("not logged in: run `llmos login https://HOST:8443` first")
+        self.creds = creds
+        verify: bool | str = False if creds.insecure else (creds.ca_file or True)
+        self.http = httpx.Client(
+            base_url=creds.server,
+            verify=verify,
+            headers={"Authorization": f"Bearer {creds.token}"},
+            timeout=httpx.Timeout(30.0, read=None),
+        )
+        self._kinds: list[KindRef] | None = None
+        self._short: dict[str, KindRef] = {}
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            raise CLIError(
+                f"cannot reach {self.creds.server}: {exc}. Is the server running?"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise CLIError(f"request to {self.creds.server} failed: {exc}") from exc
+        if response.status_code == 401:
+            raise CLIError(f"{error_from(response)} (run `llmos login {self.creds.server}` again)")
+        if response.status_code >= 400:
+            raise error_from(response)
+        if not response.content:
+            return None
+        return response.json()
+
+    def stream_lines(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        with self.http.stream("GET", path, params=params) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise error_from(response)
+            for line in response.iter_lines():
+                if line.strip():
+                    yield orjson.loads(line)
+
+    # -- kinds -----------------------------------------------------------------
+
+    def kinds(self) -> list[KindRef]:
+        if self._kinds is None:
+            found: list[KindRef] = []
+            for group in self.request("GET", "/apis")["groups"]:
+                version = group["preferredVersion"]["version"]
+                listing = self.request("GET", f"/apis/{group['name']}/{version}")
+                for res in listing["resources"]:
+                    if "/" in res["name"]:
+                        continue
+                    ref = KindRef(
+                        group["name"], version, res["kind"], res["name"], res["namespaced"]
+                    )
+                    found.append(ref)
+                    for short in res.get("shortNames") or []:
+                        self._short[short] = ref
+            self._kinds = found
+        return self._kinds
+
+    def resolve(self, word: str) -> KindRef:
+        """Find a kind by plural, singular, kind name, short name or ``plural.group``."""
+        lowered = word.lower()
+        kinds = self.kinds()
+        if lowered in self._short:
+            return self._short[lowered]
+        for ref in kinds:
+            names = {ref.plural, ref.kind.lower(), f"{ref.plural}.{ref.group}"}
+            if lowered in names:
+                return ref
+        known = ", ".join(sorted(ref.plural for ref in kinds))
+        raise CLIError(f"unknown kind {word!r}: use one of {known}")
+
+    def by_api_version(self, api_version: str, kind: str) -> KindRef:
+        for ref in self.kinds():
+            if ref.api_version == api_version and ref.kind == kind:
+                return ref
+        raise CLIError(f"the server does not serve kind {kind!r} in {api_version!r}")
+
+
+def default_namespace(given: str | None) -> str:
+    return given or os.environ.get("LLMOS_NAMESPACE") or "default"

@@ -1,0 +1,41 @@
+"""Shared CLI plumbing: turning CLIError into a clean message and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from llmos.cli.client import CLIError
+
+F = TypeVar("F", bound=Callable[..., Any])
+err = Console(stderr=True)
+OUTPUT_HELP = "Output format: table, yaml, json or name."
+
+
+def friendly(fn: F) -> F:
+    """Show a CLIError as 'error: …' (with field details), exit 1, no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CLIError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            for line in exc.details:
+                err.print(f"  - {line}", highlight=False)
+            raise typer.Exit(exc.code) from None
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def check_output(output: str) -> str:
+    if output not in ("table", "yaml", "json", "name"):
+        raise CLIError(f"unknown output format {output!r}: use table, yaml, json or name", code=2)
+    return output

@@ -1,0 +1,153 @@
+"""``llmos login``, ``logout`` and ``whoami``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from cryptography import x509
+
+from llmos.cli import credentials
+from llmos.cli.client import Client, CLIError, error_from
+from llmos.cli.common import err, friendly
+
+
+def _fingerprint(pem: str) -> str:
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    digest = hashlib.sha256(cert.public_bytes(encoding=_der())).hexdigest().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def _der() -> Any:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return Encoding.DER
+
+
+def _fetch_ca(url: str, yes: bool) -> str:
+    try:
+        pem = httpx.get(f"{url}/v1-public/cacerts", verify=False, timeout=15).text
+        fingerprint = _fingerprint(pem)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise CLIError(f"cannot fetch the CA certificate from {url}: {exc}") from exc
+    err.print(f"The server's CA certificate has SHA-256 fingerprint\n  {fingerprint}")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CLIError(
+                "cannot ask whether to trust the CA (no terminal): pass --ca-cert FILE, "
+                "or --yes to trust the fingerprint above"
+            )
+        if not typer.confirm("Trust it?", default=False):
+            raise CLIError("not trusted: nothing was saved")
+    return pem
+
+
+def _password(given: str | None, stdin: bool, prompt: str) -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if given:
+        return given
+    if os.environ.get("LLMOS_PASSWORD"):
+        return os.environ["LLMOS_PASSWORD"]
+    if not sys.stdin.isatty():
+        raise CLIError("no password given: use --password-stdin or set LLMOS_PASSWORD")
+    return str(typer.prompt(prompt, hide_input=True))
+
+
+def _new_password() -> str:
+    if not sys.stdin.isatty():
+        raise CLIError("this user must choose a new password: pass --new-password", code=2)
+    return str(typer.prompt("Choose a new password", hide_input=True, confirmation_prompt=True))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @friendly
+    def login(
+        url: Annotated[str, typer.Argument(help="The server, e.g. https://HOST:8443")],
+        username: Annotated[str, typer.Option("--username", "-u")] = "admin",
+        password: Annotated[str | None, typer.Option(help="Prefer --password-stdin.")] = None,
+        password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+        ca_cert: Annotated[Path | None, typer.Option(help="Trust this CA file.")] = None,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Trust the server's CA.")] = False,
+        insecure_skip_tls_verify: Annotated[bool, typer.Option()] = False,
+        new_password: Annotated[
+            str | None, typer.Option(help="On first login: the new admin password.")
+        ] = None,
+        server_url: Annotated[
+            str | None, typer.Option(help="On first login: the URL users reach LLMOS at.")
+        ] = None,
+    ) -> None:
+        """Log in to an LLMOS server and remember the token and its CA."""
+        url = url.rstrip("/")
+        if not url.startswith("https://"):
+            raise CLIError(f"{url!r} is not an https:// URL", code=2)
+        ca_file: str | None = None
+        if ca_cert is not None:
+            if not ca_cert.is_file():
+                raise CLIError(f"--ca-cert {ca_cert}: no such file", code=2)
+            ca_file = str(credentials.save_ca(ca_cert.read_text()))
+        elif not insecure_skip_tls_verify:
+            ca_file = str(credentials.save_ca(_fetch_ca(url, yes)))
+        verify: bool | str = False if insecure_skip_tls_verify else (ca_file or True)
+        secret = _password(password, password_stdin, "Password")
+        try:
+            response = httpx.post(
+                f"{url}/v1-public/auth/login",
+                json={"username": username, "password": secret},
+                verify=verify,
+                timeout=30,
+            )
+        except httpx.HTTPError as exc:
+            raise CLIError(f"cannot reach {url}: {exc}") from exc
+        creds = credentials.Credentials(url, "", username, ca_file, insecure_skip_tls_verify)
+        if response.status_code != 200:
+            raise error_from(response)
+        body = response.json()
+        creds.token = body["token"]
+        client = Client(creds)
+        if body.get("mustChangePassword"):
+            info = client.request("GET", "/v1-public/info")
+            fresh = new_password or _new_password()
+            if info.get("firstLogin"):
+                target = server_url or url
+                client.request(
+                    "POST",
+                    "/v1-auth/first-login",
+                    json={"newPassword": fresh, "serverUrl": target},
+                )
+                err.print(f"First login done: the server URL is {target}.")
+            else:
+                client.request(
+                    "POST",
+                    "/v1-auth/password",
+                    json={"currentPassword": secret, "newPassword": fresh},
+                )
+        path = credentials.save(creds)
+        err.print(f"Logged in to {url} as {username}. Credentials saved in {path}.")
+
+    @app.command()
+    @friendly
+    def logout() -> None:
+        """Revoke the stored session token and forget it."""
+        creds = credentials.load()
+        if creds is None:
+            err.print("Not logged in.")
+            return
+        try:
+            Client(creds).request("POST", "/v1-auth/logout")
+        finally:
+            credentials.forget()
+        err.print(f"Logged out of {creds.server}.")
+
+    @app.command()
+    @friendly
+    def whoami() -> None:
+        """Show who the stored token belongs to."""
+        me = Client().request("GET", "/v1-auth/me")
+        typer.echo(f"{me['user']} (roles: {', '.join(me['globalRoles']) or '-'})")

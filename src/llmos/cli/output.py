@@ -1,0 +1,175 @@
+"""Rendering objects for people (rich tables, describe) and machines (yaml, json)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from llmos._lib.timefmt import parse_rfc3339
+
+console = Console()
+Column = tuple[str, Callable[[dict[str, Any]], str]]
+
+
+def age(timestamp: str | None) -> str:
+    if not timestamp:
+        return "-"
+    seconds = int((datetime.now(UTC) - parse_rfc3339(timestamp)).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _spec(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("spec") or {}
+
+
+def _status(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("status") or {}
+
+
+def _phase(obj: dict[str, Any]) -> str:
+    if obj["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    return str(_status(obj).get("phase") or "-")
+
+
+KIND_COLUMNS: dict[str, list[Column]] = {
+    "ModelService": [
+        ("MODEL", lambda o: _spec(o).get("model", "")),
+        ("ENGINE", lambda o: _spec(o).get("engine", "")),
+        ("READY", lambda o: f"{_status(o).get('readyReplicas', 0)}/{_spec(o).get('replicas', 1)}"),
+        ("STATUS", _phase),
+    ],
+    "User": [
+        ("DISPLAY NAME", lambda o: _spec(o).get("displayName", "")),
+        ("ROLES", lambda o: ",".join(_spec(o).get("globalRoles") or [])),
+        ("ACTIVE", lambda o: str(_spec(o).get("active", True)).lower()),
+    ],
+    "Token": [
+        ("USER", lambda o: _spec(o).get("userName", "")),
+        ("TYPE", lambda o: _spec(o).get("type", "")),
+        ("EXPIRES", lambda o: _spec(o).get("expiresAt") or "never"),
+    ],
+    "RoleTemplateBinding": [
+        ("ROLE", lambda o: _spec(o).get("roleTemplate", "")),
+        ("USER", lambda o: _spec(o).get("user", "")),
+    ],
+    "Setting": [
+        ("VALUE", lambda o: str(_spec(o).get("value") or "")),
+        ("DEFAULT", lambda o: str(_spec(o).get("default") or "")),
+    ],
+    "Node": [
+        ("STATUS", _phase),
+        ("CPU", lambda o: _status(o).get("capacity", {}).get("cpu", "")),
+        ("MEMORY", lambda o: _status(o).get("capacity", {}).get("memory", "")),
+        ("VERSION", lambda o: _status(o).get("nodeInfo", {}).get("llmosVersion", "")),
+    ],
+    "Event": [
+        ("TYPE", lambda o: _spec(o).get("type", "")),
+        ("REASON", lambda o: _spec(o).get("reason", "")),
+        (
+            "OBJECT",
+            lambda o: (
+                f"{_spec(o).get('involvedObject', {}).get('kind', '').lower()}/"
+                f"{_spec(o).get('involvedObject', {}).get('name', '')}"
+            ),
+        ),
+        ("MESSAGE", lambda o: _spec(o).get("message", "")),
+    ],
+}
+DEFAULT_COLUMNS: list[Column] = [("STATUS", _phase)]
+
+
+def print_objects(
+    items: list[dict[str, Any]], kind: str, output: str, with_namespace: bool = False
+) -> None:
+    if output == "json":
+        doc = items[0] if len(items) == 1 else {"kind": "List", "items": items}
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if output == "yaml":
+        doc = items[0] if len(items) == 1 else {"kind": "List", "items": items}
+        sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
+        return
+    if output == "name":
+        for obj in items:
+            sys.stdout.write(f"{kind.lower()}/{obj['metadata']['name']}\n")
+        return
+    if not items:
+        console.print(f"No {kind} objects found.", style="dim")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    columns: list[Column] = []
+    if with_namespace:
+        columns.append(("NAMESPACE", lambda o: o["metadata"].get("namespace", "")))
+    columns.append(("NAME", lambda o: o["metadata"]["name"]))
+    columns.extend(KIND_COLUMNS.get(kind, DEFAULT_COLUMNS))
+    columns.append(("AGE", lambda o: age(o["metadata"].get("creationTimestamp"))))
+    for title, _ in columns:
+        table.add_column(title, overflow="fold")
+    for obj in items:
+        table.add_row(*(str(get(obj)) for _, get in columns))
+    console.print(table)
+
+
+def describe(obj: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    meta = obj["metadata"]
+    lines = [
+        f"[bold]Name:[/]         {meta['name']}",
+        f"[bold]Namespace:[/]    {meta.get('namespace') or '-'}",
+        f"[bold]Kind:[/]         {obj.get('kind')} ({obj.get('apiVersion')})",
+        f"[bold]Labels:[/]       {', '.join(f'{k}={v}' for k, v in meta.get('labels', {}).items()) or '-'}",
+        f"[bold]Created:[/]      {meta.get('creationTimestamp')} ({age(meta.get('creationTimestamp'))} ago)",
+        f"[bold]Generation:[/]   {meta.get('generation')}   resourceVersion: {meta.get('resourceVersion')}",
+    ]
+    if meta.get("deletionTimestamp"):
+        lines.append(f"[bold red]Deleting since:[/] {meta['deletionTimestamp']}")
+    if meta.get("finalizers"):
+        lines.append(f"[bold]Finalizers:[/]   {', '.join(meta['finalizers'])}")
+    for line in lines:
+        console.print(line, highlight=False)
+    if obj.get("spec"):
+        console.print("[bold]Spec:[/]")
+        console.print(_indent(yaml.safe_dump(obj["spec"], sort_keys=False)), highlight=False)
+    status = dict(obj.get("status") or {})
+    conditions = status.pop("conditions", [])
+    if status:
+        console.print("[bold]Status:[/]")
+        console.print(_indent(yaml.safe_dump(status, sort_keys=False)), highlight=False)
+    if conditions:
+        table = Table(title="Conditions", title_justify="left", box=None, header_style="bold")
+        for title in ("TYPE", "STATUS", "REASON", "MESSAGE", "SINCE"):
+            table.add_column(title, overflow="fold")
+        for c in conditions:
+            since = age(c.get("lastTransitionTime"))
+            table.add_row(c["type"], c["status"], c.get("reason", ""), c.get("message", ""), since)
+        console.print(table)
+    table = Table(title="Events", title_justify="left", box=None, header_style="bold")
+    for title in ("TYPE", "REASON", "COUNT", "LAST SEEN", "MESSAGE"):
+        table.add_column(title, overflow="fold")
+    for ev in events:
+        spec = ev.get("spec") or {}
+        table.add_row(
+            spec.get("type", ""),
+            spec.get("reason", ""),
+            str(spec.get("count", 1)),
+            age(spec.get("lastTimestamp")),
+            spec.get("message", ""),
+        )
+    if events:
+        console.print(table)
+    else:
+        console.print("[bold]Events:[/]       <none>")
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.rstrip().splitlines())

@@ -1,0 +1,222 @@
+"""``llmos get | describe | apply | delete | edit``: kubectl-style resource commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+import yaml
+
+from llmos.cli import output
+from llmos.cli.client import Client, CLIError, KindRef, default_namespace
+from llmos.cli.common import OUTPUT_HELP, check_output, err, friendly
+
+NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace.")]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help=OUTPUT_HELP)]
+
+
+def _split_target(client: Client, kind: str, names: list[str]) -> tuple[KindRef, list[str]]:
+    """Accept ``ms foo``, ``ms/foo`` and ``modelservice foo bar``."""
+    if "/" in kind:
+        kind, first = kind.split("/", 1)
+        names = [first, *names]
+    return client.resolve(kind), names
+
+
+def _load_documents(path: str) -> list[dict[str, Any]]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise CLIError(f"cannot read {path}: {exc.strerror}", code=2) from exc
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise CLIError(f"{path} is not valid YAML or JSON: {exc}", code=2) from exc
+    result: list[dict[str, Any]] = []
+    for index, doc in enumerate(docs):
+        items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
+        for item in items or []:
+            if not isinstance(item, dict) or "kind" not in item or "apiVersion" not in item:
+                raise CLIError(f"{path}: document {index + 1} needs apiVersion and kind", code=2)
+            result.append(item)
+    return result
+
+
+def _events_for(client: Client, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    namespace = obj["metadata"].get("namespace") or "default"
+    try:
+        page = client.request("GET", f"/apis/node.llmos.ai/v1/namespaces/{namespace}/events")
+    except CLIError:
+        return []
+    uid = obj["metadata"].get("uid")
+    events = [e for e in page["items"] if e["spec"]["involvedObject"].get("uid") == uid]
+    return sorted(events, key=lambda e: e["spec"].get("lastTimestamp") or "")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @friendly
+    def get(
+        kind: Annotated[str, typer.Argument(help="Kind: modelservices, ms, users, nodes, …")],
+        names: Annotated[list[str] | None, typer.Argument(help="Names (default: all).")] = None,
+        namespace: NamespaceOpt = None,
+        all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
+        selector: Annotated[str | None, typer.Option("--selector", "-l")] = None,
+        out: OutputOpt = "table",
+        watch: Annotated[
+            bool, typer.Option("--watch", "-w", help="Keep printing changes.")
+        ] = False,
+    ) -> None:
+        """List objects of a kind, or show named ones."""
+        check_output(out)
+        client = Client()
+        ref, wanted = _split_target(client, kind, names or [])
+        ns = None if (all_namespaces or not ref.namespaced) else default_namespace(namespace)
+        if wanted:
+            items = [client.request("GET", ref.path(ns, name)) for name in wanted]
+        else:
+            params = {"labelSelector": selector} if selector else {}
+            page = client.request("GET", ref.path(ns), params=params)
+            items = page["items"]
+        output.print_objects(items, ref.kind, out, with_namespace=ref.namespaced and ns is None)
+        if watch:
+            params = {"watch": "true", "resourceVersion": page["metadata"]["resourceVersion"]}
+            if selector:
+                params["labelSelector"] = selector
+            for event in client.stream_lines(ref.path(ns), params):
+                obj = event["object"]
+                if event["type"] == "DELETED":
+                    err.print(f"{ref.kind.lower()}/{obj['metadata']['name']} deleted")
+                    continue
+                output.print_objects([obj], ref.kind, out, with_namespace=ns is None)
+
+    @app.command()
+    @friendly
+    def describe(
+        kind: Annotated[str, typer.Argument()],
+        names: Annotated[list[str] | None, typer.Argument()] = None,
+        namespace: NamespaceOpt = None,
+    ) -> None:
+        """Show an object in detail: spec, status, conditions and its Events."""
+        client = Client()
+        ref, wanted = _split_target(client, kind, names or [])
+        if not wanted:
+            raise CLIError("describe needs a name, e.g. `llmos describe ms my-model`", code=2)
+        ns = default_namespace(namespace) if ref.namespaced else None
+        for name in wanted:
+            obj = client.request("GET", ref.path(ns, name))
+            output.describe(obj, _events_for(client, obj))
+
+    @app.command()
+    @friendly
+    def apply(
+        filename: Annotated[str, typer.Option("--filename", "-f", help="YAML/JSON file, or -.")],
+        namespace: NamespaceOpt = None,
+    ) -> None:
+        """Create objects from a file, or update them if they exist."""
+        client = Client()
+        for doc in _load_documents(filename):
+            ref = client.by_api_version(doc["apiVersion"], doc["kind"])
+            meta = doc.setdefault("metadata", {})
+            name = meta.get("name")
+            if not name:
+                raise CLIError(f"a {doc['kind']} in {filename} has no metadata.name", code=2)
+            ns = (meta.get("namespace") or default_namespace(namespace)) if ref.namespaced else None
+            if ns:
+                meta["namespace"] = ns
+            doc.pop("status", None)
+            label = f"{ref.kind.lower()}/{name}"
+            try:
+                current = client.request("GET", ref.path(ns, name))
+            except CLIError as exc:
+                if "not found" not in str(exc):
+                    raise
+                client.request("POST", ref.path(ns), json=doc)
+                typer.echo(f"{label} created")
+                continue
+            saved = client.request(
+                "PATCH",
+                ref.path(ns, name),
+                content=orjson.dumps(doc),
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            same = saved["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]
+            typer.echo(f"{label} {'unchanged' if same else 'configured'}")
+
+    @app.command()
+    @friendly
+    def delete(
+        kind: Annotated[str | None, typer.Argument()] = None,
+        names: Annotated[list[str] | None, typer.Argument()] = None,
+        namespace: NamespaceOpt = None,
+        filename: Annotated[str | None, typer.Option("--filename", "-f")] = None,
+    ) -> None:
+        """Delete objects by kind and name, or those in a file."""
+        client = Client()
+        targets: list[tuple[KindRef, str | None, str]] = []
+        if filename:
+            for doc in _load_documents(filename):
+                ref = client.by_api_version(doc["apiVersion"], doc["kind"])
+                meta = doc.get("metadata") or {}
+                ns = (
+                    (meta.get("namespace") or default_namespace(namespace))
+                    if ref.namespaced
+                    else None
+                )
+                targets.append((ref, ns, meta.get("name", "")))
+        elif kind:
+            ref, wanted = _split_target(client, kind, names or [])
+            if not wanted:
+                raise CLIError("delete needs at least one name", code=2)
+            ns = default_namespace(namespace) if ref.namespaced else None
+            targets.extend((ref, ns, name) for name in wanted)
+        else:
+            raise CLIError("say what to delete: `llmos delete KIND NAME` or -f FILE", code=2)
+        for ref, ns, name in targets:
+            obj = client.request("DELETE", ref.path(ns, name))
+            pending = obj["metadata"].get("finalizers")
+            state = "deleting (finalizers pending)" if pending else "deleted"
+            typer.echo(f"{ref.kind.lower()}/{name} {state}")
+
+    @app.command()
+    @friendly
+    def edit(
+        kind: Annotated[str, typer.Argument()],
+        name: Annotated[str | None, typer.Argument()] = None,
+        namespace: NamespaceOpt = None,
+    ) -> None:
+        """Edit an object in $EDITOR and save it (refused if it changed meanwhile)."""
+        client = Client()
+        ref, wanted = _split_target(client, kind, [name] if name else [])
+        if len(wanted) != 1:
+            raise CLIError("edit needs exactly one name", code=2)
+        ns = default_namespace(namespace) if ref.namespaced else None
+        obj = client.request("GET", ref.path(ns, wanted[0]))
+        obj.pop("status", None)
+        original = yaml.safe_dump(obj, sort_keys=False)
+        editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+            handle.write(original)
+            path = handle.name
+        try:
+            subprocess.run([*editor.split(), path], check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise CLIError(f"editor {editor!r} failed: {exc}") from exc
+        edited = Path(path).read_text()
+        if edited == original:
+            os.unlink(path)
+            err.print("Edit cancelled, no changes made.")
+            return
+        try:
+            doc = yaml.safe_load(edited)
+            client.request("PUT", ref.path(ns, wanted[0]), json=doc)
+        except (yaml.YAMLError, CLIError) as exc:
+            raise CLIError(f"{exc} (your edit is kept in {path})") from exc
+        os.unlink(path)
+        typer.echo(f"{ref.kind.lower()}/{wanted[0]} edited")

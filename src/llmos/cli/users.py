@@ -1,0 +1,175 @@
+"""``llmos users`` and ``llmos apikeys``: manage accounts and API keys."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from llmos.cli import output
+from llmos.cli.client import Client, CLIError
+from llmos.cli.common import OUTPUT_HELP, check_output, friendly
+
+USERS = "/apis/management.llmos.ai/v1/users"
+users_app = typer.Typer(help="Manage users (admins only).", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage your API keys.", no_args_is_help=True)
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help=OUTPUT_HELP)]
+
+
+def _read_password(given: str | None, stdin: bool) -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        raise CLIError("no password given: use --password or --password-stdin", code=2)
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@users_app.command("list")
+@friendly
+def list_users(out: OutputOpt = "table") -> None:
+    """List users."""
+    check_output(out)
+    output.print_objects(Client().request("GET", USERS)["items"], "User", out)
+
+
+@users_app.command("create")
+@friendly
+def create_user(
+    name: str,
+    password: Annotated[str | None, typer.Option()] = None,
+    password_stdin: Annotated[bool, typer.Option()] = False,
+    display_name: Annotated[str, typer.Option()] = "",
+    admin: Annotated[bool, typer.Option(help="Give the admin global role.")] = False,
+    must_change_password: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Create a user with a password."""
+    body: dict[str, Any] = {
+        "apiVersion": "management.llmos.ai/v1",
+        "kind": "User",
+        "metadata": {"name": name},
+        "spec": {
+            "displayName": display_name,
+            "password": _read_password(password, password_stdin),
+            "globalRoles": ["admin"] if admin else ["user"],
+            "mustChangePassword": must_change_password,
+        },
+    }
+    Client().request("POST", USERS, json=body)
+    typer.echo(f"user/{name} created")
+
+
+@users_app.command("set-password")
+@friendly
+def set_password(
+    name: str,
+    password: Annotated[str | None, typer.Option()] = None,
+    password_stdin: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Set another user's password (admins)."""
+    body = {"spec": {"password": _read_password(password, password_stdin)}}
+    Client().request(
+        "PATCH",
+        f"{USERS}/{name}",
+        json=body,
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    typer.echo(f"user/{name} password set")
+
+
+@users_app.command("disable")
+@friendly
+def disable(name: str) -> None:
+    """Disable a user: their tokens stop working until enabled again."""
+    _set_active(name, False)
+
+
+@users_app.command("enable")
+@friendly
+def enable(name: str) -> None:
+    """Enable a disabled user."""
+    _set_active(name, True)
+
+
+def _set_active(name: str, active: bool) -> None:
+    Client().request(
+        "PATCH",
+        f"{USERS}/{name}",
+        json={"spec": {"active": active}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    typer.echo(f"user/{name} {'enabled' if active else 'disabled'}")
+
+
+@users_app.command("delete")
+@friendly
+def delete_user(name: str) -> None:
+    """Delete a user, with their tokens and namespace bindings."""
+    Client().request("DELETE", f"{USERS}/{name}")
+    typer.echo(f"user/{name} deleted")
+
+
+@keys_app.command("list")
+@friendly
+def list_keys(out: OutputOpt = "table") -> None:
+    """List your API keys (never the secrets)."""
+    check_output(out)
+    items = Client().request("GET", "/v1-auth/apikeys")["items"]
+    if out != "table":
+        import orjson
+        import yaml
+
+        text = (
+            orjson.dumps(items, option=orjson.OPT_INDENT_2).decode()
+            if out == "json"
+            else yaml.safe_dump(items)
+        )
+        typer.echo(text)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for title in ("NAME", "DESCRIPTION", "SCOPES", "EXPIRES", "LAST USED"):
+        table.add_column(title)
+    for key in items:
+        table.add_row(
+            key["name"],
+            key["description"],
+            ",".join(key["scopes"]),
+            key["expiresAt"] or "never",
+            key["lastUsedAt"] or "-",
+        )
+    output.console.print(table)
+
+
+@keys_app.command("create")
+@friendly
+def create_key(
+    description: Annotated[str, typer.Option("--description", "-d")] = "",
+    ttl_minutes: Annotated[int | None, typer.Option(help="Expire after this many minutes.")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="A model this key may use (repeatable).")
+    ] = None,
+) -> None:
+    """Create an API key. The key is printed once: store it now."""
+    body: dict[str, Any] = {"description": description, "scopes": scope or ["*"]}
+    if ttl_minutes:
+        body["ttlMinutes"] = ttl_minutes
+    created = Client().request("POST", "/v1-auth/apikeys", json=body)
+    typer.echo(created["token"])
+    typer.echo(f"API key {created['name']} created. It is shown only this once.", err=True)
+
+
+@keys_app.command("revoke")
+@friendly
+def revoke_key(name: str) -> None:
+    """Revoke an API key by name."""
+    Client().request("DELETE", f"/v1-auth/apikeys/{name}")
+    typer.echo(f"API key {name} revoked")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(users_app, name="users")
+    app.add_typer(keys_app, name="apikeys")
