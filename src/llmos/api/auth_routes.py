@@ -235,7 +235,7 @@ async def create_apikey(
     token, obj = await auth.create_token(
         user,
         "apikey",
-        ttl_minutes=body.ttlMinutes,
+        ttl_seconds=body.ttlMinutes * 60 if body.ttlMinutes else None,
         description=body.description,
         scopes=body.scopes,
     )
