@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,18 @@ log = logging.getLogger(__name__)
 
 class ServerError(LLMOSError):
     """The server cannot start."""
+
+
+class _HTTPSServer(uvicorn.Server):
+    """uvicorn's server, minus its signal handling: :func:`run` owns SIGTERM/SIGINT.
+
+    uvicorn re-raises a caught signal once it has stopped serving, which would
+    kill the process before the controllers and the store shut down.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @contextlib.contextmanager
@@ -145,7 +158,7 @@ async def _serve(config: ServerConfig) -> None:
         )
         state.extra["manager"] = manager
         app = create_app(state)
-        server = uvicorn.Server(
+        server = _HTTPSServer(
             uvicorn.Config(
                 app,
                 host=config.bind_address,
@@ -164,6 +177,9 @@ async def _serve(config: ServerConfig) -> None:
         host = "127.0.0.1" if config.bind_address in ("0.0.0.0", "::") else config.bind_address
         url = f"https://{host}:{config.port}"
         serving = asyncio.create_task(server.serve(), name="https")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if serving.done():

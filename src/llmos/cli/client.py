@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,15 @@ import httpx
 import orjson
 
 from llmos.cli import credentials
+
+
+def tls_verify(ca_file: str | None, insecure: bool = False) -> bool | ssl.SSLContext:
+    """What httpx should verify the server with: our saved CA, the system's, or nothing."""
+    if insecure:
+        return False
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    return True
 
 
 class CLIError(Exception):
@@ -64,7 +74,7 @@ class Client:
         if creds is None:
             raise CLIError("not logged in: run `llmos login https://HOST:8443` first")
         self.creds = creds
-        verify: bool | str = False if creds.insecure else (creds.ca_file or True)
+        verify = tls_verify(creds.ca_file, creds.insecure)
         self.http = httpx.Client(
             base_url=creds.server,
             verify=verify,

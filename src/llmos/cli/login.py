@@ -13,7 +13,7 @@ import typer
 from cryptography import x509
 
 from llmos.cli import credentials
-from llmos.cli.client import Client, CLIError, error_from
+from llmos.cli.client import Client, CLIError, error_from, tls_verify
 from llmos.cli.common import err, friendly
 
 
@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
             ca_file = str(credentials.save_ca(ca_cert.read_text()))
         elif not insecure_skip_tls_verify:
             ca_file = str(credentials.save_ca(_fetch_ca(url, yes)))
-        verify: bool | str = False if insecure_skip_tls_verify else (ca_file or True)
+        verify = tls_verify(ca_file, insecure_skip_tls_verify)
         secret = _password(password, password_stdin, "Password")
         try:
             response = httpx.post(

@@ -1,0 +1,38 @@
+"""Shared fixtures: a real llmos server over HTTPS on loopback, and an admin client."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from server import RunningServer, start_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One server shared by tests that only add objects of their own."""
+    running = start_server(tmp_path_factory.mktemp("shared") / "data")
+    running.admin_token = running.setup_admin()  # type: ignore[attr-defined]
+    yield running
+    assert running.stop() == 0, running.log()
+
+
+@pytest.fixture
+def admin(server: RunningServer) -> Iterator[httpx.Client]:
+    with server.client(server.admin_token) as client:  # type: ignore[attr-defined]
+        yield client
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[RunningServer]:
+    """A server of its own, for tests that restart, kill or lock it."""
+    running = start_server(tmp_path / "data")
+    yield running
+    if running.proc is not None and running.proc.poll() is None:
+        running.stop()

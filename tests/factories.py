@@ -1,0 +1,68 @@
+"""Builders for test objects, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+ML = "/apis/ml.llmos.ai/v1"
+MGMT = "/apis/management.llmos.ai/v1"
+
+
+def modelservice(name: str, **spec: Any) -> dict[str, Any]:
+    labels = spec.pop("labels", {})
+    return {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "ModelService",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"model": "bundled:smollm2", **spec},
+    }
+
+
+def ms_path(namespace: str, name: str | None = None) -> str:
+    base = f"{ML}/namespaces/{namespace}/modelservices"
+    return f"{base}/{name}" if name else base
+
+
+def create_ms(client: httpx.Client, namespace: str, name: str, **spec: Any) -> dict[str, Any]:
+    response = client.post(ms_path(namespace), json=modelservice(name, **spec))
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def create_namespace(client: httpx.Client, name: str) -> dict[str, Any]:
+    body = {"apiVersion": "management.llmos.ai/v1", "kind": "Namespace", "metadata": {"name": name}}
+    response = client.post(f"{MGMT}/namespaces", json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def create_user(
+    client: httpx.Client, name: str, password: str, roles: list[str] | None = None
+) -> dict[str, Any]:
+    body = {
+        "apiVersion": "management.llmos.ai/v1",
+        "kind": "User",
+        "metadata": {"name": name},
+        "spec": {"password": password, "globalRoles": roles or ["user"]},
+    }
+    response = client.post(f"{MGMT}/users", json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def bind(client: httpx.Client, namespace: str, user: str, template: str) -> dict[str, Any]:
+    body = {
+        "apiVersion": "management.llmos.ai/v1",
+        "kind": "RoleTemplateBinding",
+        "metadata": {"name": f"{user}-{template}"},
+        "spec": {"user": user, "roleTemplate": template},
+    }
+    response = client.post(f"{MGMT}/namespaces/{namespace}/roletemplatebindings", json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
