@@ -59,8 +59,9 @@ def resolve(state: AppState, group: str, version: str, rest: list[str], path: st
             return Target(info, rest[1], name, len(rest) == 5)
     info = registry.by_path(group, version, rest[0])
     if info is None:
+        unknown = rest[2] if len(rest) >= 3 and rest[0] == "namespaces" else rest[0]
         raise LLMOSError(
-            f"the server has no resource {rest[0]!r} in {group}/{version}: "
+            f"the server has no resource {unknown!r} in {group}/{version}: "
             f"see GET /apis/{group}/{version} for the kinds it serves",
             Reason.NOT_FOUND,
         )

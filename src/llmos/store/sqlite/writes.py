@@ -22,6 +22,7 @@ from llmos.store import errors
 from llmos.store.base import EventType, WatchEvent
 
 _MUTABLE_META = ("labels", "annotations", "finalizers", "ownerReferences")
+_MAPS = ("labels", "annotations")
 
 
 def _dumps(value: Any) -> str:
@@ -219,10 +220,12 @@ class Writer:
             if status_only:
                 new["status"] = obj.get("status") or {}
             else:
+                sent = obj.get("metadata") or {}
                 for key in _MUTABLE_META:
-                    new["metadata"][key] = (obj.get("metadata") or {}).get(key) or []
-                    if key in ("labels", "annotations"):
-                        new["metadata"][key] = new["metadata"][key] or {}
+                    empty: dict[str, Any] | list[Any] = {} if key in _MAPS else []
+                    value = sent.get(key) or empty
+                    if value or key in meta:
+                        new["metadata"][key] = value
                 if "spec" in obj:
                     new["spec"] = obj["spec"]
                 if new.get("spec") != current.get("spec"):

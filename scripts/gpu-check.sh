@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Check `llmos preflight` on a real NVIDIA GPU machine.
+#
+#   scripts/gpu-check.sh [EXPECTED_COMPUTE_CAPABILITY]     e.g. scripts/gpu-check.sh 9.0
+#
+# Runs `llmos preflight --output json` (GPU and architecture checks, no disk
+# measurement) and asserts that the gpu check passes, that it found every
+# GPU nvidia-smi lists, and that each GPU's compute capability is the
+# expected one (or, without an argument, what nvidia-smi reports, and >= 6.0).
+# Writes the report and the NVML reading (a fixture for
+# tests/preflight/fixtures/nvml) to $OUT, or to a temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+expected="${1:-}"
+out="${OUT:-$(mktemp -d)}"
+mkdir -p "$out"
+
+if [[ -x .venv/bin/llmos ]]; then
+    llmos=(.venv/bin/llmos)
+    python=.venv/bin/python
+else
+    llmos=(uv run llmos)
+    python="uv run python"
+fi
+# Until `llmos` has more than one command, Typer runs the lone command as the root.
+if ! "${llmos[@]}" preflight --help >/dev/null 2>&1; then
+    llmos=($python -m llmos.cli.preflight)
+else
+    llmos+=(preflight)
+fi
+
+status=0
+"${llmos[@]}" --output json --quick --check arch --check gpu >"$out/gpu-preflight.json" || status=$?
+echo "llmos preflight exit code: $status (report in $out/gpu-preflight.json)"
+
+nvidia_smi_caps=""
+if command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv,noheader \
+        | tee "$out/nvidia-smi.csv"
+    nvidia_smi_caps="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | tr -d ' ' | paste -sd, -)"
+fi
+
+$python - "$out" "$expected" "$nvidia_smi_caps" "$status" <<'PY'
+import json
+import sys
+from pathlib import Path
+
+out, expected, smi_caps, status = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+report = json.loads((out / "gpu-preflight.json").read_text())
+gpu = next(r for r in report["results"] if r["id"] == "gpu")
+print(f"gpu: {gpu['status']}: {gpu['measured']}")
+nvml = gpu["data"].get("nvml") or {}
+(out / "gpu-nvml.json").write_text(json.dumps(nvml, indent=2) + "\n")
+problems = []
+if gpu["status"] != "pass":
+    problems.append(f"gpu check is {gpu['status']}: {gpu['fix']}")
+if status != 0:
+    problems.append(f"llmos preflight exited {status}")
+devices = nvml.get("devices") or []
+if not devices:
+    problems.append("NVML reported no GPU")
+if not gpu["data"].get("pciDevices"):
+    problems.append("no NVIDIA GPU found on the PCI bus")
+caps = [d["computeCapability"] for d in devices]
+if smi_caps:
+    smi = smi_caps.split(",")
+    if len(smi) != len(devices):
+        problems.append(f"nvidia-smi lists {len(smi)} GPUs, preflight {len(devices)}")
+    if not expected and sorted(smi) != sorted(caps):
+        problems.append(f"compute capabilities {caps} differ from nvidia-smi's {smi}")
+for device in devices:
+    cap = device["computeCapability"]
+    major, minor = (int(p) for p in cap.split("."))
+    if expected and cap != expected:
+        problems.append(f"GPU {device['index']} {device['name']}: cc {cap}, expected {expected}")
+    if (major, minor) < (6, 0):
+        problems.append(f"GPU {device['index']} {device['name']}: cc {cap} < 6.0")
+if problems:
+    print("FAIL:\n  " + "\n  ".join(problems))
+    sys.exit(1)
+print(f"OK: {len(devices)} GPU(s), compute capability {', '.join(caps)}, "
+      f"driver {nvml.get('driverVersion')}")
+PY

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the system packages that LLMOS's tests and tools need (Debian/Ubuntu).
+#
+#   fio       disk measurement of `llmos preflight`; tests compare it with the built-in one
+#   iptables  the reachability test blocks a port inside its own network namespace
+#   iproute2  `ip netns` / veth for the reachability test
+#
+# Idempotent: installs only what is missing. CI runs it as root before the tests.
+set -euo pipefail
+
+packages=(fio iptables iproute2)
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "setup-system-deps: all present (${packages[*]})"
+    exit 0
+fi
+
+sudo=()
+if [[ "$(id -u)" -ne 0 ]]; then
+    sudo=(sudo)
+fi
+echo "setup-system-deps: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

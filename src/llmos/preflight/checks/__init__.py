@@ -1,0 +1,1 @@
+"""One module per node requirement; each defines one `llmos.preflight.check.Check`."""

@@ -1,0 +1,111 @@
+"""Processes and listening sockets, read from ``/proc`` through `HostFiles`.
+
+Used by the Kubernetes, firewalld and port checks to name what is running
+and who listens where. Reading other users' file descriptors needs root;
+without it, owners of sockets may stay unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from llmos.preflight.host import HostFiles
+
+__all__ = ["Listener", "Process", "listeners", "processes", "socket_owners"]
+
+_TCP_LISTEN = "0A"
+_UDP_UNCONNECTED = "07"
+
+
+@dataclass(frozen=True)
+class Process:
+    """A running process: pid, short name (comm) and command line."""
+
+    pid: int
+    name: str
+    cmdline: tuple[str, ...]
+
+    @property
+    def names(self) -> set[str]:
+        """Names it may be known by: comm and the base names of argv[0] and argv[1]."""
+        found = {self.name}
+        for arg in self.cmdline[:2]:
+            found.add(arg.rsplit("/", 1)[-1])
+        return found
+
+    def describe(self) -> str:
+        """``name (pid N)``."""
+        return f"{self.name} (pid {self.pid})"
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A socket bound for incoming traffic: TCP in LISTEN, or an unconnected UDP socket."""
+
+    protocol: str
+    address: str
+    port: int
+    inode: int
+
+
+def processes(host: HostFiles) -> list[Process]:
+    """Every process visible under ``/proc``."""
+    found = []
+    for entry in host.entries("/proc"):
+        if not entry.isdigit():
+            continue
+        comm = host.read_text(f"/proc/{entry}/comm")
+        if comm is None:
+            continue
+        raw = host.read_bytes(f"/proc/{entry}/cmdline") or b""
+        args = tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a)
+        found.append(Process(int(entry), comm.strip(), args))
+    return found
+
+
+def _parse_address(text: str) -> tuple[str, int]:
+    address, _, port = text.partition(":")
+    if len(address) == 8:
+        octets = bytes.fromhex(address)[::-1]
+        host = ".".join(str(b) for b in octets)
+    else:
+        words = [bytes.fromhex(address[i : i + 8])[::-1].hex() for i in range(0, 32, 8)]
+        joined = "".join(words)
+        host = ":".join(joined[i : i + 4] for i in range(0, 32, 4))
+    return host, int(port, 16)
+
+
+def listeners(host: HostFiles) -> list[Listener]:
+    """Listening TCP sockets and bound UDP sockets, IPv4 and IPv6."""
+    found = []
+    for table, protocol, state in (
+        ("tcp", "tcp", _TCP_LISTEN),
+        ("tcp6", "tcp", _TCP_LISTEN),
+        ("udp", "udp", _UDP_UNCONNECTED),
+        ("udp6", "udp", _UDP_UNCONNECTED),
+    ):
+        text = host.read_text(f"/proc/net/{table}") or ""
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != state:
+                continue
+            address, port = _parse_address(fields[1])
+            found.append(Listener(protocol, address, port, int(fields[9])))
+    return found
+
+
+def socket_owners(host: HostFiles, inodes: Iterable[int]) -> dict[int, Process]:
+    """Which process holds each socket inode, for those that can be seen."""
+    wanted = {f"socket:[{inode}]": inode for inode in inodes}
+    owners: dict[int, Process] = {}
+    if not wanted:
+        return owners
+    for process in processes(host):
+        for fd in host.entries(f"/proc/{process.pid}/fd"):
+            target = host.readlink(f"/proc/{process.pid}/fd/{fd}")
+            if target in wanted:
+                owners.setdefault(wanted[target], process)
+        if len(owners) == len(wanted):
+            break
+    return owners

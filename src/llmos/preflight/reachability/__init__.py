@@ -1,0 +1,1 @@
+"""Reachability between nodes: temporary listeners (``--listen``) and peer probes (``--peer``)."""

@@ -1,0 +1,129 @@
+"""Bad requests: each gets the exact 4xx expected, a Status that names the problem, no write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+NS = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
+JSON = {"Content-Type": "application/json"}
+YAML = {"Content-Type": "application/yaml"}
+
+
+def ms(name: str = "bad", **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"model": "x", **spec}}
+
+
+@dataclass
+class Case:
+    id: str
+    method: str
+    path: str
+    status: int
+    says: str
+    json: Any = None
+    content: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    field: str | None = None
+    must_not_exist: str | None = None
+
+
+CASES = [
+    Case("malformed-json", "POST", NS, 400, "not valid JSON at line 1", content=b'{"metadata":', headers=JSON),
+    Case("malformed-yaml", "POST", NS, 400, "not valid YAML", content=b"metadata: [unclosed\n", headers=YAML),
+    Case("yaml-aliases", "POST", NS, 400, "anchors and aliases", content=b"a: &x 1\nb: *x\n", headers=YAML),
+    Case("body-is-a-list", "POST", NS, 400, "must be a ModelService object", json=[1, 2]),
+    Case("empty-body", "POST", NS, 400, "body is empty", content=b"", headers=JSON),
+    Case("unknown-kind", "GET", "/apis/ml.llmos.ai/v1/namespaces/default/widgets", 404, "no resource 'widgets'"),
+    Case("unknown-group", "GET", "/apis/nope.io/v1/things", 404, "no resource"),
+    Case("unknown-field", "POST", NS, 422, "unknown field 'spec.bogus'", json=ms("unk", bogus=1), field="spec.bogus", must_not_exist="unk"),
+    Case("unknown-top-field", "POST", NS, 422, "unknown field 'extra'", json={**ms("top"), "extra": 1}, field="extra", must_not_exist="top"),
+    Case("wrong-type", "POST", NS, 422, "spec.replicas", json=ms("typ", replicas="many"), field="spec.replicas", must_not_exist="typ"),
+    Case("out-of-range", "POST", NS, 422, "spec.replicas", json=ms("rng", replicas=-1), field="spec.replicas", must_not_exist="rng"),
+    Case("bad-enum", "POST", NS, 422, "spec.engine", json=ms("enm", engine="warp"), field="spec.engine", must_not_exist="enm"),
+    Case("bad-quantity", "POST", NS, 422, "is not a quantity", json=ms("qty", resources={"memory": "lots"}), field="spec.resources.memory", must_not_exist="qty"),
+    Case("missing-required", "POST", NS, 422, "spec.model is required", json={"metadata": {"name": "req"}, "spec": {}}, field="spec.model", must_not_exist="req"),
+    Case("bad-name", "POST", NS, 422, "metadata.name 'Bad_Name'", json=ms("Bad_Name"), field="metadata.name"),
+    Case("long-name", "POST", NS, 422, "no more than 63 characters", json=ms("a" * 64), field="metadata.name"),
+    Case("bad-label", "POST", NS, 422, "label value", json={"metadata": {"name": "lbl", "labels": {"a": "no spaces"}}, "spec": {"model": "x"}}, must_not_exist="lbl"),
+    Case("wrong-kind", "POST", NS, 422, "kind must be 'ModelService'", json={**ms("knd"), "kind": "Notebook"}, field="kind", must_not_exist="knd"),
+    Case("namespace-mismatch", "POST", NS, 400, "does not match the namespace in the URL", json={"metadata": {"name": "nsm", "namespace": "other"}, "spec": {"model": "x"}}, must_not_exist="nsm"),
+    Case("no-such-namespace", "POST", "/apis/ml.llmos.ai/v1/namespaces/ghost/modelservices", 404, "namespace 'ghost' does not exist", json=ms("ghosted")),
+    Case("name-mismatch", "PUT", f"{NS}/one", 400, "does not match the name in the URL", json=ms("two")),
+    Case("update-missing", "PUT", f"{NS}/missing", 404, "not found", json=ms("missing")),
+    Case("post-to-item", "POST", f"{NS}/thing", 405, "POST creates", json=ms("thing")),
+    Case("cluster-kind-with-namespace", "POST", "/apis/management.llmos.ai/v1/namespaces", 400, "cluster-scoped", json={"metadata": {"name": "x1", "namespace": "default"}}),
+    Case("unsupported-type", "POST", NS, 415, "not supported", content=b"name=x", headers={"Content-Type": "application/x-www-form-urlencoded"}),
+    Case("json-patch", "PATCH", f"{NS}/x", 415, "JSON Patch is not supported", content=b"[]", headers={"Content-Type": "application/json-patch+json"}),
+    Case("bad-selector", "GET", NS, 400, "labelSelector part", params={"labelSelector": "a in b"}),
+    Case("bad-limit", "GET", NS, 400, "limit='ten'", params={"limit": "ten"}),
+    Case("bad-continue", "GET", NS, 400, "continue token", params={"continue": "garbage!"}),
+    Case("bad-watch-version", "GET", NS, 400, "resourceVersion='abc'", params={"watch": "true", "resourceVersion": "abc"}),
+    Case("login-extra-field", "POST", "/v1-public/auth/login", 422, "unknown field 'role'", json={"username": "a", "password": "b", "role": "admin"}),
+    Case("login-malformed", "POST", "/v1-public/auth/login", 400, "not valid JSON", content=b"{", headers=JSON),
+    Case("login-missing", "POST", "/v1-public/auth/login", 422, "password is required", json={"username": "a"}),
+    Case("apikey-bad-ttl", "POST", "/v1-auth/apikeys", 422, "ttlMinutes", json={"ttlMinutes": 0}),
+    Case("bad-setting", "PATCH", "/apis/management.llmos.ai/v1/settings/password-min-length", 422, "at least 8", content=b'{"spec":{"value":"3"}}', headers={"Content-Type": "application/merge-patch+json"}),
+    Case("user-without-password", "POST", "/apis/management.llmos.ai/v1/users", 422, "spec.password is required", json={"metadata": {"name": "nopass"}, "spec": {}}),
+    Case("binding-to-nobody", "POST", "/apis/management.llmos.ai/v1/namespaces/default/roletemplatebindings", 422, "user 'nobody' does not exist", json={"metadata": {"name": "b1"}, "spec": {"user": "nobody", "roleTemplate": "namespace-owner"}}),
+    Case("unknown-path", "GET", "/nothing/here", 404, "no such path"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_request(admin: httpx.Client, case: Case) -> None:
+    response = admin.request(
+        case.method,
+        case.path,
+        json=case.json,
+        content=case.content,
+        headers=case.headers,
+        params=case.params,
+    )
+    assert response.status_code == case.status, response.text
+    body = response.json()
+    assert body["kind"] == "Status" and body["code"] == case.status
+    assert case.says in body["message"], body["message"]
+    if case.field:
+        fields = [c["field"] for c in body["details"]["causes"]]
+        assert case.field in fields
+    if case.must_not_exist:
+        assert admin.get(f"{NS}/{case.must_not_exist}").status_code == 404
+
+
+def test_body_over_the_limit_is_413(admin: httpx.Client) -> None:
+    big = b'{"metadata":{"name":"big"},"spec":{"model":"' + b"x" * (4 * 1024 * 1024) + b'"}}'
+    response = admin.post(NS, content=big, headers=JSON)
+    assert response.status_code == 413
+    assert "larger than the limit" in response.json()["message"]
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(5):
+            yield b"x" * (1024 * 1024)
+
+    chunked = admin.post(NS, content=chunks(), headers=JSON)
+    assert chunked.status_code == 413
+    assert admin.get(f"{NS}/big").status_code == 404
+
+
+def test_no_route_answers_500_to_garbage(admin: httpx.Client) -> None:
+    paths = [
+        "/apis",
+        "/apis/ml.llmos.ai",
+        "/apis/ml.llmos.ai/v1",
+        NS,
+        f"{NS}/x/status",
+        f"{NS}/x/logs",
+        "/apis/ml.llmos.ai/v1/modelservices/x",
+        "/apis/management.llmos.ai/v1/namespaces/default/status/x",
+        "/v1-auth/apikeys/nothing",
+    ]
+    for path in paths:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            response = admin.request(method, path, content=b"\xff\xfe garbage", headers=JSON)
+            assert response.status_code < 500, (method, path, response.text)
+            assert response.json()["kind"] == "Status" or response.status_code < 300

@@ -1,0 +1,1 @@
+"""Tests of llmos.preflight and `llmos preflight`."""
