@@ -7,6 +7,8 @@ any other client; only ``llmos server`` runs the server in-process.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from llmos.cli import login, preflight, resources, server, users
@@ -17,6 +19,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from llmos import __version__
+
+        typer.echo(f"llmos {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """LLMOS: run LLMs and AI workloads on your own GPU machines."""
+
+
 server.register(app)
 login.register(app)
 resources.register(app)
