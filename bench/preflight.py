@@ -6,7 +6,7 @@ interpreter start-up and imports count).
 
     uv run python bench/preflight.py [--runs-full 3] [--runs-quick 10] [--data-dir DIR]
 
-Prints a Markdown table; docs/benchmarks-preflight.md holds the latest one.
+Prints a Markdown table; docs/benchmarks.md holds the latest one.
 """
 
 from __future__ import annotations
