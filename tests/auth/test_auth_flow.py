@@ -7,6 +7,7 @@ import time
 
 import httpx
 import pytest
+
 from factories import create_user
 from server import ADMIN_PASSWORD, RunningServer
 
@@ -47,12 +48,16 @@ def test_bootstrap_and_first_login(fresh_server: RunningServer) -> None:
         assert no_url.json()["details"]["causes"][0]["field"] == "serverUrl"
 
         done = client.post(
-            "/v1-auth/first-login", json={"newPassword": ADMIN_PASSWORD, "serverUrl": fresh_server.url}
+            "/v1-auth/first-login",
+            json={"newPassword": ADMIN_PASSWORD, "serverUrl": fresh_server.url},
         )
         assert done.status_code == 200, done.text
-        assert client.get("/apis/ml.llmos.ai/v1/namespaces/default/modelservices").status_code == 200
+        assert (
+            client.get("/apis/ml.llmos.ai/v1/namespaces/default/modelservices").status_code == 200
+        )
         again = client.post(
-            "/v1-auth/first-login", json={"newPassword": ADMIN_PASSWORD + "x", "serverUrl": fresh_server.url}
+            "/v1-auth/first-login",
+            json={"newPassword": ADMIN_PASSWORD + "x", "serverUrl": fresh_server.url},
         )
         assert again.status_code == 403
 
@@ -114,7 +119,9 @@ def test_bad_credentials_are_401(server: RunningServer, header: str) -> None:
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_api_keys_are_shown_once_and_can_be_revoked(server: RunningServer, admin: httpx.Client) -> None:
+def test_api_keys_are_shown_once_and_can_be_revoked(
+    server: RunningServer, admin: httpx.Client
+) -> None:
     created = admin.post("/v1-auth/apikeys", json={"description": "ci", "scopes": ["m1"]})
     assert created.status_code == 201
     key = created.json()["token"]
@@ -147,7 +154,9 @@ def test_tokens_cannot_be_minted_through_the_resource_api(admin: httpx.Client) -
     assert "/v1-auth/apikeys" in response.json()["message"]
 
 
-def test_disabled_user_cannot_log_in_or_use_tokens(server: RunningServer, admin: httpx.Client) -> None:
+def test_disabled_user_cannot_log_in_or_use_tokens(
+    server: RunningServer, admin: httpx.Client
+) -> None:
     create_user(admin, "dora", "dora-password-1")
     token = _login(server, "dora", "dora-password-1").json()["token"]
     admin.patch(

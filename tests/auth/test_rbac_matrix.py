@@ -1,4 +1,4 @@
-"""RBAC: every role × verb × namespace, allowed and denied, over the real API."""
+"""RBAC: every role x verb x namespace, allowed and denied, over the real API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from factories import bind, create_ms, create_namespace, create_user, ms_path, modelservice
+
+from factories import bind, create_ms, create_namespace, create_user, modelservice, ms_path
 from server import ADMIN_PASSWORD, RunningServer
 
 ROLES = ("admin", "owner", "member", "readonly", "outsider")
@@ -36,7 +37,11 @@ class World:
         for real in self.ns.values():
             create_namespace(admin, real)
         self.tokens: dict[str, str] = {"admin": server.login("admin", ADMIN_PASSWORD)}
-        templates = {"owner": "namespace-owner", "member": "namespace-member", "readonly": "namespace-readonly"}
+        templates = {
+            "owner": "namespace-owner",
+            "member": "namespace-member",
+            "readonly": "namespace-readonly",
+        }
         for role in ROLES[1:]:
             user = f"{role}-{suffix}"
             create_user(admin, user, f"{user}-password")
@@ -111,11 +116,29 @@ def test_list_across_namespaces_shows_only_what_is_allowed(world: World) -> None
 
 def test_users_see_only_their_namespaces(world: World) -> None:
     with world.server.client(world.tokens["member"]) as client:
-        names = {n["metadata"]["name"] for n in client.get("/apis/management.llmos.ai/v1/namespaces").json()["items"]}
+        names = {
+            n["metadata"]["name"]
+            for n in client.get("/apis/management.llmos.ai/v1/namespaces").json()["items"]
+        }
         assert names == {world.namespace("team"), "llmos-public"}
-        assert client.get(f"/apis/management.llmos.ai/v1/namespaces/{world.namespace('team')}").status_code == 200
-        assert client.get(f"/apis/management.llmos.ai/v1/namespaces/{world.namespace('elsewhere')}").status_code == 403
-        assert client.delete(f"/apis/management.llmos.ai/v1/namespaces/{world.namespace('team')}").status_code == 403
+        assert (
+            client.get(
+                f"/apis/management.llmos.ai/v1/namespaces/{world.namespace('team')}"
+            ).status_code
+            == 200
+        )
+        assert (
+            client.get(
+                f"/apis/management.llmos.ai/v1/namespaces/{world.namespace('elsewhere')}"
+            ).status_code
+            == 403
+        )
+        assert (
+            client.delete(
+                f"/apis/management.llmos.ai/v1/namespaces/{world.namespace('team')}"
+            ).status_code
+            == 403
+        )
 
 
 def test_user_creates_a_namespace_and_owns_it(world: World) -> None:
@@ -126,9 +149,18 @@ def test_user_creates_a_namespace_and_owns_it(world: World) -> None:
         assert client.delete(ms_path(name, "mine")).status_code == 200
         reserved = client.post(
             "/apis/management.llmos.ai/v1/namespaces",
-            json={"apiVersion": "management.llmos.ai/v1", "kind": "Namespace", "metadata": {"name": "llmos-system"}},
+            json={
+                "apiVersion": "management.llmos.ai/v1",
+                "kind": "Namespace",
+                "metadata": {"name": "llmos-system"},
+            },
         )
         assert reserved.status_code in (403, 409)
+    bindings = world.admin.get(
+        f"/apis/management.llmos.ai/v1/namespaces/{name}/roletemplatebindings"
+    ).json()["items"]
+    assert [b["spec"]["roleTemplate"] for b in bindings] == ["namespace-owner"]
+    assert bindings[0]["metadata"]["ownerReferences"][0]["kind"] == "User"
 
 
 def test_standard_users_cannot_manage_users_or_escalate(world: World) -> None:
@@ -140,18 +172,27 @@ def test_standard_users_cannot_manage_users_or_escalate(world: World) -> None:
         assert mine.status_code == 200
         mine_obj = mine.json()
         mine_obj["spec"]["globalRoles"] = ["admin"]
-        assert client.put(f"/apis/management.llmos.ai/v1/users/{own}", json=mine_obj).status_code == 403
+        assert (
+            client.put(f"/apis/management.llmos.ai/v1/users/{own}", json=mine_obj).status_code
+            == 403
+        )
         assert client.get("/apis/management.llmos.ai/v1/tokens").status_code == 403
         grant = client.post(
             f"/apis/management.llmos.ai/v1/namespaces/{world.namespace('elsewhere')}/roletemplatebindings",
-            json={"metadata": {"name": "sneaky"}, "spec": {"user": own, "roleTemplate": "namespace-owner"}},
+            json={
+                "metadata": {"name": "sneaky"},
+                "spec": {"user": own, "roleTemplate": "namespace-owner"},
+            },
         )
         assert grant.status_code == 403
     with world.server.client(world.tokens["member"]) as client:
         own = client.get("/v1-auth/me").json()["user"]
         grant = client.post(
             f"/apis/management.llmos.ai/v1/namespaces/{world.namespace('team')}/roletemplatebindings",
-            json={"metadata": {"name": "promote"}, "spec": {"user": own, "roleTemplate": "namespace-owner"}},
+            json={
+                "metadata": {"name": "promote"},
+                "spec": {"user": own, "roleTemplate": "namespace-owner"},
+            },
         )
         assert grant.status_code == 403
 

@@ -6,7 +6,6 @@ Handlers are thin: parse the path, check RBAC, run admission, call the store.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,14 +236,19 @@ async def _create(request: Request, state: AppState, who: Principal, t: Target) 
     )
     obj = validate_object(t.info, obj)
     obj.pop("status", None)
-    admitted = await Admission(state.store, state.auth).admit(t.info, obj, who, creating=True)
+    admission = Admission(state.store, state.auth)
+    admitted = await admission.admit(t.info, obj, who, creating=True)
     created = await state.store.create(t.info.resource, admitted.obj, secret=admitted.secret)
-    for extra in admitted.after_create:
-        kind = state.registry.by_kind(extra["kind"])
-        if kind is not None:
-            with contextlib.suppress(LLMOSError):
-                await state.store.create(kind.resource, validate_object(kind, extra))
     await _sync_auth(state, t.info, created)
+    for extra in admitted.after_create:
+        # Objects the server makes on the caller's behalf, e.g. the owner binding of a
+        # namespace a user creates: admitted like any write, but not subject to RBAC.
+        kind = state.registry.by_kind(extra["kind"])
+        if kind is None:
+            continue
+        follow = await admission.admit(kind, validate_object(kind, extra), who, creating=True)
+        made = await state.store.create(kind.resource, follow.obj, secret=follow.secret)
+        await _sync_auth(state, kind, made)
     return _respond(request, created, 201)
 
 
