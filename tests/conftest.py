@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from server import RunningServer, start_server  # noqa: E402
+from server import RunningServer, start_server
 
 
 @pytest.fixture(scope="session")

@@ -72,7 +72,9 @@ class RunningServer:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"llmos server exited with {self.proc.returncode}:\n{self.log()}")
+                raise RuntimeError(
+                    f"llmos server exited with {self.proc.returncode}:\n{self.log()}"
+                )
             try:
                 if httpx.get(f"{self.url}/readyz", verify=False, timeout=1).status_code == 200:
                     return

@@ -37,7 +37,7 @@ class WatchReader:
                 for line in response.iter_lines():
                     if line.strip():
                         self.events.put(orjson.loads(line))
-        except Exception as exc:  # noqa: BLE001 - handed to the test
+        except Exception as exc:
             self.events.put(exc)
         finally:
             self._started.set()

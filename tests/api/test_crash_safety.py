@@ -9,6 +9,7 @@ import sqlite3
 
 import httpx
 import pytest
+
 from factories import modelservice, ms_path
 from server import ADMIN_PASSWORD, RunningServer
 

@@ -6,6 +6,7 @@ import time
 import uuid
 
 import httpx
+
 from factories import create_ms, create_namespace, ms_path
 from server import RunningServer, start_server
 from watching import WatchReader
@@ -178,7 +179,8 @@ def test_watch_from_a_compacted_version_is_gone(tmp_path) -> None:  # type: igno
             status = None
             while time.monotonic() < deadline:
                 response = admin.get(
-                    ms_path("default"), params={"watch": "true", "resourceVersion": "1", "timeoutSeconds": "1"}
+                    ms_path("default"),
+                    params={"watch": "true", "resourceVersion": "1", "timeoutSeconds": "1"},
                 )
                 status = response.status_code
                 if status == 410:
@@ -235,7 +237,11 @@ def test_deleting_an_owner_cascades(admin: httpx.Client) -> None:
         "metadata": {
             "name": "grandchild",
             "ownerReferences": [
-                {**ref, "name": "child", "uid": admin.get(ms_path(ns, "child")).json()["metadata"]["uid"]}
+                {
+                    **ref,
+                    "name": "child",
+                    "uid": admin.get(ms_path(ns, "child")).json()["metadata"]["uid"],
+                }
             ],
         },
     }

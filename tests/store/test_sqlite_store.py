@@ -93,7 +93,9 @@ def test_watch_bookmarks_carry_the_delivered_revision(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_a_slow_watcher_is_cut_off_not_the_writers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_slow_watcher_is_cut_off_not_the_writers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from llmos.store import hub
 
     monkeypatch.setattr(hub, "QUEUE_SIZE", 5)

@@ -8,16 +8,18 @@ over the file (``/etc/llmos/config.yaml`` as root, else the user's config dir).
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -93,8 +95,13 @@ class ServerConfig(BaseSettings):
     )
     tls_cert: Path | None = Field(default=None, description="Your own server certificate (PEM).")
     tls_key: Path | None = Field(default=None, description="The key of --tls-cert (PEM).")
-    tls_sans: list[str] = Field(
-        default_factory=list, description="Extra names and IPs for the generated certificate."
+    tls_ca: Path | None = Field(
+        default=None,
+        description="The CA bundle that signed --tls-cert; served at /v1-public/cacerts.",
+    )
+    tls_sans: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra names and IPs for the generated certificate (comma-separated).",
     )
     node_name: str = Field(
         default_factory=lambda: socket.gethostname().lower(),
@@ -116,6 +123,17 @@ class ServerConfig(BaseSettings):
     watch_compact_interval: float = Field(
         default=30.0, gt=0, description="How often old watch history is dropped, in seconds."
     )
+
+    @field_validator("tls_sans", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """Accept ``a,b``, a JSON list, or a YAML list alike."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(

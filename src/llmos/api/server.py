@@ -85,10 +85,14 @@ def tls_files(config: ServerConfig) -> TLSFiles:
             raise ServerError(
                 "--tls-cert and --tls-key go together: give both, or neither", Reason.BAD_REQUEST
             )
-        for path in (config.tls_cert, config.tls_key):
+        for path in (config.tls_cert, config.tls_key, config.tls_ca):
+            if path is None:
+                continue
             if not path.is_file():
                 raise ServerError(f"TLS file {path} does not exist", Reason.BAD_REQUEST)
-        return TLSFiles(generated.ca_cert, config.tls_cert, config.tls_key)
+        # Clients pin what /v1-public/cacerts serves: the CA that signed the
+        # certificate if given, else the certificate file (with its chain).
+        return TLSFiles(config.tls_ca or config.tls_cert, config.tls_cert, config.tls_key)
     return generated
 
 

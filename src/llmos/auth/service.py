@@ -192,7 +192,7 @@ class AuthService:
         ok = passwords.verify_password(stored or _dummy_hash(), password) and bool(stored)
         if not ok or user is None:
             self.throttle.failed(username, address)
-            raise unauthorized("wrong user name or password")
+            raise AuthError("wrong user name or password", Reason.UNAUTHORIZED)
         if not (user.get("spec") or {}).get("active", True):
             raise forbidden(f"user {username!r} is disabled: ask an administrator to enable it")
         self.throttle.succeeded(username, address)

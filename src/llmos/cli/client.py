@@ -69,12 +69,17 @@ def error_from(response: httpx.Response) -> CLIError:
 
 
 class Client:
-    def __init__(self, creds: credentials.Credentials | None = None) -> None:
+    def __init__(
+        self,
+        creds: credentials.Credentials | None = None,
+        verify: bool | ssl.SSLContext | None = None,
+    ) -> None:
         creds = creds or credentials.load()
         if creds is None:
             raise CLIError("not logged in: run `llmos login https://HOST:8443` first")
         self.creds = creds
-        verify = tls_verify(creds.ca_file, creds.insecure)
+        if verify is None:
+            verify = tls_verify(creds.ca_file, creds.insecure)
         self.http = httpx.Client(
             base_url=creds.server,
             verify=verify,

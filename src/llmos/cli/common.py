@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
 from llmos.cli.client import CLIError
+from llmos.cli.output import make_console
 
 F = TypeVar("F", bound=Callable[..., Any])
-err = Console(stderr=True)
+err = make_console(stderr=True)
 OUTPUT_HELP = "Output format: table, yaml, json or name."
 
 
@@ -25,9 +26,10 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except CLIError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            # Messages quote user and server text: print it as text, not as Rich markup.
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             for line in exc.details:
-                err.print(f"  - {line}", highlight=False)
+                err.print(f"  - {line}", highlight=False, markup=False)
             raise typer.Exit(exc.code) from None
         except KeyboardInterrupt:
             sys.exit(130)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import ssl
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ import typer
 from cryptography import x509
 
 from llmos.cli import credentials
-from llmos.cli.client import Client, CLIError, error_from, tls_verify
+from llmos.cli.client import Client, CLIError, error_from
 from llmos.cli.common import err, friendly
 
 
@@ -45,6 +46,17 @@ def _fetch_ca(url: str, yes: bool) -> str:
         if not typer.confirm("Trust it?", default=False):
             raise CLIError("not trusted: nothing was saved")
     return pem
+
+
+def _verify(ca_pem: str | None, ca_cert: Path | None) -> bool | ssl.SSLContext:
+    """Verify the server with this CA, held in memory until the login succeeds."""
+    if ca_pem is None:
+        return False
+    try:
+        return ssl.create_default_context(cadata=ca_pem)
+    except (ssl.SSLError, ValueError) as exc:
+        source = f"--ca-cert {ca_cert}" if ca_cert else "the server's CA"
+        raise CLIError(f"{source} holds no usable PEM certificate: {exc}", code=2) from exc
 
 
 def _password(given: str | None, stdin: bool, prompt: str) -> str:
@@ -87,14 +99,16 @@ def register(app: typer.Typer) -> None:
         url = url.rstrip("/")
         if not url.startswith("https://"):
             raise CLIError(f"{url!r} is not an https:// URL", code=2)
-        ca_file: str | None = None
+        # Nothing is saved until the login worked: a failed login to another
+        # server must not replace the CA that the current session relies on.
+        ca_pem: str | None = None
         if ca_cert is not None:
             if not ca_cert.is_file():
                 raise CLIError(f"--ca-cert {ca_cert}: no such file", code=2)
-            ca_file = str(credentials.save_ca(ca_cert.read_text()))
+            ca_pem = ca_cert.read_text()
         elif not insecure_skip_tls_verify:
-            ca_file = str(credentials.save_ca(_fetch_ca(url, yes)))
-        verify = tls_verify(ca_file, insecure_skip_tls_verify)
+            ca_pem = _fetch_ca(url, yes)
+        verify = _verify(ca_pem, ca_cert)
         secret = _password(password, password_stdin, "Password")
         try:
             response = httpx.post(
@@ -105,12 +119,14 @@ def register(app: typer.Typer) -> None:
             )
         except httpx.HTTPError as exc:
             raise CLIError(f"cannot reach {url}: {exc}") from exc
-        creds = credentials.Credentials(url, "", username, ca_file, insecure_skip_tls_verify)
         if response.status_code != 200:
             raise error_from(response)
         body = response.json()
-        creds.token = body["token"]
-        client = Client(creds)
+        ca_file = str(credentials.ca_path()) if ca_pem else None
+        creds = credentials.Credentials(
+            url, body["token"], username, ca_file, insecure_skip_tls_verify
+        )
+        client = Client(creds, verify=verify)
         if body.get("mustChangePassword"):
             info = client.request("GET", "/v1-public/info")
             fresh = new_password or _new_password()
@@ -128,6 +144,8 @@ def register(app: typer.Typer) -> None:
                     "/v1-auth/password",
                     json={"currentPassword": secret, "newPassword": fresh},
                 )
+        if ca_pem:
+            credentials.save_ca(ca_pem)
         path = credentials.save(creds)
         err.print(f"Logged in to {url} as {username}. Credentials saved in {path}.")
 

@@ -11,13 +11,14 @@ from typing import Annotated
 
 import typer
 
-from llmos.cli import login, preflight, resources, server, users
+from llmos.cli import completion, login, preflight, resources, server, users
 
 app = typer.Typer(
     name="llmos",
     help="LLMOS: run LLMs and AI workloads on your own GPU machines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=True,
 )
 
 
@@ -43,11 +44,16 @@ login.register(app)
 resources.register(app)
 users.register(app)
 preflight.register(app)
+completion.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (also ``python -m llmos``).
+
+    The program name is fixed so that usage lines and completion scripts name
+    ``llmos`` even when run as ``python -m llmos``.
+    """
+    app(prog_name=completion.PROG_NAME)
 
 
 if __name__ == "__main__":  # pragma: no cover

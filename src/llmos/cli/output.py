@@ -11,10 +11,26 @@ import orjson
 import yaml
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from llmos._lib.timefmt import parse_rfc3339
 
-console = Console()
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that wraps to a terminal, but never breaks lines sent to a pipe or file.
+
+    Rich wraps at 80 columns when it cannot see a terminal, which splits table
+    rows, fingerprints and paths in the middle; scripts that grep or copy the
+    output then miss them.
+    """
+    # emoji=False: Rich would show ":CD:" in a CA fingerprint as a CD emoji.
+    probe = Console(stderr=stderr, emoji=False)
+    if probe.is_terminal:
+        return probe
+    return Console(stderr=stderr, emoji=False, width=100_000, soft_wrap=True)
+
+
+console = make_console()
 Column = tuple[str, Callable[[dict[str, Any]], str]]
 
 
@@ -90,14 +106,24 @@ DEFAULT_COLUMNS: list[Column] = [("STATUS", _phase)]
 
 
 def print_objects(
-    items: list[dict[str, Any]], kind: str, output: str, with_namespace: bool = False
+    items: list[dict[str, Any]],
+    kind: str,
+    output: str,
+    with_namespace: bool = False,
+    as_list: bool = True,
 ) -> None:
+    """Print objects; json/yaml give a List unless ``as_list`` is False and there is one.
+
+    Whether a List comes back depends on what was asked (a listing, or one
+    name), never on how many objects happen to exist, so scripts can rely on it.
+    """
+    doc: dict[str, Any] = (
+        items[0] if len(items) == 1 and not as_list else {"kind": "List", "items": items}
+    )
     if output == "json":
-        doc = items[0] if len(items) == 1 else {"kind": "List", "items": items}
         sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     if output == "yaml":
-        doc = items[0] if len(items) == 1 else {"kind": "List", "items": items}
         sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
         return
     if output == "name":
@@ -117,7 +143,7 @@ def print_objects(
     for title, _ in columns:
         table.add_column(title, overflow="fold")
     for obj in items:
-        table.add_row(*(str(get(obj)) for _, get in columns))
+        table.add_row(*(Text(str(get(obj))) for _, get in columns))
     console.print(table)
 
 
@@ -139,32 +165,37 @@ def describe(obj: dict[str, Any], events: list[dict[str, Any]]) -> None:
         console.print(line, highlight=False)
     if obj.get("spec"):
         console.print("[bold]Spec:[/]")
-        console.print(_indent(yaml.safe_dump(obj["spec"], sort_keys=False)), highlight=False)
+        spec_text = _indent(yaml.safe_dump(obj["spec"], sort_keys=False))
+        console.print(spec_text, highlight=False, markup=False)
     status = dict(obj.get("status") or {})
     conditions = status.pop("conditions", [])
     if status:
         console.print("[bold]Status:[/]")
-        console.print(_indent(yaml.safe_dump(status, sort_keys=False)), highlight=False)
+        console.print(
+            _indent(yaml.safe_dump(status, sort_keys=False)), highlight=False, markup=False
+        )
     if conditions:
         table = Table(title="Conditions", title_justify="left", box=None, header_style="bold")
         for title in ("TYPE", "STATUS", "REASON", "MESSAGE", "SINCE"):
             table.add_column(title, overflow="fold")
         for c in conditions:
             since = age(c.get("lastTransitionTime"))
-            table.add_row(c["type"], c["status"], c.get("reason", ""), c.get("message", ""), since)
+            cells = (c["type"], c["status"], c.get("reason", ""), c.get("message", ""), since)
+            table.add_row(*(Text(str(cell)) for cell in cells))
         console.print(table)
     table = Table(title="Events", title_justify="left", box=None, header_style="bold")
     for title in ("TYPE", "REASON", "COUNT", "LAST SEEN", "MESSAGE"):
         table.add_column(title, overflow="fold")
     for ev in events:
         spec = ev.get("spec") or {}
-        table.add_row(
+        cells = (
             spec.get("type", ""),
             spec.get("reason", ""),
-            str(spec.get("count", 1)),
+            spec.get("count", 1),
             age(spec.get("lastTimestamp")),
             spec.get("message", ""),
         )
+        table.add_row(*(Text(str(cell)) for cell in cells))
     if events:
         console.print(table)
     else:

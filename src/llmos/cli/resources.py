@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -78,23 +79,30 @@ def register(app: typer.Typer) -> None:
         client = Client()
         ref, wanted = _split_target(client, kind, names or [])
         ns = None if (all_namespaces or not ref.namespaced) else default_namespace(namespace)
+        with_namespace = ref.namespaced and ns is None
+        params = {"labelSelector": selector} if selector else {}
+        page: dict[str, Any] | None = None
         if wanted:
             items = [client.request("GET", ref.path(ns, name)) for name in wanted]
         else:
-            params = {"labelSelector": selector} if selector else {}
             page = client.request("GET", ref.path(ns), params=params)
             items = page["items"]
-        output.print_objects(items, ref.kind, out, with_namespace=ref.namespaced and ns is None)
-        if watch:
-            params = {"watch": "true", "resourceVersion": page["metadata"]["resourceVersion"]}
-            if selector:
-                params["labelSelector"] = selector
-            for event in client.stream_lines(ref.path(ns), params):
-                obj = event["object"]
-                if event["type"] == "DELETED":
-                    err.print(f"{ref.kind.lower()}/{obj['metadata']['name']} deleted")
-                    continue
-                output.print_objects([obj], ref.kind, out, with_namespace=ns is None)
+        output.print_objects(
+            items, ref.kind, out, with_namespace=with_namespace, as_list=len(wanted) != 1
+        )
+        if not watch:
+            return
+        if page is None:  # named objects: the watch needs the listing's resourceVersion
+            page = client.request("GET", ref.path(ns), params=params)
+        params |= {"watch": "true", "resourceVersion": page["metadata"]["resourceVersion"]}
+        for event in client.stream_lines(ref.path(ns), params):
+            obj = event["object"]
+            if wanted and obj["metadata"]["name"] not in wanted:
+                continue
+            if event["type"] == "DELETED":
+                err.print(f"{ref.kind.lower()}/{obj['metadata']['name']} deleted")
+                continue
+            output.print_objects([obj], ref.kind, out, with_namespace, as_list=False)
 
     @app.command()
     @friendly
@@ -205,8 +213,8 @@ def register(app: typer.Typer) -> None:
             handle.write(original)
             path = handle.name
         try:
-            subprocess.run([*editor.split(), path], check=True)
-        except (OSError, subprocess.CalledProcessError) as exc:
+            subprocess.run([*shlex.split(editor), path], check=True)
+        except (OSError, ValueError, subprocess.CalledProcessError) as exc:
             raise CLIError(f"editor {editor!r} failed: {exc}") from exc
         edited = Path(path).read_text()
         if edited == original:

@@ -49,19 +49,23 @@ def _signature() -> inspect.Signature:
 
 
 def _run(**given: Any) -> None:
+    from pydantic_settings import SettingsError
+
     from llmos._lib.logs import setup_logging
     from llmos.api import server
     from llmos.api.config import ServerConfig
 
     flags = {k: v for k, v in given.items() if v is not None and v != ()}
     if "tls_sans" in flags:
-        flags["tls_sans"] = [s for item in flags["tls_sans"] for s in item.split(",") if s]
+        flags["tls_sans"] = ",".join(flags["tls_sans"])
     try:
         config = ServerConfig(**flags)
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
-            field = ".".join(str(p) for p in error["loc"])
-            typer.echo(f"error: {field}: {error['msg']}", err=True)
+            typer.echo(f"error: {_describe(error)}", err=True)
+        sys.exit(2)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except LLMOSError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -76,6 +80,16 @@ def _run(**given: Any) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         pass
+
+
+def _describe(error: Any) -> str:
+    """One invalid setting: the field, where it can be set, the problem and the value."""
+    from llmos.api.config import camel
+
+    field = ".".join(str(p) for p in error["loc"])
+    name = str(error["loc"][0]) if error["loc"] else field
+    where = f"--{name.replace('_', '-')} / LLMOS_{name.upper()} / config key {camel(name)}"
+    return f"{field} ({where}): {error['msg']}, got {error['input']!r}"
 
 
 def _run_loop(main: Any) -> None:

@@ -1,0 +1,32 @@
+"""``llmos completion SHELL``: print the shell completion script for a shell you name.
+
+Typer's ``--show-completion`` guesses the shell from the parent process and
+ignores a shell given after it; this command is the explicit, scriptable form
+(``source <(llmos completion bash)``). The script calls back into ``llmos``
+through Typer's ``_LLMOS_COMPLETE`` protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+# Typer has no public API for the script itself; --show-completion uses this one too
+# (typer is pinned in pyproject.toml, and tests/cli/test_cli.py runs the script).
+from typer._completion_shared import Shells, get_completion_script
+
+PROG_NAME = "llmos"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def completion(
+        shell: Annotated[Shells, typer.Argument(help="The shell to complete in.")],
+    ) -> None:
+        """Print the completion script for SHELL, e.g. `source <(llmos completion bash)`."""
+        complete_var = f"_{PROG_NAME.upper()}_COMPLETE"
+        script = get_completion_script(
+            prog_name=PROG_NAME, complete_var=complete_var, shell=shell.value
+        )
+        typer.echo(script)

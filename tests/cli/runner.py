@@ -1,0 +1,100 @@
+"""Run the real ``llmos`` CLI as a user would: a subprocess, its own config dir, no terminal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from server import ADMIN_PASSWORD, RunningServer
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(
+    config_home: Path,
+    *args: str,
+    stdin: str = "",
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> Result:
+    """``llmos ARGS`` with stdin from a pipe, so the CLI sees no terminal and cannot prompt.
+
+    The environment is the test's, minus anything that would change the CLI's
+    behaviour behind the test's back (LLMOS_*, EDITOR, VISUAL, COLUMNS).
+    """
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LLMOS_") and k not in ("EDITOR", "VISUAL", "COLUMNS")
+    }
+    clean["XDG_CONFIG_HOME"] = str(config_home)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmos", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_fails(result: Result, code: int, *fragments: str) -> str:
+    """The user sees exactly one plain ``error: …`` line with these words, and no traceback."""
+    assert result.code == code, result
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], result.stderr
+    return errors[0]
+
+
+@dataclass(frozen=True)
+class CLI:
+    """One user's CLI: every call shares this config dir (credentials, CA)."""
+
+    config_home: Path
+
+    def __call__(self, *args: str, **kwargs: Any) -> Result:
+        return run_cli(self.config_home, *args, **kwargs)
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.config_home / "llmos" / "credentials.yaml"
+
+    @property
+    def ca_path(self) -> Path:
+        return self.config_home / "llmos" / "ca.crt"
+
+    def credentials(self) -> dict[str, Any]:
+        data: dict[str, Any] = yaml.safe_load(self.credentials_path.read_text())
+        return data
+
+    def login(self, server: RunningServer, *extra: str, password: str = ADMIN_PASSWORD) -> Result:
+        return self(
+            "login",
+            server.url,
+            "--ca-cert",
+            server.ca,
+            "--password-stdin",
+            *extra,
+            stdin=password + "\n",
+        )
+
+    def first_login(self, server: RunningServer) -> Result:
+        """Log in to a new server with its one-time password, choosing ADMIN_PASSWORD."""
+        return self.login(
+            server, "--new-password", ADMIN_PASSWORD, password=server.bootstrap_password()
+        )

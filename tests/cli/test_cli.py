@@ -1,0 +1,329 @@
+"""The ``llmos`` CLI as a user runs it: subprocesses against a real server, no terminal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from server import ADMIN_PASSWORD, RunningServer
+
+from .runner import CLI, assert_fails
+
+# Every step is a new `llmos` process (about a second each), so this is the slow end.
+pytestmark = pytest.mark.slow
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _fingerprint(pem_file: str) -> str:
+    cert = x509.load_pem_x509_certificate(Path(pem_file).read_bytes())
+    digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def _manifest(path: Path, namespace: str, name: str, replicas: int) -> Path:
+    docs = [
+        {
+            "apiVersion": "management.llmos.ai/v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace},
+        },
+        {
+            "apiVersion": "ml.llmos.ai/v1",
+            "kind": "ModelService",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"model": "bundled:smollm2", "replicas": replicas},
+        },
+    ]
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return path
+
+
+def _replicas(cli: CLI, namespace: str, name: str) -> int:
+    result = cli("get", "ms", name, "-n", namespace, "-o", "json")
+    assert result.code == 0, result
+    return int(json.loads(result.stdout)["spec"]["replicas"])
+
+
+# -- login, whoami, logout -----------------------------------------------------------------
+
+
+def test_first_login_saves_private_credentials_and_the_ca(
+    cli: CLI, fresh_server: RunningServer
+) -> None:
+    result = cli(
+        "login",
+        fresh_server.url,
+        "--password-stdin",
+        "--yes",
+        "--new-password",
+        ADMIN_PASSWORD,
+        stdin=fresh_server.bootstrap_password() + "\n",
+    )
+    assert result.code == 0, result
+    assert _fingerprint(fresh_server.ca) in result.stderr
+    assert f"First login done: the server URL is {fresh_server.url}." in result.stderr
+    assert f"Logged in to {fresh_server.url} as admin." in result.stderr
+
+    assert _mode(cli.credentials_path) == 0o600
+    assert _mode(cli.ca_path) == 0o600
+    assert cli.ca_path.read_text() == Path(fresh_server.ca).read_text()
+    saved = cli.credentials()
+    assert saved["server"] == fresh_server.url and saved["user"] == "admin"
+
+    whoami = cli("whoami")
+    assert (whoami.code, whoami.stdout) == (0, "admin (roles: admin)\n")
+    # The one-time password is spent; the new one works.
+    assert fresh_server.login("admin", ADMIN_PASSWORD)
+
+
+def test_login_with_ca_cert_and_a_wrong_password(
+    cli: CLI, server: RunningServer, fresh_server: RunningServer
+) -> None:
+    ok = cli.login(server)
+    assert ok.code == 0, ok
+    assert "fingerprint" not in ok.stderr  # --ca-cert: nothing to confirm
+    assert cli("whoami").stdout == "admin (roles: admin)\n"
+
+    wrong = cli.login(fresh_server, password="not-the-password")
+    assert_fails(wrong, 1, "wrong user name or password")
+    assert wrong.stderr.startswith("error: ")
+    # The failed login left the working session, and the CA it trusts, alone.
+    assert cli.ca_path.read_text() == Path(server.ca).read_text()
+    assert cli.credentials()["server"] == server.url
+    assert cli("whoami").code == 0
+
+
+def test_login_without_a_terminal_refuses_to_trust_an_unknown_ca(
+    cli: CLI, server: RunningServer
+) -> None:
+    result = cli("login", server.url, "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+    assert_fails(result, 1, "no terminal", "--ca-cert", "--yes")
+    assert _fingerprint(server.ca) in result.stderr
+    assert not cli.credentials_path.exists() and not cli.ca_path.exists()
+
+
+def test_logout_revokes_the_token_and_forgets_it(logged_in: CLI, server: RunningServer) -> None:
+    token = logged_in.credentials()["token"]
+    result = logged_in("logout")
+    assert result.code == 0, result
+    assert f"Logged out of {server.url}." in result.stderr
+    assert not logged_in.credentials_path.exists()
+    with server.client(token) as client:
+        assert client.get("/v1-auth/me").status_code == 401
+    assert_fails(logged_in("whoami"), 1, "not logged in", "llmos login")
+
+
+# -- apply, get, describe, delete, edit ----------------------------------------------------
+
+
+def test_apply_get_describe_delete(logged_in: CLI, tmp_path: Path) -> None:
+    ns = "cli-apply"
+    manifest = _manifest(tmp_path / "chat.yaml", ns, "chat", replicas=1)
+    cli = logged_in
+    created = cli("apply", "-f", str(manifest))
+    assert (created.code, created.stdout) == (
+        0,
+        "namespace/cli-apply created\nmodelservice/chat created\n",
+    )
+    again = cli("apply", "-f", str(manifest))
+    assert again.stdout == "namespace/cli-apply unchanged\nmodelservice/chat unchanged\n"
+    _manifest(manifest, ns, "chat", replicas=2)
+    changed = cli("apply", "-f", str(manifest))
+    assert changed.stdout == "namespace/cli-apply unchanged\nmodelservice/chat configured\n"
+
+    # A listing is a List, even of one object; a named object is the object.
+    listed = json.loads(cli("get", "ms", "-n", ns, "-o", "json").stdout)
+    assert listed["kind"] == "List" and len(listed["items"]) == 1
+    item = listed["items"][0]
+    assert item["metadata"]["name"] == "chat" and item["spec"]["replicas"] == 2
+    assert item["spec"]["model"] == "bundled:smollm2"
+    as_yaml = yaml.safe_load(cli("get", "ms", "chat", "-n", ns, "-o", "yaml").stdout)
+    assert as_yaml["kind"] == "ModelService" and as_yaml["spec"]["replicas"] == 2
+
+    table = cli("get", "ms", "-A").stdout.splitlines()
+    assert table[0].split()[:3] == ["NAMESPACE", "NAME", "MODEL"]
+    assert [ns, "chat", "bundled:smollm2", "auto", "0/2"] in [r.split()[:5] for r in table]
+    one = cli("get", "modelservice/chat", "-n", ns).stdout.splitlines()
+    assert one[0].split()[:2] == ["NAME", "MODEL"] and one[1].split()[0] == "chat"
+
+    described = cli("describe", "ms", "chat", "-n", ns)
+    assert described.code == 0, described
+    text = described.stdout
+    assert "Name:         chat" in text and f"Namespace:    {ns}" in text
+    assert "Kind:         ModelService (ml.llmos.ai/v1)" in text
+    assert "Spec:" in text and "  replicas: 2" in text and "Events" in text
+
+    deleted = cli("delete", "ms", "chat", "-n", ns)
+    assert (deleted.code, deleted.stdout) == (0, "modelservice/chat deleted\n")
+    assert_fails(cli("get", "ms", "chat", "-n", ns), 1, "not found")
+
+
+def test_edit_saves_a_change_and_cancels_an_unchanged_file(logged_in: CLI, tmp_path: Path) -> None:
+    ns = "cli-edit"
+    assert logged_in("apply", "-f", str(_manifest(tmp_path / "m.yaml", ns, "chat", 1))).code == 0
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/^  replicas: 1$/  replicas: 4/' \"$1\"\n")
+    editor.chmod(0o755)
+
+    edited = logged_in("edit", "ms", "chat", "-n", ns, env={"EDITOR": str(editor)})
+    assert (edited.code, edited.stdout) == (0, "modelservice/chat edited\n")
+    assert _replicas(logged_in, ns, "chat") == 4
+
+    # An EDITOR with arguments is split like a shell would split it.
+    quoted = "sed -i 's/^  replicas: 4$/  replicas: 5/'"
+    assert logged_in("edit", "ms/chat", "-n", ns, env={"EDITOR": quoted}).code == 0
+    assert _replicas(logged_in, ns, "chat") == 5
+
+    cancelled = logged_in("edit", "ms", "chat", "-n", ns, env={"EDITOR": "true"})
+    assert cancelled.code == 0, cancelled
+    assert "Edit cancelled" in cancelled.stderr and cancelled.stdout == ""
+    assert _replicas(logged_in, ns, "chat") == 5
+
+
+# -- users and API keys --------------------------------------------------------------------
+
+
+def _users(cli: CLI) -> dict[str, dict[str, object]]:
+    result = cli("users", "list", "-o", "json")
+    assert result.code == 0, result
+    return {u["metadata"]["name"]: u["spec"] for u in json.loads(result.stdout)["items"]}
+
+
+def test_users_lifecycle(logged_in: CLI, server: RunningServer, tmp_path: Path) -> None:
+    password = "bob-password-123"
+    created = logged_in("users", "create", "bob", "--password", password)
+    assert (created.code, created.stdout) == (0, "user/bob created\n")
+    users = _users(logged_in)
+    assert users["bob"]["globalRoles"] == ["user"] and users["bob"]["active"] is True
+    assert password not in logged_in("users", "list", "-o", "yaml").stdout
+
+    bob = CLI(tmp_path / "bob")
+    assert logged_in("users", "disable", "bob").stdout == "user/bob disabled\n"
+    assert _users(logged_in)["bob"]["active"] is False
+    assert_fails(bob.login(server, "-u", "bob", password=password), 1, "disabled")
+    assert logged_in("users", "enable", "bob").stdout == "user/bob enabled\n"
+    assert bob.login(server, "-u", "bob", password=password).code == 0
+    assert bob("whoami").stdout == "bob (roles: user)\n"
+
+    assert logged_in("users", "delete", "bob").stdout == "user/bob deleted\n"
+    assert "bob" not in _users(logged_in)
+    assert_fails(bob("whoami"), 1, "llmos login")
+
+
+def test_api_key_is_shown_once_works_and_can_be_revoked(
+    logged_in: CLI, server: RunningServer
+) -> None:
+    created = logged_in("apikeys", "create", "-d", "cli test")
+    assert created.code == 0, created
+    key = created.stdout.strip()
+    assert created.stdout == key + "\n"  # only the key on stdout, for `KEY=$(llmos …)`
+    name, secret = key.split(".", 1)
+    assert f"API key {name} created" in created.stderr and "only this once" in created.stderr
+
+    table = logged_in("apikeys", "list")
+    assert name in table.stdout and "cli test" in table.stdout
+    listed = json.loads(logged_in("apikeys", "list", "-o", "json").stdout)
+    assert [k["description"] for k in listed if k["name"] == name] == ["cli test"]
+    for shown in (table.stdout, json.dumps(listed)):
+        assert secret not in shown
+
+    with server.client(key) as client:
+        me = client.get("/v1-auth/me")
+        assert me.status_code == 200 and me.json()["token"]["type"] == "apikey"
+    revoked = logged_in("apikeys", "revoke", name)
+    assert (revoked.code, revoked.stdout) == (0, f"API key {name} revoked\n")
+    with server.client(key) as client:
+        assert client.get("/v1-auth/me").status_code == 401
+
+
+# -- error UX ------------------------------------------------------------------------------
+
+
+def test_usage_errors_are_one_plain_line(logged_in: CLI, cli: CLI, tmp_path: Path) -> None:
+    assert_fails(logged_in("get", "gizmos"), 1, "unknown kind 'gizmos'", "modelservices")
+    # What the user typed comes back verbatim: no Rich markup, no ":cd:" emoji.
+    assert_fails(logged_in("get", "a:cd:[bold]b"), 1, "unknown kind 'a:cd:[bold]b'")
+    assert_fails(logged_in("get", "ms", "-o", "xml"), 2, "unknown output format 'xml'")
+    assert_fails(logged_in("apply", "-f", str(tmp_path / "missing.yaml")), 2, "cannot read")
+    stranger = CLI(tmp_path / "stranger")
+    assert_fails(stranger("get", "ms"), 1, "not logged in", "llmos login")
+
+
+def test_a_stopped_server_cannot_be_reached(cli: CLI, fresh_server: RunningServer) -> None:
+    assert cli.first_login(fresh_server).code == 0
+    assert fresh_server.stop() == 0
+    for args in (("whoami",), ("get", "ms")):
+        assert_fails(cli(*args), 1, f"cannot reach {fresh_server.url}", "Is the server running?")
+
+
+def test_long_error_lines_are_not_wrapped_when_piped(cli: CLI) -> None:
+    result = cli("login", "https://127.0.0.1:1", "--ca-cert", "/nonexistent/" + "d" * 120)
+    assert_fails(result, 2, "d" * 120 + ": no such file")
+
+
+# -- shell completion ----------------------------------------------------------------------
+
+
+def test_completion_script_for_a_named_shell(cli: CLI) -> None:
+    bash = cli("completion", "bash")
+    assert bash.code == 0, bash
+    assert "_LLMOS_COMPLETE=complete_bash" in bash.stdout
+    assert "complete -o default -F _llmos_completion llmos" in bash.stdout
+    zsh = cli("completion", "zsh")
+    assert zsh.stdout.startswith("#compdef llmos")
+    assert cli("completion", "tcsh").code == 2
+
+
+def test_show_completion_detects_the_shell(cli: CLI) -> None:
+    # Typer's flag detects the shell from the parent process; bash is made the parent
+    # (the trailing `exit` stops bash from exec-ing python in its own place).
+    wrapper = ["bash", "-c", '"$@"; exit $?', "bash"]
+    proc = subprocess.run(
+        [*wrapper, sys.executable, "-m", "llmos", "--show-completion"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XDG_CONFIG_HOME": str(cli.config_home)},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "complete -o default -F _llmos_completion llmos" in proc.stdout
+
+
+def test_bash_completion_completes_commands(cli: CLI, tmp_path: Path) -> None:
+    """Source the script in bash and ask it to complete, as bash does on <TAB>."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "llmos"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m llmos "$@"\n')
+    shim.chmod(0o755)
+    script = cli("completion", "bash").stdout
+
+    def complete(*words: str) -> list[str]:
+        line = " ".join(words)
+        program = (
+            f"{script}\nCOMP_WORDS=({line}); COMP_CWORD={len(words) - 1}\n"
+            '_llmos_completion llmos; printf "%s\\n" "${COMPREPLY[@]}"\n'
+        )
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+        proc = subprocess.run(
+            ["bash", "-c", program], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    assert complete("llmos", "ge") == ["get"]
+    assert complete("llmos", "users", "di") == ["disable"]
+    assert {"login", "logout"} <= set(complete("llmos", "lo"))
