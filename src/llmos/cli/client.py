@@ -6,12 +6,14 @@ import os
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from llmos.cli import credentials
+
+if TYPE_CHECKING:  # httpx costs ~0.3 s to import: only commands that call out pay it
+    import httpx
 
 
 def tls_verify(ca_file: str | None, insecure: bool = False) -> bool | ssl.SSLContext:
@@ -80,6 +82,8 @@ class Client:
         self.creds = creds
         if verify is None:
             verify = tls_verify(creds.ca_file, creds.insecure)
+        import httpx
+
         self.http = httpx.Client(
             base_url=creds.server,
             verify=verify,
@@ -90,6 +94,8 @@ class Client:
         self._short: dict[str, KindRef] = {}
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:

@@ -9,9 +9,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
-from cryptography import x509
 
 from llmos.cli import credentials
 from llmos.cli.client import Client, CLIError, error_from
@@ -19,6 +17,8 @@ from llmos.cli.common import err, friendly
 
 
 def _fingerprint(pem: str) -> str:
+    from cryptography import x509
+
     cert = x509.load_pem_x509_certificate(pem.encode())
     digest = hashlib.sha256(cert.public_bytes(encoding=_der())).hexdigest().upper()
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
@@ -31,6 +31,8 @@ def _der() -> Any:
 
 
 def _fetch_ca(url: str, yes: bool) -> str:
+    import httpx
+
     try:
         pem = httpx.get(f"{url}/v1-public/cacerts", verify=False, timeout=15).text
         fingerprint = _fingerprint(pem)
@@ -110,6 +112,8 @@ def register(app: typer.Typer) -> None:
             ca_pem = _fetch_ca(url, yes)
         verify = _verify(ca_pem, ca_cert)
         secret = _password(password, password_stdin, "Password")
+        import httpx
+
         try:
             response = httpx.post(
                 f"{url}/v1-public/auth/login",
