@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from server import RunningServer, free_port  # noqa: E402
+from server import RunningServer, free_port
 
 TARGETS = {
     "idle_rss_mb": 120.0,
@@ -46,7 +46,7 @@ def rss_mb(pid: int) -> float:
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def time_to_ready(server: RunningServer) -> float:
@@ -101,9 +101,12 @@ def watch_latency(server: RunningServer, token: str, updates: int) -> list[float
         start_rv = client.get(path, params={"limit": "1"}).json()["metadata"]["resourceVersion"]
 
         def reader() -> None:
-            with server.client(token) as watcher, watcher.stream(
-                "GET", path, params={"watch": "true", "resourceVersion": start_rv}
-            ) as response:
+            with (
+                server.client(token) as watcher,
+                watcher.stream(
+                    "GET", path, params={"watch": "true", "resourceVersion": start_rv}
+                ) as response,
+            ):
                 ready.set()
                 for line in response.iter_lines():
                     if not line:
@@ -131,7 +134,8 @@ def watch_latency(server: RunningServer, token: str, updates: int) -> list[float
                 headers={"Content-Type": "application/merge-patch+json"},
             ).raise_for_status()
             with arrived:
-                arrived.wait_for(lambda: str(seq) in received, timeout=5)
+                marker = str(seq)
+                arrived.wait_for(lambda marker=marker: marker in received, timeout=5)  # type: ignore[misc]
             latencies.append((received[str(seq)] - sent) * 1000)
         thread.join(5)
     return latencies
@@ -155,7 +159,11 @@ def main() -> int:
         with server.client(token) as client:
             client.post(
                 "/apis/management.llmos.ai/v1/namespaces",
-                json={"apiVersion": "management.llmos.ai/v1", "kind": "Namespace", "metadata": {"name": "bench"}},
+                json={
+                    "apiVersion": "management.llmos.ai/v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": "bench"},
+                },
             ).raise_for_status()
         seconds = asyncio.run(populate(server, token, args.objects))
         results["create_per_s"] = args.objects / seconds
@@ -167,7 +175,9 @@ def main() -> int:
             listing = client.get(path).json()
             assert len(listing["items"]) == args.objects, len(listing["items"])
             list_ms = timed(lambda: client.get(path).raise_for_status(), 40)
-            page_ms = timed(lambda: client.get(path, params={"limit": "500"}).raise_for_status(), 100)
+            page_ms = timed(
+                lambda: client.get(path, params={"limit": "500"}).raise_for_status(), 100
+            )
             sel_ms = timed(
                 lambda: client.get(path, params={"labelSelector": "shard=3"}).raise_for_status(), 40
             )

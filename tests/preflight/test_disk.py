@@ -40,12 +40,21 @@ def disk_dir() -> Iterator[Path]:
 def test_fio_and_builtin_agree_within_a_factor_of_three(disk_dir: Path) -> None:
     if fio.fio_path() is None:
         require_root_and_tools("fio")
-    by_fio, why = fio.measure_iops(disk_dir, SECONDS)
-    assert by_fio is not None, why
-    by_builtin = builtin.measure_iops(disk_dir, SECONDS)
-    assert by_builtin.note is None, by_builtin.note  # O_DIRECT worked
-    ratio = by_fio.iops / by_builtin.iops
-    assert 1 / 3 <= ratio <= 3, (by_fio, by_builtin)
+    # The disk is shared with whatever else the machine does, so measure each
+    # tool twice, interleaved, and compare the best of each: a burst of other
+    # I/O during one run says nothing about whether the two tools agree.
+    fio_runs, builtin_runs = [], []
+    for _ in range(2):
+        by_fio, why = fio.measure_iops(disk_dir, SECONDS)
+        assert by_fio is not None, why
+        fio_runs.append(by_fio)
+        by_builtin = builtin.measure_iops(disk_dir, SECONDS)
+        assert by_builtin.note is None, by_builtin.note  # O_DIRECT worked
+        builtin_runs.append(by_builtin)
+    best_fio = max(fio_runs, key=lambda r: r.iops)
+    best_builtin = max(builtin_runs, key=lambda r: r.iops)
+    ratio = best_fio.iops / best_builtin.iops
+    assert 1 / 3 <= ratio <= 3, (fio_runs, builtin_runs)
 
 
 def test_fdatasync_latency_both_ways(disk_dir: Path) -> None:
