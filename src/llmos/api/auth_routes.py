@@ -70,6 +70,8 @@ class APIKeyRequest(Body):
     description: str = Field(default="", max_length=1024)
     ttlMinutes: int | None = Field(default=None, ge=1, description="Expiry; none means never.")
     scopes: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    requestsPerMinute: int | None = Field(default=None, ge=1, description="Gateway rate limit.")
+    tokensPerMinute: int | None = Field(default=None, ge=1, description="Gateway token limit.")
 
 
 class APIKeyCreated(BaseModel):
@@ -205,6 +207,8 @@ def _key_view(token: dict[str, Any]) -> dict[str, Any]:
         "user": spec.get("userName"),
         "description": spec.get("description", ""),
         "scopes": spec.get("scopes", ["*"]),
+        "requestsPerMinute": spec.get("requestsPerMinute"),
+        "tokensPerMinute": spec.get("tokensPerMinute"),
         "expiresAt": spec.get("expiresAt"),
         "createdAt": token["metadata"].get("creationTimestamp"),
         "lastUsedAt": status.get("lastUsedAt"),
@@ -238,6 +242,10 @@ async def create_apikey(
         ttl_seconds=body.ttlMinutes * 60 if body.ttlMinutes else None,
         description=body.description,
         scopes=body.scopes,
+        limits={
+            "requestsPerMinute": body.requestsPerMinute,
+            "tokensPerMinute": body.tokensPerMinute,
+        },
     )
     return APIKeyCreated(
         token=token,
@@ -245,6 +253,18 @@ async def create_apikey(
         expiresAt=obj["spec"].get("expiresAt"),
         scopes=obj["spec"]["scopes"],
     )
+
+
+@private.get("/usage")
+async def usage(
+    request: Request, all_users: bool = False, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    """Tokens used through the gateway, per API key and model (since the server started)."""
+    if all_users and not who.is_admin:
+        raise forbidden("only administrators may see every user's usage")
+    meter = app_state(request).usage
+    items = meter.report(None if all_users else who.user) if meter else []
+    return {"items": items}
 
 
 @private.delete("/apikeys/{name}")

@@ -117,6 +117,10 @@ class ServerConfig(BaseSettings):
     max_request_bytes: int = Field(
         default=3 * 1024 * 1024, ge=1024, description="Largest request body the API accepts."
     )
+    serve_bundled_model: bool = Field(
+        default=False,
+        description="Make sure the bundled demo model (SmolLM2) is served, as llmos-public/smollm2.",
+    )
     watch_history_seconds: float = Field(
         default=300.0, ge=0, description="How long watch history is kept for resuming."
     )

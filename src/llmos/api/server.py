@@ -24,14 +24,23 @@ from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.tls import TLSFiles, ensure_certificates
 from llmos.api.app import create_app
 from llmos.api.config import ServerConfig
+from llmos.api.dispatch import Dispatch
 from llmos.api.state import AppState
-from llmos.auth.builtin import RESERVED_NAMESPACES
+from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES
 from llmos.auth.service import AuthService
+from llmos.controllers.downloads import Downloads
 from llmos.controllers.events import EventRecorder
-from llmos.controllers.loop import Controller, Manager
+from llmos.controllers.informer import Informer
+from llmos.controllers.loop import Controller, Manager, ObjectKey
+from llmos.controllers.modelservice import MODELSERVICES, ModelServiceReconciler
 from llmos.controllers.namespace import FINALIZER, NAMESPACES, NamespaceReconciler
 from llmos.controllers.node import NodeAgent
 from llmos.controllers.token import TokenReconciler
+from llmos.gateway.proxy import Gateway
+from llmos.gateway.table import RoutingTable
+from llmos.gateway.usage import Usage
+from llmos.runtime.base import ReplicaSpec, ReplicaStatus
+from llmos.runtime.local import LocalRuntime
 from llmos.store.sqlite.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -134,6 +143,20 @@ async def run(config: ServerConfig) -> None:
         await _serve(config)
 
 
+async def ensure_bundled_model(store: SqliteStore) -> None:
+    with contextlib.suppress(LLMOSError):
+        await store.create(
+            MODELSERVICES,
+            {
+                "apiVersion": "ml.llmos.ai/v1",
+                "kind": "ModelService",
+                "metadata": {"name": "smollm2", "namespace": PUBLIC_NAMESPACE, "labels": {}},
+                "spec": {"model": "bundled:smollm2", "engine": "llama-cpp", "replicas": 1},
+                "status": {},
+            },
+        )
+
+
 async def _serve(config: ServerConfig) -> None:
     tls = tls_files(config)
     store = await SqliteStore.open(
@@ -144,24 +167,49 @@ async def _serve(config: ServerConfig) -> None:
     auth = AuthService(store)
     manager = Manager()
     node = NodeAgent(store, config.node_name, config.data_dir)
+    runtime = LocalRuntime(config.data_dir / "runtime", config.data_dir / "logs")
+    downloads = Downloads(config.data_dir / "models")
+    models = Informer(store, MODELSERVICES)
+    state = AppState(
+        config=config,
+        store=store,
+        auth=auth,
+        ca_cert=tls.ca_cert,
+        bootstrap_password_file=config.data_dir / "bootstrap-password",
+        runtime=runtime,
+    )
+    usage = Usage(state.metrics)
+    state.usage = usage
+    gateway = Gateway(auth, RoutingTable(models, auth.authorizer), usage)
     try:
         password = await auth.bootstrap(config.data_dir)
         await ensure_namespaces(store)
         await auth.start()
         await node.start()
+        await runtime.start()
+        await models.start()
+        gateway.table.rebuild()
         events = EventRecorder(store, f"llmos-server/{config.node_name}")
         manager.add(Controller(store, NamespaceReconciler(store, events)))
         manager.add(Controller(store, TokenReconciler(store)))
-        await manager.start()
-        state = AppState(
-            config=config,
-            store=store,
-            auth=auth,
-            ca_cert=tls.ca_cert,
-            bootstrap_password_file=config.data_dir / "bootstrap-password",
+        serving_models = manager.add(
+            Controller(
+                store,
+                ModelServiceReconciler(store, runtime, events, downloads, setting=auth.setting),
+            )
         )
+
+        def replica_changed(status: ReplicaStatus, spec: ReplicaSpec) -> None:
+            kind, namespace, name = spec.owner
+            if kind == "ModelService":
+                serving_models.queue.add(ObjectKey(namespace, name))
+
+        runtime.on_status(replica_changed)
+        await manager.start()
+        if config.serve_bundled_model:
+            await ensure_bundled_model(store)
         state.extra["manager"] = manager
-        app = create_app(state)
+        app = Dispatch(create_app(state), gateway)
         server = _HTTPSServer(
             uvicorn.Config(
                 app,
@@ -201,6 +249,10 @@ async def _serve(config: ServerConfig) -> None:
         await serving
     finally:
         await manager.stop()
+        await runtime.stop()
+        await downloads.stop()
+        await gateway.close()
+        await models.stop()
         await node.stop()
         await auth.stop()
         await store.close()

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 
 from llmos.api.config import ServerConfig
 from llmos.auth.service import AuthService
+from llmos.gateway.usage import Usage
 from llmos.resources.registry import KIND_REGISTRY, Registry
+from llmos.runtime.base import Runtime
 from llmos.store.base import ResourceStore
 
 
@@ -22,6 +25,9 @@ class AppState:
     registry: Registry = KIND_REGISTRY
     ready: bool = False
     bootstrap_password_file: Path | None = None
+    runtime: Runtime | None = None
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
+    usage: Usage | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -214,6 +214,7 @@ class AuthService:
         description: str = "",
         scopes: list[str] | None = None,
         name: str | None = None,
+        limits: dict[str, int | None] | None = None,
     ) -> tuple[str, dict[str, Any]]:
         secret = tokens.new_secret()
         spec: dict[str, Any] = {
@@ -222,6 +223,7 @@ class AuthService:
             "description": description,
             "scopes": scopes or ["*"],
         }
+        spec.update({k: v for k, v in (limits or {}).items() if v})
         if ttl_seconds:
             spec["expiresAt"] = timefmt.rfc3339(timefmt.now() + timedelta(seconds=ttl_seconds))
         prefix = "session-" if type_ == "session" else "apikey-"

@@ -114,6 +114,9 @@ class TokenSpec(Strict):
     expiresAt: str | None = None
     # Model names this key may use through the gateway; ["*"] means every model.
     scopes: list[str] = Field(default_factory=lambda: ["*"])
+    # Gateway rate limits for this key; None means unlimited.
+    requestsPerMinute: int | None = Field(default=None, ge=1)
+    tokensPerMinute: int | None = Field(default=None, ge=1)
 
 
 class TokenStatus(Status):

@@ -62,6 +62,7 @@ class ModelServiceStatus(Status):
     replicas: int = 0
     endpoints: list[str] = Field(default_factory=list)
     downloadProgress: dict[str, Any] | None = None
+    engine: str | None = None
 
 
 class ModelService(Resource):

@@ -95,5 +95,7 @@ class Runtime(Protocol):
     def on_status(self, handler: StatusHandler) -> None:
         """Call ``handler`` whenever a replica's phase, readiness or restarts change."""
 
-    def logs(self, key: str, *, follow: bool = False, tail: int | None = None) -> AsyncIterator[str]:
+    def logs(
+        self, key: str, *, follow: bool = False, tail: int | None = None
+    ) -> AsyncIterator[str]:
         """The replica's log lines (stdout and stderr), oldest first; ``follow`` keeps going."""

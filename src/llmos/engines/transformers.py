@@ -1,0 +1,39 @@
+"""Hugging Face transformers through LLMOS's small built-in OpenAI-compatible server.
+
+For any causal LM (and embeddings) on CPU or GPU, where vLLM is absent or
+overkill. The server itself is ``llmos.engines.hf_server``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import ClassVar
+
+from llmos.engines.base import Engine, EngineContext, ModelFormat
+from llmos.runtime.base import HealthCheck
+
+
+class TransformersEngine(Engine):
+    name: ClassVar[str] = "transformers"
+    extra: ClassVar[str] = "transformers"
+    modules: ClassVar[tuple[str, ...]] = ("torch", "transformers")
+    formats: ClassVar[tuple[ModelFormat, ...]] = ("safetensors",)
+    health: ClassVar[HealthCheck] = HealthCheck(path="/health", startup_timeout_seconds=600)
+
+    def command(self, ctx: EngineContext) -> tuple[str, ...]:
+        args = [
+            sys.executable,
+            "-m",
+            "llmos.engines.hf_server",
+            "--model",
+            str(ctx.model.path),
+            "--served-model-name",
+            ctx.served_name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+        ]
+        if ctx.gpu_memory_fraction is not None:
+            args += ["--gpu-memory-fraction", f"{ctx.gpu_memory_fraction:.2f}"]
+        return (*args, *ctx.engine_args)

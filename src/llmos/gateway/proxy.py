@@ -1,0 +1,331 @@
+"""The OpenAI-compatible gateway: ``/v1/models``, chat, completions and embeddings.
+
+A raw ASGI app (no framework on the hot path). For each request it
+authenticates from memory, checks the key's model scopes and rate limits,
+routes by the ``model`` field to the ready replica with the fewest requests
+in flight, and passes the upstream response through: a stream is forwarded
+chunk by chunk as it arrives, never buffered. A client that goes away
+cancels the upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from llmos._lib.errors import LLMOSError, Reason
+from llmos.auth.rbac import Principal
+from llmos.auth.service import AuthService
+from llmos.gateway.errors import GatewayError
+from llmos.gateway.limits import RateLimiter
+from llmos.gateway.table import Route, RoutingTable
+from llmos.gateway.usage import Usage
+
+log = logging.getLogger(__name__)
+
+ROUTES = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"}
+_JSON = [(b"content-type", b"application/json")]
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip() or None
+    return None
+
+
+class Gateway:
+    def __init__(
+        self,
+        auth: AuthService,
+        table: RoutingTable,
+        usage: Usage,
+        *,
+        max_body: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.auth = auth
+        self.table = table
+        self.usage = usage
+        self.limits = RateLimiter()
+        self.max_body = max_body
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, keepalive_timeout=60)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._handle(scope, receive, send)
+        except GatewayError as exc:
+            await _reply(send, exc.status, exc.body(), exc.headers())
+
+    async def _principal(self, scope: Scope) -> Principal:
+        try:
+            who = await self.auth.authenticate(_bearer(scope))
+        except LLMOSError as exc:
+            status = 403 if exc.reason == Reason.FORBIDDEN else 401
+            raise GatewayError(status, str(exc), code="invalid_api_key") from exc
+        if who.must_change_password:
+            raise GatewayError(403, f"user {who.user!r} must set a new password first")
+        return who
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        if path == "/v1/models":
+            if method != "GET":
+                raise GatewayError(405, f"{method} is not allowed on /v1/models: use GET")
+            await self._models(await self._principal(scope), send)
+            return
+        if path not in ROUTES:
+            raise GatewayError(
+                404,
+                f"unknown route {path}: the gateway serves /v1/models, "
+                + ", ".join(sorted(ROUTES)),
+            )
+        if method != "POST":
+            raise GatewayError(405, f"{method} is not allowed on {path}: use POST")
+        who = await self._principal(scope)
+        raw = await self._read_body(scope, receive)
+        request = _parse(raw)
+        model = request["model"]
+        if "*" not in who.scopes and model not in who.scopes:
+            raise GatewayError(
+                403,
+                f"this API key may not use model {model!r} (its scopes: {', '.join(who.scopes)})",
+                code="model_not_allowed",
+                param="model",
+            )
+        route = self.table.lookup(model, who)
+        if "*" not in who.scopes and not ({route.served_name, route.qualified} & set(who.scopes)):
+            raise GatewayError(
+                403, f"this API key may not use model {model!r}", code="model_not_allowed"
+            )
+        self._check_limits(who)
+        if model != route.served_name:
+            request["model"] = route.served_name
+            raw = orjson.dumps(request)
+        await self._forward(
+            scope, receive, send, who, route, path, raw, bool(request.get("stream"))
+        )
+
+    def _check_limits(self, who: Principal) -> None:
+        token = self.auth.tokens.get(who.token_name)
+        spec = (token or {}).get("spec") or {}
+        rpm, tpm = spec.get("requestsPerMinute"), spec.get("tokensPerMinute")
+        if not rpm and not tpm:
+            return
+        wait = self.limits.admit(who.token_name, rpm, tpm)
+        if wait:
+            raise GatewayError(
+                429,
+                f"rate limit of this API key reached ({rpm or '-'} requests/min, "
+                f"{tpm or '-'} tokens/min): retry in {wait:.1f} s",
+                code="rate_limit_exceeded",
+                retry_after=wait,
+            )
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
+                raise GatewayError(413, f"the request body is larger than {self.max_body} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise GatewayError(400, "the client went away")
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_body:
+                raise GatewayError(413, f"the request body is larger than {self.max_body} bytes")
+            chunks.append(body)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    async def _models(self, who: Principal, send: Send) -> None:
+        data = []
+        for route in sorted(self.table.visible(who), key=lambda r: r.qualified):
+            if "*" in who.scopes or {route.served_name, route.qualified} & set(who.scopes):
+                data.append(
+                    {
+                        "id": route.served_name,
+                        "object": "model",
+                        "created": route.created,
+                        "owned_by": route.namespace,
+                        "llmos": {
+                            "namespace": route.namespace,
+                            "name": route.name,
+                            "ready": bool(route.endpoints),
+                        },
+                    }
+                )
+        await _reply(send, 200, orjson.dumps({"object": "list", "data": data}), _JSON)
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        who: Principal,
+        route: Route,
+        path: str,
+        raw: bytes,
+        stream: bool,
+    ) -> None:
+        if not route.endpoints:
+            raise GatewayError(
+                503,
+                f"model {route.served_name!r} has no ready replica yet: retry shortly",
+                code="model_not_ready",
+                retry_after=5,
+            )
+        endpoint = route.pick()
+        endpoint.outstanding += 1
+        started = time.perf_counter()
+        state: dict[str, Any] = {"code": 502, "first": None, "prompt": 0, "completion": 0}
+        try:
+            relay = asyncio.ensure_future(
+                self._relay(send, endpoint.url + path, raw, stream, state, started)
+            )
+            gone = asyncio.ensure_future(_disconnected(receive))
+            done, _ = await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if relay not in done:
+                relay.cancel()  # the client left: stop the upstream request too
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay
+                state["code"] = 499
+            else:
+                gone.cancel()
+                relay.result()
+        finally:
+            endpoint.outstanding -= 1
+            elapsed = time.perf_counter() - started
+            self.usage.record(
+                route.qualified,
+                who.user,
+                who.token_name if who.token_type == "apikey" else "session",
+                state["code"],
+                elapsed,
+                state["prompt"],
+                state["completion"],
+                state["first"],
+            )
+            used = state["prompt"] + state["completion"]
+            if used:
+                self.limits.charge_tokens(who.token_name, used)
+
+    async def _relay(
+        self,
+        send: Send,
+        url: str,
+        raw: bytes,
+        stream: bool,
+        state: dict[str, Any],
+        started: float,
+    ) -> None:
+        try:
+            upstream = await self.session().post(
+                url, data=raw, headers={"Content-Type": "application/json"}
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            state["code"] = 503
+            raise GatewayError(
+                503, f"the model's replica is not reachable ({exc}): retry shortly", retry_after=2
+            ) from exc
+        async with upstream:
+            state["code"] = upstream.status
+            headers = [
+                (b"content-type", upstream.headers.get("Content-Type", "application/json").encode())
+            ]
+            if stream and upstream.status == 200:
+                headers.append((b"cache-control", b"no-cache"))
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                tail = b""
+                async for chunk in upstream.content.iter_any():
+                    if state["first"] is None:
+                        state["first"] = time.perf_counter() - started
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    state["completion"] += chunk.count(b'"content":') - chunk.count(b'"content":""')
+                    tail = (tail + chunk)[-4096:]
+                await send({"type": "http.response.body", "body": b""})
+                _usage_from_stream(tail, state)
+                return
+            body = await upstream.read()
+            await send(
+                {"type": "http.response.start", "status": upstream.status, "headers": headers}
+            )
+            await send({"type": "http.response.body", "body": body})
+            if upstream.status == 200:
+                _usage_from_body(body, state)
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    try:
+        request = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(
+            400, f"the body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from exc
+    if not isinstance(request, dict):
+        raise GatewayError(400, "the body must be a JSON object")
+    model = request.get("model")
+    if not isinstance(model, str) or not model:
+        raise GatewayError(400, "'model' is required and must be a string", param="model")
+    return request
+
+
+def _usage_from_body(body: bytes, state: dict[str, Any]) -> None:
+    try:
+        usage = orjson.loads(body).get("usage") or {}
+    except (orjson.JSONDecodeError, AttributeError):
+        return
+    state["prompt"] = int(usage.get("prompt_tokens") or 0)
+    state["completion"] = int(usage.get("completion_tokens") or 0)
+
+
+def _usage_from_stream(tail: bytes, state: dict[str, Any]) -> None:
+    """Prefer the usage an engine puts in its last chunk over our chunk count."""
+    marker = tail.rfind(b'"usage":')
+    if marker < 0:
+        return
+    for line in reversed(tail.split(b"\n")):
+        if b'"usage":' in line and line.startswith(b"data: "):
+            with contextlib.suppress(orjson.JSONDecodeError, AttributeError, TypeError):
+                usage = orjson.loads(line[6:]).get("usage") or {}
+                if usage:
+                    state["prompt"] = int(usage.get("prompt_tokens") or 0)
+                    state["completion"] = int(usage.get("completion_tokens") or 0)
+            return
+
+
+async def _disconnected(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _reply(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,105 @@
+"""The routing table: which ready endpoints serve a model name, for a given caller.
+
+Built from a ModelService informer: a model is reachable by its served name
+(``spec.servedModelName`` or the object name) or as ``namespace/name``, in
+the namespaces the caller may ``get`` modelservices in. Each endpoint counts
+its outstanding requests; :meth:`Route.pick` takes the least loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmos.auth.rbac import Authorizer, Principal
+from llmos.auth.rbac import Request as AuthzRequest
+from llmos.controllers.informer import Informer
+from llmos.gateway.errors import GatewayError
+
+GROUP = "ml.llmos.ai"
+
+
+@dataclass
+class Endpoint:
+    url: str
+    outstanding: int = 0
+
+
+@dataclass
+class Route:
+    namespace: str
+    name: str
+    served_name: str
+    created: int
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.namespace}/{self.served_name}"
+
+    def pick(self) -> Endpoint:
+        return min(self.endpoints, key=lambda e: e.outstanding)
+
+
+class RoutingTable:
+    def __init__(self, informer: Informer, authorizer: Authorizer) -> None:
+        self.informer = informer
+        self.authorizer = authorizer
+        self._routes: dict[tuple[str, str], Route] = {}
+        self._by_name: dict[str, list[Route]] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+        informer.on_change(lambda _event: self.rebuild())
+
+    def rebuild(self) -> None:
+        routes: dict[tuple[str, str], Route] = {}
+        by_name: dict[str, list[Route]] = {}
+        endpoints: dict[str, Endpoint] = {}
+        for ms in self.informer.values():
+            meta = ms["metadata"]
+            if meta.get("deletionTimestamp"):
+                continue
+            spec: dict[str, Any] = ms.get("spec") or {}
+            status: dict[str, Any] = ms.get("status") or {}
+            route = Route(
+                meta["namespace"],
+                meta["name"],
+                str(spec.get("servedModelName") or meta["name"]),
+                int(meta.get("resourceVersion") or 0),
+            )
+            for url in status.get("endpoints") or []:
+                # Keep the outstanding counts of endpoints that stay.
+                endpoint = self._endpoints.get(url) or Endpoint(url)
+                endpoints[url] = endpoint
+                route.endpoints.append(endpoint)
+            routes[(route.namespace, route.name)] = route
+            by_name.setdefault(route.served_name, []).append(route)
+            by_name.setdefault(route.qualified, []).append(route)
+        self._routes, self._by_name, self._endpoints = routes, by_name, endpoints
+
+    def _visible(self, who: Principal, route: Route) -> bool:
+        req = AuthzRequest("get", GROUP, "modelservices", route.namespace, route.name)
+        return self.authorizer.allows(who, req, True)
+
+    def visible(self, who: Principal) -> list[Route]:
+        return [r for r in self._routes.values() if self._visible(who, r)]
+
+    def lookup(self, model: str, who: Principal) -> Route:
+        candidates = [r for r in self._by_name.get(model, ()) if self._visible(who, r)]
+        if not candidates:
+            raise GatewayError(
+                404,
+                f"The model {model!r} does not exist or you do not have access to it. "
+                "GET /v1/models lists the models you can use.",
+                code="model_not_found",
+                param="model",
+            )
+        if len(candidates) > 1:
+            names = ", ".join(sorted(r.qualified for r in candidates))
+            raise GatewayError(
+                400,
+                f"The model name {model!r} is served in several namespaces ({names}): "
+                "name it as 'namespace/model'.",
+                code="ambiguous_model",
+                param="model",
+            )
+        return candidates[0]

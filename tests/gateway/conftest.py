@@ -1,0 +1,74 @@
+"""A real server serving the bundled SmolLM2 through llama.cpp, and helpers to wait on it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import psutil
+import pytest
+
+from server import RunningServer, start_server
+
+PUBLIC_MS = "/apis/ml.llmos.ai/v1/namespaces/llmos-public/modelservices"
+
+
+def wait_phase(
+    admin: httpx.Client, path: str, phase: str = "Ready", timeout: float = 180.0
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = admin.get(path)
+        if response.status_code == 200:
+            last = response.json()
+            if (last.get("status") or {}).get("phase") == phase:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"{path} did not reach {phase}: {last.get('status')}")
+
+
+def engine_pids(server: RunningServer) -> list[int]:
+    """PIDs of llama.cpp engine processes started by this server."""
+    pids = []
+    for child in psutil.Process(server.pid).children(recursive=True):
+        try:
+            if "llama_cpp.server" in " ".join(child.cmdline()):
+                pids.append(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return pids
+
+
+def openai_client(server: RunningServer, key: str) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=f"{server.url}/v1",
+        api_key=key,
+        http_client=httpx.Client(verify=server.ssl_context(), timeout=120),
+        max_retries=0,
+    )
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("gateway") / "data", "--serve-bundled-model")
+    running.admin_token = running.setup_admin()  # type: ignore[attr-defined]
+    with running.client(running.admin_token) as admin:  # type: ignore[attr-defined]
+        wait_phase(admin, f"{PUBLIC_MS}/smollm2")
+    yield running
+    assert running.stop() == 0, running.log()
+
+
+@pytest.fixture
+def gw_admin(model_server: RunningServer) -> Iterator[httpx.Client]:
+    with model_server.client(model_server.admin_token) as client:  # type: ignore[attr-defined]
+        yield client
+
+
+def new_key(admin: httpx.Client, **body: Any) -> str:
+    response = admin.post("/v1-auth/apikeys", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["token"])

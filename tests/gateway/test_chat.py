@@ -1,0 +1,207 @@
+"""End to end: the bundled SmolLM2 on llama.cpp, through the gateway, with the openai client."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import openai
+import pytest
+
+from factories import create_namespace, create_user
+from server import RunningServer
+
+from .conftest import PUBLIC_MS, engine_pids, new_key, openai_client, wait_phase
+
+pytestmark = pytest.mark.slow
+
+
+def _usage(admin: httpx.Client) -> dict[str, int]:
+    items = admin.get("/v1-auth/usage").json()["items"]
+    totals = {"prompt": 0, "completion": 0, "requests": 0}
+    for item in items:
+        totals["prompt"] += item["promptTokens"]
+        totals["completion"] += item["completionTokens"]
+        totals["requests"] += item["requests"]
+    return totals
+
+
+def test_chat_non_streamed_and_streamed(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    client = openai_client(model_server, new_key(gw_admin, description="e2e"))
+    assert "smollm2" in [m.id for m in client.models.list().data]
+    before = _usage(gw_admin)
+    reply = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": "Say hello in three words."}],
+        max_tokens=16,
+    )
+    text = reply.choices[0].message.content
+    assert text and text.strip()
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+    after = _usage(gw_admin)
+    assert after["prompt"] - before["prompt"] == reply.usage.prompt_tokens
+    assert after["completion"] - before["completion"] == reply.usage.completion_tokens
+
+    chunks = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": "Count from one to five."}],
+        max_tokens=16,
+        stream=True,
+    )
+    pieces = [
+        c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content
+    ]
+    assert len(pieces) > 1, "a stream arrives in several chunks"
+    assert "".join(pieces).strip()
+    assert _usage(gw_admin)["completion"] > after["completion"]
+
+
+def test_completions_endpoint(model_server: RunningServer, gw_admin: httpx.Client) -> None:
+    client = openai_client(model_server, new_key(gw_admin))
+    reply = client.completions.create(model="smollm2", prompt="The sky is", max_tokens=8)
+    assert reply.choices[0].text.strip()
+
+
+def test_scoped_key_and_rate_limit(model_server: RunningServer, gw_admin: httpx.Client) -> None:
+    scoped = openai_client(model_server, new_key(gw_admin, scopes=["another-model"]))
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        scoped.chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+    assert "may not use model 'smollm2'" in str(denied.value)
+    assert [m.id for m in scoped.models.list().data] == []
+
+    limited = openai_client(model_server, new_key(gw_admin, requestsPerMinute=2))
+    for _ in range(2):
+        limited.chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+    with pytest.raises(openai.RateLimitError) as limited_error:
+        limited.chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+    assert int(limited_error.value.response.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        (b'{"model": "smollm2", "messages": [', 400, "not valid JSON"),
+        (b'["smollm2"]', 400, "must be a JSON object"),
+        (b'{"messages": []}', 400, "'model' is required"),
+        (b'{"model": "no-such-model", "messages": []}', 404, "does not exist"),
+    ],
+)
+def test_bad_requests_get_openai_errors(
+    model_server: RunningServer, gw_admin: httpx.Client, body: bytes, status: int, says: str
+) -> None:
+    key = new_key(gw_admin)
+    with model_server.client(key) as client:
+        response = client.post(
+            "/v1/chat/completions", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert says in error["message"] and error["type"]
+
+
+def test_auth_and_size_errors(model_server: RunningServer) -> None:
+    with model_server.client() as anonymous:
+        response = anonymous.post("/v1/chat/completions", json={"model": "smollm2"})
+        assert response.status_code == 401
+        assert response.json()["error"]["type"] == "authentication_error"
+        bad_key = anonymous.get("/v1/models", headers={"Authorization": "Bearer nope.nope"})
+        assert bad_key.status_code == 401
+    with model_server.client(model_server.admin_token) as admin:  # type: ignore[attr-defined]
+        huge = b'{"model": "smollm2", "prompt": "' + b"x" * (17 * 1024 * 1024) + b'"}'
+        response = admin.post(
+            "/v1/completions", content=huge, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_models_lists_only_what_the_caller_may_use(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    create_namespace(gw_admin, "private-models")
+    body = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "ModelService",
+        "metadata": {"name": "secret-model"},
+        "spec": {"model": "bundled:smollm2", "replicas": 0},
+    }
+    path = "/apis/ml.llmos.ai/v1/namespaces/private-models/modelservices"
+    assert gw_admin.post(path, json=body).status_code == 201
+    create_user(gw_admin, "viewer", "viewer-password-1")
+    token = model_server.login("viewer", "viewer-password-1")
+    with model_server.client(token) as viewer:
+        ids = [m["id"] for m in viewer.get("/v1/models").json()["data"]]
+        missing = viewer.post(
+            "/v1/chat/completions", json={"model": "secret-model", "messages": []}
+        )
+    assert "smollm2" in ids and "secret-model" not in ids
+    assert missing.status_code == 404
+    admin_ids = [m["id"] for m in gw_admin.get("/v1/models").json()["data"]]
+    assert "secret-model" in admin_ids
+    # Scaled to zero: it exists but nothing serves it.
+    idle = gw_admin.post("/v1/chat/completions", json={"model": "secret-model", "messages": []})
+    assert idle.status_code == 503
+    assert int(idle.headers["retry-after"]) >= 1
+
+
+def test_engine_crash_is_recovered(model_server: RunningServer, gw_admin: httpx.Client) -> None:
+    client = openai_client(model_server, new_key(gw_admin))
+    [pid] = engine_pids(model_server)
+    import os
+    import signal
+
+    os.kill(pid, signal.SIGKILL)
+    statuses = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        response = gw_admin.post(
+            "/v1/chat/completions",
+            json={
+                "model": "smollm2",
+                "messages": [{"role": "user", "content": "hi"}],
+                "max_tokens": 2,
+            },
+        )
+        statuses.append(response.status_code)
+        if response.status_code == 503:
+            assert response.json()["error"]["type"] == "service_unavailable"
+            break
+    assert 503 in statuses, statuses
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (set(engine_pids(model_server)) - {pid}):
+        time.sleep(0.1)
+    assert set(engine_pids(model_server)) - {pid}, "the engine was not restarted"
+    # Served again once the new replica is ready.
+    reply = None
+    while time.monotonic() < deadline:
+        try:
+            reply = client.chat.completions.create(
+                model="smollm2", messages=[{"role": "user", "content": "Hello"}], max_tokens=4
+            )
+            break
+        except openai.APIStatusError as exc:
+            assert exc.status_code == 503, exc
+            time.sleep(0.2)
+    assert reply is not None and reply.choices[0].message.content
+    ms = wait_phase(gw_admin, f"{PUBLIC_MS}/smollm2")
+    assert ms["status"]["readyReplicas"] == 1
+    events = gw_admin.get("/apis/node.llmos.ai/v1/namespaces/llmos-public/events").json()["items"]
+    reasons = {e["spec"]["reason"] for e in events}
+    assert {"Started", "Ready", "BackOff"} <= reasons
+
+
+def test_logs_are_served(model_server: RunningServer, gw_admin: httpx.Client) -> None:
+    response = gw_admin.get(f"{PUBLIC_MS}/smollm2/logs", params={"tailLines": "5"})
+    assert response.status_code == 200
+    lines = response.text.splitlines()
+    assert 0 < len(lines) <= 5
+    missing = gw_admin.get(f"{PUBLIC_MS}/smollm2/logs", params={"replica": "7"})
+    assert missing.status_code == 404

@@ -1,0 +1,53 @@
+"""kill -9 of the server: no engine outlives it, and the model is served again after restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from server import ADMIN_PASSWORD, start_server
+
+from .conftest import PUBLIC_MS, engine_pids, new_key, openai_client, wait_phase
+
+pytestmark = pytest.mark.slow
+
+
+def test_no_orphans_after_kill_9_and_served_again(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", "--serve-bundled-model")
+    try:
+        token = server.setup_admin()
+        with server.client(token) as admin:
+            wait_phase(admin, f"{PUBLIC_MS}/smollm2")
+        [engine] = engine_pids(server)
+        os.kill(server.pid, signal.SIGKILL)
+        assert server.proc is not None and server.proc.wait(10) == -signal.SIGKILL
+        deadline = time.monotonic() + 10
+        while psutil.pid_exists(engine) and time.monotonic() < deadline:
+            try:
+                if psutil.Process(engine).status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+        alive = (
+            psutil.pid_exists(engine) and psutil.Process(engine).status() != psutil.STATUS_ZOMBIE
+        )
+        assert not alive, "the engine outlived the server"
+
+        server.start()
+        token = server.login("admin", ADMIN_PASSWORD)
+        with server.client(token) as admin:
+            wait_phase(admin, f"{PUBLIC_MS}/smollm2")
+            key = new_key(admin)
+        assert len(engine_pids(server)) == 1
+        reply = openai_client(server, key).chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+        )
+        assert reply.choices[0].message.content
+    finally:
+        server.stop()
