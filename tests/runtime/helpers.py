@@ -74,8 +74,12 @@ def write_app(directory: Path) -> Path:
     return path
 
 
-def app_spec(app: Path, key: str = "modelservices/default/demo/0", **changes: object) -> ReplicaSpec:
-    spec = ReplicaSpec(key=key, command=(PY, str(app), "{port}"), health=FAST_HEALTH, grace_seconds=3.0)
+def app_spec(
+    app: Path, key: str = "modelservices/default/demo/0", **changes: object
+) -> ReplicaSpec:
+    spec = ReplicaSpec(
+        key=key, command=(PY, str(app), "{port}"), health=FAST_HEALTH, grace_seconds=3.0
+    )
     return replace(spec, **changes)  # type: ignore[arg-type]
 
 
@@ -145,6 +149,21 @@ def delays_in(messages: list[str]) -> list[float]:
     return [float(m) for text in messages for m in re.findall(r"restarting in ([0-9.]+)s", text)]
 
 
+# The event loop the integration tests run on; conftest switches it to uvloop (what
+# `llmos server` uses) for a second pass.
+LOOP_FACTORY: list[Callable[[], asyncio.AbstractEventLoop] | None] = [None]
+
+
+def drive(coro: Awaitable[T]) -> T:
+    """``asyncio.run`` on the loop implementation chosen for this test."""
+
+    async def main() -> T:
+        return await coro
+
+    with asyncio.Runner(loop_factory=LOOP_FACTORY[0]) as runner:
+        return runner.run(main())
+
+
 def run(tmp_path: Path, body: Callable[[LocalRuntime], Awaitable[T]], timing: Timing = FAST) -> T:
     """Run ``body`` against a started runtime in tmp_path, always stopping the runtime."""
 
@@ -156,4 +175,4 @@ def run(tmp_path: Path, body: Callable[[LocalRuntime], Awaitable[T]], timing: Ti
         finally:
             await runtime.stop()
 
-    return asyncio.run(main())
+    return drive(main())

@@ -14,6 +14,8 @@ from llmos.runtime.local import LocalRuntime
 
 from .helpers import Recorder, app_spec, run, status_where, until, write_app
 
+pytestmark = pytest.mark.usefixtures("event_loop_kind")
+
 KEY = "modelservices/default/demo/0"
 
 

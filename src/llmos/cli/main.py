@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from llmos.cli import completion, login, preflight, resources, server, users
+from llmos.cli import completion, login, preflight, resources, server, serving, users
 
 app = typer.Typer(
     name="llmos",
@@ -42,6 +42,7 @@ def _root(
 server.register(app)
 login.register(app)
 resources.register(app)
+serving.register(app)
 users.register(app)
 preflight.register(app)
 completion.register(app)

@@ -14,8 +14,10 @@ class LlamaCppEngine(Engine):
     extra: ClassVar[str] = "llama-cpp"
     modules: ClassVar[tuple[str, ...]] = ("llama_cpp", "sse_starlette", "starlette_context")
     formats: ClassVar[tuple[ModelFormat, ...]] = ("gguf",)
-    # llama-cpp-python's server has no /health; /v1/models answers once the model is loaded.
-    health: ClassVar[HealthCheck] = HealthCheck(path="/v1/models", startup_timeout_seconds=300)
+    # llama-cpp-python's server has no /health, and its model routes take the model's
+    # lock (a probe there would wait behind, or cut off, a generation). It loads the
+    # model before it listens, so any lock-free route answering means ready: /docs.
+    health: ClassVar[HealthCheck] = HealthCheck(path="/docs", startup_timeout_seconds=300)
 
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         args = [
@@ -32,6 +34,9 @@ class LlamaCppEngine(Engine):
             "{port}",
         ]
         given = set(ctx.engine_args)
+        if "--interrupt_requests" not in given:
+            # By default a new request aborts the stream in progress; queue them instead.
+            args += ["--interrupt_requests", "False"]
         if "--n_ctx" not in given:
             args += ["--n_ctx", "4096"]
         if "--n_gpu_layers" not in given:

@@ -84,7 +84,8 @@ class LogBook:
         self._append_to_file(data)
         *complete, self._partial = (self._partial + data).split(b"\n")
         for raw in complete:
-            self._publish(_decode(raw))
+            for start in range(0, max(len(raw), 1), _MAX_LINE):
+                self._publish(_decode(raw[start : start + _MAX_LINE]))
         while len(self._partial) > _MAX_LINE:
             self._publish(_decode(self._partial[:_MAX_LINE]))
             self._partial = self._partial[_MAX_LINE:]

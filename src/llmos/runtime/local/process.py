@@ -130,11 +130,10 @@ async def spawn(
 def describe_spawn_error(exc: OSError, argv: Sequence[str], cwd: Path | None, path: str) -> str:
     """A plain sentence for why ``argv`` could not be started."""
     program = argv[0]
-    # subprocess reports a failed chdir with the cwd it was given as the file name.
-    if cwd is not None and exc.filename is not None and os.fsdecode(exc.filename) == str(cwd):
-        if isinstance(exc, NotADirectoryError):
-            return f"cannot start {program!r}: working directory {str(cwd)!r} is not a directory"
-        return f"cannot start {program!r}: working directory {str(cwd)!r} does not exist"
+    # Look at the directory itself: asyncio names it in the error, uvloop does not.
+    if cwd is not None and not cwd.is_dir():
+        problem = "is not a directory" if cwd.exists() else "does not exist"
+        return f"cannot start {program!r}: working directory {str(cwd)!r} {problem}"
     if isinstance(exc, FileNotFoundError):
         where = "" if "/" in program else f" on PATH ({path})"
         return f"cannot start {program!r}: executable not found{where}"

@@ -143,16 +143,32 @@ class Supervisor:
             self._port = port
         self._port_clashed = False
         argv, env = render_command(spec, port), render_env(spec, port, os.environ)
-        restarts = self.status.restarts + (1 if self._attempts else 0)
         self._attempts += 1
         try:
             proc = await spawn(argv, env, spec.cwd)
         except OSError as exc:
-            self._set(restarts=restarts)
+            self._set(restarts=self._attempts - 1)
             self._fail(
                 None, describe_spawn_error(exc, argv, spec.cwd, env.get("PATH", "")), lines=()
             )
             return
+        try:
+            reason = await self._run_process(proc, port)
+        except BaseException:
+            # Whatever went wrong, never leave a process behind that nobody watches.
+            kill_group(proc.pid, signal.SIGKILL)
+            self._state.drop(spec.key)
+            raise
+        if self._stopping.is_set():
+            return
+        code = proc.returncode
+        if reason is None and code is not None:
+            reason = describe_exit(code)
+        self._after_exit(code, f"{argv[0]!r} {reason}")
+
+    async def _run_process(self, proc: asyncio.subprocess.Process, port: int | None) -> str | None:
+        """Record, announce and watch a freshly spawned process until it is gone."""
+        spec = self.spec
         stat = read_stat(proc.pid)
         if stat is not None:
             record = ProcessRecord(
@@ -170,19 +186,13 @@ class Supervisor:
             ready=not probed,
             pid=proc.pid,
             port=port,
-            restarts=restarts,
+            restarts=self._attempts - 1,
             message="",
             last_lines=(),
             started_at=time.time(),
         )
         self._attempted.set()
-        reason = await self._watch(proc, port, started)
-        if self._stopping.is_set():
-            return
-        code = proc.returncode
-        if reason is None and code is not None:
-            reason = describe_exit(code)
-        self._after_exit(code, f"{argv[0]!r} {reason}")
+        return await self._watch(proc, port, started)
 
     async def _watch(
         self, proc: asyncio.subprocess.Process, port: int | None, started: float

@@ -1,0 +1,196 @@
+"""``llmos run``, ``llmos chat`` and ``llmos logs``: deploy a model, talk to it, read its logs."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from llmos.cli.client import Client, CLIError, default_namespace, error_from
+from llmos.cli.common import err, friendly
+
+ML = "/apis/ml.llmos.ai/v1"
+
+
+def default_name(model: str) -> str:
+    """``bundled:smollm2`` → ``smollm2``; ``Qwen/Qwen2.5-0.5B-Instruct`` → ``qwen2-5-0-5b-instruct``."""
+    base = model.removeprefix("bundled:").rsplit("/", 1)[-1].split(":", 1)[0]
+    name = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-")
+    return name[:63].strip("-") or "model"
+
+
+def _path(namespace: str, name: str | None = None) -> str:
+    base = f"{ML}/namespaces/{namespace}/modelservices"
+    return f"{base}/{name}" if name else base
+
+
+def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    shown = ""
+    with err.status(f"Waiting for {name} to be ready…") as spinner:
+        while time.monotonic() < deadline:
+            ms: dict[str, Any] = client.request("GET", _path(namespace, name))
+            status = ms.get("status") or {}
+            phase = status.get("phase") or "Pending"
+            progress = status.get("downloadProgress") or {}
+            line = f"{name}: {phase}"
+            if progress:
+                line += f" ({progress.get('percent', 0)}% of {progress.get('totalBytes', 0) // 2**20} MiB)"
+            if line != shown:
+                spinner.update(line)
+                shown = line
+            if phase == "Ready":
+                return ms
+            if phase in ("Failed", "CrashLoop"):
+                raise CLIError(f"{name} is {phase}: {status.get('message', '')}")
+            time.sleep(0.5)
+    raise CLIError(f"{name} was not ready after {timeout:.0f} s: see `llmos describe ms {name}`")
+
+
+def _sse(response: Any) -> Iterator[dict[str, Any]]:
+    for line in response.iter_lines():
+        if not line.startswith("data: "):
+            continue
+        data = line[6:].strip()
+        if data == "[DONE]":
+            return
+        yield orjson.loads(data)
+
+
+def _chat_once(
+    client: Client,
+    model: str,
+    messages: list[dict[str, str]],
+    temperature: float | None,
+    max_tokens: int | None,
+) -> str:
+    body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
+    if temperature is not None:
+        body["temperature"] = temperature
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    answer: list[str] = []
+    with client.http.stream("POST", "/v1/chat/completions", json=body) as response:
+        if response.status_code >= 400:
+            response.read()
+            error = response.json().get("error", {}) if response.content else {}
+            raise CLIError(str(error.get("message") or f"HTTP {response.status_code}"))
+        for chunk in _sse(response):
+            for choice in chunk.get("choices") or []:
+                piece = (choice.get("delta") or {}).get("content")
+                if piece:
+                    answer.append(piece)
+                    sys.stdout.write(piece)
+                    sys.stdout.flush()
+    sys.stdout.write("\n")
+    return "".join(answer)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @friendly
+    def run(
+        model: Annotated[
+            str, typer.Argument(help="bundled:smollm2, a Hugging Face repo id, or a path")
+        ],
+        name: Annotated[
+            str | None, typer.Option(help="ModelService name (default: from the model).")
+        ] = None,
+        namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+        engine: Annotated[
+            str, typer.Option(help="auto, llama-cpp, vllm or transformers.")
+        ] = "auto",
+        replicas: Annotated[int, typer.Option(min=0)] = 1,
+        gpu: Annotated[int | None, typer.Option(help="Whole GPUs per replica.")] = None,
+        wait: Annotated[bool, typer.Option(help="Wait until it is ready.")] = True,
+        timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 900,
+    ) -> None:
+        """Deploy a model in one line, and wait until it serves."""
+        client = Client()
+        ns = default_namespace(namespace)
+        name = name or default_name(model)
+        registry = "local" if model.startswith(("/", "./", "~")) else "huggingface"
+        spec: dict[str, Any] = {
+            "model": model,
+            "modelRegistry": registry,
+            "engine": engine,
+            "replicas": replicas,
+        }
+        if gpu:
+            spec["resources"] = {"gpu": gpu}
+        body = {
+            "apiVersion": "ml.llmos.ai/v1",
+            "kind": "ModelService",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        client.request("POST", _path(ns), json=body)
+        err.print(f"modelservice/{name} created in namespace {ns}")
+        if wait and replicas:
+            _wait_ready(client, ns, name, timeout)
+            err.print(f"{name} is ready. Chat with it: llmos chat {name}")
+
+    @app.command()
+    @friendly
+    def chat(
+        model: Annotated[str, typer.Argument(help="The model name (see GET /v1/models).")],
+        message: Annotated[
+            str | None, typer.Option("--message", "-m", help="Ask once and exit.")
+        ] = None,
+        system: Annotated[str | None, typer.Option(help="A system prompt.")] = None,
+        temperature: Annotated[float | None, typer.Option(min=0.0, max=2.0)] = None,
+        max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+    ) -> None:
+        """Chat with a model, streaming the answers. Ctrl-D or /exit ends it."""
+        client = Client()
+        messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+        if message is not None:
+            messages.append({"role": "user", "content": message})
+            _chat_once(client, model, messages, temperature, max_tokens)
+            return
+        interactive = sys.stdin.isatty()
+        if interactive:
+            err.print(f"Chatting with {model}. Ctrl-D or /exit to leave.")
+        while True:
+            try:
+                line = input("> " if interactive else "")
+            except EOFError:
+                break
+            if line.strip() in ("/exit", "/quit"):
+                break
+            if not line.strip():
+                continue
+            messages.append({"role": "user", "content": line})
+            answer = _chat_once(client, model, messages, temperature, max_tokens)
+            messages.append({"role": "assistant", "content": answer})
+
+    @app.command()
+    @friendly
+    def logs(
+        target: Annotated[str, typer.Argument(help="modelservice/NAME (or ms/NAME, or NAME)")],
+        namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+        follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+        tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+        replica: Annotated[int, typer.Option(min=0)] = 0,
+    ) -> None:
+        """Print (or follow) the logs of a model service's replica."""
+        kind, _, name = target.rpartition("/")
+        if kind and kind.lower() not in ("modelservice", "modelservices", "ms"):
+            raise CLIError(f"logs are available for modelservices, not {kind!r}", code=2)
+        client = Client()
+        params: dict[str, str] = {"replica": str(replica), "follow": str(follow).lower()}
+        if tail is not None:
+            params["tailLines"] = str(tail)
+        path = _path(default_namespace(namespace), name) + "/logs"
+        with client.http.stream("GET", path, params=params) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise error_from(response)
+            for chunk in response.iter_text():
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
