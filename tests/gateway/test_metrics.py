@@ -1,0 +1,105 @@
+"""Prometheus metrics after real gateway traffic, and a client that leaves mid-stream."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from server import RunningServer
+
+from .conftest import new_key
+
+pytestmark = pytest.mark.slow
+
+
+def _samples(admin: httpx.Client) -> dict[str, list[tuple[dict[str, str], float]]]:
+    response = admin.get("/metrics")
+    assert response.status_code == 200
+    found: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return found
+
+
+def _value(
+    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
+) -> float:
+    return sum(
+        v for got, v in samples.get(name, []) if all(got.get(k) == x for k, x in labels.items())
+    )
+
+
+def test_metrics_follow_gateway_traffic(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    before = _samples(gw_admin)
+    key = new_key(gw_admin)
+    with model_server.client(key) as client:
+        reply = client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "smollm2",
+                "messages": [{"role": "user", "content": "Hi"}],
+                "max_tokens": 4,
+            },
+        ).json()
+        client.post("/v1/chat/completions", json={"model": "nope", "messages": []})
+    after = _samples(gw_admin)
+    model = "llmos-public/smollm2"
+    ok = _value(after, "llmos_gateway_requests_total", model=model, code="200")
+    assert ok - _value(before, "llmos_gateway_requests_total", model=model, code="200") == 1
+    completion = _value(after, "llmos_gateway_tokens_total", model=model, type="completion")
+    assert (
+        completion - _value(before, "llmos_gateway_tokens_total", model=model, type="completion")
+        == reply["usage"]["completion_tokens"]
+    )
+    assert _value(after, "llmos_gateway_request_duration_seconds_count", model=model) >= 1
+
+
+def test_metrics_need_an_admin(model_server: RunningServer, gw_admin: httpx.Client) -> None:
+    gw_admin.post(
+        "/apis/management.llmos.ai/v1/users",
+        json={"metadata": {"name": "metrics-peeker"}, "spec": {"password": "peeker-password-1"}},
+    ).raise_for_status()
+    token = model_server.login("metrics-peeker", "peeker-password-1")
+    with model_server.client(token) as client:
+        assert client.get("/metrics").status_code == 403
+    with model_server.client() as anonymous:
+        assert anonymous.get("/metrics").status_code == 401
+
+
+def test_a_client_leaving_mid_stream_cancels_the_request(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    before = _value(_samples(gw_admin), "llmos_gateway_requests_total", code="499")
+    body = {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "Write a long story about the sea."}],
+        "max_tokens": 2000,
+        "stream": True,
+    }
+    started = time.monotonic()
+    with model_server.client(model_server.admin_token) as client:  # type: ignore[attr-defined]
+        with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if '"content"' in line:
+                    break  # got the first token: hang up
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if _value(_samples(gw_admin), "llmos_gateway_requests_total", code="499") > before:
+            break
+        time.sleep(0.1)
+    assert _value(_samples(gw_admin), "llmos_gateway_requests_total", code="499") == before + 1
+    # The engine is free again well before 2000 tokens could have been generated.
+    reply = gw_admin.post(
+        "/v1/chat/completions",
+        json={"model": "smollm2", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2},
+        timeout=60,
+    )
+    assert reply.status_code == 200
+    assert time.monotonic() - started < 30
