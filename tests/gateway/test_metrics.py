@@ -83,12 +83,15 @@ def test_a_client_leaving_mid_stream_cancels_the_request(
         "stream": True,
     }
     started = time.monotonic()
-    with model_server.client(model_server.admin_token) as client:  # type: ignore[attr-defined]
-        with client.stream("POST", "/v1/chat/completions", json=body) as response:
-            assert response.status_code == 200
-            for line in response.iter_lines():
-                if '"content"' in line:
-                    break  # got the first token: hang up
+    token = model_server.admin_token  # type: ignore[attr-defined]
+    with (
+        model_server.client(token) as client,
+        client.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if '"content"' in line:
+                break  # got the first token: hang up
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if _value(_samples(gw_admin), "llmos_gateway_requests_total", code="499") > before:
