@@ -48,7 +48,7 @@ def test_run_reports_a_missing_engine(user: CLI) -> None:
     result = user(
         "run", "bundled:smollm2", "--name", "no-vllm", "--engine", "vllm", "--timeout", "30"
     )
-    assert_fails(result, 1, "no-vllm is Failed", "llmos[vllm]")
+    assert_fails(result, 1, "no-vllm is Failed", "uv tool install vllm")
 
 
 def test_chat_with_an_unknown_model(user: CLI) -> None:

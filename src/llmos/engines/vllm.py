@@ -1,7 +1,14 @@
-"""vLLM (``vllm serve``): Hugging Face models on NVIDIA GPUs."""
+"""vLLM (``vllm serve``): Hugging Face models on NVIDIA GPUs.
+
+vLLM pins its own FastAPI, torch and CUDA stack, so it lives in an
+environment of its own (``uv tool install vllm``): LLMOS only needs the
+``vllm`` command on PATH, or its path in ``LLMOS_VLLM_COMMAND``.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import ClassVar
 
 from llmos.engines.base import Engine, EngineContext, ModelFormat
@@ -16,9 +23,23 @@ class VLLMEngine(Engine):
     needs_gpu: ClassVar[bool] = True
     health: ClassVar[HealthCheck] = HealthCheck(path="/health", startup_timeout_seconds=1200)
 
+    @classmethod
+    def executable(cls) -> str | None:
+        return shutil.which(os.environ.get("LLMOS_VLLM_COMMAND") or "vllm")
+
+    @classmethod
+    def missing(cls) -> str | None:
+        if cls.executable():
+            return None
+        return (
+            "the vllm engine is not installed on this node (no `vllm` command on PATH): "
+            "install it in its own environment with `uv tool install vllm==0.33.0`, or set "
+            "LLMOS_VLLM_COMMAND to its path"
+        )
+
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         args = [
-            "vllm",
+            self.executable() or "vllm",
             "serve",
             str(ctx.model.path),
             "--host",
