@@ -38,24 +38,22 @@ class RateLimiter:
         self._requests: dict[str, Bucket] = {}
         self._tokens: dict[str, Bucket] = {}
 
+    @staticmethod
+    def _bucket(buckets: dict[str, Bucket], key: str, per_minute: int) -> Bucket:
+        bucket = buckets.get(key)
+        if bucket is None or bucket.per_minute != per_minute:
+            bucket = buckets[key] = Bucket(per_minute)
+        return bucket
+
     def admit(self, key: str, rpm: int | None, tpm: int | None) -> float:
         """Charge one request; return 0 if admitted, else seconds to wait."""
-        if rpm:
-            bucket = self._requests.get(key)
-            if bucket is None or bucket.per_minute != rpm:
-                bucket = self._requests[key] = Bucket(rpm)
-            wait = bucket.wait_for(1)
-            if wait:
-                return wait
-        if tpm:
-            tokens = self._tokens.get(key)
-            if tokens is None or tokens.per_minute != tpm:
-                tokens = self._tokens[key] = Bucket(tpm)
-            wait = tokens.wait_for(1)
-            if wait:
-                return wait
-        if rpm:
-            self._requests[key].level -= 1
+        requests = self._bucket(self._requests, key, rpm) if rpm else None
+        if requests is not None and (wait := requests.wait_for(1)):
+            return wait
+        if tpm and (wait := self._bucket(self._tokens, key, tpm).wait_for(1)):
+            return wait
+        if requests is not None:
+            requests.level -= 1
         return 0.0
 
     def charge_tokens(self, key: str, used: int) -> None:
