@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 class Bucket:
     per_minute: float
     level: float = field(init=False)
-    stamp: float = field(default_factory=time.monotonic)
+    stamp: float = field(default_factory=lambda: time.monotonic())
 
     def __post_init__(self) -> None:
         self.level = self.per_minute
