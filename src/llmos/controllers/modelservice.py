@@ -28,6 +28,20 @@ MODELSERVICES = "modelservices.ml.llmos.ai"
 FINALIZER = "llmos.ai/modelservice-replicas"
 
 
+async def probe_endpoint(url: str) -> str | None:
+    """None if ``url`` answers ``GET /v1/models``, else why not."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=5, verify=True) as client:
+            response = await client.get(f"{url}/v1/models")
+    except httpx.HTTPError as exc:
+        return f"{url} does not answer: {exc}"
+    if response.status_code >= 400:
+        return f"{url}/v1/models answered HTTP {response.status_code}"
+    return None
+
+
 def replica_key(namespace: str, name: str, index: int) -> str:
     return f"modelservices/{namespace}/{name}/{index}"
 
@@ -71,6 +85,8 @@ class ModelServiceReconciler:
             ms = await self.store.update(MODELSERVICES, ms)
         status: dict[str, Any] = dict(ms.get("status") or {})
         generation = ms["metadata"].get("generation")
+        if ms["spec"].get("endpoint"):
+            return await self._external(ms, status, generation)
         try:
             files = self._model_files(ms, status)
         except EngineError as exc:
@@ -100,6 +116,26 @@ class ModelServiceReconciler:
         status["engine"] = engine.name
         await self._save(ms, status)
         return None
+
+    async def _external(
+        self, ms: dict[str, Any], status: dict[str, Any], generation: int | None
+    ) -> float | None:
+        """An endpoint that runs elsewhere: no replicas here; ready while it answers."""
+        await self._remove_replicas(
+            ObjectKey(ms["metadata"]["namespace"], ms["metadata"]["name"]), keep=0
+        )
+        url = str(ms["spec"]["endpoint"]).rstrip("/")
+        problem = await probe_endpoint(url)
+        status.update(replicas=1, engine="external", observedGeneration=generation)
+        if problem:
+            status.update(phase="Unavailable", message=problem, readyReplicas=0, endpoints=[])
+            set_condition(status, "Ready", False, "EndpointUnavailable", problem, generation)
+        else:
+            message = f"routing to {url}"
+            status.update(phase="Ready", message=message, readyReplicas=1, endpoints=[url])
+            set_condition(status, "Ready", True, "EndpointAvailable", message, generation)
+        await self._save(ms, status)
+        return 30.0
 
     def _model_files(self, ms: dict[str, Any], status: dict[str, Any]) -> ModelFiles | None:
         spec = ms["spec"]

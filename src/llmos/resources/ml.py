@@ -55,6 +55,9 @@ class ModelServiceSpec(Strict):
     env: list[EnvVar] = Field(default_factory=list)
     volumes: list[VolumeMount] = Field(default_factory=list)
     hfTokenSecret: str | None = None
+    # Serve nothing locally: route to an OpenAI-compatible server that already runs
+    # (e.g. http://10.0.0.5:8000). ``model`` then only names what it serves.
+    endpoint: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
 
 
 class ModelServiceStatus(Status):

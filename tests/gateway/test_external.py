@@ -1,0 +1,106 @@
+"""A ModelService with spec.endpoint routes to an OpenAI server that runs elsewhere."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from server import RunningServer, free_port
+
+PATH = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
+
+
+class Stub(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _json(self, body: dict[str, object]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._json({"object": "list", "data": [{"id": "stub", "object": "model"}]})
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self._json(
+            {
+                "object": "chat.completion",
+                "model": request["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "pong"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            }
+        )
+
+
+@pytest.fixture
+def stub_url() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Stub)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _wait_ready(admin: httpx.Client, name: str, phase: str = "Ready") -> dict[str, object]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        obj = admin.get(f"{PATH}/{name}").json()
+        if (obj.get("status") or {}).get("phase") == phase:
+            return obj  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    raise AssertionError(f"{name} never reached {phase}: {obj.get('status')}")
+
+
+def test_external_endpoint_is_routed(
+    server: RunningServer, admin: httpx.Client, stub_url: str
+) -> None:
+    body = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "ModelService",
+        "metadata": {"name": "outside"},
+        "spec": {"model": "stub", "endpoint": stub_url},
+    }
+    assert admin.post(PATH, json=body).status_code == 201
+    obj = _wait_ready(admin, "outside")
+    assert obj["status"]["endpoints"] == [stub_url]  # type: ignore[index]
+    reply = admin.post(
+        "/v1/chat/completions",
+        json={"model": "outside", "messages": [{"role": "user", "content": "ping"}]},
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["choices"][0]["message"]["content"] == "pong"
+    assert reply.json()["model"] == "outside"
+
+
+def test_unreachable_endpoint_is_reported(admin: httpx.Client) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    body = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "ModelService",
+        "metadata": {"name": "gone-away"},
+        "spec": {"model": "x", "endpoint": dead},
+    }
+    assert admin.post(PATH, json=body).status_code == 201
+    obj = _wait_ready(admin, "gone-away", phase="Unavailable")
+    assert "does not answer" in obj["status"]["message"]  # type: ignore[index]
+    reply = admin.post("/v1/chat/completions", json={"model": "gone-away", "messages": []})
+    assert reply.status_code == 503
+
+
+def test_endpoint_must_be_a_url(admin: httpx.Client) -> None:
+    body = {"metadata": {"name": "badurl"}, "spec": {"model": "x", "endpoint": "ftp://x"}}
+    response = admin.post(PATH, json=body)
+    assert response.status_code == 422
+    assert response.json()["details"]["causes"][0]["field"] == "spec.endpoint"
