@@ -21,7 +21,7 @@ from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.registry import choose
 from llmos.engines.sources import parse, resolve_now
 from llmos.resources.meta import set_condition
-from llmos.runtime.base import Phase, ReplicaSpec, ReplicaStatus, Runtime
+from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
 from llmos.store.base import ResourceStore
 
 MODELSERVICES = "modelservices.ml.llmos.ai"
@@ -163,7 +163,10 @@ class ModelServiceReconciler:
             key=replica_key(meta["namespace"], meta["name"], index),
             command=engine.command(ctx),
             env=tuple(sorted(env.items())),
-            health=engine.health,
+            health=HealthCheck(
+                path=engine.health.path,
+                startup_timeout_seconds=engine.health.startup_timeout_seconds,
+            ),
             owner=("ModelService", meta["namespace"], meta["name"]),
         )
 

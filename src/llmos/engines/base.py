@@ -13,9 +13,16 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from llmos._lib.errors import LLMOSError, Reason
-from llmos.runtime.base import HealthCheck
 
 ModelFormat = Literal["gguf", "safetensors", "unknown"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How to tell an engine is up: a 2xx on this path, within this start-up time."""
+
+    path: str = "/health"
+    startup_timeout_seconds: float = 600.0
 
 
 class EngineError(LLMOSError):
@@ -49,7 +56,7 @@ class Engine:
     modules: ClassVar[tuple[str, ...]]  # importable modules it needs
     formats: ClassVar[tuple[ModelFormat, ...]]
     needs_gpu: ClassVar[bool] = False
-    health: ClassVar[HealthCheck] = HealthCheck(path="/health")
+    health: ClassVar[Probe] = Probe("/health")
 
     @classmethod
     def missing(cls) -> str | None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 from typing import ClassVar
 
-from llmos.engines.base import Engine, EngineContext, ModelFormat
-from llmos.runtime.base import HealthCheck
+from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe
 
 
 class LlamaCppEngine(Engine):
@@ -17,7 +16,7 @@ class LlamaCppEngine(Engine):
     # llama-cpp-python's server has no /health, and its model routes take the model's
     # lock (a probe there would wait behind, or cut off, a generation). It loads the
     # model before it listens, so any lock-free route answering means ready: /docs.
-    health: ClassVar[HealthCheck] = HealthCheck(path="/docs", startup_timeout_seconds=300)
+    health: ClassVar[Probe] = Probe("/docs", startup_timeout_seconds=300)
 
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         args = [

@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 from typing import ClassVar
 
-from llmos.engines.base import Engine, EngineContext, ModelFormat
-from llmos.runtime.base import HealthCheck
+from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe
 
 
 class TransformersEngine(Engine):
@@ -18,7 +17,7 @@ class TransformersEngine(Engine):
     extra: ClassVar[str] = "transformers"
     modules: ClassVar[tuple[str, ...]] = ("torch", "transformers")
     formats: ClassVar[tuple[ModelFormat, ...]] = ("safetensors",)
-    health: ClassVar[HealthCheck] = HealthCheck(path="/health", startup_timeout_seconds=600)
+    health: ClassVar[Probe] = Probe("/health", startup_timeout_seconds=600)
 
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         args = [

@@ -11,8 +11,7 @@ import os
 import shutil
 from typing import ClassVar
 
-from llmos.engines.base import Engine, EngineContext, ModelFormat
-from llmos.runtime.base import HealthCheck
+from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe
 
 
 class VLLMEngine(Engine):
@@ -21,7 +20,7 @@ class VLLMEngine(Engine):
     modules: ClassVar[tuple[str, ...]] = ("vllm",)
     formats: ClassVar[tuple[ModelFormat, ...]] = ("safetensors", "gguf")
     needs_gpu: ClassVar[bool] = True
-    health: ClassVar[HealthCheck] = HealthCheck(path="/health", startup_timeout_seconds=1200)
+    health: ClassVar[Probe] = Probe("/health", startup_timeout_seconds=1200)
 
     @classmethod
     def executable(cls) -> str | None:
