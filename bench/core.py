@@ -71,7 +71,7 @@ async def populate(server: RunningServer, token: str, count: int) -> float:
                 "apiVersion": "ml.llmos.ai/v1",
                 "kind": "ModelService",
                 "metadata": {"name": f"m{index:05d}", "labels": {"shard": str(index % 10)}},
-                "spec": {"model": "bundled:smollm2", "replicas": 1},
+                "spec": {"model": "bundled:smollm2", "replicas": 0},
             }
             async with sem:
                 response = await client.post(

@@ -16,7 +16,9 @@ def modelservice(name: str, **spec: Any) -> dict[str, Any]:
         "apiVersion": "ml.llmos.ai/v1",
         "kind": "ModelService",
         "metadata": {"name": name, "labels": labels},
-        "spec": {"model": "bundled:smollm2", **spec},
+        # Scaled to zero unless a test asks for replicas: these objects test the API,
+        # not serving, and every replica would be a real llama.cpp process.
+        "spec": {"model": "bundled:smollm2", "replicas": 0, **spec},
     }
 
 

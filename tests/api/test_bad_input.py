@@ -14,7 +14,7 @@ YAML = {"Content-Type": "application/yaml"}
 
 
 def ms(name: str = "bad", **spec: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name}, "spec": {"model": "x", **spec}}
+    return {"metadata": {"name": name}, "spec": {"model": "x", "replicas": 0, **spec}}
 
 
 @dataclass

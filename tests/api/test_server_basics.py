@@ -100,7 +100,7 @@ def test_built_in_roles_namespaces_and_settings_exist(admin: httpx.Client) -> No
 
 
 def test_yaml_in_and_out(admin: httpx.Client) -> None:
-    body = b"apiVersion: ml.llmos.ai/v1\nkind: ModelService\nmetadata:\n  name: yml\nspec:\n  model: m\n"
+    body = b"apiVersion: ml.llmos.ai/v1\nkind: ModelService\nmetadata:\n  name: yml\nspec:\n  model: m\n  replicas: 0\n"
     created = admin.post(
         "/apis/ml.llmos.ai/v1/namespaces/default/modelservices",
         content=body,

@@ -199,7 +199,7 @@ def test_finalizers_delay_deletion(admin: httpx.Client) -> None:
         "apiVersion": "ml.llmos.ai/v1",
         "kind": "ModelService",
         "metadata": {"name": "held", "finalizers": ["example.com/hold"]},
-        "spec": {"model": "x"},
+        "spec": {"model": "x", "replicas": 0},
     }
     assert admin.post(ms_path(ns), json=body).status_code == 201
     deleted = admin.delete(ms_path(ns, "held"))
@@ -229,7 +229,7 @@ def test_deleting_an_owner_cascades(admin: httpx.Client) -> None:
         "apiVersion": "ml.llmos.ai/v1",
         "kind": "ModelService",
         "metadata": {"name": "child", "ownerReferences": [ref]},
-        "spec": {"model": "x"},
+        "spec": {"model": "x", "replicas": 0},
     }
     assert admin.post(ms_path(ns), json=child).status_code == 201
     grandchild = {
@@ -262,7 +262,7 @@ def test_owner_reference_to_a_missing_owner_is_refused(admin: httpx.Client) -> N
                 {"apiVersion": "v1", "kind": "ModelService", "name": "x", "uid": str(uuid.uuid4())}
             ],
         },
-        "spec": {"model": "x"},
+        "spec": {"model": "x", "replicas": 0},
     }
     response = admin.post(ms_path(ns), json=body)
     assert response.status_code == 422
@@ -281,7 +281,9 @@ def test_deleting_a_namespace_deletes_its_content(admin: httpx.Client) -> None:
         time.sleep(0.05)
     assert admin.get(f"/apis/management.llmos.ai/v1/namespaces/{ns}").status_code == 404
     assert admin.get(ms_path(ns, "inside")).status_code == 404
-    refused = admin.post(ms_path(ns), json={"metadata": {"name": "late"}, "spec": {"model": "x"}})
+    refused = admin.post(
+        ms_path(ns), json={"metadata": {"name": "late"}, "spec": {"model": "x", "replicas": 0}}
+    )
     assert refused.status_code == 404
 
 

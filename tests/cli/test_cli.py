@@ -44,7 +44,13 @@ def _manifest(path: Path, namespace: str, name: str, replicas: int) -> Path:
             "apiVersion": "ml.llmos.ai/v1",
             "kind": "ModelService",
             "metadata": {"name": name, "namespace": namespace},
-            "spec": {"model": "bundled:smollm2", "replicas": replicas},
+            # An external endpoint that is not there: the controller runs no
+            # engine for it, so replicas is just a field these tests change.
+            "spec": {
+                "model": "bundled:smollm2",
+                "replicas": replicas,
+                "endpoint": "http://127.0.0.1:9",
+            },
         },
     ]
     path.write_text(yaml.safe_dump_all(docs, sort_keys=False))

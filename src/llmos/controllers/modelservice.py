@@ -87,6 +87,12 @@ class ModelServiceReconciler:
         generation = ms["metadata"].get("generation")
         if ms["spec"].get("endpoint"):
             return await self._external(ms, status, generation)
+        if int(ms["spec"].get("replicas", 1)) == 0:
+            # Scaled to zero: stop what runs, and fetch nothing.
+            await self._remove_replicas(key, keep=0)
+            self._summarize(status, [], 0, generation)
+            await self._save(ms, status)
+            return None
         try:
             files = self._model_files(ms, status)
         except EngineError as exc:
