@@ -68,3 +68,34 @@ def bind(client: httpx.Client, namespace: str, user: str, template: str) -> dict
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+EVENTS = "/apis/node.llmos.ai/v1"
+
+
+def event(name: str, labels: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    """An Event: a namespaced kind no controller writes to, for tests of pure API semantics."""
+    return {
+        "apiVersion": "node.llmos.ai/v1",
+        "kind": "Event",
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {"involvedObject": {"kind": "Thing", "name": "thing"}, "reason": "Test", **spec},
+    }
+
+
+def ev_path(namespace: str, name: str | None = None) -> str:
+    base = f"{EVENTS}/namespaces/{namespace}/events"
+    return f"{base}/{name}" if name else base
+
+
+def create_ev(
+    client: httpx.Client,
+    namespace: str,
+    name: str,
+    labels: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    response = client.post(ev_path(namespace), json=event(name, labels, **spec))
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result

@@ -77,6 +77,8 @@ def attempt(world: World, client: httpx.Client, namespace: str, verb: str) -> in
         return client.post(ms_path(namespace), json=modelservice(name)).status_code
     if verb == "update":
         current = admin.get(ms_path(namespace, name)).json()
+        # Unconditional: the ModelService controller may have touched it since the GET.
+        current["metadata"].pop("resourceVersion", None)
         current["spec"]["replicas"] = 2
         return client.put(ms_path(namespace, name), json=current).status_code
     if verb == "patch":

@@ -7,6 +7,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,6 +59,20 @@ def _events_for(client: Client, obj: dict[str, Any]) -> list[dict[str, Any]]:
     uid = obj["metadata"].get("uid")
     events = [e for e in page["items"] if e["spec"]["involvedObject"].get("uid") == uid]
     return sorted(events, key=lambda e: e["spec"].get("lastTimestamp") or "")
+
+
+def _gone(client: Client, path: str, timeout: float) -> bool:
+    """Poll until the object is gone; False if it is still there after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client.request("GET", path)
+        except CLIError as exc:
+            if "not found" in str(exc):
+                return True
+            raise
+        time.sleep(0.2)
+    return False
 
 
 def register(app: typer.Typer) -> None:
@@ -164,6 +179,10 @@ def register(app: typer.Typer) -> None:
         names: Annotated[list[str] | None, typer.Argument()] = None,
         namespace: NamespaceOpt = None,
         filename: Annotated[str | None, typer.Option("--filename", "-f")] = None,
+        wait: Annotated[
+            bool, typer.Option(help="Wait until finalizers are done and the object is gone.")
+        ] = True,
+        timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 120,
     ) -> None:
         """Delete objects by kind and name, or those in a file."""
         client = Client()
@@ -188,7 +207,9 @@ def register(app: typer.Typer) -> None:
             raise CLIError("say what to delete: `llmos delete KIND NAME` or -f FILE", code=2)
         for ref, ns, name in targets:
             obj = client.request("DELETE", ref.path(ns, name))
-            pending = obj["metadata"].get("finalizers")
+            pending = bool(obj["metadata"].get("finalizers"))
+            if pending and wait:
+                pending = not _gone(client, ref.path(ns, name), timeout)
             state = "deleting (finalizers pending)" if pending else "deleted"
             typer.echo(f"{ref.kind.lower()}/{name} {state}")
 
