@@ -19,6 +19,17 @@ class TransformersEngine(Engine):
     formats: ClassVar[tuple[ModelFormat, ...]] = ("safetensors",)
     health: ClassVar[Probe] = Probe("/health", startup_timeout_seconds=600)
 
+    @classmethod
+    def missing(cls) -> str | None:
+        import importlib.util
+
+        if importlib.util.find_spec("llmos.engines.hf_server") is None:
+            return (
+                "the transformers engine's built-in server is not part of this LLMOS "
+                "version yet: use engine llama-cpp (GGUF) or vllm"
+            )
+        return super().missing()
+
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         args = [
             sys.executable,
