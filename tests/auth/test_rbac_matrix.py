@@ -79,12 +79,12 @@ def attempt(world: World, client: httpx.Client, namespace: str, verb: str) -> in
         current = admin.get(ms_path(namespace, name)).json()
         # Unconditional: the ModelService controller may have touched it since the GET.
         current["metadata"].pop("resourceVersion", None)
-        current["spec"]["replicas"] = 2
+        current["metadata"]["labels"] = {"updated": "yes"}  # stays scaled to zero
         return client.put(ms_path(namespace, name), json=current).status_code
     if verb == "patch":
         return client.patch(
             ms_path(namespace, name),
-            content=b'{"spec":{"replicas":3}}',
+            content=b'{"metadata":{"labels":{"patched":"yes"}}}',
             headers={"Content-Type": "application/merge-patch+json"},
         ).status_code
     return client.delete(ms_path(namespace, name)).status_code

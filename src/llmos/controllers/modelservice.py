@@ -80,19 +80,24 @@ class ModelServiceReconciler:
                 meta["finalizers"] = [f for f in meta["finalizers"] if f != FINALIZER]
                 await self.store.update(MODELSERVICES, ms)
             return None
-        if FINALIZER not in meta.get("finalizers", []):
-            meta["finalizers"] = [*meta.get("finalizers", []), FINALIZER]
-            ms = await self.store.update(MODELSERVICES, ms)
-        status: dict[str, Any] = dict(ms.get("status") or {})
         generation = ms["metadata"].get("generation")
-        if ms["spec"].get("endpoint"):
-            return await self._external(ms, status, generation)
-        if int(ms["spec"].get("replicas", 1)) == 0:
-            # Scaled to zero: stop what runs, and fetch nothing.
+        if ms["spec"].get("endpoint") or int(ms["spec"].get("replicas", 1)) == 0:
+            # Nothing runs here (an external endpoint, or scaled to zero): stop what
+            # ran before; the finalizer has nothing left to guard.
             await self._remove_replicas(key, keep=0)
+            if FINALIZER in meta.get("finalizers", []):
+                meta["finalizers"] = [f for f in meta["finalizers"] if f != FINALIZER]
+                ms = await self.store.update(MODELSERVICES, ms)
+            status: dict[str, Any] = dict(ms.get("status") or {})
+            if ms["spec"].get("endpoint"):
+                return await self._external(ms, status, generation)
             self._summarize(status, [], 0, generation)
             await self._save(ms, status)
             return None
+        if FINALIZER not in meta.get("finalizers", []):
+            meta["finalizers"] = [*meta.get("finalizers", []), FINALIZER]
+            ms = await self.store.update(MODELSERVICES, ms)
+        status = dict(ms.get("status") or {})
         try:
             files = self._model_files(ms, status)
         except EngineError as exc:
@@ -127,9 +132,6 @@ class ModelServiceReconciler:
         self, ms: dict[str, Any], status: dict[str, Any], generation: int | None
     ) -> float | None:
         """An endpoint that runs elsewhere: no replicas here; ready while it answers."""
-        await self._remove_replicas(
-            ObjectKey(ms["metadata"]["namespace"], ms["metadata"]["name"]), keep=0
-        )
         url = str(ms["spec"]["endpoint"]).rstrip("/")
         problem = await probe_endpoint(url)
         status.update(replicas=1, engine="external", observedGeneration=generation)
