@@ -92,7 +92,7 @@ def timed(fn: Any, runs: int) -> list[float]:
     return samples
 
 
-def watch_latency(server: RunningServer, token: str, updates: int) -> list[float]:
+def watch_latency(server: RunningServer, token: str, updates: int, count: int) -> list[float]:
     path = "/apis/ml.llmos.ai/v1/namespaces/bench/modelservices"
     received: dict[str, float] = {}
     arrived = threading.Condition()
@@ -125,7 +125,7 @@ def watch_latency(server: RunningServer, token: str, updates: int) -> list[float
         ready.wait(10)
         latencies = []
         for seq in range(updates):
-            name = f"m{random.randrange(1000):05d}"
+            name = f"m{random.randrange(min(1000, count)):05d}"
             patch = {"metadata": {"annotations": {"bench/seq": str(seq)}}}
             sent = time.perf_counter()
             client.patch(
@@ -190,7 +190,7 @@ def main() -> int:
             list_selector_p99_ms=pct(sel_ms, 99),
             list_bytes=len(orjson.dumps(listing)),
         )
-        watch_ms = watch_latency(server, token, 300)
+        watch_ms = watch_latency(server, token, 300, args.objects)
         results.update(watch_p50_ms=statistics.median(watch_ms), watch_p99_ms=pct(watch_ms, 99))
         time.sleep(3)
         results["rss_after_objects_mb"] = rss_mb(server.pid)

@@ -48,33 +48,60 @@ class RoutingTable:
         self._routes: dict[tuple[str, str], Route] = {}
         self._by_name: dict[str, list[Route]] = {}
         self._endpoints: dict[str, Endpoint] = {}
-        informer.on_change(lambda _event: self.rebuild())
+        informer.on_change(self._apply)
+
+    def _route(self, ms: dict[str, Any]) -> Route | None:
+        meta = ms["metadata"]
+        if meta.get("deletionTimestamp"):
+            return None
+        spec: dict[str, Any] = ms.get("spec") or {}
+        status: dict[str, Any] = ms.get("status") or {}
+        route = Route(
+            meta["namespace"],
+            meta["name"],
+            str(spec.get("servedModelName") or meta["name"]),
+            int(meta.get("resourceVersion") or 0),
+        )
+        for url in status.get("endpoints") or []:
+            # Keep the in-flight counts of endpoints that stay.
+            endpoint = self._endpoints.get(url) or Endpoint(url)
+            self._endpoints[url] = endpoint
+            route.endpoints.append(endpoint)
+        return route
+
+    def _index(self, route: Route) -> None:
+        self._routes[(route.namespace, route.name)] = route
+        self._by_name.setdefault(route.served_name, []).append(route)
+        self._by_name.setdefault(route.qualified, []).append(route)
+
+    def _unindex(self, key: tuple[str, str]) -> None:
+        old = self._routes.pop(key, None)
+        if old is None:
+            return
+        for name in (old.served_name, old.qualified):
+            remaining = [r for r in self._by_name.get(name, ()) if r is not old]
+            if remaining:
+                self._by_name[name] = remaining
+            else:
+                self._by_name.pop(name, None)
+
+    def _apply(self, event: Any) -> None:
+        """Update one route for one change: O(1), not a rebuild of every route."""
+        key = (event.namespace, event.name)
+        self._unindex(key)
+        if event.type != "DELETED":
+            route = self._route(event.object)
+            if route is not None:
+                self._index(route)
 
     def rebuild(self) -> None:
-        routes: dict[tuple[str, str], Route] = {}
-        by_name: dict[str, list[Route]] = {}
-        endpoints: dict[str, Endpoint] = {}
+        self._routes, self._by_name = {}, {}
         for ms in self.informer.values():
-            meta = ms["metadata"]
-            if meta.get("deletionTimestamp"):
-                continue
-            spec: dict[str, Any] = ms.get("spec") or {}
-            status: dict[str, Any] = ms.get("status") or {}
-            route = Route(
-                meta["namespace"],
-                meta["name"],
-                str(spec.get("servedModelName") or meta["name"]),
-                int(meta.get("resourceVersion") or 0),
-            )
-            for url in status.get("endpoints") or []:
-                # Keep the outstanding counts of endpoints that stay.
-                endpoint = self._endpoints.get(url) or Endpoint(url)
-                endpoints[url] = endpoint
-                route.endpoints.append(endpoint)
-            routes[(route.namespace, route.name)] = route
-            by_name.setdefault(route.served_name, []).append(route)
-            by_name.setdefault(route.qualified, []).append(route)
-        self._routes, self._by_name, self._endpoints = routes, by_name, endpoints
+            route = self._route(ms)
+            if route is not None:
+                self._index(route)
+        live = {e.url for r in self._routes.values() for e in r.endpoints}
+        self._endpoints = {url: e for url, e in self._endpoints.items() if url in live}
 
     def _visible(self, who: Principal, route: Route) -> bool:
         req = AuthzRequest("get", GROUP, "modelservices", route.namespace, route.name)
