@@ -149,52 +149,57 @@ def main() -> int:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="llmos-bench-") as tmp:
         server = RunningServer(Path(tmp) / "data", free_port(), [])
-        results["ready_first_start_s"] = time_to_ready(server)
-        token = server.setup_admin()
-        server.stop()
-        results["ready_restart_s"] = time_to_ready(server)
-        time.sleep(3)  # let start-up work settle before reading idle memory
-        results["idle_rss_mb"] = rss_mb(server.pid)
-        token = server.login("admin", "admin-password-123")
-        with server.client(token) as client:
-            client.post(
-                "/apis/management.llmos.ai/v1/namespaces",
-                json={
-                    "apiVersion": "management.llmos.ai/v1",
-                    "kind": "Namespace",
-                    "metadata": {"name": "bench"},
-                },
-            ).raise_for_status()
-        seconds = asyncio.run(populate(server, token, args.objects))
-        results["create_per_s"] = args.objects / seconds
-        path = "/apis/ml.llmos.ai/v1/namespaces/bench/modelservices"
-        with server.client(token) as client:
-            names = [f"m{random.randrange(args.objects):05d}" for _ in range(300)]
-            gets = iter(names)
-            get_ms = timed(lambda: client.get(f"{path}/{next(gets)}").raise_for_status(), 300)
-            listing = client.get(path).json()
-            assert len(listing["items"]) == args.objects, len(listing["items"])
-            list_ms = timed(lambda: client.get(path).raise_for_status(), 40)
-            page_ms = timed(
-                lambda: client.get(path, params={"limit": "500"}).raise_for_status(), 100
+        try:
+            results["ready_first_start_s"] = time_to_ready(server)
+            token = server.setup_admin()
+            server.stop()
+            results["ready_restart_s"] = time_to_ready(server)
+            time.sleep(3)  # let start-up work settle before reading idle memory
+            results["idle_rss_mb"] = rss_mb(server.pid)
+            token = server.login("admin", "admin-password-123")
+            with server.client(token) as client:
+                client.post(
+                    "/apis/management.llmos.ai/v1/namespaces",
+                    json={
+                        "apiVersion": "management.llmos.ai/v1",
+                        "kind": "Namespace",
+                        "metadata": {"name": "bench"},
+                    },
+                ).raise_for_status()
+            seconds = asyncio.run(populate(server, token, args.objects))
+            results["create_per_s"] = args.objects / seconds
+            path = "/apis/ml.llmos.ai/v1/namespaces/bench/modelservices"
+            with server.client(token) as client:
+                names = [f"m{random.randrange(args.objects):05d}" for _ in range(300)]
+                gets = iter(names)
+                get_ms = timed(lambda: client.get(f"{path}/{next(gets)}").raise_for_status(), 300)
+                listing = client.get(path).json()
+                assert len(listing["items"]) == args.objects, len(listing["items"])
+                list_ms = timed(lambda: client.get(path).raise_for_status(), 40)
+                page_ms = timed(
+                    lambda: client.get(path, params={"limit": "500"}).raise_for_status(), 100
+                )
+                sel_ms = timed(
+                    lambda: client.get(
+                        path, params={"labelSelector": "shard=3"}
+                    ).raise_for_status(),
+                    40,
+                )
+            results.update(
+                get_p50_ms=statistics.median(get_ms),
+                get_p99_ms=pct(get_ms, 99),
+                list_p50_ms=statistics.median(list_ms),
+                list_p99_ms=pct(list_ms, 99),
+                list_page500_p99_ms=pct(page_ms, 99),
+                list_selector_p99_ms=pct(sel_ms, 99),
+                list_bytes=len(orjson.dumps(listing)),
             )
-            sel_ms = timed(
-                lambda: client.get(path, params={"labelSelector": "shard=3"}).raise_for_status(), 40
-            )
-        results.update(
-            get_p50_ms=statistics.median(get_ms),
-            get_p99_ms=pct(get_ms, 99),
-            list_p50_ms=statistics.median(list_ms),
-            list_p99_ms=pct(list_ms, 99),
-            list_page500_p99_ms=pct(page_ms, 99),
-            list_selector_p99_ms=pct(sel_ms, 99),
-            list_bytes=len(orjson.dumps(listing)),
-        )
-        watch_ms = watch_latency(server, token, 300, args.objects)
-        results.update(watch_p50_ms=statistics.median(watch_ms), watch_p99_ms=pct(watch_ms, 99))
-        time.sleep(3)
-        results["rss_after_objects_mb"] = rss_mb(server.pid)
-        server.stop()
+            watch_ms = watch_latency(server, token, 300, args.objects)
+            results.update(watch_p50_ms=statistics.median(watch_ms), watch_p99_ms=pct(watch_ms, 99))
+            time.sleep(3)
+            results["rss_after_objects_mb"] = rss_mb(server.pid)
+        finally:
+            server.stop()
     results["ready_seconds"] = max(results["ready_first_start_s"], results["ready_restart_s"])
     for key, value in results.items():
         print(f"{key:26} {value:12.2f}")
