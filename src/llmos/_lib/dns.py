@@ -1,8 +1,8 @@
 """DNS-1123 name rules, as Kubernetes applies them to node and object names.
 
-Pure helpers with no project imports. ``llmos.preflight`` uses them to check
-that the hostname can become a node name; other layers may validate names
-with them too.
+Pure helpers with no project imports: ``llmos.resources`` validates object
+names with them, and ``llmos.preflight`` checks that the hostname can become
+a node name.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def dns1123_label_problem(label: str) -> str | None:
     if not label:
         return "is empty"
     if len(label) > LABEL_MAX:
-        return f"is {len(label)} characters long; the limit is {LABEL_MAX}"
+        return f"must be no more than {LABEL_MAX} characters (it has {len(label)})"
     if label.lower() != label:
         return "contains upper-case letters"
     if not _LABEL.match(label):
@@ -40,7 +40,7 @@ def dns1123_subdomain_problem(name: str) -> str | None:
     if not name:
         return "is empty"
     if len(name) > SUBDOMAIN_MAX:
-        return f"is {len(name)} characters long; the limit is {SUBDOMAIN_MAX}"
+        return f"must be no more than {SUBDOMAIN_MAX} characters (it has {len(name)})"
     for label in name.split("."):
         problem = dns1123_label_problem(label)
         if problem is not None:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmos._lib import timefmt
-from llmos._lib.names import subdomain_problem
+from llmos._lib.dns import dns1123_subdomain_problem
 
 
 class Strict(BaseModel):
@@ -65,7 +65,7 @@ class ObjectMeta(Strict):
     @classmethod
     def _check_finalizers(cls, finalizers: list[str]) -> list[str]:
         for item in finalizers:
-            problem = subdomain_problem(item.split("/", 1)[0])
+            problem = dns1123_subdomain_problem(item.split("/", 1)[0])
             if problem:
                 raise ValueError(f"finalizer {item!r} {problem}")
         return finalizers

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from llmos._lib.dns import dns1123_label_problem, dns1123_subdomain_problem
 from llmos._lib.errors import Cause, LLMOSError, Reason
-from llmos._lib.names import label_problem, subdomain_problem
 from llmos.resources.registry import KindInfo
 
 
@@ -59,7 +59,7 @@ def validate_object(info: KindInfo, body: Any) -> dict[str, Any]:
     metadata: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     name = metadata.get("name") or ""
     if isinstance(name, str) and (name or not metadata.get("generateName")):
-        check = label_problem if info.label_names else subdomain_problem
+        check = dns1123_label_problem if info.label_names else dns1123_subdomain_problem
         problem = check(name)
         if problem:
             problems.insert(0, Cause("metadata.name", f"metadata.name {name!r} {problem}"))
