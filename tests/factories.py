@@ -99,3 +99,24 @@ def create_ev(
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+def secret(name: str, **values: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "management.llmos.ai/v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "spec": {"stringData": values},
+    }
+
+
+def secret_path(namespace: str, name: str | None = None) -> str:
+    base = f"{MGMT}/namespaces/{namespace}/secrets"
+    return f"{base}/{name}" if name else base
+
+
+def create_secret(client: httpx.Client, namespace: str, name: str, **values: str) -> dict[str, Any]:
+    response = client.post(secret_path(namespace), json=secret(name, **values))
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result

@@ -24,6 +24,7 @@ NAMESPACE_FINALIZER = "llmos.ai/namespace-content"
 NAMESPACES = "namespaces.management.llmos.ai"
 USERS = "users.management.llmos.ai"
 ROLE_TEMPLATES = "roletemplates.management.llmos.ai"
+SECRETS = "secrets.management.llmos.ai"
 
 
 def invalid(path: str, message: str) -> LLMOSError:
@@ -108,6 +109,29 @@ class Admission:
         for role in spec.get("globalRoles") or []:
             if self.auth.global_roles.get(role) is None:
                 raise invalid("spec.globalRoles", f"global role {role!r} does not exist")
+
+    async def _admit_secrets(self, admitted: Admitted, who: Principal, creating: bool) -> None:
+        """Move ``spec.stringData`` into the store's secret side table; keep only key names."""
+        meta, spec = admitted.obj["metadata"], admitted.obj["spec"]
+        written: dict[str, str] = spec.pop("stringData", None) or {}
+        kept: dict[str, str] = {}
+        if not creating:
+            stored = await self.store.get_secret(SECRETS, meta["namespace"], meta["name"])
+            kept = dict(stored.get("data") or {})
+        values: dict[str, str] = {}
+        for key in spec.get("keys") or []:
+            if key in written:
+                continue
+            if key not in kept:
+                raise invalid(
+                    "spec.keys",
+                    f"spec.keys lists {key!r}, which has no value: set it in spec.stringData",
+                )
+            values[key] = kept[key]
+        values.update(written)
+        spec["keys"] = sorted(values)
+        if creating or values != kept:
+            admitted.secret = {"data": values}
 
     async def _admit_tokens(self, admitted: Admitted, who: Principal, creating: bool) -> None:
         if creating:

@@ -50,13 +50,15 @@ ROLE_TEMPLATES: dict[str, dict[str, Any]] = {
         "description": "Creates and manages workloads in the namespace; cannot grant access.",
         "rules": [
             _rule([ML], ["*"], ["*"]),
+            _rule([MGMT], ["secrets"], ["*"]),
             _rule([NODE], ["events"], READ),
             _rule([MGMT], ["roletemplatebindings", "namespaces"], READ),
         ],
     },
     "namespace-readonly": {
         "displayName": "Namespace read-only",
-        "description": "Sees everything in the namespace; changes nothing.",
+        # No rule for secrets: a viewer does not even see which keys a Secret holds.
+        "description": "Sees everything in the namespace but its Secrets; changes nothing.",
         "rules": [
             _rule([ML], ["*"], READ),
             _rule([NODE], ["events"], READ),

@@ -83,6 +83,7 @@ KIND_COLUMNS: dict[str, list[Column]] = {
         ("VALUE", lambda o: str(_spec(o).get("value") or "")),
         ("DEFAULT", lambda o: str(_spec(o).get("default") or "")),
     ],
+    "Secret": [("KEYS", lambda o: ",".join(_spec(o).get("keys") or []))],
     "Node": [
         ("STATUS", _phase),
         ("CPU", lambda o: _status(o).get("capacity", {}).get("cpu", "")),

@@ -1,4 +1,4 @@
-"""Kinds of ``management.llmos.ai/v1``: namespaces, users, roles, tokens, settings."""
+"""Kinds of ``management.llmos.ai/v1``: namespaces, users, roles, tokens, settings, secrets."""
 
 from __future__ import annotations
 
@@ -150,3 +150,44 @@ class Setting(Resource):
     @property
     def effective(self) -> str | None:
         return self.spec.value if self.spec.value not in (None, "") else self.spec.default
+
+
+def _check_secret_keys(keys: list[str]) -> None:
+    # Like Kubernetes' Secret keys: usable as file names and (mostly) as env names.
+    for key in keys:
+        if not 0 < len(key) <= 253 or not all(
+            c.isascii() and (c.isalnum() or c in "-_.") for c in key
+        ):
+            raise ValueError(
+                f"secret key {key!r} is invalid: use 1 to 253 letters, digits, '-', '_' or '.'"
+            )
+
+
+class SecretSpec(Strict):
+    # Write-only: each value is kept beside the object in the store and never returned.
+    stringData: dict[str, str] | None = Field(default=None, json_schema_extra={"writeOnly": True})
+    # The keys that hold a value, kept by the server. An update keeps the values of the
+    # keys it lists and drops the others, so a merge patch of ``stringData`` adds keys
+    # and a PUT without a key removes it.
+    keys: list[str] = Field(default_factory=list)
+
+    @field_validator("stringData")
+    @classmethod
+    def _valid_data_keys(cls, data: dict[str, str] | None) -> dict[str, str] | None:
+        _check_secret_keys(list(data or {}))
+        return data
+
+    @field_validator("keys")
+    @classmethod
+    def _valid_keys(cls, keys: list[str]) -> list[str]:
+        _check_secret_keys(keys)
+        return keys
+
+
+class Secret(Resource):
+    """Values a namespace's workloads use (e.g. a Hugging Face token), never read back."""
+
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "secrets"
+    spec: SecretSpec = Field(default_factory=SecretSpec)
+    status: Status = Field(default_factory=Status)

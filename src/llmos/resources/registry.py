@@ -59,6 +59,7 @@ ALL_KINDS: tuple[KindInfo, ...] = tuple(
         management.RoleTemplateBinding,
         management.Token,
         management.Setting,
+        management.Secret,
         ml.ModelService,
         ml.Notebook,
         ml.MLCluster,
