@@ -2,13 +2,20 @@
 
 A download runs on a worker thread (``huggingface_hub`` blocks); the
 ModelService controller polls :meth:`Downloads.state` on each reconcile and
-requeues while it runs. A failed download is retried when asked again.
+requeues while it runs. A failed download stays failed, so the controller can
+report why, until :meth:`Downloads.forget_failure`; the next ask starts it again.
+
+Downloads are told apart by model, mirror and token (its digest), not by model
+alone: a ModelService without the token a private repo needs must not be handed
+the files another namespace downloaded with one. Its own attempt asks the hub,
+which refuses it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +23,13 @@ from pathlib import Path
 from llmos._lib.errors import LLMOSError
 from llmos.engines.base import ModelFiles
 from llmos.engines.sources import ModelRef, download
+
+
+@dataclass(frozen=True)
+class DownloadKey:
+    ref: ModelRef
+    endpoint: str | None
+    token_digest: str | None
 
 
 @dataclass
@@ -42,20 +56,26 @@ class DownloadState:
         }
 
 
+def _key(ref: ModelRef, endpoint: str | None, token: str | None) -> DownloadKey:
+    digest = hashlib.sha256(token.encode()).hexdigest() if token else None
+    return DownloadKey(ref, endpoint or None, digest)
+
+
 class Downloads:
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
-        self._states: dict[ModelRef, DownloadState] = {}
+        self._states: dict[DownloadKey, DownloadState] = {}
 
     def state(
         self, ref: ModelRef, *, endpoint: str | None = None, token: str | None = None
     ) -> DownloadState:
-        """The download of ``ref``: started if new, restarted if it had failed."""
-        current = self._states.get(ref)
-        if current is not None and (current.running or current.files is not None):
+        """The download of ``ref``: started if new, else as it stands (running, done or failed)."""
+        key = _key(ref, endpoint, token)
+        current = self._states.get(key)
+        if current is not None:
             return current
         state = DownloadState(ref)
-        self._states[ref] = state
+        self._states[key] = state
 
         def report(done: int, total: int) -> None:
             state.done_bytes, state.total_bytes = done, total
@@ -73,10 +93,14 @@ class Downloads:
         state.task = asyncio.get_running_loop().create_task(run(), name=f"download-{ref.name}")
         return state
 
-    def forget_failure(self, ref: ModelRef) -> None:
-        state = self._states.get(ref)
+    def forget_failure(
+        self, ref: ModelRef, *, endpoint: str | None = None, token: str | None = None
+    ) -> None:
+        """Drop a failed download, so that the next :meth:`state` tries again."""
+        key = _key(ref, endpoint, token)
+        state = self._states.get(key)
         if state is not None and state.error:
-            del self._states[ref]
+            del self._states[key]
 
     async def stop(self) -> None:
         for state in self._states.values():

@@ -5,6 +5,8 @@ The :class:`Controller` keeps a watch open (re-listing after Gone), feeds keys
 to a :class:`~llmos.controllers.queue.WorkQueue`, resyncs every key on a timer,
 and on failure requeues with backoff and writes a ``Reconciled`` condition.
 Reconcilers read current state from the store; they never act on the event.
+A reconciler may also name ``related`` kinds: a change to one of those queues
+the keys its mapper returns (e.g. the ModelServices that use a changed Secret).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +36,10 @@ class ObjectKey:
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+# Maps a change of a related kind to the keys of the owned kind to reconcile.
+Related = Callable[[WatchEvent], Awaitable[Iterable[ObjectKey]]]
 
 
 class Reconciler(Protocol):
@@ -73,6 +80,13 @@ class Controller:
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._watch_forever(), name=f"{self.name}-watch"))
         self._tasks.append(asyncio.create_task(self._resync_forever(), name=f"{self.name}-resync"))
+        related: dict[str, Related] = getattr(self.reconciler, "related", None) or {}
+        for resource, mapper in related.items():
+            self._tasks.append(
+                asyncio.create_task(
+                    self._watch_related(resource, mapper), name=f"{self.name}-watch-{resource}"
+                )
+            )
         for index in range(self._workers):
             self._tasks.append(
                 asyncio.create_task(self._work_forever(), name=f"{self.name}-worker-{index}")
@@ -120,6 +134,30 @@ class Controller:
                     log.warning("%s: watch failed: %s", self.name, exc)
             except Exception:
                 log.exception("%s: watch failed", self.name)
+            failures += 1
+            await asyncio.sleep(min(0.1 * 2**failures, 10.0))
+
+    async def _watch_related(self, resource: str, mapper: Related) -> None:
+        """Queue the owned keys a change of ``resource`` maps to; changes from now on only."""
+        revision: int | None = None
+        failures = 0
+        while True:
+            try:
+                if revision is None:
+                    revision = await self.store.current_revision()
+                stream = await self.store.watch(resource, resource_version=revision)
+                async for event in stream:
+                    revision = event.rv
+                    failures = 0
+                    for key in await mapper(event):
+                        self.queue.add(key)
+            except LLMOSError as exc:
+                if exc.reason == Reason.GONE:
+                    revision = None  # missed changes are caught by the periodic resync
+                else:
+                    log.warning("%s: watch of %s failed: %s", self.name, resource, exc)
+            except Exception:
+                log.exception("%s: watch of %s failed", self.name, resource)
             failures += 1
             await asyncio.sleep(min(0.1 * 2**failures, 10.0))
 

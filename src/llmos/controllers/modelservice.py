@@ -6,6 +6,11 @@ an engine, and asks the runtime to keep ``spec.replicas`` replicas running.
 Status mirrors the replicas: ready count, endpoints, phase and conditions;
 Events record Started, Ready, BackOff and Unhealthy. A finalizer stops the
 replicas before the object goes.
+
+``spec.hfTokenSecret`` names a Secret in the same namespace whose ``token`` key
+holds a Hugging Face token: it is sent with the download and given to the
+engine as ``HF_TOKEN``. The controller watches Secrets too, so creating or
+changing the one a ModelService names reconciles it at once.
 """
 
 from __future__ import annotations
@@ -13,19 +18,21 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from llmos._lib.errors import LLMOSError
+from llmos._lib.errors import LLMOSError, Reason
 from llmos.controllers.downloads import Downloads
 from llmos.controllers.events import EventRecorder
-from llmos.controllers.loop import ObjectKey
+from llmos.controllers.loop import ObjectKey, Related
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.registry import choose
 from llmos.engines.sources import parse, resolve_now
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
-from llmos.store.base import ResourceStore
+from llmos.store.base import ResourceStore, WatchEvent
 
 MODELSERVICES = "modelservices.ml.llmos.ai"
 FINALIZER = "llmos.ai/modelservice-replicas"
+SECRETS = "secrets.management.llmos.ai"
+HF_TOKEN_KEY = "token"  # the key of spec.hfTokenSecret that holds the token
 
 
 async def probe_endpoint(url: str) -> str | None:
@@ -70,6 +77,16 @@ class ModelServiceReconciler:
         self.has_gpu = has_gpu
         self.setting = setting or (lambda name: "")
         self._phases: dict[str, tuple[Phase, int]] = {}
+        self.related: dict[str, Related] = {SECRETS: self._users_of_secret}
+
+    async def _users_of_secret(self, event: WatchEvent) -> list[ObjectKey]:
+        """The ModelServices in the Secret's namespace that name it in ``hfTokenSecret``."""
+        page = await self.store.list(MODELSERVICES, event.namespace)
+        return [
+            ObjectKey(event.namespace, ms["metadata"]["name"])
+            for ms in page.items
+            if ms["spec"].get("hfTokenSecret") == event.name
+        ]
 
     async def reconcile(self, key: ObjectKey) -> float | None:
         ms = await self.store.get(MODELSERVICES, key.namespace, key.name)
@@ -99,7 +116,11 @@ class ModelServiceReconciler:
             ms = await self.store.update(MODELSERVICES, ms)
         status = dict(ms.get("status") or {})
         try:
-            files = self._model_files(ms, status)
+            token = await self._hf_token(ms)
+        except EngineError as exc:
+            return await self._fail(ms, status, "ModelAvailable", "TokenUnavailable", str(exc))
+        try:
+            files = self._model_files(ms, status, token)
         except EngineError as exc:
             return await self._fail(ms, status, "ModelAvailable", "ModelUnavailable", str(exc))
         if files is None:
@@ -118,7 +139,7 @@ class ModelServiceReconciler:
         set_condition(status, "EngineAvailable", True, engine.name, f"served by {engine.name}")
         wanted = int(ms["spec"].get("replicas", 1))
         statuses = [
-            await self.runtime.ensure(self._replica(ms, engine, ctx, index))
+            await self.runtime.ensure(self._replica(ms, engine, ctx, index, token))
             for index in range(wanted)
         ]
         await self._remove_replicas(key, keep=wanted)
@@ -145,28 +166,65 @@ class ModelServiceReconciler:
         await self._save(ms, status)
         return 30.0
 
-    def _model_files(self, ms: dict[str, Any], status: dict[str, Any]) -> ModelFiles | None:
+    async def _hf_token(self, ms: dict[str, Any]) -> str | None:
+        """The token in the ``token`` key of ``spec.hfTokenSecret``; None if none is named."""
+        name = ms["spec"].get("hfTokenSecret")
+        if not name:
+            return None
+        namespace = ms["metadata"]["namespace"]
+        try:
+            await self.store.get(SECRETS, namespace, name)
+        except LLMOSError as exc:
+            if exc.reason != Reason.NOT_FOUND:
+                raise
+            raise EngineError(
+                f"spec.hfTokenSecret: Secret {name!r} does not exist in namespace "
+                f"{namespace!r}: create it with the Hugging Face token in "
+                f"spec.stringData.{HF_TOKEN_KEY}",
+                Reason.NOT_FOUND,
+            ) from exc
+        data = (await self.store.get_secret(SECRETS, namespace, name)).get("data") or {}
+        token = data.get(HF_TOKEN_KEY)
+        if not token:
+            raise EngineError(
+                f"spec.hfTokenSecret: Secret {name!r} has no key {HF_TOKEN_KEY!r}: put the "
+                f"Hugging Face token in its spec.stringData.{HF_TOKEN_KEY}",
+                Reason.NOT_FOUND,
+            )
+        return str(token)
+
+    def _model_files(
+        self, ms: dict[str, Any], status: dict[str, Any], token: str | None
+    ) -> ModelFiles | None:
         spec = ms["spec"]
         ref = parse(spec["model"], spec.get("modelRegistry", "huggingface"))
         files = resolve_now(ref)
         if files is not None:
             return files
-        state = self.downloads.state(ref, endpoint=self.setting("huggingface-endpoint") or None)
+        endpoint = self.setting("huggingface-endpoint") or None
+        state = self.downloads.state(ref, endpoint=endpoint, token=token)
         if state.files is not None:
             return state.files
         if state.error:
-            self.downloads.forget_failure(ref)
+            self.downloads.forget_failure(ref, endpoint=endpoint, token=token)
             raise EngineError(state.error)
         status["downloadProgress"] = state.progress()
         return None
 
     def _replica(
-        self, ms: dict[str, Any], engine: Engine, ctx: EngineContext, index: int
+        self,
+        ms: dict[str, Any],
+        engine: Engine,
+        ctx: EngineContext,
+        index: int,
+        token: str | None = None,
     ) -> ReplicaSpec:
         meta = ms["metadata"]
         env = {**engine.env(ctx)}
         for item in ms["spec"].get("env") or []:
             env[item["name"]] = item.get("value", "")
+        if token:
+            env["HF_TOKEN"] = token
         return ReplicaSpec(
             key=replica_key(meta["namespace"], meta["name"], index),
             command=engine.command(ctx),

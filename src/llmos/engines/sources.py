@@ -5,8 +5,11 @@
 - a local path (``modelRegistry: local``, or any absolute path): a GGUF file or a
   model directory.
 - a Hugging Face repo id: downloaded with ``huggingface_hub`` into the shared
-  cache in the data dir (resumable), through the ``huggingface-endpoint`` mirror
-  when that Setting is set. ``repo:file.gguf`` picks one GGUF file of a repo.
+  cache in the data dir, through the ``huggingface-endpoint`` mirror when that
+  Setting is set. ``repo:file.gguf`` picks one GGUF file of a repo. A dropped
+  connection resumes where it stopped (an HTTP Range request); a server restart
+  starts the unfinished file again. The token comes from the ModelService's
+  ``hfTokenSecret``; the server's own Hugging Face login is never used.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llmos._lib.errors import Reason
 from llmos.engines.base import EngineError, ModelFiles, ModelFormat
@@ -107,24 +111,40 @@ def download(
     token: str | None = None,
     progress: Progress | None = None,
 ) -> ModelFiles:
-    """Download (or resume) a Hugging Face repo into ``cache_dir``; blocking."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    """Download (or resume) a Hugging Face repo into ``cache_dir``; blocking.
+
+    Without ``token`` no credentials are sent at all: not the server's ``HF_TOKEN``
+    nor its ``huggingface-cli login``, which would lend one namespace another's access.
+    """
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
     patterns = [ref.file] if ref.file else None
     try:
+        revision = _hub_revision(HfApi(endpoint=endpoint or None, token=token or False), ref)
         path = snapshot_download(
             ref.name,
+            revision=revision,
             cache_dir=str(cache_dir),
             endpoint=endpoint or None,
-            token=token or None,
+            token=token or False,
             allow_patterns=patterns,
-            tqdm_class=_progress_class(progress) if progress else None,
+            tqdm_class=_progress_class(progress or (lambda done, total: None)),
         )
-    except RepositoryNotFoundError as exc:
+    except GatedRepoError as exc:
         raise EngineError(
-            f"spec.model: Hugging Face repo {ref.name!r} was not found (or needs a token: "
-            "set spec.hfTokenSecret)",
+            f"spec.model: Hugging Face repo {ref.name!r} is gated: accept its terms on the hub "
+            "with the account whose token is in spec.hfTokenSecret",
+            Reason.FORBIDDEN,
+        ) from exc
+    except RepositoryNotFoundError as exc:
+        fix = (
+            "or the token in spec.hfTokenSecret may not read it"
+            if token
+            else "or it is private and needs a token: set spec.hfTokenSecret"
+        )
+        raise EngineError(
+            f"spec.model: Hugging Face repo {ref.name!r} was not found ({fix})",
             Reason.NOT_FOUND,
         ) from exc
     except (HfHubHTTPError, OSError) as exc:
@@ -135,14 +155,51 @@ def download(
     return local_files(target)
 
 
-def _progress_class(progress: Progress) -> type:
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+def _hub_revision(api: Any, ref: ModelRef) -> str | None:
+    """The commit the hub serves ``ref`` at to this token, or None if the hub is unreachable.
 
-    class Reporter(tqdm):  # type: ignore[misc]
+    A refusal (401, 403, 404) is raised even when the files are in the cache:
+    ``snapshot_download`` would fall back to a cached copy, and so hand a private
+    repo that one namespace downloaded to another without its token. Only an
+    unreachable or failing hub lets ``snapshot_download`` use the cache (offline).
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        return str(api.repo_info(ref.name, revision="main").sha)
+    except HfHubHTTPError as exc:
+        response = getattr(exc, "response", None)
+        if response is not None and response.status_code in (401, 403, 404):
+            raise
+        return None
+    except Exception:  # connection refused, timeout, offline mode: the cache may serve
+        return None
+
+
+# The bar snapshot_download moves by every byte written, over the size of all files.
+_OVERALL_BAR = "huggingface_hub.snapshot_download"
+
+
+def _progress_class(progress: Progress) -> type:
+    """A progress bar class for ``snapshot_download`` that reports bytes and draws nothing.
+
+    snapshot_download makes several bars of this class (files fetched, network
+    bytes, bytes written); only the bytes-written one, told apart by the ``name``
+    huggingface_hub gives its own ``tqdm`` subclasses, is reported.
+    """
+    from huggingface_hub.utils.tqdm import tqdm
+
+    class Reporter(tqdm):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.reports = kwargs.get("name") == _OVERALL_BAR
+            self.done = int(kwargs.get("initial") or 0)  # type: ignore[call-overload]
+            kwargs["disable"] = True  # no bar in the server log; a disabled bar counts nothing
+            super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+
         def update(self, n: float | None = 1) -> bool | None:
-            result: bool | None = super().update(n)
-            if self.total:
-                progress(int(self.n), int(self.total))
-            return result
+            self.done += int(n or 0)
+            if self.reports and self.total:
+                progress(self.done, int(self.total))
+            return None
 
     return Reporter

@@ -1,0 +1,285 @@
+"""Hugging Face model sources end to end, against a fake hub on loopback.
+
+One llmos server for the module, pointed at the fake hub with the
+``huggingface-endpoint`` Setting. The hub serves the bundled SmolLM2 GGUF as
+``model.gguf`` of several repos (plain, held mid-body, dropping the connection,
+private), so what is downloaded really runs under llama.cpp. Each test deletes
+its ModelServices, which stops their engines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import orjson
+import psutil
+import pytest
+
+from factories import MGMT, create_namespace, create_secret, ms_path, secret_path
+from fakehub import FakeHub, Repo
+from llmos.engines.sources import bundled
+from server import RunningServer, start_server
+
+pytestmark = pytest.mark.slow
+
+MiB = 1024 * 1024
+GGUF = bundled("smollm2").path.read_bytes()
+TOKEN = "hf_private_token_for_tests"
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[FakeHub]:
+    fake = FakeHub().start()
+    fake.add("org/tiny", Repo({"model.gguf": GGUF, "README.md": b"# tiny\n"}))
+    # Held at chunk boundaries (huggingface_hub writes 10 MiB at a time).
+    fake.add("org/slow", Repo({"model.gguf": GGUF}, hold_at=[30 * MiB, 60 * MiB]))
+    fake.add("org/flaky", Repo({"model.gguf": GGUF}, drop_after=25 * MiB))
+    fake.add("org/private", Repo({"model.gguf": GGUF}, token=TOKEN))
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def hf_server(tmp_path_factory: pytest.TempPathFactory, hub: FakeHub) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("hf") / "data")
+    running.admin_token = running.setup_admin()  # type: ignore[attr-defined]
+    with running.client(running.admin_token) as admin:  # type: ignore[attr-defined]
+        response = admin.patch(
+            f"{MGMT}/settings/huggingface-endpoint",
+            content=orjson.dumps({"spec": {"value": hub.url}}),
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        assert response.status_code == 200, response.text
+    yield running
+    assert running.stop() == 0, running.log()
+
+
+@pytest.fixture
+def hf_admin(hf_server: RunningServer) -> Iterator[httpx.Client]:
+    with hf_server.client(hf_server.admin_token) as client:  # type: ignore[attr-defined]
+        yield client
+
+
+@pytest.fixture
+def namespace(hf_admin: httpx.Client) -> str:
+    name = f"hf-{uuid.uuid4().hex[:6]}"
+    create_namespace(hf_admin, name)
+    return name
+
+
+@pytest.fixture
+def deployed(hf_admin: httpx.Client) -> Iterator[Callable[..., str]]:
+    """Create ModelServices of a HF model; every one is deleted (its engine stopped) after."""
+    paths: list[str] = []
+
+    def deploy(namespace: str, name: str, model: str, **spec: Any) -> str:
+        body = {
+            "apiVersion": "ml.llmos.ai/v1",
+            "kind": "ModelService",
+            "metadata": {"name": name},
+            "spec": {"model": model, "modelRegistry": "huggingface", "replicas": 1, **spec},
+        }
+        response = hf_admin.post(ms_path(namespace), json=body)
+        assert response.status_code == 201, response.text
+        paths.append(ms_path(namespace, name))
+        return ms_path(namespace, name)
+
+    yield deploy
+    for path in paths:
+        hf_admin.delete(path)
+    for path in paths:
+        wait_until(hf_admin, path, lambda status: False, "deletion", gone=True)
+
+
+def wait_until(
+    admin: httpx.Client,
+    path: str,
+    check: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float = 180.0,
+    gone: bool = False,
+) -> dict[str, Any]:
+    """Poll ``path`` until ``check(status)`` holds (or, with ``gone``, until it is deleted)."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = admin.get(path)
+        if gone and response.status_code == 404:
+            return {}
+        if response.status_code == 200:
+            last = response.json()
+            if check(last.get("status") or {}):
+                return last
+        time.sleep(0.1)
+    raise AssertionError(f"{path}: no {what} in {timeout}s; status: {last.get('status')}")
+
+
+def ready(status: dict[str, Any]) -> bool:
+    return status.get("phase") == "Ready"
+
+
+def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
+
+
+def patch(admin: httpx.Client, path: str, body: dict[str, Any]) -> None:
+    response = admin.patch(
+        path,
+        content=orjson.dumps(body),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert response.status_code == 200, response.text
+
+
+def snapshot_file(server: RunningServer, repo: str) -> Path:
+    [path] = (server.data_dir / "models" / f"models--{repo.replace('/', '--')}").glob(
+        "snapshots/*/model.gguf"
+    )
+    return path
+
+
+def engine_env(server: RunningServer, repo: str) -> dict[str, str]:
+    """The environment of the llama.cpp process serving ``repo``'s download."""
+    marker = f"models--{repo.replace('/', '--')}"
+    for child in psutil.Process(server.pid).children(recursive=True):
+        try:
+            if "llama_cpp.server" in " ".join(child.cmdline()) and marker in " ".join(
+                child.cmdline()
+            ):
+                env: dict[str, str] = child.environ()
+                return env
+        except psutil.NoSuchProcess:
+            continue
+    raise AssertionError(f"no llama.cpp process serves {repo}")
+
+
+def test_downloads_then_serves_chat(
+    hf_server: RunningServer,
+    hf_admin: httpx.Client,
+    hub: FakeHub,
+    namespace: str,
+    deployed: Callable[..., str],
+) -> None:
+    path = deployed(namespace, "tiny", "org/tiny:model.gguf")
+    ms = wait_until(hf_admin, path, ready, "Ready")
+    assert ms["status"]["engine"] == "llama-cpp"
+    assert condition(ms["status"], "ModelAvailable")["status"] == "True"
+    assert "downloadProgress" not in ms["status"]
+    assert snapshot_file(hf_server, "org/tiny").read_bytes() == GGUF
+    # Only the file named after the colon was fetched, from the hub.
+    fetched = {r.path.rsplit("/", 1)[1] for r in hub.seen("org/tiny", "GET", "resolve")}
+    assert fetched == {"model.gguf"}
+    assert not any("authorization" in r.headers for r in hub.seen("org/tiny"))
+
+    key = hf_admin.post("/v1-auth/apikeys", json={"description": "hf e2e"}).json()["token"]
+    with openai.OpenAI(
+        base_url=f"{hf_server.url}/v1",
+        api_key=key,
+        http_client=httpx.Client(verify=hf_server.ssl_context(), timeout=120),
+        max_retries=0,
+    ) as client:
+        reply = client.chat.completions.create(
+            model="tiny",
+            messages=[{"role": "user", "content": "Say hello in three words."}],
+            max_tokens=16,
+        )
+    assert (reply.choices[0].message.content or "").strip()
+
+
+def test_progress_rises_while_the_hub_holds(
+    hf_admin: httpx.Client, hub: FakeHub, namespace: str, deployed: Callable[..., str]
+) -> None:
+    path = deployed(namespace, "slow", "org/slow:model.gguf")
+    seen: list[dict[str, Any]] = []
+    for _ in range(2):
+        offset = hub.wait_held("org/slow")
+        ms = wait_until(
+            hf_admin,
+            path,
+            lambda s, at=offset: (s.get("downloadProgress") or {}).get("downloadedBytes", 0) >= at,
+            f"progress of {offset} bytes",
+            timeout=30,
+        )
+        assert ms["status"]["phase"] == "Downloading"
+        assert condition(ms["status"], "ModelAvailable")["reason"] == "Downloading"
+        seen.append(ms["status"]["downloadProgress"])
+        hub.release()
+    first, second = seen
+    assert first["model"] == "org/slow:model.gguf"
+    assert first["totalBytes"] == second["totalBytes"] == len(GGUF)
+    assert 0 < first["downloadedBytes"] < second["downloadedBytes"] < len(GGUF)
+    assert 0 < first["percent"] < second["percent"] < 100
+    ms = wait_until(hf_admin, path, ready, "Ready")
+    assert "downloadProgress" not in ms["status"]
+
+
+def test_interrupted_download_resumes(
+    hf_server: RunningServer,
+    hf_admin: httpx.Client,
+    hub: FakeHub,
+    namespace: str,
+    deployed: Callable[..., str],
+) -> None:
+    path = deployed(namespace, "flaky", "org/flaky:model.gguf")
+    wait_until(
+        hf_admin,
+        path,
+        lambda s: condition(s, "ModelAvailable").get("status") == "True",
+        "model available",
+    )
+    gets = hub.seen("org/flaky", "GET", "resolve")
+    assert len(gets) == 2, [g.headers.get("range") for g in gets]
+    assert "range" not in gets[0].headers
+    resumed_at = int(gets[1].headers["range"].removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_at <= 25 * MiB
+    on_disk = snapshot_file(hf_server, "org/flaky").read_bytes()
+    assert hashlib.sha256(on_disk).digest() == hashlib.sha256(GGUF).digest()
+    leftovers = list(snapshot_file(hf_server, "org/flaky").parents[2].glob("blobs/*.incomplete"))
+    assert leftovers == []
+
+
+def test_private_repo_needs_the_token_secret(
+    hf_server: RunningServer,
+    hf_admin: httpx.Client,
+    hub: FakeHub,
+    namespace: str,
+    deployed: Callable[..., str],
+) -> None:
+    path = deployed(namespace, "private", "org/private:model.gguf")
+    ms = wait_until(hf_admin, path, lambda s: s.get("phase") == "Failed", "failure")
+    message = ms["status"]["message"]
+    assert "'org/private' was not found" in message and "spec.hfTokenSecret" in message
+    assert condition(ms["status"], "ModelAvailable")["status"] == "False"
+
+    # Naming a Secret that does not exist, then one without the key, says so.
+    patch(hf_admin, path, {"spec": {"hfTokenSecret": "hf"}})
+    ms = wait_until(hf_admin, path, lambda s: "Secret 'hf'" in (s.get("message") or ""), "news")
+    assert "does not exist" in ms["status"]["message"]
+    assert "spec.stringData.token" in ms["status"]["message"]
+    create_secret(hf_admin, namespace, "hf", other="not-the-token")
+    ms = wait_until(hf_admin, path, lambda s: "has no key 'token'" in (s.get("message") or ""), "")
+    assert ms["status"]["phase"] == "Failed"
+
+    # Adding the token to the Secret is enough: the controller watches Secrets.
+    patch(hf_admin, secret_path(namespace, "hf"), {"spec": {"stringData": {"token": TOKEN}}})
+    ms = wait_until(hf_admin, path, ready, "Ready")
+    assert {r.headers.get("authorization") for r in hub.seen("org/private", "GET", "resolve")} == {
+        f"Bearer {TOKEN}"
+    }
+    assert engine_env(hf_server, "org/private")["HF_TOKEN"] == TOKEN
+    assert TOKEN not in hf_admin.get(path).text
+
+    # The files are in the shared cache now, but another namespace without the token
+    # still gets no further than the hub's refusal.
+    other = f"hf-{uuid.uuid4().hex[:6]}"
+    create_namespace(hf_admin, other)
+    thief = deployed(other, "thief", "org/private:model.gguf")
+    ms = wait_until(hf_admin, thief, lambda s: s.get("phase") == "Failed", "failure")
+    assert "'org/private' was not found" in ms["status"]["message"]

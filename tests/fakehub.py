@@ -1,0 +1,258 @@
+"""A fake Hugging Face hub on loopback, for tests of model downloads.
+
+It answers what ``huggingface_hub`` 2.4.0's ``snapshot_download`` asks:
+
+- ``GET /api/models/{repo}/revision/{rev}``: the repo's commit ``sha`` and ``siblings``;
+- ``GET /api/models/{repo}/tree/{commit}``: its files, sizes and object ids;
+- ``HEAD``/``GET /{repo}/resolve/{commit}/{file}``: ``ETag``, ``X-Repo-Commit``,
+  ``Content-Length``, and the bytes, honouring ``Range`` (206).
+
+A private repo answers 401 ``X-Error-Code: RepoNotFound`` (as the real hub does)
+unless the request carries ``Authorization: Bearer <its token>``. A repo can hold
+its file's body at given offsets until the test releases it (``hold_at``), or
+drop the connection once after some bytes (``drop_after``). Every request is
+recorded with its headers. The server runs on a thread of the test process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+CHUNK = 1024 * 1024
+HOLD_TIMEOUT = 60.0
+
+
+@dataclass
+class Repo:
+    files: dict[str, bytes]
+    token: str | None = None  # private: only this bearer token may read it
+    sha: str = ""
+    # Offsets at which a GET's body waits for ``FakeHub.release`` (once each).
+    hold_at: list[int] = field(default_factory=list)
+    # The first GET from offset 0 sends this many bytes, then closes the connection.
+    drop_after: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sha:
+            digest = hashlib.sha1(json.dumps(sorted(self.files)).encode())
+            for name in sorted(self.files):
+                digest.update(self.files[name][:4096])
+            self.sha = digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+class FakeHub:
+    def __init__(self) -> None:
+        self.repos: dict[str, Repo] = {}
+        self.requests: list[Seen] = []
+        self.held = threading.Condition()
+        self.holding: tuple[str, int] | None = None  # (repo, offset) a body waits at
+        self._go = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeHub:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._go.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def add(self, repo_id: str, repo: Repo) -> Repo:
+        self.repos[repo_id] = repo
+        return repo
+
+    def seen(self, repo_id: str, method: str | None = None, kind: str = "") -> list[Seen]:
+        """Requests for ``repo_id`` (``kind``: "resolve", "revision" or "tree")."""
+        return [
+            r
+            for r in list(self.requests)
+            if f"/{repo_id}/" in r.path
+            and (not kind or f"/{kind}/" in r.path)
+            and (method is None or r.method == method)
+        ]
+
+    def wait_held(self, repo_id: str, timeout: float = 60.0) -> int:
+        """Wait until a body of ``repo_id`` is held; return the offset it waits at."""
+        with self.held:
+            if not self.held.wait_for(
+                lambda: self.holding is not None and self.holding[0] == repo_id, timeout
+            ):
+                raise AssertionError(f"no download of {repo_id} reached a hold in {timeout}s")
+            assert self.holding is not None
+            return self.holding[1]
+
+    def release(self) -> None:
+        """Let the held body go on."""
+        with self.held:
+            self.holding = None
+        self._go.set()
+
+    def _hold(self, repo_id: str, offset: int) -> None:
+        with self.held:
+            self._go.clear()
+            self.holding = (repo_id, offset)
+            self.held.notify_all()
+        self._go.wait(HOLD_TIMEOUT)
+
+
+_API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<kind>revision|tree)/(?P<rev>[^/?]+)")
+_RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
+_RANGE = re.compile(r"^bytes=(?P<start>\d+)-(?P<end>\d*)$")
+
+
+def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._route("GET")
+
+        def do_HEAD(self) -> None:
+            self._route("HEAD")
+
+        def _route(self, method: str) -> None:
+            hub.requests.append(
+                Seen(method, self.path, {k.lower(): v for k, v in self.headers.items()})
+            )
+            path = urlsplit(self.path).path
+            if match := _API.match(path):
+                repo = self._repo(match["repo"], match["rev"])
+                if repo is not None:
+                    self._api(match["repo"], match["kind"], repo)
+                return
+            if match := _RESOLVE.match(path):
+                repo = self._repo(match["repo"], match["rev"])
+                if repo is not None:
+                    self._resolve(method, match["repo"], repo, match["file"])
+                return
+            self._error(404, "EntryNotFound", "no such route")
+
+        def _repo(self, repo_id: str, revision: str) -> Repo | None:
+            repo = hub.repos.get(repo_id)
+            if repo is None:
+                self._error(404, "RepoNotFound", "Repository not found")
+                return None
+            if repo.token and self.headers.get("Authorization") != f"Bearer {repo.token}":
+                self._error(401, "RepoNotFound", "Invalid username or password.")
+                return None
+            if revision not in ("main", repo.sha):
+                self._error(404, "RevisionNotFound", "Invalid rev id")
+                return None
+            return repo
+
+        def _api(self, repo_id: str, kind: str, repo: Repo) -> None:
+            body: Any
+            if kind == "revision":
+                body = {
+                    "id": repo_id,
+                    "modelId": repo_id,
+                    "sha": repo.sha,
+                    "private": repo.token is not None,
+                    "siblings": [{"rfilename": name} for name in sorted(repo.files)],
+                    "tags": [],
+                }
+            else:
+                body = [
+                    {
+                        "type": "file",
+                        "path": name,
+                        "size": len(data),
+                        "oid": hashlib.sha1(data).hexdigest(),
+                    }
+                    for name, data in sorted(repo.files.items())
+                ]
+            self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+        def _resolve(self, method: str, repo_id: str, repo: Repo, name: str) -> None:
+            data = repo.files.get(name)
+            if data is None:
+                self._error(404, "EntryNotFound", f"{name} does not exist", repo.sha)
+                return
+            headers = {
+                "ETag": f'"{hashlib.sha256(data).hexdigest()}"',
+                "X-Repo-Commit": repo.sha,
+                "Accept-Ranges": "bytes",
+                "Content-Type": "application/octet-stream",
+            }
+            start, end, code = 0, len(data) - 1, 200
+            wanted = _RANGE.match(self.headers.get("Range") or "")
+            if wanted:
+                start = int(wanted["start"])
+                end = int(wanted["end"]) if wanted["end"] else len(data) - 1
+                code = 206
+                headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+            if method == "HEAD":
+                self._send(code, b"", {**headers, "Content-Length": str(end - start + 1)})
+                return
+            self.send_response(code)
+            for key, value in {**headers, "Content-Length": str(end - start + 1)}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            drop = repo.drop_after if start == 0 else None
+            if drop is not None:
+                repo.drop_after = None  # once
+            offset = start
+            while offset <= end:
+                if repo.hold_at and offset >= repo.hold_at[0]:
+                    repo.hold_at.pop(0)
+                    hub._hold(repo_id, offset)
+                stop = min(end + 1, offset + CHUNK)
+                if repo.hold_at:
+                    stop = min(stop, max(repo.hold_at[0], offset + 1))
+                if drop is not None:
+                    stop = min(stop, drop)
+                    if offset >= drop:
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        return
+                self.wfile.write(data[offset:stop])
+                offset = stop
+
+        def _error(self, code: int, error_code: str, message: str, commit: str = "") -> None:
+            headers = {
+                "Content-Type": "application/json",
+                "X-Error-Code": error_code,
+                "X-Error-Message": message,
+            }
+            if commit:
+                headers["X-Repo-Commit"] = commit
+            self._send(code, json.dumps({"error": message}).encode(), headers)
+
+        def _send(self, code: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(code)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            if "Content-Length" not in headers:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if body and self.command != "HEAD":
+                self.wfile.write(body)
+
+    return Handler
