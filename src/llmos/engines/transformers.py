@@ -1,7 +1,9 @@
 """Hugging Face transformers through LLMOS's small built-in OpenAI-compatible server.
 
 For any causal LM (and embeddings) on CPU or GPU, where vLLM is absent or
-overkill. The server itself is ``llmos.engines.hf_server``.
+overkill. The server itself is ``llmos.engines.hf_server``; it needs the
+``transformers`` extra (torch, transformers, accelerate), which
+:meth:`Engine.missing` checks for on this node.
 """
 
 from __future__ import annotations
@@ -15,20 +17,9 @@ from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe
 class TransformersEngine(Engine):
     name: ClassVar[str] = "transformers"
     extra: ClassVar[str] = "transformers"
-    modules: ClassVar[tuple[str, ...]] = ("torch", "transformers")
+    modules: ClassVar[tuple[str, ...]] = ("torch", "transformers", "accelerate")
     formats: ClassVar[tuple[ModelFormat, ...]] = ("safetensors",)
     health: ClassVar[Probe] = Probe("/health", startup_timeout_seconds=600)
-
-    @classmethod
-    def missing(cls) -> str | None:
-        import importlib.util
-
-        if importlib.util.find_spec("llmos.engines.hf_server") is None:
-            return (
-                "the transformers engine's built-in server is not part of this LLMOS "
-                "version yet: use engine llama-cpp (GGUF) or vllm"
-            )
-        return super().missing()
 
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         args = [
@@ -47,3 +38,7 @@ class TransformersEngine(Engine):
         if ctx.gpu_memory_fraction is not None:
             args += ["--gpu-memory-fraction", f"{ctx.gpu_memory_fraction:.2f}"]
         return (*args, *ctx.engine_args)
+
+    def env(self, ctx: EngineContext) -> dict[str, str]:
+        # The model is already on disk (LLMOS downloads it first): never wait on the Hub.
+        return {**super().env(ctx), "HF_HUB_OFFLINE": "1"}
