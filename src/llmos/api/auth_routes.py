@@ -7,6 +7,7 @@ Admins manage every user and token through the resource API as well.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any, Literal
 from urllib.parse import urlparse
 
@@ -15,9 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
 from llmos import __version__
+from llmos._lib import timefmt
 from llmos._lib.errors import Cause, LLMOSError, Reason
 from llmos.api.security import principal
 from llmos.api.state import app_state
+from llmos.auth.credentials import SESSION_COOKIE
 from llmos.auth.errors import forbidden, unauthorized
 from llmos.auth.rbac import Principal
 
@@ -37,6 +40,10 @@ class LoginRequest(Body):
     password: str = Field(min_length=1, max_length=256)
     ttlSeconds: int | None = Field(
         default=None, ge=1, description="Shorter than the session TTL setting, if given."
+    )
+    setCookie: bool = Field(
+        default=False,
+        description="Also set the dashboard's HttpOnly session cookie (browsers only).",
     )
 
 
@@ -89,12 +96,24 @@ def _client_address(request: Request) -> str:
 
 
 @public.post("/auth/login", response_model=LoginResponse)
-async def login(request: Request, body: LoginRequest) -> LoginResponse:
+async def login(request: Request, response: Response, body: LoginRequest) -> LoginResponse:
     state = app_state(request)
     token, obj = await state.auth.login(
         body.username, body.password, _client_address(request), body.ttlSeconds
     )
     user = state.auth.users.get(body.username) or {}
+    if body.setCookie:
+        expires = obj["spec"].get("expiresAt")
+        max_age = int(timefmt.parse_rfc3339(expires).timestamp() - time.time()) if expires else None
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=max_age,
+            path="/",
+            secure=True,
+            httponly=True,
+            samesite="strict",
+        )
     return LoginResponse(
         token=token,
         tokenName=obj["metadata"]["name"],
@@ -121,8 +140,11 @@ async def cacerts(request: Request) -> Response:
 
 
 @private.post("/logout")
-async def logout(request: Request, who: Principal = Depends(principal)) -> dict[str, str]:
+async def logout(
+    request: Request, response: Response, who: Principal = Depends(principal)
+) -> dict[str, str]:
     await app_state(request).auth.revoke(who.token_name)
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return {"status": "logged out"}
 
 

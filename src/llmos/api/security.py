@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from llmos.api.state import app_state
+from llmos.auth.credentials import credential
 from llmos.auth.errors import forbidden
 from llmos.auth.rbac import Principal
 
@@ -15,11 +16,7 @@ PASSWORD_CHANGE_PATHS = frozenset(
 
 
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.cookies.get("llmos_session")
+    return credential(request.scope["headers"], request.method)
 
 
 async def principal(request: Request) -> Principal:

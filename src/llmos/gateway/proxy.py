@@ -21,6 +21,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from llmos._lib.errors import LLMOSError, Reason
+from llmos.auth.credentials import credential
 from llmos.auth.rbac import Principal
 from llmos.auth.service import AuthService
 from llmos.gateway.errors import GatewayError
@@ -32,15 +33,6 @@ log = logging.getLogger(__name__)
 
 ROUTES = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"}
 _JSON = [(b"content-type", b"application/json")]
-
-
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer":
-                return token.strip() or None
-    return None
 
 
 class Gateway:
@@ -82,7 +74,7 @@ class Gateway:
 
     async def _principal(self, scope: Scope) -> Principal:
         try:
-            who = await self.auth.authenticate(_bearer(scope))
+            who = await self.auth.authenticate(credential(scope["headers"], scope["method"]))
         except LLMOSError as exc:
             status = 403 if exc.reason == Reason.FORBIDDEN else 401
             raise GatewayError(status, str(exc), code="invalid_api_key") from exc
