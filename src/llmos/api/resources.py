@@ -238,6 +238,9 @@ async def _create(request: Request, state: AppState, who: Principal, t: Target) 
     obj.pop("status", None)
     admission = Admission(state.store, state.auth)
     admitted = await admission.admit(t.info, obj, who, creating=True)
+    if _dry_run(request):
+        await _refuse_existing(state, t.info, admitted.obj)
+        return _respond(request, admitted.obj, 200)
     created = await state.store.create(t.info.resource, admitted.obj, secret=admitted.secret)
     await _sync_auth(state, t.info, created)
     for extra in admitted.after_create:
@@ -250,6 +253,35 @@ async def _create(request: Request, state: AppState, who: Principal, t: Target) 
         made = await state.store.create(kind.resource, follow.obj, secret=follow.secret)
         await _sync_auth(state, kind, made)
     return _respond(request, created, 201)
+
+
+def _dry_run(request: Request) -> bool:
+    """``?dryRun=All``: validate and admit as for real, store nothing (forms use it)."""
+    value = request.query_params.get("dryRun")
+    if value is None:
+        return False
+    if value != "All":
+        raise LLMOSError(f"dryRun must be 'All', not {value!r}", Reason.BAD_REQUEST)
+    return True
+
+
+async def _refuse_existing(state: AppState, info: KindInfo, obj: dict[str, Any]) -> None:
+    meta = obj["metadata"]
+    if not meta.get("name"):
+        return  # generateName: the real create picks a free name
+    try:
+        await state.store.get(info.resource, meta.get("namespace") or "", meta["name"])
+    except LLMOSError as exc:
+        if exc.reason == Reason.NOT_FOUND:
+            return
+        raise
+    raise LLMOSError(
+        f'{info.plural} "{meta["name"]}" already exists',
+        Reason.ALREADY_EXISTS,
+        kind=info.kind,
+        name=meta["name"],
+        causes=[Cause("metadata.name", "already exists")],
+    )
 
 
 async def _sync_auth(state: AppState, info: KindInfo, obj: dict[str, Any]) -> None:
