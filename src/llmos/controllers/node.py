@@ -34,6 +34,15 @@ def _capacity(data_dir: Path) -> dict[str, str]:
     }
 
 
+def _usage(data_dir: Path) -> dict[str, str]:
+    cores = (os.cpu_count() or 1) * psutil.cpu_percent(interval=None) / 100
+    return {
+        "cpu": f"{cores:.2f}",
+        "memory": format_bytes(psutil.virtual_memory().used),
+        "ephemeral-storage": format_bytes(shutil.disk_usage(data_dir).used),
+    }
+
+
 def _addresses() -> list[dict[str, str]]:
     result = [{"type": "Hostname", "address": socket.gethostname().lower()}]
     for address in local_addresses():
@@ -59,6 +68,7 @@ class NodeAgent:
             "conditions": list(previous.get("conditions") or []),
             "capacity": capacity,
             "allocatable": dict(capacity),
+            "usage": _usage(self.data_dir),
             "addresses": _addresses(),
             "nodeInfo": {
                 "hostname": socket.gethostname().lower(),

@@ -32,6 +32,8 @@ class NodeInfo(Strict):
 class NodeStatus(Status):
     capacity: dict[str, str] = Field(default_factory=dict)
     allocatable: dict[str, str] = Field(default_factory=dict)
+    # What is in use at the last heartbeat: cpu in cores, memory and disk in bytes.
+    usage: dict[str, str] = Field(default_factory=dict)
     addresses: list[NodeAddress] = Field(default_factory=list)
     nodeInfo: NodeInfo = Field(default_factory=NodeInfo)
     lastHeartbeatTime: str | None = None
