@@ -127,6 +127,11 @@ class ServerConfig(BaseSettings):
     watch_compact_interval: float = Field(
         default=30.0, gt=0, description="How often old watch history is dropped, in seconds."
     )
+    metrics_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between samples of the dashboard's metric history (an hour kept).",
+    )
 
     @field_validator("tls_sans", mode="before")
     @classmethod

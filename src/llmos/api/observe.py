@@ -1,4 +1,4 @@
-"""Routes for watching workloads: ``/metrics`` (Prometheus) and replica logs.
+"""Routes for watching workloads: ``/metrics`` (Prometheus), metric history and logs.
 
 Logs: ``GET /apis/ml.llmos.ai/v1/namespaces/{ns}/modelservices/{name}/logs``
 with ``follow``, ``tailLines`` and ``replica``, as plain text lines; RBAC
@@ -8,6 +8,7 @@ checks ``get`` on ``modelservices/logs``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -29,6 +30,25 @@ async def metrics(request: Request, who: Principal = Depends(principal)) -> Resp
         raise forbidden("/metrics is for administrators (or a Prometheus API key of one)")
     registry = app_state(request).metrics
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/apis/ml.llmos.ai/v1/namespaces/{namespace}/modelservices/{name}/metrics")
+async def modelservice_metrics(
+    request: Request, namespace: str, name: str, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    """The last hour of gateway metrics of one ModelService, for the dashboard's charts."""
+    state = app_state(request)
+    req = AuthzRequest("get", "ml.llmos.ai", "modelservices", namespace, name)
+    if not state.auth.authorizer.allows(who, req, True):
+        raise forbidden(f"user {who.user!r} may not get modelservices {name!r} in {namespace!r}")
+    ms = await state.store.get("modelservices.ml.llmos.ai", namespace, name)
+    served = str(ms["spec"].get("servedModelName") or name)
+    history = state.history
+    return {
+        "model": f"{namespace}/{served}",
+        "intervalSeconds": history.interval if history else None,
+        "points": history.series(f"{namespace}/{served}") if history else [],
+    }
 
 
 @router.get("/apis/ml.llmos.ai/v1/namespaces/{namespace}/modelservices/{name}/logs")

@@ -36,6 +36,7 @@ from llmos.controllers.modelservice import MODELSERVICES, ModelServiceReconciler
 from llmos.controllers.namespace import FINALIZER, NAMESPACES, NamespaceReconciler
 from llmos.controllers.node import NodeAgent
 from llmos.controllers.token import TokenReconciler
+from llmos.gateway.history import History
 from llmos.gateway.proxy import Gateway
 from llmos.gateway.table import RoutingTable
 from llmos.gateway.usage import Usage
@@ -48,6 +49,11 @@ log = logging.getLogger(__name__)
 
 class ServerError(LLMOSError):
     """The server cannot start."""
+
+
+def _history_points(config: ServerConfig) -> int:
+    """Enough points for an hour of history at the sampling interval (bounded)."""
+    return max(60, min(3600, int(3600 / config.metrics_interval)))
 
 
 class _HTTPSServer(uvicorn.Server):
@@ -180,6 +186,8 @@ async def _serve(config: ServerConfig) -> None:
     )
     usage = Usage(state.metrics)
     state.usage = usage
+    history = History(usage, interval=config.metrics_interval, points=_history_points(config))
+    state.history = history
     gateway = Gateway(auth, RoutingTable(models, auth.authorizer), usage)
     try:
         password = await auth.bootstrap(config.data_dir)
@@ -206,6 +214,7 @@ async def _serve(config: ServerConfig) -> None:
 
         runtime.on_status(replica_changed)
         await manager.start()
+        history.start()
         if config.serve_bundled_model:
             await ensure_bundled_model(store)
         state.extra["manager"] = manager
@@ -248,6 +257,7 @@ async def _serve(config: ServerConfig) -> None:
             announce_password(password, config.data_dir / "bootstrap-password", url)
         await serving
     finally:
+        await history.stop()
         await manager.stop()
         await runtime.stop()
         await downloads.stop()

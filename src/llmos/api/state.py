@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from llmos.api.config import ServerConfig
 from llmos.auth.service import AuthService
+from llmos.gateway.history import History
 from llmos.gateway.usage import Usage
 from llmos.resources.registry import KIND_REGISTRY, Registry
 from llmos.runtime.base import Runtime
@@ -28,6 +29,7 @@ class AppState:
     runtime: Runtime | None = None
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
     usage: Usage | None = None
+    history: History | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

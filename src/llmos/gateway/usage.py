@@ -22,6 +22,18 @@ class Totals:
     completion_tokens: int = 0
 
 
+@dataclass
+class ModelCounters:
+    """Running sums per model, sampled by :class:`llmos.gateway.history.History`."""
+
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    completion_tokens: int = 0
+    first_chunk_seconds: float = 0.0
+    first_chunks: int = 0
+
+
 class Usage:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
@@ -58,6 +70,7 @@ class Usage:
             registry=registry,
         )
         self.totals: dict[tuple[str, str, str], Totals] = {}
+        self.models: dict[str, ModelCounters] = {}
 
     def record(
         self,
@@ -72,10 +85,19 @@ class Usage:
     ) -> None:
         self.requests.labels(model, str(code)).inc()
         self.latency.labels(model).observe(seconds)
+        counters = self.models.get(model)
+        if counters is None:
+            counters = self.models[model] = ModelCounters()
+        counters.requests += 1
+        counters.seconds += seconds
         if first_chunk is not None:
             self.ttft.labels(model).observe(first_chunk)
+            counters.first_chunk_seconds += first_chunk
+            counters.first_chunks += 1
         if code >= 400:
+            counters.errors += 1
             return
+        counters.completion_tokens += completion
         totals = self.totals.setdefault((user, key, model), Totals())
         totals.requests += 1
         totals.prompt_tokens += prompt

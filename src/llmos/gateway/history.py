@@ -1,0 +1,90 @@
+"""Short-term metric history per model for the dashboard's charts.
+
+Every ``interval`` seconds the running counters of :class:`Usage` are turned
+into rates over the last interval and appended to a ring buffer per model:
+an hour at 10 s resolution by default, bounded in memory whatever the load.
+Long-term history is Prometheus' job: it scrapes ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+
+from llmos.gateway.usage import ModelCounters, Usage
+
+
+@dataclass(frozen=True)
+class Point:
+    time: float  # unix seconds at the end of the interval
+    requests_per_second: float
+    errors_per_second: float
+    tokens_per_second: float
+    latency_ms: float | None  # mean over the interval's requests
+    ttft_ms: float | None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {
+            "time": round(self.time, 3),
+            "requestsPerSecond": round(self.requests_per_second, 4),
+            "errorsPerSecond": round(self.errors_per_second, 4),
+            "tokensPerSecond": round(self.tokens_per_second, 3),
+            "latencyMs": None if self.latency_ms is None else round(self.latency_ms, 2),
+            "timeToFirstTokenMs": None if self.ttft_ms is None else round(self.ttft_ms, 2),
+        }
+
+
+def _point(now: float, seconds: float, new: ModelCounters, old: ModelCounters) -> Point:
+    requests = new.requests - old.requests
+    chunks = new.first_chunks - old.first_chunks
+    return Point(
+        time=now,
+        requests_per_second=requests / seconds,
+        errors_per_second=(new.errors - old.errors) / seconds,
+        tokens_per_second=(new.completion_tokens - old.completion_tokens) / seconds,
+        latency_ms=1000 * (new.seconds - old.seconds) / requests if requests else None,
+        ttft_ms=(
+            1000 * (new.first_chunk_seconds - old.first_chunk_seconds) / chunks if chunks else None
+        ),
+    )
+
+
+class History:
+    def __init__(self, usage: Usage, *, interval: float = 10.0, points: int = 360) -> None:
+        self.usage = usage
+        self.interval = interval
+        self.points = points
+        self._series: dict[str, deque[Point]] = {}
+        self._last: dict[str, ModelCounters] = {}
+        self._last_time = time.time()
+        self._task: asyncio.Task[None] | None = None
+
+    def sample(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        seconds = max(now - self._last_time, 1e-6)
+        for model, counters in self.usage.models.items():
+            old = self._last.get(model, ModelCounters())
+            series = self._series.setdefault(model, deque(maxlen=self.points))
+            series.append(_point(now, seconds, counters, old))
+            self._last[model] = replace(counters)
+        self._last_time = now
+
+    def series(self, model: str) -> list[dict[str, float | None]]:
+        return [p.as_dict() for p in self._series.get(model, ())]
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="metric-history")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self.sample()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
