@@ -4,11 +4,13 @@
 #   fio       disk measurement of `llmos preflight`; tests compare it with the built-in one
 #   iptables  the reachability test blocks a port inside its own network namespace
 #   iproute2  `ip netns` / veth for the reachability test
+#   chromium  the dashboard tests drive Debian's Chromium with Playwright (browsers
+#             cannot be downloaded from Playwright's CDN here)
 #
 # Idempotent: installs only what is missing. CI runs it as root before the tests.
 set -euo pipefail
 
-packages=(fio iptables iproute2)
+packages=(fio iptables iproute2 chromium)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -16,6 +16,7 @@ KINDS = {
         "roletemplatebindings",
         "tokens",
         "settings",
+        "secrets",
     },
     "ml.llmos.ai": {"modelservices", "notebooks", "mlclusters", "volumes"},
     "node.llmos.ai": {"nodes", "events"},

@@ -1,0 +1,246 @@
+// Shared pieces of the dashboard: the html tag, hooks, and small components.
+
+import { h } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import htm from "htm";
+import { api, path, watchList } from "./api.js";
+
+export const html = htm.bind(h);
+
+// A live list from the watch API: { items, error, loaded }.
+export function useWatch(listPath, sort = byName) {
+  const [state, setState] = useState({ items: [], error: null, loaded: false });
+  useEffect(() => {
+    if (!listPath) return undefined;
+    setState({ items: [], error: null, loaded: false });
+    return watchList(
+      listPath,
+      (items) => setState((s) => ({ ...s, items: items.sort(sort), loaded: true })),
+      (error) => setState((s) => ({ ...s, error })),
+    );
+  }, [listPath]);
+  return state;
+}
+
+// The result of an async call, re-run when deps change: { value, error, loading, reload }.
+export function useAsync(fn, deps) {
+  const [state, setState] = useState({ value: undefined, error: null, loading: true });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    fn().then(
+      (value) => live && setState({ value, error: null, loading: false }),
+      (error) => live && setState({ value: undefined, error, loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, tick]);
+  return { ...state, reload: () => setTick((t) => t + 1) };
+}
+
+// Re-render every `ms` (for ages and relative times).
+export function useTick(ms = 5000) {
+  const [, setNow] = useState(0);
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+}
+
+export const byName = (a, b) =>
+  `${a.metadata.namespace || ""}/${a.metadata.name}`.localeCompare(
+    `${b.metadata.namespace || ""}/${b.metadata.name}`,
+  );
+
+export const byNewest = (a, b) => eventTime(b).localeCompare(eventTime(a));
+
+export const eventTime = (ev) =>
+  (ev.spec && (ev.spec.lastTimestamp || ev.spec.firstTimestamp)) ||
+  ev.metadata.creationTimestamp ||
+  "";
+
+export function age(timestamp) {
+  if (!timestamp) return "";
+  const seconds = Math.max(0, (Date.now() - Date.parse(timestamp)) / 1000);
+  if (seconds < 60) return `${Math.floor(seconds)}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
+const UNITS = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, K: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+
+export function bytes(quantity) {
+  if (quantity === undefined || quantity === null || quantity === "") return null;
+  const match = /^([0-9.]+)([KMGT]i?)?$/.exec(String(quantity));
+  if (!match) return null;
+  return parseFloat(match[1]) * (match[2] ? UNITS[match[2]] : 1);
+}
+
+export function humanBytes(count) {
+  if (count === null || count === undefined) return "–";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (count >= 1024 && i < units.length - 1) {
+    count /= 1024;
+    i += 1;
+  }
+  return `${count.toFixed(count >= 10 || i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+export function Phase({ phase }) {
+  const value = phase || "Pending";
+  const tone =
+    { Ready: "ok", Running: "ok", Active: "ok", Failed: "bad", CrashLoop: "bad" }[value] ||
+    (/(Unavailable|Error|BackOff)/.test(value) ? "bad" : "wait");
+  return html`<span class="badge ${tone}" data-phase=${value}>${value}</span>`;
+}
+
+export function ErrorNote({ error, id }) {
+  if (!error) return null;
+  const text = typeof error === "string" ? error : error.message;
+  return html`<p class="error" role="alert" id=${id}>${text}</p>`;
+}
+
+// A labelled control with its error under it.
+export function Field({ label, id, error, hint, children }) {
+  const errorId = `${id}-error`;
+  return html`<div class="field ${error ? "invalid" : ""}">
+    <label for=${id}>${label}</label>
+    ${children}
+    ${hint && !error ? html`<small class="hint">${hint}</small>` : null}
+    ${error ? html`<small class="error" id=${errorId} role="alert">${error}</small>` : null}
+  </div>`;
+}
+
+export function Meter({ label, used, total, format = (v) => v }) {
+  const share = total ? Math.min(100, (100 * used) / total) : 0;
+  return html`<div class="meter" title=${`${format(used)} of ${format(total)}`}>
+    <div class="meter-label"><span>${label}</span><span>${format(used)} / ${format(total)}</span></div>
+    <div class="meter-bar" role="progressbar" aria-label=${label} aria-valuenow=${Math.round(share)}
+      aria-valuemin="0" aria-valuemax="100"><div style=${{ width: `${share}%` }}></div></div>
+  </div>`;
+}
+
+export function CopyButton({ text, label = "Copy" }) {
+  const [done, setDone] = useState(false);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // Clipboard API needs a secure, focused context; fall back to a selection.
+      const area = document.createElement("textarea");
+      area.value = text;
+      document.body.append(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    setDone(true);
+    setTimeout(() => setDone(false), 1500);
+  };
+  return html`<button type="button" class="secondary small" onClick=${copy}>
+    ${done ? "Copied" : label}
+  </button>`;
+}
+
+export function Conditions({ conditions }) {
+  if (!conditions || !conditions.length) return html`<p class="muted">No conditions yet.</p>`;
+  return html`<table class="table">
+    <thead><tr><th>Type</th><th>Status</th><th>Reason</th><th>Message</th><th>Since</th></tr></thead>
+    <tbody>
+      ${conditions.map(
+        (c) => html`<tr key=${c.type}>
+          <td>${c.type}</td>
+          <td><span class="badge ${c.status === "True" ? "ok" : "wait"}">${c.status}</span></td>
+          <td>${c.reason}</td>
+          <td class="message">${c.message}</td>
+          <td>${age(c.lastTransitionTime)}</td>
+        </tr>`,
+      )}
+    </tbody>
+  </table>`;
+}
+
+export function EventList({ events, showObject = false, empty = "No events." }) {
+  useTick();
+  if (!events.length) return html`<p class="muted">${empty}</p>`;
+  return html`<table class="table events">
+    <thead><tr><th>Type</th><th>Reason</th>${showObject ? html`<th>Object</th>` : null}
+      <th>Message</th><th>Count</th><th>Last seen</th></tr></thead>
+    <tbody>
+      ${events.map(
+        (ev) => html`<tr key=${ev.metadata.uid || ev.metadata.name}>
+          <td><span class="badge ${ev.spec.type === "Warning" ? "bad" : "ok"}">${ev.spec.type}</span></td>
+          <td>${ev.spec.reason}</td>
+          ${showObject
+            ? html`<td>${ev.spec.involvedObject.kind}/${ev.metadata.namespace}/${ev.spec.involvedObject.name}</td>`
+            : null}
+          <td class="message">${ev.spec.message}</td>
+          <td>${ev.spec.count}</td>
+          <td>${age(eventTime(ev))}</td>
+        </tr>`,
+      )}
+    </tbody>
+  </table>`;
+}
+
+// A modal dialog (native <dialog>: focus trapping and Escape for free).
+export function Modal({ title, onClose, children }) {
+  const ref = useRef(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal();
+    return () => dialog && dialog.open && dialog.close();
+  }, []);
+  return html`<dialog ref=${ref} aria-label=${title} onClose=${onClose}>
+    <header class="dialog-head"><h2>${title}</h2>
+      <button type="button" class="icon" aria-label="Close" onClick=${onClose}>×</button></header>
+    ${children}
+  </dialog>`;
+}
+
+export function Loading({ what = "" }) {
+  return html`<p class="muted loading">Loading${what ? ` ${what}` : ""}…</p>`;
+}
+
+// Submit handling for forms: { busy, error, run } where run(fn) sets them around fn.
+export function useSubmit() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const run = async (fn) => {
+    setBusy(true);
+    setError(null);
+    try {
+      return await fn();
+    } catch (err) {
+      setError(err);
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, setError, run };
+}
+
+// A Delete button for one object, with a confirmation and the server's error beside it.
+export function DeleteButton({ plural, obj, label = "Delete", what }) {
+  const { busy, error, run } = useSubmit();
+  const name = obj.metadata.name;
+  const remove = () => {
+    if (!confirm(`Delete ${what || plural.replace(/s$/, "")} ${name}?`)) return;
+    run(() => api("DELETE", path(plural, obj.metadata.namespace, name)));
+  };
+  return html`<span class="cell-action">
+    <button type="button" class="danger small" onClick=${remove} disabled=${busy}
+      aria-label=${`${label} ${name}`}>${label}</button>
+    <${ErrorNote} error=${error} />
+  </span>`;
+}
+
+export const mergePatch = (plural, obj, patch) =>
+  api("PATCH", path(plural, obj.metadata.namespace, obj.metadata.name), patch, {
+    headers: { "Content-Type": "application/merge-patch+json" },
+  });

@@ -1,0 +1,61 @@
+// Home: this cluster's nodes, GPUs, workloads and what happened lately.
+
+import { path } from "../lib/api.js";
+import {
+  html, useWatch, bytes, humanBytes, Meter, Phase, EventList, byNewest, ErrorNote, Loading,
+} from "../lib/ui.js";
+
+const WORKLOADS = [
+  ["modelservices", "Model Services", "#/models"],
+  ["notebooks", "Notebooks", null],
+  ["mlclusters", "ML Clusters", null],
+  ["volumes", "Volumes", null],
+];
+
+function NodeCard({ node }) {
+  const cap = node.status.capacity || {};
+  const use = node.status.usage || {};
+  const gpus = Number(cap["nvidia.com/gpu"] || 0);
+  const info = node.status.nodeInfo || {};
+  return html`<article class="card node" data-node=${node.metadata.name}>
+    <header class="row"><h3>${node.metadata.name}</h3><${Phase} phase=${node.status.phase} /></header>
+    <p class="muted">${info.os} ${info.arch} · ${info.mode} mode · LLMOS ${info.llmosVersion}</p>
+    <${Meter} label="CPU (cores)" used=${Number(use.cpu || 0)} total=${Number(cap.cpu || 0)}
+      format=${(v) => Number(v).toFixed(1)} />
+    <${Meter} label="Memory" used=${bytes(use.memory)} total=${bytes(cap.memory)} format=${humanBytes} />
+    <${Meter} label="Disk (data dir)" used=${bytes(use["ephemeral-storage"])}
+      total=${bytes(cap["ephemeral-storage"])} format=${humanBytes} />
+    <p class="gpus">${gpus ? `${gpus} NVIDIA GPU${gpus > 1 ? "s" : ""}` : "No GPU: a CPU-only node"}</p>
+  </article>`;
+}
+
+function WorkloadCount({ plural, label, href }) {
+  const { items, loaded } = useWatch(path(plural));
+  const ready = items.filter((o) => ["Ready", "Running"].includes((o.status || {}).phase)).length;
+  const body = html`<span class="count">${loaded ? items.length : "…"}</span>
+    <span>${label}</span><small class="muted">${loaded ? `${ready} ready` : ""}</small>`;
+  return html`<li class="card stat" data-kind=${plural}>
+    ${href ? html`<a href=${href}>${body}</a>` : body}
+  </li>`;
+}
+
+export function HomePage() {
+  const nodes = useWatch(path("nodes"));
+  const events = useWatch(path("events"), byNewest);
+  return html`<section>
+    <h1>Home</h1>
+    <h2>Nodes</h2>
+    <${ErrorNote} error=${nodes.error} />
+    ${nodes.loaded
+      ? html`<div class="grid">${nodes.items.map((n) => html`<${NodeCard} key=${n.metadata.name} node=${n} />`)}</div>`
+      : html`<${Loading} what="nodes" />`}
+    <h2>Workloads</h2>
+    <ul class="stats">
+      ${WORKLOADS.map(([plural, label, href]) => html`<${WorkloadCount} key=${plural}
+        plural=${plural} label=${label} href=${href} />`)}
+    </ul>
+    <h2>Recent events</h2>
+    <${ErrorNote} error=${events.error} />
+    <${EventList} events=${events.items.slice(0, 15)} showObject=${true} empty="Nothing has happened yet." />
+  </section>`;
+}

@@ -1,0 +1,127 @@
+// The chat playground: talk to a model through the gateway, with the answer streamed.
+
+import { useRef, useState } from "preact/hooks";
+import { path, request, lines } from "../lib/api.js";
+import { html, useWatch, Field, ErrorNote } from "../lib/ui.js";
+import { servedName } from "./models.js";
+
+// The text deltas of an OpenAI chat completion stream (server-sent events).
+async function* deltas(response) {
+  for await (const line of lines(response)) {
+    if (!line.startsWith("data:")) continue;
+    const data = line.slice(5).trim();
+    if (data === "[DONE]") return;
+    const chunk = JSON.parse(data);
+    if (chunk.error) throw new Error(chunk.error.message);
+    const choice = chunk.choices && chunk.choices[0];
+    const text = choice && choice.delta && choice.delta.content;
+    if (text) yield text;
+  }
+}
+
+export function PlaygroundPage({ params }) {
+  const services = useWatch(path("modelservices"));
+  const [chosen, setChosen] = useState(params.length ? `${params[0]}/${params[1]}` : "");
+  const [system, setSystem] = useState("You are a helpful assistant.");
+  const [temperature, setTemperature] = useState(0.7);
+  const [maxTokens, setMaxTokens] = useState(256);
+  const [messages, setMessages] = useState([]);
+  const [input, setInput] = useState("");
+  const [error, setError] = useState(null);
+  const [streaming, setStreaming] = useState(false);
+  const [chunks, setChunks] = useState(0);
+  const controller = useRef(null);
+
+  const ready = services.items.filter((ms) => (ms.status || {}).readyReplicas > 0);
+  const current =
+    services.items.find((ms) => `${ms.metadata.namespace}/${ms.metadata.name}` === chosen) || ready[0];
+  const model = current ? servedName(current) : "";
+
+  const send = async (event) => {
+    event.preventDefault();
+    const text = input.trim();
+    if (!text || !model) return;
+    const history = [...messages, { role: "user", content: text }];
+    setMessages([...history, { role: "assistant", content: "" }]);
+    setInput("");
+    setError(null);
+    setStreaming(true);
+    setChunks(0);
+    controller.current = new AbortController();
+    try {
+      const response = await request(
+        "POST",
+        "/v1/chat/completions",
+        {
+          model,
+          stream: true,
+          temperature: Number(temperature),
+          max_tokens: Number(maxTokens),
+          messages: [...(system.trim() ? [{ role: "system", content: system }] : []), ...history],
+        },
+        { signal: controller.current.signal },
+      );
+      let answer = "";
+      for await (const delta of deltas(response)) {
+        answer += delta;
+        setChunks((n) => n + 1);
+        setMessages([...history, { role: "assistant", content: answer }]);
+      }
+    } catch (err) {
+      if (err.name !== "AbortError") setError(err);
+    } finally {
+      setStreaming(false);
+    }
+  };
+
+  return html`<section class="playground">
+    <h1>Playground</h1>
+    <div class="grid sidebar-right">
+      <div class="card chat">
+        <ol class="messages" aria-live="polite" aria-label="Conversation">
+          ${messages.length === 0 ? html`<li class="muted">Ask ${model || "a model"} something.</li>` : null}
+          ${messages.map((m, i) => html`<li key=${i} class=${`message ${m.role}`} data-role=${m.role}>
+            <b>${m.role === "user" ? "You" : "Assistant"}</b>
+            <div class="content">${m.content || (streaming && i === messages.length - 1 ? "…" : "")}</div>
+          </li>`)}
+        </ol>
+        <${ErrorNote} error=${error} id="chat-error" />
+        <form class="composer" onSubmit=${send} aria-label="Send a message">
+          <label class="visually-hidden" for="chat-input">Message</label>
+          <textarea id="chat-input" rows="2" placeholder="Type a message; Enter sends, Shift+Enter for a new line"
+            value=${input} onInput=${(e) => setInput(e.target.value)}
+            onKeyDown=${(e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(e); } }} />
+          ${streaming
+            ? html`<button type="button" class="secondary" onClick=${() => controller.current.abort()}>Stop</button>`
+            : html`<button type="submit" disabled=${!model}>Send</button>`}
+        </form>
+        <p class="muted" data-testid="chunks" data-chunks=${chunks}>${streaming ? `streaming… ${chunks} chunks` : ""}</p>
+      </div>
+      <aside class="card">
+        <${Field} label="Model" id="chat-model">
+          <select id="chat-model" value=${current ? `${current.metadata.namespace}/${current.metadata.name}` : ""}
+            onChange=${(e) => setChosen(e.target.value)}>
+            ${services.items.length === 0 ? html`<option value="">No model services</option>` : null}
+            ${services.items.map((ms) => {
+              const id = `${ms.metadata.namespace}/${ms.metadata.name}`;
+              const up = (ms.status || {}).readyReplicas > 0;
+              return html`<option key=${id} value=${id}>${servedName(ms)}${up ? "" : " (not ready)"}</option>`;
+            })}
+          </select>
+        <//>
+        <${Field} label="System prompt" id="chat-system">
+          <textarea id="chat-system" rows="4" value=${system} onInput=${(e) => setSystem(e.target.value)} />
+        <//>
+        <${Field} label=${`Temperature: ${Number(temperature).toFixed(1)}`} id="chat-temperature">
+          <input id="chat-temperature" type="range" min="0" max="2" step="0.1" value=${temperature}
+            onInput=${(e) => setTemperature(e.target.value)} />
+        <//>
+        <${Field} label="Max tokens" id="chat-max-tokens">
+          <input id="chat-max-tokens" type="number" min="1" value=${maxTokens}
+            onInput=${(e) => setMaxTokens(e.target.value)} />
+        <//>
+        <button type="button" class="secondary" onClick=${() => setMessages([])}>Clear conversation</button>
+      </aside>
+    </div>
+  </section>`;
+}
