@@ -31,8 +31,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Per module, not per session: while sync Playwright runs, its event loop is
+    # current in this thread, and later tests that call asyncio.run() would fail.
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run scripts/setup-system-deps.sh (apt chromium)")
     with sync_playwright() as playwright:
