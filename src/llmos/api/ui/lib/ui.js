@@ -154,7 +154,7 @@ export function Conditions({ conditions }) {
       ${conditions.map(
         (c) => html`<tr key=${c.type}>
           <td>${c.type}</td>
-          <td><span class="badge ${c.status === "True" ? "ok" : "wait"}">${c.status}</span></td>
+          <td><span class="badge ${c.status === "True" ? "ok" : "neutral"}">${c.status}</span></td>
           <td>${c.reason}</td>
           <td class="message">${c.message}</td>
           <td>${age(c.lastTransitionTime)}</td>

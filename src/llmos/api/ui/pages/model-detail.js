@@ -130,7 +130,10 @@ export function ModelDetailPage({ params: [namespace, name] }) {
         <${Delete} ms=${ms} />
       </div>
     </header>
-    ${st.message ? html`<p class="status-message" data-testid="status-message">${st.message}</p>` : null}
+    ${st.message
+      ? html`<p class=${`status-message ${st.phase === "Ready" ? "ok" : /Fail|Crash|Unavail/.test(st.phase || "") ? "bad" : ""}`}
+          data-testid="status-message">${st.message}</p>`
+      : null}
     ${progress
       ? html`<div class="meter"><div class="meter-label"><span>Downloading ${progress.model}</span>
           <span>${progress.percent}%</span></div>
