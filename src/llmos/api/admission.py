@@ -25,6 +25,10 @@ NAMESPACES = "namespaces.management.llmos.ai"
 USERS = "users.management.llmos.ai"
 ROLE_TEMPLATES = "roletemplates.management.llmos.ai"
 SECRETS = "secrets.management.llmos.ai"
+ML_GROUP = "ml.llmos.ai"
+CREATOR_ANNOTATION = "llmos.ai/creator"
+VOLUME_FINALIZER = "llmos.ai/volume-protection"
+SNAPSHOTS = "volumesnapshots.ml.llmos.ai"
 
 
 def invalid(path: str, message: str) -> LLMOSError:
@@ -81,6 +85,15 @@ class Admission:
         admitted = Admitted(obj)
         if info.namespaced and creating:
             await check_namespace(self.store, obj["metadata"]["namespace"])
+        if info.group == ML_GROUP:
+            # Who made a workload (conditions that name a user read it); kept on updates.
+            meta = obj["metadata"]
+            creator: str | None = who.user
+            if not creating:
+                current = await self.store.get(info.resource, meta["namespace"], meta["name"])
+                creator = (current["metadata"].get("annotations") or {}).get(CREATOR_ANNOTATION)
+            if creator:
+                meta.setdefault("annotations", {})[CREATOR_ANNOTATION] = creator
         handler = getattr(self, f"_admit_{info.plural}", None)
         if handler is not None:
             await handler(admitted, who, creating)
@@ -95,6 +108,29 @@ class Admission:
             current = await self.store.get(info.resource, "", name)
             if (current.get("spec") or {}).get("builtin"):
                 raise forbidden(f"{info.kind} {name!r} is built in and cannot be deleted")
+
+    async def _admit_volumes(self, admitted: Admitted, who: Principal, creating: bool) -> None:
+        meta, spec = admitted.obj["metadata"], admitted.obj["spec"]
+        if creating and VOLUME_FINALIZER not in meta.get("finalizers", []):
+            # Held until no workload mounts the volume; the controller removes it.
+            meta["finalizers"] = [*meta.get("finalizers", []), VOLUME_FINALIZER]
+        source = spec.get("fromSnapshot")
+        if not (creating and source):
+            return
+        try:
+            snapshot = await self.store.get(SNAPSHOTS, meta["namespace"], source)
+        except LLMOSError as exc:
+            if exc.reason != Reason.NOT_FOUND:
+                raise
+            raise invalid(
+                "spec.fromSnapshot",
+                f"VolumeSnapshot {source!r} does not exist in namespace {meta['namespace']!r}",
+            ) from exc
+        if not (snapshot.get("status") or {}).get("readyToUse"):
+            raise invalid(
+                "spec.fromSnapshot",
+                f"VolumeSnapshot {source!r} is not ready yet: wait for status.readyToUse",
+            )
 
     async def _admit_users(self, admitted: Admitted, who: Principal, creating: bool) -> None:
         spec = admitted.obj["spec"]

@@ -1,20 +1,28 @@
-"""The outermost ASGI app: ``/v1/*`` goes straight to the gateway, the rest to FastAPI.
+"""The outermost ASGI app: ``/v1/*`` to the gateway, workload proxies, the rest to FastAPI.
 
-The gateway is on the hot path, so it skips the framework entirely.
+The gateway is on the hot path, so it skips the framework entirely; so do the
+proxies to workloads (``/notebooks/...``), which carry HTTP and WebSockets.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from llmos.api.workload_proxy import WorkloadProxy
+
 
 class Dispatch:
-    def __init__(self, api: ASGIApp, gateway: ASGIApp) -> None:
+    def __init__(
+        self, api: ASGIApp, gateway: ASGIApp, workloads: WorkloadProxy | None = None
+    ) -> None:
         self.api = api
         self.gateway = gateway
+        self.workloads = workloads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
             await self.gateway(scope, receive, send)
+        elif self.workloads is not None and self.workloads.handles(scope["path"]):
+            await self.workloads(scope, receive, send)
         else:
             await self.api(scope, receive, send)

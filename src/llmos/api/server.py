@@ -25,6 +25,8 @@ from llmos._lib.tls import TLSFiles, ensure_certificates
 from llmos.api.app import create_app
 from llmos.api.config import ServerConfig
 from llmos.api.dispatch import Dispatch
+from llmos.api.notebook_access import notebook_route
+from llmos.api.workload_proxy import WorkloadProxy
 from llmos.api.state import AppState
 from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES
 from llmos.auth.service import AuthService
@@ -35,7 +37,9 @@ from llmos.controllers.loop import Controller, Manager, ObjectKey
 from llmos.controllers.modelservice import MODELSERVICES, ModelServiceReconciler
 from llmos.controllers.namespace import FINALIZER, NAMESPACES, NamespaceReconciler
 from llmos.controllers.node import NodeAgent
+from llmos.controllers.notebook import NotebookReconciler
 from llmos.controllers.token import TokenReconciler
+from llmos.controllers.volume import SnapshotReconciler, Storage, VolumeReconciler
 from llmos.gateway.history import History
 from llmos.gateway.proxy import Gateway
 from llmos.gateway.table import RoutingTable
@@ -189,6 +193,7 @@ async def _serve(config: ServerConfig) -> None:
     history = History(usage, interval=config.metrics_interval, points=_history_points(config))
     state.history = history
     gateway = Gateway(auth, RoutingTable(models, auth.authorizer), usage)
+    workloads: WorkloadProxy | None = None
     try:
         password = await auth.bootstrap(config.data_dir)
         await ensure_namespaces(store)
@@ -207,10 +212,21 @@ async def _serve(config: ServerConfig) -> None:
             )
         )
 
+        storage = Storage(config.data_dir)
+        manager.add(Controller(store, VolumeReconciler(store, storage, events)))
+        manager.add(Controller(store, SnapshotReconciler(store, storage, events)))
+        notebook_reconciler = NotebookReconciler(store, runtime, storage, events)
+        notebooks = manager.add(Controller(store, notebook_reconciler))
+        notebook_reconciler.activity.wake = lambda ns, n: notebooks.queue.add(ObjectKey(ns, n))
+        workloads = WorkloadProxy(
+            auth, {"notebooks": notebook_route(store, runtime, notebook_reconciler)}
+        )
+        owners = {"ModelService": serving_models, "Notebook": notebooks}
+
         def replica_changed(status: ReplicaStatus, spec: ReplicaSpec) -> None:
             kind, namespace, name = spec.owner
-            if kind == "ModelService":
-                serving_models.queue.add(ObjectKey(namespace, name))
+            if kind in owners:
+                owners[kind].queue.add(ObjectKey(namespace, name))
 
         runtime.on_status(replica_changed)
         await manager.start()
@@ -218,7 +234,7 @@ async def _serve(config: ServerConfig) -> None:
         if config.serve_bundled_model:
             await ensure_bundled_model(store)
         state.extra["manager"] = manager
-        app = Dispatch(create_app(state), gateway)
+        app = Dispatch(create_app(state), gateway, workloads)
         server = _HTTPSServer(
             uvicorn.Config(
                 app,
@@ -262,6 +278,8 @@ async def _serve(config: ServerConfig) -> None:
         await runtime.stop()
         await downloads.stop()
         await gateway.close()
+        if workloads is not None:
+            await workloads.close()
         await models.stop()
         await node.stop()
         await auth.stop()

@@ -27,8 +27,16 @@ def _cookie(header: str, name: str) -> str | None:
     return None
 
 
-def credential(headers: Iterable[tuple[bytes, bytes]], method: str) -> str | None:
-    """The token a request presents, or None; refuses a cookie write without CSRF header."""
+def credential(
+    headers: Iterable[tuple[bytes, bytes]],
+    method: str,
+    csrf_headers: frozenset[bytes] = frozenset({_CSRF}),
+) -> str | None:
+    """The token a request presents, or None; refuses a cookie write without CSRF header.
+
+    ``csrf_headers`` are the header names that count as the custom header: the
+    notebook proxy also takes Jupyter's own ``X-XSRFToken``, which its pages send.
+    """
     cookies: list[str] = []
     has_csrf = False
     # ASGI servers give header names in lower case.
@@ -39,7 +47,7 @@ def credential(headers: Iterable[tuple[bytes, bytes]], method: str) -> str | Non
                 return token.strip()
         elif name == b"cookie":
             cookies.append(raw_value.decode("latin-1"))
-        elif name == _CSRF:
+        elif name in csrf_headers:
             has_csrf = True
     for header in cookies:
         session = _cookie(header, SESSION_COOKIE)

@@ -82,7 +82,8 @@ class NotebookSpec(Strict):
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     volumes: list[VolumeMount] = Field(default_factory=list)
     env: list[EnvVar] = Field(default_factory=list)
-    idleTimeoutMinutes: int | None = Field(default=None, ge=1)
+    # Stop after this long without use (fractions allowed); the next visit starts it again.
+    idleTimeoutMinutes: float | None = Field(default=None, gt=0)
     stopped: bool = False
 
 
@@ -90,9 +91,16 @@ class Notebook(Resource):
     group: ClassVar[str] = GROUP
     plural: ClassVar[str] = "notebooks"
     short_names: ClassVar[tuple[str, ...]] = ("nb",)
+class NotebookStatus(Status):
+    # Where users open it: https://HOST:8443/notebooks/{namespace}/{name}/
+    url: str | None = None
+    lastActivityTime: str | None = None
+    workingDir: str | None = None
+
+
     label_names: ClassVar[bool] = True
     spec: NotebookSpec = Field(default_factory=NotebookSpec)
-    status: Status = Field(default_factory=Status)
+    status: NotebookStatus = Field(default_factory=NotebookStatus)
 
 
 class RayHeadSpec(Strict):
@@ -127,7 +135,8 @@ class MLCluster(Resource):
 class VolumeSpec(Strict):
     capacity: str = "10Gi"
     accessMode: Literal["ReadWriteOnce", "ReadWriteMany"] = "ReadWriteOnce"
-    snapshotOf: str | None = None
+    # Restore: the new volume starts as a copy of this VolumeSnapshot (same namespace).
+    fromSnapshot: str | None = None
 
     _q_capacity = field_validator("capacity")(classmethod(lambda cls, v: _check_quantity(v)))
 
@@ -139,7 +148,30 @@ class VolumeStatus(Status):
 
 class Volume(Resource):
     group: ClassVar[str] = GROUP
+    # Embedded mode: the directory that holds the volume's files.
+    path: str | None = None
+    # Workloads that mount it, as "Kind/name".
+    usedBy: list[str] = Field(default_factory=list)
     plural: ClassVar[str] = "volumes"
     short_names: ClassVar[tuple[str, ...]] = ("vol",)
     spec: VolumeSpec = Field(default_factory=VolumeSpec)
     status: VolumeStatus = Field(default_factory=VolumeStatus)
+
+
+class VolumeSnapshotSpec(Strict):
+    # The Volume (same namespace) to copy, as it is when the snapshot is taken.
+    volumeName: str = Field(min_length=1)
+
+
+class VolumeSnapshotStatus(Status):
+    readyToUse: bool = False
+    size: str | None = None
+    takenAt: str | None = None
+
+
+class VolumeSnapshot(Resource):
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "volumesnapshots"
+    short_names: ClassVar[tuple[str, ...]] = ("vs",)
+    spec: VolumeSnapshotSpec
+    status: VolumeSnapshotStatus = Field(default_factory=VolumeSnapshotStatus)

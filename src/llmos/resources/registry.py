@@ -64,6 +64,7 @@ ALL_KINDS: tuple[KindInfo, ...] = tuple(
         ml.Notebook,
         ml.MLCluster,
         ml.Volume,
+        ml.VolumeSnapshot,
         node.Node,
         node.Event,
     )

@@ -1,0 +1,312 @@
+"""Reverse proxy to workloads that listen on 127.0.0.1: HTTP and WebSocket, behind LLMOS auth.
+
+``/notebooks/{ns}/{name}/...`` (and, with Ray, ``/mlclusters/...``) reach the
+workload's own web server. Each request is authenticated like any API call
+(bearer token or the dashboard's cookie), authorized by RBAC (``create`` on
+``{plural}/proxy``: reaching a notebook means running code as it, so
+read-only users may not), and forwarded with the LLMOS credentials removed and
+the workload's own secret added, so a workload never sees a user's token
+and a browser never sees the workload's secret. Responses and WebSocket
+messages are passed through as they come, never buffered whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from llmos._lib.errors import LLMOSError, Reason
+from llmos.api.errors import HTTP_STATUS, status_body
+from llmos.auth.credentials import CSRF_HEADER, SESSION_COOKIE, credential
+from llmos.auth.errors import forbidden
+from llmos.auth.rbac import Principal
+from llmos.auth.rbac import Request as AuthzRequest
+from llmos.auth.service import AuthService
+
+log = logging.getLogger(__name__)
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"authorization",
+    }
+)
+# Jupyter's pages send their own anti-CSRF header on writes; it counts as ours.
+PROXY_CSRF = frozenset({CSRF_HEADER.encode(), b"x-xsrftoken"})
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where one request goes: ``base`` (``http://127.0.0.1:PORT``) plus ``path``."""
+
+    base: str
+    path: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    on_activity: Callable[[], None] = lambda: None
+
+
+# (principal, namespace, name, path after the prefix) -> the upstream, or an LLMOSError.
+Resolver = Callable[[Principal, str, str, str], Awaitable[Upstream]]
+
+
+@dataclass(frozen=True)
+class Route:
+    group: str
+    plural: str
+    resolve: Resolver
+
+
+class WorkloadProxy:
+    def __init__(self, auth: AuthService, routes: dict[str, Route]) -> None:
+        self.auth = auth
+        self.routes = routes  # by first path segment, e.g. "notebooks"
+        self._session: aiohttp.ClientSession | None = None
+
+    def handles(self, path: str) -> bool:
+        return path.split("/", 2)[1] in self.routes if path.count("/") >= 2 else False
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                auto_decompress=False,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+                connector=aiohttp.TCPConnector(limit=0),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            upstream = await self._resolve(scope)
+        except LLMOSError as exc:
+            await _refuse(scope, send, exc)
+            return
+        upstream.on_activity()
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send, upstream)
+        else:
+            await self._http(scope, receive, send, upstream)
+
+    async def _resolve(self, scope: Scope) -> Upstream:
+        parts = scope["path"].split("/", 4)  # "", prefix, namespace, name, rest
+        route = self.routes[parts[1]]
+        if len(parts) < 4 or not parts[2] or not parts[3]:
+            raise LLMOSError(
+                f"use /{parts[1]}/NAMESPACE/NAME/ to reach a {route.plural[:-1]}",
+                Reason.NOT_FOUND,
+            )
+        namespace, name = parts[2], parts[3]
+        method = "GET" if scope["type"] == "websocket" else scope["method"]
+        if scope["type"] == "websocket":
+            _check_origin(scope)
+        who = await self.auth.authenticate(credential(scope["headers"], method, PROXY_CSRF))
+        if who.must_change_password:
+            raise forbidden(f"user {who.user!r} must set a new password first")
+        request = AuthzRequest("create", route.group, f"{route.plural}/proxy", namespace, name)
+        if not self.auth.authorizer.allows(who, request, True):
+            raise forbidden(
+                f"user {who.user!r} may not open {route.plural} {name!r} in namespace {namespace!r}"
+            )
+        rest = "/" + (parts[4] if len(parts) > 4 else "")
+        return await route.resolve(who, namespace, name, rest)
+
+    def _headers(self, scope: Scope, upstream: Upstream) -> list[tuple[str, str]]:
+        headers: list[tuple[str, str]] = []
+        host = ""
+        for raw_name, raw_value in scope["headers"]:
+            if raw_name == b"host":
+                host = raw_value.decode("latin-1")
+            if raw_name in HOP_BY_HOP or raw_name.startswith(b"sec-websocket"):
+                continue
+            value = raw_value.decode("latin-1")
+            if raw_name == b"cookie":
+                value = _without_session(value)
+                if not value:
+                    continue
+            headers.append((raw_name.decode("latin-1"), value))
+        client = scope.get("client") or ("", 0)
+        headers += [
+            ("X-Forwarded-Host", host),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-For", str(client[0])),
+        ]
+        return headers + upstream.headers
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, up: Upstream) -> None:
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = up.base + up.path + (f"?{query}" if query else "")
+        body_done = asyncio.Event()
+
+        async def body() -> AsyncIterator[bytes]:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ConnectionResetError("client went away")
+                chunk = message.get("body", b"")
+                if chunk:
+                    yield chunk
+                if not message.get("more_body"):
+                    body_done.set()
+                    return
+
+        has_body = any(n in (b"content-length", b"transfer-encoding") for n, _ in scope["headers"])
+        if not has_body:
+            body_done.set()
+
+        async def relay() -> None:
+            async with self.session.request(
+                scope["method"],
+                url,
+                headers=self._headers(scope, up),
+                data=body() if has_body else None,
+                allow_redirects=False,
+            ) as response:
+                headers = [
+                    (k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in response.headers.items()
+                    if k.lower().encode("latin-1") not in HOP_BY_HOP
+                ]
+                await send(
+                    {"type": "http.response.start", "status": response.status, "headers": headers}
+                )
+                async for chunk in response.content.iter_any():
+                    up.on_activity()
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        async def disconnected() -> None:
+            await body_done.wait()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        relaying = asyncio.create_task(relay())
+        watching = asyncio.create_task(disconnected())
+        try:
+            done, _ = await asyncio.wait({relaying, watching}, return_when=asyncio.FIRST_COMPLETED)
+            if relaying in done:
+                relaying.result()
+        except (aiohttp.ClientError, ConnectionResetError, OSError) as exc:
+            log.info("proxy %s: %s", url, exc)
+            with contextlib.suppress(Exception):
+                await _send_error(
+                    send,
+                    LLMOSError(f"the workload did not answer: {exc}", Reason.SERVICE_UNAVAILABLE),
+                )
+        finally:
+            for task in (relaying, watching):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send, up: Upstream) -> None:
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = up.base.replace("http", "ws", 1) + up.path + (f"?{query}" if query else "")
+        if (await receive())["type"] != "websocket.connect":
+            return
+        try:
+            ws = await self.session.ws_connect(
+                url,
+                headers=self._headers(scope, up),
+                protocols=tuple(scope.get("subprotocols") or ()),
+                max_msg_size=0,
+                autoping=True,
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            log.info("proxy websocket %s: %s", url, exc)
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        async with ws:
+            await send({"type": "websocket.accept", "subprotocol": ws.protocol})
+
+            async def client_to_upstream() -> None:
+                while True:
+                    message = await receive()
+                    if message["type"] == "websocket.disconnect":
+                        return
+                    up.on_activity()
+                    if message.get("text") is not None:
+                        await ws.send_str(message["text"])
+                    elif message.get("bytes") is not None:
+                        await ws.send_bytes(message["bytes"])
+
+            async def upstream_to_client() -> None:
+                async for message in ws:
+                    up.on_activity()
+                    if message.type == aiohttp.WSMsgType.TEXT:
+                        await send({"type": "websocket.send", "text": message.data})
+                    elif message.type == aiohttp.WSMsgType.BINARY:
+                        await send({"type": "websocket.send", "bytes": message.data})
+                    else:
+                        break
+                with contextlib.suppress(Exception):
+                    await send({"type": "websocket.close", "code": ws.close_code or 1000})
+
+            tasks = {
+                asyncio.create_task(client_to_upstream()),
+                asyncio.create_task(upstream_to_client()),
+            }
+            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+def _without_session(cookie_header: str) -> str:
+    kept = [
+        part.strip()
+        for part in cookie_header.split(";")
+        if part.strip() and part.strip().partition("=")[0] != SESSION_COOKIE
+    ]
+    return "; ".join(kept)
+
+
+def _check_origin(scope: Scope) -> None:
+    """A browser's WebSocket from another site's page must not ride on the user's cookie."""
+    headers = dict(scope["headers"])
+    origin = headers.get(b"origin")
+    if origin is None:
+        return  # not a browser: it authenticates with a bearer token anyway
+    host = headers.get(b"host", b"").decode("latin-1")
+    if urlsplit(origin.decode("latin-1")).netloc != host:
+        raise forbidden(f"WebSocket from origin {origin.decode('latin-1')!r} refused")
+
+
+async def _send_error(send: Send, error: LLMOSError) -> None:
+    body = orjson.dumps(status_body(error))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": HTTP_STATUS[error.reason],
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(scope: Scope, send: Send, error: LLMOSError) -> None:
+    if scope["type"] == "websocket":
+        # Before accept, a close is answered with HTTP 403 by the server.
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    await _send_error(send, error)

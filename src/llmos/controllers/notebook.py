@@ -1,0 +1,363 @@
+"""Notebooks: one supervised JupyterLab (or VS Code, or RStudio) process each, reached only
+through ``https://HOST:8443/notebooks/{ns}/{name}/``.
+
+Each process binds to 127.0.0.1 on a port the runtime allocates and requires
+a secret that only this server knows (an HMAC of the notebook's uid with a
+key kept in the data dir): the proxy adds it to every request it forwards,
+so the secret never reaches a browser. The working dir is the first volume
+(or a directory of the notebook's own under the data dir).
+
+Idle culling: with ``spec.idleTimeoutMinutes``, a notebook that has seen no
+traffic through the proxy (and, for Jupyter, no kernel activity) for that
+long is stopped (phase ``Idle``, an Event ``Culled``); the next request
+through the proxy starts it again and waits until it is ready.
+``spec.stopped: true`` stops it for good until set back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import importlib.util
+import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from llmos._lib import timefmt
+from llmos._lib.errors import LLMOSError, Reason
+from llmos.controllers.errors import PermanentError
+from llmos.controllers.events import EventRecorder
+from llmos.controllers.loop import ObjectKey
+from llmos.controllers.volume import Storage, mounts
+from llmos.resources.meta import set_condition
+from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
+from llmos.store.base import ResourceStore
+
+NOTEBOOKS = "notebooks.ml.llmos.ai"
+
+
+def replica_key(namespace: str, name: str) -> str:
+    return f"notebooks/{namespace}/{name}/0"
+
+
+def base_path(namespace: str, name: str) -> str:
+    return f"/notebooks/{namespace}/{name}/"
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to run one notebook type: command, env and health check."""
+
+    command: tuple[str, ...]
+    env: dict[str, str]
+    health: str  # a path that answers 2xx without the secret once the server is up
+
+
+class NotebookUnavailable(PermanentError):
+    """This node cannot run the notebook type (a package or program is missing)."""
+
+
+def _jupyter(base: str, cwd: Path, secret: str, home: Path) -> Launch:
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise NotebookUnavailable(
+            "JupyterLab is not installed on this node: install the notebooks extra "
+            "(pip install 'llmos[notebooks]', or scripts/setup)"
+        )
+    command: tuple[str, ...] = (
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.base_url={base}",
+        f"--ServerApp.root_dir={cwd}",
+        # Only the LLMOS proxy can reach the port, and it checks the user; the
+        # browser's Origin is this server's, not 127.0.0.1.
+        "--ServerApp.allow_origin=*",
+        "--ServerApp.trust_xheaders=True",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        # No extension installs from PyPI at run time: the node may be offline.
+        "--LabApp.extension_manager=readonly",
+    )
+    if os.geteuid() == 0:
+        command += ("--allow-root",)
+    env = {
+        "JUPYTER_TOKEN": secret,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "IPYTHONDIR": str(home / "ipython"),
+    }
+    return Launch(command, env, f"{base}api")
+
+
+def code_server_path() -> str | None:
+    """code-server from ``scripts/setup --vscode`` (or LLMOS_CODE_SERVER, or PATH)."""
+    configured = os.environ.get("LLMOS_CODE_SERVER")
+    if configured:
+        return configured if os.access(configured, os.X_OK) else None
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    bundled = cache / "llmos" / "code-server" / "node_modules" / ".bin" / "code-server"
+    if os.access(bundled, os.X_OK):
+        return str(bundled)
+    return shutil.which("code-server")
+
+
+def _vscode(base: str, cwd: Path, secret: str, home: Path) -> Launch:
+    binary = code_server_path()
+    if binary is None:
+        raise NotebookUnavailable(
+            "VS Code (code-server) is not installed on this node: run scripts/setup --vscode"
+        )
+    command = (
+        binary,
+        "--bind-addr=127.0.0.1:{port}",
+        "--auth=none",
+        "--disable-telemetry",
+        "--disable-update-check",
+        "--disable-workspace-trust",
+        f"--user-data-dir={home / 'user-data'}",
+        f"--extensions-dir={home / 'extensions'}",
+        str(cwd),
+    )
+    return Launch(command, {"LLMOS_NOTEBOOK_SECRET": secret}, "/healthz")
+
+
+def _rstudio(base: str, cwd: Path, secret: str, home: Path) -> Launch:
+    if shutil.which("rserver") is None:
+        raise NotebookUnavailable(
+            "RStudio is not available on this node: rstudio-server is not installed"
+        )
+    command = ("rserver", "--www-address=127.0.0.1", "--www-port={port}", "--auth-none=1")
+    return Launch(command, {"LLMOS_NOTEBOOK_SECRET": secret}, "/")
+
+
+LAUNCHERS: dict[str, Callable[[str, Path, str, Path], Launch]] = {
+    "jupyter": _jupyter,
+    "vscode": _vscode,
+    "rstudio": _rstudio,
+}
+
+
+class Activity:
+    """When each notebook last saw traffic through the proxy (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], float] = {}
+        self.wake: Callable[[str, str], None] = lambda namespace, name: None
+
+    def touch(self, namespace: str, name: str) -> None:
+        self.saw(namespace, name, time.time())
+
+    def saw(self, namespace: str, name: str, moment: float) -> None:
+        if moment > self._last.get((namespace, name), 0.0):
+            self._last[(namespace, name)] = moment
+
+    def last(self, namespace: str, name: str) -> float | None:
+        return self._last.get((namespace, name))
+
+
+class NotebookReconciler:
+    resource = NOTEBOOKS
+
+    def __init__(
+        self,
+        store: ResourceStore,
+        runtime: Runtime,
+        storage: Storage,
+        events: EventRecorder,
+        activity: Activity | None = None,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.storage = storage
+        self.events = events
+        self.activity = activity or Activity()
+        self._key = self._load_key(storage.root / "notebooks" / ".key")
+        self._phases: dict[str, Phase] = {}
+
+    @staticmethod
+    def _load_key(path: Path) -> bytes:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(32))
+        return path.read_bytes()
+
+    def secret(self, uid: str) -> str:
+        """The notebook process's secret: stable for its uid, known only to this server."""
+        return hmac.new(self._key, uid.encode(), hashlib.sha256).hexdigest()
+
+    def home(self, namespace: str, name: str) -> Path:
+        return self.storage.root / "notebooks" / namespace / name
+
+    async def reconcile(self, key: ObjectKey) -> float | None:
+        replica = replica_key(key.namespace, key.name)
+        try:
+            nb = await self.store.get(NOTEBOOKS, key.namespace, key.name)
+        except LLMOSError as exc:
+            if exc.reason == Reason.NOT_FOUND:
+                await self.runtime.remove(replica)  # deleted: its process goes too
+                self._phases.pop(replica, None)
+            raise
+        meta, spec = nb["metadata"], nb["spec"]
+        status = nb.get("status") or {}
+        generation = meta.get("generation")
+        status.update(url=base_path(key.namespace, key.name), observedGeneration=generation)
+        if meta.get("deletionTimestamp") or spec.get("stopped"):
+            await self.runtime.remove(replica)
+            status.update(phase="Stopped", message="stopped (spec.stopped is true)")
+            set_condition(status, "Ready", False, "Stopped", status["message"], generation)
+            return await self._save(nb, status)
+        timeout = spec.get("idleTimeoutMinutes")
+        if timeout and self.runtime.status(replica) is not None:
+            await self.note_activity(key.namespace, key.name)
+        idle = self._idle_for(nb, status)
+        if timeout and idle is not None and idle > timeout * 60:
+            return await self._cull(nb, status, replica, timeout)
+        try:
+            launch, cwd = await self._launch(nb)
+        except PermanentError as exc:
+            await self.runtime.remove(replica)
+            reason = "NotAvailable" if isinstance(exc, NotebookUnavailable) else "Invalid"
+            status.update(phase="Unavailable" if reason == "NotAvailable" else "Failed")
+            status["message"] = str(exc)
+            set_condition(status, "Ready", False, reason, str(exc), generation)
+            await self._save(nb, status)
+            return None
+        current = self.runtime.status(replica)
+        if current is None or current.phase == Phase.STOPPED:
+            status["lastActivityTime"] = timefmt.rfc3339()  # a fresh start is activity
+        result = await self.runtime.ensure(self._replica(nb, launch, cwd))
+        await self._record(nb, result)
+        self._summarize(status, result, generation)
+        status["workingDir"] = str(cwd)
+        seen = self.activity.last(key.namespace, key.name)
+        if seen is not None:
+            recorded = status.get("lastActivityTime")
+            if not recorded or timefmt.parse_rfc3339(recorded).timestamp() < seen:
+                status["lastActivityTime"] = timefmt.rfc3339(datetime.fromtimestamp(seen, UTC))
+        await self._save(nb, status)
+        if timeout:
+            return min(60.0, max(1.0, float(timeout) * 30))  # check idleness twice per timeout
+        return None
+
+    def _idle_for(self, nb: dict[str, Any], status: dict[str, Any]) -> float | None:
+        meta = nb["metadata"]
+        moments = [self.activity.last(meta["namespace"], meta["name"])]
+        recorded = status.get("lastActivityTime")
+        if recorded:
+            moments.append(timefmt.parse_rfc3339(recorded).timestamp())
+        known = [m for m in moments if m is not None]
+        return time.time() - max(known) if known else None
+
+    async def _cull(
+        self, nb: dict[str, Any], status: dict[str, Any], replica: str, timeout: float
+    ) -> float | None:
+        running = self.runtime.status(replica)
+        await self.runtime.remove(replica)
+        message = f"stopped after {timeout} idle minutes; opening {status['url']} starts it again"
+        status.update(phase="Idle", message=message)
+        set_condition(status, "Ready", False, "Idle", message, nb["metadata"].get("generation"))
+        if running is not None and running.phase != Phase.STOPPED:
+            await self.events.record(nb, "Culled", message)
+        await self._save(nb, status)
+        return None
+
+    async def note_activity(self, namespace: str, name: str) -> None:
+        """Fold Jupyter's own last-activity (kernels busy without traffic) into ours."""
+        nb = await self.store.get(NOTEBOOKS, namespace, name)
+        status = self.runtime.status(replica_key(namespace, name))
+        if nb["spec"].get("type", "jupyter") != "jupyter" or status is None or not status.port:
+            return
+        url = f"http://127.0.0.1:{status.port}{base_path(namespace, name)}api/status"
+        headers = {"Authorization": f"token {self.secret(nb['metadata']['uid'])}"}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session,
+                session.get(url, headers=headers) as response,
+            ):
+                body = await response.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return
+        last = body.get("last_activity")
+        if isinstance(last, str):
+            with contextlib.suppress(ValueError):
+                moment = datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()
+                self.activity.saw(namespace, name, moment)
+
+    async def _launch(self, nb: dict[str, Any]) -> tuple[Launch, Path]:
+        meta, spec = nb["metadata"], nb["spec"]
+        namespace, name = meta["namespace"], meta["name"]
+        mounted = await mounts(self.store, self.storage, namespace, spec.get("volumes") or [])
+        home = self.home(namespace, name)
+        cwd = mounted[0].path if mounted else home / "work"
+        for folder in (home, cwd):
+            folder.mkdir(parents=True, exist_ok=True)
+        launcher = LAUNCHERS[spec.get("type", "jupyter")]
+        launch = launcher(base_path(namespace, name), cwd, self.secret(meta["uid"]), home)
+        env = {**launch.env, "CUDA_VISIBLE_DEVICES": ""}
+        for volume in mounted:
+            env[volume.env_name] = str(volume.path)
+        for item in spec.get("env") or []:
+            env[item["name"]] = item.get("value", "")
+        return Launch(launch.command, env, launch.health), cwd
+
+    def _replica(self, nb: dict[str, Any], launch: Launch, cwd: Path) -> ReplicaSpec:
+        meta = nb["metadata"]
+        return ReplicaSpec(
+            key=replica_key(meta["namespace"], meta["name"]),
+            command=launch.command,
+            env=tuple(sorted(launch.env.items())),
+            cwd=cwd,
+            health=HealthCheck(path=launch.health, startup_timeout_seconds=120),
+            grace_seconds=5.0,
+            owner=("Notebook", meta["namespace"], meta["name"]),
+        )
+
+    async def _record(self, nb: dict[str, Any], result: ReplicaStatus) -> None:
+        before = self._phases.get(result.key)
+        self._phases[result.key] = result.phase
+        if before == result.phase:
+            return
+        if result.phase == Phase.READY:
+            await self.events.record(
+                nb, "Ready", f"ready at {base_path(*result.key.split('/')[1:3])}"
+            )
+        elif result.phase == Phase.CRASHLOOP:
+            tail = " | ".join(result.last_lines[-3:])
+            await self.events.record(
+                nb, "BackOff", f"the notebook keeps exiting: {tail}", "Warning"
+            )
+
+    def _summarize(
+        self, status: dict[str, Any], result: ReplicaStatus, generation: int | None
+    ) -> None:
+        if result.ready:
+            phase, message = "Ready", f"open {status['url']}"
+        elif result.phase == Phase.CRASHLOOP:
+            tail = "\n".join(result.last_lines[-5:])
+            phase, message = "CrashLoop", f"the notebook keeps exiting; last lines:\n{tail}"
+        else:
+            phase, message = "Starting", "starting"
+        status.update(phase=phase, message=message)
+        set_condition(status, "Ready", result.ready, phase, message, generation)
+
+    async def _save(self, nb: dict[str, Any], status: dict[str, Any]) -> float | None:
+        nb["status"] = status
+        await self.store.update_status(NOTEBOOKS, nb)
+        return None

@@ -1,0 +1,264 @@
+"""Volumes and snapshots in embedded mode: directories under the data dir.
+
+A Volume is ``<data>/volumes/<namespace>/<name>``. Its usage is measured
+(every 30 s, and on each change) and compared with ``spec.capacity``: going
+past it sets the ``OverCapacity`` condition and a Warning Event; embedded mode
+reports, it does not block writes. Workloads mount volumes by name
+(:func:`mounts`): the first is their working dir, and each is also passed as
+``LLMOS_VOLUME_<NAME>``.
+
+A volume carries the ``llmos.ai/volume-protection`` finalizer from its
+creation: deleting one that a Notebook, MLCluster or ModelService mounts
+waits, with an ``InUse`` condition naming them and who created them, and the
+files go only once nothing mounts it.
+
+A VolumeSnapshot copies its volume's directory to
+``<data>/snapshots/<namespace>/<name>`` (a point-in-time copy as far as the
+files are quiet while it runs); ``spec.fromSnapshot`` on a new Volume starts it
+as a copy of one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmos._lib import timefmt
+from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.quantity import format_bytes, parse_quantity
+from llmos.controllers.errors import PermanentError
+from llmos.controllers.events import EventRecorder
+from llmos.controllers.loop import ObjectKey, Related
+from llmos.resources.meta import set_condition
+from llmos.store.base import ResourceStore, WatchEvent
+
+VOLUMES = "volumes.ml.llmos.ai"
+SNAPSHOTS = "volumesnapshots.ml.llmos.ai"
+FINALIZER = "llmos.ai/volume-protection"
+CREATOR = "llmos.ai/creator"
+# Kinds whose spec.volumes mount volumes, by store resource.
+MOUNTERS = {
+    "notebooks.ml.llmos.ai": "Notebook",
+    "mlclusters.ml.llmos.ai": "MLCluster",
+    "modelservices.ml.llmos.ai": "ModelService",
+}
+USAGE_PERIOD = 30.0
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where volumes and snapshots live on this node."""
+
+    root: Path  # the data dir
+
+    def volume(self, namespace: str, name: str) -> Path:
+        return self.root / "volumes" / namespace / name
+
+    def snapshot(self, namespace: str, name: str) -> Path:
+        return self.root / "snapshots" / namespace / name
+
+
+@dataclass(frozen=True)
+class Mounted:
+    name: str
+    path: Path
+    read_only: bool = False
+
+    @property
+    def env_name(self) -> str:
+        return "LLMOS_VOLUME_" + "".join(c if c.isalnum() else "_" for c in self.name.upper())
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+            except FileNotFoundError:
+                continue
+    return total
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy a directory tree next to ``target`` first, then move it in place (no half copies)."""
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, partial, symlinks=True)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+
+
+async def mounts(
+    store: ResourceStore, storage: Storage, namespace: str, wanted: list[dict[str, Any]]
+) -> list[Mounted]:
+    """The volumes a workload names, ready to use; a missing one is a PermanentError."""
+    result = []
+    for item in wanted:
+        name = item["name"]
+        try:
+            volume = await store.get(VOLUMES, namespace, name)
+        except LLMOSError as exc:
+            if exc.reason != Reason.NOT_FOUND:
+                raise
+            raise PermanentError(
+                f"spec.volumes: Volume {name!r} does not exist in namespace {namespace!r}"
+            ) from exc
+        if volume["metadata"].get("deletionTimestamp"):
+            raise PermanentError(f"spec.volumes: Volume {name!r} is being deleted")
+        path = storage.volume(namespace, name)
+        if not path.is_dir():
+            raise PermanentError(f"spec.volumes: Volume {name!r} is not ready yet")
+        result.append(Mounted(name, path, bool(item.get("readOnly"))))
+    return result
+
+
+class VolumeReconciler:
+    resource = VOLUMES
+
+    def __init__(self, store: ResourceStore, storage: Storage, events: EventRecorder) -> None:
+        self.store = store
+        self.storage = storage
+        self.events = events
+        self.related: dict[str, Related] = {r: self._mounted_by for r in MOUNTERS}
+
+    async def _mounted_by(self, event: WatchEvent) -> list[ObjectKey]:
+        spec = event.object.get("spec") or {}
+        return [ObjectKey(event.namespace, v["name"]) for v in spec.get("volumes") or []]
+
+    async def users(self, namespace: str, name: str) -> list[str]:
+        """Who mounts the volume: ``Kind/name (user U)`` for each workload."""
+        found = []
+        for resource, kind in MOUNTERS.items():
+            page = await self.store.list(resource, namespace)
+            for obj in page.items:
+                if any(v.get("name") == name for v in obj["spec"].get("volumes") or []):
+                    creator = (obj["metadata"].get("annotations") or {}).get(CREATOR)
+                    who = f" (user {creator})" if creator else ""
+                    found.append(f"{kind}/{obj['metadata']['name']}{who}")
+        return sorted(found)
+
+    async def reconcile(self, key: ObjectKey) -> float | None:
+        volume = await self.store.get(VOLUMES, key.namespace, key.name)
+        path = self.storage.volume(key.namespace, key.name)
+        users = await self.users(key.namespace, key.name)
+        status = volume.get("status") or {}
+        status["usedBy"] = users
+        if volume["metadata"].get("deletionTimestamp"):
+            return await self._finalize(volume, status, path, users)
+        if not path.exists():
+            await self._create(volume, status, path)
+        used = await asyncio.to_thread(_du, path)
+        capacity = volume["spec"].get("capacity", "10Gi")
+        limit = int(parse_quantity(capacity))
+        status.update(phase="Bound", capacity=capacity, usage=format_bytes(used), path=str(path))
+        generation = volume["metadata"].get("generation")
+        status["observedGeneration"] = generation
+        over = used > limit
+        was_over = any(
+            c.get("type") == "OverCapacity" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        message = (
+            f"{format_bytes(used)} used of {capacity}: delete files or raise spec.capacity"
+            if over
+            else f"{format_bytes(used)} used of {capacity}"
+        )
+        set_condition(status, "OverCapacity", over, "Full" if over else "Fits", message, generation)
+        set_condition(status, "Ready", True, "Bound", f"files in {path}", generation)
+        volume["status"] = status
+        await self.store.update_status(VOLUMES, volume)
+        if over and not was_over:
+            await self.events.record(volume, "OverCapacity", message, "Warning")
+        return USAGE_PERIOD
+
+    async def _create(self, volume: dict[str, Any], status: dict[str, Any], path: Path) -> None:
+        source = volume["spec"].get("fromSnapshot")
+        if not source:
+            path.mkdir(parents=True, exist_ok=True)
+            return
+        snapshot_dir = self.storage.snapshot(volume["metadata"]["namespace"], source)
+        if not snapshot_dir.is_dir():
+            raise PermanentError(f"spec.fromSnapshot: the files of {source!r} are gone")
+        await asyncio.to_thread(_copy, snapshot_dir, path)
+        await self.events.record(volume, "Restored", f"restored from VolumeSnapshot {source}")
+
+    async def _finalize(
+        self, volume: dict[str, Any], status: dict[str, Any], path: Path, users: list[str]
+    ) -> float | None:
+        meta = volume["metadata"]
+        if users:
+            message = f"in use by {', '.join(users)}: stop or delete them, then it goes"
+            status["phase"] = "Terminating"
+            set_condition(status, "InUse", True, "Mounted", message)
+            volume["status"] = status
+            await self.store.update_status(VOLUMES, volume)
+            return 5.0
+        await asyncio.to_thread(shutil.rmtree, path, True)
+        meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
+        await self.store.update(VOLUMES, volume)
+        return None
+
+
+class SnapshotReconciler:
+    resource = SNAPSHOTS
+
+    def __init__(self, store: ResourceStore, storage: Storage, events: EventRecorder) -> None:
+        self.store = store
+        self.storage = storage
+        self.events = events
+
+    async def reconcile(self, key: ObjectKey) -> float | None:
+        target = self.storage.snapshot(key.namespace, key.name)
+        try:
+            snapshot = await self.store.get(SNAPSHOTS, key.namespace, key.name)
+        except LLMOSError as exc:
+            if exc.reason != Reason.NOT_FOUND:
+                raise
+            await asyncio.to_thread(shutil.rmtree, target, True)  # deleted: its files go
+            return None
+        status = snapshot.get("status") or {}
+        if status.get("readyToUse") or snapshot["metadata"].get("deletionTimestamp"):
+            return None
+        source_name = snapshot["spec"]["volumeName"]
+        source = self.storage.volume(key.namespace, source_name)
+        if not source.is_dir():
+            message = (
+                f"Volume {source_name!r} does not exist (or is not ready) in {key.namespace!r}"
+            )
+            status.update(phase="Failed", message=message)
+            set_condition(status, "Ready", False, "VolumeNotFound", message)
+            snapshot["status"] = status
+            await self.store.update_status(SNAPSHOTS, snapshot)
+            return 10.0
+        await asyncio.to_thread(_copy, source, target)
+        size = await asyncio.to_thread(_du, target)
+        status.update(
+            phase="Ready",
+            readyToUse=True,
+            size=format_bytes(size),
+            takenAt=timefmt.rfc3339(),
+            message=f"a copy of Volume {source_name}",
+        )
+        set_condition(status, "Ready", True, "Taken", f"{format_bytes(size)} copied")
+        snapshot["status"] = status
+        await self.store.update_status(SNAPSHOTS, snapshot)
+        await self.events.record(snapshot, "SnapshotTaken", f"copied Volume {source_name}")
+        return None
+
+    async def cleanup(self) -> None:
+        """Remove the files of snapshots that no longer exist (deleted while stopped, too)."""
+        root = self.storage.root / "snapshots"
+        if not root.is_dir():
+            return
+        page = await self.store.list(SNAPSHOTS)
+        alive = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in page.items}
+        for ns_dir in root.iterdir():
+            for snap_dir in ns_dir.iterdir():
+                if (ns_dir.name, snap_dir.name) not in alive:
+                    await asyncio.to_thread(shutil.rmtree, snap_dir, True)

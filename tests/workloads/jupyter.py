@@ -1,0 +1,67 @@
+"""A tiny Jupyter client for tests: start a kernel through the LLMOS proxy and run code on it
+over the kernel's WebSocket (the legacy JSON protocol)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import uuid
+from typing import Any
+
+import httpx
+from websockets.sync.client import connect
+
+
+def start_kernel(client: httpx.Client, base: str) -> str:
+    response = client.post(f"{base}api/kernels", json={"name": "python3"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def execute(
+    url: str, base: str, kernel: str, token: str, ssl_context: ssl.SSLContext, code: str
+) -> dict[str, Any]:
+    """Run ``code``; return the execute_reply content and the text it printed."""
+    ws_url = url.replace("https://", "wss://") + f"{base}api/kernels/{kernel}/channels"
+    msg_id = uuid.uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "username": "test",
+            "session": uuid.uuid4().hex,
+            "msg_type": "execute_request",
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+        "channel": "shell",
+        "buffers": [],
+    }
+    printed: list[str] = []
+    deadline = time.monotonic() + 60
+    with connect(
+        ws_url,
+        ssl=ssl_context,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        open_timeout=30,
+    ) as ws:
+        ws.send(json.dumps(request))
+        while time.monotonic() < deadline:
+            message = json.loads(ws.recv(timeout=60))
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = message["header"]["msg_type"]
+            if kind == "stream":
+                printed.append(message["content"]["text"])
+            if kind == "execute_reply":
+                return {**message["content"], "printed": "".join(printed)}
+    raise AssertionError("no execute_reply within 60 s")

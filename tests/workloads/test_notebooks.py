@@ -1,0 +1,176 @@
+"""Jupyter notebooks through the LLMOS proxy: kernels over WebSocket, files on the volume,
+stop and start, RBAC on the proxy path, idle culling and waking, no orphans."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from helpers import condition, create, notebook, path, phase_is, volume, wait_for
+from jupyter import execute, start_kernel
+
+from factories import bind, create_namespace, create_user
+from server import RunningServer, start_server
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def jupyter_pids(server: RunningServer) -> list[int]:
+    found = []
+    for child in psutil.Process(server.pid).children(recursive=True):
+        try:
+            if "jupyterlab" in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def team(server: RunningServer) -> Iterator[str]:
+    with server.client(server.admin_token) as admin:  # type: ignore[attr-defined]
+        namespace = unique("nbteam")
+        create_namespace(admin, namespace)
+        yield namespace
+        admin.delete(f"/apis/management.llmos.ai/v1/namespaces/{namespace}")
+
+
+def test_jupyter_kernel_writes_to_the_volume_and_survives_a_restart(
+    server: RunningServer, admin: httpx.Client, team: str
+) -> None:
+    vol, nb = unique("work"), unique("lab")
+    create(admin, "volumes", team, volume(vol))
+    folder = Path(
+        wait_for(admin, path("volumes", team, vol), phase_is("Bound"), "Bound")["status"]["path"]
+    )
+    create(admin, "notebooks", team, notebook(nb, volumes=[{"name": vol}]))
+    ready = wait_for(admin, path("notebooks", team, nb), phase_is("Ready"), "Ready", 120)
+    base = f"/notebooks/{team}/{nb}/"
+    assert ready["status"]["url"] == base
+    assert ready["status"]["workingDir"] == str(folder)
+
+    kernel = start_kernel(admin, base)
+    reply = execute(
+        server.url,
+        base,
+        kernel,
+        server.admin_token,  # type: ignore[attr-defined]
+        server.ssl_context(),
+        "import os\nopen('hello.txt', 'w').write('written by a kernel')\nprint(os.getcwd())",
+    )
+    assert reply["status"] == "ok", reply
+    assert reply["printed"].strip() == str(folder)
+    assert (folder / "hello.txt").read_text() == "written by a kernel"
+
+    # Stop it and start it again: the file is still there, served by the new process.
+    stop = {"spec": {"stopped": True}}
+    merge = {"Content-Type": "application/merge-patch+json"}
+    admin.patch(path("notebooks", team, nb), json=stop, headers=merge)
+    wait_for(admin, path("notebooks", team, nb), phase_is("Stopped"), "Stopped")
+    assert admin.get(f"{base}api/status").status_code == 409
+    admin.patch(path("notebooks", team, nb), json={"spec": {"stopped": False}}, headers=merge)
+    wait_for(admin, path("notebooks", team, nb), phase_is("Ready"), "Ready again", 120)
+    content = admin.get(f"{base}api/contents/hello.txt", params={"content": 1})
+    assert content.status_code == 200
+    assert content.json()["content"] == "written by a kernel"
+    admin.delete(path("notebooks", team, nb))
+
+
+def test_only_users_who_may_run_code_reach_the_notebook(
+    server: RunningServer, admin: httpx.Client, team: str
+) -> None:
+    nb = unique("private")
+    create(admin, "notebooks", team, notebook(nb))
+    wait_for(admin, path("notebooks", team, nb), phase_is("Ready"), "Ready", 120)
+    base = f"/notebooks/{team}/{nb}/"
+    outsider, viewer, member = unique("out"), unique("view"), unique("mem")
+    for user in (outsider, viewer, member):
+        create_user(admin, user, f"{user}-password-1")
+    bind(admin, team, viewer, "namespace-readonly")
+    bind(admin, team, member, "namespace-member")
+    for user, expected in ((outsider, 403), (viewer, 403), (member, 200)):
+        token = server.login(user, f"{user}-password-1")
+        with server.client(token) as client:
+            response = client.get(f"{base}api/status")
+            assert response.status_code == expected, (user, response.text)
+    with server.client() as anonymous:
+        assert anonymous.get(f"{base}api/status").status_code == 401
+    # The notebook's own secret never leaves the server; without LLMOS auth, nothing.
+    with server.client(server.admin_token) as client:  # type: ignore[attr-defined]
+        status = client.get(f"{base}api/status")
+        assert status.status_code == 200
+        assert "token" not in status.text
+    admin.delete(path("notebooks", team, nb))
+
+
+def test_an_idle_notebook_is_culled_and_wakes_on_the_next_visit(
+    admin: httpx.Client, team: str
+) -> None:
+    nb = unique("sleepy")
+    create(admin, "notebooks", team, notebook(nb, idleTimeoutMinutes=0.05))  # 3 s
+    wait_for(admin, path("notebooks", team, nb), phase_is("Ready"), "Ready", 120)
+    culled = wait_for(admin, path("notebooks", team, nb), phase_is("Idle"), "Idle", 60)
+    assert "idle" in condition(culled, "Ready")["message"]
+    events = admin.get(f"/apis/node.llmos.ai/v1/namespaces/{team}/events").json()["items"]
+    assert any(
+        e["spec"]["reason"] == "Culled" and e["spec"]["involvedObject"]["name"] == nb
+        for e in events
+    )
+    # The next request through the proxy starts it and waits for it.
+    response = admin.get(f"/notebooks/{team}/{nb}/api/status", timeout=120)
+    assert response.status_code == 200, response.text
+    woken = admin.get(path("notebooks", team, nb)).json()
+    assert woken["status"]["phase"] in ("Ready", "Idle")
+    admin.delete(path("notebooks", team, nb))
+
+
+def test_kill_9_of_the_server_leaves_no_jupyter_behind(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data")
+    try:
+        token = server.setup_admin()
+        with server.client(token) as admin:
+            create(admin, "notebooks", "default", notebook("survivor"))
+            wait_for(
+                admin, path("notebooks", "default", "survivor"), phase_is("Ready"), "Ready", 120
+            )
+        pids = jupyter_pids(server)
+        assert pids
+        server.stop(signal.SIGKILL)
+        _gone, alive = psutil.wait_procs(
+            [psutil.Process(p) for p in pids if psutil.pid_exists(p)], 10
+        )
+        assert alive == []
+        server.start()
+        token = server.login("admin", "admin-password-123")
+        with server.client(token) as admin:
+            wait_for(
+                admin, path("notebooks", "default", "survivor"), phase_is("Ready"), "Ready", 120
+            )
+            assert len(jupyter_pids(server)) == 1
+            admin.delete(path("notebooks", "default", "survivor"))
+    finally:
+        server.stop()
+
+
+def test_unavailable_types_say_so(admin: httpx.Client, team: str) -> None:
+    nb = unique("rstudio")
+    create(admin, "notebooks", team, notebook(nb, type="rstudio"))
+    failed = wait_for(admin, path("notebooks", team, nb), phase_is("Unavailable"), "Unavailable")
+    assert "not available on this node" in failed["status"]["message"]
+    assert condition(failed, "Ready")["reason"] == "NotAvailable"
+    admin.delete(path("notebooks", team, nb))
+
+
+def test_a_missing_volume_is_named(admin: httpx.Client, team: str) -> None:
+    nb = unique("novol")
+    create(admin, "notebooks", team, notebook(nb, volumes=[{"name": "does-not-exist"}]))
+    failed = wait_for(admin, path("notebooks", team, nb), phase_is("Failed"), "Failed")
+    assert "Volume 'does-not-exist' does not exist" in failed["status"]["message"]
+    admin.delete(path("notebooks", team, nb))
