@@ -12,7 +12,7 @@ from conftest import go, log_in
 from factories import bind, create_ms, create_namespace, create_user, modelservice, ms_path
 from server import ADMIN_PASSWORD, RunningServer
 
-PAGES = ["Home", "Model Services", "Playground", "Namespaces", "Users", "Roles", "Settings"]
+PAGES = ["Home", "Model Services", "Playground", "Notebooks", "Volumes", "Namespaces", "Users"]
 
 
 def unique(prefix: str) -> str:
@@ -189,7 +189,8 @@ def test_every_page_fits_a_laptop_and_labels_its_controls(
     page: Page, server: RunningServer
 ) -> None:
     log_in(page, server, "admin", ADMIN_PASSWORD)
-    routes = ["/", "/models", "/models/new", "/playground", "/namespaces", "/users"]
+    routes = ["/", "/models", "/models/new", "/playground", "/notebooks", "/volumes"]
+    routes += ["/namespaces", "/users"]
     routes += ["/roles", "/settings", "/account"]
     for route in routes:
         page.goto(f"{server.url}/#{route}")

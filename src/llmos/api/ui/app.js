@@ -10,6 +10,8 @@ import { ModelListPage } from "./pages/models.js";
 import { ModelCreatePage } from "./pages/model-create.js";
 import { ModelDetailPage } from "./pages/model-detail.js";
 import { PlaygroundPage } from "./pages/playground.js";
+import { NotebooksPage } from "./pages/notebooks.js";
+import { VolumesPage } from "./pages/volumes.js";
 import { UsersPage } from "./pages/users.js";
 import { RolesPage } from "./pages/roles.js";
 import { NamespacesPage } from "./pages/namespaces.js";
@@ -23,6 +25,8 @@ const ROUTES = [
   [/^\/models\/([^/]+)\/([^/]+)$/, ModelDetailPage],
   [/^\/models\/([^/]+)\/([^/]+)\/chat$/, PlaygroundPage],
   [/^\/playground$/, PlaygroundPage],
+  [/^\/notebooks$/, NotebooksPage],
+  [/^\/volumes$/, VolumesPage],
   [/^\/users$/, UsersPage, "admin"],
   [/^\/roles$/, RolesPage, "admin"],
   [/^\/namespaces$/, NamespacesPage],
@@ -34,6 +38,8 @@ const NAV = [
   ["/", "Home"],
   ["/models", "Model Services"],
   ["/playground", "Playground"],
+  ["/notebooks", "Notebooks"],
+  ["/volumes", "Volumes"],
   ["/namespaces", "Namespaces"],
   ["/users", "Users", "admin"],
   ["/roles", "Roles", "admin"],

@@ -66,6 +66,7 @@ export const GROUPS = {
   notebooks: "ml.llmos.ai",
   mlclusters: "ml.llmos.ai",
   volumes: "ml.llmos.ai",
+  volumesnapshots: "ml.llmos.ai",
   nodes: "node.llmos.ai",
   events: "node.llmos.ai",
   users: "management.llmos.ai",

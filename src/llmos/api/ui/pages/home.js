@@ -7,9 +7,9 @@ import {
 
 const WORKLOADS = [
   ["modelservices", "Model Services", "#/models"],
-  ["notebooks", "Notebooks", null],
+  ["notebooks", "Notebooks", "#/notebooks"],
   ["mlclusters", "ML Clusters", null],
-  ["volumes", "Volumes", null],
+  ["volumes", "Volumes", "#/volumes"],
 ];
 
 function NodeCard({ node }) {

@@ -1,0 +1,112 @@
+// Volumes: capacity and usage, who mounts them, snapshots and restores.
+
+import { useState } from "preact/hooks";
+import { api, path } from "../lib/api.js";
+import {
+  html, useWatch, useTick, age, Phase, Field, ErrorNote, Loading, useSubmit, DeleteButton, Meter,
+  bytes, humanBytes,
+} from "../lib/ui.js";
+
+function CreateVolume({ namespaces, snapshots }) {
+  const [form, setForm] = useState({ namespace: "default", name: "", capacity: "10Gi", from: "" });
+  const { busy, error, run } = useSubmit();
+  const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
+  const ready = snapshots.filter(
+    (s) => s.metadata.namespace === form.namespace && (s.status || {}).readyToUse,
+  );
+  const submit = (event) => {
+    event.preventDefault();
+    run(async () => {
+      await api("POST", path("volumes", form.namespace), {
+        apiVersion: "ml.llmos.ai/v1",
+        kind: "Volume",
+        metadata: { name: form.name },
+        spec: { capacity: form.capacity, ...(form.from ? { fromSnapshot: form.from } : {}) },
+      });
+      setForm({ ...form, name: "", from: "" });
+    });
+  };
+  const err = (f) => error && error.fieldError && error.fieldError(f);
+  return html`<form class="card" onSubmit=${submit} aria-label="Create a volume" novalidate>
+    <h2>Create a volume</h2>
+    <div class="cols">
+      <${Field} label="Namespace" id="vol-namespace">
+        <select id="vol-namespace" value=${form.namespace} onChange=${set("namespace")}>
+          ${namespaces.map((n) => html`<option key=${n.metadata.name}>${n.metadata.name}</option>`)}
+        </select>
+      <//>
+      <${Field} label="Name" id="vol-name" error=${err("metadata.name")}>
+        <input id="vol-name" value=${form.name} onInput=${set("name")} autocomplete="off" />
+      <//>
+      <${Field} label="Capacity" id="vol-capacity" error=${err("spec.capacity")} hint="e.g. 10Gi">
+        <input id="vol-capacity" value=${form.capacity} onInput=${set("capacity")} />
+      <//>
+      <${Field} label="Restore from snapshot" id="vol-from" error=${err("spec.fromSnapshot")}>
+        <select id="vol-from" value=${form.from} onChange=${set("from")}>
+          <option value="">Empty volume</option>
+          ${ready.map((s) => html`<option key=${s.metadata.name}>${s.metadata.name}</option>`)}
+        </select>
+      <//>
+    </div>
+    <${ErrorNote} error=${error && !error.causes.length ? error : null} />
+    <button type="submit" disabled=${busy}>Create volume</button>
+  </form>`;
+}
+
+function Snapshot({ vol }) {
+  const { busy, error, run } = useSubmit();
+  const take = () =>
+    run(() =>
+      api("POST", path("volumesnapshots", vol.metadata.namespace), {
+        apiVersion: "ml.llmos.ai/v1",
+        kind: "VolumeSnapshot",
+        metadata: { generateName: `${vol.metadata.name}-` },
+        spec: { volumeName: vol.metadata.name },
+      }),
+    );
+  return html`<span class="cell-action"><button type="button" class="secondary small" onClick=${take}
+    disabled=${busy} aria-label=${`Snapshot ${vol.metadata.name}`}>Snapshot</button><${ErrorNote} error=${error} /></span>`;
+}
+
+export function VolumesPage() {
+  useTick();
+  const volumes = useWatch(path("volumes"));
+  const snapshots = useWatch(path("volumesnapshots"));
+  const namespaces = useWatch(path("namespaces"));
+  return html`<section>
+    <h1>Volumes</h1>
+    <${ErrorNote} error=${volumes.error} />
+    ${!volumes.loaded
+      ? html`<${Loading} what="volumes" />`
+      : volumes.items.length
+        ? html`<table class="table" aria-label="Volumes">
+            <thead><tr><th>Name</th><th>Namespace</th><th>Usage</th><th>Used by</th><th>Status</th>
+              <th>Age</th><th>Actions</th></tr></thead>
+            <tbody>${volumes.items.map((v) => {
+              const st = v.status || {};
+              return html`<tr key=${v.metadata.uid} data-name=${v.metadata.name}>
+                <td>${v.metadata.name}</td><td>${v.metadata.namespace}</td>
+                <td><${Meter} label="Usage" used=${bytes(st.usage) || 0} total=${bytes(v.spec.capacity)} format=${humanBytes} /></td>
+                <td>${(st.usedBy || []).join(", ") || "–"}</td>
+                <td><${Phase} phase=${st.phase} /></td>
+                <td>${age(v.metadata.creationTimestamp)}</td>
+                <td class="row-actions"><${Snapshot} vol=${v} /><${DeleteButton} plural="volumes" obj=${v} what="volume" /></td>
+              </tr>`;
+            })}</tbody>
+          </table>`
+        : html`<p class="muted">No volumes yet.</p>`}
+    <h2>Snapshots</h2>
+    ${snapshots.items.length
+      ? html`<table class="table" aria-label="Snapshots">
+          <thead><tr><th>Name</th><th>Namespace</th><th>Of volume</th><th>Size</th><th>Ready</th><th>Taken</th><th></th></tr></thead>
+          <tbody>${snapshots.items.map((s) => html`<tr key=${s.metadata.uid}>
+            <td>${s.metadata.name}</td><td>${s.metadata.namespace}</td><td>${s.spec.volumeName}</td>
+            <td>${(s.status || {}).size || "–"}</td><td>${(s.status || {}).readyToUse ? "yes" : "no"}</td>
+            <td>${age((s.status || {}).takenAt)}</td>
+            <td><${DeleteButton} plural="volumesnapshots" obj=${s} what="snapshot" /></td>
+          </tr>`)}</tbody>
+        </table>`
+      : html`<p class="muted">No snapshots yet.</p>`}
+    <${CreateVolume} namespaces=${namespaces.items} snapshots=${snapshots.items} />
+  </section>`;
+}

@@ -1,0 +1,55 @@
+"""Volumes and notebooks from the dashboard: create, see them live, open JupyterLab through
+the proxy with the dashboard's session, stop, delete."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from conftest import go, log_in
+from server import ADMIN_PASSWORD, RunningServer
+
+
+def test_create_a_volume_and_a_notebook_then_open_jupyterlab(
+    page: Page, server: RunningServer, admin: httpx.Client
+) -> None:
+    vol, nb = f"ui-{uuid.uuid4().hex[:6]}", f"lab-{uuid.uuid4().hex[:6]}"
+    log_in(page, server, "admin", ADMIN_PASSWORD)
+    go(page, "Volumes")
+    form = page.get_by_role("form", name="Create a volume")
+    form.get_by_label("Name", exact=True).fill(vol)
+    form.get_by_label("Capacity").fill("lots")
+    form.get_by_role("button", name="Create volume").click()
+    expect(form.locator("#vol-capacity-error")).to_be_visible()
+    form.get_by_label("Capacity").fill("2Gi")
+    form.get_by_role("button", name="Create volume").click()
+    row = page.locator(f'tr[data-name="{vol}"]')
+    expect(row.locator("[data-phase]")).to_have_attribute("data-phase", "Bound")
+
+    go(page, "Notebooks")
+    form = page.get_by_role("form", name="Create a notebook")
+    form.get_by_label("Name", exact=True).fill(nb)
+    form.get_by_label("Volume (working dir)").select_option(vol)
+    form.get_by_role("button", name="Create notebook").click()
+    row = page.locator(f'tr[data-name="{nb}"]')
+    expect(row.locator("[data-phase]")).to_have_attribute("data-phase", "Ready", timeout=120_000)
+
+    with page.context.expect_page() as opened:
+        row.get_by_role("link", name=f"Open {nb}").click()
+    lab = opened.value
+    expect(lab).to_have_url(re.compile(f"/notebooks/default/{nb}/"))
+    expect(lab.locator("#jp-main-dock-panel")).to_be_visible(timeout=60_000)
+    lab.close()
+
+    go(page, "Volumes")
+    expect(page.locator(f'tr[data-name="{vol}"]')).to_contain_text(f"Notebook/{nb}")
+    go(page, "Notebooks")
+    row.get_by_role("button", name="Stop").click()
+    expect(row.locator("[data-phase]")).to_have_attribute("data-phase", "Stopped")
+    page.once("dialog", lambda d: d.accept())
+    row.get_by_role("button", name=f"Delete {nb}").click()
+    expect(row).to_have_count(0)
+    admin.delete(f"/apis/ml.llmos.ai/v1/namespaces/default/volumes/{vol}")
