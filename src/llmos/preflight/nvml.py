@@ -8,11 +8,12 @@ nvidia-ml-py, and `RecordedNvmlReader` replays a JSON recording, so tests
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from llmos._lib import nvml
 
 __all__ = [
     "NvmlDevice",
@@ -47,12 +48,11 @@ class NvmlDevice:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> NvmlDevice:
-        major, _, minor = str(raw["computeCapability"]).partition(".")
         return cls(
             index=int(raw["index"]),
             name=str(raw["name"]),
             memory_total_bytes=int(raw["memoryTotalBytes"]),
-            compute_capability=(int(major), int(minor or 0)),
+            compute_capability=nvml.compute_capability(raw["computeCapability"]),
             pci_bus_id=str(raw.get("pciBusId", "")),
             uuid=str(raw.get("uuid", "")),
         )
@@ -107,41 +107,34 @@ class RecordedNvmlReader:
         return self.snapshot
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class PynvmlReader:
     """Reads the live driver through nvidia-ml-py (``pynvml``)."""
 
     def read(self) -> NvmlSnapshot:
         try:
-            import pynvml
-        except ImportError as exc:  # pragma: no cover - a declared dependency
-            return NvmlSnapshot(error=f"nvidia-ml-py is not installed: {exc}")
-        try:
-            pynvml.nvmlInit()
-        except pynvml.NVMLError as exc:
+            with nvml.session() as pynvml:
+                try:
+                    return _read(pynvml)
+                except pynvml.NVMLError as exc:
+                    return NvmlSnapshot(error=str(exc))
+        except nvml.NvmlUnavailable as exc:
             return NvmlSnapshot(error=str(exc))
-        try:
-            driver = _text(pynvml.nvmlSystemGetDriverVersion())
-            devices = []
-            for index in range(pynvml.nvmlDeviceGetCount()):
-                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
-                devices.append(
-                    NvmlDevice(
-                        index=index,
-                        name=_text(pynvml.nvmlDeviceGetName(handle)),
-                        memory_total_bytes=int(pynvml.nvmlDeviceGetMemoryInfo(handle).total),
-                        compute_capability=(int(major), int(minor)),
-                        pci_bus_id=_text(pynvml.nvmlDeviceGetPciInfo(handle).busId),
-                        uuid=_text(pynvml.nvmlDeviceGetUUID(handle)),
-                    )
-                )
-            return NvmlSnapshot(driver_version=driver, devices=tuple(devices))
-        except pynvml.NVMLError as exc:
-            return NvmlSnapshot(error=str(exc))
-        finally:
-            with contextlib.suppress(pynvml.NVMLError):
-                pynvml.nvmlShutdown()
+
+
+def _read(pynvml: Any) -> NvmlSnapshot:
+    driver = nvml.text(pynvml.nvmlSystemGetDriverVersion())
+    devices = []
+    for index in range(pynvml.nvmlDeviceGetCount()):
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+        devices.append(
+            NvmlDevice(
+                index=index,
+                name=nvml.text(pynvml.nvmlDeviceGetName(handle)),
+                memory_total_bytes=int(pynvml.nvmlDeviceGetMemoryInfo(handle).total),
+                compute_capability=(int(major), int(minor)),
+                pci_bus_id=nvml.text(pynvml.nvmlDeviceGetPciInfo(handle).busId),
+                uuid=nvml.text(pynvml.nvmlDeviceGetUUID(handle)),
+            )
+        )
+    return NvmlSnapshot(driver_version=driver, devices=tuple(devices))
