@@ -19,7 +19,7 @@ KINDS = {
         "secrets",
     },
     "ml.llmos.ai": {"modelservices", "notebooks", "mlclusters", "volumes"},
-    "node.llmos.ai": {"nodes", "events"},
+    "node.llmos.ai": {"nodes", "gpudevices", "events"},
 }
 
 

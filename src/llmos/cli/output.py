@@ -90,6 +90,14 @@ KIND_COLUMNS: dict[str, list[Column]] = {
         ("MEMORY", lambda o: _status(o).get("capacity", {}).get("memory", "")),
         ("VERSION", lambda o: _status(o).get("nodeInfo", {}).get("llmosVersion", "")),
     ],
+    "GPUDevice": [
+        ("NODE", lambda o: _spec(o).get("nodeName", "")),
+        ("INDEX", lambda o: str(_status(o).get("index", ""))),
+        ("PRODUCT", lambda o: _status(o).get("product", "")),
+        ("MEMORY", lambda o: f"{int(_status(o).get('memoryTotalBytes') or 0) / 2**30:.1f}Gi"),
+        ("HEALTH", lambda o: _status(o).get("health", "")),
+        ("ALLOCATIONS", lambda o: str(len(_status(o).get("allocations") or []))),
+    ],
     "Event": [
         ("TYPE", lambda o: _spec(o).get("type", "")),
         ("REASON", lambda o: _spec(o).get("reason", "")),

@@ -1,4 +1,9 @@
-"""NodeAgent: registers this machine as a Node and keeps its heartbeat fresh."""
+"""NodeAgent: registers this machine as a Node and keeps its heartbeat fresh.
+
+With a :class:`~llmos.controllers.gpudevices.GPUDevicePublisher` it also
+publishes the GPUs at every heartbeat: one GPUDevice each, and the Node's
+``capacity``/``allocatable`` of ``nvidia.com/gpu`` and ``llmos.ai/gpu-memory``.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from llmos._lib import timefmt
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.quantity import format_bytes
 from llmos._lib.tls import local_addresses
+from llmos.controllers.gpudevices import GPU_MEMORY, GPUDevicePublisher
 from llmos.resources.meta import set_condition
 from llmos.store.base import ResourceStore
 
@@ -53,22 +59,37 @@ def _addresses() -> list[dict[str, str]]:
 
 class NodeAgent:
     def __init__(
-        self, store: ResourceStore, name: str, data_dir: Path, interval: float = 30.0
+        self,
+        store: ResourceStore,
+        name: str,
+        data_dir: Path,
+        interval: float = 30.0,
+        gpus: GPUDevicePublisher | None = None,
     ) -> None:
         self.store = store
         self.name = name
         self.data_dir = data_dir
         self.interval = interval
+        self.gpus = gpus
         self._task: asyncio.Task[None] | None = None
 
     def _status(self, previous: dict[str, Any]) -> dict[str, Any]:
         capacity = _capacity(self.data_dir)
+        allocatable = dict(capacity)
+        usage = _usage(self.data_dir)
+        if self.gpus is not None:
+            gpu_capacity, gpu_allocatable = self.gpus.capacity()
+            capacity.update(gpu_capacity)
+            allocatable.update(gpu_allocatable)
+            used = [g.reading.memory_used_bytes for g in self.gpus.snapshot.gpus]
+            if gpu_capacity and None not in used:
+                usage[GPU_MEMORY] = format_bytes(sum(u for u in used if u is not None))
         status: dict[str, Any] = {
             "phase": "Ready",
             "conditions": list(previous.get("conditions") or []),
             "capacity": capacity,
-            "allocatable": dict(capacity),
-            "usage": _usage(self.data_dir),
+            "allocatable": allocatable,
+            "usage": usage,
             "addresses": _addresses(),
             "nodeInfo": {
                 "hostname": socket.gethostname().lower(),
@@ -103,6 +124,8 @@ class NodeAgent:
                     "status": {},
                 },
             )
+        if self.gpus is not None:
+            await self.gpus.publish()
         node["status"] = self._status(node.get("status") or {})
         return await self.store.update_status(NODES, node)
 
@@ -123,3 +146,5 @@ class NodeAgent:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.gpus is not None:
+            await self.gpus.close()

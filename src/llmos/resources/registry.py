@@ -66,6 +66,7 @@ ALL_KINDS: tuple[KindInfo, ...] = tuple(
         ml.Volume,
         ml.VolumeSnapshot,
         node.Node,
+        node.GPUDevice,
         node.Event,
     )
 )
