@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Check `llmos preflight` on a real NVIDIA GPU machine.
+# Check LLMOS on a real NVIDIA GPU machine: preflight, then GPU inventory, scheduling and serving.
 #
 #   scripts/gpu-check.sh [EXPECTED_COMPUTE_CAPABILITY]     e.g. scripts/gpu-check.sh 9.0
 #
-# Runs `llmos preflight --output json` (GPU and architecture checks, no disk
-# measurement) and asserts that the gpu check passes, that it found every
-# GPU nvidia-smi lists, and that each GPU's compute capability is the
-# expected one (or, without an argument, what nvidia-smi reports, and >= 6.0).
-# Writes the report and the NVML reading (a fixture for
-# tests/preflight/fixtures/nvml) to $OUT, or to a temporary directory.
+# 1. Runs `llmos preflight --output json` (GPU and architecture checks, no disk
+#    measurement) and asserts that the gpu check passes, that it found every
+#    GPU nvidia-smi lists, and that each GPU's compute capability is the
+#    expected one (or, without an argument, what nvidia-smi reports, and >= 6.0).
+# 2. Records the GPUs with scripts/record-gpus.py (a fixture for tests/fixtures/gpus).
+# 3. Runs scripts/gpu-check-serving.py: a real server's Node capacity and
+#    GPUDevices against nvidia-smi, a refused over-commit, the bundled model on a
+#    2Gi GPU share (allocation in the GPUDevice, CUDA_VISIBLE_DEVICES, GPU memory
+#    in use per nvidia-smi), chat and tokens/s, and the release on delete.
+# Writes the reports, the NVML reading (a fixture for tests/preflight/fixtures/nvml)
+# and the recording to $OUT, or to a temporary directory. Exits non-zero if any part failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +46,8 @@ if command -v nvidia-smi >/dev/null; then
     nvidia_smi_caps="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | tr -d ' ' | paste -sd, -)"
 fi
 
-$python - "$out" "$expected" "$nvidia_smi_caps" "$status" <<'PY'
+failed=0
+$python - "$out" "$expected" "$nvidia_smi_caps" "$status" <<'PY' || failed=1
 import json
 import sys
 from pathlib import Path
@@ -82,3 +88,11 @@ if problems:
 print(f"OK: {len(devices)} GPU(s), compute capability {', '.join(caps)}, "
       f"driver {nvml.get('driverVersion')}")
 PY
+
+echo "== recording the GPUs (scripts/record-gpus.py) =="
+$python scripts/record-gpus.py --readings 3 --interval 1 -o "$out/gpu-recording.json" || failed=1
+
+echo "== inventory, scheduling and serving on a real server (scripts/gpu-check-serving.py) =="
+$python scripts/gpu-check-serving.py "$out" || failed=1
+
+exit "$failed"

@@ -132,6 +132,11 @@ class ServerConfig(BaseSettings):
         gt=0,
         description="Seconds between samples of the dashboard's metric history (an hour kept).",
     )
+    gpu_fixture: Path | None = Field(
+        default=None,
+        description="Read GPUs from a recording (scripts/record-gpus.py) instead of NVML: "
+        "for tests and demos.",
+    )
 
     @field_validator("tls_sans", mode="before")
     @classmethod

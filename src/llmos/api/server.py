@@ -32,6 +32,8 @@ from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES
 from llmos.auth.service import AuthService
 from llmos.controllers.downloads import Downloads
 from llmos.controllers.events import EventRecorder
+from llmos.controllers.gpualloc import GPUAllocator
+from llmos.controllers.gpudevices import GPUDevicePublisher
 from llmos.controllers.informer import Informer
 from llmos.controllers.loop import Controller, Manager, ObjectKey
 from llmos.controllers.modelservice import MODELSERVICES, ModelServiceReconciler
@@ -44,6 +46,8 @@ from llmos.gateway.history import History
 from llmos.gateway.proxy import Gateway
 from llmos.gateway.table import RoutingTable
 from llmos.gateway.usage import Usage
+from llmos.gpu.nvml import NvmlGPUSource
+from llmos.gpu.source import FixtureGPUSource, GPUSource
 from llmos.runtime.base import ReplicaSpec, ReplicaStatus
 from llmos.runtime.local import LocalRuntime
 from llmos.store.sqlite.store import SqliteStore
@@ -53,6 +57,13 @@ log = logging.getLogger(__name__)
 
 class ServerError(LLMOSError):
     """The server cannot start."""
+
+
+def gpu_source(config: ServerConfig) -> GPUSource:
+    """NVML, or the recorded GPUs of ``--gpu-fixture`` (tests and demos)."""
+    if config.gpu_fixture is not None:
+        return FixtureGPUSource.from_file(config.gpu_fixture)
+    return NvmlGPUSource()
 
 
 def _history_points(config: ServerConfig) -> int:
@@ -169,6 +180,7 @@ async def ensure_bundled_model(store: SqliteStore) -> None:
 
 async def _serve(config: ServerConfig) -> None:
     tls = tls_files(config)
+    source = gpu_source(config)
     store = await SqliteStore.open(
         config.db_path,
         history_seconds=config.watch_history_seconds,
@@ -176,7 +188,9 @@ async def _serve(config: ServerConfig) -> None:
     )
     auth = AuthService(store)
     manager = Manager()
-    node = NodeAgent(store, config.node_name, config.data_dir)
+    gpus = GPUAllocator(store, config.node_name)
+    publisher = GPUDevicePublisher(store, config.node_name, source)
+    node = NodeAgent(store, config.node_name, config.data_dir, gpus=publisher)
     runtime = LocalRuntime(config.data_dir / "runtime", config.data_dir / "logs")
     downloads = Downloads(config.data_dir / "models")
     models = Informer(store, MODELSERVICES)
@@ -199,6 +213,7 @@ async def _serve(config: ServerConfig) -> None:
         await ensure_namespaces(store)
         await auth.start()
         await node.start()
+        await gpus.sweep()
         await runtime.start()
         await models.start()
         gateway.table.rebuild()
@@ -208,7 +223,9 @@ async def _serve(config: ServerConfig) -> None:
         serving_models = manager.add(
             Controller(
                 store,
-                ModelServiceReconciler(store, runtime, events, downloads, setting=auth.setting),
+                ModelServiceReconciler(
+                    store, runtime, events, downloads, setting=auth.setting, gpus=gpus
+                ),
             )
         )
 

@@ -11,20 +11,36 @@ replicas before the object goes.
 holds a Hugging Face token: it is sent with the download and given to the
 engine as ``HF_TOKEN``. The controller watches Secrets too, so creating or
 changing the one a ModelService names reconciles it at once.
+
+GPUs: ``spec.resources`` (``gpu``, ``gpuMemory``, ``gpuPlacement``) is placed
+replica by replica through the :class:`~llmos.controllers.gpualloc.GPUAllocator`
+before anything starts. A replica that does not fit stays unstarted, the
+ModelService is Pending with a ``FailedScheduling`` Warning naming the
+shortfall, and it is retried every 10 s; a placed one gets its GPUs in
+``CUDA_VISIBLE_DEVICES`` and its share as the engine's memory limit. The
+model's estimated GPU memory is reported in ``status.gpuMemoryEstimate``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.quantity import format_bytes
 from llmos.controllers.downloads import Downloads
 from llmos.controllers.events import EventRecorder
+from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.registry import choose
 from llmos.engines.sources import parse, resolve_now
+from llmos.gpu.errors import GPUError
+from llmos.gpu.estimate import MemoryEstimate, estimate_memory
+from llmos.gpu.request import GPURequest, Placement, gpu_request, placement
+from llmos.gpu.scheduler import Unschedulable
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
 from llmos.store.base import ResourceStore, WatchEvent
@@ -33,6 +49,7 @@ MODELSERVICES = "modelservices.ml.llmos.ai"
 FINALIZER = "llmos.ai/modelservice-replicas"
 SECRETS = "secrets.management.llmos.ai"
 HF_TOKEN_KEY = "token"  # the key of spec.hfTokenSecret that holds the token
+SCHEDULING_RETRY_SECONDS = 10.0
 
 
 async def probe_endpoint(url: str) -> str | None:
@@ -69,12 +86,14 @@ class ModelServiceReconciler:
         *,
         has_gpu: bool = False,
         setting: Any = None,
+        gpus: GPUAllocator | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
         self.events = events
         self.downloads = downloads
         self.has_gpu = has_gpu
+        self.gpus = gpus
         self.setting = setting or (lambda name: "")
         self._phases: dict[str, tuple[Phase, int]] = {}
         self.related: dict[str, Related] = {SECRETS: self._users_of_secret}
@@ -131,23 +150,81 @@ class ModelServiceReconciler:
         set_condition(status, "ModelAvailable", True, "Found", str(files.path))
         status.pop("downloadProgress", None)
         try:
-            engine = choose(ms["spec"].get("engine", "auto"), files, self.has_gpu)
-            ctx = EngineContext(files, served_name(ms), tuple(ms["spec"].get("engineArgs") or ()))
+            request = gpu_request(ms["spec"].get("resources"))
+            policy = placement(ms["spec"].get("resources"))
+        except GPUError as exc:
+            return await self._fail(ms, status, "Scheduled", "InvalidResources", str(exc))
+        estimate = await asyncio.to_thread(
+            estimate_memory, files.path, files.format, files.size_bytes
+        )
+        status["gpuMemoryEstimate"] = format_bytes(-(-estimate.total_bytes // 2**20) * 2**20)
+        try:
+            engine = choose(
+                ms["spec"].get("engine", "auto"), files, self.has_gpu or request is not None
+            )
+            # Checked as it will run: on the GPUs asked for (each replica gets its own).
+            asked = tuple(range(request.count)) if request else ()
+            args = tuple(ms["spec"].get("engineArgs") or ())
+            ctx = EngineContext(files, served_name(ms), args, gpus=asked)
             engine.check(ctx)
         except EngineError as exc:
             return await self._fail(ms, status, "EngineAvailable", "EngineUnavailable", str(exc))
         set_condition(status, "EngineAvailable", True, engine.name, f"served by {engine.name}")
         wanted = int(ms["spec"].get("replicas", 1))
+        placements, shortfall = await self._schedule(ms, status, request, policy, wanted)
         statuses = [
-            await self.runtime.ensure(self._replica(ms, engine, ctx, index, token))
-            for index in range(wanted)
+            await self.runtime.ensure(
+                self._replica(ms, engine, _on(ctx, placed, estimate), index, token)
+            )
+            for index, placed in enumerate(placements)
         ]
-        await self._remove_replicas(key, keep=wanted)
+        await self._remove_replicas(key, keep=len(placements))
         await self._record_transitions(ms, statuses)
         self._summarize(status, statuses, wanted, generation)
         status["engine"] = engine.name
+        if shortfall:
+            status.update(phase="Pending", message=shortfall)
+            set_condition(status, "Ready", False, "FailedScheduling", shortfall, generation)
         await self._save(ms, status)
-        return None
+        return SCHEDULING_RETRY_SECONDS if shortfall else None
+
+    async def _schedule(
+        self,
+        ms: dict[str, Any],
+        status: dict[str, Any],
+        request: GPURequest | None,
+        policy: Placement,
+        wanted: int,
+    ) -> tuple[list[GPUPlacement | None], str | None]:
+        """Place each replica in turn; stop at the first that does not fit, and say why."""
+        meta = ms["metadata"]
+        owner = ("ModelService", meta["namespace"], meta["name"])
+        if request is None:
+            if self.gpus is not None:
+                await self.gpus.release(owner)  # it may have asked for GPUs before
+            set_condition(status, "Scheduled", True, "NoGPURequested", "runs on the CPU")
+            return [None] * wanted, None
+        placements: list[GPUPlacement | None] = []
+        for index in range(wanted):
+            try:
+                if self.gpus is None:
+                    raise Unschedulable(f"needs {request.describe()}; this node has no GPU")
+                placed = await self.gpus.place(owner, index, request, policy)
+            except Unschedulable as exc:
+                shortfall = str(exc)
+                set_condition(status, "Scheduled", False, "FailedScheduling", shortfall)
+                await self.events.record(ms, "FailedScheduling", shortfall, "Warning")
+                return placements, shortfall
+            if placed.new:
+                await self.events.record(
+                    ms, "Scheduled", f"replica {index} scheduled on {placed.describe()}"
+                )
+            placements.append(placed)
+        where = "; ".join(
+            f"replica {i} on {p.describe()}" for i, p in enumerate(placements) if p is not None
+        )
+        set_condition(status, "Scheduled", True, "Scheduled", where)
+        return placements, None
 
     async def _external(
         self, ms: dict[str, Any], status: dict[str, Any], generation: int | None
@@ -242,6 +319,8 @@ class ModelServiceReconciler:
             if int(replica.rsplit("/", 1)[1]) >= keep:
                 await self.runtime.remove(replica)
                 self._phases.pop(replica, None)
+        if self.gpus is not None:
+            await self.gpus.release(("ModelService", key.namespace, key.name), keep)
 
     def _summarize(
         self,
@@ -306,3 +385,15 @@ class ModelServiceReconciler:
             # If it changed meanwhile, the next reconcile writes it.
             with contextlib.suppress(LLMOSError):
                 await self.store.update_status(MODELSERVICES, {**ms, "status": status})
+
+
+def _on(ctx: EngineContext, placed: GPUPlacement | None, estimate: MemoryEstimate) -> EngineContext:
+    """``ctx`` for one replica: its GPUs, and its share as the engine's memory limit."""
+    if placed is None:
+        return dataclasses.replace(ctx, gpus=())
+    return dataclasses.replace(
+        ctx,
+        gpus=placed.gpus,
+        gpu_memory_fraction=placed.fraction,
+        gpu_layers=None if placed.whole else estimate.offload_layers(placed.memory_bytes),
+    )

@@ -46,6 +46,8 @@ class EngineContext:
     gpus: tuple[int, ...] = ()
     # Share of each GPU's memory this replica may use (None: the engine's default).
     gpu_memory_fraction: float | None = None
+    # Layers to offload so a GGUF model stays within its share (llama.cpp; None: all).
+    gpu_layers: int | None = None
 
 
 class Engine:
@@ -92,5 +94,9 @@ class Engine:
         raise NotImplementedError
 
     def env(self, ctx: EngineContext) -> dict[str, str]:
-        visible = ",".join(str(g) for g in ctx.gpus)
-        return {"CUDA_VISIBLE_DEVICES": visible}
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in ctx.gpus)}
+        if ctx.gpus:
+            # The indexes are NVML's, which count in PCI bus order; CUDA counts fastest
+            # first unless told otherwise.
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        return env

@@ -39,7 +39,8 @@ class LlamaCppEngine(Engine):
         if "--n_ctx" not in given:
             args += ["--n_ctx", "4096"]
         if "--n_gpu_layers" not in given:
-            # All layers on the GPU when one is allocated; a memory share is enforced
-            # by offloading fewer layers (the scheduler passes --n_gpu_layers then).
-            args += ["--n_gpu_layers", "-1" if ctx.gpus else "0"]
+            # All layers on the GPU when one is allocated; a memory share smaller than
+            # the model's estimate is held by offloading only the layers that fit.
+            layers = -1 if ctx.gpu_layers is None else ctx.gpu_layers
+            args += ["--n_gpu_layers", str(layers) if ctx.gpus else "0"]
         return (*args, *ctx.engine_args)

@@ -27,6 +27,8 @@ class ResourceRequirements(Strict):
     gpu: int | None = Field(default=None, ge=0)
     # A share of one GPU: a memory size ("20Gi") or a fraction ("0.5").
     gpuMemory: str | None = None
+    # Where GPU shares go: "binpack" onto the fullest GPU that fits, or "spread" (docs/gpus.md).
+    gpuPlacement: Literal["binpack", "spread"] | None = None
 
     _q_cpu = field_validator("cpu")(classmethod(lambda cls, v: _check_quantity(v)))
     _q_mem = field_validator("memory")(classmethod(lambda cls, v: _check_quantity(v)))
@@ -66,6 +68,8 @@ class ModelServiceStatus(Status):
     endpoints: list[str] = Field(default_factory=list)
     downloadProgress: dict[str, Any] | None = None
     engine: str | None = None
+    # GPU memory one replica is expected to need (weights + KV cache + overhead), e.g. "1638Mi".
+    gpuMemoryEstimate: str | None = None
 
 
 class ModelService(Resource):

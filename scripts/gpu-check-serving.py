@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""GPU inventory, scheduling and serving on a real server: the second half of scripts/gpu-check.sh.
+
+    .venv/bin/python scripts/gpu-check-serving.py OUT_DIR
+
+Starts ``llmos server`` (own data dir under OUT_DIR, a free port), then checks:
+
+1. the Node's ``nvidia.com/gpu`` capacity and one healthy GPUDevice per GPU
+   ``nvidia-smi`` lists (names and memory as NVML reports them);
+2. a ModelService asking for more memory than any GPU has stays Pending with a
+   FailedScheduling Event naming the shortfall;
+3. the bundled SmolLM2 on llama.cpp with ``resources.gpuMemory: 2Gi`` is
+   Scheduled, its allocation is in the GPUDevice's status, its engine process
+   has that GPU in ``CUDA_VISIBLE_DEVICES``, and ``nvidia-smi`` shows the
+   engine using GPU memory (fails if llama-cpp-python is a CPU build, unless
+   LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE=1);
+4. chat works through the gateway, and prints tokens/s;
+5. deleting it releases the allocation.
+
+Writes OUT_DIR/gpu-serving.json (and the server's log next to its data dir). With LLMOS_GPU_FIXTURE set
+(a recording) it runs on recorded GPUs, for a dry run without a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from server import RunningServer, start_server  # noqa: E402
+
+NODE = "/apis/node.llmos.ai/v1"
+MS = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
+problems: list[str] = []
+report: dict[str, Any] = {}
+
+
+def check(ok: bool, message: str) -> bool:
+    print(("ok   " if ok else "FAIL ") + message, flush=True)
+    if not ok:
+        problems.append(message)
+    return ok
+
+
+def wait_for(
+    client: httpx.Client, path: str, test: Callable[[dict[str, Any]], bool], timeout: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = client.get(path)
+        if response.status_code == 200:
+            last = response.json()
+            if test(last):
+                return last
+        time.sleep(0.5)
+    return last
+
+
+def nvidia_smi(*query: str) -> list[list[str]]:
+    if not shutil.which("nvidia-smi"):
+        return []
+    out = subprocess.run(
+        ["nvidia-smi", *query, "--format=csv,noheader,nounits"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return [[cell.strip() for cell in line.split(",")] for line in out.splitlines() if line.strip()]
+
+
+def engine(server: RunningServer, served: str) -> psutil.Process | None:
+    for child in psutil.Process(server.pid).children(recursive=True):
+        try:
+            cmdline = child.cmdline()
+        except psutil.NoSuchProcess:
+            continue
+        if "llama_cpp.server" in " ".join(cmdline) and served in cmdline:
+            return child
+    return None
+
+
+def inventory(admin: httpx.Client) -> list[dict[str, Any]]:
+    (node,) = admin.get(f"{NODE}/nodes").json()["items"]
+    devices = sorted(
+        admin.get(f"{NODE}/gpudevices").json()["items"], key=lambda d: d["status"]["index"]
+    )
+    smi = nvidia_smi("--query-gpu=index,name,memory.total")
+    report["node"] = {k: node["status"][k] for k in ("capacity", "allocatable")}
+    report["gpudevices"] = [d["status"] for d in devices]
+    gpus = node["status"]["capacity"].get("nvidia.com/gpu")
+    check(bool(devices), f"{len(devices)} GPUDevice(s); Node capacity nvidia.com/gpu={gpus}")
+    check(gpus == str(len(devices)), "Node capacity counts every GPUDevice")
+    if smi:
+        check(len(smi) == len(devices), f"nvidia-smi lists {len(smi)} GPU(s)")
+        for row, device in zip(smi, devices, strict=False):
+            status = device["status"]
+            same = row[1] == status["product"] and int(row[2]) == status["memoryTotalBytes"] >> 20
+            check(same, f"GPU {row[0]}: {row[1]} {row[2]} MiB = {status['product']}")
+    for device in devices:
+        status = device["status"]
+        check(status["health"] == "Healthy", f"{device['metadata']['name']} is {status['health']}")
+    return devices
+
+
+def refusal(admin: httpx.Client, devices: list[dict[str, Any]]) -> None:
+    largest = max(d["status"]["memoryTotalBytes"] for d in devices)
+    ask = f"{(largest >> 30) + 8}Gi"
+    body = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "ModelService",
+        "metadata": {"name": "gpu-check-too-big"},
+        "spec": {
+            "model": "bundled:smollm2",
+            "engine": "llama-cpp",
+            "resources": {"gpuMemory": ask},
+        },
+    }
+    admin.post(MS, json=body).raise_for_status()
+    ms = wait_for(
+        admin,
+        f"{MS}/gpu-check-too-big",
+        lambda o: (o.get("status") or {}).get("phase") == "Pending",
+        60,
+    )
+    message = (ms.get("status") or {}).get("message", "")
+    report["refusal"] = message
+    check(
+        message.startswith(f"needs 1 GPU with {(largest >> 30) + 8} GiB free; largest free is"),
+        f"Pending: {message}",
+    )
+    events = admin.get(f"{NODE}/namespaces/default/events").json()["items"]
+    check(
+        any(
+            e["spec"]["reason"] == "FailedScheduling" and e["spec"]["message"] == message
+            for e in events
+        ),
+        "a FailedScheduling Event names the shortfall",
+    )
+    admin.delete(f"{MS}/gpu-check-too-big")
+
+
+def serving(server: RunningServer, admin: httpx.Client) -> None:
+    body = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "ModelService",
+        "metadata": {"name": "gpu-check"},
+        "spec": {
+            "model": "bundled:smollm2",
+            "engine": "llama-cpp",
+            "resources": {"gpuMemory": "2Gi"},
+        },
+    }
+    admin.post(MS, json=body).raise_for_status()
+    ms = wait_for(
+        admin, f"{MS}/gpu-check", lambda o: (o.get("status") or {}).get("phase") == "Ready", 300
+    )
+    status = ms.get("status") or {}
+    report["modelservice"] = status
+    if not check(
+        status.get("phase") == "Ready",
+        f"gpu-check is {status.get('phase')}: {status.get('message')}",
+    ):
+        return
+    print(f"     estimate {status.get('gpuMemoryEstimate')}")
+    held = [
+        (d["status"]["index"], a)
+        for d in admin.get(f"{NODE}/gpudevices").json()["items"]
+        for a in d["status"].get("allocations") or []
+        if a["name"] == "gpu-check"
+    ]
+    check(len(held) == 1, f"GPUDevice allocation: {held}")
+    process = engine(server, "gpu-check")
+    if not check(process is not None, "the llama.cpp engine runs") or not held or process is None:
+        return
+    visible = process.environ().get("CUDA_VISIBLE_DEVICES")
+    check(visible == str(held[0][0]), f"engine CUDA_VISIBLE_DEVICES={visible}")
+    apps = nvidia_smi("--query-compute-apps=pid,used_memory")
+    used = next((int(row[1]) for row in apps if row[0] == str(process.pid)), None)
+    report["engineGpuMemoryMiB"] = used
+    if used:
+        check(True, f"engine pid {process.pid} uses {used} MiB of GPU memory")
+    elif os.environ.get("LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE") == "1" or not shutil.which(
+        "nvidia-smi"
+    ):
+        print(f"warn engine pid {process.pid} uses no GPU memory (CPU build of llama-cpp-python)")
+    else:
+        check(
+            False,
+            f"engine pid {process.pid} uses no GPU memory: llama-cpp-python is a CPU build; "
+            'reinstall it with CMAKE_ARGS="-DGGML_CUDA=on"',
+        )
+    key = admin.post("/v1-auth/apikeys", json={"description": "gpu-check"}).json()["token"]
+    with server.client(key) as client:
+        started = time.monotonic()
+        response = client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "gpu-check",
+                "messages": [{"role": "user", "content": "Count from 1 to 50."}],
+                "max_tokens": 128,
+            },
+            timeout=120,
+        )
+        elapsed = time.monotonic() - started
+    if check(response.status_code == 200, f"chat answered HTTP {response.status_code}"):
+        tokens = response.json()["usage"]["completion_tokens"]
+        report["tokensPerSecond"] = round(tokens / elapsed, 1)
+        print(f"     {tokens} tokens in {elapsed:.2f} s: {tokens / elapsed:.1f} tokens/s")
+
+
+def release(admin: httpx.Client) -> None:
+    admin.delete(f"{MS}/gpu-check")
+    deadline = time.monotonic() + 60
+    while admin.get(f"{MS}/gpu-check").status_code != 404 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    held = [
+        a
+        for d in admin.get(f"{NODE}/gpudevices").json()["items"]
+        for a in d["status"].get("allocations") or []
+    ]
+    check(held == [], "deleting it released its allocation")
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "gpu-serving-data"
+    shutil.rmtree(data, ignore_errors=True)
+    server = start_server(data, "--skip-preflight")
+    try:
+        token = server.setup_admin()
+        with server.client(token) as admin:
+            devices = inventory(admin)
+            if devices:
+                refusal(admin, devices)
+                serving(server, admin)
+                release(admin)
+    finally:
+        server.stop()
+        (out / "gpu-serving.json").write_text(json.dumps(report, indent=2) + "\n")
+    if problems:
+        print("FAIL:\n  " + "\n  ".join(problems))
+        sys.exit(1)
+    print("OK: inventory, scheduling, allocation and serving on the GPU")
+
+
+if __name__ == "__main__":
+    main()
