@@ -22,7 +22,11 @@ def start_kernel(client: httpx.Client, base: str) -> str:
 def execute(
     url: str, base: str, kernel: str, token: str, ssl_context: ssl.SSLContext, code: str
 ) -> dict[str, Any]:
-    """Run ``code``; return the execute_reply content and the text it printed."""
+    """Run ``code``; return the execute_reply content and the text it printed.
+
+    Replies (shell) and output (iopub) come on different channels in any order:
+    the request is over once both the reply and the iopub ``idle`` status are in.
+    """
     ws_url = url.replace("https://", "wss://") + f"{base}api/kernels/{kernel}/channels"
     msg_id = uuid.uuid4().hex
     request = {
@@ -47,6 +51,8 @@ def execute(
         "buffers": [],
     }
     printed: list[str] = []
+    reply: dict[str, Any] | None = None
+    idle = False
     deadline = time.monotonic() + 60
     with connect(
         ws_url,
@@ -62,6 +68,10 @@ def execute(
             kind = message["header"]["msg_type"]
             if kind == "stream":
                 printed.append(message["content"]["text"])
-            if kind == "execute_reply":
-                return {**message["content"], "printed": "".join(printed)}
-    raise AssertionError("no execute_reply within 60 s")
+            elif kind == "execute_reply":
+                reply = message["content"]
+            elif kind == "status" and message["content"]["execution_state"] == "idle":
+                idle = True  # the kernel's last word on this request (iopub)
+            if reply is not None and idle:
+                return {**reply, "printed": "".join(printed)}
+    raise AssertionError("no execute_reply and idle status within 60 s")

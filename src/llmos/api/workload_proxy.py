@@ -88,6 +88,7 @@ class WorkloadProxy:
                 auto_decompress=False,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
                 connector=aiohttp.TCPConnector(limit=0),
+                read_bufsize=1 << 22,
             )
         return self._session
 

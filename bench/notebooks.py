@@ -1,0 +1,150 @@
+"""Benchmark notebooks: create to usable kernel, and the proxy's download throughput.
+
+Runs a real ``llmos server`` on loopback and measures, side by side in one run:
+- create to usable kernel: from POSTing a Notebook to a kernel (started through
+  the proxy) answering ``1 + 1`` over its WebSocket; best and median of N;
+- the proxy on a 100 MB download: Jupyter's ``/files/`` endpoint fetched
+  through ``https://127.0.0.1:PORT/notebooks/...`` (TLS, LLMOS auth, the
+  proxy) and directly from the notebook's own loopback port with its secret,
+  alternating, as a ratio (proxy / direct) of MB/s.
+
+    .venv/bin/python bench/notebooks.py [--runs 3] [--megabytes 100] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "workloads"))
+from helpers import create, notebook, path, phase_is, volume, wait_for  # noqa: E402
+from jupyter import execute, start_kernel  # noqa: E402
+
+from server import RunningServer, start_server  # noqa: E402
+
+TARGETS = {"create_to_kernel_seconds": 5.0, "proxy_download_ratio": 0.7}
+
+
+def create_to_kernel(server: RunningServer, admin: httpx.Client, name: str) -> float:
+    started = time.perf_counter()
+    create(admin, "notebooks", "default", notebook(name))
+    wait_for(admin, path("notebooks", "default", name), phase_is("Ready"), "Ready", 120)
+    base = f"/notebooks/default/{name}/"
+    kernel = start_kernel(admin, base)
+    reply = execute(
+        server.url, base, kernel, server.admin_token, server.ssl_context(), "print(1 + 1)"
+    )
+    elapsed = time.perf_counter() - started
+    assert reply["status"] == "ok" and reply["printed"].strip() == "2", reply
+    admin.delete(path("notebooks", "default", name))
+    return elapsed
+
+
+def jupyter_port(server: RunningServer, name: str) -> int:
+    for child in psutil.Process(server.pid).children(recursive=True):
+        args = child.cmdline()
+        if any(a.endswith(f"/{name}/") for a in args):
+            for arg in args:
+                if arg.startswith("--ServerApp.port="):
+                    return int(arg.split("=", 1)[1])
+    raise RuntimeError(f"no Jupyter process for {name}")
+
+
+def download(client: httpx.Client, url: str, headers: dict[str, str]) -> float:
+    """MB/s of one streamed GET."""
+    started = time.perf_counter()
+    size = 0
+    with client.stream("GET", url, headers=headers) as response:
+        response.raise_for_status()
+        for chunk in response.iter_raw(1 << 20):
+            size += len(chunk)
+    return size / (1 << 20) / (time.perf_counter() - started)
+
+
+def proxy_throughput(
+    server: RunningServer, admin: httpx.Client, megabytes: int, rounds: int
+) -> dict[str, Any]:
+    create(admin, "volumes", "default", volume("bench-files", capacity="1Gi"))
+    folder = Path(
+        wait_for(admin, path("volumes", "default", "bench-files"), phase_is("Bound"), "Bound")[
+            "status"
+        ]["path"]
+    )
+    (folder / "big.bin").write_bytes(os.urandom(megabytes << 20))
+    create(admin, "notebooks", "default", notebook("bench-dl", volumes=[{"name": "bench-files"}]))
+    wait_for(admin, path("notebooks", "default", "bench-dl"), phase_is("Ready"), "Ready", 120)
+    base = "/notebooks/default/bench-dl/"
+    # The direct path needs the notebook's port and secret, which only the server
+    # knows: read the port off the process and derive the secret as the server does.
+    port = jupyter_port(server, "bench-dl")
+    uid = admin.get(path("notebooks", "default", "bench-dl")).json()["metadata"]["uid"]
+    key = (server.data_dir / "notebooks" / ".key").read_bytes()
+    secret = hmac.new(key, uid.encode(), hashlib.sha256).hexdigest()
+    proxied, direct = [], []
+    with httpx.Client(timeout=120) as plain:
+        for _ in range(rounds):
+            proxied.append(download(admin, f"{base}files/big.bin", {}))
+            direct.append(
+                download(
+                    plain,
+                    f"http://127.0.0.1:{port}{base}files/big.bin",
+                    {"Authorization": f"token {secret}"},
+                )
+            )
+    admin.delete(path("notebooks", "default", "bench-dl"))
+    proxy_mb, direct_mb = statistics.median(proxied), statistics.median(direct)
+    return {
+        "megabytes": megabytes,
+        "proxy_mb_per_s": round(proxy_mb, 1),
+        "direct_mb_per_s": round(direct_mb, 1),
+        "proxy_download_ratio": round(proxy_mb / direct_mb, 3),
+        "proxy_runs": [round(x, 1) for x in proxied],
+        "direct_runs": [round(x, 1) for x in direct],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--megabytes", type=int, default=100)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(Path(tmp) / "data")
+        try:
+            server.admin_token = server.setup_admin()  # type: ignore[attr-defined]
+            with server.client(server.admin_token) as admin:  # type: ignore[attr-defined]
+                times = [create_to_kernel(server, admin, f"bench-{i}") for i in range(args.runs)]
+                results: dict[str, Any] = {
+                    "create_to_kernel_seconds": round(statistics.median(times), 2),
+                    "create_to_kernel_best": round(min(times), 2),
+                    "create_to_kernel_runs": [round(t, 2) for t in times],
+                    **proxy_throughput(server, admin, args.megabytes, args.runs),
+                }
+        finally:
+            server.stop()
+    for name, target in TARGETS.items():
+        value = results[name]
+        ok = value <= target if name.endswith("seconds") else value >= target
+        results[f"{name}_target"] = f"{'met' if ok else 'MISSED'} ({target})"
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
