@@ -287,3 +287,34 @@ def test_config_file_sets_the_port(tmp_path: Path) -> None:
 def test_sigterm_stops_cleanly(fresh_server: RunningServer) -> None:
     assert fresh_server.stop(signal.SIGTERM) == 0
     assert fresh_server.log().rstrip().endswith("LLMOS stopped")
+
+
+def test_metrics_allow_list_lets_prometheus_scrape_without_a_token(tmp_path: Path) -> None:
+    allowed = start_server(tmp_path / "allowed", "--metrics-allow-from", "127.0.0.0/8")
+    try:
+        with allowed.client() as anonymous:
+            response = anonymous.get("/metrics")
+            assert response.status_code == 200
+            assert "llmos_node_memory_total_bytes" in response.text
+    finally:
+        allowed.stop()
+
+
+def test_metrics_allow_list_refuses_what_is_not_a_network(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmos",
+            "server",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--metrics-allow-from",
+            "prometheus.local",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "'prometheus.local' is not an address or network" in result.stderr

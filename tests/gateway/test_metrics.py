@@ -26,10 +26,10 @@ def _samples(admin: httpx.Client) -> dict[str, list[tuple[dict[str, str], float]
 
 
 def _value(
-    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
+    samples: dict[str, list[tuple[dict[str, str], float]]], metric: str, /, **labels: str
 ) -> float:
     return sum(
-        v for got, v in samples.get(name, []) if all(got.get(k) == x for k, x in labels.items())
+        v for got, v in samples.get(metric, []) if all(got.get(k) == x for k, x in labels.items())
     )
 
 
@@ -58,6 +58,31 @@ def test_metrics_follow_gateway_traffic(
         == reply["usage"]["completion_tokens"]
     )
     assert _value(after, "llmos_gateway_request_duration_seconds_count", model=model) >= 1
+
+
+def test_metrics_cover_the_node_workloads_and_controllers(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    samples = _samples(gw_admin)
+    replica = {"kind": "ModelService", "namespace": "llmos-public", "name": "smollm2"}
+    assert _value(samples, "llmos_workload_up", replica="0", **replica) == 1
+    assert _value(samples, "llmos_workload_resident_memory_bytes", **replica) > 50 * 2**20
+    assert _value(samples, "llmos_workload_cpu_seconds_total", **replica) > 0
+    assert 0 <= _value(samples, "llmos_node_cpu_utilization_ratio") <= 1
+    assert (
+        0
+        < _value(samples, "llmos_node_memory_used_bytes")
+        < _value(samples, "llmos_node_memory_total_bytes")
+    )
+    assert _value(samples, "llmos_node_disk_total_bytes") > 0
+    controller = "ModelServiceReconciler"
+    assert _value(samples, "llmos_controller_reconciles_total", controller=controller) >= 1
+    assert ("llmos_controller_queue_depth" in samples) and (
+        "llmos_controller_reconcile_errors_total" in samples
+    )
+    # Histograms with buckets, as Prometheus expects.
+    buckets = samples["llmos_gateway_request_duration_seconds_bucket"]
+    assert any(labels.get("le") == "+Inf" for labels, _ in buckets)
 
 
 def test_metrics_need_an_admin(model_server: RunningServer, gw_admin: httpx.Client) -> None:

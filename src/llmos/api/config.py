@@ -8,6 +8,7 @@ over the file (``/etc/llmos/config.yaml`` as root, else the user's config dir).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import socket
@@ -79,6 +80,16 @@ class YamlFileSource(PydanticBaseSettingsSource):
         return result
 
 
+def split_list(value: Any) -> Any:
+    """Accept ``a,b``, a JSON list, or a YAML list alike."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
 class ServerConfig(BaseSettings):
     """Settings of ``llmos server`` (embedded mode)."""
 
@@ -138,16 +149,29 @@ class ServerConfig(BaseSettings):
         "for tests and demos.",
     )
 
+    metrics_allow_from: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or networks (CIDR, comma-separated) that may scrape /metrics "
+            "without a token, e.g. your Prometheus."
+        ),
+    )
+
+    @field_validator("metrics_allow_from", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        items = split_list(value)
+        for item in items or []:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an address or network (CIDR)") from exc
+        return items
+
     @field_validator("tls_sans", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
-        """Accept ``a,b``, a JSON list, or a YAML list alike."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [item.strip() for item in text.split(",") if item.strip()]
-        return value
+        return split_list(value)
 
     @classmethod
     def settings_customise_sources(

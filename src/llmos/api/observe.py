@@ -7,6 +7,7 @@ checks ``get`` on ``modelservices/logs``.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,12 +25,28 @@ from llmos.auth.rbac import Request as AuthzRequest
 router = APIRouter()
 
 
+def _allowed(request: Request, networks: list[str]) -> bool:
+    if not networks or request.client is None:
+        return False
+    try:
+        address = ipaddress.ip_address(request.client.host)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
 @router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request, who: Principal = Depends(principal)) -> Response:
-    if not who.is_admin:
-        raise forbidden("/metrics is for administrators (or a Prometheus API key of one)")
-    registry = app_state(request).metrics
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format, for an admin's token or an address in --metrics-allow-from."""
+    state = app_state(request)
+    if not _allowed(request, state.config.metrics_allow_from):
+        who = await principal(request)
+        if not who.is_admin:
+            raise forbidden(
+                "/metrics is for administrators (or an API key of one), or for the "
+                "addresses in --metrics-allow-from"
+            )
+    return Response(generate_latest(state.metrics), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/apis/ml.llmos.ai/v1/namespaces/{namespace}/modelservices/{name}/metrics")

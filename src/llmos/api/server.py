@@ -23,11 +23,12 @@ import uvicorn
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.tls import TLSFiles, ensure_certificates
 from llmos.api.app import create_app
+from llmos.api.collectors import ControllerCollector, NodeCollector, WorkloadCollector
 from llmos.api.config import ServerConfig
 from llmos.api.dispatch import Dispatch
 from llmos.api.notebook_access import notebook_route
-from llmos.api.workload_proxy import WorkloadProxy
 from llmos.api.state import AppState
+from llmos.api.workload_proxy import WorkloadProxy
 from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES
 from llmos.auth.service import AuthService
 from llmos.controllers.downloads import Downloads
@@ -204,6 +205,9 @@ async def _serve(config: ServerConfig) -> None:
     )
     usage = Usage(state.metrics)
     state.usage = usage
+    for collector in (NodeCollector(config.data_dir), WorkloadCollector(runtime)):
+        state.metrics.register(collector)
+    state.metrics.register(ControllerCollector(manager))
     history = History(usage, interval=config.metrics_interval, points=_history_points(config))
     state.history = history
     gateway = Gateway(auth, RoutingTable(models, auth.authorizer), usage)

@@ -1,0 +1,166 @@
+"""Prometheus collectors read at scrape time: the node, each workload, and the controllers.
+
+Gateway series (requests, latency, time to first token, tokens) are counted
+as requests happen (``llmos.gateway.usage``); these are read when ``/metrics``
+is scraped, so an idle server spends nothing on them between scrapes.
+
+- node: ``llmos_node_cpu_utilization_ratio``, ``llmos_node_cpu_cores``,
+  ``llmos_node_memory_{used,total}_bytes``, ``llmos_node_disk_{used,total}_bytes``
+  (the data dir's filesystem);
+- workloads (every replica the runtime supervises, with its child processes):
+  ``llmos_workload_cpu_seconds_total``, ``llmos_workload_resident_memory_bytes``,
+  ``llmos_workload_up``, ``llmos_workload_restarts_total``, labelled by
+  ``kind``, ``namespace``, ``name`` and ``replica``;
+- controllers: ``llmos_controller_queue_depth``,
+  ``llmos_controller_reconciles_total``, ``llmos_controller_reconcile_errors_total``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from llmos.controllers.loop import Manager
+from llmos.runtime.base import Runtime
+
+WORKLOAD_LABELS = ["kind", "namespace", "name", "replica"]
+KINDS = {"modelservices": "ModelService", "notebooks": "Notebook", "mlclusters": "MLCluster"}
+
+
+class NodeCollector(Collector):
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        psutil.cpu_percent(interval=None)  # the first reading is since this call
+
+    def collect(self) -> Iterator[Metric]:
+        cpu = GaugeMetricFamily(
+            "llmos_node_cpu_utilization_ratio", "CPU in use since the last scrape, 0 to 1."
+        )
+        cpu.add_metric([], psutil.cpu_percent(interval=None) / 100)
+        yield cpu
+        cores = GaugeMetricFamily("llmos_node_cpu_cores", "Logical CPUs of the node.")
+        cores.add_metric([], float(os.cpu_count() or 1))
+        yield cores
+        memory = psutil.virtual_memory()
+        yield _gauge("llmos_node_memory_used_bytes", "Memory in use.", memory.used)
+        yield _gauge("llmos_node_memory_total_bytes", "Memory of the node.", memory.total)
+        disk = shutil.disk_usage(self.data_dir)
+        yield _gauge("llmos_node_disk_used_bytes", "Used space on the data dir's disk.", disk.used)
+        yield _gauge("llmos_node_disk_total_bytes", "Size of the data dir's disk.", disk.total)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation)
+    family.add_metric([], float(value))
+    return family
+
+
+def _labels(key: str) -> list[str]:
+    """``modelservices/ns/name/0`` -> [ModelService, ns, name, 0]."""
+    parts = key.split("/")
+    kind = KINDS.get(parts[0], parts[0])
+    return [kind, *parts[1:3], parts[3] if len(parts) > 3 else "0"]
+
+
+class WorkloadCollector(Collector):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._processes: dict[int, psutil.Process] = {}
+
+    def _process(self, pid: int) -> psutil.Process:
+        process = self._processes.get(pid)
+        if process is None:
+            process = self._processes[pid] = psutil.Process(pid)
+        return process
+
+    def collect(self) -> Iterator[Metric]:
+        cpu = CounterMetricFamily(
+            "llmos_workload_cpu_seconds",
+            "CPU time of a replica and its child processes (user + system).",
+            labels=WORKLOAD_LABELS,
+        )
+        rss = GaugeMetricFamily(
+            "llmos_workload_resident_memory_bytes",
+            "Resident memory of a replica and its child processes.",
+            labels=WORKLOAD_LABELS,
+        )
+        up = GaugeMetricFamily(
+            "llmos_workload_up", "1 when the replica is ready, else 0.", labels=WORKLOAD_LABELS
+        )
+        restarts = CounterMetricFamily(
+            "llmos_workload_restarts", "Times the replica was restarted.", labels=WORKLOAD_LABELS
+        )
+        keys = self.runtime.keys()
+        children = _children_table() if keys else {}
+        alive: set[int] = set()
+        for key in keys:
+            status = self.runtime.status(key)
+            if status is None:
+                continue
+            labels = _labels(key)
+            up.add_metric(labels, 1.0 if status.ready else 0.0)
+            restarts.add_metric(labels, float(status.restarts))
+            if status.pid is None:
+                continue
+            seconds, memory = 0.0, 0
+            for pid in _tree(status.pid, children):
+                try:
+                    process = self._process(pid)
+                    with process.oneshot():
+                        times = process.cpu_times()
+                        seconds += times.user + times.system
+                        memory += process.memory_info().rss
+                    alive.add(pid)
+                except psutil.Error:
+                    continue
+            cpu.add_metric(labels, seconds)
+            rss.add_metric(labels, float(memory))
+        for pid in set(self._processes) - alive:
+            del self._processes[pid]
+        yield from (cpu, rss, up, restarts)
+
+
+def _children_table() -> dict[int, list[int]]:
+    table: dict[int, list[int]] = defaultdict(list)
+    for process in psutil.process_iter(["ppid"]):
+        table[process.info["ppid"] or 0].append(process.pid)
+    return table
+
+
+def _tree(root: int, children: dict[int, list[int]]) -> list[int]:
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, ()))
+    return found
+
+
+class ControllerCollector(Collector):
+    def __init__(self, manager: Manager) -> None:
+        self.manager = manager
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "llmos_controller_queue_depth",
+            "Keys waiting in a controller's queue.",
+            labels=["controller"],
+        )
+        runs = CounterMetricFamily(
+            "llmos_controller_reconciles", "Reconciles run.", labels=["controller"]
+        )
+        errors = CounterMetricFamily(
+            "llmos_controller_reconcile_errors", "Reconciles that failed.", labels=["controller"]
+        )
+        for controller in self.manager.controllers:
+            depth.add_metric([controller.name], float(len(controller.queue)))
+            runs.add_metric([controller.name], float(controller.reconciles))
+            errors.add_metric([controller.name], float(controller.reconcile_errors))
+        yield from (depth, runs, errors)
