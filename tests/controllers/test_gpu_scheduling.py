@@ -80,6 +80,17 @@ def engine_of(server: RunningServer, served: str) -> psutil.Process:
     raise AssertionError(f"no llama.cpp process serves {served}")
 
 
+def wait_engine(server: RunningServer, served: str, timeout: float = 60) -> psutil.Process:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return engine_of(server, served)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == kind)
 
@@ -191,9 +202,10 @@ def test_a_share_is_placed_recorded_kept_over_a_restart_and_released(
     gpu_server.stop()
     gpu_server.start()
     with gpu_server.client(gpu_server.admin_token) as again:  # type: ignore[attr-defined]
+        # (The status still says Ready from before the restart: wait for the new engine.)
+        assert wait_engine(gpu_server, "shared").environ()["CUDA_VISIBLE_DEVICES"] == "2"
         wait_for(again, path, lambda o: (o.get("status") or {}).get("phase") == "Ready")
         assert [d["status"]["allocations"] for d in devices(again)] == [[], [], [held]]
-        assert engine_of(gpu_server, "shared").environ()["CUDA_VISIBLE_DEVICES"] == "2"
         assert len([e for e in events_of(again, "shared") if e["reason"] == "Scheduled"]) == 1
 
         assert again.delete(path).status_code == 200

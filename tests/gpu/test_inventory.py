@@ -200,7 +200,9 @@ def _recorder() -> ModuleType:
     return module
 
 
-def test_recorder_writes_the_fixture_format(fake_nvml: FakeNvml) -> None:
+def test_recorder_writes_the_fixture_format(
+    fake_nvml: FakeNvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What the recorder writes from NVML loads back as the same GPUs and readings."""
     recorder = _recorder()
     calls = iter(range(10))
@@ -209,7 +211,7 @@ def test_recorder_writes_the_fixture_format(fake_nvml: FakeNvml) -> None:
         next(calls)
         fake_nvml.advance()
 
-    recorder.time.sleep = sleep
+    monkeypatch.setattr(recorder.time, "sleep", sleep)  # the time module's: undone after
     recording = recorder.record(readings=3, interval=0.5, load=False)
     raw = recording.to_dict()
     assert raw["origin"] == "nvml" and raw["intervalSeconds"] == 0.5
