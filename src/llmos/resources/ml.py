@@ -91,10 +91,6 @@ class NotebookSpec(Strict):
     stopped: bool = False
 
 
-class Notebook(Resource):
-    group: ClassVar[str] = GROUP
-    plural: ClassVar[str] = "notebooks"
-    short_names: ClassVar[tuple[str, ...]] = ("nb",)
 class NotebookStatus(Status):
     # Where users open it: https://HOST:8443/notebooks/{namespace}/{name}/
     url: str | None = None
@@ -102,6 +98,10 @@ class NotebookStatus(Status):
     workingDir: str | None = None
 
 
+class Notebook(Resource):
+    group: ClassVar[str] = GROUP
+    plural: ClassVar[str] = "notebooks"
+    short_names: ClassVar[tuple[str, ...]] = ("nb",)
     label_names: ClassVar[bool] = True
     spec: NotebookSpec = Field(default_factory=NotebookSpec)
     status: NotebookStatus = Field(default_factory=NotebookStatus)
@@ -148,14 +148,14 @@ class VolumeSpec(Strict):
 class VolumeStatus(Status):
     usage: str | None = None
     capacity: str | None = None
-
-
-class Volume(Resource):
-    group: ClassVar[str] = GROUP
     # Embedded mode: the directory that holds the volume's files.
     path: str | None = None
     # Workloads that mount it, as "Kind/name".
     usedBy: list[str] = Field(default_factory=list)
+
+
+class Volume(Resource):
+    group: ClassVar[str] = GROUP
     plural: ClassVar[str] = "volumes"
     short_names: ClassVar[tuple[str, ...]] = ("vol",)
     spec: VolumeSpec = Field(default_factory=VolumeSpec)
