@@ -18,7 +18,7 @@ KINDS = {
         "settings",
         "secrets",
     },
-    "ml.llmos.ai": {"modelservices", "notebooks", "mlclusters", "volumes"},
+    "ml.llmos.ai": {"modelservices", "notebooks", "mlclusters", "volumes", "volumesnapshots"},
     "node.llmos.ai": {"nodes", "gpudevices", "events"},
 }
 
