@@ -12,7 +12,11 @@ is scraped, so an idle server spends nothing on them between scrapes.
   ``llmos_workload_up``, ``llmos_workload_restarts_total``, labelled by
   ``kind``, ``namespace``, ``name`` and ``replica``;
 - controllers: ``llmos_controller_queue_depth``,
-  ``llmos_controller_reconciles_total``, ``llmos_controller_reconcile_errors_total``.
+  ``llmos_controller_reconciles_total``, ``llmos_controller_reconcile_errors_total``;
+- GPUs: ``llmos_gpu_utilization_ratio``, ``llmos_gpu_memory_{used,total}_bytes``,
+  ``llmos_gpu_temperature_celsius``, ``llmos_gpu_power_watts``,
+  ``llmos_gpu_ecc_errors_total``, ``llmos_gpu_healthy``, labelled by ``gpu``
+  (index), ``uuid`` and ``model``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from llmos.controllers.gpudevices import GPUDevicePublisher, device_name
 from llmos.controllers.loop import Manager
+from llmos.gateway.history import Sampler
 from llmos.runtime.base import Runtime
 
 WORKLOAD_LABELS = ["kind", "namespace", "name", "replica"]
@@ -164,3 +170,84 @@ class ControllerCollector(Collector):
             runs.add_metric([controller.name], float(controller.reconciles))
             errors.add_metric([controller.name], float(controller.reconcile_errors))
         yield from (depth, runs, errors)
+
+
+GPU_LABELS = ["gpu", "uuid", "model"]
+
+
+class GPUCollector(Collector):
+    """Per-GPU series from the latest reading (refreshed with the metric history, and at
+    each heartbeat); nothing is read from NVML at scrape time."""
+
+    def __init__(self, publisher: GPUDevicePublisher) -> None:
+        self.publisher = publisher
+
+    def collect(self) -> Iterator[Metric]:
+        families = {
+            "utilization": GaugeMetricFamily(
+                "llmos_gpu_utilization_ratio", "GPU busy time, 0 to 1.", labels=GPU_LABELS
+            ),
+            "used": GaugeMetricFamily(
+                "llmos_gpu_memory_used_bytes", "GPU memory in use.", labels=GPU_LABELS
+            ),
+            "total": GaugeMetricFamily(
+                "llmos_gpu_memory_total_bytes", "GPU memory.", labels=GPU_LABELS
+            ),
+            "temperature": GaugeMetricFamily(
+                "llmos_gpu_temperature_celsius", "GPU temperature.", labels=GPU_LABELS
+            ),
+            "power": GaugeMetricFamily(
+                "llmos_gpu_power_watts", "GPU power draw.", labels=GPU_LABELS
+            ),
+            "healthy": GaugeMetricFamily(
+                "llmos_gpu_healthy", "1 while the GPU is healthy.", labels=GPU_LABELS
+            ),
+        }
+        ecc = CounterMetricFamily(
+            "llmos_gpu_ecc_errors",
+            "ECC errors since the driver loaded (aggregate), by type.",
+            labels=[*GPU_LABELS, "type"],
+        )
+        for gpu in self.publisher.snapshot.gpus:
+            info, reading = gpu.info, gpu.reading
+            labels = [str(info.index), info.uuid, info.name]
+            families["total"].add_metric(labels, float(info.memory_total_bytes))
+            families["healthy"].add_metric(labels, 1.0 if gpu.health.healthy else 0.0)
+            values = {
+                "utilization": None
+                if reading.utilization_percent is None
+                else reading.utilization_percent / 100,
+                "used": reading.memory_used_bytes,
+                "temperature": reading.temperature_celsius,
+                "power": reading.power_watts,
+            }
+            for key, value in values.items():
+                if value is not None:
+                    families[key].add_metric(labels, float(value))
+            errors = reading.ecc_errors
+            if errors is not None:
+                for kind, count in (
+                    ("corrected", errors.aggregate_corrected),
+                    ("uncorrected", errors.aggregate_uncorrected),
+                ):
+                    if count is not None:
+                        ecc.add_metric([*labels, kind], float(count))
+        yield from families.values()
+        yield ecc
+
+
+def gpu_sampler(publisher: GPUDevicePublisher, node: str) -> Sampler:
+    """Each GPU's utilization and memory for the dashboard's history, keyed by GPUDevice name."""
+
+    async def sample() -> dict[str, dict[str, float | None]]:
+        snapshot = await publisher.refresh()
+        return {
+            device_name(node, gpu.info.index): {
+                "utilizationPercent": gpu.reading.utilization_percent,
+                "memoryUsedBytes": gpu.reading.memory_used_bytes,
+                "temperatureCelsius": gpu.reading.temperature_celsius,
+            }
+            for gpu in snapshot.gpus
+        }
+
+    return sample

@@ -7,6 +7,7 @@ checks ``get`` on ``modelservices/logs``.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import AsyncIterator
 from typing import Any
@@ -46,7 +47,27 @@ async def metrics(request: Request) -> Response:
                 "/metrics is for administrators (or an API key of one), or for the "
                 "addresses in --metrics-allow-from"
             )
-    return Response(generate_latest(state.metrics), media_type=CONTENT_TYPE_LATEST)
+    # Collectors read /proc for every workload: keep that off the event loop.
+    body = await asyncio.to_thread(generate_latest, state.metrics)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/apis/node.llmos.ai/v1/gpudevices/{name}/metrics")
+async def gpu_metrics(
+    request: Request, name: str, who: Principal = Depends(principal)
+) -> dict[str, Any]:
+    """The last hour of one GPU's utilization, memory and temperature, for charts."""
+    state = app_state(request)
+    req = AuthzRequest("get", "node.llmos.ai", "gpudevices", None, name)
+    if not state.auth.authorizer.allows(who, req, False):
+        raise forbidden(f"user {who.user!r} may not get gpudevices {name!r}")
+    await state.store.get("gpudevices.node.llmos.ai", "", name)
+    history = state.history
+    return {
+        "gpu": name,
+        "intervalSeconds": history.interval if history else None,
+        "points": history.readings(name) if history else [],
+    }
 
 
 @router.get("/apis/ml.llmos.ai/v1/namespaces/{namespace}/modelservices/{name}/metrics")

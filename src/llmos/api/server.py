@@ -23,7 +23,13 @@ import uvicorn
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.tls import TLSFiles, ensure_certificates
 from llmos.api.app import create_app
-from llmos.api.collectors import ControllerCollector, NodeCollector, WorkloadCollector
+from llmos.api.collectors import (
+    ControllerCollector,
+    GPUCollector,
+    NodeCollector,
+    WorkloadCollector,
+    gpu_sampler,
+)
 from llmos.api.config import ServerConfig
 from llmos.api.dispatch import Dispatch
 from llmos.api.notebook_access import notebook_route
@@ -208,7 +214,13 @@ async def _serve(config: ServerConfig) -> None:
     for collector in (NodeCollector(config.data_dir), WorkloadCollector(runtime)):
         state.metrics.register(collector)
     state.metrics.register(ControllerCollector(manager))
-    history = History(usage, interval=config.metrics_interval, points=_history_points(config))
+    history = History(
+        usage,
+        interval=config.metrics_interval,
+        points=_history_points(config),
+        sampler=gpu_sampler(publisher, config.node_name),
+    )
+    state.metrics.register(GPUCollector(publisher))
     state.history = history
     gateway = Gateway(auth, RoutingTable(models, auth.authorizer), usage)
     workloads: WorkloadProxy | None = None

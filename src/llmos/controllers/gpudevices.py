@@ -141,6 +141,11 @@ class GPUDevicePublisher:
                         raise
         return snapshot
 
+    async def refresh(self) -> GPUSnapshot:
+        """A fresh reading for metrics and charts, between heartbeats; writes nothing."""
+        self.snapshot = await asyncio.to_thread(self.source.read)
+        return self.snapshot
+
     def capacity(self) -> tuple[dict[str, str], dict[str, str]]:
         """The Node's GPU ``capacity`` and ``allocatable`` (healthy GPUs without MIG)."""
         gpus = self.snapshot.gpus

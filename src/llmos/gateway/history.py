@@ -3,18 +3,24 @@
 Every ``interval`` seconds the running counters of :class:`Usage` are turned
 into rates over the last interval and appended to a ring buffer per model:
 an hour at 10 s resolution by default, bounded in memory whatever the load.
-Long-term history is Prometheus' job: it scrapes ``/metrics``.
+Other readings (each GPU's utilization and memory) are sampled alongside
+through a ``sampler``. Long-term history is Prometheus' job: it scrapes
+``/metrics``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from llmos.gateway.usage import ModelCounters, Usage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,12 +58,25 @@ def _point(now: float, seconds: float, new: ModelCounters, old: ModelCounters) -
     )
 
 
+# Readings of other things (GPUs), sampled with the gateway: name -> {field: value}.
+Sampler = Callable[[], Awaitable[dict[str, dict[str, float | None]]]]
+
+
 class History:
-    def __init__(self, usage: Usage, *, interval: float = 10.0, points: int = 360) -> None:
+    def __init__(
+        self,
+        usage: Usage,
+        *,
+        interval: float = 10.0,
+        points: int = 360,
+        sampler: Sampler | None = None,
+    ) -> None:
         self.usage = usage
         self.interval = interval
         self.points = points
+        self.sampler = sampler
         self._series: dict[str, deque[Point]] = {}
+        self._readings: dict[str, deque[dict[str, float | None]]] = {}
         self._last: dict[str, ModelCounters] = {}
         self._last_time = time.time()
         self._task: asyncio.Task[None] | None = None
@@ -75,6 +94,17 @@ class History:
     def series(self, model: str) -> list[dict[str, float | None]]:
         return [p.as_dict() for p in self._series.get(model, ())]
 
+    async def sample_readings(self, now: float | None = None) -> None:
+        if self.sampler is None:
+            return
+        now = time.time() if now is None else now
+        for name, values in (await self.sampler()).items():
+            series = self._readings.setdefault(name, deque(maxlen=self.points))
+            series.append({"time": round(now, 3), **values})
+
+    def readings(self, name: str) -> list[dict[str, float | None]]:
+        return list(self._readings.get(name, ()))
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="metric-history")
 
@@ -82,6 +112,10 @@ class History:
         while True:
             await asyncio.sleep(self.interval)
             self.sample()
+            try:
+                await self.sample_readings()
+            except Exception:  # a failed GPU reading must not end the history
+                log.exception("sampling readings for the metric history failed")
 
     async def stop(self) -> None:
         if self._task is not None:

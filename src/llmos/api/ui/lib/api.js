@@ -68,6 +68,7 @@ export const GROUPS = {
   volumes: "ml.llmos.ai",
   volumesnapshots: "ml.llmos.ai",
   nodes: "node.llmos.ai",
+  gpudevices: "node.llmos.ai",
   events: "node.llmos.ai",
   users: "management.llmos.ai",
   namespaces: "management.llmos.ai",

@@ -93,7 +93,8 @@ export function humanBytes(count) {
 export function Phase({ phase }) {
   const value = phase || "Pending";
   const tone =
-    { Ready: "ok", Running: "ok", Active: "ok", Failed: "bad", CrashLoop: "bad" }[value] ||
+    { Ready: "ok", Running: "ok", Active: "ok", Bound: "ok", Healthy: "ok", Failed: "bad",
+      CrashLoop: "bad", Unhealthy: "bad" }[value] ||
     (/(Unavailable|Error|BackOff)/.test(value) ? "bad" : "wait");
   return html`<span class="badge ${tone}" data-phase=${value}>${value}</span>`;
 }

@@ -1,9 +1,11 @@
 // Home: this cluster's nodes, GPUs, workloads and what happened lately.
 
-import { path } from "../lib/api.js";
+import { useEffect, useState } from "preact/hooks";
+import { api, path } from "../lib/api.js";
 import {
   html, useWatch, bytes, humanBytes, Meter, Phase, EventList, byNewest, ErrorNote, Loading,
 } from "../lib/ui.js";
+import { Chart } from "../lib/chart.js";
 
 const WORKLOADS = [
   ["modelservices", "Model Services", "#/models"],
@@ -29,6 +31,54 @@ function NodeCard({ node }) {
   </article>`;
 }
 
+function useGpuHistory(name) {
+  const [points, setPoints] = useState([]);
+  useEffect(() => {
+    let timer;
+    let live = true;
+    const poll = async () => {
+      try {
+        const data = await api("GET", `${path("gpudevices", null, name)}/metrics`);
+        if (live) setPoints(data.points);
+        timer = setTimeout(poll, Math.max(2, data.intervalSeconds || 10) * 1000);
+      } catch {
+        timer = setTimeout(poll, 15000);
+      }
+    };
+    poll();
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [name]);
+  return points;
+}
+
+function GpuCard({ gpu }) {
+  const st = gpu.status || {};
+  const usage = st.usage || {};
+  const points = useGpuHistory(gpu.metadata.name);
+  const held = st.allocations || [];
+  return html`<article class="card gpu" data-gpu=${gpu.metadata.name}>
+    <header class="row"><h3>GPU ${st.index} · ${st.product}</h3>
+      <${Phase} phase=${st.health || "Unknown"} /></header>
+    <p class="muted">compute ${st.computeCapability} · driver ${st.driverVersion} · ${usage.temperatureCelsius ?? "–"} °C · ${usage.powerWatts ?? "–"} W</p>
+    <${Meter} label="Utilization (%)" used=${usage.utilizationPercent || 0} total=${100} />
+    <${Meter} label="Memory" used=${usage.memoryUsedBytes || 0} total=${st.memoryTotalBytes} format=${humanBytes} />
+    <p class="muted">${held.length
+      ? `Held by ${held.map((a) => `${a.kind} ${a.namespace}/${a.name}${a.whole ? "" : ` (${humanBytes(a.memoryBytes)})`}`).join(", ")}`
+      : "Free"}</p>
+    <${Chart} title="Utilization" unit="%" field="utilizationPercent" points=${points} color="#8854d0" />
+  </article>`;
+}
+
+function Gpus() {
+  const gpus = useWatch(path("gpudevices"), (a, b) => (a.status.index || 0) - (b.status.index || 0));
+  if (!gpus.loaded) return html`<${Loading} what="GPUs" />`;
+  if (!gpus.items.length) return html`<p class="muted">No GPUs on any node: CPU only.</p>`;
+  return html`<div class="grid">${gpus.items.map((g) => html`<${GpuCard} key=${g.metadata.name} gpu=${g} />`)}</div>`;
+}
+
 function WorkloadCount({ plural, label, href }) {
   const { items, loaded } = useWatch(path(plural));
   const ready = items.filter((o) => ["Ready", "Running"].includes((o.status || {}).phase)).length;
@@ -39,7 +89,8 @@ function WorkloadCount({ plural, label, href }) {
   </li>`;
 }
 
-export function HomePage() {
+export function HomePage({ me }) {
+  const admin = me && me.globalRoles.includes("admin");
   const nodes = useWatch(path("nodes"));
   const events = useWatch(path("events"), byNewest);
   return html`<section>
@@ -49,6 +100,7 @@ export function HomePage() {
     ${nodes.loaded
       ? html`<div class="grid">${nodes.items.map((n) => html`<${NodeCard} key=${n.metadata.name} node=${n} />`)}</div>`
       : html`<${Loading} what="nodes" />`}
+    ${admin ? html`<h2>GPUs</h2><${Gpus} />` : null}
     <h2>Workloads</h2>
     <ul class="stats">
       ${WORKLOADS.map(([plural, label, href]) => html`<${WorkloadCount} key=${plural}
