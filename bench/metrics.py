@@ -1,0 +1,146 @@
+"""Benchmark /metrics: one scrape with 8 GPUs and 50 workloads, and idle CPU.
+
+1. **One scrape** (in process): the server's real collectors and gateway series
+   in one registry: node, 50 workloads (each a real process, `sleep`, watched
+   through its /proc entries like a replica), the controllers, 8 GPUs from the
+   recorded 8x H100 80GB fixture, and gateway series for 50 models with
+   traffic recorded. Times ``generate_latest`` over many scrapes.
+2. **Over HTTPS**: ``GET /metrics`` on a real ``llmos server`` started with the
+   same GPU fixture, as Prometheus would scrape it (admin token).
+3. **Idle overhead**: that server's CPU time over a quiet minute (heartbeats,
+   metric history every 10 s with 8 GPUs, no scrapes), as a share of one core.
+   It is the whole server, so an upper bound for the metrics part.
+
+    .venv/bin/python bench/metrics.py [--scrapes 200] [--idle-seconds 60] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from llmos.api.collectors import (  # noqa: E402
+    ControllerCollector,
+    GPUCollector,
+    NodeCollector,
+    WorkloadCollector,
+)
+from llmos.controllers.loop import Manager  # noqa: E402
+from llmos.gateway.usage import Usage  # noqa: E402
+from llmos.gpu.source import FixtureGPUSource  # noqa: E402
+from llmos.runtime.base import Phase, ReplicaStatus  # noqa: E402
+from server import start_server  # noqa: E402
+
+FIXTURE = ROOT / "tests" / "fixtures" / "gpus" / "h100-80gb-x8.json"
+TARGETS = {"scrape_ms_p50": 50.0, "idle_core_percent": 2.0}
+
+
+class ProcessRuntime:
+    """Just enough of a Runtime for the workload collector: keys and statuses."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return [k for k in self.pids if k.startswith(prefix)]
+
+    def status(self, key: str) -> ReplicaStatus | None:
+        return ReplicaStatus(key, Phase.READY, True, pid=self.pids[key], port=1)
+
+
+class Snapshot:
+    def __init__(self, source: FixtureGPUSource) -> None:
+        self.snapshot = source.read()
+
+
+def one_scrape(scrapes: int) -> dict[str, Any]:
+    sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(50)]
+    try:
+        registry = CollectorRegistry()
+        usage = Usage(registry)
+        for i in range(50):
+            for code in (200, 200, 200, 429, 503):
+                usage.record(f"team/model-{i}", "alice", "key-1", code, 0.2, 20, 40, 0.05)
+        pids = {f"modelservices/team/model-{i}/0": p.pid for i, p in enumerate(sleepers)}
+        registry.register(NodeCollector(Path(tempfile.gettempdir())))
+        registry.register(WorkloadCollector(ProcessRuntime(pids)))  # type: ignore[arg-type]
+        registry.register(ControllerCollector(Manager()))
+        registry.register(GPUCollector(Snapshot(FixtureGPUSource.from_file(FIXTURE))))  # type: ignore[arg-type]
+        generate_latest(registry)  # warm: process handles are cached after the first
+        times = []
+        for _ in range(scrapes):
+            started = time.perf_counter()
+            body = generate_latest(registry)
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        return {
+            "scrape_ms_p50": round(statistics.median(times), 2),
+            "scrape_ms_p99": round(times[int(len(times) * 0.99) - 1], 2),
+            "scrape_bytes": len(body),
+            "series": sum(1 for line in body.decode().splitlines() if not line.startswith("#")),
+        }
+    finally:
+        for sleeper in sleepers:
+            sleeper.kill()
+            sleeper.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def over_https(scrapes: int, idle_seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(Path(tmp) / "data", "--gpu-fixture", str(FIXTURE))
+        try:
+            token = server.setup_admin()
+            with server.client(token) as admin:
+                admin.get("/metrics").raise_for_status()
+                times = []
+                for _ in range(scrapes):
+                    started = time.perf_counter()
+                    admin.get("/metrics").raise_for_status()
+                    times.append((time.perf_counter() - started) * 1000)
+            time.sleep(5)  # let start-up work settle before the quiet minute
+            before, started = cpu_seconds(server.pid), time.monotonic()
+            time.sleep(idle_seconds)
+            used = cpu_seconds(server.pid) - before
+            elapsed = time.monotonic() - started
+        finally:
+            server.stop()
+    return {
+        "https_scrape_ms_p50": round(statistics.median(times), 2),
+        "idle_core_percent": round(100 * used / elapsed, 2),
+        "idle_seconds": round(elapsed, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scrapes", type=int, default=200)
+    parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results = {**one_scrape(args.scrapes), **over_https(50, args.idle_seconds)}
+    for name, target in TARGETS.items():
+        results[f"{name}_target"] = f"{'met' if results[name] <= target else 'MISSED'} ({target})"
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
