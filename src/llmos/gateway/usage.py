@@ -8,7 +8,8 @@ latency, time to first token and tokens per second, are Prometheus series.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -32,6 +33,17 @@ class ModelCounters:
     completion_tokens: int = 0
     first_chunk_seconds: float = 0.0
     first_chunks: int = 0
+
+
+@dataclass
+class _Series:
+    """One model's metric children, each looked up once: ``labels()`` is slow on the hot path."""
+
+    counters: ModelCounters
+    latency: Any
+    ttft: Any = None
+    tokens_per_second: Any = None
+    requests: dict[int, Any] = field(default_factory=dict)
 
 
 class Usage:
@@ -71,6 +83,22 @@ class Usage:
         )
         self.totals: dict[tuple[str, str, str], Totals] = {}
         self.models: dict[str, ModelCounters] = {}
+        self._series: dict[str, _Series] = {}
+        self._tokens: dict[tuple[str, str, str, str], Any] = {}
+
+    def _model_series(self, model: str) -> _Series:
+        series = self._series.get(model)
+        if series is None:
+            counters = self.models.setdefault(model, ModelCounters())
+            series = self._series[model] = _Series(counters, self.latency.labels(model))
+        return series
+
+    def _count_tokens(self, model: str, user: str, key: str, kind: str, amount: int) -> None:
+        labels = (model, user, key, kind)
+        child = self._tokens.get(labels)
+        if child is None:
+            child = self._tokens[labels] = self.tokens.labels(*labels)
+        child.inc(amount)
 
     def record(
         self,
@@ -83,32 +111,41 @@ class Usage:
         completion: int,
         first_chunk: float | None = None,
     ) -> None:
-        self.requests.labels(model, str(code)).inc()
-        self.latency.labels(model).observe(seconds)
-        counters = self.models.get(model)
-        if counters is None:
-            counters = self.models[model] = ModelCounters()
+        series = self._model_series(model)
+        requests = series.requests.get(code)
+        if requests is None:
+            requests = series.requests[code] = self.requests.labels(model, str(code))
+        requests.inc()
+        series.latency.observe(seconds)
+        counters = series.counters
         counters.requests += 1
         counters.seconds += seconds
         if first_chunk is not None:
-            self.ttft.labels(model).observe(first_chunk)
+            if series.ttft is None:
+                series.ttft = self.ttft.labels(model)
+            series.ttft.observe(first_chunk)
             counters.first_chunk_seconds += first_chunk
             counters.first_chunks += 1
         if code >= 400:
             counters.errors += 1
             return
         counters.completion_tokens += completion
-        totals = self.totals.setdefault((user, key, model), Totals())
+        who = (user, key, model)
+        totals = self.totals.get(who)
+        if totals is None:
+            totals = self.totals[who] = Totals()
         totals.requests += 1
         totals.prompt_tokens += prompt
         totals.completion_tokens += completion
         if prompt:
-            self.tokens.labels(model, user, key, "prompt").inc(prompt)
+            self._count_tokens(model, user, key, "prompt", prompt)
         if completion:
-            self.tokens.labels(model, user, key, "completion").inc(completion)
+            self._count_tokens(model, user, key, "completion", completion)
             generating = seconds - (first_chunk or 0.0)
             if generating > 0:
-                self.tokens_per_second.labels(model).observe(completion / generating)
+                if series.tokens_per_second is None:
+                    series.tokens_per_second = self.tokens_per_second.labels(model)
+                series.tokens_per_second.observe(completion / generating)
 
     def report(self, user: str | None = None) -> list[dict[str, object]]:
         return [
