@@ -48,7 +48,15 @@ class RoutingTable:
         self._routes: dict[tuple[str, str], Route] = {}
         self._by_name: dict[str, list[Route]] = {}
         self._endpoints: dict[str, Endpoint] = {}
+        self._version = 0
+        self._rbac: tuple[Informer, ...] | None = None
+        self._cache: dict[tuple[str, str, tuple[str, ...]], Route] = {}
+        self._cache_stamp: tuple[int, ...] = ()
         informer.on_change(self._apply)
+
+    def cache_until_changed(self, *rbac: Informer) -> None:
+        """Cache lookups until the routes or any of ``rbac`` (the authorizer's informers) change."""
+        self._rbac = rbac
 
     def _route(self, ms: dict[str, Any]) -> Route | None:
         meta = ms["metadata"]
@@ -88,6 +96,7 @@ class RoutingTable:
     def _apply(self, event: Any) -> None:
         """Update one route for one change: O(1), not a rebuild of every route."""
         key = (event.namespace, event.name)
+        self._version += 1
         self._unindex(key)
         if event.type != "DELETED":
             route = self._route(event.object)
@@ -95,6 +104,7 @@ class RoutingTable:
                 self._index(route)
 
     def rebuild(self) -> None:
+        self._version += 1
         self._routes, self._by_name = {}, {}
         for ms in self.informer.values():
             route = self._route(ms)
@@ -111,6 +121,22 @@ class RoutingTable:
         return [r for r in self._routes.values() if self._visible(who, r)]
 
     def lookup(self, model: str, who: Principal) -> Route:
+        if self._rbac is None:
+            return self._lookup(model, who)
+        stamp = (self._version, *[informer.revision for informer in self._rbac])
+        if stamp != self._cache_stamp:
+            self._cache.clear()
+            self._cache_stamp = stamp
+        key = (model, who.user, who.global_roles)
+        route = self._cache.get(key)
+        if route is None:
+            route = self._lookup(model, who)
+            if len(self._cache) >= 10_000:
+                self._cache.clear()
+            self._cache[key] = route
+        return route
+
+    def _lookup(self, model: str, who: Principal) -> Route:
         candidates = [r for r in self._by_name.get(model, ()) if self._visible(who, r)]
         if not candidates:
             raise GatewayError(
