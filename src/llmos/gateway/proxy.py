@@ -11,12 +11,10 @@ cancels the upstream request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
 
-import aiohttp
 import orjson
 from starlette.types import Receive, Scope, Send
 
@@ -26,7 +24,9 @@ from llmos.auth.rbac import Principal
 from llmos.auth.service import AuthService
 from llmos.gateway.errors import GatewayError
 from llmos.gateway.limits import RateLimiter
+from llmos.gateway.relay import DisconnectWatch, Exchange, relay
 from llmos.gateway.table import Route, RoutingTable
+from llmos.gateway.upstream import Upstreams
 from llmos.gateway.usage import Usage
 
 log = logging.getLogger(__name__)
@@ -46,25 +46,15 @@ class Gateway:
     ) -> None:
         self.auth = auth
         self.table = table
+        table.cache_until_changed(auth.global_roles, auth.role_templates, auth.bindings)
         self.usage = usage
         self.limits = RateLimiter()
         self.max_body = max_body
-        self._session: aiohttp.ClientSession | None = None
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, keepalive_timeout=60)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
+        self.upstreams = Upstreams()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        self.upstreams.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -117,9 +107,7 @@ class Gateway:
         if model != route.served_name:
             request["model"] = route.served_name
             raw = orjson.dumps(request)
-        await self._forward(
-            scope, receive, send, who, route, path, raw, bool(request.get("stream"))
-        )
+        await self._forward(receive, send, who, route, path, raw, bool(request.get("stream")))
 
     def _check_limits(self, who: Principal) -> None:
         token = self.auth.tokens.get(who.token_name)
@@ -176,7 +164,6 @@ class Gateway:
 
     async def _forward(
         self,
-        scope: Scope,
         receive: Receive,
         send: Send,
         who: Principal,
@@ -192,84 +179,35 @@ class Gateway:
                 code="model_not_ready",
                 retry_after=5,
             )
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         endpoint = route.pick()
         endpoint.outstanding += 1
-        started = time.perf_counter()
-        state: dict[str, Any] = {"code": 502, "first": None, "prompt": 0, "completion": 0}
+        exchange = Exchange()
+        watch = DisconnectWatch(loop, receive)
         try:
-            relay = asyncio.ensure_future(
-                self._relay(send, endpoint.url + path, raw, stream, state, started)
-            )
-            gone = asyncio.ensure_future(_disconnected(receive))
-            done, _ = await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if relay not in done:
-                relay.cancel()  # the client left: stop the upstream request too
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay
-                state["code"] = 499
-            else:
-                gone.cancel()
-                relay.result()
+            await relay(self.upstreams, send, endpoint.url, path, raw, stream, exchange)
+        except asyncio.CancelledError:
+            if not watch.swallow():
+                raise
+            exchange.code = 499  # the client left; the upstream request was dropped
         finally:
+            watch.finished = True
             endpoint.outstanding -= 1
-            elapsed = time.perf_counter() - started
             self.usage.record(
                 route.qualified,
                 who.user,
                 who.token_name if who.token_type == "apikey" else "session",
-                state["code"],
-                elapsed,
-                state["prompt"],
-                state["completion"],
-                state["first"],
+                exchange.code,
+                time.perf_counter() - exchange.started,
+                exchange.prompt,
+                exchange.completion,
+                exchange.first,
             )
-            used = state["prompt"] + state["completion"]
+            used = exchange.prompt + exchange.completion
             if used:
                 self.limits.charge_tokens(who.token_name, used)
-
-    async def _relay(
-        self,
-        send: Send,
-        url: str,
-        raw: bytes,
-        stream: bool,
-        state: dict[str, Any],
-        started: float,
-    ) -> None:
-        try:
-            upstream = await self.session().post(
-                url, data=raw, headers={"Content-Type": "application/json"}
-            )
-        except (aiohttp.ClientError, OSError) as exc:
-            state["code"] = 503
-            raise GatewayError(
-                503, f"the model's replica is not reachable ({exc}): retry shortly", retry_after=2
-            ) from exc
-        async with upstream:
-            state["code"] = upstream.status
-            headers = [
-                (b"content-type", upstream.headers.get("Content-Type", "application/json").encode())
-            ]
-            if stream and upstream.status == 200:
-                headers.append((b"cache-control", b"no-cache"))
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                tail = b""
-                async for chunk in upstream.content.iter_any():
-                    if state["first"] is None:
-                        state["first"] = time.perf_counter() - started
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    state["completion"] += chunk.count(b'"content":') - chunk.count(b'"content":""')
-                    tail = (tail + chunk)[-4096:]
-                await send({"type": "http.response.body", "body": b""})
-                _usage_from_stream(tail, state)
-                return
-            body = await upstream.read()
-            await send(
-                {"type": "http.response.start", "status": upstream.status, "headers": headers}
-            )
-            await send({"type": "http.response.body", "body": body})
-            if upstream.status == 200:
-                _usage_from_body(body, state)
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
@@ -285,37 +223,6 @@ def _parse(raw: bytes) -> dict[str, Any]:
     if not isinstance(model, str) or not model:
         raise GatewayError(400, "'model' is required and must be a string", param="model")
     return request
-
-
-def _usage_from_body(body: bytes, state: dict[str, Any]) -> None:
-    try:
-        usage = orjson.loads(body).get("usage") or {}
-    except (orjson.JSONDecodeError, AttributeError):
-        return
-    state["prompt"] = int(usage.get("prompt_tokens") or 0)
-    state["completion"] = int(usage.get("completion_tokens") or 0)
-
-
-def _usage_from_stream(tail: bytes, state: dict[str, Any]) -> None:
-    """Prefer the usage an engine puts in its last chunk over our chunk count."""
-    marker = tail.rfind(b'"usage":')
-    if marker < 0:
-        return
-    for line in reversed(tail.split(b"\n")):
-        if b'"usage":' in line and line.startswith(b"data: "):
-            with contextlib.suppress(orjson.JSONDecodeError, AttributeError, TypeError):
-                usage = orjson.loads(line[6:]).get("usage") or {}
-                if usage:
-                    state["prompt"] = int(usage.get("prompt_tokens") or 0)
-                    state["completion"] = int(usage.get("completion_tokens") or 0)
-            return
-
-
-async def _disconnected(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 async def _reply(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

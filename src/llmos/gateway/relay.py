@@ -1,0 +1,180 @@
+"""Passing one request to a replica and its reply back to the client, and what it used.
+
+:meth:`llmos.gateway.proxy.Gateway._forward` calls :func:`relay` once a
+request is authorized and routed, with a :class:`DisconnectWatch` around it.
+A JSON reply is read whole and sent on; a stream is sent on chunk by chunk, as
+each piece arrives from the upstream (what has arrived goes out at once, in
+one piece; nothing waits for more). The tokens used are taken from the
+reply's ``usage`` (for a stream, its last events; without one, from counting
+its content chunks).
+
+Everything runs in the ASGI request's own task: the only other task is the
+disconnect watch, which cancels it if the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import orjson
+from starlette.types import Receive, Send
+
+from llmos.gateway.errors import GatewayError
+from llmos.gateway.upstream import Connection, UpstreamError, Upstreams
+
+log = logging.getLogger(__name__)
+
+_NO_CACHE = (b"cache-control", b"no-cache")
+_CONTENT = b'"content":'
+_NO_CONTENT = b'"content":""'
+
+
+class Exchange:
+    """What one proxied request did, for usage accounting and metrics."""
+
+    __slots__ = ("code", "completion", "first", "prompt", "started")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.code = 502
+        self.first: float | None = None  # seconds to the first streamed chunk
+        self.prompt = 0
+        self.completion = 0
+
+
+class DisconnectWatch:
+    """Cancels the request's task if the client goes away before its reply is done.
+
+    A small task waits on ``receive()`` for ``http.disconnect``. It also wakes
+    when the response completes (uvicorn then reports a disconnect as well); by
+    then ``finished`` is set and it does nothing.
+    """
+
+    __slots__ = ("finished", "gone", "task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, receive: Receive) -> None:
+        task = asyncio.current_task(loop)
+        assert task is not None
+        self.task = task
+        self.finished = False
+        self.gone = False
+        loop.create_task(_disconnected(receive)).add_done_callback(self._done)
+
+    def _done(self, watcher: asyncio.Task[None]) -> None:
+        if not self.finished and not watcher.cancelled() and watcher.exception() is None:
+            self.gone = True
+            self.task.cancel()
+
+    def swallow(self) -> bool:
+        """After a CancelledError: True (and the cancel undone) if it was ours."""
+        if not self.gone:
+            return False
+        self.task.uncancel()
+        return True
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def relay(
+    upstreams: Upstreams,
+    send: Send,
+    url: str,
+    path: str,
+    raw: bytes,
+    stream: bool,
+    exchange: Exchange,
+) -> None:
+    """POST ``raw`` to ``url + path`` and send the reply on; fill in ``exchange``."""
+    conn = None
+    try:
+        conn = await upstreams.connect(url)
+        conn.send(upstreams.origin(url).head(path), raw)
+        await (conn.headers() if stream else conn.body())
+    except UpstreamError as exc:
+        if conn is not None:
+            conn.close()
+        if conn is not None and conn.header_done:
+            exchange.code = 502
+            raise GatewayError(502, f"the model's replica broke off its reply ({exc})") from exc
+        exchange.code = 503
+        raise GatewayError(
+            503, f"the model's replica is not reachable ({exc}): retry shortly", retry_after=2
+        ) from exc
+    except BaseException:
+        if conn is not None:
+            conn.close()  # cancelled: the upstream sees the connection go
+        raise
+    status = exchange.code = conn.status
+    if stream and status == 200:
+        await _relay_stream(upstreams, send, url, conn, exchange)
+        return
+    try:
+        body = await conn.body()
+    except UpstreamError as exc:
+        exchange.code = 502
+        raise GatewayError(502, f"the model's replica broke off its reply ({exc})") from exc
+    finally:
+        upstreams.release(url, conn)
+    headers = [(b"content-type", conn.content_type), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    if status == 200:
+        _usage_from_body(body, exchange)
+
+
+async def _relay_stream(
+    upstreams: Upstreams, send: Send, url: str, conn: Connection, exchange: Exchange
+) -> None:
+    tail = b""
+    try:
+        headers = [(b"content-type", conn.content_type), _NO_CACHE]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        more = True
+        while more:
+            chunk = await conn.chunk()
+            # The end goes out with the last piece when both have arrived: one write less.
+            more = not conn.complete
+            if chunk and exchange.first is None:
+                exchange.first = time.perf_counter() - exchange.started
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+            if chunk:
+                exchange.completion += chunk.count(_CONTENT) - chunk.count(_NO_CONTENT)
+                tail = (tail + chunk)[-4096:]
+    except UpstreamError as exc:
+        # The reply has started: all the client can learn is that it was cut short.
+        exchange.code = 502
+        log.warning("the replica at %s broke off a streamed reply: %s", url, exc)
+        return
+    finally:
+        upstreams.release(url, conn)
+    _usage_from_stream(tail, exchange)
+
+
+def _usage_from_body(body: bytes, exchange: Exchange) -> None:
+    try:
+        usage = orjson.loads(body).get("usage") or {}
+    except (orjson.JSONDecodeError, AttributeError):
+        return
+    exchange.prompt = int(usage.get("prompt_tokens") or 0)
+    exchange.completion = int(usage.get("completion_tokens") or 0)
+
+
+def _usage_from_stream(tail: bytes, exchange: Exchange) -> None:
+    """Prefer the usage an engine puts in its last chunk over our chunk count."""
+    marker = tail.rfind(b'"usage":')
+    if marker < 0:
+        return
+    for line in reversed(tail.split(b"\n")):
+        if b'"usage":' in line and line.startswith(b"data: "):
+            with contextlib.suppress(orjson.JSONDecodeError, AttributeError, TypeError):
+                usage = orjson.loads(line[6:]).get("usage") or {}
+                if usage:
+                    exchange.prompt = int(usage.get("prompt_tokens") or 0)
+                    exchange.completion = int(usage.get("completion_tokens") or 0)
+            return
