@@ -299,6 +299,8 @@ class Upstreams:
                 self._idle[url] = keep
             else:
                 del self._idle[url]
+        # Replicas come and go on new ports: forget the addresses no longer in use.
+        self._origins = {url: o for url, o in self._origins.items() if url in self._idle}
 
     def _forget(self, conn: Connection) -> None:
         for idle in self._idle.values():
