@@ -33,6 +33,7 @@ from llmos.api.collectors import (
 )
 from llmos.api.config import ServerConfig
 from llmos.api.dispatch import Dispatch
+from llmos.api.mlcluster_access import mlcluster_route
 from llmos.api.notebook_access import notebook_route
 from llmos.api.state import AppState
 from llmos.api.workload_proxy import WorkloadProxy
@@ -44,6 +45,7 @@ from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDevicePublisher
 from llmos.controllers.informer import Informer
 from llmos.controllers.loop import Controller, Manager, ObjectKey
+from llmos.controllers.mlcluster import MLClusterReconciler
 from llmos.controllers.modelservice import MODELSERVICES, ModelServiceReconciler
 from llmos.controllers.namespace import FINALIZER, NAMESPACES, NamespaceReconciler
 from llmos.controllers.node import NodeAgent
@@ -252,10 +254,16 @@ async def _serve(config: ServerConfig) -> None:
         notebook_reconciler = NotebookReconciler(store, runtime, storage, events)
         notebooks = manager.add(Controller(store, notebook_reconciler))
         notebook_reconciler.activity.wake = lambda ns, n: notebooks.queue.add(ObjectKey(ns, n))
+        ray_reconciler = MLClusterReconciler(store, runtime, storage, events)
+        ray_clusters = manager.add(Controller(store, ray_reconciler))
         workloads = WorkloadProxy(
-            auth, {"notebooks": notebook_route(store, runtime, notebook_reconciler)}
+            auth,
+            {
+                "notebooks": notebook_route(store, runtime, notebook_reconciler),
+                "mlclusters": mlcluster_route(store, runtime, ray_reconciler),
+            },
         )
-        owners = {"ModelService": serving_models, "Notebook": notebooks}
+        owners = {"ModelService": serving_models, "Notebook": notebooks, "MLCluster": ray_clusters}
 
         def replica_changed(status: ReplicaStatus, spec: ReplicaSpec) -> None:
             kind, namespace, name = spec.owner

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from llmos._lib.quantity import parse_quantity
 from llmos.resources.meta import Resource, Status, Strict
@@ -112,19 +112,77 @@ class RayHeadSpec(Strict):
 
 
 class RayWorkerGroup(Strict):
-    name: str = Field(min_length=1)
-    replicas: int = Field(default=1, ge=0)
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    replicas: int = Field(default=1, ge=0, le=32)
+    # Autoscaling bounds: idle for spec.idleTimeoutSeconds shrinks the group to
+    # minReplicas; work that waits for resources grows it, up to maxReplicas
+    # (default: replicas, i.e. never above what was asked for).
     minReplicas: int = Field(default=0, ge=0)
-    maxReplicas: int = Field(default=1, ge=0)
+    maxReplicas: int | None = Field(default=None, ge=0, le=32)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RayWorkerGroup:
+        if self.minReplicas > self.replicas:
+            raise ValueError(
+                f"minReplicas {self.minReplicas} is above replicas {self.replicas}: "
+                "lower minReplicas or raise replicas"
+            )
+        if self.maxReplicas is not None and self.maxReplicas < self.replicas:
+            raise ValueError(
+                f"maxReplicas {self.maxReplicas} is below replicas {self.replicas}: "
+                "raise maxReplicas (or leave it out)"
+            )
+        return self
 
 
 class MLClusterSpec(Strict):
+    # The Ray version the cluster expects; checked against the one installed on the node.
     rayVersion: str | None = None
     head: RayHeadSpec = Field(default_factory=RayHeadSpec)
     workerGroups: list[RayWorkerGroup] = Field(default_factory=list)
     idleTimeoutSeconds: int | None = Field(default=None, ge=1)
     volumes: list[VolumeMount] = Field(default_factory=list)
+
+    @field_validator("workerGroups")
+    @classmethod
+    def _unique_groups(cls, groups: list[RayWorkerGroup]) -> list[RayWorkerGroup]:
+        names = [g.name for g in groups]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"worker group names must be unique: {', '.join(twice)} repeats")
+        return groups
+
+
+class RayNodeStatus(Strict):
+    # "head", or "<group>-<index>" for a worker.
+    name: str
+    ip: str | None = None
+    # Starting, Ready, CrashLoop... (the process), then ALIVE or DEAD as Ray sees it.
+    phase: str
+    rayState: str | None = None
+
+
+class RayWorkerGroupStatus(Strict):
+    name: str
+    # Workers the autoscaler wants now (spec.replicas unless it scaled the group).
+    desiredReplicas: int = 0
+    readyReplicas: int = 0
+
+
+class MLClusterStatus(Status):
+    # Where users open the Ray dashboard (and where the Jobs API answers):
+    # https://HOST:8443/mlclusters/{namespace}/{name}/dashboard/
+    dashboardUrl: str | None = None
+    rayVersion: str | None = None
+    nodes: list[RayNodeStatus] = Field(default_factory=list)
+    workerGroups: list[RayWorkerGroupStatus] = Field(default_factory=list)
+    # Ray's resources over all nodes, e.g. {"CPU": 2.0, "memory": 3.4e10}.
+    totalResources: dict[str, float] = Field(default_factory=dict)
+    availableResources: dict[str, float] = Field(default_factory=dict)
+    # Last time the cluster ran a job or used resources (for idleTimeoutSeconds).
+    lastActivityTime: str | None = None
+    workingDir: str | None = None
 
 
 class MLCluster(Resource):
@@ -133,7 +191,7 @@ class MLCluster(Resource):
     short_names: ClassVar[tuple[str, ...]] = ("mlc",)
     label_names: ClassVar[bool] = True
     spec: MLClusterSpec = Field(default_factory=MLClusterSpec)
-    status: Status = Field(default_factory=Status)
+    status: MLClusterStatus = Field(default_factory=MLClusterStatus)
 
 
 class VolumeSpec(Strict):

@@ -1,0 +1,428 @@
+"""MLClusters: a Ray cluster of supervised processes on this machine, reached at
+``https://HOST:8443/mlclusters/{ns}/{name}/dashboard/``.
+
+The head is ``ray start --head --block`` and each worker ``ray start --address
+HEAD --block``, each a replica of the shared runtime on a loopback IP and port
+range of its own (:mod:`llmos.controllers.raynodes`), wrapped so that their
+whole process tree dies with the server. Every process of a cluster carries
+the cluster's Ray token (an HMAC of its uid with a key in the data dir; Ray's
+own token auth, since its GCS and raylets listen on every interface); the
+proxy adds it to requests, so it never reaches a user. The working dir is the
+first volume (each volume is also ``LLMOS_VOLUME_<NAME>``).
+
+Workers start once the head is ready and restart when the head does (they
+carry its pid). Each reconcile (every 5 s while the cluster runs) reads the
+head's dashboard for nodes, resources and jobs (:mod:`rayhead`) into status.
+Scaling: ``workerGroups[].replicas`` is the wanted count; a spec change resets
+every group to it. With ``idleTimeoutSeconds``, a cluster without running or
+pending jobs and with no CPU or GPU in use for that long shrinks each group to
+``minReplicas``; work waiting for resources grows a group one worker at a time
+up to ``maxReplicas`` (default ``replicas``). The autoscaled counts live in
+``status.workerGroups[].desiredReplicas``, so they survive a server restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import hmac
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from llmos._lib import timefmt
+from llmos._lib.errors import LLMOSError, Reason
+from llmos.controllers.errors import PermanentError
+from llmos.controllers.events import EventRecorder
+from llmos.controllers.loop import ObjectKey
+from llmos.controllers.rayhead import ClusterView, HeadUnreachable, read_cluster
+from llmos.controllers.raynodes import (
+    RayUnavailable,
+    Slot,
+    Slots,
+    check_ray,
+    head_command,
+    node_env,
+    worker_command,
+)
+from llmos.controllers.volume import Storage, mounts
+from llmos.resources.meta import set_condition
+from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
+from llmos.store.base import ResourceStore
+
+MLCLUSTERS = "mlclusters.ml.llmos.ai"
+REFRESH_SECONDS = 5.0
+ACTIVITY_WRITE_SECONDS = 30.0
+
+
+def dashboard_path(namespace: str, name: str) -> str:
+    return f"/mlclusters/{namespace}/{name}/dashboard/"
+
+
+def cluster_prefix(namespace: str, name: str) -> str:
+    return f"mlclusters/{namespace}/{name}/"
+
+
+def head_key(namespace: str, name: str) -> str:
+    return cluster_prefix(namespace, name) + "head"
+
+
+def worker_key(namespace: str, name: str, group: str, index: int) -> str:
+    return cluster_prefix(namespace, name) + f"{group}-{index}"
+
+
+def _gpus(resources: dict[str, Any]) -> int:
+    return int(resources.get("gpu") or 0)
+
+
+class MLClusterReconciler:
+    resource = MLCLUSTERS
+
+    def __init__(
+        self,
+        store: ResourceStore,
+        runtime: Runtime,
+        storage: Storage,
+        events: EventRecorder,
+        *,
+        temp_root: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.storage = storage
+        self.events = events
+        self.slots = Slots()
+        self._key = self._load_key(storage.root / "mlclusters" / ".key")
+        # Ray puts unix sockets under its temp dir: keep the path short (108-byte limit).
+        self._temp_root = temp_root or Path(tempfile.gettempdir()) / f"llmos-ray-{os.getuid()}"
+        self._phases: dict[str, Phase] = {}
+        self._activity: dict[tuple[str, str], float] = {}
+
+    @staticmethod
+    def _load_key(path: Path) -> bytes:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(32))
+        return path.read_bytes()
+
+    def token(self, uid: str) -> str:
+        """The cluster's Ray token: stable for its uid, known only to this server."""
+        return hmac.new(self._key, b"ray:" + uid.encode(), hashlib.sha256).hexdigest()
+
+    def temp_dir(self, namespace: str, name: str) -> Path:
+        """Ray's temp dir (sessions, logs, sockets) for one cluster."""
+        where = f"{self.storage.root}:{namespace}/{name}"
+        digest = hashlib.sha256(where.encode()).hexdigest()[:12]
+        return self._temp_root / digest
+
+    def home(self, namespace: str, name: str) -> Path:
+        return self.storage.root / "mlclusters" / namespace / name
+
+    # -- reconcile -------------------------------------------------------------
+
+    async def reconcile(self, key: ObjectKey) -> float | None:
+        prefix = cluster_prefix(key.namespace, key.name)
+        try:
+            cluster = await self.store.get(MLCLUSTERS, key.namespace, key.name)
+        except LLMOSError as exc:
+            if exc.reason == Reason.NOT_FOUND:
+                await self._stop_all(prefix)  # deleted: every process of it goes
+                self._activity.pop((key.namespace, key.name), None)
+                await asyncio.to_thread(shutil.rmtree, self.temp_dir(key.namespace, key.name), True)
+            raise
+        meta, spec = cluster["metadata"], cluster["spec"]
+        status: dict[str, Any] = cluster.get("status") or {}
+        before = copy.deepcopy(status)
+        generation = meta.get("generation")
+        status.update(
+            dashboardUrl=dashboard_path(key.namespace, key.name), observedGeneration=generation
+        )
+        if meta.get("deletionTimestamp"):
+            await self._stop_all(prefix)
+            return None
+        try:
+            status["rayVersion"] = check_ray(spec.get("rayVersion"))
+            mounted = await mounts(
+                self.store, self.storage, key.namespace, spec.get("volumes") or []
+            )
+        except PermanentError as exc:
+            return await self._fail(cluster, status, before, exc)
+        cwd = mounted[0].path if mounted else self.home(key.namespace, key.name) / "work"
+        cwd.mkdir(parents=True, exist_ok=True)
+        temp = self.temp_dir(key.namespace, key.name)
+        temp.mkdir(parents=True, exist_ok=True, mode=0o700)
+        volumes = {volume.env_name: str(volume.path) for volume in mounted}
+        status["workingDir"] = str(cwd)
+
+        head_slot = self.slots.allocate(head_key(key.namespace, key.name))
+        head = await self._ensure_head(cluster, head_slot, cwd, temp, volumes)
+        view: ClusterView | None = None
+        unreachable = ""
+        if head.ready and head.port:
+            try:
+                view = await read_cluster(head.port, self.token(meta["uid"]))
+            except HeadUnreachable as exc:
+                unreachable = str(exc)
+        desired = await self._autoscale(cluster, status, before, view)
+        wanted = {head_key(key.namespace, key.name)}
+        workers: dict[str, ReplicaStatus | None] = {}
+        for group in spec.get("workerGroups") or []:
+            for index in range(desired[group["name"]]):
+                replica = worker_key(key.namespace, key.name, group["name"], index)
+                wanted.add(replica)
+                workers[replica] = self.runtime.status(replica)
+                if head.ready and head.pid is not None:
+                    slot = self.slots.allocate(replica)
+                    workers[replica] = await self.runtime.ensure(
+                        self._worker(
+                            replica, cluster, group, slot, head_slot, head.pid, cwd, temp, volumes
+                        )
+                    )
+        extra = [k for k in self.runtime.keys(prefix) if k not in wanted]
+        await asyncio.gather(*(self._stop(k) for k in extra))
+        for replica, result in [(head.key, head), *workers.items()]:
+            if result is not None:
+                await self._record(cluster, replica, result)
+        self._summarize(cluster, status, head, workers, view, unreachable, desired)
+        if status["phase"] == "Ready" and before.get("phase") != "Ready":
+            await self.events.record(cluster, "Ready", status["message"])
+        await self._save(cluster, status, before)
+        return REFRESH_SECONDS
+
+    # -- processes -------------------------------------------------------------
+
+    async def _ensure_head(
+        self, cluster: dict[str, Any], slot: Slot, cwd: Path, temp: Path, volumes: dict[str, str]
+    ) -> ReplicaStatus:
+        meta, spec = cluster["metadata"], cluster["spec"]
+        resources = (spec.get("head") or {}).get("resources") or {}
+        env = {**node_env(self.token(meta["uid"]), _gpus(resources)), **volumes}
+        return await self.runtime.ensure(
+            ReplicaSpec(
+                key=head_key(meta["namespace"], meta["name"]),
+                command=tuple(head_command(slot, temp, resources)),
+                env=tuple(sorted(env.items())),
+                cwd=cwd,
+                health=HealthCheck(path="/api/gcs_healthz", startup_timeout_seconds=180),
+                grace_seconds=10.0,
+                owner=("MLCluster", meta["namespace"], meta["name"]),
+            )
+        )
+
+    def _worker(
+        self,
+        key: str,
+        cluster: dict[str, Any],
+        group: dict[str, Any],
+        slot: Slot,
+        head: Slot,
+        head_pid: int,
+        cwd: Path,
+        temp: Path,
+        volumes: dict[str, str],
+    ) -> ReplicaSpec:
+        meta = cluster["metadata"]
+        resources = group.get("resources") or {}
+        env = {**node_env(self.token(meta["uid"]), _gpus(resources)), **volumes}
+        # A new head is a new Ray cluster: its workers start again to join it.
+        env["LLMOS_RAY_HEAD_PID"] = str(head_pid)
+        return ReplicaSpec(
+            key=key,
+            command=tuple(worker_command(slot, head, temp, resources)),
+            env=tuple(sorted(env.items())),
+            cwd=cwd,
+            health=HealthCheck(path="/api/local_raylet_healthz", startup_timeout_seconds=180),
+            grace_seconds=10.0,
+            owner=("MLCluster", meta["namespace"], meta["name"]),
+        )
+
+    async def _stop(self, key: str) -> None:
+        await self.runtime.remove(key)
+        self.slots.release(key)
+        self._phases.pop(key, None)
+
+    async def _stop_all(self, prefix: str) -> None:
+        keys = self.runtime.keys(prefix)
+        heads = [k for k in keys if k.endswith("/head")]
+        # Workers first: a worker that loses its head first only logs errors.
+        await asyncio.gather(*(self._stop(k) for k in keys if k not in heads))
+        await asyncio.gather(*(self._stop(k) for k in heads))
+
+    # -- autoscaling -----------------------------------------------------------
+
+    async def _autoscale(
+        self,
+        cluster: dict[str, Any],
+        status: dict[str, Any],
+        before: dict[str, Any],
+        view: ClusterView | None,
+    ) -> dict[str, int]:
+        meta, spec = cluster["metadata"], cluster["spec"]
+        ident = (meta["namespace"], meta["name"])
+        now = time.time()
+        recorded = status.get("lastActivityTime")
+        last = self._activity.get(ident)
+        if last is None:
+            last = timefmt.parse_rfc3339(recorded).timestamp() if recorded else now
+        if view is not None and view.busy:
+            last = now
+        self._activity[ident] = last
+        if not recorded or last - timefmt.parse_rfc3339(recorded).timestamp() >= min(
+            ACTIVITY_WRITE_SECONDS, float(spec.get("idleTimeoutSeconds") or 60) / 2
+        ):
+            status["lastActivityTime"] = timefmt.rfc3339(datetime.fromtimestamp(last, UTC))
+        spec_changed = before.get("observedGeneration") != meta.get("generation")
+        previous = {g["name"]: g for g in before.get("workerGroups") or []}
+        timeout = spec.get("idleTimeoutSeconds")
+        idle = bool(timeout) and view is not None and not view.busy and now - last >= timeout
+        desired: dict[str, int] = {}
+        for group in spec.get("workerGroups") or []:
+            name, replicas = group["name"], group.get("replicas", 1)
+            low = group.get("minReplicas", 0)
+            high = group.get("maxReplicas")
+            high = replicas if high is None else high
+            old = previous.get(name)
+            want = replicas if spec_changed or old is None else int(old["desiredReplicas"])
+            want = max(low, min(high, want))
+            if idle and want > low:
+                message = f"idle for {int(now - last)} s: worker group {name} {want} -> {low}"
+                await self.events.record(cluster, "ScaledDown", message)
+                want = low
+            elif (
+                view is not None
+                and view.waiting
+                and want < high
+                and old is not None
+                and old.get("readyReplicas", 0) >= want
+            ):
+                message = f"work waits for resources: worker group {name} {want} -> {want + 1}"
+                await self.events.record(cluster, "ScaledUp", message)
+                want += 1
+                self._activity[ident] = now
+            elif old is not None and spec_changed and int(old["desiredReplicas"]) != want:
+                message = f"worker group {name}: {old['desiredReplicas']} -> {want} workers"
+                await self.events.record(cluster, "Scaled", message)
+            desired[name] = want
+        return desired
+
+    # -- status ----------------------------------------------------------------
+
+    def _summarize(
+        self,
+        cluster: dict[str, Any],
+        status: dict[str, Any],
+        head: ReplicaStatus,
+        workers: dict[str, ReplicaStatus | None],
+        view: ClusterView | None,
+        unreachable: str,
+        desired: dict[str, int],
+    ) -> None:
+        meta, spec = cluster["metadata"], cluster["spec"]
+        generation = meta.get("generation")
+        prefix = cluster_prefix(meta["namespace"], meta["name"])
+
+        def node(key: str, result: ReplicaStatus | None) -> dict[str, Any]:
+            slot = self.slots.get(key)
+            entry: dict[str, Any] = {
+                "name": key.removeprefix(prefix),
+                "phase": result.phase.value if result is not None else "Pending",
+            }
+            if slot is not None:
+                entry["ip"] = slot.ip
+                if view is not None:
+                    entry["rayState"] = "ALIVE" if view.alive(slot.ip) else "DEAD"
+            return entry
+
+        status["nodes"] = [node(head.key, head)] + [node(k, r) for k, r in workers.items()]
+
+        def joined(key: str, result: ReplicaStatus | None) -> bool:
+            slot = self.slots.get(key)
+            if result is None or not result.ready or slot is None:
+                return False
+            return view is None or view.alive(slot.ip)
+
+        groups = []
+        ready_workers = 0
+        for group in spec.get("workerGroups") or []:
+            name = group["name"]
+            ready = len(
+                [
+                    key
+                    for key, result in workers.items()
+                    if key.removeprefix(prefix).rsplit("-", 1)[0] == name and joined(key, result)
+                ]
+            )
+            ready_workers += ready
+            groups.append({"name": name, "desiredReplicas": desired[name], "readyReplicas": ready})
+        status["workerGroups"] = groups
+        if view is not None:
+            status["totalResources"] = view.total
+            status["availableResources"] = view.available
+        wanted = sum(desired.values())
+        if head.phase == Phase.CRASHLOOP:
+            tail = "\n".join(head.last_lines[-5:])
+            phase, message = "CrashLoop", f"the Ray head keeps exiting; last lines:\n{tail}"
+        elif not head.ready:
+            phase, message = "Starting", "starting the Ray head"
+        elif unreachable:
+            phase, message = "Starting", unreachable
+        elif ready_workers < wanted:
+            phase = "Starting"
+            message = f"head ready; {ready_workers}/{wanted} workers ready"
+        else:
+            phase = "Ready"
+            message = f"{1 + wanted} Ray node(s) ready; dashboard at {status['dashboardUrl']}"
+        ready = phase == "Ready"
+        status.update(phase=phase, message=message)
+        set_condition(status, "Ready", ready, phase, message, generation)
+
+    async def _record(self, cluster: dict[str, Any], key: str, result: ReplicaStatus) -> None:
+        before = self._phases.get(key)
+        self._phases[key] = result.phase
+        if before == result.phase:
+            return
+        meta = cluster["metadata"]
+        node = key.removeprefix(cluster_prefix(meta["namespace"], meta["name"]))
+        slot = self.slots.get(key)
+        where = f" at {slot.ip}" if slot is not None else ""
+        if result.phase == Phase.READY:
+            await self.events.record(cluster, "NodeReady", f"Ray node {node}{where} is up")
+        elif result.phase == Phase.CRASHLOOP:
+            tail = " | ".join(result.last_lines[-3:])
+            await self.events.record(
+                cluster, "BackOff", f"Ray node {node} keeps exiting: {tail}", "Warning"
+            )
+
+    async def _fail(
+        self,
+        cluster: dict[str, Any],
+        status: dict[str, Any],
+        before: dict[str, Any],
+        exc: PermanentError,
+    ) -> float | None:
+        meta = cluster["metadata"]
+        await self._stop_all(cluster_prefix(meta["namespace"], meta["name"]))
+        reason = exc.reason_code if isinstance(exc, RayUnavailable) else "Invalid"
+        phase = "Unavailable" if reason == "NotAvailable" else "Failed"
+        status.update(phase=phase, message=str(exc), nodes=[], workerGroups=[])
+        set_condition(status, "Ready", False, reason, str(exc), meta.get("generation"))
+        if before.get("message") != str(exc):
+            await self.events.record(cluster, reason, str(exc), "Warning")
+        await self._save(cluster, status, before)
+        return None
+
+    async def _save(
+        self, cluster: dict[str, Any], status: dict[str, Any], before: dict[str, Any]
+    ) -> None:
+        if status == before:
+            return  # nothing new: no write, no watch event
+        cluster["status"] = status
+        await self.store.update_status(MLCLUSTERS, cluster)

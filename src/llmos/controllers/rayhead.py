@@ -1,0 +1,106 @@
+"""What a running Ray cluster says about itself, read from its head's dashboard.
+
+The MLCluster controller calls :func:`read_cluster` on each reconcile of a
+cluster whose head is up. Three GETs on the dashboard (127.0.0.1, with the
+cluster's Ray token): ``/api/v0/nodes`` (nodes and their state),
+``/api/cluster_status`` (resources used and total, and demands that wait for
+resources) and ``/api/jobs/`` (jobs that run or wait). Ray's answers are
+reduced to a :class:`ClusterView`; anything unexpected is an error the caller
+reports and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+ACTIVE_JOBS = frozenset({"PENDING", "RUNNING"})
+# Ray's camelCased resource names in /api/cluster_status, and the names users know.
+RESOURCE_NAMES = {"objectStoreMemory": "object_store_memory"}
+
+
+class HeadUnreachable(Exception):
+    """The head's dashboard did not answer as expected."""
+
+
+@dataclass(frozen=True)
+class RayNode:
+    ip: str
+    state: str  # ALIVE or DEAD
+    head: bool
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    nodes: list[RayNode] = field(default_factory=list)
+    total: dict[str, float] = field(default_factory=dict)
+    available: dict[str, float] = field(default_factory=dict)
+    active_jobs: int = 0
+    # Tasks, actors or placement groups wait for resources no node has free.
+    waiting: bool = False
+
+    @property
+    def busy(self) -> bool:
+        """Jobs run or wait, or something holds resources (for idle scale-down)."""
+        if self.active_jobs or self.waiting:
+            return True
+        return any(
+            self.total.get(name, 0) - self.available.get(name, 0) > 1e-9 for name in ("CPU", "GPU")
+        )
+
+    def alive(self, ip: str) -> bool:
+        return any(n.ip == ip and n.state == "ALIVE" for n in self.nodes)
+
+
+async def _get(session: aiohttp.ClientSession, url: str) -> Any:
+    async with session.get(url) as response:
+        if response.status != 200:
+            raise HeadUnreachable(f"GET {url}: HTTP {response.status}")
+        return await response.json(content_type=None)
+
+
+def _resources(usage: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    total, available = {}, {}
+    for raw, pair in usage.items():
+        if raw.startswith("node:") or not isinstance(pair, list) or len(pair) != 2:
+            continue
+        name = RESOURCE_NAMES.get(raw, raw)
+        used, whole = float(pair[0]), float(pair[1])
+        total[name] = whole
+        available[name] = max(0.0, whole - used)
+    return total, available
+
+
+async def read_cluster(port: int, token: str, timeout: float = 5.0) -> ClusterView:
+    """Ask the head's dashboard on ``127.0.0.1:port``; HeadUnreachable when it will not say."""
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        async with aiohttp.ClientSession(
+            headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as session:
+            nodes, status, jobs = await asyncio.gather(
+                _get(session, f"{base}/api/v0/nodes?detail=false&limit=1000"),
+                _get(session, f"{base}/api/cluster_status"),
+                _get(session, f"{base}/api/jobs/"),
+            )
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise HeadUnreachable(f"the Ray head did not answer: {exc}") from exc
+    try:
+        rows = nodes["data"]["result"]["result"]
+        report = status["data"]["clusterStatus"]["loadMetricsReport"]
+    except (KeyError, TypeError) as exc:
+        raise HeadUnreachable(f"unexpected answer from the Ray dashboard: missing {exc}") from exc
+    view_nodes = [
+        RayNode(str(r.get("node_ip")), str(r.get("state")), bool(r.get("is_head_node")))
+        for r in rows
+    ]
+    total, available = _resources(report.get("usage") or {})
+    waiting = bool(
+        report.get("resourceDemand") or report.get("pgDemand") or report.get("requestDemand")
+    )
+    active = sum(1 for job in jobs if isinstance(job, dict) and job.get("status") in ACTIVE_JOBS)
+    return ClusterView(view_nodes, total, available, active, waiting)

@@ -1,0 +1,240 @@
+"""Ray clusters (MLCluster) with real Ray processes: a job through the proxied Jobs API,
+scaling and idle scale-down, RBAC on the dashboard path, and no orphans after a kill -9.
+
+Ray is heavy on a small machine, so each test runs one small cluster and deletes it.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+from helpers import condition, create, path, phase_is, volume, wait_for
+
+from factories import bind, create_namespace, create_user
+from server import ADMIN_PASSWORD, RunningServer, start_server
+
+pytest.importorskip("ray", reason="the ray extra is not installed (scripts/setup --dev)")
+
+from ray.job_submission import JobStatus, JobSubmissionClient
+
+pytestmark = pytest.mark.slow
+
+EVENTS = "/apis/node.llmos.ai/v1/namespaces/{}/events"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def mlcluster(name: str, workers: int = 1, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "MLCluster",
+        "metadata": {"name": name},
+        "spec": {
+            "head": {"resources": {"cpu": 1}},
+            "workerGroups": [{"name": "cpu", "replicas": workers, "resources": {"cpu": 1}}],
+            **spec,
+        },
+    }
+
+
+def ray_processes(server: RunningServer) -> list[psutil.Process]:
+    """Every process under the server that belongs to a Ray node (wrapper included)."""
+    found = []
+    for child in psutil.Process(server.pid).children(recursive=True):
+        try:
+            line = " ".join(child.cmdline())
+        except psutil.NoSuchProcess:
+            continue
+        if "ray" in line or "raylet" in line or "gcs_server" in line:
+            found.append(child)
+    return found
+
+
+def events_of(client: httpx.Client, namespace: str, name: str) -> list[dict[str, Any]]:
+    items = client.get(EVENTS.format(namespace)).json()["items"]
+    return [e["spec"] for e in items if e["spec"]["involvedObject"]["name"] == name]
+
+
+def cpus(obj: dict[str, Any]) -> float:
+    return float((obj.get("status") or {}).get("totalResources", {}).get("CPU", 0))
+
+
+@pytest.fixture(scope="module")
+def team(server: RunningServer) -> Iterator[str]:
+    with server.client(server.admin_token) as admin:  # type: ignore[attr-defined]
+        namespace = unique("rayteam")
+        create_namespace(admin, namespace)
+        yield namespace
+        admin.delete(f"/apis/management.llmos.ai/v1/namespaces/{namespace}")
+
+
+def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
+    server: RunningServer, admin: httpx.Client, team: str
+) -> None:
+    vol, name = unique("data"), unique("ray")
+    create(admin, "volumes", team, volume(vol))
+    folder = Path(
+        wait_for(admin, path("volumes", team, vol), phase_is("Bound"), "Bound")["status"]["path"]
+    )
+    create(admin, "mlclusters", team, mlcluster(name, volumes=[{"name": vol}]))
+    url = path("mlclusters", team, name)
+    ready = wait_for(admin, url, phase_is("Ready"), "Ready", 180)
+    dashboard = f"/mlclusters/{team}/{name}/dashboard/"
+    assert ready["status"]["dashboardUrl"] == dashboard
+    assert ready["status"]["workingDir"] == str(folder)
+    assert [n["name"] for n in ready["status"]["nodes"]] == ["head", "cpu-0"]
+    ips = {n["ip"] for n in ready["status"]["nodes"]}
+    assert len(ips) == 2 and all(ip.startswith("127.0.0.") for ip in ips)
+    wait_for(admin, url, lambda o: cpus(o) == 2.0, "2 CPUs in totalResources", 60)
+
+    # A real job through the proxied Jobs API, with an LLMOS token and the LLMOS CA.
+    jobs = JobSubmissionClient(
+        server.url + dashboard,
+        headers={"Authorization": f"Bearer {server.admin_token}"},  # type: ignore[attr-defined]
+        verify=server.ca,
+    )
+    script = (
+        "import os, ray\n"
+        "ray.init()\n"
+        "@ray.remote(num_cpus=1)\n"
+        "def square(x):\n"
+        "    return x * x\n"
+        "total = sum(ray.get([square.remote(i) for i in range(10)]))\n"
+        "open('result.txt', 'w').write(str(total))\n"
+        "print('RESULT', total, os.environ['LLMOS_VOLUME_' + os.environ['VOL']])\n"
+    )
+    job = jobs.submit_job(
+        entrypoint=f"python -c {_quote(script)}",
+        runtime_env={"env_vars": {"VOL": vol.upper().replace("-", "_")}},
+    )
+    deadline = time.monotonic() + 120
+    while (state := jobs.get_job_status(job)) not in {
+        JobStatus.SUCCEEDED,
+        JobStatus.FAILED,
+        JobStatus.STOPPED,
+    }:
+        assert time.monotonic() < deadline, f"job {job} still {state}"
+        time.sleep(0.5)
+    logs = jobs.get_job_logs(job)
+    assert state == JobStatus.SUCCEEDED, logs
+    assert f"RESULT 285 {folder}" in logs
+    assert (folder / "result.txt").read_text() == "285"  # the job ran in the volume
+
+    # Scale the workers: status follows.
+    merge = {"Content-Type": "application/merge-patch+json"}
+    groups = [{"name": "cpu", "replicas": 2, "resources": {"cpu": 1}}]
+    assert admin.patch(url, json={"spec": {"workerGroups": groups}}, headers=merge).is_success
+    scaled = wait_for(
+        admin,
+        url,
+        lambda o: (
+            phase_is("Ready")(o)
+            and o["status"]["workerGroups"]
+            == [{"name": "cpu", "desiredReplicas": 2, "readyReplicas": 2}]
+            and cpus(o) == 3.0
+        ),
+        "2 ready workers and 3 CPUs",
+        180,
+    )
+    assert [n["name"] for n in scaled["status"]["nodes"]] == ["head", "cpu-0", "cpu-1"]
+    assert all(n["rayState"] == "ALIVE" for n in scaled["status"]["nodes"])
+
+    # Idle for idleTimeoutSeconds: the group shrinks to minReplicas.
+    patch = {"spec": {"idleTimeoutSeconds": 2, "workerGroups": [{**groups[0], "minReplicas": 0}]}}
+    assert admin.patch(url, json=patch, headers=merge).is_success
+    idle = wait_for(
+        admin,
+        url,
+        lambda o: phase_is("Ready")(o) and o["status"]["workerGroups"][0]["desiredReplicas"] == 0,
+        "scaled down to 0 workers",
+        120,
+    )
+    assert [n["name"] for n in idle["status"]["nodes"]] == ["head"]
+    reasons = [e["reason"] for e in events_of(admin, team, name)]
+    assert {"Ready", "NodeReady", "Scaled", "ScaledDown"} <= set(reasons), reasons
+
+    # Deleting the cluster stops every one of its processes.
+    before = ray_processes(server)
+    assert before
+    assert admin.delete(url).status_code == 200
+    _gone, alive = psutil.wait_procs(before, 30)
+    assert alive == [], [p.pid for p in alive]
+
+
+def test_only_users_who_may_run_code_reach_the_dashboard(
+    server: RunningServer, admin: httpx.Client, team: str
+) -> None:
+    name = unique("private")
+    create(admin, "mlclusters", team, mlcluster(name, workers=0))
+    wait_for(admin, path("mlclusters", team, name), phase_is("Ready"), "Ready", 180)
+    base = f"/mlclusters/{team}/{name}/dashboard"
+    outsider, viewer, member = unique("out"), unique("view"), unique("mem")
+    for user in (outsider, viewer, member):
+        create_user(admin, user, f"{user}-password-1")
+    bind(admin, team, viewer, "namespace-readonly")
+    bind(admin, team, member, "namespace-member")
+    for user, expected in ((outsider, 403), (viewer, 403), (member, 200)):
+        token = server.login(user, f"{user}-password-1")
+        with server.client(token) as client:
+            response = client.get(f"{base}/api/jobs/")
+            assert response.status_code == expected, (user, response.text)
+    with server.client() as anonymous:
+        assert anonymous.get(f"{base}/api/jobs/").status_code == 401
+    # The dashboard itself (the prefix is stripped; Ray serves it at /).
+    page = admin.get(f"{base}/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert admin.get(f"{base}/api/version").json()["ray_version"]
+    assert admin.get(f"/mlclusters/{team}/{name}/other").status_code == 404
+    admin.delete(path("mlclusters", team, name))
+
+
+def test_a_ray_version_mismatch_is_named(admin: httpx.Client, team: str) -> None:
+    name = unique("old")
+    create(admin, "mlclusters", team, mlcluster(name, rayVersion="1.0.0"))
+    failed = wait_for(admin, path("mlclusters", team, name), phase_is("Failed"), "Failed")
+    message = failed["status"]["message"]
+    assert "1.0.0" in message and "2.60.0" in message, message
+    assert condition(failed, "Ready")["reason"] == "VersionMismatch"
+    admin.delete(path("mlclusters", team, name))
+
+
+def test_kill_9_of_the_server_leaves_no_ray_behind(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data")
+    try:
+        token = server.setup_admin()
+        url = path("mlclusters", "default", "survivor")
+        with server.client(token) as admin:
+            create(admin, "mlclusters", "default", mlcluster("survivor"))
+            wait_for(admin, url, phase_is("Ready"), "Ready", 180)
+        processes = ray_processes(server)
+        assert len(processes) > 5  # head, worker, GCS, raylets, dashboard, agents...
+        server.stop(signal.SIGKILL)
+        _gone, alive = psutil.wait_procs(processes, 30)
+        assert alive == [], [(p.pid, p.name()) for p in alive]
+        server.start()
+        token = server.login("admin", ADMIN_PASSWORD)
+        with server.client(token) as admin:
+            wait_for(admin, url, phase_is("Ready"), "Ready again", 180)
+            heads = [
+                p
+                for p in ray_processes(server)
+                if p.cmdline()[1:3] == ["-m", "ray.scripts.scripts"] and "--head" in p.cmdline()
+            ]
+            assert len(heads) == 1
+            admin.delete(url)
+    finally:
+        server.stop()
+
+
+def _quote(script: str) -> str:
+    return "'" + script.replace("'", "'\\''") + "'"
