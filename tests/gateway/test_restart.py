@@ -7,6 +7,7 @@ import signal
 import time
 from pathlib import Path
 
+import openai
 import psutil
 import pytest
 
@@ -45,9 +46,20 @@ def test_no_orphans_after_kill_9_and_served_again(tmp_path: Path) -> None:
             wait_phase(admin, f"{PUBLIC_MS}/smollm2")
             key = new_key(admin)
         assert len(engine_pids(server)) == 1
-        reply = openai_client(server, key).chat.completions.create(
-            model="smollm2", messages=[{"role": "user", "content": "Hi"}], max_tokens=4
-        )
+        # Ready in the API can precede the gateway's routing table by a moment (it
+        # follows the same change through its own watch): retry a 503 as clients do.
+        client = openai_client(server, key)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                reply = client.chat.completions.create(
+                    model="smollm2", messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+                )
+                break
+            except openai.InternalServerError as exc:
+                if exc.status_code != 503 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         assert reply.choices[0].message.content
     finally:
         server.stop()

@@ -224,11 +224,17 @@ class NotebookReconciler:
             set_condition(status, "Ready", False, "Stopped", status["message"], generation)
             return await self._save(nb, status)
         timeout = spec.get("idleTimeoutMinutes")
-        if timeout and self.runtime.status(replica) is not None:
+        current = self.runtime.status(replica)
+        running = current is not None and current.phase != Phase.STOPPED
+        if timeout and running:
             await self.note_activity(key.namespace, key.name)
         idle = self._idle_for(nb, status)
         if timeout and idle is not None and idle > timeout * 60:
-            return await self._cull(nb, status, replica, timeout)
+            if running and current is not None and current.ready:
+                return await self._cull(nb, status, replica, timeout)
+            if not running and status.get("phase") == "Idle":
+                return None  # culled: the next visit through the proxy starts it
+            # Still starting: the idle clock runs from when it is ready.
         try:
             launch, cwd = await self._launch(nb)
         except PermanentError as exc:
@@ -243,6 +249,8 @@ class NotebookReconciler:
         if current is None or current.phase == Phase.STOPPED:
             status["lastActivityTime"] = timefmt.rfc3339()  # a fresh start is activity
         result = await self.runtime.ensure(self._replica(nb, launch, cwd))
+        if result.ready and status.get("phase") != "Ready":
+            status["lastActivityTime"] = timefmt.rfc3339()  # the idle clock starts now
         await self._record(nb, result)
         self._summarize(status, result, generation)
         status["workingDir"] = str(cwd)
