@@ -112,8 +112,12 @@ class Supervisor:
             try:
                 await self._task
             except asyncio.CancelledError:
-                self._task.cancel()
-                raise
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    self._task.cancel()  # our caller is being cancelled: stop at once
+                    raise
+                # Otherwise the supervision task itself was cancelled earlier (a stop()
+                # cancelled mid-way); it killed its process then, so it is over.
         self._ports.release(self._port)
         self._port = None
         if publish:
