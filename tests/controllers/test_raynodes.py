@@ -64,7 +64,9 @@ def test_commands_use_the_slot_and_the_runtime_port(tmp_path: Path) -> None:
     command = raynodes.head_command(head, tmp_path, {"cpu": "1500m", "memory": "1Gi", "gpu": 1})
     assert "--head" in command and "--block" in command
     assert "--node-ip-address=127.0.0.2" in command
-    assert "--dashboard-host=127.0.0.1" in command and "--dashboard-port={port}" in command
+    assert "--dashboard-host=127.0.0.1" in command
+    assert f"--dashboard-port={head.dashboard_port}" in command
+    assert "--dashboard-agent-listen-port={port}" in command
     assert command[command.index("--num-cpus") :][:2] == ["--num-cpus", "2"]
     assert str(1024**3) in command and command[-2:] == ["--num-gpus", "1"]
     assert "llmos.runtime.local.fateshare" in command

@@ -27,8 +27,9 @@ def mlcluster_route(store: ResourceStore, runtime: Runtime, clusters: MLClusterR
                 f"use /mlclusters/{namespace}/{name}/dashboard/ to reach the Ray dashboard",
                 Reason.NOT_FOUND,
             )
-        status = runtime.status(head_key(namespace, name))
-        if status is None or not status.ready or status.port is None:
+        key = head_key(namespace, name)
+        status, slot = runtime.status(key), clusters.slots.get(key)
+        if status is None or not status.ready or slot is None:
             message = (cluster.get("status") or {}).get("message") or "it is starting"
             raise LLMOSError(
                 f"the Ray head of {name!r} is not ready: {message}",
@@ -37,7 +38,7 @@ def mlcluster_route(store: ResourceStore, runtime: Runtime, clusters: MLClusterR
             )
         token = clusters.token(cluster["metadata"]["uid"])
         return Upstream(
-            base=f"http://127.0.0.1:{status.port}",
+            base=f"http://127.0.0.1:{slot.dashboard_port}",
             path=rest.removeprefix(PREFIX) or "/",
             headers=[("Authorization", f"Bearer {token}")],
         )

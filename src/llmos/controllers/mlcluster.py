@@ -166,9 +166,9 @@ class MLClusterReconciler:
         head = await self._ensure_head(cluster, head_slot, cwd, temp, volumes)
         view: ClusterView | None = None
         unreachable = ""
-        if head.ready and head.port:
+        if head.ready:
             try:
-                view = await read_cluster(head.port, self.token(meta["uid"]))
+                view = await read_cluster(head_slot.dashboard_port, self.token(meta["uid"]))
             except HeadUnreachable as exc:
                 unreachable = str(exc)
         desired = await self._autoscale(cluster, status, before, view)
@@ -211,7 +211,7 @@ class MLClusterReconciler:
                 command=tuple(head_command(slot, temp, resources)),
                 env=tuple(sorted(env.items())),
                 cwd=cwd,
-                health=HealthCheck(path="/api/gcs_healthz", startup_timeout_seconds=180),
+                health=HealthCheck(path="/api/local_raylet_healthz", startup_timeout_seconds=180),
                 grace_seconds=10.0,
                 owner=("MLCluster", meta["namespace"], meta["name"]),
             )

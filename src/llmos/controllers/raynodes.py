@@ -6,11 +6,12 @@ nodes on one machine need distinct loopback IPs *and* port ranges that never
 overlap. This module hands out **slots**: slot ``s`` is node IP
 ``127.0.0.{s+2}`` and the ports ``20000 + 300*s`` .. ``+299`` (below the
 kernel's ephemeral range, so nothing the OS picks at random lands there). A
-slot's first ports are the head's GCS, Ray client and dashboard-agent ports;
-the rest are the node's worker ports. 40 slots give 40 Ray nodes per machine
-(all clusters together), each with 290 worker ports. The dashboard (head) and
-the dashboard agent (workers) listen on the runtime's ``{port}`` on
-127.0.0.1, which is also what the runtime probes.
+slot's first ports are the head's GCS, Ray client and dashboard ports (the
+dashboard on 127.0.0.1); the rest are the node's worker ports. 40 slots give
+40 Ray nodes per machine (all clusters together), each with 290 worker ports.
+Every node's dashboard agent listens on the runtime's ``{port}`` (on
+127.0.0.1 too), which is what the runtime probes: once the head's agent
+answers, its raylet is up and the Jobs API accepts jobs.
 
 Slots live in memory: after a server restart every Ray process is started
 afresh (the runtime does not adopt), so slots are handed out again.
@@ -98,6 +99,10 @@ class Slot:
     @property
     def agent_port(self) -> int:
         return self.first_port + 2
+
+    @property
+    def dashboard_port(self) -> int:
+        return self.first_port + 3
 
     @property
     def worker_ports(self) -> tuple[int, int]:
@@ -200,9 +205,10 @@ def head_command(slot: Slot, temp_dir: Path, resources: dict[str, Any]) -> list[
         f"--port={slot.gcs_port}",
         "--include-dashboard=true",
         "--dashboard-host=127.0.0.1",
-        "--dashboard-port={port}",
+        f"--dashboard-port={slot.dashboard_port}",
         f"--ray-client-server-port={slot.client_port}",
-        f"--dashboard-agent-listen-port={slot.agent_port}",
+        # The runtime probes the agent: once it answers, the raylet is up and jobs are accepted.
+        "--dashboard-agent-listen-port={port}",
         f"--min-worker-port={low}",
         f"--max-worker-port={high}",
         f"--temp-dir={temp_dir}",
