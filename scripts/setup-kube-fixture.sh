@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Build the Kubernetes control plane that the cluster-mode tests (tests/kube/) run:
+# kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok, compiled
+# with `go` from the Go module proxy. Test tooling only; nothing built is committed.
+#
+# The pinned versions are the go.mod files under tools/kube/ (one module per tool,
+# so their dependency graphs never meet). Binaries land in
+#   ${LLMOS_KUBE_CACHE:-~/.cache/llmos/kube}/<tool>-<version>/<binary>
+# and are linked from .../bin/<binary>, where the fixture looks. A second run with
+# everything built only relinks (well under a second). Go's own caches (~/go/pkg/mod,
+# ~/.cache/go-build) make a rebuild after a version bump cheaper.
+#
+# Usage: scripts/setup-kube-fixture.sh [--print-bin-dir]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=${LLMOS_KUBE_CACHE:-$HOME/.cache/llmos/kube}
+BIN=$CACHE/bin
+if [[ ${1:-} == --print-bin-dir ]]; then
+  echo "$BIN"
+  exit 0
+fi
+
+if ! command -v go >/dev/null; then
+  echo "setup-kube-fixture: 'go' is not on PATH; install Go 1.26 or newer (the apt package golang-go is too old)" >&2
+  exit 1
+fi
+
+# The version a tools module pins for MODULE (the require line of its go.mod).
+pinned() {  # DIR MODULE
+  awk -v m="$2" '$1 == m && $2 ~ /^v/ {print $2; exit} $1 == "require" && $2 == m {print $3; exit}' \
+    "$ROOT/tools/kube/$1/go.mod"
+}
+
+# Build tools module DIR into $CACHE/DIR-VERSION unless it is there; each further
+# argument is NAME=PACKAGE (the binary's name and its main package).
+build() {  # DIR VERSION LDFLAGS NAME=PACKAGE...
+  local dir=$1 version=$2 ldflags=$3
+  shift 3
+  local out=$CACHE/$dir-$version
+  if [[ ! -f $out/.complete ]]; then
+    echo "setup-kube-fixture: building $dir $version; a first build takes many minutes" >&2
+    local start=$SECONDS
+    rm -rf "$out.partial"
+    mkdir -p "$out.partial"
+    for target in "$@"; do
+      (cd "$ROOT/tools/kube/$dir" &&
+        CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false \
+          -ldflags "-s -w $ldflags" -o "$out.partial/${target%%=*}" "${target#*=}")
+    done
+    touch "$out.partial/.complete"
+    rm -rf "$out"
+    mv "$out.partial" "$out"
+    echo "setup-kube-fixture: built $dir $version in $((SECONDS - start)) s" >&2
+  fi
+  mkdir -p "$BIN"
+  for target in "$@"; do
+    ln -sfn "../$dir-$version/${target%%=*}" "$BIN/${target%%=*}"
+  done
+}
+
+KUBE=$(pinned kubernetes k8s.io/kubernetes)
+ETCD=$(pinned etcd go.etcd.io/etcd/server/v3)
+KWOK=$(pinned kwok sigs.k8s.io/kwok)
+minor=${KUBE#v1.}
+minor=${minor%%.*}
+kube_ldflags=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  kube_ldflags+=" -X $pkg.gitVersion=$KUBE -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  kube_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+done
+
+build kubernetes "$KUBE" "$kube_ldflags" \
+  kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver \
+  kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager \
+  kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler
+build etcd "$ETCD" "" etcd=go.etcd.io/etcd/server/v3
+build kwok "$KWOK" "" kwok=sigs.k8s.io/kwok/cmd/kwok
+echo "setup-kube-fixture: kubernetes $KUBE, etcd $ETCD, kwok $KWOK in $BIN" >&2
