@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from kubeplane import kube, kube_crds  # noqa: F401  (session fixtures for tests/kube, tests/store)
 from server import RunningServer, start_server
 
 

@@ -18,9 +18,10 @@ def nodes(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, A
     return found
 
 
-def test_one_crd_per_kind_named_plural_dot_group() -> None:
+def test_one_crd_per_kind_named_after_its_plural_and_group() -> None:
     generated = crds()
-    assert [crd["metadata"]["name"] for crd in generated] == [k.resource for k in ALL_KINDS]
+    assert [crd["metadata"]["name"] for crd in generated] == [k.kube_resource for k in ALL_KINDS]
+    assert "llmosnamespaces.management.llmos.ai" in {crd["metadata"]["name"] for crd in generated}
 
 
 def test_every_schema_node_is_typed_or_explicitly_open() -> None:
@@ -46,7 +47,8 @@ def test_scope_short_names_and_status_subresource() -> None:
     assert ms_crd["spec"]["names"]["shortNames"] == ["ms"]
     assert ms_crd["spec"]["versions"][0]["subresources"] == {"status": {}}
     assert ns_crd["spec"]["scope"] == "Cluster"
-    assert ns_crd["metadata"]["name"] == "namespaces.management.llmos.ai"
+    assert ns_crd["metadata"]["name"] == "llmosnamespaces.management.llmos.ai"
+    assert "shortNames" not in ns_crd["spec"]["names"]  # "ns" stays Kubernetes' own
 
 
 def test_unions_become_nullable_or_int_or_string() -> None:

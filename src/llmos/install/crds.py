@@ -22,6 +22,8 @@ from llmos.resources.registry import ALL_KINDS, KindInfo
 __all__ = ["CATEGORY", "crd_for", "crds", "structural_schema"]
 
 CATEGORY = "llmos"  # `kubectl get llmos` lists every LLMOS object
+# Short names of built-in Kubernetes kinds: an LLMOS kind must not take them over in kubectl.
+_CORE_SHORT_NAMES = frozenset({"ns", "no", "ev", "po", "svc", "cm", "sa", "pv", "pvc", "ep"})
 
 # JSON-schema keywords a CRD schema accepts as they are (apiextensions.k8s.io/v1 JSONSchemaProps).
 _KEPT = frozenset(
@@ -71,16 +73,17 @@ def crd_for(info: KindInfo) -> dict[str, Any]:
     names: dict[str, Any] = {
         "kind": info.kind,
         "listKind": f"{info.kind}List",
-        "plural": info.plural,
+        "plural": info.kube_plural,
         "singular": info.singular,
         "categories": [CATEGORY],
     }
-    if info.short_names:
-        names["shortNames"] = list(info.short_names)
+    short_names = [name for name in info.short_names if name not in _CORE_SHORT_NAMES]
+    if short_names:
+        names["shortNames"] = short_names
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": info.resource, "labels": {"app.kubernetes.io/part-of": "llmos"}},
+        "metadata": {"name": info.kube_resource, "labels": {"app.kubernetes.io/part-of": "llmos"}},
         "spec": {
             "group": info.group,
             "scope": "Namespaced" if info.namespaced else "Cluster",

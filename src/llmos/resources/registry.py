@@ -35,6 +35,21 @@ class KindInfo:
     def singular(self) -> str:
         return self.kind.lower()
 
+    @property
+    def kube_plural(self) -> str:
+        """The plural of the kind's CRD in cluster mode.
+
+        Kubernetes reads ``/apis/{group}/{version}/namespaces/{name}`` as a namespace
+        prefix, so a cluster-scoped custom resource named ``namespaces`` cannot be
+        addressed by name: LLMOS's Namespace is ``llmosnamespaces`` there.
+        """
+        return "llmosnamespaces" if self.plural == "namespaces" else self.plural
+
+    @property
+    def kube_resource(self) -> str:
+        """The name of the kind's CRD in cluster mode (``{kube_plural}.{group}``)."""
+        return f"{self.kube_plural}.{self.group}"
+
 
 def _info(model: type[Resource]) -> KindInfo:
     return KindInfo(

@@ -1,0 +1,300 @@
+"""A real Kubernetes control plane on loopback: etcd and kube-apiserver, built from Go modules.
+
+The fixtures ``kube`` (the bare control plane) and ``kube_crds`` (with every LLMOS
+CRD applied) are session-wide; ``tests/conftest.py`` makes them visible to every
+test folder (tests/kube/, and the kube backend of tests/store/).
+
+``scripts/setup-kube-fixture.sh`` builds the binaries into ``~/.cache/llmos/kube/bin``
+(or ``$LLMOS_KUBE_BIN``). Without them every test here fails, naming that script:
+cluster-mode tests are never skipped silently.
+
+The API server serves HTTPS with a certificate from LLMOS's own CA helper, takes a
+static bearer token of a ``system:masters`` user, runs RBAC, and signs service
+account tokens with a key made here. Both processes are started in sessions of
+their own, die with the test process (PR_SET_PDEATHSIG) and are stopped by PID.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from llmos._lib.tls import ensure_certificates
+from llmos.install.crds import crds
+
+SETUP = "scripts/setup-kube-fixture.sh"
+START_TIMEOUT = 180.0  # seconds; a cold kube-apiserver on a busy 2-core machine is slow
+BINARIES = ("etcd", "kube-apiserver")
+
+
+@dataclass(frozen=True)
+class KubeCluster:
+    """How to reach the fixture's API server as its admin."""
+
+    url: str
+    token: str
+    ca_file: Path
+    kubeconfig: Path
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            verify=ssl.create_default_context(cafile=str(self.ca_file)),
+            timeout=30.0,
+            **kwargs,
+        )
+
+
+def bin_dir() -> Path:
+    override = os.environ.get("LLMOS_KUBE_BIN")
+    return Path(override) if override else Path.home() / ".cache/llmos/kube/bin"
+
+
+def _binary(name: str) -> Path:
+    path = bin_dir() / name
+    if not os.access(path, os.X_OK):
+        pytest.fail(
+            f"{name} is not built: {path} is missing. Run {SETUP} (it builds etcd and "
+            "kube-apiserver from Go modules; the first build takes many minutes), or "
+            "point LLMOS_KUBE_BIN at a folder that has them.",
+            pytrace=False,
+        )
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_death_signal
+
+
+class _Process:
+    """One control-plane process with its log, stopped by PID."""
+
+    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(),
+            )
+
+    def tail(self, lines: int = 30) -> str:
+        text = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def wait_until(self, ready: Callable[[], bool], what: str) -> None:
+        """Poll ``ready`` until it holds; fail at once if the process exits."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready():
+            code = self.proc.poll()
+            if code is not None:
+                pytest.fail(f"{self.name} exited ({code}) before {what}:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name}: no {what} after {START_TIMEOUT:.0f} s:\n{self.tail()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _probe(url: str, **kwargs: Any) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0, **kwargs).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _start_etcd(work: Path) -> tuple[_Process, str]:
+    client_url = f"http://127.0.0.1:{_free_port()}"
+    peer_url = f"http://127.0.0.1:{_free_port()}"
+    etcd = _Process(
+        "etcd",
+        [
+            str(_binary("etcd")),
+            "--name=fixture",
+            f"--data-dir={work / 'etcd'}",
+            f"--listen-client-urls={client_url}",
+            f"--advertise-client-urls={client_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=fixture={peer_url}",
+            "--unsafe-no-fsync",  # a throwaway test store: durability is not the point
+            "--log-level=warn",
+        ],
+        work / "etcd.log",
+    )
+    etcd.wait_until(lambda: _probe(f"{client_url}/health"), "a healthy /health")
+    return etcd, client_url
+
+
+def _write_service_account_key(path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+
+
+def _start_apiserver(work: Path, etcd_url: str) -> tuple[_Process, KubeCluster]:
+    tls = ensure_certificates(work / "tls", [])
+    token = secrets.token_hex(24)
+    tokens = work / "tokens.csv"
+    tokens.write_text(f'{token},llmos-fixture-admin,llmos-fixture-admin,"system:masters"\n')
+    tokens.chmod(0o600)
+    sa_key = work / "service-account.key"
+    _write_service_account_key(sa_key)
+    port = _free_port()
+    url = f"https://127.0.0.1:{port}"
+    apiserver = _Process(
+        "kube-apiserver",
+        [
+            str(_binary("kube-apiserver")),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={work / 'apiserver-certs'}",
+            f"--tls-cert-file={tls.cert}",
+            f"--tls-private-key-file={tls.key}",
+            f"--token-auth-file={tokens}",
+            "--authorization-mode=RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={sa_key}",
+            f"--service-account-signing-key-file={sa_key}",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--v=1",
+        ],
+        work / "kube-apiserver.log",
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    verify = ssl.create_default_context(cafile=str(tls.ca_cert))
+    apiserver.wait_until(
+        lambda: _probe(f"{url}/readyz", headers=headers, verify=verify),
+        "a ready /readyz",
+    )
+    kubeconfig = work / "kubeconfig.yaml"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "fixture",
+                        "cluster": {"server": url, "certificate-authority": str(tls.ca_cert)},
+                    }
+                ],
+                "users": [{"name": "admin", "user": {"token": token}}],
+                "contexts": [
+                    {"name": "fixture", "context": {"cluster": "fixture", "user": "admin"}}
+                ],
+                "current-context": "fixture",
+            }
+        )
+    )
+    kubeconfig.chmod(0o600)
+    return apiserver, KubeCluster(url, token, tls.ca_cert, kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    """etcd and kube-apiserver on loopback for the whole session; stopped at its end."""
+    for name in BINARIES:
+        _binary(name)
+    work = tmp_path_factory.mktemp("kube")
+    started: list[_Process] = []
+    try:
+        etcd, etcd_url = _start_etcd(work)
+        started.append(etcd)
+        apiserver, cluster = _start_apiserver(work, etcd_url)
+        started.append(apiserver)
+        yield cluster
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_crds(kube: KubeCluster) -> KubeCluster:
+    """The control plane with every LLMOS CRD applied and established."""
+    with kube.client() as client:
+        apply_crds(client)
+    return kube
+
+
+def apply_crds(client: httpx.Client) -> None:
+    """Create (or replace) every LLMOS CRD, then wait until each is Established."""
+    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    names = []
+    for crd in crds():
+        name = crd["metadata"]["name"]
+        names.append(name)
+        response = client.post(path, json=crd)
+        if response.status_code == 409:
+            current = client.get(f"{path}/{name}").json()
+            crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            response = client.put(f"{path}/{name}", json=crd)
+        assert response.is_success, f"{name}: {response.status_code} {response.text}"
+    deadline = time.monotonic() + 60
+    for name in names:
+        while not _established(client.get(f"{path}/{name}").json()):
+            assert time.monotonic() < deadline, f"CRD {name} never became Established"
+            time.sleep(0.1)
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    for condition in crd.get("status", {}).get("conditions", []):
+        if condition["type"] == "Established":
+            return bool(condition["status"] == "True")
+    return False
