@@ -21,6 +21,8 @@ if [[ ${1:-} == --print-bin-dir ]]; then
   exit 0
 fi
 
+# Go's own installer puts it in /usr/local/go/bin, which a non-login shell may lack.
+[[ -x /usr/local/go/bin/go ]] && ! command -v go >/dev/null && PATH=/usr/local/go/bin:$PATH
 if ! command -v go >/dev/null; then
   echo "setup-kube-fixture: 'go' is not on PATH; install Go 1.26 or newer (the apt package golang-go is too old)" >&2
   exit 1
