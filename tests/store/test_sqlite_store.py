@@ -1,4 +1,5 @@
-"""The SQLite store used directly: semantics that need no HTTP to show."""
+"""The SQLite store used directly: what only it does (semantics both backends share are in
+test_semantics.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from llmos._lib.errors import LLMOSError, Reason
 from llmos.store.sqlite.store import SqliteStore
 
 R = "modelservices.ml.llmos.ai"
@@ -22,53 +22,6 @@ def obj(name: str, **labels: str) -> dict[str, Any]:
         "spec": {"model": "x"},
         "status": {},
     }
-
-
-def test_no_op_update_keeps_the_version(tmp_path: Path) -> None:
-    async def main() -> None:
-        store = await SqliteStore.open(tmp_path / "db")
-        try:
-            created = await store.create(R, obj("a"))
-            same = await store.update(R, dict(created))
-            assert same["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
-        finally:
-            await store.close()
-
-    asyncio.run(main())
-
-
-def test_generate_name_and_conflicting_create(tmp_path: Path) -> None:
-    async def main() -> None:
-        store = await SqliteStore.open(tmp_path / "db")
-        try:
-            body = obj("")
-            body["metadata"]["generateName"] = "gen-"
-            created = await store.create(R, body)
-            assert created["metadata"]["name"].startswith("gen-")
-            assert len(created["metadata"]["name"]) == len("gen-") + 5
-            await store.create(R, obj("dup"))
-            with pytest.raises(LLMOSError) as info:
-                await store.create(R, obj("dup"))
-            assert info.value.reason == Reason.ALREADY_EXISTS
-        finally:
-            await store.close()
-
-    asyncio.run(main())
-
-
-def test_secrets_stay_out_of_objects_and_go_with_them(tmp_path: Path) -> None:
-    async def main() -> None:
-        store = await SqliteStore.open(tmp_path / "db")
-        try:
-            await store.create(R, obj("s"), secret={"hash": "abc"})
-            assert "abc" not in await store.get_raw(R, "default", "s")
-            assert await store.get_secret(R, "default", "s") == {"hash": "abc"}
-            await store.delete(R, "default", "s")
-            assert await store.get_secret(R, "default", "s") == {}
-        finally:
-            await store.close()
-
-    asyncio.run(main())
 
 
 def test_watch_bookmarks_carry_the_delivered_revision(tmp_path: Path) -> None:
