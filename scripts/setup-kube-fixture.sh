@@ -78,4 +78,20 @@ build kubernetes "$KUBE" "$kube_ldflags" \
   kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler
 build etcd "$ETCD" "" etcd=go.etcd.io/etcd/server/v3
 build kwok "$KWOK" "" kwok=sigs.k8s.io/kwok/cmd/kwok
+
+# kwok does nothing without Stages (the lifecycles it plays). Its module ships the
+# standard ones; assemble them, at the pinned version, into the config the fixture passes.
+stages=$CACHE/kwok-$KWOK/stages.yaml
+if [[ ! -f $stages ]]; then
+  source_dir=$(cd "$ROOT/tools/kube/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  {
+    for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+      pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+      echo "---"
+      cat "$source_dir/kustomize/stage/$stage.yaml"
+    done
+  } >"$stages.partial"
+  mv "$stages.partial" "$stages"
+fi
+ln -sfn "../kwok-$KWOK/stages.yaml" "$BIN/kwok.yaml"
 echo "setup-kube-fixture: kubernetes $KUBE, etcd $ETCD, kwok $KWOK in $BIN" >&2

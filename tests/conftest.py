@@ -11,7 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kubeplane import kube, kube_crds  # noqa: F401  (session fixtures for tests/kube, tests/store)
+from kubenodes import kube_nodes  # noqa: F401  (session fixtures for tests/kube, tests/store)
+from kubeplane import kube, kube_crds  # noqa: F401
 from server import RunningServer, start_server
 
 

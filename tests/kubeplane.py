@@ -52,6 +52,8 @@ class KubeCluster:
     token: str
     ca_file: Path
     kubeconfig: Path
+    work: Path  # logs, certificates and keys; the node components (kubenodes.py) use it too
+    service_account_key: Path
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(
@@ -68,19 +70,20 @@ def bin_dir() -> Path:
     return Path(override) if override else Path.home() / ".cache/llmos/kube/bin"
 
 
-def _binary(name: str) -> Path:
+def binary(name: str) -> Path:
+    """A file the setup script made (a binary, or kwok.yaml); fail naming the script if absent."""
     path = bin_dir() / name
-    if not os.access(path, os.X_OK):
+    if not os.access(path, os.R_OK if name.endswith(".yaml") else os.X_OK):
         pytest.fail(
-            f"{name} is not built: {path} is missing. Run {SETUP} (it builds etcd and "
-            "kube-apiserver from Go modules; the first build takes many minutes), or "
-            "point LLMOS_KUBE_BIN at a folder that has them.",
+            f"{name} is not built: {path} is missing. Run {SETUP} (it builds the control "
+            "plane from Go modules; the first build takes many minutes), or point "
+            "LLMOS_KUBE_BIN at a folder that has it.",
             pytrace=False,
         )
     return path
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -101,7 +104,7 @@ def _die_with_parent() -> Callable[[], None] | None:
     return set_death_signal
 
 
-class _Process:
+class Process:
     """One control-plane process with its log, stopped by PID."""
 
     def __init__(self, name: str, argv: list[str], log: Path) -> None:
@@ -142,20 +145,20 @@ class _Process:
                 self.proc.wait()
 
 
-def _probe(url: str, **kwargs: Any) -> bool:
+def probe(url: str, **kwargs: Any) -> bool:
     try:
         return httpx.get(url, timeout=2.0, **kwargs).status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def _start_etcd(work: Path) -> tuple[_Process, str]:
-    client_url = f"http://127.0.0.1:{_free_port()}"
-    peer_url = f"http://127.0.0.1:{_free_port()}"
-    etcd = _Process(
+def _start_etcd(work: Path) -> tuple[Process, str]:
+    client_url = f"http://127.0.0.1:{free_port()}"
+    peer_url = f"http://127.0.0.1:{free_port()}"
+    etcd = Process(
         "etcd",
         [
-            str(_binary("etcd")),
+            str(binary("etcd")),
             "--name=fixture",
             f"--data-dir={work / 'etcd'}",
             f"--listen-client-urls={client_url}",
@@ -168,7 +171,7 @@ def _start_etcd(work: Path) -> tuple[_Process, str]:
         ],
         work / "etcd.log",
     )
-    etcd.wait_until(lambda: _probe(f"{client_url}/health"), "a healthy /health")
+    etcd.wait_until(lambda: probe(f"{client_url}/health"), "a healthy /health")
     return etcd, client_url
 
 
@@ -184,7 +187,7 @@ def _write_service_account_key(path: Path) -> None:
     path.chmod(0o600)
 
 
-def _start_apiserver(work: Path, etcd_url: str) -> tuple[_Process, KubeCluster]:
+def _start_apiserver(work: Path, etcd_url: str) -> tuple[Process, KubeCluster]:
     tls = ensure_certificates(work / "tls", [])
     token = secrets.token_hex(24)
     tokens = work / "tokens.csv"
@@ -192,12 +195,12 @@ def _start_apiserver(work: Path, etcd_url: str) -> tuple[_Process, KubeCluster]:
     tokens.chmod(0o600)
     sa_key = work / "service-account.key"
     _write_service_account_key(sa_key)
-    port = _free_port()
+    port = free_port()
     url = f"https://127.0.0.1:{port}"
-    apiserver = _Process(
+    apiserver = Process(
         "kube-apiserver",
         [
-            str(_binary("kube-apiserver")),
+            str(binary("kube-apiserver")),
             f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
@@ -220,7 +223,7 @@ def _start_apiserver(work: Path, etcd_url: str) -> tuple[_Process, KubeCluster]:
     headers = {"Authorization": f"Bearer {token}"}
     verify = ssl.create_default_context(cafile=str(tls.ca_cert))
     apiserver.wait_until(
-        lambda: _probe(f"{url}/readyz", headers=headers, verify=verify),
+        lambda: probe(f"{url}/readyz", headers=headers, verify=verify),
         "a ready /readyz",
     )
     kubeconfig = work / "kubeconfig.yaml"
@@ -244,16 +247,16 @@ def _start_apiserver(work: Path, etcd_url: str) -> tuple[_Process, KubeCluster]:
         )
     )
     kubeconfig.chmod(0o600)
-    return apiserver, KubeCluster(url, token, tls.ca_cert, kubeconfig)
+    return apiserver, KubeCluster(url, token, tls.ca_cert, kubeconfig, work, sa_key)
 
 
 @pytest.fixture(scope="session")
 def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
     """etcd and kube-apiserver on loopback for the whole session; stopped at its end."""
     for name in BINARIES:
-        _binary(name)
+        binary(name)
     work = tmp_path_factory.mktemp("kube")
-    started: list[_Process] = []
+    started: list[Process] = []
     try:
         etcd, etcd_url = _start_etcd(work)
         started.append(etcd)

@@ -253,3 +253,37 @@ def test_owner_reference_to_a_missing_owner_is_refused(backend: Backend) -> None
         await fails(Reason.INVALID, store.create(R, owned))
 
     backend.run(body)
+
+
+def test_deleting_an_owner_cascades(backend: Backend, request: pytest.FixtureRequest) -> None:
+    """SQLite cascades in the owner's transaction; Kubernetes' garbage collector shortly after."""
+    if backend.name == "kube":
+        request.getfixturevalue("kube_nodes")  # kube-controller-manager runs the collector
+
+    async def body(store: Any) -> None:
+        ns = backend.namespace
+        owner = await store.create(R, obj(ns, "owner"))
+        dependent = obj(ns, "dependent")
+        dependent["kind"] = "Notebook"
+        dependent["spec"] = {}
+        dependent["metadata"]["ownerReferences"] = [
+            {
+                "apiVersion": "ml.llmos.ai/v1",
+                "kind": "ModelService",
+                "name": "owner",
+                "uid": owner["metadata"]["uid"],
+            }
+        ]
+        await store.create(NB, dependent)
+        await store.delete(R, ns, "owner")
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            try:
+                await store.get(NB, ns, "dependent")
+            except LLMOSError as exc:
+                assert exc.reason == Reason.NOT_FOUND
+                return
+            assert asyncio.get_running_loop().time() < deadline, "the dependent outlived its owner"
+            await asyncio.sleep(0.1)
+
+    backend.run(body)

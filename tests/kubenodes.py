@@ -1,0 +1,153 @@
+"""The rest of a control plane on the fixture's API server: controllers, scheduler and KWOK nodes.
+
+``kube_nodes`` adds kube-controller-manager (garbage collection, StatefulSets,
+service accounts), kube-scheduler and kwok (which plays the kubelet of fake
+nodes: it marks them Ready, keeps their leases, and runs their pods by setting
+pod status). It registers one fake GPU node, ``kwok-gpu-0`` with 8
+``nvidia.com/gpu``, and is ready when the scheduler and controller-manager
+answer /healthz, the ``default`` service account exists and that node is Ready.
+All three use the fixture's admin credentials. Started only for tests that ask.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from kubeplane import START_TIMEOUT, KubeCluster, Process, binary, free_port, probe
+
+GPU_NODE = "kwok-gpu-0"
+GPUS_PER_NODE = 8
+
+
+@dataclass(frozen=True)
+class KubeNodes:
+    """The control plane with controllers, a scheduler and one Ready fake GPU node."""
+
+    cluster: KubeCluster
+    gpu_node: str
+
+
+def fake_node(name: str, gpus: int, **labels: str) -> dict[str, Any]:
+    """A Node that kwok manages (by annotation), with CPU, memory and GPU capacity."""
+    capacity = {"cpu": "32", "memory": "256Gi", "pods": "110", "nvidia.com/gpu": str(gpus)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake"},
+            "labels": {"kubernetes.io/hostname": name, "type": "kwok", **labels},
+        },
+        "spec": {"taints": []},
+        "status": {"capacity": capacity, "allocatable": capacity},
+    }
+
+
+def _insecure_local() -> ssl.SSLContext:
+    # The components serve /healthz with certificates they make up at start; we only
+    # ask them whether they are alive, on loopback.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _start_component(cluster: KubeCluster, name: str, extra: list[str]) -> Process:
+    port = free_port()
+    process = Process(
+        name,
+        [
+            str(binary(name)),
+            f"--kubeconfig={cluster.kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={cluster.work / (name + '-certs')}",
+            "--v=1",
+            *extra,
+        ],
+        cluster.work / f"{name}.log",
+    )
+    process.wait_until(
+        lambda: probe(f"https://127.0.0.1:{port}/healthz", verify=_insecure_local()),
+        "a healthy /healthz",
+    )
+    return process
+
+
+def _wait_for(process: Process, client: httpx.Client, path: str, test: Any, what: str) -> None:
+    def ready() -> bool:
+        response = client.get(path)
+        return response.status_code == 200 and bool(test(response.json()))
+
+    process.wait_until(ready, what)
+
+
+def _node_ready(node: dict[str, Any]) -> bool:
+    conditions = node.get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+@pytest.fixture(scope="session")
+def kube_nodes(kube: KubeCluster) -> Iterator[KubeNodes]:
+    for name in ("kube-controller-manager", "kube-scheduler", "kwok", "kwok.yaml"):
+        binary(name)
+    started: list[Process] = []
+    try:
+        manager = _start_component(
+            kube,
+            "kube-controller-manager",
+            [
+                f"--service-account-private-key-file={kube.service_account_key}",
+                f"--root-ca-file={kube.ca_file}",
+                "--cluster-name=llmos-fixture",
+            ],
+        )
+        started.append(manager)
+        started.append(_start_component(kube, "kube-scheduler", []))
+        kwok = Process(
+            "kwok",
+            [
+                str(binary("kwok")),
+                f"--kubeconfig={kube.kubeconfig}",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--node-lease-duration-seconds=40",
+                f"--config={binary('kwok.yaml')}",  # kwok's standard stages (setup script)
+            ],
+            kube.work / "kwok.log",
+        )
+        started.append(kwok)
+        with kube.client() as client:
+            _wait_for(
+                manager,
+                client,
+                "/api/v1/namespaces/default/serviceaccounts/default",
+                lambda sa: True,
+                "the default service account",
+            )
+            created = client.post("/api/v1/nodes", json=fake_node(GPU_NODE, GPUS_PER_NODE))
+            assert created.status_code in (201, 409), created.text
+            _wait_for(kwok, client, f"/api/v1/nodes/{GPU_NODE}", _node_ready, "a Ready node")
+        yield KubeNodes(kube, GPU_NODE)
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+def wait_until(check: Any, what: str, timeout: float = START_TIMEOUT) -> Any:
+    """Poll ``check`` until it returns something true; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
