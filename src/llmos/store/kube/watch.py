@@ -4,7 +4,9 @@ A watch is one long GET with ``watch=true`` whose body is a JSON object per
 line. An ``ERROR`` line carries a ``Status``: 410 means the revision asked for
 is no longer kept, and becomes the store's Gone, as with SQLite. When the
 stream is quiet for ``bookmark_interval`` the iterator yields a BOOKMARK at the
-last revision it delivered; the API server's own bookmarks pass through too.
+last revision it delivered, and the API server's own bookmarks pass through;
+without ``bookmark_interval`` there are none, as with SQLite (controllers and
+informers treat every event as an object).
 """
 
 from __future__ import annotations
@@ -53,10 +55,13 @@ async def open_stream(
     bookmark_interval: float | None,
 ) -> AsyncIterator[WatchEvent]:
     """Start the watch request now (its errors raise here) and return its events."""
+    params = {**params, "watch": "true"}
+    if bookmark_interval is not None:  # as with SQLite, bookmarks only for those who ask
+        params["allowWatchBookmarks"] = "true"
     request = client.http.build_request(
         "GET",
         url_path,
-        params={**params, "watch": "true", "allowWatchBookmarks": "true"},
+        params=params,
         timeout=httpx.Timeout(30.0, read=None),
     )
     try:
@@ -117,7 +122,8 @@ async def _events(
                 continue
             if type_ == "BOOKMARK":
                 seen = max(seen, revision(obj))
-                yield WatchEvent("BOOKMARK", resource, "", "", seen, "{}")
+                if bookmark_interval is not None:
+                    yield WatchEvent("BOOKMARK", resource, "", "", seen, "{}")
                 continue
             event = event_of(resource, type_, obj)
             seen = max(seen, event.rv)
