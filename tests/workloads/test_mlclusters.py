@@ -18,6 +18,7 @@ import psutil
 import pytest
 from helpers import condition, create, path, phase_is, volume, wait_for
 
+from cli.runner import CLI
 from factories import bind, create_namespace, create_user
 from server import ADMIN_PASSWORD, RunningServer, start_server
 
@@ -171,8 +172,8 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
     assert alive == [], [p.pid for p in alive]
 
 
-def test_only_users_who_may_run_code_reach_the_dashboard(
-    server: RunningServer, admin: httpx.Client, team: str
+def test_only_users_who_may_run_code_reach_the_dashboard_and_llmos_ray_submit(
+    server: RunningServer, admin: httpx.Client, team: str, tmp_path: Path
 ) -> None:
     name = unique("private")
     create(admin, "mlclusters", team, mlcluster(name, workers=0))
@@ -195,6 +196,27 @@ def test_only_users_who_may_run_code_reach_the_dashboard(
     assert page.status_code == 200 and "<html" in page.text.lower()
     assert admin.get(f"{base}/api/version").json()["ray_version"]
     assert admin.get(f"/mlclusters/{team}/{name}/other").status_code == 404
+
+    # `llmos ray submit` with the saved login, logs followed to the end.
+    cli = CLI(tmp_path / "config")
+    assert cli.login(server).code == 0
+    submitted = cli(
+        "ray",
+        "submit",
+        name,
+        "-n",
+        team,
+        "--",
+        "python",
+        "-c",
+        "print('hello from', 6 * 7)",
+        timeout=180,
+    )
+    assert submitted.code == 0, submitted
+    assert "hello from 42" in submitted.stdout
+    assert "SUCCEEDED" in submitted.stderr
+    failed = cli("ray", "submit", name, "-n", team, "--", "false", timeout=180)
+    assert failed.code == 1 and "FAILED" in failed.stderr, failed
     admin.delete(path("mlclusters", team, name))
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from llmos.cli import completion, login, preflight, resources, server, serving, users
+from llmos.cli import completion, login, preflight, rayjobs, resources, server, serving, users
 
 app = typer.Typer(
     name="llmos",
@@ -45,6 +45,7 @@ resources.register(app)
 serving.register(app)
 users.register(app)
 preflight.register(app)
+rayjobs.register(app)
 completion.register(app)
 
 
