@@ -132,6 +132,20 @@ class ServerConfig(BaseSettings):
         default=False,
         description="Make sure the bundled demo model (SmolLM2) is served, as llmos-public/smollm2.",
     )
+    store: Literal["sqlite", "kube"] = Field(
+        default="sqlite",
+        description=(
+            "Where objects live: sqlite (a database in the data dir) or kube (LLMOS's "
+            "CRDs in the Kubernetes cluster of --kubeconfig; see docs/cluster.md)."
+        ),
+    )
+    kubeconfig: Path | None = Field(
+        default=None,
+        description=(
+            "Kubeconfig of the cluster for --store kube (default: the pod's service account "
+            "in a pod, else /etc/llmos/kubeconfig.yaml)."
+        ),
+    )
     watch_history_seconds: float = Field(
         default=300.0, ge=0, description="How long watch history is kept for resuming."
     )

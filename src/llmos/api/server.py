@@ -36,6 +36,7 @@ from llmos.api.dispatch import Dispatch
 from llmos.api.mlcluster_access import mlcluster_route
 from llmos.api.notebook_access import notebook_route
 from llmos.api.state import AppState
+from llmos.api.stores import open_store
 from llmos.api.workload_proxy import WorkloadProxy
 from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES
 from llmos.auth.service import AuthService
@@ -60,7 +61,7 @@ from llmos.gpu.nvml import NvmlGPUSource
 from llmos.gpu.source import FixtureGPUSource, GPUSource
 from llmos.runtime.base import ReplicaSpec, ReplicaStatus
 from llmos.runtime.local import LocalRuntime
-from llmos.store.sqlite.store import SqliteStore
+from llmos.store.base import ResourceStore
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def tls_files(config: ServerConfig) -> TLSFiles:
     return generated
 
 
-async def ensure_namespaces(store: SqliteStore) -> None:
+async def ensure_namespaces(store: ResourceStore) -> None:
     for name in sorted(RESERVED_NAMESPACES):
         with contextlib.suppress(LLMOSError):
             await store.create(
@@ -174,7 +175,7 @@ async def run(config: ServerConfig) -> None:
         await _serve(config)
 
 
-async def ensure_bundled_model(store: SqliteStore) -> None:
+async def ensure_bundled_model(store: ResourceStore) -> None:
     with contextlib.suppress(LLMOSError):
         await store.create(
             MODELSERVICES,
@@ -191,11 +192,7 @@ async def ensure_bundled_model(store: SqliteStore) -> None:
 async def _serve(config: ServerConfig) -> None:
     tls = tls_files(config)
     source = gpu_source(config)
-    store = await SqliteStore.open(
-        config.db_path,
-        history_seconds=config.watch_history_seconds,
-        compact_interval=config.watch_compact_interval,
-    )
+    store = await open_store(config)
     auth = AuthService(store)
     manager = Manager()
     gpus = GPUAllocator(store, config.node_name)

@@ -9,6 +9,7 @@ store's own errors, so nothing above the store sees an HTTP status.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ssl
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from llmos.store import errors
 from llmos.store.errors import StoreError
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+_THROTTLE_RETRIES = 10
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,17 @@ class KubeClient:
         """Send one request and return the decoded JSON body of a 2xx answer."""
         content = None if body is None else orjson.dumps(body)
         headers = {"Content-Type": "application/json"} if content is not None else None
-        try:
-            response = await self.http.request(
-                method, path, content=content, params=params, headers=headers
-            )
-        except httpx.HTTPError as exc:
-            raise unreachable(self.connection.url, exc) from exc
+        for attempt in range(_THROTTLE_RETRIES + 1):
+            try:
+                response = await self.http.request(
+                    method, path, content=content, params=params, headers=headers
+                )
+            except httpx.HTTPError as exc:
+                raise unreachable(self.connection.url, exc) from exc
+            if response.status_code != 429 or attempt == _THROTTLE_RETRIES:
+                break
+            # Throttled, or a new CRD's storage still initializing: wait as told, like client-go.
+            await asyncio.sleep(_retry_after(response))
         if response.is_success:
             result: dict[str, Any] = orjson.loads(response.content)
             return result
@@ -125,6 +132,13 @@ def unreachable(url: str, exc: Exception) -> StoreError:
         Reason.SERVICE_UNAVAILABLE,
         retry_after=1.0,
     )
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.05), 5.0)
+    except ValueError:
+        return 1.0
 
 
 def _status_of(response: httpx.Response) -> dict[str, Any]:

@@ -14,7 +14,9 @@ What differs from the SQLite store, and why:
 - an update is a read, a merge of what may change (labels, annotations,
   finalizers, owner references, spec), and a replace guarded by the
   resourceVersion; without one in the request it retries on a conflict;
-- a namespaced object's Kubernetes namespace is created on first use;
+- an LLMOS Namespace is also a Kubernetes namespace (labelled managed-by llmos),
+  made with it and deleted when it goes; a namespaced object's Kubernetes
+  namespace is otherwise created on first use;
 - a watch that asks for a revision older than the API server keeps fails with
   Gone on its first event rather than when it is opened (Kubernetes answers such
   a watch with 200 and an ERROR event).
@@ -22,6 +24,7 @@ What differs from the SQLite store, and why:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
@@ -46,7 +49,10 @@ from llmos.store.kube.secrets import SecretTable
 from llmos.store.kube.watch import event_of, open_stream
 from llmos.store.selector import Selector
 
+log = logging.getLogger(__name__)
+
 SYSTEM_NAMESPACE = "llmos-system"
+MANAGED_BY = "app.kubernetes.io/managed-by"
 _UPDATE_RETRIES = 5
 _MAPS = ("labels", "annotations")
 
@@ -153,6 +159,24 @@ class KubeStore:
             at = await self.current_revision()
         return ObjectList(raw_items, at)
 
+    async def missing_kinds(self) -> Sequence[str]:
+        """The LLMOS kinds whose CRDs the API server does not serve (empty when installed)."""
+        missing: list[str] = []
+        for group in sorted({info.group for info in KIND_REGISTRY.kinds}):
+            try:
+                served = await self.client.request("GET", f"/apis/{group}/v1")
+            except StoreError as exc:
+                if exc.reason != Reason.NOT_FOUND:
+                    raise
+                served = {}
+            plurals = {entry.get("name") for entry in served.get("resources") or []}
+            missing += [
+                info.kind
+                for info in KIND_REGISTRY.kinds
+                if info.group == group and info.kube_plural not in plurals
+            ]
+        return missing
+
     async def current_revision(self) -> int:
         # A list is read from etcd at its latest revision; any kind will do.
         page = await self.client.request(
@@ -196,6 +220,8 @@ class KubeStore:
         clean(created)
         if secret is not None:
             await self._secrets.put(info, created, secret)
+        if _is_llmos_namespace(info):  # an LLMOS namespace is a Kubernetes namespace too
+            await self._ensure_namespace(created["metadata"]["name"])
         return created
 
     async def update(
@@ -251,7 +277,7 @@ class KubeStore:
             if updated["metadata"].get("deletionTimestamp") and not updated["metadata"].get(
                 "finalizers"
             ):
-                await self._secrets.drop(info, namespace, name)  # its last finalizer went
+                await self._gone(info, namespace, name)  # its last finalizer went
             return updated
         raise StoreError(
             f"{info.kind} {name!r} kept changing while LLMOS updated it; retry",
@@ -294,8 +320,14 @@ class KubeStore:
             raise
         clean(last)
         if not last["metadata"].get("finalizers"):
-            await self._secrets.drop(info, namespace, name)
+            await self._gone(info, namespace, name)
         return last
+
+    async def _gone(self, info: KindInfo, namespace: str, name: str) -> None:
+        """Clean up after an object that no longer exists: its secret, its namespace."""
+        await self._secrets.drop(info, namespace, name)
+        if _is_llmos_namespace(info):
+            await self._drop_namespace(name)
 
     # -- watches ------------------------------------------------------------------
 
@@ -343,13 +375,29 @@ class KubeStore:
         """Create the Kubernetes namespace that namespaced objects of ``namespace`` need."""
         if namespace in self._namespaces_seen:
             return
-        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {MANAGED_BY: "llmos"}},
+        }
         try:
             await self.client.request("POST", "/api/v1/namespaces", body=body, name=namespace)
         except StoreError as exc:
             if exc.reason != Reason.ALREADY_EXISTS:
                 raise
         self._namespaces_seen.add(namespace)
+
+    async def _drop_namespace(self, namespace: str) -> None:
+        """Delete a Kubernetes namespace that this store created, with what is left in it."""
+        self._namespaces_seen.discard(namespace)
+        where = f"/api/v1/namespaces/{namespace}"
+        try:
+            current = await self.client.request("GET", where)
+            if (current["metadata"].get("labels") or {}).get(MANAGED_BY) == "llmos":
+                await self.client.request("DELETE", where)
+        except StoreError as exc:
+            if exc.reason != Reason.NOT_FOUND:
+                log.warning("could not delete Kubernetes namespace %s: %s", namespace, exc)
 
     async def _check_owners(self, obj: dict[str, Any]) -> None:
         """Refuse owner references to objects that do not exist, as the SQLite store does."""
@@ -374,6 +422,10 @@ class KubeStore:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _is_llmos_namespace(info: KindInfo) -> bool:
+    return info.kind == "Namespace" and info.group == "management.llmos.ai"
 
 
 def _merged(current: dict[str, Any], sent: dict[str, Any], status_only: bool) -> dict[str, Any]:
