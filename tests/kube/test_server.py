@@ -6,38 +6,12 @@ Kubernetes client writes, LLMOS serves; the API keeps its semantics.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
-import httpx
 import pytest
 
 from factories import create_ev, create_ms, create_namespace, ev_path, modelservice, ms_path
 from kubenodes import wait_until
-from kubeplane import KubeCluster
-from server import RunningServer, free_port
 
-
-@dataclass
-class KubeServer:
-    server: RunningServer
-    admin: httpx.Client  # the LLMOS API as admin
-    kube: httpx.Client  # the Kubernetes API as its admin
-
-
-@pytest.fixture(scope="module")
-def kube_server(
-    kube_crds: KubeCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[KubeServer]:
-    data = tmp_path_factory.mktemp("kube-server") / "data"
-    args = ["--store", "kube", "--kubeconfig", str(kube_crds.kubeconfig), "--skip-preflight"]
-    running = RunningServer(data, free_port(), args).start(timeout=120)
-    try:
-        token = running.setup_admin()
-        with running.client(token) as admin, kube_crds.client() as kube:
-            yield KubeServer(running, admin, kube)
-    finally:
-        assert running.stop() == 0, running.log()
+from .conftest import KubeServer
 
 
 @pytest.mark.slow
