@@ -42,6 +42,7 @@ from llmos.install.crds import crds
 SETUP = "scripts/setup-kube-fixture.sh"
 START_TIMEOUT = 180.0  # seconds; a cold kube-apiserver on a busy 2-core machine is slow
 BINARIES = ("etcd", "kube-apiserver")
+PLAIN_USER = "llmos-fixture-plain"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,34 @@ class KubeCluster:
     kubeconfig: Path
     work: Path  # logs, certificates and keys; the node components (kubenodes.py) use it too
     service_account_key: Path
+    plain_token: str  # user PLAIN_USER: authenticated, in no group, granted nothing by default
+
+    def write_kubeconfig(self, path: Path, token: str) -> Path:
+        """A kubeconfig for this API server that authenticates with ``token``."""
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": "fixture",
+                            "cluster": {
+                                "server": self.url,
+                                "certificate-authority": str(self.ca_file),
+                            },
+                        }
+                    ],
+                    "users": [{"name": "user", "user": {"token": token}}],
+                    "contexts": [
+                        {"name": "fixture", "context": {"cluster": "fixture", "user": "user"}}
+                    ],
+                    "current-context": "fixture",
+                }
+            )
+        )
+        path.chmod(0o600)
+        return path
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(
@@ -191,7 +220,11 @@ def _start_apiserver(work: Path, etcd_url: str) -> tuple[Process, KubeCluster]:
     tls = ensure_certificates(work / "tls", [])
     token = secrets.token_hex(24)
     tokens = work / "tokens.csv"
-    tokens.write_text(f'{token},llmos-fixture-admin,llmos-fixture-admin,"system:masters"\n')
+    plain_token = secrets.token_hex(24)
+    tokens.write_text(
+        f'{token},llmos-fixture-admin,llmos-fixture-admin,"system:masters"\n'
+        f"{plain_token},{PLAIN_USER},{PLAIN_USER}\n"
+    )
     tokens.chmod(0o600)
     sa_key = work / "service-account.key"
     _write_service_account_key(sa_key)
@@ -226,28 +259,11 @@ def _start_apiserver(work: Path, etcd_url: str) -> tuple[Process, KubeCluster]:
         lambda: probe(f"{url}/readyz", headers=headers, verify=verify),
         "a ready /readyz",
     )
-    kubeconfig = work / "kubeconfig.yaml"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "fixture",
-                        "cluster": {"server": url, "certificate-authority": str(tls.ca_cert)},
-                    }
-                ],
-                "users": [{"name": "admin", "user": {"token": token}}],
-                "contexts": [
-                    {"name": "fixture", "context": {"cluster": "fixture", "user": "admin"}}
-                ],
-                "current-context": "fixture",
-            }
-        )
+    cluster = KubeCluster(
+        url, token, tls.ca_cert, work / "kubeconfig.yaml", work, sa_key, plain_token
     )
-    kubeconfig.chmod(0o600)
-    return apiserver, KubeCluster(url, token, tls.ca_cert, kubeconfig, work, sa_key)
+    cluster.write_kubeconfig(cluster.kubeconfig, token)
+    return apiserver, cluster
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 
-from kubeplane import KubeCluster
+from kubeplane import PLAIN_USER, KubeCluster
+from llmos.install.rbac import server_rbac
 from server import RunningServer, free_port
+
+PLAIN_SUBJECT = {"kind": "User", "name": PLAIN_USER, "apiGroup": "rbac.authorization.k8s.io"}
+
+
+def apply(client: httpx.Client, obj: dict[str, Any]) -> None:
+    """Create a cluster-scoped RBAC object or a namespaced core one; replace it if it exists."""
+    group, _, version = obj["apiVersion"].rpartition("/")
+    plural = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings"}.get(
+        obj["kind"], obj["kind"].lower() + "s"
+    )
+    base = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    namespace = obj["metadata"].get("namespace")
+    collection = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+    response = client.post(collection, json=obj)
+    if response.status_code == 409:
+        response = client.put(f"{collection}/{obj['metadata']['name']}", json=obj)
+    assert response.is_success, response.text
 
 
 @dataclass
@@ -28,8 +47,15 @@ class KubeServer:
 def kube_server(
     kube_crds: KubeCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KubeServer]:
-    data = tmp_path_factory.mktemp("kube-server") / "data"
-    args = ["--store", "kube", "--kubeconfig", str(kube_crds.kubeconfig), "--skip-preflight"]
+    # The server runs as a plain user holding only LLMOS's own ClusterRole: every
+    # test through it also proves that the role is enough.
+    with kube_crds.client() as client:
+        for obj in server_rbac("llmos-system", subject=PLAIN_SUBJECT):
+            apply(client, obj)
+    work = tmp_path_factory.mktemp("kube-server")
+    kubeconfig = kube_crds.write_kubeconfig(work / "kubeconfig.yaml", kube_crds.plain_token)
+    data = work / "data"
+    args = ["--store", "kube", "--kubeconfig", str(kubeconfig), "--skip-preflight"]
     running = RunningServer(data, free_port(), args).start(timeout=120)
     try:
         token = running.setup_admin()

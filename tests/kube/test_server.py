@@ -10,6 +10,7 @@ import pytest
 
 from factories import create_ev, create_ms, create_namespace, ev_path, modelservice, ms_path
 from kubenodes import wait_until
+from kubeplane import KubeCluster
 
 from .conftest import KubeServer
 
@@ -95,3 +96,14 @@ def test_the_admin_password_hash_is_a_secret_not_part_of_the_user(
     secret = kube_server.kube.get("/api/v1/namespaces/llmos-system/secrets/llmos.user.admin")
     assert secret.status_code == 200, secret.text
     assert secret.json()["metadata"]["ownerReferences"][0]["uid"] == user.json()["metadata"]["uid"]
+
+
+@pytest.mark.slow
+def test_the_server_runs_with_llmos_role_alone(kube_server: KubeServer, kube: KubeCluster) -> None:
+    """The server's Kubernetes identity is the plain user bound to llmos-server: not admin."""
+    headers = {"Authorization": f"Bearer {kube.plain_token}"}
+    with kube.client() as client:
+        pods = client.get("/api/v1/pods", headers=headers)
+        assert pods.status_code == 403, pods.text
+        mine = client.get("/apis/ml.llmos.ai/v1/modelservices", headers=headers)
+        assert mine.status_code == 200, mine.text

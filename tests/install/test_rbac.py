@@ -1,0 +1,35 @@
+"""The LLMOS server's ClusterRole names every CRD it stores objects in, and no core kind but two."""
+
+from __future__ import annotations
+
+from llmos.install.rbac import ROLE_NAME, server_rbac, server_role
+from llmos.resources.registry import ALL_KINDS
+
+
+def test_the_role_covers_every_kind_and_its_status() -> None:
+    granted = {
+        (group, resource)
+        for rule in server_role()["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    for info in ALL_KINDS:
+        assert (info.group, info.kube_plural) in granted
+        assert (info.group, f"{info.kube_plural}/status") in granted
+    assert {resource for group, resource in granted if group == ""} == {"secrets", "namespaces"}
+
+
+def test_the_binding_names_the_service_account_or_the_given_subject() -> None:
+    account, role, binding = server_rbac("llmos-system")
+    assert (
+        account["kind"] == "ServiceAccount" and account["metadata"]["namespace"] == "llmos-system"
+    )
+    assert role["metadata"]["name"] == binding["roleRef"]["name"] == ROLE_NAME
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "llmos-server", "namespace": "llmos-system"}
+    ]
+    user = {"kind": "User", "name": "someone", "apiGroup": "rbac.authorization.k8s.io"}
+    assert [o["kind"] for o in server_rbac("x", subject=user)] == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+    ]
