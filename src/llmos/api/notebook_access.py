@@ -8,7 +8,13 @@ import time
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.api.workload_proxy import Route, Upstream
 from llmos.auth.rbac import Principal
-from llmos.controllers.notebook import NOTEBOOKS, NotebookReconciler, base_path, replica_key
+from llmos.controllers.notebook import (
+    CODE_SERVER_COOKIE,
+    NOTEBOOKS,
+    NotebookReconciler,
+    base_path,
+    replica_key,
+)
 from llmos.runtime.base import Runtime
 from llmos.store.base import ResourceStore
 
@@ -46,16 +52,21 @@ def notebook_route(store: ResourceStore, runtime: Runtime, notebooks: NotebookRe
         assert status.port is not None  # a ready notebook always has its port
         secret = notebooks.secret(nb["metadata"]["uid"])
         kind = nb["spec"].get("type", "jupyter")
+        cookies: dict[str, str] = {}
         if kind == "jupyter":
             # Jupyter serves under its base URL; the proxy adds its token.
             path = base_path(namespace, name) + rest.lstrip("/")
             headers = [("Authorization", f"token {secret}")]
+        elif kind == "vscode":
+            # code-server serves at / with relative links only; its session cookie is the secret.
+            path, headers, cookies = rest, [], {CODE_SERVER_COOKIE: secret}
         else:
             path, headers = rest, []
         return Upstream(
             base=f"http://127.0.0.1:{status.port}",
             path=path,
             headers=headers,
+            cookies=cookies,
             on_activity=lambda: activity.touch(namespace, name),
         )
 

@@ -58,6 +58,8 @@ class Upstream:
     base: str
     path: str
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # Cookies the workload's secret travels in; they replace any of the same name the browser sent.
+    cookies: dict[str, str] = field(default_factory=dict)
     on_activity: Callable[[], None] = lambda: None
 
 
@@ -133,6 +135,7 @@ class WorkloadProxy:
 
     def _headers(self, scope: Scope, upstream: Upstream) -> list[tuple[str, str]]:
         headers: list[tuple[str, str]] = []
+        cookies: list[str] = []
         host = ""
         for raw_name, raw_value in scope["headers"]:
             if raw_name == b"host":
@@ -141,10 +144,12 @@ class WorkloadProxy:
                 continue
             value = raw_value.decode("latin-1")
             if raw_name == b"cookie":
-                value = _without_session(value)
-                if not value:
-                    continue
+                cookies += _cookies_without(value, {SESSION_COOKIE, *upstream.cookies})
+                continue
             headers.append((raw_name.decode("latin-1"), value))
+        cookies += [f"{name}={value}" for name, value in upstream.cookies.items()]
+        if cookies:
+            headers.append(("Cookie", "; ".join(cookies)))
         client = scope.get("client") or ("", 0)
         headers += [
             ("X-Forwarded-Host", host),
@@ -273,13 +278,12 @@ class WorkloadProxy:
                     await task
 
 
-def _without_session(cookie_header: str) -> str:
-    kept = [
+def _cookies_without(cookie_header: str, names: set[str]) -> list[str]:
+    return [
         part.strip()
         for part in cookie_header.split(";")
-        if part.strip() and part.strip().partition("=")[0] != SESSION_COOKIE
+        if part.strip() and part.strip().partition("=")[0] not in names
     ]
-    return "; ".join(kept)
 
 
 def _check_origin(scope: Scope) -> None:

@@ -3,8 +3,9 @@ through ``https://HOST:8443/notebooks/{ns}/{name}/``.
 
 Each process binds to 127.0.0.1 on a port the runtime allocates and requires
 a secret that only this server knows (an HMAC of the notebook's uid with a
-key kept in the data dir): the proxy adds it to every request it forwards,
-so the secret never reaches a browser. The working dir is the first volume
+key kept in the data dir): the proxy adds it to every request it forwards
+(Jupyter's token header, code-server's session cookie), so the secret never
+reaches a browser. The working dir is the first volume
 (or a directory of the notebook's own under the data dir).
 
 Idle culling: with ``spec.idleTimeoutMinutes``, a notebook that has seen no
@@ -104,6 +105,9 @@ def _jupyter(base: str, cwd: Path, secret: str, home: Path) -> Launch:
     return Launch(command, env, f"{base}api")
 
 
+CODE_SERVER_COOKIE = "code-server-session"  # code-server's session cookie: the secret
+
+
 def code_server_path() -> str | None:
     """code-server from ``scripts/setup --vscode`` (or LLMOS_CODE_SERVER, or PATH)."""
     configured = os.environ.get("LLMOS_CODE_SERVER")
@@ -125,7 +129,16 @@ def _vscode(base: str, cwd: Path, secret: str, home: Path) -> Launch:
     command = (
         binary,
         "--bind-addr=127.0.0.1:{port}",
-        "--auth=none",
+        # Password auth with the secret as the "hashed password": code-server then lets in a
+        # request whose session cookie equals it (the proxy sends that cookie), and its login
+        # form wants a password whose SHA-256 is the secret, which nobody has.
+        "--auth=password",
+        # Every option is on this line; without a config file of its own, code-server would
+        # write ~/.config/code-server/config.yaml with a password of its own.
+        "--config=/dev/null",
+        # Its /proxy/PORT/ routes would forward the session cookie, the secret, to any local
+        # port (so VS Code's port forwarding is off too, below).
+        "--disable-proxy",
         "--disable-telemetry",
         "--disable-update-check",
         "--disable-workspace-trust",
@@ -133,7 +146,12 @@ def _vscode(base: str, cwd: Path, secret: str, home: Path) -> Launch:
         f"--extensions-dir={home / 'extensions'}",
         str(cwd),
     )
-    return Launch(command, {"LLMOS_NOTEBOOK_SECRET": secret}, "/healthz")
+    machine = home / "user-data" / "Machine" / "settings.json"
+    if not machine.exists():  # defaults only: users may change them
+        machine.parent.mkdir(parents=True, exist_ok=True)
+        machine.write_text('{\n  "remote.autoForwardPorts": false\n}\n')
+    # code-server reads HASHED_PASSWORD and removes it from the environment of its children.
+    return Launch(command, {"HASHED_PASSWORD": secret}, "/healthz")
 
 
 def _rstudio(base: str, cwd: Path, secret: str, home: Path) -> Launch:
