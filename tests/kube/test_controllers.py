@@ -17,15 +17,21 @@ from llmos.controllers.loop import Controller, ObjectKey
 from llmos.store.kube.client import KubeConnection
 from llmos.store.kube.store import KubeStore
 
-R = "modelservices.ml.llmos.ai"
+# Events: no LLMOS controller reconciles them, and tests/kube shares its API server
+# with a running LLMOS server whose ModelService controller would join in.
+R = "events.node.llmos.ai"
 
 
-def obj(namespace: str, name: str, replicas: int = 1) -> dict[str, Any]:
+def obj(namespace: str, name: str, count: int = 1) -> dict[str, Any]:
     return {
-        "apiVersion": "ml.llmos.ai/v1",
-        "kind": "ModelService",
+        "apiVersion": "node.llmos.ai/v1",
+        "kind": "Event",
         "metadata": {"name": name, "namespace": namespace, "labels": {}},
-        "spec": {"model": "x", "replicas": replicas},
+        "spec": {
+            "involvedObject": {"kind": "Thing", "name": "x"},
+            "reason": "Test",
+            "count": count,
+        },
     }
 
 
@@ -49,7 +55,7 @@ def run(cluster: KubeCluster, body: Callable[[KubeStore, str], Awaitable[None]])
 
 
 class PhaseWriter:
-    """Writes the spec's replica count into status.phase, counting reconciles per name."""
+    """Writes the spec's count into status.phase, counting reconciles per name."""
 
     resource = R
 
@@ -69,7 +75,7 @@ class PhaseWriter:
         try:
             current = await self.store.get(R, key.namespace, key.name)
             self.seen[key.name] += 1
-            current.setdefault("status", {})["phase"] = f"seen-{current['spec']['replicas']}"
+            current.setdefault("status", {})["phase"] = f"seen-{current['spec']['count']}"
             await self.store.update_status(R, current)
             return None
         finally:
@@ -84,8 +90,8 @@ def test_the_controller_reconciles_the_latest_spec_once_per_key(kube_crds: KubeC
         await controller.start()
         try:
             created = await store.create(R, obj(ns, "a"))
-            for replicas in range(2, 8):
-                created["spec"]["replicas"] = replicas
+            for count in range(2, 8):
+                created["spec"]["count"] = count
                 created = await store.update(R, created)
 
             async def settled() -> bool:
@@ -128,7 +134,12 @@ def test_informer_reads_its_writes_and_events_are_counted(kube_crds: KubeCluster
             target = await store.create(R, obj(ns, "e"))
             for _ in range(3):
                 await recorder.record(target, "BackOff", "restarting", "Warning")
-            events = (await store.list("events.node.llmos.ai", ns)).items
+            uid = target["metadata"]["uid"]
+            events = [
+                e
+                for e in (await store.list(R, ns)).items
+                if e["spec"]["involvedObject"].get("uid") == uid
+            ]
             assert len(events) == 1
             assert events[0]["spec"]["count"] == 3
             assert events[0]["spec"]["involvedObject"]["uid"] == target["metadata"]["uid"]
