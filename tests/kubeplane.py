@@ -16,6 +16,7 @@ their own, die with the test process (PR_SET_PDEATHSIG) and are stopped by PID.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import secrets
@@ -266,12 +267,11 @@ def _start_apiserver(work: Path, etcd_url: str) -> tuple[Process, KubeCluster]:
     return apiserver, cluster
 
 
-@pytest.fixture(scope="session")
-def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
-    """etcd and kube-apiserver on loopback for the whole session; stopped at its end."""
+@contextlib.contextmanager
+def control_plane(work: Path) -> Iterator[KubeCluster]:
+    """etcd and kube-apiserver on loopback, working in ``work``; stopped on exit."""
     for name in BINARIES:
         binary(name)
-    work = tmp_path_factory.mktemp("kube")
     started: list[Process] = []
     try:
         etcd, etcd_url = _start_etcd(work)
@@ -282,6 +282,13 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
     finally:
         for process in reversed(started):
             process.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    """The session's shared control plane; stopped at its end."""
+    with control_plane(tmp_path_factory.mktemp("kube")) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,11 @@
-"""Fixtures of tests/kube: ``llmos server --store kube`` on the session's control plane.
+"""Fixtures of tests/kube: ``llmos server --store kube`` on a control plane of its own.
 
-One LLMOS server per session: its admin user (a custom resource) outlives any one
-server, and only the first start has a bootstrap password. ``admin`` here is
-that server's admin client, so API tests imported from tests/api run against it.
+The server gets its own etcd and API server, so its controllers (which would
+serve a ModelService, start a notebook or a Ray head) never see the objects other
+tests put on the shared control plane. One server per session: its admin user
+(a custom resource) outlives any one server, and only the first start has a
+bootstrap password. ``admin`` here is that server's admin client, so API tests
+imported from tests/api run against it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kubeplane import PLAIN_USER, KubeCluster
+from kubeplane import PLAIN_USER, KubeCluster, apply_crds, control_plane
 from llmos.install.rbac import server_rbac
 from server import RunningServer, free_port
 
@@ -39,28 +42,38 @@ def apply(client: httpx.Client, obj: dict[str, Any]) -> None:
 @dataclass
 class KubeServer:
     server: RunningServer
+    cluster: KubeCluster  # the server's own control plane
     admin: httpx.Client  # the LLMOS API as admin
     kube: httpx.Client  # the Kubernetes API as its admin
 
 
 @pytest.fixture(scope="session")
+def kube_server_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    with control_plane(tmp_path_factory.mktemp("kube-server-plane")) as cluster:
+        with cluster.client() as client:
+            apply_crds(client)
+        yield cluster
+
+
+@pytest.fixture(scope="session")
 def kube_server(
-    kube_crds: KubeCluster, tmp_path_factory: pytest.TempPathFactory
+    kube_server_plane: KubeCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KubeServer]:
+    plane = kube_server_plane
     # The server runs as a plain user holding only LLMOS's own ClusterRole: every
     # test through it also proves that the role is enough.
-    with kube_crds.client() as client:
+    with plane.client() as client:
         for obj in server_rbac("llmos-system", subject=PLAIN_SUBJECT):
             apply(client, obj)
     work = tmp_path_factory.mktemp("kube-server")
-    kubeconfig = kube_crds.write_kubeconfig(work / "kubeconfig.yaml", kube_crds.plain_token)
+    kubeconfig = plane.write_kubeconfig(work / "kubeconfig.yaml", plane.plain_token)
     data = work / "data"
     args = ["--store", "kube", "--kubeconfig", str(kubeconfig), "--skip-preflight"]
     running = RunningServer(data, free_port(), args).start(timeout=120)
     try:
         token = running.setup_admin()
-        with running.client(token) as admin, kube_crds.client() as kube:
-            yield KubeServer(running, admin, kube)
+        with running.client(token) as admin, plane.client() as kube:
+            yield KubeServer(running, plane, admin, kube)
     finally:
         assert running.stop() == 0, running.log()
 

@@ -10,7 +10,6 @@ import pytest
 
 from factories import create_ev, create_ms, create_namespace, ev_path, modelservice, ms_path
 from kubenodes import wait_until
-from kubeplane import KubeCluster
 
 from .conftest import KubeServer
 
@@ -99,10 +98,10 @@ def test_the_admin_password_hash_is_a_secret_not_part_of_the_user(
 
 
 @pytest.mark.slow
-def test_the_server_runs_with_llmos_role_alone(kube_server: KubeServer, kube: KubeCluster) -> None:
+def test_the_server_runs_with_llmos_role_alone(kube_server: KubeServer) -> None:
     """The server's Kubernetes identity is the plain user bound to llmos-server: not admin."""
-    headers = {"Authorization": f"Bearer {kube.plain_token}"}
-    with kube.client() as client:
+    headers = {"Authorization": f"Bearer {kube_server.cluster.plain_token}"}
+    with kube_server.cluster.client() as client:
         pods = client.get("/api/v1/pods", headers=headers)
         assert pods.status_code == 403, pods.text
         mine = client.get("/apis/ml.llmos.ai/v1/modelservices", headers=headers)
