@@ -214,3 +214,17 @@ def test_keyboard_reaches_every_section(page: Page, server: RunningServer) -> No
         page.keyboard.press("Tab")
         reached.add(page.evaluate("() => document.activeElement.textContent.trim()"))
     assert set(PAGES) <= reached, f"Tab never reached {set(PAGES) - reached}"
+
+
+def test_a_live_page_leaves_the_browser_connections_for_other_tabs(
+    page: Page, server: RunningServer
+) -> None:
+    """Browsers allow six HTTP/1.1 connections per host across tabs: the home page
+    follows its seven lists through one stream, so another tab still loads."""
+    log_in(page, server, "admin", ADMIN_PASSWORD)
+    expect(page.locator("article.node")).to_be_visible()
+    other = page.context.new_page()
+    for _ in range(3):
+        other.goto(f"{server.url}/v1-public/info", timeout=5_000)
+        expect(other.locator("body")).to_contain_text("firstLogin")
+    other.close()

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
 from llmos import __version__
-from llmos.api import auth_routes, dashboard, errors, observe, openapi, resources
+from llmos.api import auth_routes, dashboard, errors, observe, openapi, resources, watch_mux
 from llmos.api.body import BodyLimit
 from llmos.api.state import AppState
 
@@ -26,6 +26,7 @@ def create_app(state: AppState) -> FastAPI:
     app.include_router(auth_routes.public)
     app.include_router(auth_routes.private)
     app.include_router(observe.router)
+    app.include_router(watch_mux.router)
     app.include_router(resources.router)
     dashboard.install(app)
 

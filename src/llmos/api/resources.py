@@ -6,6 +6,7 @@ Handlers are thin: parse the path, check RBAC, run admission, call the store.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from llmos.auth.rbac import Principal
 from llmos.auth.rbac import Request as AuthzRequest
 from llmos.resources.registry import KindInfo
 from llmos.resources.validation import validate_object
+from llmos.store.base import WatchEvent
 from llmos.store.selector import parse_selector
 
 router = APIRouter()
@@ -111,10 +113,12 @@ def _int_param(request: Request, name: str) -> int | None:
     return int(value)
 
 
-async def _list_or_watch(request: Request, state: AppState, who: Principal, t: Target) -> Response:
+def _visible(
+    state: AppState, who: Principal, t: Target, verb: str
+) -> tuple[set[str] | None, set[str] | None]:
+    """Authorize a list or watch; return (namespaces to scope it to, namespace names to
+    keep when listing Namespaces themselves). None means no restriction."""
     info = t.info
-    watching = request.query_params.get("watch") in ("true", "1")
-    verb = "watch" if watching else "list"
     namespaces: set[str] | None = None
     if t.namespace is not None or not info.namespaced:
         if info.plural == "namespaces" and not info.namespaced:
@@ -132,27 +136,44 @@ async def _list_or_watch(request: Request, state: AppState, who: Principal, t: T
     else:
         req = AuthzRequest(verb, info.group, info.plural)
         namespaces = state.auth.authorizer.namespaces_allowed(who, req)
+    if info.plural == "namespaces":
+        return None, namespaces
+    return namespaces, None
+
+
+async def open_watch(
+    state: AppState,
+    who: Principal,
+    t: Target,
+    resource_version: int | None,
+    selector: Any = None,
+) -> AsyncIterator[WatchEvent]:
+    """A watch of a collection, authorized and filtered as ``GET ...?watch=true`` is."""
+    scoped, cluster_names = _visible(state, who, t, "watch")
+    events = await state.store.watch(
+        t.info.resource,
+        t.namespace if t.info.namespaced else None,
+        resource_version=resource_version or None,
+        selector=selector,
+        namespaces=scoped,
+        bookmark_interval=BOOKMARK_SECONDS,
+    )
+    return _only_names(events, cluster_names) if cluster_names is not None else events
+
+
+async def _list_or_watch(request: Request, state: AppState, who: Principal, t: Target) -> Response:
+    info = t.info
     selector = parse_selector(request.query_params.get("labelSelector"))
-    limit = _int_param(request, "limit")
-    if limit is not None:
-        limit = min(limit, MAX_LIMIT) or None
-    cluster_names = namespaces if info.plural == "namespaces" else None
-    scoped = None if info.plural == "namespaces" else namespaces
-    if watching:
+    if request.query_params.get("watch") in ("true", "1"):
         rv = _int_param(request, "resourceVersion")
         timeout = _int_param(request, "timeoutSeconds")
         bookmarks = request.query_params.get("allowWatchBookmarks") in ("true", "1")
-        events = await state.store.watch(
-            info.resource,
-            t.namespace if info.namespaced else None,
-            resource_version=rv if rv else None,
-            selector=selector,
-            namespaces=scoped,
-            bookmark_interval=BOOKMARK_SECONDS,
-        )
-        if cluster_names is not None:
-            events = _only_names(events, cluster_names)
+        events = await open_watch(state, who, t, rv, selector)
         return stream_response(info, events, timeout, bookmarks)
+    scoped, cluster_names = _visible(state, who, t, "list")
+    limit = _int_param(request, "limit")
+    if limit is not None:
+        limit = min(limit, MAX_LIMIT) or None
     page = await state.store.list(
         info.resource,
         t.namespace if info.namespaced else None,

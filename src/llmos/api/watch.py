@@ -15,7 +15,7 @@ from llmos.store.base import WatchEvent
 BOOKMARK_SECONDS = 15.0
 
 
-def _line(info: KindInfo, event: WatchEvent) -> bytes:
+def line(info: KindInfo, event: WatchEvent) -> bytes:
     if event.type == "BOOKMARK":
         obj = orjson.dumps(
             {
@@ -49,7 +49,7 @@ def stream_response(
                     return
                 if event.type == "BOOKMARK" and not bookmarks:
                     continue
-                yield _line(info, event)
+                yield line(info, event)
         finally:
             close = getattr(iterator, "aclose", None)
             if close is not None:

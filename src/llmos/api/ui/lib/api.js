@@ -89,8 +89,6 @@ export function path(plural, namespace, name) {
 
 export const key = (obj) => `${obj.metadata.namespace || ""}/${obj.metadata.name}`;
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 // Lines of a streamed response body, as they arrive.
 export async function* lines(response) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -108,82 +106,111 @@ export async function* lines(response) {
   if (buffer) yield buffer;
 }
 
-// List a collection, then keep it current through the watch API: the list, then
-// every change after its resourceVersion; a 410 (history compacted) lists again,
-// a dropped connection resumes where it left off. Calls onChange(items) after
-// each change and onError(error|null) as the connection fails and recovers.
-export function watchList(listPath, onChange, onError = () => {}) {
-  let stopped = false;
-  let controller = null;
-  let version = null;
-  let items = new Map();
-  let pending = false;
+// Live lists: each collection is listed, then every change after its
+// resourceVersion arrives through ONE multiplexed watch stream per page
+// (GET /v1-auth/watch?path=..&rv=..): browsers keep only six connections per
+// host across all tabs, so one stream per list would starve everything else.
+// A dropped stream resumes where it left off; a 410 lists that path again.
 
-  const emit = () => {
-    if (pending) return;
-    pending = true;
-    queueMicrotask(() => {
-      pending = false;
-      if (!stopped) onChange([...items.values()]);
+const subscriptions = new Set();
+let stream = null; // { controller, subs } of the open multiplexed watch
+let restartTimer = null;
+let backoff = 500;
+
+function emit(sub) {
+  if (sub.pending) return;
+  sub.pending = true;
+  queueMicrotask(() => {
+    sub.pending = false;
+    if (subscriptions.has(sub)) sub.onChange([...sub.items.values()]);
+  });
+}
+
+async function relist(sub) {
+  const list = await api("GET", sub.path);
+  sub.items = new Map(list.items.map((obj) => [key(obj), obj]));
+  sub.version = list.metadata.resourceVersion;
+  emit(sub);
+}
+
+function apply(sub, event) {
+  const obj = event.object;
+  if (event.type === "ERROR") {
+    sub.onError(new ApiError(obj.code || 500, obj));
+    if (obj.code === 410) {
+      sub.version = null;
+      scheduleRestart(0);
+    } else {
+      sub.failed = true; // 403/404: not retried until the page asks again
+    }
+    return;
+  }
+  sub.version = obj.metadata.resourceVersion;
+  if (event.type === "DELETED") sub.items.delete(key(obj));
+  else sub.items.set(key(obj), obj);
+  emit(sub);
+}
+
+function scheduleRestart(delay = 30) {
+  clearTimeout(restartTimer);
+  restartTimer = setTimeout(restart, delay);
+}
+
+async function restart() {
+  if (stream) stream.controller.abort();
+  stream = null;
+  const subs = [...subscriptions].filter((s) => !s.failed);
+  if (!subs.length) return;
+  const controller = new AbortController();
+  const mine = { controller, subs };
+  stream = mine;
+  try {
+    for (const sub of subs) {
+      if (sub.version === null) await relist(sub);
+    }
+    if (stream !== mine) return;
+    const query = subs
+      .map((s) => `path=${encodeURIComponent(s.path)}&rv=${encodeURIComponent(s.version)}`)
+      .join("&");
+    const response = await fetch(`/v1-auth/watch?${query}`, {
+      headers: HEADERS,
+      credentials: "same-origin",
+      signal: controller.signal,
     });
-  };
-
-  const relist = async () => {
-    const list = await api("GET", listPath, undefined, { signal: controller.signal });
-    items = new Map(list.items.map((obj) => [key(obj), obj]));
-    version = list.metadata.resourceVersion;
-    emit();
-  };
-
-  const apply = (event) => {
-    const obj = event.object;
-    if (event.type === "ERROR") {
-      if (obj.code === 410) version = null;
-      return;
+    if (!response.ok) throw await ApiError.from(response);
+    subs.forEach((s) => s.onError(null));
+    backoff = 500;
+    for await (const text of lines(response)) {
+      if (!text.trim()) continue;
+      const event = JSON.parse(text);
+      const sub = subs[event.stream];
+      if (sub && subscriptions.has(sub)) apply(sub, event);
     }
-    version = obj.metadata.resourceVersion;
-    if (event.type === "BOOKMARK") return;
-    if (event.type === "DELETED") items.delete(key(obj));
-    else items.set(key(obj), obj);
-    emit();
-  };
+    if (stream === mine) scheduleRestart(backoff); // the server ended it: resume
+  } catch (error) {
+    if (controller.signal.aborted || stream !== mine) return;
+    if (error.status === 401) unauthorized.forEach((fn) => fn());
+    subs.forEach((s) => s.onError(error));
+    scheduleRestart(backoff);
+    backoff = Math.min(backoff * 2, 10000);
+  }
+}
 
-  (async () => {
-    let delay = 500;
-    while (!stopped) {
-      controller = new AbortController();
-      try {
-        if (version === null) await relist();
-        const sep = listPath.includes("?") ? "&" : "?";
-        const url = `${listPath}${sep}watch=true&allowWatchBookmarks=true&resourceVersion=${version}`;
-        const response = await fetch(url, {
-          headers: HEADERS,
-          credentials: "same-origin",
-          signal: controller.signal,
-        });
-        if (response.status === 410) {
-          version = null;
-          continue;
-        }
-        if (!response.ok) throw await ApiError.from(response);
-        onError(null);
-        delay = 500;
-        for await (const line of lines(response)) {
-          if (line.trim()) apply(JSON.parse(line));
-        }
-      } catch (error) {
-        if (stopped) return;
-        if (error.status === 401) unauthorized.forEach((fn) => fn());
-        onError(error);
-        if (error.status === 403 || error.status === 404) return;
-        await sleep(delay);
-        delay = Math.min(delay * 2, 10000);
-      }
-    }
-  })();
-
+// Keep listPath's items current: onChange(items) after each change, onError(error|null)
+// as the stream fails and recovers. Returns the function that stops it.
+export function watchList(listPath, onChange, onError = () => {}) {
+  const sub = { path: listPath, onChange, onError, items: new Map(), version: null, pending: false, failed: false };
+  subscriptions.add(sub);
+  relist(sub).then(
+    () => scheduleRestart(),
+    (error) => {
+      onError(error);
+      if (error.status !== 403 && error.status !== 404) scheduleRestart(backoff);
+      else sub.failed = true;
+    },
+  );
   return () => {
-    stopped = true;
-    if (controller) controller.abort();
+    subscriptions.delete(sub);
+    scheduleRestart();
   };
 }
