@@ -272,14 +272,14 @@ class MLClusterReconciler:
         last = self._activity.get(ident)
         if last is None:
             last = timefmt.parse_rfc3339(recorded).timestamp() if recorded else now
-        if view is not None and view.busy:
-            last = now
+        spec_changed = before.get("observedGeneration") != meta.get("generation")
+        if spec_changed or (view is not None and view.busy):
+            last = now  # a change of spec counts as use: never undo it at once
         self._activity[ident] = last
         if not recorded or last - timefmt.parse_rfc3339(recorded).timestamp() >= min(
             ACTIVITY_WRITE_SECONDS, float(spec.get("idleTimeoutSeconds") or 60) / 2
         ):
             status["lastActivityTime"] = timefmt.rfc3339(datetime.fromtimestamp(last, UTC))
-        spec_changed = before.get("observedGeneration") != meta.get("generation")
         previous = {g["name"]: g for g in before.get("workerGroups") or []}
         timeout = spec.get("idleTimeoutSeconds")
         idle = bool(timeout) and view is not None and not view.busy and now - last >= timeout
