@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from llmos.api.workload_proxy import Upstream, WorkloadProxy
 from llmos.auth.credentials import SESSION_COOKIE
 
@@ -31,3 +33,9 @@ def test_the_workloads_cookie_replaces_the_browsers() -> None:
     cookie = f"{SESSION_COOKIE}=user-token; code-server-session=forged; theme=dark"
     assert forwarded_cookies(cookie, upstream) == ["theme=dark; code-server-session=secret"]
     assert forwarded_cookies(None, upstream) == ["code-server-session=secret"]
+
+
+def test_a_workload_path_without_its_slash_is_redirected(admin: httpx.Client) -> None:
+    response = admin.get("/notebooks/default/anything?x=1", follow_redirects=False)
+    assert response.status_code == 308
+    assert response.headers["location"] == "/notebooks/default/anything/?x=1"

@@ -99,6 +99,16 @@ class WorkloadProxy:
             await self._session.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if scope["type"] == "http" and path.count("/") == 3 and not path.endswith("/"):
+            # /notebooks/ns/name -> /notebooks/ns/name/: the apps behind use relative URLs.
+            query = scope.get("query_string", b"")
+            target = path.encode() + b"/" + (b"?" + query if query else b"")
+            await send(
+                {"type": "http.response.start", "status": 308, "headers": [(b"location", target)]}
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
         try:
             upstream = await self._resolve(scope)
         except LLMOSError as exc:
