@@ -1,4 +1,4 @@
-"""The LLMOS server's ClusterRole names every CRD it stores objects in, and no core kind but two."""
+"""The LLMOS server's ClusterRole: every CRD it stores objects in, two core kinds, Leases."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def test_the_role_covers_every_kind_and_its_status() -> None:
         assert (info.group, info.kube_plural) in granted
         assert (info.group, f"{info.kube_plural}/status") in granted
     assert {resource for group, resource in granted if group == ""} == {"secrets", "namespaces"}
+    assert ("coordination.k8s.io", "leases") in granted
 
 
 def test_the_binding_names_the_service_account_or_the_given_subject() -> None:

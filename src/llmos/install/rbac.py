@@ -1,7 +1,8 @@
 """The Kubernetes RBAC that the LLMOS server needs in cluster mode, and no more.
 
 The server keeps LLMOS objects as custom resources (``store.kube``), their side
-secrets as Secrets, and makes a Kubernetes namespace for each LLMOS namespace.
+secrets as Secrets, makes a Kubernetes namespace for each LLMOS namespace, and
+elects the replica that runs the controllers with a Lease.
 :func:`server_rbac` returns the ServiceAccount, ClusterRole and
 ClusterRoleBinding that allow exactly that; the installer applies them, and
 tests bind the role to a plain user to prove it is enough.
@@ -35,6 +36,12 @@ def server_role() -> dict[str, Any]:
         {"apiGroups": [""], "resources": ["secrets"], "verbs": _ALL},
         # A Kubernetes namespace per LLMOS namespace, deleted with it.
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create", "delete"]},
+        # Leader election of the controllers among server replicas.
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update"],
+        },
     ]
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",

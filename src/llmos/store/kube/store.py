@@ -34,6 +34,7 @@ from llmos.store import errors
 from llmos.store.base import ObjectList, WatchEvent
 from llmos.store.errors import StoreError
 from llmos.store.kube.client import KubeClient, KubeConnection
+from llmos.store.kube.lease import KubeLease
 from llmos.store.kube.objects import (
     MUTABLE_META,
     clean,
@@ -63,6 +64,7 @@ class KubeStore:
     def __init__(self, connection: KubeConnection, *, system_namespace: str = SYSTEM_NAMESPACE):
         self.client = KubeClient(connection)
         self._namespaces_seen: set[str] = set()
+        self._system_namespace = system_namespace
         self._secrets = SecretTable(self.client, system_namespace, self._ensure_namespace)
 
     # -- reads ------------------------------------------------------------------
@@ -368,6 +370,10 @@ class KubeStore:
             bookmark_interval=bookmark_interval,
         )
         return _chain(backlog, stream)
+
+    def leader_lock(self, name: str = "llmos-controllers") -> KubeLease:
+        """The Lease that elects which server replica runs the controllers."""
+        return KubeLease(self.client, self._system_namespace, name, self._ensure_namespace)
 
     # -- helpers ------------------------------------------------------------------
 
