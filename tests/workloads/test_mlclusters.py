@@ -6,7 +6,10 @@ Ray is heavy on a small machine, so each test runs one small cluster and deletes
 
 from __future__ import annotations
 
+import hashlib
+import os
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +32,7 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 pytestmark = pytest.mark.slow
 
 EVENTS = "/apis/node.llmos.ai/v1/namespaces/{}/events"
+RAY_TEMP = Path(tempfile.gettempdir()) / f"llmos-ray-{os.getuid()}"
 
 
 def unique(prefix: str) -> str:
@@ -253,6 +257,10 @@ def test_kill_9_of_the_server_leaves_no_ray_behind(tmp_path: Path) -> None:
                 if p.cmdline()[1:3] == ["-m", "ray.scripts.scripts"] and "--head" in p.cmdline()
             ]
             assert len(heads) == 1
+            # Ray's temp dir was swept at the restart: only the new session is left.
+            where = f"{server.data_dir}:default/survivor".encode()
+            temp = RAY_TEMP / hashlib.sha256(where).hexdigest()[:12]
+            assert len(list(temp.glob("session_2*"))) == 1
             admin.delete(url)
     finally:
         server.stop()

@@ -252,6 +252,7 @@ async def _serve(config: ServerConfig) -> None:
         notebooks = manager.add(Controller(store, notebook_reconciler))
         notebook_reconciler.activity.wake = lambda ns, n: notebooks.queue.add(ObjectKey(ns, n))
         ray_reconciler = MLClusterReconciler(store, runtime, storage, events)
+        await ray_reconciler.sweep_temp()
         ray_clusters = manager.add(Controller(store, ray_reconciler))
         workloads = WorkloadProxy(
             auth,

@@ -59,6 +59,7 @@ from llmos.store.base import ResourceStore
 MLCLUSTERS = "mlclusters.ml.llmos.ai"
 REFRESH_SECONDS = 5.0
 ACTIVITY_WRITE_SECONDS = 30.0
+OWNER_FILE = ".llmos-owner"  # in each Ray temp dir: which data dir and cluster it is for
 
 
 def dashboard_path(namespace: str, name: str) -> str:
@@ -123,6 +124,27 @@ class MLClusterReconciler:
         digest = hashlib.sha256(where.encode()).hexdigest()[:12]
         return self._temp_root / digest
 
+    async def sweep_temp(self) -> None:
+        """Remove the Ray temp dirs this data dir's clusters left (call before any runs).
+
+        After a restart no Ray process of this server is alive (the runtime swept
+        them), so old sessions, logs and sockets, and the dirs of clusters deleted
+        while the server was down, can all go; running clusters make theirs anew.
+        """
+
+        def sweep() -> None:
+            if not self._temp_root.is_dir():
+                return
+            for folder in self._temp_root.iterdir():
+                try:
+                    owner = (folder / OWNER_FILE).read_text().splitlines()[0]
+                except (OSError, IndexError):
+                    continue
+                if owner == str(self.storage.root):
+                    shutil.rmtree(folder, ignore_errors=True)
+
+        await asyncio.to_thread(sweep)
+
     def home(self, namespace: str, name: str) -> Path:
         return self.storage.root / "mlclusters" / namespace / name
 
@@ -158,7 +180,9 @@ class MLClusterReconciler:
         cwd = mounted[0].path if mounted else self.home(key.namespace, key.name) / "work"
         cwd.mkdir(parents=True, exist_ok=True)
         temp = self.temp_dir(key.namespace, key.name)
-        temp.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not temp.is_dir():
+            temp.mkdir(parents=True, mode=0o700)
+            (temp / OWNER_FILE).write_text(f"{self.storage.root}\n{key}\n")
         volumes = {volume.env_name: str(volume.path) for volume in mounted}
         status["workingDir"] = str(cwd)
 
