@@ -299,6 +299,36 @@ def kube_crds(kube: KubeCluster) -> KubeCluster:
     return kube
 
 
+_PLURALS = {
+    "ClusterRole": "clusterroles",
+    "ClusterRoleBinding": "clusterrolebindings",
+    "CustomResourceDefinition": "customresourcedefinitions",
+    "ServiceAccount": "serviceaccounts",
+}
+
+
+def apply(client: httpx.Client, obj: dict[str, Any]) -> dict[str, Any]:
+    """Create an object of a built-in kind, or replace it if it exists (kubectl apply, roughly)."""
+    group, _, version = obj["apiVersion"].rpartition("/")
+    plural = _PLURALS.get(obj["kind"], obj["kind"].lower() + "s")
+    base = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    namespace = obj["metadata"].get("namespace")
+    collection = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+    response = client.post(collection, json=obj)
+    if response.status_code == 409:
+        where = f"{collection}/{obj['metadata']['name']}"
+        current = client.get(where).json()
+        body = {**obj, "metadata": {**obj["metadata"], **_version_of(current)}}
+        response = client.put(where, json=body)
+    assert response.is_success, f"{obj['kind']} {obj['metadata']['name']}: {response.text}"
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _version_of(obj: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceVersion": obj["metadata"]["resourceVersion"]}
+
+
 def apply_crds(client: httpx.Client) -> None:
     """Create (or replace) every LLMOS CRD, then wait until each is Established."""
     path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"

@@ -12,31 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 
-from kubeplane import PLAIN_USER, KubeCluster, apply_crds, control_plane
+from kubeplane import PLAIN_USER, KubeCluster, apply, apply_crds, control_plane
 from llmos.install.rbac import server_rbac
 from server import RunningServer, free_port
 
 PLAIN_SUBJECT = {"kind": "User", "name": PLAIN_USER, "apiGroup": "rbac.authorization.k8s.io"}
-
-
-def apply(client: httpx.Client, obj: dict[str, Any]) -> None:
-    """Create a cluster-scoped RBAC object or a namespaced core one; replace it if it exists."""
-    group, _, version = obj["apiVersion"].rpartition("/")
-    plural = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings"}.get(
-        obj["kind"], obj["kind"].lower() + "s"
-    )
-    base = f"/apis/{group}/{version}" if group else f"/api/{version}"
-    namespace = obj["metadata"].get("namespace")
-    collection = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
-    response = client.post(collection, json=obj)
-    if response.status_code == 409:
-        response = client.put(f"{collection}/{obj['metadata']['name']}", json=obj)
-    assert response.is_success, response.text
 
 
 @dataclass
