@@ -287,3 +287,18 @@ def test_deleting_an_owner_cascades(backend: Backend, request: pytest.FixtureReq
             await asyncio.sleep(0.1)
 
     backend.run(body)
+
+
+def test_a_create_keeps_the_status_it_was_given(backend: Backend) -> None:
+    """Agents register objects with their status (a Node's capacity, a GPU's inventory)."""
+
+    async def body(store: Any) -> None:
+        given = obj(backend.namespace, "with-status")
+        given["status"] = {"phase": "Ready", "message": "registered"}
+        created = await store.create(R, given)
+        assert created["status"] == {"phase": "Ready", "message": "registered"}
+        got = await store.get(R, backend.namespace, "with-status")
+        assert got["status"] == {"phase": "Ready", "message": "registered"}
+        assert got["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+    backend.run(body)

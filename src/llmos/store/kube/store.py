@@ -14,6 +14,8 @@ What differs from the SQLite store, and why:
 - an update is a read, a merge of what may change (labels, annotations,
   finalizers, owner references, spec), and a replace guarded by the
   resourceVersion; without one in the request it retries on a conflict;
+- a create that carries a status is two writes: the API server drops status on
+  create, so the store then writes it through the status subresource;
 - an LLMOS Namespace is also a Kubernetes namespace (labelled managed-by llmos),
   made with it and deleted when it goes; a namespaced object's Kubernetes
   namespace is otherwise created on first use;
@@ -220,6 +222,20 @@ class KubeStore:
                 "POST", where, body=body, kind=info.kind, name=name, namespace=namespace
             )
         clean(created)
+        if body.get("status") and created.get("status") != body["status"]:
+            # The status subresource makes the API server drop status on create; SQLite
+            # keeps it (a Node or GPUDevice is registered with its status), so write it.
+            created["status"] = body["status"]
+            created = clean(
+                await self.client.request(
+                    "PUT",
+                    path(info, namespace, created["metadata"]["name"], "status"),
+                    body=created,
+                    kind=info.kind,
+                    name=created["metadata"]["name"],
+                    namespace=namespace,
+                )
+            )
         if secret is not None:
             await self._secrets.put(info, created, secret)
         if _is_llmos_namespace(info):  # an LLMOS namespace is a Kubernetes namespace too
