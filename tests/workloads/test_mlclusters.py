@@ -65,6 +65,25 @@ def ray_processes(server: RunningServer) -> list[psutil.Process]:
     return found
 
 
+def delete_and_wait(server: RunningServer, client: httpx.Client, url: str) -> None:
+    """Delete an MLCluster and wait until its processes (and Ray's temp dir) are gone."""
+    processes = ray_processes(server)
+    assert client.delete(url).status_code == 200
+    _gone, alive = psutil.wait_procs(processes, 30)
+    assert alive == [], [p.pid for p in alive]
+    parts = url.split("/")
+    temp = ray_temp(server, parts[-3], parts[-1])
+    deadline = time.monotonic() + 10
+    while temp.exists():
+        assert time.monotonic() < deadline, f"{temp} is still there"
+        time.sleep(0.1)
+
+
+def ray_temp(server: RunningServer, namespace: str, name: str) -> Path:
+    where = f"{server.data_dir}:{namespace}/{name}".encode()
+    return RAY_TEMP / hashlib.sha256(where).hexdigest()[:12]
+
+
 def events_of(client: httpx.Client, namespace: str, name: str) -> list[dict[str, Any]]:
     items = client.get(EVENTS.format(namespace)).json()["items"]
     return [e["spec"] for e in items if e["spec"]["involvedObject"]["name"] == name]
@@ -221,7 +240,7 @@ def test_only_users_who_may_run_code_reach_the_dashboard_and_llmos_ray_submit(
     assert "SUCCEEDED" in submitted.stderr
     failed = cli("ray", "submit", name, "-n", team, "--", "false", timeout=180)
     assert failed.code == 1 and "FAILED" in failed.stderr, failed
-    admin.delete(path("mlclusters", team, name))
+    delete_and_wait(server, admin, path("mlclusters", team, name))
 
 
 def test_a_ray_version_mismatch_is_named(admin: httpx.Client, team: str) -> None:
@@ -258,10 +277,9 @@ def test_kill_9_of_the_server_leaves_no_ray_behind(tmp_path: Path) -> None:
             ]
             assert len(heads) == 1
             # Ray's temp dir was swept at the restart: only the new session is left.
-            where = f"{server.data_dir}:default/survivor".encode()
-            temp = RAY_TEMP / hashlib.sha256(where).hexdigest()[:12]
-            assert len(list(temp.glob("session_2*"))) == 1
-            admin.delete(url)
+            sessions = ray_temp(server, "default", "survivor").glob("session_2*")
+            assert len(list(sessions)) == 1
+            delete_and_wait(server, admin, url)
     finally:
         server.stop()
 
