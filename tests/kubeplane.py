@@ -350,7 +350,7 @@ def apply_crds(client: httpx.Client) -> None:
 
 
 def _established(crd: dict[str, Any]) -> bool:
-    for condition in crd.get("status", {}).get("conditions", []):
+    for condition in (crd.get("status") or {}).get("conditions") or []:
         if condition["type"] == "Established":
             return bool(condition["status"] == "True")
     return False

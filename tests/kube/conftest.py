@@ -4,8 +4,8 @@ The server gets its own etcd and API server, so its controllers (which would
 serve a ModelService, start a notebook or a Ray head) never see the objects other
 tests put on the shared control plane. One server per session: its admin user
 (a custom resource) outlives any one server, and only the first start has a
-bootstrap password. ``admin`` here is that server's admin client, so API tests
-imported from tests/api run against it.
+bootstrap password. ``server`` and ``admin`` here are that server and its admin
+client, so API tests imported from tests/api and tests/auth run against it.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def kube_server(
     running = RunningServer(data, free_port(), args).start(timeout=120)
     try:
         token = running.setup_admin()
+        running.admin_token = token  # type: ignore[attr-defined]  (as tests/conftest.py's server)
         with running.client(token) as admin, plane.client() as kube:
             yield KubeServer(running, plane, admin, kube)
     finally:
@@ -65,3 +66,9 @@ def kube_server(
 @pytest.fixture
 def admin(kube_server: KubeServer) -> httpx.Client:
     return kube_server.admin
+
+
+@pytest.fixture(scope="session")
+def server(kube_server: KubeServer) -> RunningServer:
+    """The kube-backed server, for tests imported from tests/api and tests/auth."""
+    return kube_server.server
