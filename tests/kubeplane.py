@@ -272,6 +272,7 @@ def control_plane(work: Path) -> Iterator[KubeCluster]:
     """etcd and kube-apiserver on loopback, working in ``work``; stopped on exit."""
     for name in BINARIES:
         binary(name)
+    work.mkdir(parents=True, exist_ok=True)
     started: list[Process] = []
     try:
         etcd, etcd_url = _start_etcd(work)

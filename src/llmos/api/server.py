@@ -33,6 +33,7 @@ from llmos.api.collectors import (
 )
 from llmos.api.config import ServerConfig
 from llmos.api.dispatch import Dispatch
+from llmos.api.leadership import ControllerRun
 from llmos.api.mlcluster_access import mlcluster_route
 from llmos.api.notebook_access import notebook_route
 from llmos.api.state import AppState
@@ -195,6 +196,7 @@ async def _serve(config: ServerConfig) -> None:
     store = await open_store(config)
     auth = AuthService(store)
     manager = Manager()
+    controllers = ControllerRun(store, manager, config.node_name)
     gpus = GPUAllocator(store, config.node_name)
     publisher = GPUDevicePublisher(store, config.node_name, source)
     node = NodeAgent(store, config.node_name, config.data_dir, gpus=publisher)
@@ -269,7 +271,8 @@ async def _serve(config: ServerConfig) -> None:
                 owners[kind].queue.add(ObjectKey(namespace, name))
 
         runtime.on_status(replica_changed)
-        await manager.start()
+        # A replica that loses the leader Lease (kube store) stops as on SIGTERM.
+        await controllers.start(on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
         history.start()
         if config.serve_bundled_model:
             await ensure_bundled_model(store)
@@ -316,8 +319,15 @@ async def _serve(config: ServerConfig) -> None:
         if password:
             announce_password(password, config.data_dir / "bootstrap-password", url)
         await serving
+        if controllers.lost:
+            raise ServerError(
+                "this replica lost the controllers' leader Lease and stopped; it rejoins "
+                "as a follower when restarted",
+                Reason.SERVICE_UNAVAILABLE,
+            )
     finally:
         await history.stop()
+        await controllers.stop()
         await manager.stop()
         await runtime.stop()
         await downloads.stop()
