@@ -6,6 +6,8 @@ Kubernetes client writes, LLMOS serves; the API keeps its semantics.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from factories import create_ev, create_ms, create_namespace, ev_path, modelservice, ms_path
@@ -106,3 +108,20 @@ def test_the_server_runs_with_llmos_role_alone(kube_server: KubeServer) -> None:
         assert pods.status_code == 403, pods.text
         mine = client.get("/apis/ml.llmos.ai/v1/modelservices", headers=headers)
         assert mine.status_code == 200, mine.text
+
+
+@pytest.mark.slow
+def test_a_watch_from_a_forgotten_revision_ends_with_a_410_error_event(
+    kube_server: KubeServer,
+) -> None:
+    """Kubernetes answers such a watch with 200 and an ERROR event; LLMOS passes it on."""
+    response = kube_server.admin.get(
+        "/apis/node.llmos.ai/v1/namespaces/default/events",
+        params={"watch": "true", "resourceVersion": "1", "timeoutSeconds": "10"},
+    )
+    assert response.status_code == 200, response.text
+    lines = [line for line in response.text.splitlines() if line.strip()]
+    event = json.loads(lines[0])
+    assert event["type"] == "ERROR"
+    assert event["object"]["code"] == 410
+    assert event["object"]["reason"] == "Gone"

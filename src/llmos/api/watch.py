@@ -1,4 +1,9 @@
-"""Streaming a watch over HTTP: one JSON event per line, as Kubernetes does."""
+"""Streaming a watch over HTTP: one JSON event per line, as Kubernetes does.
+
+An error from the store once the stream has begun (Gone from the kube store,
+whose API server reports a forgotten revision only as the stream's first event)
+becomes an ``ERROR`` event carrying a ``Status``, as in Kubernetes.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from collections.abc import AsyncIterator
 import orjson
 from starlette.responses import StreamingResponse
 
+from llmos._lib.errors import LLMOSError
+from llmos.api.errors import status_body
 from llmos.resources.registry import KindInfo
 from llmos.store.base import WatchEvent
 
@@ -46,6 +53,11 @@ def stream_response(
                 try:
                     event = await asyncio.wait_for(anext(iterator), remaining)
                 except (TimeoutError, StopAsyncIteration):
+                    return
+                except LLMOSError as exc:
+                    # After the 200 is sent an error can only be an event: an ERROR with a
+                    # Status, as Kubernetes sends (a 410 from the kube store's API server).
+                    yield orjson.dumps({"type": "ERROR", "object": status_body(exc)}) + b"\n"
                     return
                 if event.type == "BOOKMARK" and not bookmarks:
                     continue
