@@ -189,7 +189,7 @@ def test_every_page_fits_a_laptop_and_labels_its_controls(
     page: Page, server: RunningServer
 ) -> None:
     log_in(page, server, "admin", ADMIN_PASSWORD)
-    routes = ["/", "/models", "/models/new", "/playground", "/notebooks", "/volumes"]
+    routes = ["/", "/models", "/models/new", "/playground", "/notebooks", "/volumes", "/mlclusters"]
     routes += ["/namespaces", "/users"]
     routes += ["/roles", "/settings", "/account"]
     for route in routes:

@@ -53,3 +53,29 @@ def test_create_a_volume_and_a_notebook_then_open_jupyterlab(
     row.get_by_role("button", name=f"Delete {nb}").click()
     expect(row).to_have_count(0)
     admin.delete(f"/apis/ml.llmos.ai/v1/namespaces/default/volumes/{vol}")
+
+
+def test_create_a_ray_cluster_scale_it_and_open_its_dashboard(
+    page: Page, server: RunningServer, admin: httpx.Client
+) -> None:
+    name = f"ray-{uuid.uuid4().hex[:6]}"
+    log_in(page, server, "admin", ADMIN_PASSWORD)
+    go(page, "ML Clusters")
+    form = page.get_by_role("form", name="Create a Ray cluster")
+    form.get_by_label("Name", exact=True).fill(name)
+    form.get_by_label("Workers").fill("0")
+    form.get_by_role("button", name="Create cluster").click()
+    row = page.locator(f'tr[data-name="{name}"]')
+    expect(row.locator("[data-phase]")).to_have_attribute("data-phase", "Ready", timeout=180_000)
+    expect(row).to_contain_text("head")
+    row.get_by_label("workers workers").fill("1")
+    row.get_by_role("button", name="Scale").click()
+    expect(row).to_contain_text("workers-0", timeout=180_000)
+    with page.context.expect_page() as opened:
+        row.get_by_role("link", name=f"Open the Ray dashboard of {name}").click()
+    dashboard = opened.value
+    expect(dashboard).to_have_title(re.compile("Ray"), timeout=60_000)
+    dashboard.close()
+    page.once("dialog", lambda d: d.accept())
+    row.get_by_role("button", name=f"Delete {name}").click()
+    expect(row).to_have_count(0, timeout=60_000)

@@ -12,6 +12,7 @@ import { ModelDetailPage } from "./pages/model-detail.js";
 import { PlaygroundPage } from "./pages/playground.js";
 import { NotebooksPage } from "./pages/notebooks.js";
 import { VolumesPage } from "./pages/volumes.js";
+import { MLClustersPage } from "./pages/mlclusters.js";
 import { UsersPage } from "./pages/users.js";
 import { RolesPage } from "./pages/roles.js";
 import { NamespacesPage } from "./pages/namespaces.js";
@@ -27,6 +28,7 @@ const ROUTES = [
   [/^\/playground$/, PlaygroundPage],
   [/^\/notebooks$/, NotebooksPage],
   [/^\/volumes$/, VolumesPage],
+  [/^\/mlclusters$/, MLClustersPage],
   [/^\/users$/, UsersPage, "admin"],
   [/^\/roles$/, RolesPage, "admin"],
   [/^\/namespaces$/, NamespacesPage],
@@ -39,6 +41,7 @@ const NAV = [
   ["/models", "Model Services"],
   ["/playground", "Playground"],
   ["/notebooks", "Notebooks"],
+  ["/mlclusters", "ML Clusters"],
   ["/volumes", "Volumes"],
   ["/namespaces", "Namespaces"],
   ["/users", "Users", "admin"],

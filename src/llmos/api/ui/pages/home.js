@@ -10,7 +10,7 @@ import { Chart } from "../lib/chart.js";
 const WORKLOADS = [
   ["modelservices", "Model Services", "#/models"],
   ["notebooks", "Notebooks", "#/notebooks"],
-  ["mlclusters", "ML Clusters", null],
+  ["mlclusters", "ML Clusters", "#/mlclusters"],
   ["volumes", "Volumes", "#/volumes"],
 ];
 

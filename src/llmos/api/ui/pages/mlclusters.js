@@ -1,0 +1,130 @@
+// ML Clusters (Ray): list with nodes and resources, create, scale a worker group,
+// open the Ray dashboard (through the LLMOS proxy), delete.
+
+import { useState } from "preact/hooks";
+import { api, path } from "../lib/api.js";
+import {
+  html, useWatch, useTick, age, Phase, Field, ErrorNote, Loading, useSubmit, DeleteButton,
+  mergePatch,
+} from "../lib/ui.js";
+
+const cores = (resources) => (resources && resources.CPU !== undefined ? resources.CPU : null);
+
+function CreateCluster({ namespaces }) {
+  const [form, setForm] = useState({ namespace: "default", name: "", workers: "1", volume: "", idle: "" });
+  const volumes = useWatch(form.namespace ? path("volumes", form.namespace) : null);
+  const { busy, error, run } = useSubmit();
+  const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
+  const submit = (event) => {
+    event.preventDefault();
+    const workers = form.workers === "" ? 0 : Number(form.workers);
+    run(async () => {
+      await api("POST", path("mlclusters", form.namespace), {
+        apiVersion: "ml.llmos.ai/v1",
+        kind: "MLCluster",
+        metadata: { name: form.name },
+        spec: {
+          workerGroups: [{ name: "workers", replicas: workers, minReplicas: 0 }],
+          volumes: form.volume ? [{ name: form.volume }] : [],
+          ...(form.idle ? { idleTimeoutSeconds: Number(form.idle) } : {}),
+        },
+      });
+      setForm({ ...form, name: "" });
+    });
+  };
+  const err = (f) => error && error.fieldError && error.fieldError(f);
+  return html`<form class="card" onSubmit=${submit} aria-label="Create a Ray cluster" novalidate>
+    <h2>Create a Ray cluster</h2>
+    <div class="cols">
+      <${Field} label="Namespace" id="mlc-namespace">
+        <select id="mlc-namespace" value=${form.namespace} onChange=${set("namespace")}>
+          ${namespaces.map((n) => html`<option key=${n.metadata.name}>${n.metadata.name}</option>`)}
+        </select>
+      <//>
+      <${Field} label="Name" id="mlc-name" error=${err("metadata.name")}>
+        <input id="mlc-name" value=${form.name} onInput=${set("name")} autocomplete="off" />
+      <//>
+      <${Field} label="Workers" id="mlc-workers" error=${err("spec.workerGroups")}>
+        <input id="mlc-workers" type="number" min="0" value=${form.workers} onInput=${set("workers")} />
+      <//>
+      <${Field} label="Volume (working dir)" id="mlc-volume" error=${err("spec.volumes")}>
+        <select id="mlc-volume" value=${form.volume} onChange=${set("volume")}>
+          <option value="">None</option>
+          ${volumes.items.map((v) => html`<option key=${v.metadata.name}>${v.metadata.name}</option>`)}
+        </select>
+      <//>
+      <${Field} label="Scale down when idle for (seconds)" id="mlc-idle" error=${err("spec.idleTimeoutSeconds")} hint="Empty: never.">
+        <input id="mlc-idle" type="number" min="1" value=${form.idle} onInput=${set("idle")} />
+      <//>
+    </div>
+    <${ErrorNote} error=${error && !err("metadata.name") ? error : null} />
+    <button type="submit" disabled=${busy}>Create cluster</button>
+  </form>`;
+}
+
+function Scale({ cluster }) {
+  const groups = cluster.spec.workerGroups || [];
+  const [counts, setCounts] = useState(Object.fromEntries(groups.map((g) => [g.name, g.replicas])));
+  const { busy, error, run } = useSubmit();
+  if (!groups.length) return null;
+  const apply = (event) => {
+    event.preventDefault();
+    run(() =>
+      mergePatch("mlclusters", cluster, {
+        spec: {
+          workerGroups: groups.map((g) => ({ ...g, replicas: Number(counts[g.name]) })),
+        },
+      }),
+    );
+  };
+  return html`<form class="inline" onSubmit=${apply} aria-label=${`Scale ${cluster.metadata.name}`}>
+    ${groups.map((g) => html`<label key=${g.name}>${g.name}
+      <input type="number" min="0" value=${counts[g.name]} aria-label=${`${g.name} workers`}
+        onInput=${(e) => setCounts({ ...counts, [g.name]: e.target.value })} /></label>`)}
+    <button type="submit" class="secondary small" disabled=${busy}>Scale</button>
+    <${ErrorNote} error=${error} />
+  </form>`;
+}
+
+function Row({ cluster }) {
+  const st = cluster.status || {};
+  const total = cores(st.totalResources);
+  const free = cores(st.availableResources);
+  return html`<tr data-name=${cluster.metadata.name}>
+    <td>${cluster.metadata.name}</td>
+    <td>${cluster.metadata.namespace}</td>
+    <td>${(st.nodes || []).map((n) => html`<div key=${n.name}><small>${n.name}: ${n.rayState || n.phase}</small></div>`)}</td>
+    <td>${total === null ? "–" : `${free ?? "?"} of ${total} CPUs free`}</td>
+    <td><${Phase} phase=${st.phase} /><br /><small class="muted">${st.phase === "Ready" ? "" : st.message}</small></td>
+    <td><${Scale} cluster=${cluster} /></td>
+    <td>${age(cluster.metadata.creationTimestamp)}</td>
+    <td class="row-actions">
+      <a class="button small" href=${`/mlclusters/${cluster.metadata.namespace}/${cluster.metadata.name}/dashboard/`}
+        target="_blank" rel="noopener" aria-label=${`Open the Ray dashboard of ${cluster.metadata.name}`}>Dashboard</a>
+      <${DeleteButton} plural="mlclusters" obj=${cluster} what="cluster" />
+    </td>
+  </tr>`;
+}
+
+export function MLClustersPage() {
+  useTick();
+  const clusters = useWatch(path("mlclusters"));
+  const namespaces = useWatch(path("namespaces"));
+  return html`<section>
+    <h1>ML Clusters</h1>
+    <p class="muted">Ray clusters: a head and worker groups on this node. Submit jobs with
+      <code>llmos ray submit NAME -- python job.py</code>, or <code>ray job submit</code> against the
+      dashboard address with an LLMOS token.</p>
+    <${ErrorNote} error=${clusters.error} />
+    ${!clusters.loaded
+      ? html`<${Loading} what="clusters" />`
+      : clusters.items.length
+        ? html`<table class="table" aria-label="ML clusters">
+            <thead><tr><th>Name</th><th>Namespace</th><th>Nodes</th><th>Resources</th><th>Status</th>
+              <th>Workers</th><th>Age</th><th>Actions</th></tr></thead>
+            <tbody>${clusters.items.map((c) => html`<${Row} key=${c.metadata.uid} cluster=${c} />`)}</tbody>
+          </table>`
+        : html`<p class="muted">No Ray clusters yet.</p>`}
+    <${CreateCluster} namespaces=${namespaces.items} />
+  </section>`;
+}
