@@ -40,6 +40,30 @@ export function useAsync(fn, deps) {
   return { ...state, reload: () => setTick((t) => t + 1) };
 }
 
+// A metric history (``{points, intervalSeconds}``) from `url`, polled at its own interval.
+export function useHistory(url) {
+  const [series, setSeries] = useState({ points: [], intervalSeconds: 10 });
+  useEffect(() => {
+    let timer;
+    let live = true;
+    const poll = async () => {
+      try {
+        const data = await api("GET", url);
+        if (live) setSeries(data);
+        timer = setTimeout(poll, Math.max(2, data.intervalSeconds || 10) * 1000);
+      } catch {
+        timer = setTimeout(poll, 15000);
+      }
+    };
+    poll();
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [url]);
+  return series;
+}
+
 // Re-render every `ms` (for ages and relative times).
 export function useTick(ms = 5000) {
   const [, setNow] = useState(0);

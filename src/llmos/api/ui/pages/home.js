@@ -1,9 +1,9 @@
 // Home: this cluster's nodes, GPUs, workloads and what happened lately.
 
-import { useEffect, useState } from "preact/hooks";
-import { api, path } from "../lib/api.js";
+import { path } from "../lib/api.js";
 import {
   html, useWatch, bytes, humanBytes, Meter, Phase, EventList, byNewest, ErrorNote, Loading,
+  useHistory,
 } from "../lib/ui.js";
 import { Chart } from "../lib/chart.js";
 
@@ -31,33 +31,10 @@ function NodeCard({ node }) {
   </article>`;
 }
 
-function useGpuHistory(name) {
-  const [points, setPoints] = useState([]);
-  useEffect(() => {
-    let timer;
-    let live = true;
-    const poll = async () => {
-      try {
-        const data = await api("GET", `${path("gpudevices", null, name)}/metrics`);
-        if (live) setPoints(data.points);
-        timer = setTimeout(poll, Math.max(2, data.intervalSeconds || 10) * 1000);
-      } catch {
-        timer = setTimeout(poll, 15000);
-      }
-    };
-    poll();
-    return () => {
-      live = false;
-      clearTimeout(timer);
-    };
-  }, [name]);
-  return points;
-}
-
 function GpuCard({ gpu }) {
   const st = gpu.status || {};
   const usage = st.usage || {};
-  const points = useGpuHistory(gpu.metadata.name);
+  const { points } = useHistory(`${path("gpudevices", null, gpu.metadata.name)}/metrics`);
   const held = st.allocations || [];
   return html`<article class="card gpu" data-gpu=${gpu.metadata.name}>
     <header class="row"><h3>GPU ${st.index} · ${st.product}</h3>

@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, path, request, lines } from "../lib/api.js";
 import {
   html, useWatch, useTick, age, Phase, Conditions, EventList, ErrorNote, Loading, byNewest,
-  useSubmit, CopyButton,
+  useSubmit, CopyButton, useHistory,
 } from "../lib/ui.js";
 import { Chart } from "../lib/chart.js";
 import { servedName } from "./models.js";
@@ -41,25 +41,7 @@ function Logs({ namespace, name, generation }) {
 }
 
 function Metrics({ namespace, name }) {
-  const [series, setSeries] = useState({ points: [], intervalSeconds: 10 });
-  useEffect(() => {
-    let timer;
-    let live = true;
-    const poll = async () => {
-      try {
-        const data = await api("GET", `${path("modelservices", namespace, name)}/metrics`);
-        if (live) setSeries(data);
-        timer = setTimeout(poll, Math.max(2, data.intervalSeconds || 10) * 1000);
-      } catch {
-        timer = setTimeout(poll, 15000);
-      }
-    };
-    poll();
-    return () => {
-      live = false;
-      clearTimeout(timer);
-    };
-  }, [namespace, name]);
+  const series = useHistory(`${path("modelservices", namespace, name)}/metrics`);
   return html`<div class="charts">
     <${Chart} title="Requests" unit="req/s" field="requestsPerSecond" points=${series.points} />
     <${Chart} title="Tokens generated" unit="tok/s" field="tokensPerSecond" points=${series.points} color="#20bf6b" />
