@@ -18,7 +18,8 @@ Routes:
 - ``GET /v1/models``: the names given with ``--model``.
 - ``GET /health``: ``{"status":"ok"}``.
 
-No authentication: it listens on 127.0.0.1 only.
+No authentication: it listens on 127.0.0.1 only. ``--tls-cert``/``--tls-key``
+serve HTTPS instead (``tls_reference.py`` uses that).
 
     uv run python bench/gateway/stub.py --port 18080 [--model stub-model]
     uv run python -m bench.gateway.stub --port 18080
@@ -228,8 +229,13 @@ async def _json(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def serve(port: int, models: list[str], host: str = "127.0.0.1") -> None:
-    """Serve the stub until SIGINT or SIGTERM (uvicorn handles both)."""
+def serve(
+    port: int,
+    models: list[str],
+    host: str = "127.0.0.1",
+    tls: tuple[str, str] | None = None,
+) -> None:
+    """Serve the stub until SIGINT or SIGTERM (uvicorn handles both); HTTPS with ``tls``."""
     import uvicorn
 
     uvicorn.run(
@@ -245,6 +251,8 @@ def serve(port: int, models: list[str], host: str = "127.0.0.1") -> None:
         # 256 concurrent clients plus the proxies' pools; the default (None) is fine,
         # but keep idle keep-alive connections long enough to survive a cell's gaps.
         timeout_keep_alive=60,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
 
 
@@ -257,8 +265,13 @@ def main(argv: list[str] | None = None) -> None:
         dest="models",
         help="model name listed by /v1/models (repeatable; any name is answered)",
     )
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="and this key (PEM)")
     args = parser.parse_args(argv)
-    serve(args.port, args.models or ["stub-model"])
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    serve(args.port, args.models or ["stub-model"], tls=tls)
 
 
 if __name__ == "__main__":
