@@ -37,6 +37,15 @@ def test_create_a_volume_and_a_notebook_then_open_jupyterlab(
     row = page.locator(f'tr[data-name="{nb}"]')
     expect(row.locator("[data-phase]")).to_have_attribute("data-phase", "Ready", timeout=120_000)
 
+    # Its detail page: conditions, Events and the object itself.
+    row.get_by_role("link", name=nb, exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile(nb))).to_be_visible()
+    expect(page.locator("table").first).to_contain_text("Ready")
+    expect(page.get_by_label("The object as YAML")).to_contain_text(f"name: {nb}")
+    expect(page.get_by_role("link", name="Open")).to_have_attribute(
+        "href", f"/notebooks/default/{nb}/"
+    )
+    go(page, "Notebooks")
     with page.context.expect_page() as opened:
         row.get_by_role("link", name=f"Open {nb}").click()
     lab = opened.value

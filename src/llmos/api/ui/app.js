@@ -13,6 +13,7 @@ import { PlaygroundPage } from "./pages/playground.js";
 import { NotebooksPage } from "./pages/notebooks.js";
 import { VolumesPage } from "./pages/volumes.js";
 import { MLClustersPage } from "./pages/mlclusters.js";
+import { DetailPage } from "./pages/detail.js";
 import { UsersPage } from "./pages/users.js";
 import { RolesPage } from "./pages/roles.js";
 import { NamespacesPage } from "./pages/namespaces.js";
@@ -29,6 +30,7 @@ const ROUTES = [
   [/^\/notebooks$/, NotebooksPage],
   [/^\/volumes$/, VolumesPage],
   [/^\/mlclusters$/, MLClustersPage],
+  [/^\/(notebooks|mlclusters|volumes)\/([^/]+)\/([^/]+)$/, DetailPage],
   [/^\/users$/, UsersPage, "admin"],
   [/^\/roles$/, RolesPage, "admin"],
   [/^\/namespaces$/, NamespacesPage],

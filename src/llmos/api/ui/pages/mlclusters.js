@@ -91,7 +91,7 @@ function Row({ cluster }) {
   const total = cores(st.totalResources);
   const free = cores(st.availableResources);
   return html`<tr data-name=${cluster.metadata.name}>
-    <td>${cluster.metadata.name}</td>
+    <td><a href=${`#/mlclusters/${cluster.metadata.namespace}/${cluster.metadata.name}`}>${cluster.metadata.name}</a></td>
     <td>${cluster.metadata.namespace}</td>
     <td>${(st.nodes || []).map((n) => html`<div key=${n.name}><small>${n.name}: ${n.rayState || n.phase}</small></div>`)}</td>
     <td>${total === null ? "–" : `${free ?? "?"} of ${total} CPUs free`}</td>

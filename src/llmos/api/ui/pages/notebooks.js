@@ -69,7 +69,7 @@ function Row({ nb }) {
     mergePatch("notebooks", nb, { spec: { stopped: !nb.spec.stopped } }).then(() => setError(null), setError);
   const url = `/notebooks/${nb.metadata.namespace}/${nb.metadata.name}/`;
   return html`<tr data-name=${nb.metadata.name}>
-    <td>${nb.metadata.name}</td>
+    <td><a href=${`#/notebooks/${nb.metadata.namespace}/${nb.metadata.name}`}>${nb.metadata.name}</a></td>
     <td>${nb.metadata.namespace}</td>
     <td>${TYPES[nb.spec.type] || nb.spec.type}</td>
     <td>${(nb.spec.volumes || []).map((v) => v.name).join(", ") || "–"}</td>

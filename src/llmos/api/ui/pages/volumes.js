@@ -85,7 +85,7 @@ export function VolumesPage() {
             <tbody>${volumes.items.map((v) => {
               const st = v.status || {};
               return html`<tr key=${v.metadata.uid} data-name=${v.metadata.name}>
-                <td>${v.metadata.name}</td><td>${v.metadata.namespace}</td>
+                <td><a href=${`#/volumes/${v.metadata.namespace}/${v.metadata.name}`}>${v.metadata.name}</a></td><td>${v.metadata.namespace}</td>
                 <td><${Meter} label="Usage" used=${bytes(st.usage) || 0} total=${bytes(v.spec.capacity)} format=${humanBytes} /></td>
                 <td>${(st.usedBy || []).join(", ") || "–"}</td>
                 <td><${Phase} phase=${st.phase} /></td>

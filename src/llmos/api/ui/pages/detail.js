@@ -1,0 +1,57 @@
+// One Notebook, ML Cluster or Volume: status, conditions, Events, and the object as YAML.
+
+import YAML from "yaml";
+import { path } from "../lib/api.js";
+import {
+  html, useWatch, useTick, age, Phase, Conditions, EventList, ErrorNote, Loading, byNewest,
+  DeleteButton,
+} from "../lib/ui.js";
+
+const KINDS = {
+  notebooks: { kind: "Notebook", title: "Notebooks", open: (ns, n) => `/notebooks/${ns}/${n}/` },
+  mlclusters: {
+    kind: "MLCluster",
+    title: "ML Clusters",
+    open: (ns, n) => `/mlclusters/${ns}/${n}/dashboard/`,
+  },
+  volumes: { kind: "Volume", title: "Volumes", open: null },
+};
+
+export function DetailPage({ params: [plural, namespace, name] }) {
+  useTick();
+  const about = KINDS[plural];
+  const all = useWatch(about ? path(plural, namespace) : null);
+  const events = useWatch(about ? path("events", namespace) : null, byNewest);
+  if (!about) return html`<${ErrorNote} error=${`No page for ${plural}.`} />`;
+  if (!all.loaded) return html`<${Loading} what=${name} />`;
+  const obj = all.items.find((o) => o.metadata.name === name);
+  if (!obj)
+    return html`<section><h1>${name}</h1>
+      <${ErrorNote} error=${all.error || `There is no ${about.kind} ${name} in ${namespace} (or it was deleted).`} />
+      <p><a href=${`#/${plural}`}>All ${about.title}</a></p></section>`;
+  const st = obj.status || {};
+  const mine = events.items.filter(
+    (e) => e.spec.involvedObject.kind === about.kind && e.spec.involvedObject.name === name,
+  );
+  return html`<section>
+    <header class="row">
+      <div><p class="crumbs"><a href=${`#/${plural}`}>${about.title}</a> / ${namespace}</p>
+        <h1>${name} <${Phase} phase=${st.phase} /></h1></div>
+      <div class="actions">
+        ${about.open
+          ? html`<a class="button" href=${about.open(namespace, name)} target="_blank" rel="noopener">Open</a>`
+          : null}
+        <${DeleteButton} plural=${plural} obj=${obj} what=${about.kind} />
+      </div>
+    </header>
+    ${st.message ? html`<p class="status-message" data-testid="status-message">${st.message}</p>` : null}
+    <p class="muted">Created ${age(obj.metadata.creationTimestamp)} ago
+      ${(obj.metadata.annotations || {})["llmos.ai/creator"] ? ` by ${obj.metadata.annotations["llmos.ai/creator"]}` : ""}.</p>
+    <h2>Conditions</h2>
+    <${Conditions} conditions=${st.conditions} />
+    <h2>Events</h2>
+    <${EventList} events=${mine.slice(0, 20)} />
+    <h2>Object</h2>
+    <pre class="code" aria-label="The object as YAML">${YAML.stringify(obj)}</pre>
+  </section>`;
+}
