@@ -14,8 +14,6 @@ Runs a real ``llmos server`` on loopback and measures, side by side in one run:
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import statistics
@@ -34,6 +32,7 @@ sys.path.insert(0, str(ROOT / "tests" / "workloads"))
 from helpers import create, notebook, path, phase_is, volume, wait_for  # noqa: E402
 from jupyter import execute, start_kernel  # noqa: E402
 
+from llmos._lib.keys import ServerKey  # noqa: E402
 from server import RunningServer, start_server  # noqa: E402
 
 TARGETS = {"create_to_kernel_seconds": 5.0, "proxy_download_ratio": 0.7}
@@ -92,8 +91,7 @@ def proxy_throughput(
     # knows: read the port off the process and derive the secret as the server does.
     port = jupyter_port(server, "bench-dl")
     uid = admin.get(path("notebooks", "default", "bench-dl")).json()["metadata"]["uid"]
-    key = (server.data_dir / "notebooks" / ".key").read_bytes()
-    secret = hmac.new(key, uid.encode(), hashlib.sha256).hexdigest()
+    secret = ServerKey(server.data_dir / "notebooks" / ".key").derive(uid)
     proxied, direct = [], []
     with httpx.Client(timeout=120) as plain:
         for _ in range(rounds):

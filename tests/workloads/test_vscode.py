@@ -4,8 +4,6 @@ no one in without the notebook's secret."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import uuid
@@ -22,6 +20,7 @@ from websockets.sync.client import connect
 
 from dashboard.conftest import CHROMIUM, CHROMIUM_ARGS
 from factories import create_namespace, create_user
+from llmos._lib.keys import ServerKey
 from llmos.controllers.notebook import CODE_SERVER_COOKIE, code_server_path
 from server import ADMIN_PASSWORD, RunningServer
 
@@ -51,8 +50,7 @@ def code_server_port(server: RunningServer, working_dir: str) -> int:
 
 def notebook_secret(server: RunningServer, uid: str) -> str:
     """What the server derives for the notebook (test-only: the key never leaves the server)."""
-    key = (server.data_dir / "notebooks" / ".key").read_bytes()
-    return hmac.new(key, uid.encode(), hashlib.sha256).hexdigest()
+    return ServerKey(server.data_dir / "notebooks" / ".key").derive(uid)
 
 
 @pytest.fixture(scope="module")

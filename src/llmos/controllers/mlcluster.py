@@ -26,9 +26,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
-import hmac
 import os
-import secrets
 import shutil
 import tempfile
 import time
@@ -38,6 +36,7 @@ from typing import Any
 
 from llmos._lib import timefmt
 from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.keys import ServerKey
 from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.loop import ObjectKey
@@ -99,24 +98,15 @@ class MLClusterReconciler:
         self.storage = storage
         self.events = events
         self.slots = Slots()
-        self._key = self._load_key(storage.root / "mlclusters" / ".key")
+        self._key = ServerKey(storage.root / "mlclusters" / ".key")
         # Ray puts unix sockets under its temp dir: keep the path short (108-byte limit).
         self._temp_root = temp_root or Path(tempfile.gettempdir()) / f"llmos-ray-{os.getuid()}"
         self._phases: dict[str, Phase] = {}
         self._activity: dict[tuple[str, str], float] = {}
 
-    @staticmethod
-    def _load_key(path: Path) -> bytes:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
-        return path.read_bytes()
-
     def token(self, uid: str) -> str:
         """The cluster's Ray token: stable for its uid, known only to this server."""
-        return hmac.new(self._key, b"ray:" + uid.encode(), hashlib.sha256).hexdigest()
+        return self._key.derive("ray:" + uid)
 
     def temp_dir(self, namespace: str, name: str) -> Path:
         """Ray's temp dir (sessions, logs, sockets) for one cluster."""

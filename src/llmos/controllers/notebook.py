@@ -18,11 +18,8 @@ through the proxy starts it again and waits until it is ready.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import importlib.util
 import os
-import secrets
 import shutil
 import sys
 import time
@@ -36,6 +33,7 @@ import aiohttp
 
 from llmos._lib import timefmt
 from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.keys import ServerKey
 from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.loop import ObjectKey
@@ -204,21 +202,12 @@ class NotebookReconciler:
         self.storage = storage
         self.events = events
         self.activity = activity or Activity()
-        self._key = self._load_key(storage.root / "notebooks" / ".key")
+        self._key = ServerKey(storage.root / "notebooks" / ".key")
         self._phases: dict[str, Phase] = {}
-
-    @staticmethod
-    def _load_key(path: Path) -> bytes:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
-        return path.read_bytes()
 
     def secret(self, uid: str) -> str:
         """The notebook process's secret: stable for its uid, known only to this server."""
-        return hmac.new(self._key, uid.encode(), hashlib.sha256).hexdigest()
+        return self._key.derive(uid)
 
     def home(self, namespace: str, name: str) -> Path:
         return self.storage.root / "notebooks" / namespace / name
