@@ -96,7 +96,7 @@ def test_a_user_sees_and_does_only_what_rbac_allows(
     log_in(page, server, user, "bob-password-1234")
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Model Services")).to_be_visible()
-    for hidden in ("Users", "Roles", "Settings"):
+    for hidden in ("Users", "Roles", "Namespaces", "Settings"):
         expect(nav.get_by_role("link", name=hidden)).to_have_count(0)
     page.goto(f"{server.url}/#/users")
     expect(page.get_by_text("This page is for administrators.")).to_be_visible()

@@ -33,7 +33,7 @@ const ROUTES = [
   [/^\/(notebooks|mlclusters|volumes)\/([^/]+)\/([^/]+)$/, DetailPage],
   [/^\/users$/, UsersPage, "admin"],
   [/^\/roles$/, RolesPage, "admin"],
-  [/^\/namespaces$/, NamespacesPage],
+  [/^\/namespaces$/, NamespacesPage, "admin"],
   [/^\/account$/, AccountPage],
   [/^\/settings$/, SettingsPage, "admin"],
 ];
@@ -45,7 +45,7 @@ const NAV = [
   ["/notebooks", "Notebooks"],
   ["/mlclusters", "ML Clusters"],
   ["/volumes", "Volumes"],
-  ["/namespaces", "Namespaces"],
+  ["/namespaces", "Namespaces", "admin"],
   ["/users", "Users", "admin"],
   ["/roles", "Roles", "admin"],
   ["/settings", "Settings", "admin"],
