@@ -23,9 +23,10 @@ from starlette.responses import StreamingResponse
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.api.errors import status_body
-from llmos.api.resources import open_watch, resolve
 from llmos.api.security import principal
 from llmos.api.state import app_state
+from llmos.api.target import resolve
+from llmos.api.visibility import open_watch
 from llmos.api.watch import line
 from llmos.auth.rbac import Principal
 

@@ -1,0 +1,45 @@
+"""``?dryRun=All``: validate and admit a create as for real, store nothing.
+
+The dashboard's forms use it to show errors before the user submits. The
+create route calls both functions here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from llmos._lib.errors import Cause, LLMOSError, Reason
+from llmos.api.state import AppState
+from llmos.resources.registry import KindInfo
+
+
+def requested(request: Request) -> bool:
+    """Whether the request asks for a dry run (``All`` is the one value Kubernetes has)."""
+    value = request.query_params.get("dryRun")
+    if value is None:
+        return False
+    if value != "All":
+        raise LLMOSError(f"dryRun must be 'All', not {value!r}", Reason.BAD_REQUEST)
+    return True
+
+
+async def refuse_existing(state: AppState, info: KindInfo, obj: dict[str, Any]) -> None:
+    """Fail as the real create would if an object of that name is already stored."""
+    meta = obj["metadata"]
+    if not meta.get("name"):
+        return  # generateName: the real create picks a free name
+    try:
+        await state.store.get(info.resource, meta.get("namespace") or "", meta["name"])
+    except LLMOSError as exc:
+        if exc.reason == Reason.NOT_FOUND:
+            return
+        raise
+    raise LLMOSError(
+        f'{info.plural} "{meta["name"]}" already exists',
+        Reason.ALREADY_EXISTS,
+        kind=info.kind,
+        name=meta["name"],
+        causes=[Cause("metadata.name", "already exists")],
+    )

@@ -1,0 +1,170 @@
+"""Create, update, patch and delete of one object, for the resource routes.
+
+Each write parses the body, makes its namespace and name agree with the URL,
+checks RBAC, validates, runs admission and calls the store; then waits until
+auth has seen the write, so the next request is judged by it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from starlette.responses import Response
+
+from llmos._lib.errors import Cause, LLMOSError, Reason
+from llmos.api import body as bodies
+from llmos.api import dry_run
+from llmos.api.admission import Admission
+from llmos.api.representation import respond
+from llmos.api.state import AppState
+from llmos.api.target import Target, authorize
+from llmos.auth.rbac import Principal
+from llmos.resources.registry import KindInfo
+from llmos.resources.validation import validate_object
+
+
+async def _body_object(request: Request, t: Target) -> dict[str, Any]:
+    obj = await bodies.read(request)
+    if not isinstance(obj, dict):
+        raise LLMOSError(
+            f"the body must be a {t.info.kind} object (a mapping), not {type(obj).__name__}",
+            Reason.BAD_REQUEST,
+        )
+    return obj
+
+
+def _place(t: Target, obj: dict[str, Any]) -> None:
+    """Make the body's namespace and name agree with the URL, or refuse."""
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta, dict):
+        raise LLMOSError(
+            "metadata must be a mapping", Reason.INVALID, causes=[Cause("metadata", "")]
+        )
+    if t.info.namespaced:
+        sent = meta.get("namespace")
+        if sent and sent != t.namespace:
+            message = (
+                f"metadata.namespace {sent!r} does not match the namespace in the URL "
+                f"{t.namespace!r}"
+            )
+            raise LLMOSError(message, Reason.BAD_REQUEST, causes=[Cause("metadata.namespace", "")])
+        meta["namespace"] = t.namespace
+    elif meta.get("namespace"):
+        raise LLMOSError(
+            f"{t.info.kind} is cluster-scoped: remove metadata.namespace",
+            Reason.BAD_REQUEST,
+            causes=[Cause("metadata.namespace", "not allowed")],
+        )
+    if t.name is not None:
+        if meta.get("name") and meta["name"] != t.name:
+            raise LLMOSError(
+                f"metadata.name {meta['name']!r} does not match the name in the URL {t.name!r}",
+                Reason.BAD_REQUEST,
+                causes=[Cause("metadata.name", "")],
+            )
+        meta["name"] = t.name
+
+
+async def create(request: Request, state: AppState, who: Principal, t: Target) -> Response:
+    if t.info.namespaced and t.namespace is None:
+        raise LLMOSError(
+            f"{t.info.kind} is namespaced: POST to /apis/{t.info.api_version}/namespaces/"
+            f"NAMESPACE/{t.info.plural}",
+            Reason.METHOD_NOT_ALLOWED,
+        )
+    obj = await _body_object(request, t)
+    _place(t, obj)
+    authorize(state, who, "create", Target(t.info, t.namespace, obj["metadata"].get("name"), False))
+    obj = validate_object(t.info, obj)
+    obj.pop("status", None)
+    admission = Admission(state.store, state.auth)
+    admitted = await admission.admit(t.info, obj, who, creating=True)
+    if dry_run.requested(request):
+        await dry_run.refuse_existing(state, t.info, admitted.obj)
+        return respond(request, admitted.obj, 200)
+    created = await state.store.create(t.info.resource, admitted.obj, secret=admitted.secret)
+    await _sync_auth(state, t.info, created)
+    for extra in admitted.after_create:
+        # Objects the server makes on the caller's behalf, e.g. the owner binding of a
+        # namespace a user creates: admitted like any write, but not subject to RBAC.
+        kind = state.registry.by_kind(extra["kind"])
+        if kind is None:
+            continue
+        follow = await admission.admit(kind, validate_object(kind, extra), who, creating=True)
+        made = await state.store.create(kind.resource, follow.obj, secret=follow.secret)
+        await _sync_auth(state, kind, made)
+    return respond(request, created, 201)
+
+
+async def _sync_auth(state: AppState, info: KindInfo, obj: dict[str, Any]) -> None:
+    """Let RBAC and login see a write to their kinds before the response goes out."""
+    for informer in state.auth.informers:
+        if informer.resource == info.resource:
+            await informer.wait_for(int(obj["metadata"].get("resourceVersion") or 0))
+
+
+async def update(
+    request: Request, state: AppState, who: Principal, t: Target, verb: str
+) -> Response:
+    if t.name is None:
+        raise LLMOSError(f"{verb} needs a name in the URL", Reason.METHOD_NOT_ALLOWED)
+    authorize(state, who, verb, t)
+    sent = await _body_object(request, t)
+    for _attempt in range(5):
+        pinned = (sent.get("metadata") or {}).get("resourceVersion")
+        if verb == "patch" or t.status:
+            current = await state.store.get(t.info.resource, t.namespace or "", t.name)
+            if verb == "patch":
+                wanted = bodies.merge_patch(current, sent)
+            else:
+                wanted = {**current, "status": sent.get("status") or {}}
+            wanted["metadata"] = dict(wanted.get("metadata") or {})
+            wanted["metadata"]["resourceVersion"] = pinned or (
+                current["metadata"]["resourceVersion"] if verb == "patch" else None
+            )
+        else:
+            wanted = dict(sent)
+        _place(t, wanted)
+        rv = (wanted.get("metadata") or {}).get("resourceVersion")
+        obj = validate_object(t.info, wanted)
+        if rv:
+            obj["metadata"]["resourceVersion"] = rv
+        try:
+            if t.status:
+                saved = await state.store.update_status(t.info.resource, obj)
+            else:
+                admitted = await Admission(state.store, state.auth).admit(
+                    t.info, obj, who, creating=False
+                )
+                saved = await state.store.update(
+                    t.info.resource, admitted.obj, secret=admitted.secret
+                )
+        except LLMOSError as exc:
+            # A patch the client did not pin to a version is retried on a race.
+            if exc.reason == Reason.CONFLICT and verb == "patch" and not pinned:
+                continue
+            raise
+        await _sync_auth(state, t.info, saved)
+        return respond(request, saved)
+    raise LLMOSError("the object kept changing; retry the patch", Reason.CONFLICT)
+
+
+async def delete(request: Request, state: AppState, who: Principal, t: Target) -> Response:
+    if t.name is None or t.status:
+        raise LLMOSError("delete needs an object name in the URL", Reason.METHOD_NOT_ALLOWED)
+    authorize(state, who, "delete", t)
+    await Admission(state.store, state.auth).admit_delete(t.info, t.name, who)
+    precondition = request.query_params.get("resourceVersion") or None
+    raw = await request.body()
+    if raw.strip():
+        options = bodies.parse(raw, request.headers.get("content-type", ""))
+        if isinstance(options, dict):
+            precondition = (options.get("preconditions") or {}).get(
+                "resourceVersion"
+            ) or precondition
+    deleted = await state.store.delete(
+        t.info.resource, t.namespace or "", t.name, resource_version=precondition
+    )
+    await _sync_auth(state, t.info, deleted)
+    return respond(request, deleted)
