@@ -11,9 +11,20 @@ from pydantic import ValidationError
 
 from llmos.install.config import K3S_VERSION, InstallConfig
 from llmos.install.manifests import manifests
-from llmos.install.plan import Run, WriteFile, describe, install_plan, uninstall_plan, write_files
+from llmos.install.plan import (
+    Remove,
+    Run,
+    Step,
+    WriteFile,
+    describe,
+    install_plan,
+    uninstall_plan,
+    write_files,
+)
+from llmos.install.secrets import ClusterSecrets
 
 TOKEN = "a-long-shared-cluster-token"
+SECRETS = ClusterSecrets("admin-password-1", "CA PEM", "CERT PEM", "KEY PEM", TOKEN)
 
 
 def first_server() -> InstallConfig:
@@ -32,8 +43,12 @@ def first_server() -> InstallConfig:
     )
 
 
+def first_server_plan(**kwargs: object) -> list[Step]:
+    return install_plan(first_server(), secrets=SECRETS, **kwargs)  # type: ignore[arg-type]
+
+
 def test_the_first_server_writes_k3s_config_unit_and_manifests(tmp_path: Path) -> None:
-    written = write_files(install_plan(first_server()), tmp_path)
+    written = write_files(first_server_plan(), tmp_path)
     config = yaml.safe_load((tmp_path / "etc/rancher/k3s/config.yaml").read_text())
     assert config["cluster-init"] is True and "server" not in config
     assert config["token"] == TOKEN
@@ -53,7 +68,7 @@ def test_the_first_server_writes_k3s_config_unit_and_manifests(tmp_path: Path) -
     unit = (tmp_path / "etc/systemd/system/k3s.service").read_text()
     assert "ExecStart=/usr/local/bin/k3s server" in unit and "Type=notify" in unit
     deployed = tmp_path / "var/lib/rancher/k3s/server/manifests/llmos.yaml"
-    assert list(yaml.safe_load_all(deployed.read_text())) == manifests()
+    assert list(yaml.safe_load_all(deployed.read_text())) == manifests(secrets=SECRETS)
     assert deployed in written
 
 
@@ -73,10 +88,10 @@ def test_joining_nodes_name_the_server_and_deploy_nothing(tmp_path: Path) -> Non
 
 
 def test_online_and_air_gap_installs_of_the_pinned_k3s() -> None:
-    online = install_plan(first_server())[0]
+    online = first_server_plan()[0]
     assert isinstance(online, Run) and "curl -sfL https://get.k3s.io" in online.argv[-1]
     assert ("INSTALL_K3S_VERSION", K3S_VERSION) in online.env
-    offline = install_plan(first_server(), airgap_dir=Path("/srv/k3s"))
+    offline = first_server_plan(airgap_dir=Path("/srv/k3s"))
     commands = [" ".join(step.argv) for step in offline if isinstance(step, Run)]
     assert not any("curl" in command for command in commands)
     assert "install -m 0755 /srv/k3s/k3s /usr/local/bin/k3s" in commands
@@ -85,15 +100,53 @@ def test_online_and_air_gap_installs_of_the_pinned_k3s() -> None:
 
 
 def test_dry_run_shows_every_file_and_command() -> None:
-    steps = install_plan(first_server())
+    steps = first_server_plan()
     text = describe(steps)
     for step in steps:
         if isinstance(step, WriteFile):
             assert f"write {step.path}" in text
-        else:
+        elif isinstance(step, Run):
             assert step.why in text
     assert TOKEN in text  # the dry run is the whole truth, token included: root's to read
-    assert "k3s-uninstall.sh" in describe(uninstall_plan(first_server()))
+    assert "k3s-uninstall.sh" in describe(uninstall_plan())
+
+
+def test_the_first_server_keeps_its_secrets_root_only(tmp_path: Path) -> None:
+    write_files(first_server_plan(), tmp_path)
+    for path in ("etc/llmos/bootstrap-password", "etc/llmos/join-token"):
+        assert stat.S_IMODE((tmp_path / path).stat().st_mode) == 0o600
+    assert (tmp_path / "etc/llmos/bootstrap-password").read_text() == "admin-password-1\n"
+    assert (tmp_path / "etc/llmos/join-token").read_text() == SECRETS.join_token + "\n"
+    assert SECRETS.join_token.startswith("K10") and SECRETS.join_token.endswith("::" + TOKEN)
+    with pytest.raises(ValueError, match="ClusterSecrets"):
+        install_plan(first_server())
+
+
+def test_joining_with_a_join_token_gives_k3s_the_bare_secret(tmp_path: Path) -> None:
+    join_token = "K10" + "ab" * 32 + "::" + TOKEN
+    agent = InstallConfig(role="agent", server="https://10.0.0.10:6443", token=join_token)
+    write_files(install_plan(agent), tmp_path)
+    config = yaml.safe_load((tmp_path / "etc/rancher/k3s/config.yaml").read_text())
+    assert config["token"] == TOKEN
+
+
+def test_uninstall_copes_with_either_role_and_half_installs() -> None:
+    steps = uninstall_plan()
+    scripts = [s for s in steps if isinstance(s, Run) and s.argv[0].endswith("uninstall.sh")]
+    assert [s.only_if for s in scripts] == [s.argv[0] for s in scripts]
+    assert {s.argv[0] for s in scripts} == {
+        "/usr/local/bin/k3s-uninstall.sh",
+        "/usr/local/bin/k3s-agent-uninstall.sh",
+    }
+    removed = {s.path for s in steps if isinstance(s, Remove)}
+    assert {
+        "/etc/llmos",
+        "/etc/rancher/k3s",
+        "/etc/systemd/system/k3s.service",
+        "/etc/systemd/system/k3s-agent.service",
+    } <= removed
+    text = describe(steps)
+    assert "rm -rf /etc/llmos" in text and "(if /usr/local/bin/k3s-uninstall.sh exists)" in text
 
 
 @pytest.mark.parametrize(
@@ -106,6 +159,9 @@ def test_dry_run_shows_every_file_and_command() -> None:
         ({"clusterInit": True, "taints": ["gpu"]}, "key[=value]:Effect"),
         ({"clusterInit": True, "kubernetesVersion": "1.36"}, "must be a k3s release"),
         ({"clusterInit": True, "tlsSan": ["x"]}, "Extra inputs are not permitted"),
+        ({"clusterInit": True, "token": "K10" + "ab" * 32 + "::" + TOKEN}, "plain shared secret"),
+        ({"server": "https://a:6443", "token": "K10" + "ab" * 32 + "::short"}, "at least 16"),
+        ({"server": "https://a:6443", "token": "K10abc::" + TOKEN}, "64 hex digits"),
     ],
 )
 def test_configs_that_cannot_work_are_refused(fields: dict[str, object], problem: str) -> None:

@@ -16,7 +16,9 @@ def test_the_role_covers_every_kind_and_its_status() -> None:
     for info in ALL_KINDS:
         assert (info.group, info.kube_plural) in granted
         assert (info.group, f"{info.kube_plural}/status") in granted
-    assert {resource for group, resource in granted if group == ""} == {"secrets", "namespaces"}
+    assert {"secrets", "namespaces", "nodes"} <= {res for group, res in granted if group == ""}
+    nodes = next(rule for rule in server_role()["rules"] if "nodes" in rule["resources"])
+    assert nodes["verbs"] == ["get", "list"], "the join handshake only reads them"
     assert ("coordination.k8s.io", "leases") in granted
 
 

@@ -8,7 +8,16 @@ from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 
 from llmos import __version__
-from llmos.api import auth_routes, dashboard, errors, observe, openapi, resources, watch_mux
+from llmos.api import (
+    auth_routes,
+    cluster_info,
+    dashboard,
+    errors,
+    observe,
+    openapi,
+    resources,
+    watch_mux,
+)
 from llmos.api.body import BodyLimit
 from llmos.api.state import AppState
 
@@ -25,6 +34,7 @@ def create_app(state: AppState) -> FastAPI:
     errors.install(app)
     app.include_router(auth_routes.public)
     app.include_router(auth_routes.private)
+    app.include_router(cluster_info.router)
     app.include_router(observe.router)
     app.include_router(watch_mux.router)
     app.include_router(resources.router)

@@ -146,6 +146,22 @@ class ServerConfig(BaseSettings):
             "in a pod, else /etc/llmos/kubeconfig.yaml)."
         ),
     )
+    bootstrap_password: str | None = Field(
+        default=None,
+        min_length=12,
+        description=(
+            "The admin's first password, instead of a generated one (first start only; "
+            "give it through the environment, not the command line). The installer's "
+            "Deployment sets it from a Secret so every replica agrees."
+        ),
+    )
+    cluster_token_file: Path | None = Field(
+        default=None,
+        description=(
+            "File holding the cluster join token: joining nodes show it to "
+            "/v1-cluster/cluster-info (see docs/cluster.md)."
+        ),
+    )
     watch_history_seconds: float = Field(
         default=300.0, ge=0, description="How long watch history is kept for resuming."
     )
@@ -181,6 +197,19 @@ class ServerConfig(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"{item!r} is not an address or network (CIDR)") from exc
         return items
+
+    @field_validator("cluster_token_file")
+    @classmethod
+    def _token_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            text = value.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read the cluster token file {value}: {exc.strerror}") from exc
+        if len(text) < 16:
+            raise ValueError(f"the cluster token in {value} must be at least 16 characters")
+        return value
 
     @field_validator("tls_sans", mode="before")
     @classmethod

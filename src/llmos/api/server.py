@@ -227,7 +227,7 @@ async def _serve(config: ServerConfig) -> None:
     gateway = Gateway(auth, RoutingTable(models, auth.authorizer), usage)
     workloads: WorkloadProxy | None = None
     try:
-        password = await auth.bootstrap(config.data_dir)
+        password = await auth.bootstrap(config.data_dir, config.bootstrap_password)
         await ensure_namespaces(store)
         await auth.start()
         await node.start()
@@ -316,7 +316,9 @@ async def _serve(config: ServerConfig) -> None:
             )
         state.ready = True
         log.info("LLMOS is ready at %s (data dir %s)", url, config.data_dir)
-        if password:
+        if password and config.bootstrap_password:
+            log.info("user 'admin' was created with the given bootstrap password")
+        elif password:
             announce_password(password, config.data_dir / "bootstrap-password", url)
         await serving
         if controllers.lost:

@@ -97,10 +97,12 @@ class AuthService:
 
     # -- bootstrap ---------------------------------------------------------------
 
-    async def bootstrap(self, data_dir: Path) -> str | None:
+    async def bootstrap(self, data_dir: Path, password: str | None = None) -> str | None:
         """Create built-in roles and settings, and the admin user on first start.
 
-        Returns the admin's one-time password when it was just created.
+        Returns the admin's one-time password when it was just created: ``password``
+        if given (cluster mode: every replica has the same one from a Secret), else a
+        generated one, kept in ``data_dir/bootstrap-password`` until first login.
         """
         for name, spec in GLOBAL_ROLES.items():
             await self._ensure(GLOBAL_ROLES_R, "GlobalRole", name, {**spec, "builtin": True})
@@ -111,17 +113,23 @@ class AuthService:
         with contextlib.suppress(LLMOSError):
             await self.store.get(USERS, "", "admin")
             return None
-        password = secrets.token_urlsafe(18)
-        path = data_dir / "bootstrap-password"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(password + "\n")
-        os.chmod(path, 0o600)
-        await self.store.create(
-            USERS,
-            self._user_object("admin", ["admin"], must_change=True, display="Default Admin"),
-            secret={"passwordHash": passwords.hash_password(password)},
-        )
+        if password is None:
+            password = secrets.token_urlsafe(18)
+            path = data_dir / "bootstrap-password"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(password + "\n")
+            os.chmod(path, 0o600)
+        try:
+            await self.store.create(
+                USERS,
+                self._user_object("admin", ["admin"], must_change=True, display="Default Admin"),
+                secret={"passwordHash": passwords.hash_password(password)},
+            )
+        except LLMOSError as exc:
+            if exc.reason != Reason.ALREADY_EXISTS:
+                raise
+            return None  # another replica of the same cluster created it first
         return password
 
     async def _ensure(self, resource: str, kind: str, name: str, spec: dict[str, Any]) -> None:

@@ -11,7 +11,17 @@ from typing import Annotated
 
 import typer
 
-from llmos.cli import completion, login, preflight, rayjobs, resources, server, serving, users
+from llmos.cli import (
+    completion,
+    install,
+    login,
+    preflight,
+    rayjobs,
+    resources,
+    server,
+    serving,
+    users,
+)
 
 app = typer.Typer(
     name="llmos",
@@ -45,6 +55,7 @@ resources.register(app)
 serving.register(app)
 users.register(app)
 preflight.register(app)
+install.register(app)
 rayjobs.register(app)
 completion.register(app)
 

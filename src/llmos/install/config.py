@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from llmos._lib.jointoken import JoinToken
+
 __all__ = ["K3S_VERSION", "InstallConfig"]
 
 # The k3s release LLMOS installs, matching the Kubernetes of the test control plane
@@ -34,7 +36,11 @@ class InstallConfig(BaseModel):
     role: Literal["server", "agent"] = "server"
     cluster_init: bool = Field(default=False, description="Start a new cluster (first server).")
     server: str | None = Field(default=None, description="https://HOST:6443 of a server.")
-    token: str = Field(min_length=16, description="The cluster's join secret, the same on all.")
+    token: str = Field(
+        min_length=16,
+        description="The cluster's join secret: plain on the first server; on the others "
+        "the join token it printed (K10<CA hash>::<secret>), which also pins its CA.",
+    )
     node_name: str | None = None
     address: str | None = Field(default=None, description="External IP (node-external-ip).")
     internal_address: str | None = Field(default=None, description="Internal IP (node-ip).")
@@ -58,6 +64,17 @@ class InstallConfig(BaseModel):
                 f"clusterInit starts a new cluster, so server ({self.server}) must be empty; "
                 "drop one of them"
             )
+        try:
+            token = JoinToken.parse(self.token)
+        except ValueError as exc:
+            raise ValueError(f"token: {exc}") from exc
+        if self.cluster_init and token.ca_hash:
+            raise ValueError(
+                "token: the first server takes the plain shared secret, not a join token "
+                "(K10…::…); it prints the join token for the other nodes when it is done"
+            )
+        if len(token.secret) < 16:
+            raise ValueError("token: the secret after '::' must be at least 16 characters")
         if not self.cluster_init and not self.server:
             raise ValueError(
                 "server is required to join a cluster (https://HOST:6443 of a server), or set "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmos._lib.jointoken import JoinToken
 from llmos.install.config import InstallConfig
 
 __all__ = [
@@ -40,7 +41,8 @@ def k3s_config(config: InstallConfig) -> dict[str, Any]:
         result["cluster-init"] = True
     else:
         result["server"] = config.server
-    result["token"] = config.token
+    # k3s gets the bare secret: the K10 hash of a join token pins LLMOS's CA, not k3s' own.
+    result["token"] = JoinToken.parse(config.token).secret
     if config.role == "server":
         if config.tls_sans:
             result["tls-san"] = list(config.tls_sans)

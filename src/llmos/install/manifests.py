@@ -3,7 +3,9 @@
 ``llmos install`` (to come) writes :func:`to_yaml` of :func:`manifests` into k3s'
 auto-deploy folder on the first server; tests apply the same objects to the
 fixture control plane. In order: the system namespace, the CRDs of every kind,
-the server's RBAC, its Deployment (``llmos server --store kube`` as the
+the server's RBAC, with :class:`~llmos.install.secrets.ClusterSecrets` the
+Secrets every replica shares (bootstrap admin password, CA and certificate,
+join token), its Deployment (``llmos server --store kube`` as the
 ``llmos-server`` service account) and a Service that exposes 8443.
 """
 
@@ -17,11 +19,25 @@ import yaml
 from llmos import __version__
 from llmos.install.crds import crds
 from llmos.install.rbac import SERVICE_ACCOUNT, server_rbac
+from llmos.install.secrets import ClusterSecrets
 
-__all__ = ["ClusterOptions", "manifests", "to_yaml"]
+__all__ = [
+    "APP",
+    "BOOTSTRAP_SECRET",
+    "TLS_SECRET",
+    "TOKEN_SECRET",
+    "ClusterOptions",
+    "manifests",
+    "to_yaml",
+]
 
 APP = "llmos-server"
 PORT = 8443
+BOOTSTRAP_SECRET = "llmos-bootstrap"  # key password: the admin's first password
+TLS_SECRET = "llmos-tls"  # tls.crt, tls.key, ca.crt: one certificate for every replica
+TOKEN_SECRET = "llmos-cluster-token"  # key token: what joining nodes show cluster-info
+_TLS_DIR = "/etc/llmos/tls"
+_TOKEN_DIR = "/etc/llmos/cluster"
 
 
 @dataclass(frozen=True)
@@ -33,13 +49,23 @@ class ClusterOptions:
     image: str = f"ghcr.io/llmos-ai/llmos:v{__version__}"
     """The LLMOS server image."""
     replicas: int = 1
-    """Server replicas. Keep 1 until the server elects its controllers' leader."""
+    """Server replicas: every one serves the API, the Lease holder runs the controllers.
+    More than one needs the shared Secrets (``manifests(secrets=...)``)."""
     service_type: str = "LoadBalancer"
     """How 8443 is exposed: k3s' ServiceLB answers on every node for LoadBalancer."""
 
 
-def manifests(options: ClusterOptions | None = None) -> list[dict[str, Any]]:
+def manifests(
+    options: ClusterOptions | None = None, secrets: ClusterSecrets | None = None
+) -> list[dict[str, Any]]:
+    """Every object, in the order to apply them.
+
+    Without ``secrets`` each replica makes its own CA and admin password (one
+    replica only, and no join handshake): what tests apply to a bare control plane.
+    """
     opts = options or ClusterOptions()
+    if secrets is None and opts.replicas > 1:
+        raise ValueError("several server replicas need the shared Secrets: pass secrets=")
     labels = {"app.kubernetes.io/name": APP, "app.kubernetes.io/part-of": "llmos"}
     namespace = {
         "apiVersion": "v1",
@@ -50,12 +76,38 @@ def manifests(options: ClusterOptions | None = None) -> list[dict[str, Any]]:
         namespace,
         *crds(),
         *server_rbac(opts.namespace),
-        _deployment(opts, labels),
+        *(_secrets(opts, secrets) if secrets else []),
+        _deployment(opts, labels, shared=secrets is not None),
         _service(opts, labels),
     ]
 
 
-def _deployment(opts: ClusterOptions, labels: dict[str, str]) -> dict[str, Any]:
+def _secrets(opts: ClusterOptions, secrets: ClusterSecrets) -> list[dict[str, Any]]:
+    def secret(name: str, data: dict[str, str], kind: str = "Opaque") -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "namespace": opts.namespace,
+                "labels": {"app.kubernetes.io/part-of": "llmos"},
+            },
+            "type": kind,
+            "stringData": data,
+        }
+
+    return [
+        secret(BOOTSTRAP_SECRET, {"password": secrets.admin_password}),
+        secret(
+            TLS_SECRET,
+            {"tls.crt": secrets.tls_cert, "tls.key": secrets.tls_key, "ca.crt": secrets.ca_cert},
+            "kubernetes.io/tls",
+        ),
+        secret(TOKEN_SECRET, {"token": secrets.cluster_token}),
+    ]
+
+
+def _deployment(opts: ClusterOptions, labels: dict[str, str], *, shared: bool) -> dict[str, Any]:
     def probe(path: str, **extra: Any) -> dict[str, Any]:
         return {
             "httpGet": {"path": path, "port": PORT, "scheme": "HTTPS"},
@@ -63,7 +115,7 @@ def _deployment(opts: ClusterOptions, labels: dict[str, str]) -> dict[str, Any]:
             **extra,
         }
 
-    container = {
+    container: dict[str, Any] = {
         "name": "server",
         "image": opts.image,
         "args": [
@@ -83,6 +135,29 @@ def _deployment(opts: ClusterOptions, labels: dict[str, str]) -> dict[str, Any]:
         "volumeMounts": [{"name": "data", "mountPath": "/var/lib/llmos"}],
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
     }
+    volumes: list[dict[str, Any]] = [{"name": "data", "emptyDir": {}}]
+    if shared:
+        container["args"] += [
+            f"--tls-cert={_TLS_DIR}/tls.crt",
+            f"--tls-key={_TLS_DIR}/tls.key",
+            f"--tls-ca={_TLS_DIR}/ca.crt",
+            f"--cluster-token-file={_TOKEN_DIR}/token",
+        ]
+        container["env"].append(
+            {
+                "name": "LLMOS_BOOTSTRAP_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": BOOTSTRAP_SECRET, "key": "password"}},
+            }
+        )
+        container["volumeMounts"] += [
+            {"name": "tls", "mountPath": _TLS_DIR, "readOnly": True},
+            {"name": "cluster-token", "mountPath": _TOKEN_DIR, "readOnly": True},
+        ]
+        # Readable by the pod's group (fsGroup) only.
+        volumes += [
+            {"name": "tls", "secret": {"secretName": TLS_SECRET, "defaultMode": 0o440}},
+            {"name": "cluster-token", "secret": {"secretName": TOKEN_SECRET, "defaultMode": 0o440}},
+        ]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -96,7 +171,7 @@ def _deployment(opts: ClusterOptions, labels: dict[str, str]) -> dict[str, Any]:
                     "serviceAccountName": SERVICE_ACCOUNT,
                     "securityContext": {"runAsUser": 1000, "fsGroup": 1000},
                     "containers": [container],
-                    "volumes": [{"name": "data", "emptyDir": {}}],
+                    "volumes": volumes,
                 },
             },
         },

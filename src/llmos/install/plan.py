@@ -1,9 +1,9 @@
 """An installation as a list of steps: files to write and commands to run, in order.
 
-``llmos install`` (to come) runs preflight for the role, then the steps of
-:func:`install_plan`; ``--dry-run`` prints :func:`describe` instead and changes
-nothing; tests write the files under a fixture root with :func:`write_files`.
-``llmos uninstall`` is :func:`uninstall_plan`.
+``llmos install`` (``cli/install.py``) runs preflight for the role, then the
+steps of :func:`install_plan` (``install/execute.py``); ``--dry-run`` prints
+:func:`describe` instead and changes nothing; tests write the files under a
+fixture root with :func:`write_files`. ``llmos uninstall`` is :func:`uninstall_plan`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,27 @@ from llmos.install.k3s import (
     unit_name,
 )
 from llmos.install.manifests import ClusterOptions, manifests, to_yaml
+from llmos.install.secrets import ClusterSecrets
 
-__all__ = ["Run", "Step", "WriteFile", "describe", "install_plan", "uninstall_plan", "write_files"]
+__all__ = [
+    "BOOTSTRAP_PASSWORD_PATH",
+    "JOIN_TOKEN_PATH",
+    "LLMOS_ETC",
+    "Remove",
+    "Run",
+    "Step",
+    "WriteFile",
+    "describe",
+    "install_plan",
+    "uninstall_plan",
+    "write_file",
+    "write_files",
+]
 
 INSTALL_SCRIPT_URL = "https://get.k3s.io"  # k3s' official install script
+LLMOS_ETC = str(Path(KUBECONFIG).parent)
+BOOTSTRAP_PASSWORD_PATH = f"{LLMOS_ETC}/bootstrap-password"
+JOIN_TOKEN_PATH = f"{LLMOS_ETC}/join-token"
 
 
 @dataclass(frozen=True)
@@ -47,9 +64,19 @@ class Run:
     argv: tuple[str, ...]
     why: str
     env: tuple[tuple[str, str], ...] = ()
+    only_if: str | None = None
+    """Run only when this path exists on the host (uninstalling what may be half there)."""
 
 
-Step = WriteFile | Run
+@dataclass(frozen=True)
+class Remove:
+    """Delete a file or a folder with its content; nothing to do when it is not there."""
+
+    path: str
+    why: str
+
+
+Step = WriteFile | Run | Remove
 
 
 def install_plan(
@@ -57,18 +84,31 @@ def install_plan(
     *,
     airgap_dir: Path | None = None,
     cluster: ClusterOptions | None = None,
+    secrets: ClusterSecrets | None = None,
 ) -> list[Step]:
-    """Every step that makes this host a node of the cluster ``config`` describes."""
+    """Every step that makes this host a node of the cluster ``config`` describes.
+
+    The first server needs ``secrets`` (:meth:`ClusterSecrets.generate`, or
+    :meth:`ClusterSecrets.placeholder` for a dry run).
+    """
+    if config.cluster_init and secrets is None:
+        raise ValueError("the first server's plan needs its ClusterSecrets")
     steps: list[Step] = [*_install_k3s(config, airgap_dir)]
     steps += [
-        Run(("mkdir", "-p", "-m", "0700", str(Path(KUBECONFIG).parent)), "LLMOS's config folder"),
+        Run(("mkdir", "-p", "-m", "0700", LLMOS_ETC), "LLMOS's config folder"),
         # The token is a secret: the config is root's alone.
         WriteFile(CONFIG_PATH, yaml.safe_dump(k3s_config(config), sort_keys=False), 0o600),
         WriteFile(REGISTRIES_PATH, yaml.safe_dump(registries(config), sort_keys=False)),
         WriteFile(f"/etc/systemd/system/{unit_name(config)}.service", unit(config)),
     ]
-    if config.cluster_init:  # k3s applies the folder's manifests on the first server
-        steps.append(WriteFile(f"{MANIFESTS_DIR}/llmos.yaml", to_yaml(manifests(cluster)), 0o600))
+    if secrets is not None and config.cluster_init:
+        # k3s applies the folder's manifests on the first server; they hold the Secrets.
+        deployed = to_yaml(manifests(cluster, secrets))
+        steps += [
+            WriteFile(f"{MANIFESTS_DIR}/llmos.yaml", deployed, 0o600),
+            WriteFile(BOOTSTRAP_PASSWORD_PATH, secrets.admin_password + "\n", 0o600),
+            WriteFile(JOIN_TOKEN_PATH, secrets.join_token + "\n", 0o600),
+        ]
     steps += [
         Run(("systemctl", "daemon-reload"), "load the unit"),
         Run(("systemctl", "enable", "--now", unit_name(config)), "start k3s now and at boot"),
@@ -107,13 +147,35 @@ def _install_k3s(config: InstallConfig, airgap_dir: Path | None) -> list[Step]:
     ]
 
 
-def uninstall_plan(config: InstallConfig) -> list[Step]:
-    """Remove k3s (its own uninstall script: units, data, network) and LLMOS's files."""
-    script = "k3s-uninstall.sh" if config.role == "server" else "k3s-agent-uninstall.sh"
-    return [
-        Run((f"/usr/local/bin/{script}",), "k3s' own uninstall: services, data, network"),
-        Run(("rm", "-f", KUBECONFIG), "LLMOS's kubeconfig"),
+def uninstall_plan() -> list[Step]:
+    """Remove k3s (its own uninstall script: units, containers, data, network) and LLMOS's files.
+
+    Either role's leftovers go, and each step copes with what is already gone, so
+    uninstalling a half-done install works too.
+    """
+    steps: list[Step] = []
+    for script in ("k3s-uninstall.sh", "k3s-agent-uninstall.sh"):
+        path = f"/usr/local/bin/{script}"
+        steps.append(
+            Run((path,), "k3s' own uninstall: services, containers, data, network", only_if=path)
+        )
+    for name in ("k3s", "k3s-agent"):
+        unit_path = f"/etc/systemd/system/{name}.service"
+        steps += [
+            Run(
+                ("systemctl", "disable", "--now", name),
+                "stop a k3s whose uninstall script is missing",
+                only_if=unit_path,
+            ),
+            Remove(unit_path, "the systemd unit"),
+        ]
+    steps += [
+        Remove(str(Path(CONFIG_PATH).parent), "k3s' config and registries"),
+        Remove(f"{MANIFESTS_DIR}/llmos.yaml", "LLMOS's manifests"),
+        Remove(LLMOS_ETC, "LLMOS's config, kubeconfig, join token and bootstrap password"),
+        Run(("systemctl", "daemon-reload"), "forget the units", only_if="/run/systemd/system"),
     ]
+    return steps
 
 
 def describe(steps: list[Step]) -> str:
@@ -123,9 +185,12 @@ def describe(steps: list[Step]) -> str:
         if isinstance(step, WriteFile):
             body = step.content if step.content.endswith("\n") else step.content + "\n"
             parts.append(f"# {number}. write {step.path} (mode {step.mode:04o})\n{body}")
+        elif isinstance(step, Remove):
+            parts.append(f"# {number}. remove: {step.why}\nrm -rf {shlex.quote(step.path)}\n")
         else:
             env = "".join(f"{key}={value} " for key, value in step.env)
-            parts.append(f"# {number}. run: {step.why}\n{env}{_shell(step.argv)}\n")
+            when = f" (if {step.only_if} exists)" if step.only_if else ""
+            parts.append(f"# {number}. run: {step.why}{when}\n{env}{_shell(step.argv)}\n")
     return "\n".join(parts)
 
 
@@ -135,14 +200,15 @@ def _shell(argv: tuple[str, ...]) -> str:
 
 def write_files(steps: list[Step], root: Path) -> list[Path]:
     """Write the plan's files under ``root`` (``/`` for real); run no command."""
-    written = []
-    for step in steps:
-        if isinstance(step, WriteFile):
-            target = root / step.path.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, step.mode)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(step.content)
-            os.chmod(target, step.mode)
-            written.append(target)
-    return written
+    return [write_file(step, root) for step in steps if isinstance(step, WriteFile)]
+
+
+def write_file(step: WriteFile, root: Path) -> Path:
+    """Write one file under ``root``, created with its mode (no window where others can read)."""
+    target = root / step.path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, step.mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(step.content)
+    os.chmod(target, step.mode)
+    return target

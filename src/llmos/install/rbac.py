@@ -1,8 +1,9 @@
 """The Kubernetes RBAC that the LLMOS server needs in cluster mode, and no more.
 
 The server keeps LLMOS objects as custom resources (``store.kube``), their side
-secrets as Secrets, makes a Kubernetes namespace for each LLMOS namespace, and
-elects the replica that runs the controllers with a Lease.
+secrets as Secrets, makes a Kubernetes namespace for each LLMOS namespace,
+elects the replica that runs the controllers with a Lease, and lists the
+nodes for the join handshake.
 :func:`server_rbac` returns the ServiceAccount, ClusterRole and
 ClusterRoleBinding that allow exactly that; the installer applies them, and
 tests bind the role to a plain user to prove it is enough.
@@ -36,6 +37,8 @@ def server_role() -> dict[str, Any]:
         {"apiGroups": [""], "resources": ["secrets"], "verbs": _ALL},
         # A Kubernetes namespace per LLMOS namespace, deleted with it.
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create", "delete"]},
+        # The join handshake (/v1-cluster/cluster-info) names the cluster's nodes.
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
         # Leader election of the controllers among server replicas.
         {
             "apiGroups": ["coordination.k8s.io"],

@@ -1,0 +1,85 @@
+"""``GET /v1-cluster/cluster-info``: what a joining node asks a server before it joins.
+
+Authorized by the cluster join token (``Authorization: Bearer <token>``, bare
+or ``K10…::`` form), not by an LLMOS user: the node has no account yet. The
+server knows the token from ``--cluster-token-file`` (the installer's
+Deployment mounts it from the Secret ``llmos-cluster-token``); without one it
+answers 404. The answer carries the versions to match, the SHA-256 of the CA
+bundle that ``/v1-public/cacerts`` serves (the hash a ``K10`` token pins), and
+the names of the cluster's nodes, so the newcomer can check that its own name
+is free. ``install.join`` is the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from llmos import __version__
+from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.jointoken import JoinToken, ca_hash
+from llmos.api.security import bearer_token
+from llmos.api.state import app_state
+from llmos.store.base import ResourceStore
+from llmos.store.kube.store import KubeStore
+
+router = APIRouter(prefix="/v1-cluster", tags=["cluster"])
+LLMOS_NODES = "nodes.node.llmos.ai"
+
+
+class ClusterInfo(BaseModel):
+    apiVersion: str = "management.llmos.ai/v1"
+    kind: str = "ClusterInfo"
+    llmosVersion: str
+    kubernetesVersion: str | None
+    """The cluster's Kubernetes (k3s) version; None for an embedded-mode server."""
+    caFingerprint: str
+    """SHA-256 (hex) of the CA bundle served at /v1-public/cacerts."""
+    nodes: list[str]
+
+
+class ClusterInfoError(LLMOSError):
+    """A joining node's request was refused."""
+
+
+@router.get("/cluster-info", response_model=ClusterInfo)
+async def cluster_info(request: Request) -> ClusterInfo:
+    state = app_state(request)
+    path = state.config.cluster_token_file
+    if path is None:
+        raise ClusterInfoError(
+            "this server has no cluster join token, so nodes cannot join through it: "
+            "start it with --cluster-token-file (llmos install does)",
+            Reason.NOT_FOUND,
+        )
+    offered = bearer_token(request)
+    expected = JoinToken.parse(path.read_text())
+    if not offered or not expected.matches(offered):
+        raise ClusterInfoError(
+            "cluster-info needs the cluster join token as 'Authorization: Bearer <token>'; "
+            "the one given is missing or wrong",
+            Reason.UNAUTHORIZED,
+        )
+    version, nodes = await _cluster_facts(state.store)
+    return ClusterInfo(
+        llmosVersion=__version__,
+        kubernetesVersion=version,
+        caFingerprint=ca_hash(state.ca_cert.read_bytes()),
+        nodes=nodes,
+    )
+
+
+async def _cluster_facts(store: ResourceStore) -> tuple[str | None, list[str]]:
+    """The Kubernetes version and node names on the kube store; LLMOS's Nodes otherwise."""
+    if isinstance(store, KubeStore):
+        version = await store.client.request("GET", "/version")
+        nodes = await store.client.request("GET", "/api/v1/nodes")
+        names = [item["metadata"]["name"] for item in nodes.get("items", [])]
+        return str(version.get("gitVersion") or "") or None, sorted(names)
+    names = []
+    with contextlib.suppress(LLMOSError):
+        page = await store.list(LLMOS_NODES, "")
+        names = [obj["metadata"]["name"] for obj in page.items]
+    return None, sorted(names)
