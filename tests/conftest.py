@@ -13,21 +13,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from kubenodes import kube_nodes  # noqa: F401  (session fixtures for tests/kube, tests/store)
 from kubeplane import kube, kube_crds  # noqa: F401
-from server import RunningServer, start_server
+from server import RunningServer, admin_server, start_server
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One server shared by tests that only add objects of their own."""
-    running = start_server(tmp_path_factory.mktemp("shared") / "data")
-    running.admin_token = running.setup_admin()  # type: ignore[attr-defined]
-    yield running
-    assert running.stop() == 0, running.log()
+    with admin_server(tmp_path_factory.mktemp("shared") / "data") as running:
+        yield running
 
 
 @pytest.fixture
 def admin(server: RunningServer) -> Iterator[httpx.Client]:
-    with server.client(server.admin_token) as client:  # type: ignore[attr-defined]
+    with server.admin_client() as client:
         yield client
 
 

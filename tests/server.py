@@ -9,6 +9,8 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ class RunningServer:
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    admin_token: str | None = None  # set by setup_admin()
 
     @property
     def url(self) -> str:
@@ -129,8 +132,32 @@ class RunningServer:
                 json={"newPassword": ADMIN_PASSWORD, "serverUrl": self.url},
             )
             response.raise_for_status()
+        self.admin_token = token
         return token
+
+    def admin_client(self, **kwargs: Any) -> httpx.Client:
+        """A client with the token of the first login (``setup_admin`` first)."""
+        assert self.admin_token is not None, "call setup_admin() before admin_client()"
+        return self.client(self.admin_token, **kwargs)
 
 
 def start_server(data_dir: Path, *args: str) -> RunningServer:
     return RunningServer(data_dir, free_port(), list(args)).start()
+
+
+@contextmanager
+def admin_server(data_dir: Path, *args: str, check_exit: bool = True) -> Iterator[RunningServer]:
+    """A server started with ``args``, its first login done (``admin_token``).
+
+    Fixtures yield it from the ``with``, benchmarks run in it. The server is
+    stopped when the block ends; with ``check_exit`` it must exit with 0.
+    """
+    running = start_server(data_dir, *args)
+    try:
+        running.setup_admin()
+        yield running
+    except BaseException:
+        running.stop()
+        raise
+    code = running.stop()
+    assert code == 0 or not check_exit, running.log()

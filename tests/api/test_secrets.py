@@ -107,7 +107,7 @@ VERBS = ("create", "get", "list", "update", "patch", "delete")
 @pytest.fixture(scope="module")
 def team(server: RunningServer) -> Iterator[tuple[str, dict[str, str]]]:
     """A namespace with one user per role in it (and an outsider): their tokens."""
-    with server.client(server.admin_token) as admin:  # type: ignore[attr-defined]
+    with server.admin_client() as admin:
         ns = _ns(admin)
         suffix = ns.removeprefix("s-")
         tokens = {}

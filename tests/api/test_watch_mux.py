@@ -33,7 +33,7 @@ def test_events_of_each_path_carry_its_index(server: RunningServer, admin: httpx
     url = f"/v1-auth/watch?path={ms_path('default')}&rv={rv_ms}&path={EVENTS}&rv={rv_ev}"
     found: list[dict[str, Any]] = []
     name = f"mux-{uuid.uuid4().hex[:6]}"
-    with server.client(server.admin_token) as watcher:  # type: ignore[attr-defined]
+    with server.admin_client() as watcher:
         reader = threading.Thread(target=read_lines, args=(watcher, url, 1, found))
         reader.start()
         create_ms(admin, "default", name)

@@ -55,7 +55,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(server: RunningServer) -> Iterator[World]:
-    with server.client(server.admin_token) as admin:  # type: ignore[attr-defined]
+    with server.admin_client() as admin:
         yield World(server, admin)
 
 

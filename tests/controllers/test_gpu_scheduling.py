@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from factories import create_ms, ms_path
-from server import RunningServer, start_server
+from server import RunningServer, admin_server
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from gpu.helpers import MIXED
@@ -31,15 +31,14 @@ GiB = 2**30
 
 @pytest.fixture(scope="module")
 def gpu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("gpus") / "data", "--gpu-fixture", str(MIXED))
-    running.admin_token = running.setup_admin()  # type: ignore[attr-defined]
-    yield running
-    assert running.stop() == 0, running.log()
+    data = tmp_path_factory.mktemp("gpus") / "data"
+    with admin_server(data, "--gpu-fixture", str(MIXED)) as running:
+        yield running
 
 
 @pytest.fixture
 def admin(gpu_server: RunningServer) -> Iterator[httpx.Client]:
-    with gpu_server.client(gpu_server.admin_token) as client:  # type: ignore[attr-defined]
+    with gpu_server.admin_client() as client:
         yield client
 
 
@@ -201,7 +200,7 @@ def test_a_share_is_placed_recorded_kept_over_a_restart_and_released(
     admin.close()  # (an idle keep-alive connection would hold up the shutdown)
     gpu_server.stop()
     gpu_server.start()
-    with gpu_server.client(gpu_server.admin_token) as again:  # type: ignore[attr-defined]
+    with gpu_server.admin_client() as again:
         # (The status still says Ready from before the restart: wait for the new engine.)
         assert wait_engine(gpu_server, "shared").environ()["CUDA_VISIBLE_DEVICES"] == "2"
         wait_for(again, path, lambda o: (o.get("status") or {}).get("phase") == "Ready")

@@ -25,7 +25,7 @@ import pytest
 from factories import MGMT, create_namespace, create_secret, ms_path, secret_path
 from fakehub import FakeHub, Repo
 from llmos.engines.sources import bundled
-from server import RunningServer, start_server
+from server import RunningServer, admin_server
 
 pytestmark = pytest.mark.slow
 
@@ -48,22 +48,20 @@ def hub() -> Iterator[FakeHub]:
 
 @pytest.fixture(scope="module")
 def hf_server(tmp_path_factory: pytest.TempPathFactory, hub: FakeHub) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("hf") / "data")
-    running.admin_token = running.setup_admin()  # type: ignore[attr-defined]
-    with running.client(running.admin_token) as admin:  # type: ignore[attr-defined]
-        response = admin.patch(
-            f"{MGMT}/settings/huggingface-endpoint",
-            content=orjson.dumps({"spec": {"value": hub.url}}),
-            headers={"Content-Type": "application/merge-patch+json"},
-        )
-        assert response.status_code == 200, response.text
-    yield running
-    assert running.stop() == 0, running.log()
+    with admin_server(tmp_path_factory.mktemp("hf") / "data") as running:
+        with running.admin_client() as admin:
+            response = admin.patch(
+                f"{MGMT}/settings/huggingface-endpoint",
+                content=orjson.dumps({"spec": {"value": hub.url}}),
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            assert response.status_code == 200, response.text
+        yield running
 
 
 @pytest.fixture
 def hf_admin(hf_server: RunningServer) -> Iterator[httpx.Client]:
-    with hf_server.client(hf_server.admin_token) as client:  # type: ignore[attr-defined]
+    with hf_server.admin_client() as client:
         yield client
 
 

@@ -11,7 +11,7 @@ import openai
 import psutil
 import pytest
 
-from server import RunningServer, start_server
+from server import RunningServer, admin_server
 
 PUBLIC_MS = "/apis/ml.llmos.ai/v1/namespaces/llmos-public/modelservices"
 
@@ -31,12 +31,12 @@ def wait_phase(
     raise AssertionError(f"{path} did not reach {phase}: {last.get('status')}")
 
 
-def engine_pids(server: RunningServer) -> list[int]:
-    """PIDs of llama.cpp engine processes started by this server."""
+def engine_pids(server: RunningServer, module: str = "llama_cpp.server") -> list[int]:
+    """PIDs of this server's engine processes that run ``module`` (llama.cpp by default)."""
     pids = []
     for child in psutil.Process(server.pid).children(recursive=True):
         try:
-            if "llama_cpp.server" in " ".join(child.cmdline()):
+            if module in " ".join(child.cmdline()):
                 pids.append(child.pid)
         except psutil.NoSuchProcess:
             continue
@@ -54,17 +54,16 @@ def openai_client(server: RunningServer, key: str) -> openai.OpenAI:
 
 @pytest.fixture(scope="module")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("gateway") / "data", "--serve-bundled-model")
-    running.admin_token = running.setup_admin()  # type: ignore[attr-defined]
-    with running.client(running.admin_token) as admin:  # type: ignore[attr-defined]
-        wait_phase(admin, f"{PUBLIC_MS}/smollm2")
-    yield running
-    assert running.stop() == 0, running.log()
+    data = tmp_path_factory.mktemp("gateway") / "data"
+    with admin_server(data, "--serve-bundled-model") as running:
+        with running.admin_client() as admin:
+            wait_phase(admin, f"{PUBLIC_MS}/smollm2")
+        yield running
 
 
 @pytest.fixture
 def gw_admin(model_server: RunningServer) -> Iterator[httpx.Client]:
-    with model_server.client(model_server.admin_token) as client:  # type: ignore[attr-defined]
+    with model_server.admin_client() as client:
         yield client
 
 

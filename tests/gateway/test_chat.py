@@ -118,7 +118,7 @@ def test_auth_and_size_errors(model_server: RunningServer) -> None:
         assert response.json()["error"]["type"] == "authentication_error"
         bad_key = anonymous.get("/v1/models", headers={"Authorization": "Bearer nope.nope"})
         assert bad_key.status_code == 401
-    with model_server.client(model_server.admin_token) as admin:  # type: ignore[attr-defined]
+    with model_server.admin_client() as admin:
         huge = b'{"model": "smollm2", "prompt": "' + b"x" * (17 * 1024 * 1024) + b'"}'
         response = admin.post(
             "/v1/completions", content=huge, headers={"Content-Type": "application/json"}

@@ -108,7 +108,7 @@ def test_a_client_leaving_mid_stream_cancels_the_request(
         "stream": True,
     }
     started = time.monotonic()
-    token = model_server.admin_token  # type: ignore[attr-defined]
+    token = model_server.admin_token
     with (
         model_server.client(token) as client,
         client.stream("POST", "/v1/chat/completions", json=body) as response,

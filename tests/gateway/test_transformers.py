@@ -24,29 +24,19 @@ from factories import create_ms, ms_path
 from server import RunningServer
 from tiny_model import HIDDEN_SIZE, build_tiny_llama, require_transformers
 
-from .conftest import new_key, openai_client
+from .conftest import engine_pids, new_key, openai_client
 
 pytestmark = pytest.mark.slow
 
 NAME = "tiny-hf"
 LABEL = "test=transformers-engine"
+HF_SERVER = "llmos.engines.hf_server"
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require_transformers()
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
-
-
-def engine_pids(server: RunningServer) -> list[int]:
-    pids = []
-    for child in psutil.Process(server.pid).children(recursive=True):
-        try:
-            if "llmos.engines.hf_server" in " ".join(child.cmdline()):
-                pids.append(child.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return pids
 
 
 @contextmanager
@@ -79,7 +69,7 @@ def phase_is(phase: str) -> Callable[[dict[str, Any]], bool]:
 
 @pytest.fixture(scope="module")
 def deployed(server: RunningServer, tiny_model: Path) -> Iterator[RunningServer]:
-    token = server.admin_token  # type: ignore[attr-defined]
+    token = server.admin_token
     with (
         server.client(token) as admin,
         httpx.Client(
@@ -101,7 +91,7 @@ def deployed(server: RunningServer, tiny_model: Path) -> Iterator[RunningServer]
                 labels=dict([LABEL.split("=")]),
             )
             first(events, phase_is("Ready"))
-        engines = [psutil.Process(pid) for pid in engine_pids(server)]
+        engines = [psutil.Process(pid) for pid in engine_pids(server, HF_SERVER)]
         assert len(engines) == 1
         try:
             yield server
@@ -115,7 +105,7 @@ def deployed(server: RunningServer, tiny_model: Path) -> Iterator[RunningServer]
 
 
 def test_tiny_llama_served_through_the_gateway(deployed: RunningServer) -> None:
-    with deployed.client(deployed.admin_token) as admin:  # type: ignore[attr-defined]
+    with deployed.admin_client() as admin:
         key = new_key(admin, description="transformers e2e")
     # Closed at the end: an open keep-alive connection holds up the server's shutdown.
     with openai_client(deployed, key) as client:
@@ -164,7 +154,7 @@ def check_serving(client: openai.OpenAI) -> None:
 
 
 def test_malformed_body_gets_a_400_from_the_engine(deployed: RunningServer) -> None:
-    with deployed.client(deployed.admin_token) as admin:  # type: ignore[attr-defined]
+    with deployed.admin_client() as admin:
         response = admin.post(
             "/v1/chat/completions",
             json={"model": NAME, "messages": "not a list", "max_tokens": 4},
