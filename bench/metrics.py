@@ -41,7 +41,7 @@ from llmos.controllers.loop import Manager  # noqa: E402
 from llmos.gateway.usage import Usage  # noqa: E402
 from llmos.gpu.source import FixtureGPUSource  # noqa: E402
 from llmos.runtime.base import Phase, ReplicaStatus  # noqa: E402
-from server import start_server  # noqa: E402
+from server import admin_server  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "gpus" / "h100-80gb-x8.json"
 TARGETS = {"scrape_ms_p50": 50.0, "idle_core_percent": 2.0}
@@ -103,24 +103,22 @@ def cpu_seconds(pid: int) -> float:
 
 
 def over_https(scrapes: int, idle_seconds: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(Path(tmp) / "data", "--gpu-fixture", str(FIXTURE))
-        try:
-            token = server.setup_admin()
-            with server.client(token) as admin:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        admin_server(Path(tmp) / "data", "--gpu-fixture", str(FIXTURE), check_exit=False) as server,
+    ):
+        with server.admin_client() as admin:
+            admin.get("/metrics").raise_for_status()
+            times = []
+            for _ in range(scrapes):
+                started = time.perf_counter()
                 admin.get("/metrics").raise_for_status()
-                times = []
-                for _ in range(scrapes):
-                    started = time.perf_counter()
-                    admin.get("/metrics").raise_for_status()
-                    times.append((time.perf_counter() - started) * 1000)
-            time.sleep(5)  # let start-up work settle before the quiet minute
-            before, started = cpu_seconds(server.pid), time.monotonic()
-            time.sleep(idle_seconds)
-            used = cpu_seconds(server.pid) - before
-            elapsed = time.monotonic() - started
-        finally:
-            server.stop()
+                times.append((time.perf_counter() - started) * 1000)
+        time.sleep(5)  # let start-up work settle before the quiet minute
+        before, started = cpu_seconds(server.pid), time.monotonic()
+        time.sleep(idle_seconds)
+        used = cpu_seconds(server.pid) - before
+        elapsed = time.monotonic() - started
     return {
         "https_scrape_ms_p50": round(statistics.median(times), 2),
         "idle_core_percent": round(100 * used / elapsed, 2),

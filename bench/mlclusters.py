@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "workloads"))
 from helpers import create, path  # noqa: E402
 
-from server import RunningServer, start_server  # noqa: E402
+from server import RunningServer, admin_server  # noqa: E402
 
 TARGET_SECONDS = 15.0
 JOB = 'python -c "import ray; ray.init(); print(ray.get(ray.remote(lambda: 42).remote()))"'
@@ -51,7 +51,7 @@ def cluster(name: str) -> dict[str, Any]:
 def one_run(server: RunningServer, admin: httpx.Client, name: str) -> dict[str, float]:
     from ray.job_submission import JobStatus, JobSubmissionClient
 
-    token = server.admin_token  # type: ignore[attr-defined]
+    token = server.admin_token
     started = time.perf_counter()
     create(admin, "mlclusters", "default", cluster(name))
     dashboard = f"/mlclusters/default/{name}/dashboard/"
@@ -85,14 +85,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(Path(tmp) / "data")
-        try:
-            server.admin_token = server.setup_admin()  # type: ignore[attr-defined]
-            with server.client(server.admin_token) as admin:  # type: ignore[attr-defined]
-                runs = [one_run(server, admin, f"bench-{i}") for i in range(args.runs)]
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        admin_server(Path(tmp) / "data", check_exit=False) as server,
+        server.admin_client() as admin,
+    ):
+        runs = [one_run(server, admin, f"bench-{i}") for i in range(args.runs)]
     accepted = [r["accepted"] for r in runs]
     median = statistics.median(accepted)
     results = {

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from server import RunningServer, free_port
+from server import admin_server
 
 MS = "/apis/ml.llmos.ai/v1/namespaces/llmos-public/modelservices/smollm2"
 BODY = {
@@ -42,26 +42,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=10)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="llmos-tokens-") as tmp:
-        server = RunningServer(Path(tmp) / "data", free_port(), ["--serve-bundled-model"]).start()
-        try:
-            token = server.setup_admin()
-            with server.client(token) as gateway, httpx.Client(timeout=120) as direct:
-                deadline = time.monotonic() + 180
-                while time.monotonic() < deadline:
-                    status = gateway.get(MS).json().get("status") or {}
-                    if status.get("phase") == "Ready":
-                        break
-                    time.sleep(0.2)
-                endpoint = status["endpoints"][0]
-                timed(direct, f"{endpoint}/v1/chat/completions")  # warm-up
-                timed(gateway, "/v1/chat/completions")
-                direct_tps, gateway_tps = [], []
-                for _ in range(args.requests):
-                    direct_tps.append(timed(direct, f"{endpoint}/v1/chat/completions"))
-                    gateway_tps.append(timed(gateway, "/v1/chat/completions"))
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="llmos-tokens-") as tmp,
+        admin_server(Path(tmp) / "data", "--serve-bundled-model", check_exit=False) as server,
+        server.admin_client() as gateway,
+        httpx.Client(timeout=120) as direct,
+    ):
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            status = gateway.get(MS).json().get("status") or {}
+            if status.get("phase") == "Ready":
+                break
+            time.sleep(0.2)
+        endpoint = status["endpoints"][0]
+        timed(direct, f"{endpoint}/v1/chat/completions")  # warm-up
+        timed(gateway, "/v1/chat/completions")
+        direct_tps, gateway_tps = [], []
+        for _ in range(args.requests):
+            direct_tps.append(timed(direct, f"{endpoint}/v1/chat/completions"))
+            gateway_tps.append(timed(gateway, "/v1/chat/completions"))
     d, g = statistics.median(direct_tps), statistics.median(gateway_tps)
     print(f"direct   median {d:7.1f} tokens/s  ({', '.join(f'{x:.0f}' for x in direct_tps)})")
     print(f"gateway  median {g:7.1f} tokens/s  ({', '.join(f'{x:.0f}' for x in gateway_tps)})")

@@ -33,7 +33,7 @@ from helpers import create, notebook, path, phase_is, volume, wait_for  # noqa: 
 from jupyter import execute, start_kernel  # noqa: E402
 
 from llmos._lib.keys import ServerKey  # noqa: E402
-from server import RunningServer, start_server  # noqa: E402
+from server import RunningServer, admin_server  # noqa: E402
 
 TARGETS = {"create_to_kernel_seconds": 5.0, "proxy_download_ratio": 0.7}
 
@@ -121,20 +121,18 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=100)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(Path(tmp) / "data")
-        try:
-            server.admin_token = server.setup_admin()  # type: ignore[attr-defined]
-            with server.client(server.admin_token) as admin:  # type: ignore[attr-defined]
-                times = [create_to_kernel(server, admin, f"bench-{i}") for i in range(args.runs)]
-                results: dict[str, Any] = {
-                    "create_to_kernel_seconds": round(statistics.median(times), 2),
-                    "create_to_kernel_best": round(min(times), 2),
-                    "create_to_kernel_runs": [round(t, 2) for t in times],
-                    **proxy_throughput(server, admin, args.megabytes, args.runs),
-                }
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        admin_server(Path(tmp) / "data", check_exit=False) as server,
+        server.admin_client() as admin,
+    ):
+        times = [create_to_kernel(server, admin, f"bench-{i}") for i in range(args.runs)]
+        results: dict[str, Any] = {
+            "create_to_kernel_seconds": round(statistics.median(times), 2),
+            "create_to_kernel_best": round(min(times), 2),
+            "create_to_kernel_runs": [round(t, 2) for t in times],
+            **proxy_throughput(server, admin, args.megabytes, args.runs),
+        }
     for name, target in TARGETS.items():
         value = results[name]
         ok = value <= target if name.endswith("seconds") else value >= target

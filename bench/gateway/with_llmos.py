@@ -16,50 +16,48 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent / "tests"))
-from server import RunningServer, free_port  # noqa: E402
+from server import admin_server  # noqa: E402
 
 STUB_PORT = 18080
 MODEL = "stub-model"
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="llmos-gw-bench-") as tmp:
-        server = RunningServer(Path(tmp) / "data", free_port(), ["--skip-preflight"]).start()
-        try:
-            token = server.setup_admin()
-            with server.client(token) as admin:
-                admin.post(
-                    "/apis/ml.llmos.ai/v1/namespaces/default/modelservices",
-                    json={
-                        "apiVersion": "ml.llmos.ai/v1",
-                        "kind": "ModelService",
-                        "metadata": {"name": MODEL},
-                        "spec": {"model": MODEL, "endpoint": f"http://127.0.0.1:{STUB_PORT}"},
-                    },
-                ).raise_for_status()
-                key = admin.post("/v1-auth/apikeys", json={"description": "bench"}).json()["token"]
-            command = [
-                sys.executable,
-                str(HERE / "run.py"),
-                "--stub-port",
-                str(STUB_PORT),
-                "--llmos-url",
-                server.url,
-                "--llmos-key",
-                key,
-                "--llmos-ca",
-                server.ca,
-                "--llmos-model",
-                MODEL,
-                "--llmos-pid",
-                str(server.pid),
-                "--llmos-wait",
-                "60",
-                *sys.argv[1:],
-            ]
-            return subprocess.call(command)
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="llmos-gw-bench-") as tmp,
+        admin_server(Path(tmp) / "data", "--skip-preflight", check_exit=False) as server,
+    ):
+        with server.admin_client() as admin:
+            admin.post(
+                "/apis/ml.llmos.ai/v1/namespaces/default/modelservices",
+                json={
+                    "apiVersion": "ml.llmos.ai/v1",
+                    "kind": "ModelService",
+                    "metadata": {"name": MODEL},
+                    "spec": {"model": MODEL, "endpoint": f"http://127.0.0.1:{STUB_PORT}"},
+                },
+            ).raise_for_status()
+            key = admin.post("/v1-auth/apikeys", json={"description": "bench"}).json()["token"]
+        command = [
+            sys.executable,
+            str(HERE / "run.py"),
+            "--stub-port",
+            str(STUB_PORT),
+            "--llmos-url",
+            server.url,
+            "--llmos-key",
+            key,
+            "--llmos-ca",
+            server.ca,
+            "--llmos-model",
+            MODEL,
+            "--llmos-pid",
+            str(server.pid),
+            "--llmos-wait",
+            "60",
+            *sys.argv[1:],
+        ]
+        return subprocess.call(command)
 
 
 if __name__ == "__main__":
