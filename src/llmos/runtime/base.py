@@ -56,6 +56,19 @@ class ReplicaSpec:
 
 
 @dataclass(frozen=True)
+class Termination:
+    """How a replica's process last ended; kept after it restarts, like Kubernetes' ``lastState``."""
+
+    count: int  # 1 for the replica's first exit, 2 for the next: a new value is a new exit
+    # OOMKilled (SIGKILL from the kernel's OOM killer), Unhealthy (stopped by the runtime
+    # for failing its health check), FailedStart (could not be spawned) or Error.
+    reason: str
+    message: str
+    exit_code: int | None = None
+    last_lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReplicaStatus:
     key: str
     phase: Phase
@@ -68,6 +81,7 @@ class ReplicaStatus:
     # The last lines the process wrote, for crash messages and Events.
     last_lines: tuple[str, ...] = ()
     started_at: float | None = None
+    last_termination: Termination | None = None
 
 
 StatusHandler = Callable[[ReplicaStatus, ReplicaSpec], None]

@@ -18,6 +18,12 @@ task owns the replica's process from spawn to reaping. The loop:
    ``crashloop_exits`` failures within ``crashloop_window`` show as CrashLoop
    (still retried) with the last output lines and the exit code or signal.
 
+Every exit is also kept as the status's ``last_termination`` (what Kubernetes
+calls ``lastState``), which survives the restart: its ``count`` says a new
+exit happened, its ``reason`` why. A process killed by a SIGKILL the runtime
+did not send is ``OOMKilled`` when the kernel's OOM-kill counters rose while
+it ran (``oom.py``), or when none can be read.
+
 A replica without a health check (or without a port) is Ready while its
 process runs. A process whose last output says its address is in use is
 restarted on another port, at once and without counting as a failure up to
@@ -38,11 +44,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus
+from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Termination
 from llmos.runtime.local.backoff import Backoff
 from llmos.runtime.local.environ import render_command, render_env
 from llmos.runtime.local.health import probe
 from llmos.runtime.local.logs import LogBook
+from llmos.runtime.local.oom import OOMWatch
 from llmos.runtime.local.ports import PortPool, looks_like_port_clash
 from llmos.runtime.local.process import (
     describe_exit,
@@ -93,6 +100,8 @@ class Supervisor:
         self._port_clashed = False
         self._ever_ready = False
         self._first_line = 0  # the log book's mark when the current process started
+        self._exits = 0
+        self._oom: OOMWatch | None = None
 
     # -- owner's interface ---------------------------------------------------
 
@@ -153,7 +162,10 @@ class Supervisor:
         except OSError as exc:
             self._set(restarts=self._attempts - 1)
             self._fail(
-                None, describe_spawn_error(exc, argv, spec.cwd, env.get("PATH", "")), lines=()
+                None,
+                describe_spawn_error(exc, argv, spec.cwd, env.get("PATH", "")),
+                lines=(),
+                why="FailedStart",
             )
             return
         try:
@@ -166,13 +178,26 @@ class Supervisor:
         if self._stopping.is_set():
             return
         code = proc.returncode
+        why = "Error" if reason is None else "Unhealthy"
         if reason is None and code is not None:
             reason = describe_exit(code)
-        self._after_exit(code, f"{argv[0]!r} {reason}")
+            # Not ours: every SIGKILL the runtime sends while it watches ends in a stop or
+            # a health reason above.
+            if code == -signal.SIGKILL and self._oom is not None:
+                evidence = self._oom.killed()
+                if evidence is not False:
+                    why = "OOMKilled"
+                    reason += (
+                        ", by the kernel's OOM killer (out of memory)"
+                        if evidence
+                        else ", not by LLMOS: most likely the kernel's OOM killer"
+                    )
+        self._after_exit(code, f"{argv[0]!r} {reason}", why)
 
     async def _run_process(self, proc: asyncio.subprocess.Process, port: int | None) -> str | None:
         """Record, announce and watch a freshly spawned process until it is gone."""
         spec = self.spec
+        self._oom = OOMWatch(proc.pid)
         stat = read_stat(proc.pid)
         if stat is not None:
             record = ProcessRecord(
@@ -273,23 +298,33 @@ class Supervisor:
 
     # -- failures ------------------------------------------------------------
 
-    def _after_exit(self, code: int | None, message: str) -> None:
+    def _after_exit(self, code: int | None, message: str, why: str) -> None:
         lines = self._book.last(self._timing.last_lines, since=self._first_line)
         self._port_clashed = looks_like_port_clash(lines)  # restart on another port either way
         if self._port_clashed and self._clash_retries < self._timing.port_retries:
             self._clash_retries += 1
+            message = f"{message}: its port was taken; retrying at once on another port"
             self._set(
                 phase=Phase.BACKOFF,
                 ready=False,
                 pid=None,
                 last_exit_code=code,
-                message=f"{message}: its port was taken; retrying at once on another port",
+                message=message,
                 last_lines=lines,
+                last_termination=self._termination(why, message, code, lines),
             )
             return
-        self._fail(code, message, lines=lines)
+        self._fail(code, message, lines=lines, why=why)
 
-    def _fail(self, code: int | None, message: str, *, lines: tuple[str, ...]) -> None:
+    def _termination(
+        self, why: str, message: str, code: int | None, lines: tuple[str, ...]
+    ) -> Termination:
+        self._exits += 1
+        return Termination(self._exits, why, message, code, lines)
+
+    def _fail(
+        self, code: int | None, message: str, *, lines: tuple[str, ...], why: str = "Error"
+    ) -> None:
         verdict = self._backoff.failed(self._clock())
         self._delay = verdict.delay
         phase = Phase.BACKOFF
@@ -298,6 +333,7 @@ class Supervisor:
             window = self._timing.crashloop_window
             message += f"; {verdict.recent_failures} failures in {window:g}s"
         self._set(
+            last_termination=self._termination(why, message, code, lines),
             phase=phase,
             ready=False,
             pid=None,
