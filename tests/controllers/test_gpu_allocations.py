@@ -167,12 +167,13 @@ def test_sweep_drops_allocations_of_workloads_gone_or_scaled_down(tmp_path: Path
         share = GPURequest(memory_bytes=GiB)
         for owner, replica in [("kept", 0), ("kept", 1), ("gone", 0)]:
             await allocator.place(("ModelService", "default", owner), replica, share)
-        await allocator.place(("Notebook", "default", "lab"), 0, share)  # a kind it does not know
-        assert await allocator.sweep() == 2
+        await allocator.place(("Notebook", "default", "gone-lab"), 0, share)  # Notebooks too
+        await allocator.place(("Job", "default", "lab"), 0, share)  # a kind it does not know
+        assert await allocator.sweep() == 3
         left = [
             (a["kind"], a["name"], a["replica"]) for a in (await allocations(store))["node-gpu2"]
         ]
-        assert sorted(left) == [("ModelService", "kept", 0), ("Notebook", "lab", 0)]
+        assert sorted(left) == [("Job", "lab", 0), ("ModelService", "kept", 0)]
 
     run(test, tmp_path)
 

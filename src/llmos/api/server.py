@@ -250,10 +250,10 @@ async def _serve(config: ServerConfig) -> None:
         storage = Storage(config.data_dir)
         manager.add(Controller(store, VolumeReconciler(store, storage, events)))
         manager.add(Controller(store, SnapshotReconciler(store, storage, events)))
-        notebook_reconciler = NotebookReconciler(store, runtime, storage, events)
+        notebook_reconciler = NotebookReconciler(store, runtime, storage, events, gpus=gpus)
         notebooks = manager.add(Controller(store, notebook_reconciler))
         notebook_reconciler.activity.wake = lambda ns, n: notebooks.queue.add(ObjectKey(ns, n))
-        ray_reconciler = MLClusterReconciler(store, runtime, storage, events)
+        ray_reconciler = MLClusterReconciler(store, runtime, storage, events, gpus=gpus)
         await ray_reconciler.sweep_temp()
         ray_clusters = manager.add(Controller(store, ray_reconciler))
         workloads = WorkloadProxy(

@@ -9,6 +9,9 @@ a new replica, or a changed request, is scheduled afresh
 (``llmos.gpu.scheduler``). :meth:`~GPUAllocator.release` drops a workload's
 records when its replicas stop, and :meth:`~GPUAllocator.sweep` (at server
 start) drops those of workloads that no longer exist or want fewer replicas.
+:meth:`~GPUAllocator.displaced` says why a running replica's GPUs can no
+longer hold it (a GPU turned Unhealthy or went away, or its record was
+removed), for the eviction in ``llmos.controllers.gpuplacement``.
 One lock serialises the whole read-schedule-write, so two workloads never
 take the same free memory.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +34,11 @@ __all__ = ["GPUAllocator", "GPUPlacement"]
 
 log = logging.getLogger(__name__)
 # Where the sweep looks up the owners it knows; others are left alone.
-_OWNERS = {"ModelService": "modelservices.ml.llmos.ai"}
+_OWNERS = {
+    "ModelService": "modelservices.ml.llmos.ai",
+    "Notebook": "notebooks.ml.llmos.ai",
+    "MLCluster": "mlclusters.ml.llmos.ai",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,14 @@ class GPUPlacement:
     @property
     def gpus(self) -> tuple[int, ...]:
         return tuple(a.index for a in self.assignments)
+
+    def env(self) -> dict[str, str]:
+        """What a process needs to see these GPUs, as NVML numbers them."""
+        return {
+            "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in self.gpus),
+            # NVML counts in PCI bus order; CUDA counts fastest first unless told otherwise.
+            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+        }
 
     @property
     def whole(self) -> bool:
@@ -152,10 +167,40 @@ class GPUAllocator:
                 await edit_status(self.store, name, _replace(key, entry))
             return GPUPlacement(chosen, new=True)
 
-    async def release(self, owner: tuple[str, str, str], keep: int = 0) -> int:
-        """Drop the allocations of the owner's replicas numbered ``keep`` and up; count them."""
+    async def release(
+        self,
+        owner: tuple[str, str, str],
+        keep: int = 0,
+        *,
+        replicas: Collection[int] | None = None,
+    ) -> int:
+        """Drop the allocations of the owner's replicas numbered ``keep`` and up (or those
+        in ``replicas``); count them."""
+
+        def doomed(a: Allocation) -> bool:
+            if a.owner != owner:
+                return False
+            return a.replica in replicas if replicas is not None else a.replica >= keep
+
         async with self._lock:
-            return await self._release(lambda a: a.owner == owner and a.replica >= keep)
+            return await self._release(doomed)
+
+    async def displaced(
+        self, owner: tuple[str, str, str], replica: int, placement: GPUPlacement
+    ) -> str | None:
+        """Why the GPUs of ``placement`` no longer hold the replica; None while they do."""
+        key = (*owner, replica)
+        by_name = {d["metadata"]["name"]: d for d in await node_devices(self.store, self.node)}
+        for assignment in placement.assignments:
+            device = by_name.get(assignment.device)
+            if device is None:
+                return f"GPU {assignment.index} is gone"
+            state = _state(device, without=None)
+            if (device.get("status") or {}).get("health") == "Unhealthy":
+                return f"GPU {assignment.index} is Unhealthy: {state.health_reason}"
+            if not any((*a.owner, a.replica) == key for a in state.allocations):
+                return f"its allocation on GPU {assignment.index} was removed"
+        return None
 
     async def sweep(self) -> int:
         """Drop allocations whose workload is gone or wants fewer replicas (server start)."""
@@ -223,6 +268,10 @@ class GPUAllocator:
                 return False
             raise
         spec = owner.get("spec") or {}
+        if allocation.kind == "Notebook":
+            return not spec.get("stopped")
+        if allocation.kind == "MLCluster":
+            return True  # its controller releases the nodes it no longer runs
         return not spec.get("endpoint") and allocation.replica < int(spec.get("replicas", 1))
 
 

@@ -19,12 +19,21 @@ pending jobs and with no CPU or GPU in use for that long shrinks each group to
 ``minReplicas``; work waiting for resources grows a group one worker at a time
 up to ``maxReplicas`` (default ``replicas``). The autoscaled counts live in
 ``status.workerGroups[].desiredReplicas``, so they survive a server restart.
+
+GPUs: the head's and each worker group's ``resources`` (``gpu``, ``gpuMemory``,
+``gpuPlacement``) are placed like ModelService replicas, through the shared
+:class:`~llmos.controllers.gpuplacement.ReplicaPlacer`: the head is allocation
+replica 0, worker ``i`` of the ``g``-th group (from 0) is ``1000 * (g + 1) + i``.
+A placed node sees its GPUs in ``CUDA_VISIBLE_DEVICES`` and offers Ray as many
+(``--num-gpus``; one for a share). A node that does not fit is not started; the
+cluster is Pending with a ``FailedScheduling`` Warning naming the shortfall.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -39,7 +48,10 @@ from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.keys import ServerKey
 from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
-from llmos.controllers.loop import ObjectKey
+from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
+from llmos.controllers.gpudevices import GPUDEVICES
+from llmos.controllers.gpuplacement import CPU_ONLY, Member, ReplicaPlacer, owners_on
+from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.rayhead import ClusterView, HeadUnreachable, read_cluster
 from llmos.controllers.raynodes import (
     RayUnavailable,
@@ -51,6 +63,8 @@ from llmos.controllers.raynodes import (
     worker_command,
 )
 from llmos.controllers.volume import Storage, mounts
+from llmos.gpu.errors import GPUError
+from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
 from llmos.store.base import ResourceStore
@@ -81,6 +95,23 @@ def _gpus(resources: dict[str, Any]) -> int:
     return int(resources.get("gpu") or 0)
 
 
+def worker_number(group_position: int, index: int) -> int:
+    """The allocation replica number of worker ``index`` of the cluster's group at that position."""
+    return 1000 * (group_position + 1) + index
+
+
+def _member(number: int, label: str, resources: dict[str, Any]) -> Member:
+    try:
+        return Member(number, label, gpu_request(resources), placement(resources))
+    except GPUError as exc:
+        raise PermanentError(f"{label}: {exc}") from exc
+
+
+def _on_gpus(resources: dict[str, Any], placed: GPUPlacement | None) -> dict[str, Any]:
+    """The node's resources as Ray is told them: as many GPUs as it was given."""
+    return resources if placed is None else {**resources, "gpu": len(placed.gpus)}
+
+
 class MLClusterReconciler:
     resource = MLCLUSTERS
 
@@ -92,6 +123,7 @@ class MLClusterReconciler:
         events: EventRecorder,
         *,
         temp_root: Path | None = None,
+        gpus: GPUAllocator | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -103,6 +135,9 @@ class MLClusterReconciler:
         self._temp_root = temp_root or Path(tempfile.gettempdir()) / f"llmos-ray-{os.getuid()}"
         self._phases: dict[str, Phase] = {}
         self._activity: dict[tuple[str, str], float] = {}
+        self.placer = ReplicaPlacer(gpus, events)
+        self._numbers: dict[str, int] = {}  # replica key -> its allocation number
+        self.related: dict[str, Related] = {GPUDEVICES: owners_on("MLCluster")}
 
     def token(self, uid: str) -> str:
         """The cluster's Ray token: stable for its uid, known only to this server."""
@@ -165,6 +200,11 @@ class MLClusterReconciler:
             mounted = await mounts(
                 self.store, self.storage, key.namespace, spec.get("volumes") or []
             )
+            head_member = _member(0, "the head", (spec.get("head") or {}).get("resources") or {})
+            groups = [
+                (group, _member(0, f"worker group {group['name']}", group.get("resources") or {}))
+                for group in spec.get("workerGroups") or []
+            ]
         except PermanentError as exc:
             return await self._fail(cluster, status, before, exc)
         cwd = mounted[0].path if mounted else self.home(key.namespace, key.name) / "work"
@@ -176,8 +216,15 @@ class MLClusterReconciler:
         volumes = {volume.env_name: str(volume.path) for volume in mounted}
         status["workingDir"] = str(cwd)
 
+        head_scheduling = await self.placer.place(cluster, status, [head_member])
+        if head_scheduling.shortfall:
+            await self._stop_all(prefix)
+            return await self._pending(cluster, status, before, head_scheduling.shortfall)
+        self._numbers[head_key(key.namespace, key.name)] = 0
         head_slot = self.slots.allocate(head_key(key.namespace, key.name))
-        head = await self._ensure_head(cluster, head_slot, cwd, temp, volumes)
+        head = await self._ensure_head(
+            cluster, head_slot, cwd, temp, volumes, head_scheduling.placed[0]
+        )
         view: ClusterView | None = None
         unreachable = ""
         if head.ready:
@@ -188,24 +235,53 @@ class MLClusterReconciler:
         desired = await self._autoscale(cluster, status, before, view)
         wanted = {head_key(key.namespace, key.name)}
         workers: dict[str, ReplicaStatus | None] = {}
-        for group in spec.get("workerGroups") or []:
+        keys, members, owned = [], [head_member], []
+        for position, (group, template) in enumerate(groups):
             for index in range(desired[group["name"]]):
                 replica = worker_key(key.namespace, key.name, group["name"], index)
-                wanted.add(replica)
+                keys.append(replica)
                 workers[replica] = self.runtime.status(replica)
-                if head.ready and head.pid is not None:
-                    slot = self.slots.allocate(replica)
-                    workers[replica] = await self.runtime.ensure(
-                        self._worker(
-                            replica, cluster, group, slot, head_slot, head.pid, cwd, temp, volumes
-                        )
+                number = worker_number(position, index)
+                label = f"worker {group['name']}-{index}"
+                members.append(dataclasses.replace(template, number=number, label=label))
+                owned.append(group)
+        shortfall = None
+        if head.ready and head.pid is not None:
+            # Placed with the head, so that the Scheduled condition lists every node.
+            scheduling = await self.placer.place(cluster, status, members)
+            shortfall = scheduling.shortfall
+            for replica, group, member, placed in zip(
+                keys, owned, members[1:], scheduling.placed[1:], strict=False
+            ):
+                wanted.add(replica)
+                self._numbers[replica] = member.number
+                slot = self.slots.allocate(replica)
+                workers[replica] = await self.runtime.ensure(
+                    self._worker(
+                        replica,
+                        cluster,
+                        group,
+                        slot,
+                        head_slot,
+                        head.pid,
+                        cwd,
+                        temp,
+                        volumes,
+                        placed,
                     )
+                )
+            for replica in keys[max(len(scheduling.placed) - 1, 0) :]:
+                workers[replica] = None  # did not fit: stopped below if it ran
+        else:
+            wanted.update(keys)
         extra = [k for k in self.runtime.keys(prefix) if k not in wanted]
         await asyncio.gather(*(self._stop(k) for k in extra))
         for replica, result in [(head.key, head), *workers.items()]:
             if result is not None:
                 await self._record(cluster, replica, result)
         self._summarize(cluster, status, head, workers, view, unreachable, desired)
+        if shortfall:
+            return await self._pending(cluster, status, before, shortfall)
         if status["phase"] == "Ready" and before.get("phase") != "Ready":
             await self.events.record(cluster, "Ready", status["message"])
         await self._save(cluster, status, before)
@@ -214,11 +290,18 @@ class MLClusterReconciler:
     # -- processes -------------------------------------------------------------
 
     async def _ensure_head(
-        self, cluster: dict[str, Any], slot: Slot, cwd: Path, temp: Path, volumes: dict[str, str]
+        self,
+        cluster: dict[str, Any],
+        slot: Slot,
+        cwd: Path,
+        temp: Path,
+        volumes: dict[str, str],
+        placed: GPUPlacement | None,
     ) -> ReplicaStatus:
         meta, spec = cluster["metadata"], cluster["spec"]
-        resources = (spec.get("head") or {}).get("resources") or {}
+        resources = _on_gpus((spec.get("head") or {}).get("resources") or {}, placed)
         env = {**node_env(self.token(meta["uid"]), _gpus(resources)), **volumes}
+        env.update(CPU_ONLY if placed is None else placed.env())
         return await self.runtime.ensure(
             ReplicaSpec(
                 key=head_key(meta["namespace"], meta["name"]),
@@ -242,10 +325,12 @@ class MLClusterReconciler:
         cwd: Path,
         temp: Path,
         volumes: dict[str, str],
+        placed: GPUPlacement | None,
     ) -> ReplicaSpec:
         meta = cluster["metadata"]
-        resources = group.get("resources") or {}
+        resources = _on_gpus(group.get("resources") or {}, placed)
         env = {**node_env(self.token(meta["uid"]), _gpus(resources)), **volumes}
+        env.update(CPU_ONLY if placed is None else placed.env())
         # A new head is a new Ray cluster: its workers start again to join it.
         env["LLMOS_RAY_HEAD_PID"] = str(head_pid)
         return ReplicaSpec(
@@ -262,6 +347,10 @@ class MLClusterReconciler:
         await self.runtime.remove(key)
         self.slots.release(key)
         self._phases.pop(key, None)
+        number = self._numbers.pop(key, None)
+        if number is not None:
+            _, namespace, name, _ = key.split("/", 3)
+            await self.placer.release(("MLCluster", namespace, name), replicas=[number])
 
     async def _stop_all(self, prefix: str) -> None:
         keys = self.runtime.keys(prefix)
@@ -269,6 +358,17 @@ class MLClusterReconciler:
         # Workers first: a worker that loses its head first only logs errors.
         await asyncio.gather(*(self._stop(k) for k in keys if k not in heads))
         await asyncio.gather(*(self._stop(k) for k in heads))
+        _, namespace, name = prefix.rstrip("/").split("/")
+        await self.placer.release(("MLCluster", namespace, name))  # also what never started
+
+    async def _pending(
+        self, cluster: dict[str, Any], status: dict[str, Any], before: dict[str, Any], why: str
+    ) -> float | None:
+        """A node does not fit the GPUs: Pending with the shortfall, retried."""
+        status.update(phase="Pending", message=why)
+        set_condition(status, "Ready", False, "FailedScheduling", why, status["observedGeneration"])
+        await self._save(cluster, status, before)
+        return REFRESH_SECONDS
 
     # -- autoscaling -----------------------------------------------------------
 

@@ -3,9 +3,12 @@
 Reads the ModelService, makes its model available locally (bundled, local
 path, or a background Hugging Face download with progress in status), picks
 an engine, and asks the runtime to keep ``spec.replicas`` replicas running.
-Status mirrors the replicas: ready count, endpoints, phase and conditions;
-Events record Started, Ready, BackOff and Unhealthy. A finalizer stops the
-replicas before the object goes.
+Status mirrors the replicas: ready count, endpoints, phase and conditions.
+Events tell the lifecycle: Scheduled, Downloading (and Downloaded), Started,
+Ready, Unhealthy, BackOff, OOMKilled (a replica's exit that the runtime
+judged an out-of-memory kill, with its last lines) and Evicted (its GPU
+turned Unhealthy or went away). A finalizer stops the replicas before the
+object goes.
 
 ``spec.hfTokenSecret`` names a Secret in the same namespace whose ``token`` key
 holds a Hugging Face token: it is sent with the download and given to the
@@ -13,9 +16,9 @@ engine as ``HF_TOKEN``. The controller watches Secrets too, so creating or
 changing the one a ModelService names reconciles it at once.
 
 GPUs: ``spec.resources`` (``gpu``, ``gpuMemory``, ``gpuPlacement``) is placed
-replica by replica through the :class:`~llmos.controllers.gpualloc.GPUAllocator`
-before anything starts. A replica that does not fit stays unstarted, the
-ModelService is Pending with a ``FailedScheduling`` Warning naming the
+replica by replica through the :class:`~llmos.controllers.gpuplacement.ReplicaPlacer`
+(shared with Notebooks and MLClusters) before anything starts. A replica that
+does not fit stays unstarted, the ModelService is Pending with a ``FailedScheduling`` Warning naming the
 shortfall, and it is retried every 10 s; a placed one gets its GPUs in
 ``CUDA_VISIBLE_DEVICES`` and its share as the engine's memory limit. The
 model's estimated GPU memory is reported in ``status.gpuMemoryEstimate``.
@@ -33,14 +36,15 @@ from llmos._lib.quantity import format_bytes
 from llmos.controllers.downloads import Downloads
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
+from llmos.controllers.gpudevices import GPUDEVICES
+from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.registry import choose
 from llmos.engines.sources import parse, resolve_now
 from llmos.gpu.errors import GPUError
 from llmos.gpu.estimate import MemoryEstimate, estimate_memory
-from llmos.gpu.request import GPURequest, Placement, gpu_request, placement
-from llmos.gpu.scheduler import Unschedulable
+from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
 from llmos.store.base import ResourceStore, WatchEvent
@@ -93,10 +97,14 @@ class ModelServiceReconciler:
         self.events = events
         self.downloads = downloads
         self.has_gpu = has_gpu
-        self.gpus = gpus
+        self.placer = ReplicaPlacer(gpus, events)
         self.setting = setting or (lambda name: "")
-        self._phases: dict[str, tuple[Phase, int]] = {}
-        self.related: dict[str, Related] = {SECRETS: self._users_of_secret}
+        # Per replica key: its phase, pid and exit count when last seen, for Events.
+        self._seen: dict[str, tuple[Phase, int | None, int]] = {}
+        self.related: dict[str, Related] = {
+            SECRETS: self._users_of_secret,
+            GPUDEVICES: owners_on("ModelService"),
+        }
 
     async def _users_of_secret(self, event: WatchEvent) -> list[ObjectKey]:
         """The ModelServices in the Secret's namespace that name it in ``hfTokenSecret``."""
@@ -134,6 +142,7 @@ class ModelServiceReconciler:
             meta["finalizers"] = [*meta.get("finalizers", []), FINALIZER]
             ms = await self.store.update(MODELSERVICES, ms)
         status = dict(ms.get("status") or {})
+        was_downloading = status.get("phase") == "Downloading"
         try:
             token = await self._hf_token(ms)
         except EngineError as exc:
@@ -143,10 +152,14 @@ class ModelServiceReconciler:
         except EngineError as exc:
             return await self._fail(ms, status, "ModelAvailable", "ModelUnavailable", str(exc))
         if files is None:
+            if not was_downloading:
+                await self.events.record(ms, "Downloading", self._download_message(ms))
             set_condition(status, "ModelAvailable", False, "Downloading", "downloading the model")
             status.update(phase="Downloading", message="downloading the model")
             await self._save(ms, status)
             return 1.0
+        if was_downloading:
+            await self.events.record(ms, "Downloaded", f"{ms['spec']['model']} is in {files.path}")
         set_condition(status, "ModelAvailable", True, "Found", str(files.path))
         status.pop("downloadProgress", None)
         try:
@@ -171,14 +184,16 @@ class ModelServiceReconciler:
             return await self._fail(ms, status, "EngineAvailable", "EngineUnavailable", str(exc))
         set_condition(status, "EngineAvailable", True, engine.name, f"served by {engine.name}")
         wanted = int(ms["spec"].get("replicas", 1))
-        placements, shortfall = await self._schedule(ms, status, request, policy, wanted)
+        members = [Member(i, f"replica {i}", request, policy) for i in range(wanted)]
+        scheduling = await self.placer.place(ms, status, members)
+        shortfall = scheduling.shortfall
         statuses = [
             await self.runtime.ensure(
                 self._replica(ms, engine, _on(ctx, placed, estimate), index, token)
             )
-            for index, placed in enumerate(placements)
+            for index, placed in enumerate(scheduling.placed)
         ]
-        await self._remove_replicas(key, keep=len(placements))
+        await self._remove_replicas(key, keep=len(scheduling.placed))
         await self._record_transitions(ms, statuses)
         self._summarize(status, statuses, wanted, generation)
         status["engine"] = engine.name
@@ -187,44 +202,6 @@ class ModelServiceReconciler:
             set_condition(status, "Ready", False, "FailedScheduling", shortfall, generation)
         await self._save(ms, status)
         return SCHEDULING_RETRY_SECONDS if shortfall else None
-
-    async def _schedule(
-        self,
-        ms: dict[str, Any],
-        status: dict[str, Any],
-        request: GPURequest | None,
-        policy: Placement,
-        wanted: int,
-    ) -> tuple[list[GPUPlacement | None], str | None]:
-        """Place each replica in turn; stop at the first that does not fit, and say why."""
-        meta = ms["metadata"]
-        owner = ("ModelService", meta["namespace"], meta["name"])
-        if request is None:
-            if self.gpus is not None:
-                await self.gpus.release(owner)  # it may have asked for GPUs before
-            set_condition(status, "Scheduled", True, "NoGPURequested", "runs on the CPU")
-            return [None] * wanted, None
-        placements: list[GPUPlacement | None] = []
-        for index in range(wanted):
-            try:
-                if self.gpus is None:
-                    raise Unschedulable(f"needs {request.describe()}; this node has no GPU")
-                placed = await self.gpus.place(owner, index, request, policy)
-            except Unschedulable as exc:
-                shortfall = str(exc)
-                set_condition(status, "Scheduled", False, "FailedScheduling", shortfall)
-                await self.events.record(ms, "FailedScheduling", shortfall, "Warning")
-                return placements, shortfall
-            if placed.new:
-                await self.events.record(
-                    ms, "Scheduled", f"replica {index} scheduled on {placed.describe()}"
-                )
-            placements.append(placed)
-        where = "; ".join(
-            f"replica {i} on {p.describe()}" for i, p in enumerate(placements) if p is not None
-        )
-        set_condition(status, "Scheduled", True, "Scheduled", where)
-        return placements, None
 
     async def _external(
         self, ms: dict[str, Any], status: dict[str, Any], generation: int | None
@@ -242,6 +219,10 @@ class ModelServiceReconciler:
             set_condition(status, "Ready", True, "EndpointAvailable", message, generation)
         await self._save(ms, status)
         return 30.0
+
+    def _download_message(self, ms: dict[str, Any]) -> str:
+        source = self.setting("huggingface-endpoint") or "https://huggingface.co"
+        return f"downloading {ms['spec']['model']} from {source}"
 
     async def _hf_token(self, ms: dict[str, Any]) -> str | None:
         """The token in the ``token`` key of ``spec.hfTokenSecret``; None if none is named."""
@@ -318,9 +299,8 @@ class ModelServiceReconciler:
         for replica in self.runtime.keys(prefix):
             if int(replica.rsplit("/", 1)[1]) >= keep:
                 await self.runtime.remove(replica)
-                self._phases.pop(replica, None)
-        if self.gpus is not None:
-            await self.gpus.release(("ModelService", key.namespace, key.name), keep)
+                self._seen.pop(replica, None)
+        await self.placer.release(("ModelService", key.namespace, key.name), keep)
 
     def _summarize(
         self,
@@ -350,22 +330,33 @@ class ModelServiceReconciler:
 
     async def _record_transitions(self, ms: dict[str, Any], statuses: list[ReplicaStatus]) -> None:
         for st in statuses:
-            before = self._phases.get(st.key)
-            self._phases[st.key] = (st.phase, st.restarts)
-            if before == (st.phase, st.restarts):
+            ended = st.last_termination
+            now = (st.phase, st.pid, ended.count if ended is not None else 0)
+            before = self._seen.get(st.key)
+            self._seen[st.key] = now
+            if before == now:
                 continue
             replica = st.key.rsplit("/", 1)[1]
-            if before is None or before[1] != st.restarts:
-                if before is not None and st.restarts > before[1]:
+            if ended is not None and ended.count > (before[2] if before else 0):
+                if ended.reason == "OOMKilled":
+                    lines = "\n".join(ended.last_lines[-5:])
                     await self.events.record(
-                        ms, "BackOff", f"replica {replica} exited: {st.message}", "Warning"
+                        ms,
+                        "OOMKilled",
+                        f"replica {replica} ran out of memory: {ended.message}; "
+                        f"last lines:\n{lines}".strip(),
+                        "Warning",
                     )
+                await self.events.record(
+                    ms, "BackOff", f"replica {replica} exited: {ended.message}", "Warning"
+                )
+            if st.pid is not None and (before is None or before[1] != st.pid):
                 await self.events.record(ms, "Started", f"replica {replica} started (pid {st.pid})")
             if st.phase == Phase.READY and (before is None or before[0] != Phase.READY):
                 await self.events.record(
                     ms, "Ready", f"replica {replica} is ready on port {st.port}"
                 )
-            if st.phase == Phase.UNHEALTHY:
+            if st.phase == Phase.UNHEALTHY and (before is None or before[0] != Phase.UNHEALTHY):
                 await self.events.record(
                     ms, "Unhealthy", f"replica {replica} fails its health check", "Warning"
                 )

@@ -13,6 +13,13 @@ traffic through the proxy (and, for Jupyter, no kernel activity) for that
 long is stopped (phase ``Idle``, an Event ``Culled``); the next request
 through the proxy starts it again and waits until it is ready.
 ``spec.stopped: true`` stops it for good until set back.
+
+GPUs: ``spec.resources`` (``gpu``, ``gpuMemory``, ``gpuPlacement``) is placed
+like a ModelService replica's, through the shared
+:class:`~llmos.controllers.gpuplacement.ReplicaPlacer` (allocation replica 0):
+the process sees its GPUs in ``CUDA_VISIBLE_DEVICES``; a notebook that does
+not fit is not started and stays Pending with a ``FailedScheduling`` Warning,
+retried every 10 s. A stopped, culled or deleted notebook frees its GPUs.
 """
 
 from __future__ import annotations
@@ -36,13 +43,19 @@ from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.keys import ServerKey
 from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
-from llmos.controllers.loop import ObjectKey
+from llmos.controllers.gpualloc import GPUAllocator
+from llmos.controllers.gpudevices import GPUDEVICES
+from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
+from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.volume import Storage, mounts
+from llmos.gpu.errors import GPUError
+from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
 from llmos.store.base import ResourceStore
 
 NOTEBOOKS = "notebooks.ml.llmos.ai"
+SCHEDULING_RETRY_SECONDS = 10.0
 
 
 def replica_key(namespace: str, name: str) -> str:
@@ -196,6 +209,8 @@ class NotebookReconciler:
         storage: Storage,
         events: EventRecorder,
         activity: Activity | None = None,
+        *,
+        gpus: GPUAllocator | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -204,6 +219,8 @@ class NotebookReconciler:
         self.activity = activity or Activity()
         self._key = ServerKey(storage.root / "notebooks" / ".key")
         self._phases: dict[str, Phase] = {}
+        self.placer = ReplicaPlacer(gpus, events)
+        self.related: dict[str, Related] = {GPUDEVICES: owners_on("Notebook")}
 
     def secret(self, uid: str) -> str:
         """The notebook process's secret: stable for its uid, known only to this server."""
@@ -218,15 +235,14 @@ class NotebookReconciler:
             nb = await self.store.get(NOTEBOOKS, key.namespace, key.name)
         except LLMOSError as exc:
             if exc.reason == Reason.NOT_FOUND:
-                await self.runtime.remove(replica)  # deleted: its process goes too
-                self._phases.pop(replica, None)
+                await self._stop(key.namespace, key.name)  # deleted: its process goes too
             raise
         meta, spec = nb["metadata"], nb["spec"]
         status = nb.get("status") or {}
         generation = meta.get("generation")
         status.update(url=base_path(key.namespace, key.name), observedGeneration=generation)
         if meta.get("deletionTimestamp") or spec.get("stopped"):
-            await self.runtime.remove(replica)
+            await self._stop(key.namespace, key.name)
             status.update(phase="Stopped", message="stopped (spec.stopped is true)")
             set_condition(status, "Ready", False, "Stopped", status["message"], generation)
             return await self._save(nb, status)
@@ -245,13 +261,34 @@ class NotebookReconciler:
         try:
             launch, cwd = await self._launch(nb)
         except PermanentError as exc:
-            await self.runtime.remove(replica)
+            await self._stop(key.namespace, key.name)
             reason = "NotAvailable" if isinstance(exc, NotebookUnavailable) else "Invalid"
             status.update(phase="Unavailable" if reason == "NotAvailable" else "Failed")
             status["message"] = str(exc)
             set_condition(status, "Ready", False, reason, str(exc), generation)
             await self._save(nb, status)
             return None
+        try:
+            request = gpu_request(spec.get("resources"))
+            policy = placement(spec.get("resources"))
+        except GPUError as exc:
+            await self._stop(key.namespace, key.name)
+            status.update(phase="Failed", message=str(exc))
+            set_condition(status, "Ready", False, "InvalidResources", str(exc), generation)
+            await self.events.record(nb, "InvalidResources", str(exc), "Warning")
+            return await self._save(nb, status)
+        members = [Member(0, "the notebook", request, policy)]
+        scheduling = await self.placer.place(nb, status, members)
+        if scheduling.shortfall:
+            await self.runtime.remove(replica)
+            self._phases.pop(replica, None)
+            status.update(phase="Pending", message=scheduling.shortfall)
+            set_condition(
+                status, "Ready", False, "FailedScheduling", scheduling.shortfall, generation
+            )
+            await self._save(nb, status)
+            return SCHEDULING_RETRY_SECONDS
+        launch = Launch(launch.command, {**launch.env, **scheduling.env(0)}, launch.health)
         current = self.runtime.status(replica)
         if current is None or current.phase == Phase.STOPPED:
             status["lastActivityTime"] = timefmt.rfc3339()  # a fresh start is activity
@@ -284,7 +321,8 @@ class NotebookReconciler:
         self, nb: dict[str, Any], status: dict[str, Any], replica: str, timeout: float
     ) -> float | None:
         running = self.runtime.status(replica)
-        await self.runtime.remove(replica)
+        meta = nb["metadata"]
+        await self._stop(meta["namespace"], meta["name"])
         message = f"stopped after {timeout} idle minutes; opening {status['url']} starts it again"
         status.update(phase="Idle", message=message)
         set_condition(status, "Ready", False, "Idle", message, nb["metadata"].get("generation"))
@@ -325,12 +363,19 @@ class NotebookReconciler:
             folder.mkdir(parents=True, exist_ok=True)
         launcher = LAUNCHERS[spec.get("type", "jupyter")]
         launch = launcher(base_path(namespace, name), cwd, self.secret(meta["uid"]), home)
-        env = {**launch.env, "CUDA_VISIBLE_DEVICES": ""}
+        env = dict(launch.env)
         for volume in mounted:
             env[volume.env_name] = str(volume.path)
         for item in spec.get("env") or []:
             env[item["name"]] = item.get("value", "")
         return Launch(launch.command, env, launch.health), cwd
+
+    async def _stop(self, namespace: str, name: str) -> None:
+        """Stop its process and free its GPUs."""
+        replica = replica_key(namespace, name)
+        await self.runtime.remove(replica)
+        self._phases.pop(replica, None)
+        await self.placer.release(("Notebook", namespace, name))
 
     def _replica(self, nb: dict[str, Any], launch: Launch, cwd: Path) -> ReplicaSpec:
         meta = nb["metadata"]

@@ -1,0 +1,201 @@
+"""A real server on recorded GPUs (2x A100 40GB + L4): lifecycle Events, and GPU scheduling
+of Notebooks and MLClusters through the same placer as ModelServices.
+
+The bundled SmolLM2 runs on the CPU (llama.cpp). Its OOM kill is a real one: the test
+moves the engine into a memory cgroup with a tiny limit and sends it a chat request,
+and the kernel's OOM killer ends it (skipped where no memory cgroup is writable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from factories import create_ms, ms_path
+from server import RunningServer, start_server
+
+sys.path.insert(0, str(Path(__file__).parent.parent))
+from cli.runner import CLI
+from gpu.helpers import MIXED
+from memcg import limited_cgroup
+from workloads.helpers import condition, create, notebook, path, phase_is, wait_for
+
+pytestmark = pytest.mark.slow
+
+NODE = "/apis/node.llmos.ai/v1"
+
+
+@pytest.fixture(scope="module")
+def gpu_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("life") / "data", "--gpu-fixture", str(MIXED))
+    running.setup_admin()
+    yield running
+    assert running.stop() == 0, running.log()
+
+
+@pytest.fixture
+def admin(gpu_server: RunningServer) -> Iterator[httpx.Client]:
+    with gpu_server.client(gpu_server.admin_token) as client:  # type: ignore[attr-defined]
+        yield client
+
+
+def events_of(admin: httpx.Client, name: str) -> list[dict[str, Any]]:
+    items = admin.get(f"{NODE}/namespaces/default/events").json()["items"]
+    mine = [e for e in items if e["spec"]["involvedObject"]["name"] == name]
+    mine.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))  # creation order
+    return [e["spec"] for e in mine]
+
+
+def wait_event(admin: httpx.Client, name: str, reason: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [e for e in events_of(admin, name) if e["reason"] == reason]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no {reason} Event for {name}: {events_of(admin, name)}")
+
+
+def allocations(admin: httpx.Client) -> list[list[tuple[str, str, int]]]:
+    items = sorted(
+        admin.get(f"{NODE}/gpudevices").json()["items"], key=lambda d: d["status"]["index"]
+    )
+    return [
+        [(a["kind"], a["name"], a["replica"]) for a in d["status"]["allocations"]] for d in items
+    ]
+
+
+def process_of(server: RunningServer, *words: str, timeout: float = 60) -> psutil.Process:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in psutil.Process(server.pid).children(recursive=True):
+            try:
+                line = " ".join(child.cmdline())
+            except psutil.NoSuchProcess:
+                continue
+            if all(word in line for word in words):
+                return child
+        time.sleep(0.2)
+    raise AssertionError(f"no process runs {words}")
+
+
+def test_bundled_model_lifecycle_events_then_a_real_oom_kill(
+    gpu_server: RunningServer, admin: httpx.Client, tmp_path: Path
+) -> None:
+    create_ms(admin, "default", "life", replicas=1, engine="llama-cpp")
+    wait_for(admin, ms_path("default", "life"), phase_is("Ready"), "Ready")
+    reasons = [e["reason"] for e in events_of(admin, "life")]
+    assert reasons[:3] == ["Scheduled", "Started", "Ready"], reasons
+    scheduled = events_of(admin, "life")[0]
+    assert scheduled["message"] == "replica 0 scheduled on the CPU (no GPU requested)"
+
+    cli = CLI(tmp_path / "cli")
+    assert cli.login(gpu_server).code == 0
+    described = cli("describe", "ms", "life", "-n", "default")
+    assert described.code == 0, described
+    for reason in ("Scheduled", "Started", "Ready"):
+        assert reason in described.stdout, described.stdout
+
+    engine = process_of(gpu_server, "llama_cpp.server", "life")
+    with limited_cgroup(4 * 2**20) as procs:
+        if procs is None:
+            pytest.skip("no writable memory cgroup here: the OOM killer cannot be provoked")
+        procs.write_text(str(engine.pid))  # its later allocations count against 4 MiB
+        body = {"model": "life", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
+        with httpx.Client(base_url=gpu_server.url, verify=gpu_server.ssl_context()) as chat:
+            headers = {"Authorization": f"Bearer {gpu_server.admin_token}"}  # type: ignore[attr-defined]
+            with contextlib.suppress(httpx.HTTPError):  # the engine dies under the request
+                chat.post("/v1/chat/completions", json=body, headers=headers, timeout=30)
+        killed = wait_event(admin, "life", "OOMKilled")
+        psutil.wait_procs([engine], timeout=30)
+    assert killed["type"] == "Warning"
+    assert "replica 0 ran out of memory" in killed["message"]
+    assert "killed by signal SIGKILL (9)" in killed["message"]
+    assert "by the kernel's OOM killer" in killed["message"]
+    assert "last lines:" in killed["message"]
+    backoff = wait_event(admin, "life", "BackOff")
+    assert backoff["type"] == "Warning"
+    described = cli("describe", "ms", "life", "-n", "default")
+    assert "OOMKilled" in described.stdout, described.stdout
+    assert admin.delete(ms_path("default", "life")).status_code == 200
+
+
+def test_a_notebook_gets_a_gpu_share_and_frees_it(
+    gpu_server: RunningServer, admin: httpx.Client
+) -> None:
+    create(admin, "notebooks", "default", notebook("gpu-lab", resources={"gpuMemory": "1Gi"}))
+    process = process_of(gpu_server, "jupyterlab", "/notebooks/default/gpu-lab/")
+    env = process.environ()
+    assert (env["CUDA_VISIBLE_DEVICES"], env["CUDA_DEVICE_ORDER"]) == ("2", "PCI_BUS_ID")
+    assert allocations(admin) == [[], [], [("Notebook", "gpu-lab", 0)]]
+    nb = admin.get(path("notebooks", "default", "gpu-lab")).json()
+    assert condition(nb, "Scheduled")["message"] == "the notebook on GPU 2 (1 GiB of 22.5 GiB)"
+    scheduled = wait_event(admin, "gpu-lab", "Scheduled")
+    assert scheduled["message"] == "the notebook scheduled on GPU 2 (1 GiB of 22.5 GiB)"
+    assert admin.delete(path("notebooks", "default", "gpu-lab")).status_code == 200
+    deadline = time.monotonic() + 30
+    while allocations(admin) != [[], [], []] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert allocations(admin) == [[], [], []]
+
+
+@pytest.mark.parametrize(
+    ("plural", "obj"),
+    [
+        ("notebooks", notebook("too-many", resources={"gpu": 4})),
+        (
+            "mlclusters",
+            {
+                "apiVersion": "ml.llmos.ai/v1",
+                "kind": "MLCluster",
+                "metadata": {"name": "too-many-ray"},
+                "spec": {"head": {"resources": {"gpu": 4}}},
+            },
+        ),
+    ],
+)
+def test_a_workload_that_does_not_fit_is_pending_with_the_shortfall(
+    gpu_server: RunningServer, admin: httpx.Client, plural: str, obj: dict[str, Any]
+) -> None:
+    name = obj["metadata"]["name"]
+    create(admin, plural, "default", obj)
+    found = wait_for(admin, path(plural, "default", name), phase_is("Pending"), "Pending")
+    message = "needs 4 whole GPUs; only 3 are free (GPU 0, GPU 1, GPU 2)"
+    assert found["status"]["message"] == message
+    assert condition(found, "Scheduled")["reason"] == "FailedScheduling"
+    event = wait_event(admin, name, "FailedScheduling")
+    assert (event["type"], event["message"]) == ("Warning", message)
+    assert allocations(admin) == [[], [], []]
+    assert admin.delete(path(plural, "default", name)).status_code == 200
+
+
+def test_a_ray_head_gets_its_gpu_share(gpu_server: RunningServer, admin: httpx.Client) -> None:
+    cluster = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "MLCluster",
+        "metadata": {"name": "gpu-ray"},
+        "spec": {"head": {"resources": {"gpuMemory": "0.5"}}},
+    }
+    create(admin, "mlclusters", "default", cluster)
+    head = process_of(gpu_server, "ray.scripts.scripts", "--head")
+    env = head.environ()
+    # Binpack: half of the L4 (11.2 GiB) leaves the least free.
+    assert env["CUDA_VISIBLE_DEVICES"] == "2"
+    cmdline = head.cmdline()
+    assert cmdline[cmdline.index("--num-gpus") + 1] == "1"
+    assert allocations(admin) == [[], [], [("MLCluster", "gpu-ray", 0)]]
+    event = wait_event(admin, "gpu-ray", "Scheduled")
+    assert event["message"].startswith("the head scheduled on GPU 2")
+    assert admin.delete(path("mlclusters", "default", "gpu-ray")).status_code == 200
+    deadline = time.monotonic() + 60
+    while allocations(admin) != [[], [], []] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert allocations(admin) == [[], [], []]
