@@ -158,6 +158,10 @@ class FakeNvml:
             "nvmlDeviceGetTemperature": lambda h, sensor: supported(now(h).temperature_celsius),
             "nvmlDeviceGetTotalEccErrors": ecc_errors,
             "nvmlDeviceGetRemappedRows": remapped,
+            "nvmlDeviceGetComputeRunningProcesses": lambda h: [
+                types.SimpleNamespace(pid=p.pid, usedGpuMemory=p.used_memory_bytes)
+                for p in now(h).processes
+            ],
         }
         for name, function in functions.items():
             setattr(mod, name, function)

@@ -10,7 +10,10 @@ is scraped, so an idle server spends nothing on them between scrapes.
 - workloads (every replica the runtime supervises, with its child processes):
   ``llmos_workload_cpu_seconds_total``, ``llmos_workload_resident_memory_bytes``,
   ``llmos_workload_up``, ``llmos_workload_restarts_total``, labelled by
-  ``kind``, ``namespace``, ``name`` and ``replica``;
+  ``kind``, ``namespace``, ``name`` and ``replica``; and
+  ``llmos_workload_gpu_memory_bytes`` with ``gpu`` too: the GPU memory NVML
+  reports for the replica's processes (its compute processes, matched by pid),
+  from the latest GPU reading;
 - controllers: ``llmos_controller_queue_depth``,
   ``llmos_controller_reconciles_total``, ``llmos_controller_reconcile_errors_total``;
 - GPUs: ``llmos_gpu_utilization_ratio``, ``llmos_gpu_memory_{used,total}_bytes``,
@@ -76,8 +79,9 @@ def _labels(key: str) -> list[str]:
 
 
 class WorkloadCollector(Collector):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, gpus: GPUDevicePublisher | None = None) -> None:
         self.runtime = runtime
+        self.gpus = gpus
         self._processes: dict[int, psutil.Process] = {}
 
     def _process(self, pid: int) -> psutil.Process:
@@ -103,6 +107,12 @@ class WorkloadCollector(Collector):
         restarts = CounterMetricFamily(
             "llmos_workload_restarts", "Times the replica was restarted.", labels=WORKLOAD_LABELS
         )
+        gpu_memory = GaugeMetricFamily(
+            "llmos_workload_gpu_memory_bytes",
+            "GPU memory used by a replica's processes on one GPU (NVML, latest reading).",
+            labels=[*WORKLOAD_LABELS, "gpu"],
+        )
+        on_gpus = self._gpu_memory_by_pid()
         keys = self.runtime.keys()
         children = _children_table() if keys else {}
         alive: set[int] = set()
@@ -116,7 +126,14 @@ class WorkloadCollector(Collector):
             if status.pid is None:
                 continue
             seconds, memory = 0.0, 0
-            for pid in _tree(status.pid, children):
+            tree = _tree(status.pid, children)
+            used: dict[int, int] = defaultdict(int)
+            for pid in tree:
+                for index, count in on_gpus.get(pid, ()):
+                    used[index] += count
+            for index, count in sorted(used.items()):
+                gpu_memory.add_metric([*labels, str(index)], float(count))
+            for pid in tree:
                 try:
                     process = self._process(pid)
                     with process.oneshot():
@@ -130,7 +147,18 @@ class WorkloadCollector(Collector):
             rss.add_metric(labels, float(memory))
         for pid in set(self._processes) - alive:
             del self._processes[pid]
-        yield from (cpu, rss, up, restarts)
+        yield from (cpu, rss, up, restarts, gpu_memory)
+
+    def _gpu_memory_by_pid(self) -> dict[int, list[tuple[int, int]]]:
+        """pid -> [(GPU index, bytes)] from the latest GPU reading."""
+        found: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        if self.gpus is None:
+            return found
+        for gpu in self.gpus.snapshot.gpus:
+            for process in gpu.reading.processes:
+                if process.used_memory_bytes is not None:
+                    found[process.pid].append((gpu.info.index, process.used_memory_bytes))
+        return found
 
 
 def _children_table() -> dict[int, list[int]]:

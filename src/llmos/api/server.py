@@ -213,7 +213,7 @@ async def _serve(config: ServerConfig) -> None:
     )
     usage = Usage(state.metrics)
     state.usage = usage
-    for collector in (NodeCollector(config.data_dir), WorkloadCollector(runtime)):
+    for collector in (NodeCollector(config.data_dir), WorkloadCollector(runtime, publisher)):
         state.metrics.register(collector)
     state.metrics.register(ControllerCollector(manager))
     history = History(

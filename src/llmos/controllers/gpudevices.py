@@ -85,6 +85,7 @@ def _inventory(gpu: GPU, snapshot: GPUSnapshot) -> dict[str, Any]:
     major, minor = info.compute_capability
     usage = reading.to_dict()
     usage.pop("uuid")
+    usage.pop("processes", None)  # pids are for metrics, not for the API
     return {
         "index": info.index,
         "uuid": info.uuid,

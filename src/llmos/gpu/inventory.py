@@ -22,6 +22,7 @@ __all__ = [
     "GPU",
     "EccErrors",
     "GPUInfo",
+    "GPUProcess",
     "GPUReading",
     "GPUSnapshot",
     "Health",
@@ -111,6 +112,21 @@ class EccErrors:
 
 
 @dataclass(frozen=True)
+class GPUProcess:
+    """A process using the GPU (NVML's compute processes): its pid, as NVML sees it, and memory."""
+
+    pid: int
+    used_memory_bytes: int | None = None  # None where the driver does not say (some vGPUs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "usedMemoryBytes": self.used_memory_bytes}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> GPUProcess:
+        return cls(pid=int(raw["pid"]), used_memory_bytes=_int(raw.get("usedMemoryBytes")))
+
+
+@dataclass(frozen=True)
 class GPUReading:
     """One live reading of one GPU. ``None`` where the GPU does not report the value."""
 
@@ -126,9 +142,11 @@ class GPUReading:
     remapped_rows_failed: bool | None = None
     # NVML's error when the GPU could not be read at all (e.g. "GPU is lost").
     error: str | None = None
+    # The compute processes on the GPU and their memory (per-workload GPU memory).
+    processes: tuple[GPUProcess, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        raw: dict[str, Any] = {
             "uuid": self.uuid,
             "utilizationPercent": self.utilization_percent,
             "memoryUsedBytes": self.memory_used_bytes,
@@ -143,6 +161,9 @@ class GPUReading:
             ),
             "error": self.error,
         }
+        if self.processes:  # optional: recordings from before it have none
+            raw["processes"] = [p.to_dict() for p in self.processes]
+        return raw
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> GPUReading:
@@ -159,6 +180,7 @@ class GPUReading:
             remapped_rows_pending=remapped.get("pending"),
             remapped_rows_failed=remapped.get("failed"),
             error=raw.get("error"),
+            processes=tuple(GPUProcess.from_dict(p) for p in raw.get("processes") or ()),
         )
 
 

@@ -18,7 +18,15 @@ from typing import Any, TypeVar
 
 from llmos._lib import nvml
 from llmos.gpu.health import HealthTracker
-from llmos.gpu.inventory import GPU, EccErrors, GPUInfo, GPUReading, GPUSnapshot, MigMode
+from llmos.gpu.inventory import (
+    GPU,
+    EccErrors,
+    GPUInfo,
+    GPUProcess,
+    GPUReading,
+    GPUSnapshot,
+    MigMode,
+)
 
 __all__ = ["NvmlGPUSource"]
 
@@ -174,6 +182,17 @@ def _reading(pynvml: Any, handle: Any, uuid: str, xids: tuple[int, ...]) -> GPUR
     )
     # (corrected rows, uncorrected rows, remapping pending, remapping failed); Ampere and later.
     remapped = _maybe(pynvml, lambda: pynvml.nvmlDeviceGetRemappedRows(handle))
+    running = _maybe(pynvml, lambda: pynvml.nvmlDeviceGetComputeRunningProcesses(handle)) or []
+    processes = tuple(
+        GPUProcess(
+            pid=int(p.pid),
+            # NVML_VALUE_NOT_AVAILABLE comes through as None (or a huge number in old bindings).
+            used_memory_bytes=None
+            if p.usedGpuMemory is None or p.usedGpuMemory >= 2**63
+            else int(p.usedGpuMemory),
+        )
+        for p in running
+    )
     return GPUReading(
         uuid=uuid,
         utilization_percent=None if utilization is None else int(utilization),
@@ -184,6 +203,7 @@ def _reading(pynvml: Any, handle: Any, uuid: str, xids: tuple[int, ...]) -> GPUR
         xid_errors=xids,
         remapped_rows_pending=None if remapped is None else bool(remapped[2]),
         remapped_rows_failed=None if remapped is None else bool(remapped[3]),
+        processes=processes,
     )
 
 

@@ -1,0 +1,100 @@
+"""Per-workload series: CPU, RSS and GPU memory of real replica processes.
+
+The GPU memory comes from NVML's compute processes; here from a recording in the
+fixture format whose per-process readings name the pids of the processes this
+test started (a real GPU would report them itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from llmos.api.collectors import WorkloadCollector
+from llmos.controllers.gpudevices import GPUDevicePublisher
+from llmos.gpu.inventory import GPUProcess, Recording, TimedReading
+from llmos.gpu.source import FixtureGPUSource, load_recording
+from llmos.runtime.base import ReplicaSpec
+from llmos.runtime.local import LocalRuntime
+from llmos.store.sqlite.store import SqliteStore
+
+sys.path.insert(0, str(Path(__file__).parent.parent))
+from gpu.helpers import MIXED
+
+KEY = "notebooks/team/lab/0"
+# A replica whose child holds GPU memory too: the series sums the process tree per GPU.
+PARENT = (
+    "import subprocess, sys, time\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+    "print(child.pid, flush=True)\n"
+    "time.sleep(600)\n"
+)
+
+
+def with_processes(recording: Recording, processes: dict[int, list[GPUProcess]]) -> Recording:
+    first = recording.readings[0]
+    gpus = tuple(
+        dataclasses.replace(r, processes=tuple(processes.get(i, ())))
+        for i, r in enumerate(first.gpus)
+    )
+    return dataclasses.replace(recording, readings=(TimedReading(first.at, gpus),))
+
+
+def test_gpu_memory_cpu_and_rss_per_replica(tmp_path: Path) -> None:
+    async def main() -> str:
+        store = await SqliteStore.open(tmp_path / "db")
+        runtime = LocalRuntime(tmp_path / "state", tmp_path / "logs")
+        await runtime.start()
+        try:
+            spec = ReplicaSpec(
+                key=KEY,
+                command=(sys.executable, "-c", PARENT),
+                wants_port=False,
+                health=None,
+                owner=("Notebook", "team", "lab"),
+            )
+            status = await runtime.ensure(spec)
+            assert status.pid is not None
+            async with asyncio.timeout(30):
+                lines = runtime.logs(KEY, follow=True)
+                child = int(await anext(lines))
+                await lines.aclose()
+            recording = with_processes(
+                load_recording(MIXED),
+                {
+                    0: [GPUProcess(status.pid, 3 * 2**30), GPUProcess(child, 2**30)],
+                    2: [GPUProcess(child, 512 * 2**20), GPUProcess(999_999_999, 2**30)],
+                },
+            )
+            publisher = GPUDevicePublisher(store, "node", FixtureGPUSource(recording))
+            await publisher.refresh()
+            registry = CollectorRegistry()
+            registry.register(WorkloadCollector(runtime, publisher))
+            return generate_latest(registry).decode()
+        finally:
+            await runtime.stop()
+            await store.close()
+
+    text = asyncio.run(main())
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    labels = {"kind": "Notebook", "namespace": "team", "name": "lab", "replica": "0"}
+
+    def value(name: str, **extra: str) -> float:
+        return samples[(name, tuple(sorted({**labels, **extra}.items())))]
+
+    assert value("llmos_workload_gpu_memory_bytes", gpu="0") == 4 * 2**30
+    assert value("llmos_workload_gpu_memory_bytes", gpu="2") == 512 * 2**20
+    gpu_series = [k for k in samples if k[0] == "llmos_workload_gpu_memory_bytes"]
+    assert len(gpu_series) == 2  # not GPU 1, and not the stranger's pid
+    assert value("llmos_workload_resident_memory_bytes") > 2**20
+    assert value("llmos_workload_cpu_seconds_total") >= 0
+    assert value("llmos_workload_up") == 1
