@@ -14,6 +14,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,36 +96,44 @@ def _node_ready(node: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-@pytest.fixture(scope="session")
-def kube_nodes(kube: KubeCluster) -> Iterator[KubeNodes]:
+@contextmanager
+def running_nodes(cluster: KubeCluster, pod_cidr: str | None = None) -> Iterator[KubeNodes]:
+    """Controllers, a scheduler and kwok on ``cluster``, with the fake GPU node Ready.
+
+    ``pod_cidr`` is where kwok takes the fake pods' IPs from: a loopback range lets a
+    test stand a real server in for a pod (kwok runs no containers).
+    """
     for name in ("kube-controller-manager", "kube-scheduler", "kwok", "kwok.yaml"):
         binary(name)
     started: list[Process] = []
     try:
         manager = _start_component(
-            kube,
+            cluster,
             "kube-controller-manager",
             [
-                f"--service-account-private-key-file={kube.service_account_key}",
-                f"--root-ca-file={kube.ca_file}",
+                f"--service-account-private-key-file={cluster.service_account_key}",
+                f"--root-ca-file={cluster.ca_file}",
                 "--cluster-name=llmos-fixture",
             ],
         )
         started.append(manager)
-        started.append(_start_component(kube, "kube-scheduler", []))
+        started.append(_start_component(cluster, "kube-scheduler", []))
         kwok = Process(
             "kwok",
             [
                 str(binary("kwok")),
-                f"--kubeconfig={kube.kubeconfig}",
+                f"--kubeconfig={cluster.kubeconfig}",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--node-lease-duration-seconds=40",
                 f"--config={binary('kwok.yaml')}",  # kwok's standard stages (setup script)
             ],
-            kube.work / "kwok.log",
+            cluster.work / "kwok.log",
         )
         started.append(kwok)
-        with kube.client() as client:
+        node = fake_node(GPU_NODE, GPUS_PER_NODE)
+        if pod_cidr:
+            node["spec"]["podCIDR"] = pod_cidr
+        with cluster.client() as client:
             _wait_for(
                 manager,
                 client,
@@ -132,13 +141,19 @@ def kube_nodes(kube: KubeCluster) -> Iterator[KubeNodes]:
                 lambda sa: True,
                 "the default service account",
             )
-            created = client.post("/api/v1/nodes", json=fake_node(GPU_NODE, GPUS_PER_NODE))
+            created = client.post("/api/v1/nodes", json=node)
             assert created.status_code in (201, 409), created.text
             _wait_for(kwok, client, f"/api/v1/nodes/{GPU_NODE}", _node_ready, "a Ready node")
-        yield KubeNodes(kube, GPU_NODE)
+        yield KubeNodes(cluster, GPU_NODE)
     finally:
         for process in reversed(started):
             process.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_nodes(kube: KubeCluster) -> Iterator[KubeNodes]:
+    with running_nodes(kube) as nodes:
+        yield nodes
 
 
 def wait_until(check: Any, what: str, timeout: float = START_TIMEOUT) -> Any:

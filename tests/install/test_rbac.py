@@ -40,3 +40,16 @@ def test_the_binding_names_the_service_account_or_the_given_subject() -> None:
         "ClusterRole",
         "ClusterRoleBinding",
     ]
+
+
+def test_the_role_lets_the_kubernetes_runtime_manage_children_and_only_read_pods() -> None:
+    verbs = {
+        (group, resource): set(rule["verbs"])
+        for rule in server_role()["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    for child in [("apps", "statefulsets"), ("", "services"), ("", "persistentvolumeclaims")]:
+        assert {"get", "list", "watch", "create", "patch", "delete"} <= verbs[child], child
+    assert {"patch", "watch"} <= verbs[("ray.io", "rayclusters")]
+    assert verbs[("", "pods")] == verbs[("", "pods/log")] == {"get", "list", "watch"}

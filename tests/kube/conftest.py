@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from kubenodes import KubeNodes, running_nodes
 from kubeplane import PLAIN_USER, KubeCluster, apply, apply_crds, control_plane
 from llmos.install.rbac import server_rbac
 from server import RunningServer, free_port
@@ -61,6 +62,18 @@ def kube_server(
             yield KubeServer(running, plane, admin, kube)
     finally:
         assert running.stop() == 0, running.log()
+
+
+# Where kwok takes the fake pods' IPs on the server's plane: loopback, so a test can
+# stand a real engine in for a pod's container (kwok runs none) and chat through it.
+POD_CIDR = "127.0.100.0/24"
+
+
+@pytest.fixture(scope="session")
+def kube_server_nodes(kube_server: KubeServer) -> Iterator[KubeNodes]:
+    """The server's control plane with controllers, a scheduler and a fake GPU node."""
+    with running_nodes(kube_server.cluster, pod_cidr=POD_CIDR) as nodes:
+        yield nodes
 
 
 @pytest.fixture

@@ -104,8 +104,12 @@ def test_the_server_runs_with_llmos_role_alone(kube_server: KubeServer) -> None:
     """The server's Kubernetes identity is the plain user bound to llmos-server: not admin."""
     headers = {"Authorization": f"Bearer {kube_server.cluster.plain_token}"}
     with kube_server.cluster.client() as client:
-        pods = client.get("/api/v1/pods", headers=headers)
-        assert pods.status_code == 403, pods.text
+        # It reads pods (the Kubernetes runtime mirrors them) but never writes them.
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}}
+        made = client.post("/api/v1/namespaces/default/pods", json=pod, headers=headers)
+        assert made.status_code == 403, made.text
+        configmaps = client.get("/api/v1/configmaps", headers=headers)
+        assert configmaps.status_code == 403, configmaps.text
         mine = client.get("/apis/ml.llmos.ai/v1/modelservices", headers=headers)
         assert mine.status_code == 200, mine.text
 

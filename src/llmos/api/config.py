@@ -146,6 +146,14 @@ class ServerConfig(BaseSettings):
             "in a pod, else /etc/llmos/kubeconfig.yaml)."
         ),
     )
+    runtime: Literal["local", "kube"] | None = Field(
+        default=None,
+        description=(
+            "What runs workloads: local (supervised processes on this machine) or kube "
+            "(StatefulSets, Services, PVCs and RayClusters in the cluster; needs --store "
+            "kube). Default: kube with --store kube, else local."
+        ),
+    )
     bootstrap_password: str | None = Field(
         default=None,
         min_length=12,

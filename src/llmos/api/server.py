@@ -34,11 +34,10 @@ from llmos.api.collectors import (
 from llmos.api.config import ServerConfig
 from llmos.api.dispatch import Dispatch
 from llmos.api.leadership import ControllerRun
-from llmos.api.mlcluster_access import mlcluster_route
-from llmos.api.notebook_access import notebook_route
 from llmos.api.state import AppState
 from llmos.api.stores import open_store
 from llmos.api.workload_proxy import WorkloadProxy
+from llmos.api.workloads import cluster_runtime, cluster_workloads, local_workloads
 from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES
 from llmos.auth.service import AuthService
 from llmos.controllers.downloads import Downloads
@@ -46,21 +45,18 @@ from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDevicePublisher
 from llmos.controllers.informer import Informer
-from llmos.controllers.loop import Controller, Manager, ObjectKey
-from llmos.controllers.mlcluster import MLClusterReconciler
-from llmos.controllers.modelservice import MODELSERVICES, ModelServiceReconciler
+from llmos.controllers.loop import Controller, Manager
+from llmos.controllers.modelservice import MODELSERVICES
 from llmos.controllers.namespace import FINALIZER, NAMESPACES, NamespaceReconciler
 from llmos.controllers.node import NodeAgent
-from llmos.controllers.notebook import NotebookReconciler
 from llmos.controllers.token import TokenReconciler
-from llmos.controllers.volume import SnapshotReconciler, Storage, VolumeReconciler
+from llmos.controllers.volume import Storage
 from llmos.gateway.history import History
 from llmos.gateway.proxy import Gateway
 from llmos.gateway.table import RoutingTable
 from llmos.gateway.usage import Usage
 from llmos.gpu.nvml import NvmlGPUSource
 from llmos.gpu.source import FixtureGPUSource, GPUSource
-from llmos.runtime.base import ReplicaSpec, ReplicaStatus
 from llmos.runtime.local import LocalRuntime
 from llmos.store.base import ResourceStore
 
@@ -201,6 +197,7 @@ async def _serve(config: ServerConfig) -> None:
     publisher = GPUDevicePublisher(store, config.node_name, source)
     node = NodeAgent(store, config.node_name, config.data_dir, gpus=publisher)
     runtime = LocalRuntime(config.data_dir / "runtime", config.data_dir / "logs")
+    cluster = cluster_runtime(config, store, auth.setting)
     downloads = Downloads(config.data_dir / "models")
     models = Informer(store, MODELSERVICES)
     state = AppState(
@@ -238,39 +235,20 @@ async def _serve(config: ServerConfig) -> None:
         events = EventRecorder(store, f"llmos-server/{config.node_name}")
         manager.add(Controller(store, NamespaceReconciler(store, events)))
         manager.add(Controller(store, TokenReconciler(store)))
-        serving_models = manager.add(
-            Controller(
+        if cluster is not None:
+            workload_set = await cluster_workloads(manager, store, cluster, events)
+        else:
+            workload_set = await local_workloads(
+                manager,
                 store,
-                ModelServiceReconciler(
-                    store, runtime, events, downloads, setting=auth.setting, gpus=gpus
-                ),
+                runtime,
+                events,
+                auth=auth,
+                downloads=downloads,
+                gpus=gpus,
+                storage=Storage(config.data_dir),
             )
-        )
-
-        storage = Storage(config.data_dir)
-        manager.add(Controller(store, VolumeReconciler(store, storage, events)))
-        manager.add(Controller(store, SnapshotReconciler(store, storage, events)))
-        notebook_reconciler = NotebookReconciler(store, runtime, storage, events, gpus=gpus)
-        notebooks = manager.add(Controller(store, notebook_reconciler))
-        notebook_reconciler.activity.wake = lambda ns, n: notebooks.queue.add(ObjectKey(ns, n))
-        ray_reconciler = MLClusterReconciler(store, runtime, storage, events, gpus=gpus)
-        await ray_reconciler.sweep_temp()
-        ray_clusters = manager.add(Controller(store, ray_reconciler))
-        workloads = WorkloadProxy(
-            auth,
-            {
-                "notebooks": notebook_route(store, runtime, notebook_reconciler),
-                "mlclusters": mlcluster_route(store, runtime, ray_reconciler),
-            },
-        )
-        owners = {"ModelService": serving_models, "Notebook": notebooks, "MLCluster": ray_clusters}
-
-        def replica_changed(status: ReplicaStatus, spec: ReplicaSpec) -> None:
-            kind, namespace, name = spec.owner
-            if kind in owners:
-                owners[kind].queue.add(ObjectKey(namespace, name))
-
-        runtime.on_status(replica_changed)
+        workloads = workload_set.proxy
         # A replica that loses the leader Lease (kube store) stops as on SIGTERM.
         await controllers.start(on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
         history.start()
@@ -332,6 +310,8 @@ async def _serve(config: ServerConfig) -> None:
         await controllers.stop()
         await manager.stop()
         await runtime.stop()
+        if cluster is not None:
+            await cluster.stop()
         await downloads.stop()
         await gateway.close()
         if workloads is not None:

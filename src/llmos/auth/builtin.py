@@ -73,4 +73,32 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "auth-user-session-ttl-minutes": ("720", "How long a login session lasts, in minutes."),
     "password-min-length": ("12", "The shortest password a user may set."),
     "huggingface-endpoint": ("", "A Hugging Face mirror URL; empty means the official hub."),
+    # Cluster mode (the Kubernetes runtime, docs/cluster.md).
+    "kube-llmos-image": (
+        "ghcr.io/llmos-ai/llmos:v0.1.0",
+        "Cluster mode: the LLMOS image (model fetching, the transformers engine).",
+    ),
+    "kube-vllm-image": ("vllm/vllm-openai:v0.11.0", "Cluster mode: the vLLM engine's image."),
+    "kube-llama-cpp-image": (
+        "ghcr.io/ggml-org/llama.cpp:server",
+        "Cluster mode: the llama.cpp server image, for GGUF models.",
+    ),
+    "kube-jupyter-image": (
+        "quay.io/jupyter/minimal-notebook:python-3.11",
+        "Cluster mode: the image of Jupyter notebooks.",
+    ),
+    "kube-vscode-image": (
+        "codercom/code-server:4.100.3",
+        "Cluster mode: the image of VS Code notebooks.",
+    ),
+    "kube-ray-image": ("rayproject/ray:2.60.0", "Cluster mode: the Ray image of MLClusters."),
+    "kube-storage-class": (
+        "",
+        "Cluster mode: the storage class of Volumes' PVCs; empty means the cluster default.",
+    ),
+    "kube-model-cache-path": (
+        "/var/lib/llmos/models",
+        "Cluster mode: the folder on each node where models are cached.",
+    ),
+    "kube-shm-size": ("8Gi", "Cluster mode: the size of /dev/shm in serving and Ray pods."),
 }

@@ -118,6 +118,25 @@ async def mounts(
     return result
 
 
+async def mounted_by(event: WatchEvent) -> list[ObjectKey]:
+    """The volumes a changed workload mounts (so their ``usedBy`` and finalizer follow)."""
+    spec = event.object.get("spec") or {}
+    return [ObjectKey(event.namespace, v["name"]) for v in spec.get("volumes") or []]
+
+
+async def users_of(store: ResourceStore, namespace: str, name: str) -> list[str]:
+    """Who mounts the volume: ``Kind/name (user U)`` for each workload."""
+    found = []
+    for resource, kind in MOUNTERS.items():
+        page = await store.list(resource, namespace)
+        for obj in page.items:
+            if any(v.get("name") == name for v in obj["spec"].get("volumes") or []):
+                creator = (obj["metadata"].get("annotations") or {}).get(CREATOR)
+                who = f" (user {creator})" if creator else ""
+                found.append(f"{kind}/{obj['metadata']['name']}{who}")
+    return sorted(found)
+
+
 class VolumeReconciler:
     resource = VOLUMES
 
@@ -125,23 +144,10 @@ class VolumeReconciler:
         self.store = store
         self.storage = storage
         self.events = events
-        self.related: dict[str, Related] = {r: self._mounted_by for r in MOUNTERS}
-
-    async def _mounted_by(self, event: WatchEvent) -> list[ObjectKey]:
-        spec = event.object.get("spec") or {}
-        return [ObjectKey(event.namespace, v["name"]) for v in spec.get("volumes") or []]
+        self.related: dict[str, Related] = {r: mounted_by for r in MOUNTERS}
 
     async def users(self, namespace: str, name: str) -> list[str]:
-        """Who mounts the volume: ``Kind/name (user U)`` for each workload."""
-        found = []
-        for resource, kind in MOUNTERS.items():
-            page = await self.store.list(resource, namespace)
-            for obj in page.items:
-                if any(v.get("name") == name for v in obj["spec"].get("volumes") or []):
-                    creator = (obj["metadata"].get("annotations") or {}).get(CREATOR)
-                    who = f" (user {creator})" if creator else ""
-                    found.append(f"{kind}/{obj['metadata']['name']}{who}")
-        return sorted(found)
+        return await users_of(self.store, namespace, name)
 
     async def reconcile(self, key: ObjectKey) -> float | None:
         volume = await self.store.get(VOLUMES, key.namespace, key.name)

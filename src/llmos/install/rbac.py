@@ -39,6 +39,16 @@ def server_role() -> dict[str, Any]:
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create", "delete"]},
         # The join handshake (/v1-cluster/cluster-info) names the cluster's nodes.
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
+        # The Kubernetes runtime (runtime.kube): the children of workloads, applied with
+        # server-side apply and watched back; pods read (and their logs), never written.
+        {
+            "apiGroups": [""],
+            "resources": ["services", "persistentvolumeclaims"],
+            "verbs": _ALL,
+        },
+        {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": _ALL},
+        {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": _ALL},
         # Leader election of the controllers among server replicas.
         {
             "apiGroups": ["coordination.k8s.io"],

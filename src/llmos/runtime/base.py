@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Phase(StrEnum):
@@ -113,3 +113,55 @@ class Runtime(Protocol):
         self, key: str, *, follow: bool = False, tail: int | None = None
     ) -> AsyncIterator[str]:
         """The replica's log lines (stdout and stderr), oldest first; ``follow`` keeps going."""
+
+
+# -- cluster mode: Kubernetes runs the replicas; LLMOS hands it whole workloads ------------
+
+
+@dataclass(frozen=True)
+class Happening:
+    """Something that happened to one pod; ``key`` makes it an Event only once."""
+
+    key: str
+    reason: str
+    message: str
+    type: str = "Normal"
+
+
+@dataclass
+class Observed:
+    phase: str
+    message: str
+    replicas: int = 0
+    ready: int = 0
+    endpoints: list[str] = field(default_factory=list)
+    # condition type -> (status, reason, message)
+    conditions: dict[str, tuple[bool, str, str]] = field(default_factory=dict)
+    happenings: list[Happening] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ChangeHandler = Callable[[str, str, str], None]  # (LLMOS kind, namespace, name)
+
+
+class WorkloadRuntime(Protocol):
+    """Cluster mode's runtime: whole LLMOS objects in, their observed state out.
+
+    Kubernetes schedules, restarts, probes and keeps logs, so where the local
+    runtime runs replica processes this one applies an object's children
+    (StatefulSets, Services, PVCs, RayClusters) and reads them back.
+    """
+
+    async def start(self) -> None:
+        """Begin watching the children, calling the ``on_change`` handlers."""
+
+    async def stop(self) -> None: ...
+
+    async def apply(self, obj: dict[str, Any], *, hf_token: str | None = None) -> None:
+        """Make the children of ``obj`` match it; idempotent."""
+
+    async def observe(self, obj: dict[str, Any]) -> Observed:
+        """How the children of ``obj`` are doing, as LLMOS status."""
+
+    def on_change(self, handler: ChangeHandler) -> None:
+        """Call ``handler(kind, namespace, name)`` when a child of that object changes."""

@@ -101,10 +101,15 @@ class KubeClient:
         kind: str = "",
         name: str = "",
         namespace: str = "",
+        content_type: str = "application/json",
     ) -> dict[str, Any]:
-        """Send one request and return the decoded JSON body of a 2xx answer."""
+        """Send one request and return the decoded JSON body of a 2xx answer.
+
+        ``content_type`` names a patch's kind, e.g. ``application/apply-patch+yaml``
+        for server-side apply (JSON is YAML).
+        """
         content = None if body is None else orjson.dumps(body)
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        headers = {"Content-Type": content_type} if content is not None else None
         for attempt in range(_THROTTLE_RETRIES + 1):
             try:
                 response = await self.http.request(

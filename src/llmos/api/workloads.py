@@ -1,0 +1,154 @@
+"""The controllers of workloads, for the runtime the server uses.
+
+Embedded mode (the local runtime): one reconciler per kind runs supervised
+processes, and the workload proxy reaches notebooks and Ray dashboards on
+loopback. Cluster mode (``--runtime kube``): :class:`ClusterReconciler` hands
+each ModelService, Notebook, MLCluster and Volume to the Kubernetes runtime.
+Either way the result maps an owner kind to its controller, so a runtime's
+change notices can wake the right one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from llmos._lib.errors import LLMOSError, Reason
+from llmos.api.config import ServerConfig
+from llmos.api.mlcluster_access import mlcluster_route
+from llmos.api.notebook_access import notebook_route
+from llmos.api.workload_proxy import WorkloadProxy
+from llmos.auth.service import AuthService
+from llmos.controllers.cluster import RESOURCES, ClusterReconciler
+from llmos.controllers.downloads import Downloads
+from llmos.controllers.events import EventRecorder
+from llmos.controllers.gpualloc import GPUAllocator
+from llmos.controllers.loop import Controller, Manager, ObjectKey
+from llmos.controllers.mlcluster import MLClusterReconciler
+from llmos.controllers.modelservice import ModelServiceReconciler
+from llmos.controllers.notebook import NotebookReconciler
+from llmos.controllers.volume import SnapshotReconciler, Storage, VolumeReconciler
+from llmos.runtime.base import ReplicaSpec, ReplicaStatus
+from llmos.runtime.kube.render import KubeSettings
+from llmos.runtime.kube.runtime import KubeRuntime
+from llmos.runtime.local import LocalRuntime
+from llmos.store.base import ResourceStore
+from llmos.store.kube.client import KubeClient
+from llmos.store.kube.store import KubeStore
+from llmos.store.kube.watch import open_stream
+
+
+@dataclass
+class Workloads:
+    owners: dict[str, Controller]  # by LLMOS kind
+    proxy: WorkloadProxy | None  # notebooks' and Ray dashboards' proxy, where there is one
+
+    def wake(self, kind: str, namespace: str, name: str) -> None:
+        if kind in self.owners:
+            self.owners[kind].queue.add(ObjectKey(namespace, name))
+
+
+class _RuntimeAPI:
+    """The kube store's client, as the Kubernetes runtime's :class:`KubeAPI`."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+        self.request = client.request
+
+    async def text(self, path: str, params: dict[str, str]) -> str:
+        response = await self.client.http.get(path, params=params)
+        if not response.is_success:
+            raise LLMOSError(
+                f"the Kubernetes API answered {response.status_code} for {path}: "
+                f"{response.text[:300]}",
+                Reason.NOT_FOUND if response.status_code == 404 else Reason.SERVICE_UNAVAILABLE,
+            )
+        return response.text
+
+    async def watch(
+        self, path: str, params: dict[str, str], since: int
+    ) -> AsyncIterator[tuple[str, dict[str, str], int]]:
+        stream = await open_stream(
+            self.client,
+            path,
+            path,
+            {**params, "resourceVersion": str(since)},
+            since=since,
+            namespaces=None,
+            bookmark_interval=None,
+        )
+        return ((event.namespace, event.labels, event.rv) async for event in stream)
+
+
+def cluster_runtime(
+    config: ServerConfig, store: ResourceStore, setting: Callable[[str], str]
+) -> KubeRuntime | None:
+    """The Kubernetes runtime when the server runs one (``--runtime``), else None."""
+    wanted = config.runtime or ("kube" if config.store == "kube" else "local")
+    if wanted == "local":
+        return None
+    if not isinstance(store, KubeStore):
+        raise LLMOSError(
+            "--runtime kube runs workloads in the cluster that keeps the objects: use it "
+            "with --store kube",
+            Reason.BAD_REQUEST,
+        )
+    return KubeRuntime(_RuntimeAPI(store.client), lambda: KubeSettings.from_settings(setting))
+
+
+async def local_workloads(
+    manager: Manager,
+    store: ResourceStore,
+    runtime: LocalRuntime,
+    events: EventRecorder,
+    *,
+    auth: AuthService,
+    downloads: Downloads,
+    gpus: GPUAllocator,
+    storage: Storage,
+) -> Workloads:
+    serving = manager.add(
+        Controller(
+            store,
+            ModelServiceReconciler(
+                store, runtime, events, downloads, setting=auth.setting, gpus=gpus
+            ),
+        )
+    )
+    manager.add(Controller(store, VolumeReconciler(store, storage, events)))
+    manager.add(Controller(store, SnapshotReconciler(store, storage, events)))
+    notebook_reconciler = NotebookReconciler(store, runtime, storage, events, gpus=gpus)
+    notebooks = manager.add(Controller(store, notebook_reconciler))
+    notebook_reconciler.activity.wake = lambda ns, n: notebooks.queue.add(ObjectKey(ns, n))
+    ray_reconciler = MLClusterReconciler(store, runtime, storage, events, gpus=gpus)
+    await ray_reconciler.sweep_temp()
+    ray_clusters = manager.add(Controller(store, ray_reconciler))
+    proxy = WorkloadProxy(
+        auth,
+        {
+            "notebooks": notebook_route(store, runtime, notebook_reconciler),
+            "mlclusters": mlcluster_route(store, runtime, ray_reconciler),
+        },
+    )
+    workloads = Workloads(
+        {"ModelService": serving, "Notebook": notebooks, "MLCluster": ray_clusters}, proxy
+    )
+
+    def replica_changed(status: ReplicaStatus, spec: ReplicaSpec) -> None:
+        workloads.wake(*spec.owner)
+
+    runtime.on_status(replica_changed)
+    return workloads
+
+
+async def cluster_workloads(
+    manager: Manager, store: ResourceStore, runtime: KubeRuntime, events: EventRecorder
+) -> Workloads:
+    owners = {
+        kind: manager.add(Controller(store, ClusterReconciler(kind, store, runtime, events)))
+        for kind in RESOURCES
+    }
+    workloads = Workloads(owners, None)
+    runtime.on_change(workloads.wake)
+    await runtime.start()
+    return workloads

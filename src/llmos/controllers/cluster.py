@@ -1,0 +1,174 @@
+"""Cluster-mode reconcilers: LLMOS objects run by a :class:`WorkloadRuntime` (Kubernetes).
+
+In cluster mode Kubernetes schedules GPUs, fetches models (an init container),
+restarts and probes. So one reconciler per kind here hands the whole object to
+the runtime (``apply``), reads back how its children are doing (``observe``)
+and writes that as the object's status: phase, ready counts, endpoints (which
+the gateway routes to), conditions, and an Event for each thing that happened
+to a pod (Scheduled, Downloading, Started, Ready, BackOff, OOMKilled, Evicted).
+The runtime's watches wake the reconciler when a child changes; deletion
+cascades through owner references, except that a Volume still in use keeps its
+finalizer, as in embedded mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from llmos._lib.errors import LLMOSError, Reason
+from llmos.controllers.events import EventRecorder
+from llmos.controllers.hftoken import SECRETS, hf_token
+from llmos.controllers.loop import ObjectKey, Related
+from llmos.controllers.modelservice import probe_endpoint
+from llmos.controllers.volume import FINALIZER as VOLUME_FINALIZER
+from llmos.controllers.volume import MOUNTERS, mounted_by, users_of
+from llmos.engines.base import EngineError
+from llmos.resources.meta import set_condition
+from llmos.runtime.base import Observed, WorkloadRuntime
+from llmos.store.base import ResourceStore, WatchEvent
+
+RESOURCES = {
+    "ModelService": "modelservices.ml.llmos.ai",
+    "Notebook": "notebooks.ml.llmos.ai",
+    "MLCluster": "mlclusters.ml.llmos.ai",
+    "Volume": "volumes.ml.llmos.ai",
+}
+RESYNC_SECONDS = 60.0
+
+
+class ClusterReconciler:
+    """Keeps one kind's objects running on the cluster and their status true."""
+
+    def __init__(
+        self, kind: str, store: ResourceStore, runtime: WorkloadRuntime, events: EventRecorder
+    ) -> None:
+        self.kind = kind
+        self.resource = RESOURCES[kind]
+        self.store = store
+        self.runtime = runtime
+        self.events = events
+        # Happenings already recorded as Events, by object uid.
+        self._told: dict[str, set[str]] = {}
+        self.related: dict[str, Related] = {}
+        if kind == "ModelService":
+            self.related[SECRETS] = self._users_of_secret
+        if kind == "Volume":
+            self.related.update({resource: mounted_by for resource in MOUNTERS})
+
+    async def _users_of_secret(self, event: WatchEvent) -> list[ObjectKey]:
+        page = await self.store.list(self.resource, event.namespace)
+        return [
+            ObjectKey(event.namespace, ms["metadata"]["name"])
+            for ms in page.items
+            if ms["spec"].get("hfTokenSecret") == event.name
+        ]
+
+    async def reconcile(self, key: ObjectKey) -> float | None:
+        obj = await self.store.get(self.resource, key.namespace, key.name)
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp"):
+            self._told.pop(meta["uid"], None)
+            if self.kind == "Volume":
+                return await self._release_volume(obj)
+            return None  # the children go with it (owner references)
+        status: dict[str, Any] = dict(obj.get("status") or {})
+        generation = meta.get("generation")
+        if self.kind == "ModelService" and obj["spec"].get("endpoint"):
+            return await self._external(obj, status, generation)
+        try:
+            token = await hf_token(self.store, obj) if self.kind == "ModelService" else None
+            await self.runtime.apply(obj, hf_token=token)
+        except EngineError as exc:
+            return await self._fail(obj, status, "ModelAvailable", "TokenUnavailable", str(exc))
+        except LLMOSError as exc:
+            if exc.reason in (Reason.SERVICE_UNAVAILABLE, Reason.INVALID):
+                return await self._fail(obj, status, "Applied", "ApplyFailed", str(exc))
+            raise
+        observed = await self.runtime.observe(obj)
+        if self.kind == "Volume":
+            status["usedBy"] = await users_of(self.store, key.namespace, key.name)
+        await self._tell(obj, observed)
+        self._write(status, observed, generation)
+        await self._save(obj, status)
+        return RESYNC_SECONDS
+
+    async def _tell(self, obj: dict[str, Any], observed: Observed) -> None:
+        told = self._told.setdefault(obj["metadata"]["uid"], set())
+        for happening in observed.happenings:
+            if happening.key in told:
+                continue
+            told.add(happening.key)
+            await self.events.record(obj, happening.reason, happening.message, happening.type)
+
+    def _write(self, status: dict[str, Any], observed: Observed, generation: int | None) -> None:
+        status["phase"], status["message"] = observed.phase, observed.message
+        status["observedGeneration"] = generation
+        for kind, (value, reason, message) in observed.conditions.items():
+            set_condition(
+                status, kind, value, reason, message, generation if kind == "Ready" else None
+            )
+        if self.kind == "ModelService":
+            status.update(
+                replicas=observed.replicas,
+                readyReplicas=observed.ready,
+                endpoints=observed.endpoints,
+            )
+        elif self.kind == "Volume":
+            status["capacity"] = observed.extra.get("capacity") or status.get("capacity")
+
+    async def _external(
+        self, ms: dict[str, Any], status: dict[str, Any], generation: int | None
+    ) -> float | None:
+        url = str(ms["spec"]["endpoint"]).rstrip("/")
+        problem = await probe_endpoint(url)
+        ready = problem is None
+        message = problem or f"routing to {url}"
+        status.update(
+            phase="Ready" if ready else "Unavailable",
+            message=message,
+            replicas=1,
+            readyReplicas=int(ready),
+            endpoints=[url] if ready else [],
+            engine="external",
+            observedGeneration=generation,
+        )
+        reason = "EndpointAvailable" if ready else "EndpointUnavailable"
+        set_condition(status, "Ready", ready, reason, message, generation)
+        await self._save(ms, status)
+        return 30.0
+
+    async def _release_volume(self, vol: dict[str, Any]) -> float | None:
+        """Let a deleted Volume go once nothing mounts it (its PVC goes with it)."""
+        meta = vol["metadata"]
+        if VOLUME_FINALIZER not in meta.get("finalizers", []):
+            return None
+        users = await users_of(self.store, meta["namespace"], meta["name"])
+        if users:
+            status = dict(vol.get("status") or {})
+            message = "in use by " + ", ".join(users) + ": delete or change them first"
+            set_condition(status, "InUse", True, "InUse", message)
+            status["message"] = message
+            await self._save(vol, status)
+            return 5.0
+        meta["finalizers"] = [f for f in meta["finalizers"] if f != VOLUME_FINALIZER]
+        await self.store.update(self.resource, vol)
+        return None
+
+    async def _fail(
+        self, obj: dict[str, Any], status: dict[str, Any], condition: str, reason: str, message: str
+    ) -> float | None:
+        generation = obj["metadata"].get("generation")
+        set_condition(status, condition, False, reason, message)
+        set_condition(status, "Ready", False, reason, message, generation)
+        status.update(phase="Failed", message=message)
+        if self.kind == "ModelService":
+            status.update(readyReplicas=0, endpoints=[])
+        await self.events.record(obj, reason, message, "Warning")
+        await self._save(obj, status)
+        return 30.0
+
+    async def _save(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        if status != (obj.get("status") or {}):
+            with contextlib.suppress(LLMOSError):  # changed meanwhile: the next reconcile writes
+                await self.store.update_status(self.resource, {**obj, "status": status})

@@ -1,0 +1,213 @@
+"""What the children of an LLMOS object say about it: Kubernetes state as LLMOS status.
+
+Pure functions over the objects :class:`~llmos.runtime.kube.runtime.KubeRuntime`
+reads back (a StatefulSet and its pods, a PVC, a RayCluster). They return a
+:class:`Observed`: the phase, ready counts, endpoints, a message, conditions to
+set, and the pod-level happenings (scheduled, started, ready, OOM-killed, …)
+that the controller turns into Events once each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmos.runtime.base import Happening, Observed
+from llmos.runtime.kube.render import SERVING_PORT
+
+
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c.get("type") == kind:
+            return dict(c)
+    return {}
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    return _condition(pod, "Ready").get("status") == "True" and not pod["metadata"].get(
+        "deletionTimestamp"
+    )
+
+
+def _ordinal(pod: dict[str, Any]) -> int:
+    suffix = pod["metadata"]["name"].rpartition("-")[2]
+    return int(suffix) if suffix.isdigit() else 0
+
+
+def _pod_happenings(pod: dict[str, Any]) -> tuple[list[Happening], str | None, str | None]:
+    """Events for one pod, and (if it is stuck) a phase and message for the owner."""
+    meta, status = pod["metadata"], pod.get("status") or {}
+    name, uid = meta["name"], meta.get("uid", "")
+    replica = _ordinal(pod)
+    out: list[Happening] = []
+    stuck_phase = stuck_message = None
+    scheduled = _condition(pod, "PodScheduled")
+    if scheduled.get("status") == "True" and pod.get("spec", {}).get("nodeName"):
+        node = pod["spec"]["nodeName"]
+        out.append(
+            Happening(f"{uid}/scheduled", "Scheduled", f"replica {replica} ({name}) on node {node}")
+        )
+    elif scheduled.get("reason") == "Unschedulable":
+        stuck_phase = "Pending"
+        stuck_message = f"replica {replica} cannot be scheduled: {scheduled.get('message', '')}"
+    for init in status.get("initContainerStatuses") or []:
+        if init.get("name") == "fetch-model" and "running" in (init.get("state") or {}):
+            out.append(
+                Happening(
+                    f"{uid}/downloading", "Downloading", f"replica {replica} is fetching the model"
+                )
+            )
+            stuck_phase, stuck_message = "Downloading", "fetching the model into the node's cache"
+    for cs in [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]:
+        restarts = int(cs.get("restartCount") or 0)
+        state = cs.get("state") or {}
+        if "running" in state and cs.get("name") != "fetch-model":
+            out.append(
+                Happening(
+                    f"{uid}/started/{restarts}",
+                    "Started",
+                    f"replica {replica} started on {pod.get('spec', {}).get('nodeName', '?')}",
+                )
+            )
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        if last.get("reason") == "OOMKilled":
+            out.append(
+                Happening(
+                    f"{uid}/oom/{restarts}",
+                    "OOMKilled",
+                    f"replica {replica} ({cs.get('name')}) ran out of memory and was killed: "
+                    "raise spec.resources.memory",
+                    "Warning",
+                )
+            )
+        waiting = state.get("waiting") or {}
+        reason = waiting.get("reason") or ""
+        if reason == "CrashLoopBackOff":
+            exited = last.get("message") or f"exit code {last.get('exitCode', '?')}"
+            out.append(
+                Happening(
+                    f"{uid}/backoff/{restarts}",
+                    "BackOff",
+                    f"replica {replica} exited: {exited}",
+                    "Warning",
+                )
+            )
+            stuck_phase = "CrashLoop"
+            stuck_message = (
+                f"replica {replica} keeps exiting ({last.get('reason', 'Error')}): {exited}"
+            )
+        elif reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+            stuck_phase = "Failed"
+            stuck_message = (
+                f"replica {replica} cannot pull image {cs.get('image', '')}: "
+                f"{waiting.get('message') or reason}; check the image Setting and the "
+                "node's registry access"
+            )
+    if pod_ready(pod):
+        out.append(
+            Happening(
+                f"{uid}/ready", "Ready", f"replica {replica} is ready at {status.get('podIP')}"
+            )
+        )
+    if status.get("reason") == "Evicted":
+        out.append(
+            Happening(
+                f"{uid}/evicted",
+                "Evicted",
+                f"replica {replica}: {status.get('message', '')}",
+                "Warning",
+            )
+        )
+    return out, stuck_phase, stuck_message
+
+
+def replicated(
+    wanted: int, pods: list[dict[str, Any]], port: int = SERVING_PORT, ready_word: str = "replicas"
+) -> Observed:
+    """The state of a StatefulSet's pods, as a ModelService's or Notebook's status."""
+    pods = sorted(pods, key=_ordinal)
+    ready = [p for p in pods if pod_ready(p)]
+    observed = Observed(phase="Deploying", message="", replicas=wanted, ready=len(ready))
+    observed.endpoints = [
+        f"http://{p['status']['podIP']}:{port}"
+        for p in ready
+        if (p.get("status") or {}).get("podIP")
+    ]
+    stuck: list[tuple[str, str]] = []
+    for pod in pods:
+        happenings, phase, message = _pod_happenings(pod)
+        observed.happenings += happenings
+        if phase:
+            stuck.append((phase, message or ""))
+    pending = [m for p, m in stuck if p == "Pending"]
+    if pending:
+        observed.conditions["Scheduled"] = (False, "FailedScheduling", pending[0])
+    elif pods:
+        observed.conditions["Scheduled"] = (True, "Scheduled", "every replica has a node")
+    if wanted == 0:
+        observed.phase, observed.message = "Stopped", f"scaled to 0 {ready_word}"
+    elif len(ready) >= wanted:
+        observed.phase, observed.message = "Ready", f"{wanted}/{wanted} {ready_word} ready"
+    elif stuck:
+        order = ("Failed", "CrashLoop", "Pending", "Downloading")
+        observed.phase, observed.message = min(stuck, key=lambda s: order.index(s[0]))
+    else:
+        observed.message = f"{len(ready)}/{wanted} {ready_word} ready"
+    crashing = observed.phase == "CrashLoop"
+    observed.conditions["CrashLoop"] = (crashing, "BackOff" if crashing else "", "")
+    observed.conditions["Ready"] = (
+        observed.phase in ("Ready", "Stopped"),
+        observed.phase,
+        observed.message,
+    )
+    return observed
+
+
+def claim(pvc: dict[str, Any] | None) -> Observed:
+    """A Volume's PVC."""
+    if pvc is None:
+        return Observed("Pending", "creating its PersistentVolumeClaim")
+    status = pvc.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    capacity = (status.get("capacity") or {}).get("storage")
+    observed = Observed(phase="Ready" if phase == "Bound" else "Pending", message="")
+    if phase == "Bound":
+        observed.message = f"bound to {pvc.get('spec', {}).get('volumeName', '?')}"
+    elif phase == "Lost":
+        observed.phase, observed.message = "Failed", "its PersistentVolume was lost"
+    else:
+        cls = pvc.get("spec", {}).get("storageClassName") or "the default storage class"
+        observed.message = f"waiting for {cls} to provision it"
+    observed.conditions["Ready"] = (observed.phase == "Ready", observed.phase, observed.message)
+    if capacity:
+        observed.extra["capacity"] = capacity
+    return observed
+
+
+def raycluster(rc: dict[str, Any] | None, ray_word: str = "RayCluster") -> Observed:
+    """A KubeRay RayCluster's status."""
+    if rc is None:
+        return Observed("Deploying", f"creating its {ray_word}")
+    status = rc.get("status") or {}
+    state = str(status.get("state") or "")
+    desired = int(status.get("desiredWorkerReplicas") or 0)
+    available = int(status.get("availableWorkerReplicas") or status.get("readyWorkerReplicas") or 0)
+    observed = Observed(phase="Deploying", message="", replicas=desired + 1, ready=available)
+    provisioned = _condition(rc, "RayClusterProvisioned").get("status") == "True"
+    if state == "ready" or provisioned:
+        observed.phase = "Ready"
+        observed.message = f"head and {available}/{desired} workers ready"
+    elif state == "failed":
+        observed.phase = "Failed"
+        observed.message = str(status.get("reason") or "KubeRay reports the cluster failed")
+    else:
+        observed.message = (
+            f"{available}/{desired} workers ready" if desired else "starting the head"
+        )
+    head = status.get("head") or {}
+    if head.get("serviceIP") or head.get("podIP"):
+        observed.extra["headAddress"] = head.get("serviceIP") or head.get("podIP")
+    observed.conditions["Ready"] = (observed.phase == "Ready", observed.phase, observed.message)
+    return observed

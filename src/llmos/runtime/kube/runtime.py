@@ -1,0 +1,239 @@
+"""KubeRuntime: run LLMOS workloads as Kubernetes objects, and say how they are doing.
+
+Cluster mode's :class:`~llmos.runtime.base.WorkloadRuntime`. ``apply`` renders
+an LLMOS object's children (:mod:`llmos.runtime.kube.render`) and applies them
+with server-side apply (field manager ``llmos``), so a change to the LLMOS
+object is one idempotent PATCH per child and Kubernetes keeps what others own.
+``observe`` reads the children back and mirrors them
+(:mod:`llmos.runtime.kube.mirror`). Watches on the pods, PVCs and RayClusters
+that carry LLMOS's labels call the ``on_change`` handlers with the owner, so the
+owner's controller reconciles as soon as a pod is scheduled, becomes ready or
+crashes. Deletion is Kubernetes' garbage collector's: every child is owned.
+
+Kubernetes does the rest of what the local runtime does itself: it schedules
+GPUs (``nvidia.com/gpu``), restarts with backoff, probes health, and keeps
+logs (``logs`` reads them from the pods).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+from llmos._lib.errors import LLMOSError, Reason
+from llmos.runtime.base import ChangeHandler, Observed
+from llmos.runtime.kube import mirror, render
+from llmos.runtime.kube.render import KubeSettings
+
+log = logging.getLogger(__name__)
+
+
+_SELECTOR = "app.kubernetes.io/managed-by=llmos,llmos.ai/kind"
+# (API path of the list, whether the API may be absent: KubeRay is optional)
+_WATCHED = {
+    "pods": ("/api/v1/pods", False),
+    "persistentvolumeclaims": ("/api/v1/persistentvolumeclaims", False),
+    "rayclusters": ("/apis/ray.io/v1/rayclusters", True),
+}
+_PATHS = {
+    ("v1", "Secret"): "/api/v1/namespaces/{ns}/secrets",
+    ("v1", "Service"): "/api/v1/namespaces/{ns}/services",
+    ("v1", "PersistentVolumeClaim"): "/api/v1/namespaces/{ns}/persistentvolumeclaims",
+    ("apps/v1", "StatefulSet"): "/apis/apps/v1/namespaces/{ns}/statefulsets",
+    ("ray.io/v1", "RayCluster"): "/apis/ray.io/v1/namespaces/{ns}/rayclusters",
+}
+_RETRY_SECONDS = 2.0
+
+
+class KubeAPI(Protocol):
+    """The Kubernetes API as this runtime uses it (the kube store's client provides it)."""
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        kind: str = "",
+        name: str = "",
+        namespace: str = "",
+        content_type: str = "application/json",
+    ) -> dict[str, Any]: ...
+
+    async def text(self, path: str, params: dict[str, str]) -> str:
+        """A plain-text GET (a pod's log)."""
+
+    async def watch(
+        self, path: str, params: dict[str, str], since: int
+    ) -> AsyncIterator[tuple[str, dict[str, str], int]]:
+        """Changes after ``since``: (namespace, labels, resourceVersion) of each object."""
+
+
+def object_path(obj: dict[str, Any]) -> str:
+    meta = obj["metadata"]
+    base = _PATHS[(obj["apiVersion"], obj["kind"])].format(ns=meta["namespace"])
+    return f"{base}/{meta['name']}"
+
+
+class KubeRuntime:
+    def __init__(self, client: KubeAPI, settings: Callable[[], KubeSettings]) -> None:
+        self.client = client
+        self.settings = settings
+        self._handlers: list[ChangeHandler] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for resource, (path, optional) in _WATCHED.items():
+            self._tasks.append(
+                asyncio.create_task(self._watch(resource, path, optional), name=f"kube-{resource}")
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def on_change(self, handler: ChangeHandler) -> None:
+        self._handlers.append(handler)
+
+    # -- apply and observe ------------------------------------------------------------------
+
+    async def apply(self, obj: dict[str, Any], *, hf_token: str | None = None) -> None:
+        """Make ``obj``'s children in the cluster match what ``obj`` asks for."""
+        settings = self.settings()
+        kind = obj["kind"]
+        if kind == "ModelService":
+            children = render.modelservice(obj, settings, hf_token)
+        elif kind == "Notebook":
+            token = await self._notebook_token(obj)
+            children = render.notebook(obj, settings, token)
+        else:
+            children = render.RENDERERS[kind](obj, settings)
+        for child in children:
+            await self._apply_one(child)
+
+    async def _apply_one(self, child: dict[str, Any]) -> None:
+        try:
+            await self.client.request(
+                "PATCH",
+                object_path(child),
+                body=child,
+                params={"fieldManager": "llmos", "force": "true"},
+                content_type="application/apply-patch+yaml",
+                kind=child["kind"],
+                name=child["metadata"]["name"],
+                namespace=child["metadata"]["namespace"],
+            )
+        except LLMOSError as exc:
+            if exc.reason == Reason.NOT_FOUND and child["kind"] == "RayCluster":
+                raise LLMOSError(
+                    "this cluster has no KubeRay (the ray.io/v1 RayCluster API is missing): "
+                    "install the KubeRay operator to run MLClusters",
+                    Reason.SERVICE_UNAVAILABLE,
+                ) from exc
+            raise
+
+    async def _notebook_token(self, nb: dict[str, Any]) -> str:
+        """The notebook's own secret, made once and kept in a Secret that the notebook owns."""
+        name = render.notebook_secret_name(nb)
+        path = f"/api/v1/namespaces/{nb['metadata']['namespace']}/secrets/{name}"
+        with contextlib.suppress(LLMOSError):
+            found = await self.client.request("GET", path)
+            return base64.b64decode(found["data"]["token"]).decode()
+        # Hex, so code-server takes it as its HASHED_PASSWORD (a SHA-256 in hex).
+        return secrets.token_hex(32)
+
+    async def observe(self, obj: dict[str, Any]) -> Observed:
+        kind, meta = obj["kind"], obj["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        child = render.child_name(kind, name)
+        if kind == "Volume":
+            return mirror.claim(
+                await self._get(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{child}")
+            )
+        if kind == "MLCluster":
+            return mirror.raycluster(
+                await self._get(f"/apis/ray.io/v1/namespaces/{ns}/rayclusters/{child}")
+            )
+        pods = await self.pods(obj)
+        if kind == "Notebook":
+            wanted = 0 if obj["spec"].get("stopped") else 1
+            return mirror.replicated(wanted, pods, render.NOTEBOOK_PORT, "notebook")
+        return mirror.replicated(int(obj["spec"].get("replicas", 1)), pods)
+
+    async def pods(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        meta = obj["metadata"]
+        selector = ",".join(f"{k}={v}" for k, v in render.labels(obj).items())
+        page = await self.client.request(
+            "GET",
+            f"/api/v1/namespaces/{meta['namespace']}/pods",
+            params={"labelSelector": selector},
+        )
+        return list(page.get("items") or [])
+
+    async def _get(self, path: str) -> dict[str, Any] | None:
+        try:
+            return await self.client.request("GET", path)
+        except LLMOSError as exc:
+            if exc.reason == Reason.NOT_FOUND:
+                return None
+            raise
+
+    async def logs(
+        self, obj: dict[str, Any], replica: int = 0, *, tail: int | None = None
+    ) -> AsyncIterator[str]:
+        """The log of one replica's main container, from the kubelet through the API server."""
+        meta = obj["metadata"]
+        pod = f"{render.child_name(obj['kind'], meta['name'])}-{replica}"
+        params = {"tailLines": str(tail)} if tail else {}
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{pod}/log"
+        for line in (await self.client.text(path, params)).splitlines():
+            yield line
+
+    # -- watches ------------------------------------------------------------------------------
+
+    async def _watch(self, resource: str, path: str, optional: bool) -> None:
+        """Call the handlers for every change of an LLMOS-labelled child, for ever."""
+        params = {"labelSelector": _SELECTOR}
+        while True:
+            try:
+                page = await self.client.request("GET", path, params=params)
+                since = int(page["metadata"]["resourceVersion"])
+                for item in page.get("items") or []:
+                    self._changed(
+                        item["metadata"].get("labels") or {}, item["metadata"]["namespace"]
+                    )
+                while True:
+                    async for namespace, labels, rv in await self.client.watch(path, params, since):
+                        since = max(since, rv)
+                        self._changed(labels, namespace)
+            except asyncio.CancelledError:
+                raise
+            except LLMOSError as exc:
+                if optional and exc.reason == Reason.NOT_FOUND:
+                    log.info("no %s API in this cluster; not watching it", resource)
+                    return
+                if exc.reason != Reason.GONE:
+                    log.warning("watching %s: %s; retrying", resource, exc)
+                    await asyncio.sleep(_RETRY_SECONDS)
+            except Exception:  # a watch must outlive any one bad answer
+                log.exception("watching %s failed; retrying", resource)
+                await asyncio.sleep(_RETRY_SECONDS)
+
+    def _changed(self, labels: dict[str, str], namespace: str) -> None:
+        kind, name = labels.get(render.KIND_LABEL), labels.get(render.NAME_LABEL)
+        if not kind or not name:
+            return
+        for handler in self._handlers:
+            handler(kind, namespace, name)
