@@ -31,13 +31,14 @@ import contextlib
 import dataclasses
 from typing import Any
 
-from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.errors import LLMOSError
 from llmos._lib.quantity import format_bytes
 from llmos.controllers.downloads import Downloads
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
+from llmos.controllers.hftoken import SECRETS, hf_token
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.registry import choose
@@ -51,8 +52,6 @@ from llmos.store.base import ResourceStore, WatchEvent
 
 MODELSERVICES = "modelservices.ml.llmos.ai"
 FINALIZER = "llmos.ai/modelservice-replicas"
-SECRETS = "secrets.management.llmos.ai"
-HF_TOKEN_KEY = "token"  # the key of spec.hfTokenSecret that holds the token
 SCHEDULING_RETRY_SECONDS = 10.0
 
 
@@ -144,7 +143,7 @@ class ModelServiceReconciler:
         status = dict(ms.get("status") or {})
         was_downloading = status.get("phase") == "Downloading"
         try:
-            token = await self._hf_token(ms)
+            token = await hf_token(self.store, ms)
         except EngineError as exc:
             return await self._fail(ms, status, "ModelAvailable", "TokenUnavailable", str(exc))
         try:
@@ -223,33 +222,6 @@ class ModelServiceReconciler:
     def _download_message(self, ms: dict[str, Any]) -> str:
         source = self.setting("huggingface-endpoint") or "https://huggingface.co"
         return f"downloading {ms['spec']['model']} from {source}"
-
-    async def _hf_token(self, ms: dict[str, Any]) -> str | None:
-        """The token in the ``token`` key of ``spec.hfTokenSecret``; None if none is named."""
-        name = ms["spec"].get("hfTokenSecret")
-        if not name:
-            return None
-        namespace = ms["metadata"]["namespace"]
-        try:
-            await self.store.get(SECRETS, namespace, name)
-        except LLMOSError as exc:
-            if exc.reason != Reason.NOT_FOUND:
-                raise
-            raise EngineError(
-                f"spec.hfTokenSecret: Secret {name!r} does not exist in namespace "
-                f"{namespace!r}: create it with the Hugging Face token in "
-                f"spec.stringData.{HF_TOKEN_KEY}",
-                Reason.NOT_FOUND,
-            ) from exc
-        data = (await self.store.get_secret(SECRETS, namespace, name)).get("data") or {}
-        token = data.get(HF_TOKEN_KEY)
-        if not token:
-            raise EngineError(
-                f"spec.hfTokenSecret: Secret {name!r} has no key {HF_TOKEN_KEY!r}: put the "
-                f"Hugging Face token in its spec.stringData.{HF_TOKEN_KEY}",
-                Reason.NOT_FOUND,
-            )
-        return str(token)
 
     def _model_files(
         self, ms: dict[str, Any], status: dict[str, Any], token: str | None
