@@ -8,6 +8,11 @@ read-only users may not), and forwarded with the LLMOS credentials removed and
 the workload's own secret added, so a workload never sees a user's token
 and a browser never sees the workload's secret. Responses and WebSocket
 messages are passed through as they come, never buffered whole.
+
+HTTP goes through the gateway's own HTTP/1.1 client
+(:mod:`llmos.gateway.upstream`): what arrives from the workload goes on in
+pieces of up to :data:`READ_HIGH_WATER`, which is what a large download
+through TLS needs (``docs/benchmarks.md``). WebSockets use aiohttp's client.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+import yarl
 from starlette.types import Receive, Scope, Send
 
 from llmos._lib.errors import LLMOSError, Reason
@@ -30,6 +36,7 @@ from llmos.auth.errors import forbidden
 from llmos.auth.rbac import Principal
 from llmos.auth.rbac import Request as AuthzRequest
 from llmos.auth.service import AuthService
+from llmos.gateway.upstream import Connection, UpstreamError, Upstreams
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,9 @@ HOP_BY_HOP = frozenset(
 )
 # Jupyter's pages send their own anti-CSRF header on writes; it counts as ours.
 PROXY_CSRF = frozenset({CSRF_HEADER.encode(), b"x-xsrftoken"})
+# Read ahead of the client by at most this much of a reply; each piece sent on is at most
+# about this big. 64 KiB and 1 MiB measured the same within the noise (docs/benchmarks.md).
+READ_HIGH_WATER = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,10 @@ class WorkloadProxy:
     def __init__(self, auth: AuthService, routes: dict[str, Route]) -> None:
         self.auth = auth
         self.routes = routes  # by first path segment, e.g. "notebooks"
-        self._session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = None  # WebSockets
+        self.upstreams = Upstreams(
+            connect_timeout=10, keep_headers=True, high_water=READ_HIGH_WATER
+        )
 
     def handles(self, path: str) -> bool:
         return path.split("/", 2)[1] in self.routes if path.count("/") >= 2 else False
@@ -90,11 +103,11 @@ class WorkloadProxy:
                 auto_decompress=False,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
                 connector=aiohttp.TCPConnector(limit=0),
-                read_bufsize=1 << 22,
             )
         return self._session
 
     async def close(self) -> None:
+        self.upstreams.close()
         if self._session is not None:
             await self._session.close()
 
@@ -143,72 +156,117 @@ class WorkloadProxy:
         rest = "/" + (parts[4] if len(parts) > 4 else "")
         return await route.resolve(who, namespace, name, rest)
 
-    def _headers(self, scope: Scope, upstream: Upstream) -> list[tuple[str, str]]:
-        headers: list[tuple[str, str]] = []
+    def _headers(self, scope: Scope, upstream: Upstream) -> list[tuple[bytes, bytes]]:
+        """The request's headers as forwarded: hop-by-hop and LLMOS credentials out, the secret in."""
+        headers: list[tuple[bytes, bytes]] = []
         cookies: list[str] = []
-        host = ""
+        host = b""
         for raw_name, raw_value in scope["headers"]:
             if raw_name == b"host":
-                host = raw_value.decode("latin-1")
+                host = raw_value
             if raw_name in HOP_BY_HOP or raw_name.startswith(b"sec-websocket"):
                 continue
-            value = raw_value.decode("latin-1")
             if raw_name == b"cookie":
+                value = raw_value.decode("latin-1")
                 cookies += _cookies_without(value, {SESSION_COOKIE, *upstream.cookies})
                 continue
-            headers.append((raw_name.decode("latin-1"), value))
+            headers.append((raw_name, raw_value))
         cookies += [f"{name}={value}" for name, value in upstream.cookies.items()]
         if cookies:
-            headers.append(("Cookie", "; ".join(cookies)))
+            headers.append((b"cookie", "; ".join(cookies).encode("latin-1")))
         client = scope.get("client") or ("", 0)
         headers += [
-            ("X-Forwarded-Host", host),
-            ("X-Forwarded-Proto", "https"),
-            ("X-Forwarded-For", str(client[0])),
+            (b"x-forwarded-host", host),
+            (b"x-forwarded-proto", b"https"),
+            (b"x-forwarded-for", str(client[0]).encode("latin-1")),
         ]
-        return headers + upstream.headers
+        return headers + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in upstream.headers]
+
+    def _request_head(self, scope: Scope, up: Upstream, chunked: bool) -> bytes:
+        query = scope.get("query_string", b"").decode("latin-1")
+        # Quoted as aiohttp quoted it before: what is already %-escaped stays so.
+        target = yarl.URL(up.base + up.path + (f"?{query}" if query else "")).raw_path_qs
+        lines = [
+            f"{scope['method']} {target} HTTP/1.1".encode("latin-1"),
+            b"host: " + self.upstreams.origin(up.base).host_header,
+        ]
+        lines += [name + b": " + value for name, value in self._headers(scope, up)]
+        if chunked:
+            lines.append(b"transfer-encoding: chunked")
+        return b"\r\n".join(lines) + b"\r\n\r\n"
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, up: Upstream) -> None:
-        query = scope.get("query_string", b"").decode("latin-1")
-        url = up.base + up.path + (f"?{query}" if query else "")
+        names = {name for name, _ in scope["headers"]}
+        has_body = b"content-length" in names or b"transfer-encoding" in names
+        # uvicorn hands over a chunked body unframed: it goes on chunked again.
+        chunked = has_body and b"content-length" not in names
+        head = self._request_head(scope, up, chunked)
         body_done = asyncio.Event()
+        if not has_body:
+            body_done.set()
+        started = False
 
-        async def body() -> AsyncIterator[bytes]:
+        async def body(conn: Connection) -> None:
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     raise ConnectionResetError("client went away")
                 chunk = message.get("body", b"")
                 if chunk:
-                    yield chunk
+                    conn.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    await conn.drain()
                 if not message.get("more_body"):
+                    if chunked:
+                        conn.write(b"0\r\n\r\n")
                     body_done.set()
                     return
 
-        has_body = any(n in (b"content-length", b"transfer-encoding") for n, _ in scope["headers"])
-        if not has_body:
-            body_done.set()
+        async def exchange(conn: Connection) -> Connection:
+            """Send the request on ``conn`` and wait for the reply's headers."""
+            try:
+                conn.no_body = scope["method"] == "HEAD"
+                conn.write(head)
+                if has_body:
+                    await body(conn)
+                await conn.headers()
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        async def request() -> Connection:
+            conn = await self.upstreams.connect(up.base)
+            try:
+                return await exchange(conn)
+            except UpstreamError:
+                if has_body or not conn.reused or conn.received:
+                    raise
+            # The workload closed this kept-alive connection as it was taken: once more, anew.
+            return await exchange(await self.upstreams.open(up.base))
 
         async def relay() -> None:
-            async with self.session.request(
-                scope["method"],
-                url,
-                headers=self._headers(scope, up),
-                data=body() if has_body else None,
-                allow_redirects=False,
-            ) as response:
-                headers = [
-                    (k.lower().encode("latin-1"), v.encode("latin-1"))
-                    for k, v in response.headers.items()
-                    if k.lower().encode("latin-1") not in HOP_BY_HOP
-                ]
+            nonlocal started
+            conn = await request()
+            done = False
+            try:
+                headers = [h for h in conn.header_list if h[0] not in HOP_BY_HOP]
                 await send(
-                    {"type": "http.response.start", "status": response.status, "headers": headers}
+                    {"type": "http.response.start", "status": conn.status, "headers": headers}
                 )
-                async for chunk in response.content.iter_any():
+                started = True
+                more = True
+                while more:
+                    chunk = await conn.chunk()
+                    # The end goes out with the last piece when both have arrived.
+                    more = not conn.complete
                     up.on_activity()
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    await send({"type": "http.response.body", "body": chunk, "more_body": more})
+                done = True
+            finally:
+                if done:
+                    self.upstreams.release(up.base, conn)
+                else:
+                    conn.close()  # the workload sees the client go
 
         async def disconnected() -> None:
             await body_done.wait()
@@ -221,13 +279,16 @@ class WorkloadProxy:
             done, _ = await asyncio.wait({relaying, watching}, return_when=asyncio.FIRST_COMPLETED)
             if relaying in done:
                 relaying.result()
-        except (aiohttp.ClientError, ConnectionResetError, OSError) as exc:
-            log.info("proxy %s: %s", url, exc)
-            with contextlib.suppress(Exception):
-                await _send_error(
-                    send,
-                    LLMOSError(f"the workload did not answer: {exc}", Reason.SERVICE_UNAVAILABLE),
-                )
+        except (UpstreamError, ConnectionResetError, OSError) as exc:
+            log.info("proxy %s%s: %s", up.base, up.path, exc)
+            if not started:
+                with contextlib.suppress(Exception):
+                    await _send_error(
+                        send,
+                        LLMOSError(
+                            f"the workload did not answer: {exc}", Reason.SERVICE_UNAVAILABLE
+                        ),
+                    )
         finally:
             for task in (relaying, watching):
                 task.cancel()
@@ -242,7 +303,9 @@ class WorkloadProxy:
         try:
             ws = await self.session.ws_connect(
                 url,
-                headers=self._headers(scope, up),
+                headers=[
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in self._headers(scope, up)
+                ],
                 protocols=tuple(scope.get("subprotocols") or ()),
                 max_msg_size=0,
                 autoping=True,

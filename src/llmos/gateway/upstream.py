@@ -12,6 +12,13 @@ It replaces aiohttp on this path because it costs far less CPU per request
 (``docs/benchmarks.md``): it does only what the gateway needs, POST with a
 body, to ``http`` or ``https`` endpoints, with no redirects, cookies,
 compression or retries. Like aiohttp for a POST, it never resends a request.
+
+:class:`llmos.api.workload_proxy.WorkloadProxy` uses it too, for any method:
+it writes its own request head (:meth:`Connection.write`, with
+:meth:`Connection.drain` for a streamed request body) and keeps the reply's
+headers (``Upstreams(keep_headers=True)``). A large download then costs a
+callback and a list append per read from the socket, instead of aiohttp's
+stream reader and its copies.
 """
 
 from __future__ import annotations
@@ -80,13 +87,25 @@ class Connection(asyncio.Protocol):
     :meth:`headers` wait for it. At most one coroutine waits at a time.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_lost: Callable[[Connection], None]):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_lost: Callable[[Connection], None],
+        *,
+        keep_headers: bool = False,
+        high_water: int = HIGH_WATER,
+    ):
         self.loop = loop
         self.on_lost = on_lost
+        self.keep_headers = keep_headers
+        self.high_water = high_water
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
+        self.reused = False  # it carried a reply before: the upstream may have closed it since
+        self._write_paused = False
+        self._drained: asyncio.Future[None] | None = None
         self._begin()
 
     def _begin(self) -> None:
@@ -96,6 +115,10 @@ class Connection(asyncio.Protocol):
         self.complete = False
         self.keep_alive = True
         self.framed = False
+        self.no_body = False
+        self.received = False
+        # The reply's headers as sent (lower-case names), with ``keep_headers``.
+        self.header_list: list[tuple[bytes, bytes]] = []
         self.error: UpstreamError | None = None
         self._chunks: list[bytes] = []
         self._buffered = 0
@@ -109,6 +132,7 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        self.received = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -125,12 +149,27 @@ class Connection(asyncio.Protocol):
         elif not self.complete:
             why = f" ({exc})" if exc else ""
             self._fail(f"the replica closed the connection{why}")
+        self._wake_writer()
         self.on_lost(self)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
 
     # httptools callbacks (only those defined here are called)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
+        if self.keep_headers:
+            self.header_list.append((name, value))
         if name == b"content-type":
             self.content_type = value
         elif name in (b"content-length", b"transfer-encoding"):
@@ -139,14 +178,24 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
         self.keep_alive = self.parser.should_keep_alive()
-        if self.status >= 200:
+        if self.status < 200:
+            self.header_list = []  # an interim reply's; the real one's follow
+            self.framed = False
+        else:
             self.header_done = True
+            if self.no_body:
+                # A reply to HEAD: the parser cannot know it has no body, so it
+                # would wait for one; the connection is not used again.
+                self.keep_alive = False
+                self.complete = True
             self._wake()
 
     def on_body(self, body: bytes) -> None:
+        if self.complete:
+            return  # bytes after a reply to HEAD: the connection is closed after it
         self._chunks.append(body)
         self._buffered += len(body)
-        if self._buffered > HIGH_WATER and not self._paused and self.transport is not None:
+        if self._buffered > self.high_water and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
         self._wake()
@@ -162,6 +211,20 @@ class Connection(asyncio.Protocol):
     def send(self, head: bytes, body: bytes) -> None:
         assert self.transport is not None
         self.transport.write(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+
+    def write(self, data: bytes) -> None:
+        """Write part of a request: its head (all of it), or a piece of its body."""
+        if self.transport is None or self.closed:
+            raise self.error or UpstreamError("the connection to the upstream is closed")
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait until what was written has mostly gone out (for a large request body)."""
+        while self._write_paused and not self.closed:
+            self._drained = self.loop.create_future()
+            await self._drained
+        if self.closed and self.error is not None:
+            raise self.error
 
     def _fail(self, message: str) -> None:
         if self.error is None:
@@ -224,9 +287,18 @@ class Connection(asyncio.Protocol):
 class Upstreams:
     """Keep-alive connection pools, one per endpoint URL, shared by all requests."""
 
-    def __init__(self, *, connect_timeout: float = 5.0, idle_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 5.0,
+        idle_timeout: float = 60.0,
+        keep_headers: bool = False,
+        high_water: int = HIGH_WATER,
+    ) -> None:
         self.connect_timeout = connect_timeout
         self.idle_timeout = idle_timeout
+        self.keep_headers = keep_headers
+        self.high_water = high_water
         self._origins: dict[str, Origin] = {}
         self._idle: dict[str, list[Connection]] = {}
         self._ssl: ssl.SSLContext | None = None
@@ -252,6 +324,10 @@ class Upstreams:
                 conn.close()
         return await self._open(url)
 
+    async def open(self, url: str) -> Connection:
+        """A new connection to ``url``'s host, never one from the pool."""
+        return await self._open(url)
+
     async def _open(self, url: str) -> Connection:
         loop = self._loop = self._loop or asyncio.get_running_loop()
         origin = self.origin(url)
@@ -261,7 +337,12 @@ class Upstreams:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, conn = await loop.create_connection(
-                    lambda: Connection(loop, self._forget),
+                    lambda: Connection(
+                        loop,
+                        self._forget,
+                        keep_headers=self.keep_headers,
+                        high_water=self.high_water,
+                    ),
                     origin.host,
                     origin.port,
                     ssl=context,
@@ -278,6 +359,7 @@ class Upstreams:
             return
         assert self._loop is not None
         conn._begin()
+        conn.reused = True
         now = conn.idle_since = self._loop.time()
         idle = self._idle.get(url)
         if idle is None:
