@@ -5,7 +5,11 @@ Measures what issue 8 sets targets for, plus the store's basic costs:
   store to the controller's ``reconcile`` seeing that spec (target p99 <= 1 s);
 - idle memory of ``llmos server --store kube`` (target <= 150 MB), its RSS
   after start-up and a quiet period;
-- GET and LIST latency of the Kubernetes store with ``--objects`` ModelServices.
+- GET and LIST latency of the Kubernetes store with ``--objects`` ModelServices;
+- a ModelService change through the Kubernetes runtime, end to end, with the
+  controller-manager, scheduler and a kwok GPU node: from the API write (scaling
+  between 1 and 2 replicas) to the StatefulSet carrying the change ("applied"),
+  and to the ModelService's status showing that many ready replicas ("status").
 
 Needs scripts/setup-kube-fixture.sh to have run.
 
@@ -24,13 +28,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from kubenodes import running_nodes
 from kubeplane import KubeCluster, apply_crds, control_plane
 from llmos.controllers.loop import Controller, ObjectKey
 from llmos.store.kube.client import KubeConnection
 from llmos.store.kube.store import KubeStore
 from server import RunningServer, free_port
 
-TARGETS = {"reconcile_p99_ms": 1000.0, "idle_rss_mb": 150.0}
+TARGETS = {"reconcile_p99_ms": 1000.0, "rollout_applied_p99_ms": 1000.0, "idle_rss_mb": 150.0}
 R = "modelservices.ml.llmos.ai"
 NS = "bench"
 
@@ -139,11 +144,68 @@ def idle_server_rss(cluster: KubeCluster, work: Path, settle: float) -> dict[str
         server.stop()
 
 
+def _poll(check: Any, timeout: float = 30.0) -> float:
+    """Seconds until ``check()`` holds, polling every 10 ms."""
+    start = time.perf_counter()
+    while not check():
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError("the change did not show within 30 s")
+        time.sleep(0.01)
+    return time.perf_counter() - start
+
+
+def rollout_latency(cluster: KubeCluster, work: Path, changes: int) -> dict[str, float]:
+    args = ["--store", "kube", "--kubeconfig", str(cluster.kubeconfig), "--skip-preflight"]
+    # The data dir of idle_server_rss, which holds the admin's bootstrap password.
+    server = RunningServer(work / "data", free_port(), args)
+    server.start(timeout=120)
+    applied: list[float] = []
+    status: list[float] = []
+    try:
+        token = server.setup_admin()
+        with running_nodes(cluster), server.client(token) as api, cluster.client() as kube:
+            namespace = {"apiVersion": "management.llmos.ai/v1", "kind": "Namespace"}
+            api.post(
+                "/apis/management.llmos.ai/v1/namespaces",
+                json={**namespace, "metadata": {"name": "roll"}},
+            )
+            path = "/apis/ml.llmos.ai/v1/namespaces/roll/modelservices"
+            made = api.post(path, json={**body("m", replicas=1), "metadata": {"name": "m"}})
+            assert made.status_code == 201, made.text
+            path += "/m"
+            sts = "/apis/apps/v1/namespaces/roll/statefulsets/ms-m"
+
+            def ready(n: int) -> bool:
+                got = api.get(path).json().get("status") or {}
+                return got.get("readyReplicas") == n and got.get("phase") == "Ready"
+
+            _poll(lambda: ready(1), timeout=120)
+            for index in range(changes):
+                wanted = 2 if index % 2 == 0 else 1
+                current = api.get(path).json()
+                current["spec"]["replicas"] = wanted
+                started = time.perf_counter()
+                assert api.put(path, json=current).status_code == 200
+                _poll(lambda n=wanted: kube.get(sts).json()["spec"]["replicas"] == n)
+                applied.append((time.perf_counter() - started) * 1000)
+                _poll(lambda n=wanted: ready(n))
+                status.append((time.perf_counter() - started) * 1000)
+    finally:
+        server.stop()
+    return {
+        "rollout_applied_p50_ms": pct(applied, 50),
+        "rollout_applied_p99_ms": pct(applied, 99),
+        "rollout_status_p50_ms": pct(status, 50),
+        "rollout_status_p99_ms": pct(status, 99),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--settle", type=float, default=15.0)
+    parser.add_argument("--changes", type=int, default=40)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results: dict[str, Any] = {}
@@ -167,6 +229,7 @@ def main() -> int:
 
         asyncio.run(measure())
         results.update(idle_server_rss(cluster, Path(tmp), args.settle))
+        results.update(rollout_latency(cluster, Path(tmp), args.changes))
     for key, value in results.items():
         target = TARGETS.get(key)
         verdict = "met" if target is not None and value <= target else "MISSED"
