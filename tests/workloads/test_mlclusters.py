@@ -273,7 +273,9 @@ def test_kill_9_of_the_server_leaves_no_ray_behind(tmp_path: Path) -> None:
             heads = [
                 p
                 for p in ray_processes(server)
-                if p.cmdline()[1:3] == ["-m", "ray.scripts.scripts"] and "--head" in p.cmdline()
+                if p.cmdline()[1] == "-c"
+                and "ray.scripts.scripts" in p.cmdline()[2]
+                and "--head" in p.cmdline()
             ]
             assert len(heads) == 1
             # Ray's temp dir was swept at the restart: only the new session is left.

@@ -6,8 +6,8 @@ nodes on one machine need distinct loopback IPs *and* port ranges that never
 overlap. This module hands out **slots**: slot ``s`` is node IP
 ``127.0.0.{s+2}`` and the ports ``20000 + 300*s`` .. ``+299`` (below the
 kernel's ephemeral range, so nothing the OS picks at random lands there). A
-slot's first ports are the head's GCS, Ray client and dashboard ports (the
-dashboard on 127.0.0.1); the rest are the node's worker ports. 40 slots give
+slot's first ports are the head's GCS, (unused) Ray client and dashboard ports
+(the dashboard on 127.0.0.1); the rest are the node's worker ports. 40 slots give
 40 Ray nodes per machine (all clusters together), each with 290 worker ports.
 Every node's dashboard agent listens on the runtime's ``{port}`` (on
 127.0.0.1 too), which is what the runtime probes: once the head's agent
@@ -15,6 +15,13 @@ answers, its raylet is up and the Jobs API accepts jobs.
 
 Slots live in memory: after a server restart every Ray process is started
 afresh (the runtime does not adopt), so slots are handed out again.
+
+``ray start`` runs without Ray Client's server (``ray://``), which LLMOS does
+not expose (users reach a cluster through the proxied dashboard and Jobs
+API): ``ray start`` has no flag to leave it out, so the command sets Ray's
+check for its dependencies to "missing" first. That spares the head a Python
+process that imports all of Ray while the dashboard starts (about 3 s of CPU,
+``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -178,6 +185,14 @@ def resource_flags(resources: dict[str, Any]) -> list[str]:
     return flags
 
 
+# `ray start`, told that Ray Client's dependencies are missing, so it starts no client server.
+_RAY_START = (
+    "import sys, ray.scripts.scripts as cli; "
+    "cli.get_ray_client_dependency_error = lambda: ImportError('LLMOS does not use Ray Client'); "
+    "sys.exit(cli.main())"
+)
+
+
 def _ray(*args: str) -> list[str]:
     # The wrapper stops the whole process tree if the server dies (see fateshare).
     return [
@@ -188,8 +203,8 @@ def _ray(*args: str) -> list[str]:
         "8",
         "--",
         sys.executable,
-        "-m",
-        "ray.scripts.scripts",
+        "-c",
+        _RAY_START,
         "start",
         "--block",
         "--disable-usage-stats",
@@ -206,7 +221,6 @@ def head_command(slot: Slot, temp_dir: Path, resources: dict[str, Any]) -> list[
         "--include-dashboard=true",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={slot.dashboard_port}",
-        f"--ray-client-server-port={slot.client_port}",
         # The runtime probes the agent: once it answers, the raylet is up and jobs are accepted.
         "--dashboard-agent-listen-port={port}",
         f"--min-worker-port={low}",
