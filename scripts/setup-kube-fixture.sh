@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the Kubernetes control plane that the cluster-mode tests (tests/kube/) run:
-# kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok, compiled
-# with `go` from the Go module proxy. Test tooling only; nothing built is committed.
+# kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok and the KubeRay
+# operator, compiled with `go` from the Go module proxy. Test tooling only; nothing
+# built is committed.
 #
 # The pinned versions are the go.mod files under tools/kube/ (one module per tool,
 # so their dependency graphs never meet). Binaries land in
@@ -64,6 +65,7 @@ build() {  # DIR VERSION LDFLAGS NAME=PACKAGE...
 KUBE=$(pinned kubernetes k8s.io/kubernetes)
 ETCD=$(pinned etcd go.etcd.io/etcd/server/v3)
 KWOK=$(pinned kwok sigs.k8s.io/kwok)
+KUBERAY=$(pinned kuberay github.com/ray-project/kuberay/ray-operator)
 minor=${KUBE#v1.}
 minor=${minor%%.*}
 kube_ldflags=""
@@ -78,6 +80,7 @@ build kubernetes "$KUBE" "$kube_ldflags" \
   kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler
 build etcd "$ETCD" "" etcd=go.etcd.io/etcd/server/v3
 build kwok "$KWOK" "" kwok=sigs.k8s.io/kwok/cmd/kwok
+build kuberay "$KUBERAY" "" kuberay-operator=github.com/ray-project/kuberay/ray-operator
 
 # kwok does nothing without Stages (the lifecycles it plays). Its module ships the
 # standard ones; assemble them, at the pinned version, into the config the fixture passes.
@@ -94,4 +97,19 @@ if [[ ! -f $stages ]]; then
   mv "$stages.partial" "$stages"
 fi
 ln -sfn "../kwok-$KWOK/stages.yaml" "$BIN/kwok.yaml"
-echo "setup-kube-fixture: kubernetes $KUBE, etcd $ETCD, kwok $KWOK in $BIN" >&2
+
+# The operator acts on ray.io/v1 objects, whose CRDs its module ships; copy them, at
+# the pinned version, beside the binary (the fixture applies them before starting it).
+crd_dir=$CACHE/kuberay-$KUBERAY
+if [[ ! -f $crd_dir/ray.io_rayservices.yaml ]]; then  # copied last
+  source_dir=$(cd "$ROOT/tools/kube/kuberay" && go list -m -f '{{.Dir}}' github.com/ray-project/kuberay/ray-operator)
+  for kind in rayclusters rayjobs rayservices; do
+    cp "$source_dir/config/crd/bases/ray.io_$kind.yaml" "$crd_dir/ray.io_$kind.yaml.partial"
+    chmod 644 "$crd_dir/ray.io_$kind.yaml.partial"
+    mv "$crd_dir/ray.io_$kind.yaml.partial" "$crd_dir/ray.io_$kind.yaml"
+  done
+fi
+for kind in rayclusters rayjobs rayservices; do
+  ln -sfn "../kuberay-$KUBERAY/ray.io_$kind.yaml" "$BIN/ray.io_$kind.yaml"
+done
+echo "setup-kube-fixture: kubernetes $KUBE, etcd $ETCD, kwok $KWOK, kuberay $KUBERAY in $BIN" >&2

@@ -7,6 +7,11 @@ pod status). It registers one fake GPU node, ``kwok-gpu-0`` with 8
 ``nvidia.com/gpu``, and is ready when the scheduler and controller-manager
 answer /healthz, the ``default`` service account exists and that node is Ready.
 All three use the fixture's admin credentials. Started only for tests that ask.
+
+``running_nodes(..., kuberay=True)`` (the server's plane, ``kube_server_nodes``)
+also applies KubeRay's CRDs (RayCluster, RayJob, RayService, copied from the
+pinned module by the setup script) and starts the KubeRay operator, which makes
+a RayCluster's head and worker pods and Services; kwok runs those pods.
 """
 
 from __future__ import annotations
@@ -20,11 +25,22 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from kubeplane import START_TIMEOUT, KubeCluster, Process, binary, free_port, probe
+from kubeplane import (
+    START_TIMEOUT,
+    KubeCluster,
+    Process,
+    apply,
+    binary,
+    free_port,
+    probe,
+    wait_established,
+)
 
 GPU_NODE = "kwok-gpu-0"
 GPUS_PER_NODE = 8
+KUBERAY_CRDS = ("ray.io_rayclusters.yaml", "ray.io_rayjobs.yaml", "ray.io_rayservices.yaml")
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,40 @@ def _start_component(cluster: KubeCluster, name: str, extra: list[str]) -> Proce
     return process
 
 
+def _start_kuberay(cluster: KubeCluster) -> Process:
+    """The KubeRay operator with the fixture's kubeconfig; its CRDs must be served first.
+
+    It sets up its RayJob and RayService controllers too, so all three CRDs are applied.
+    Leader election is off and its metrics and probes listen on free loopback ports.
+    """
+    with cluster.client() as client:
+        names = []
+        for file in KUBERAY_CRDS:
+            crd = yaml.safe_load(binary(file).read_text())
+            apply(client, crd)
+            names.append(crd["metadata"]["name"])
+        wait_established(client, names)
+    health = free_port()
+    process = Process(
+        "kuberay-operator",
+        [
+            str(binary("kuberay-operator")),
+            f"--kubeconfig={cluster.kubeconfig}",
+            "--enable-leader-election=false",
+            f"--metrics-addr=127.0.0.1:{free_port()}",
+            f"--health-probe-bind-address=127.0.0.1:{health}",
+            "--log-stdout-encoder=console",
+        ],
+        cluster.work / "kuberay-operator.log",
+    )
+    try:
+        process.wait_until(lambda: probe(f"http://127.0.0.1:{health}/readyz"), "a ready /readyz")
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
 def _wait_for(process: Process, client: httpx.Client, path: str, test: Any, what: str) -> None:
     def ready() -> bool:
         response = client.get(path)
@@ -97,13 +147,19 @@ def _node_ready(node: dict[str, Any]) -> bool:
 
 
 @contextmanager
-def running_nodes(cluster: KubeCluster, pod_cidr: str | None = None) -> Iterator[KubeNodes]:
+def running_nodes(
+    cluster: KubeCluster, pod_cidr: str | None = None, kuberay: bool = False
+) -> Iterator[KubeNodes]:
     """Controllers, a scheduler and kwok on ``cluster``, with the fake GPU node Ready.
 
     ``pod_cidr`` is where kwok takes the fake pods' IPs from: a loopback range lets a
-    test stand a real server in for a pod (kwok runs no containers).
+    test stand a real server in for a pod (kwok runs no containers). ``kuberay`` adds
+    KubeRay's CRDs and operator.
     """
-    for name in ("kube-controller-manager", "kube-scheduler", "kwok", "kwok.yaml"):
+    needed = ["kube-controller-manager", "kube-scheduler", "kwok", "kwok.yaml"]
+    if kuberay:
+        needed += ["kuberay-operator", *KUBERAY_CRDS]
+    for name in needed:
         binary(name)
     started: list[Process] = []
     try:
@@ -144,6 +200,8 @@ def running_nodes(cluster: KubeCluster, pod_cidr: str | None = None) -> Iterator
             created = client.post("/api/v1/nodes", json=node)
             assert created.status_code in (201, 409), created.text
             _wait_for(kwok, client, f"/api/v1/nodes/{GPU_NODE}", _node_ready, "a Ready node")
+        if kuberay:
+            started.append(_start_kuberay(cluster))
         yield KubeNodes(cluster, GPU_NODE)
     finally:
         for process in reversed(started):

@@ -343,6 +343,12 @@ def apply_crds(client: httpx.Client) -> None:
             crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             response = client.put(f"{path}/{name}", json=crd)
         assert response.is_success, f"{name}: {response.status_code} {response.text}"
+    wait_established(client, names)
+
+
+def wait_established(client: httpx.Client, names: list[str]) -> None:
+    """Wait until each named CustomResourceDefinition is Established (served)."""
+    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     deadline = time.monotonic() + 60
     for name in names:
         while not _established(client.get(f"{path}/{name}").json()):

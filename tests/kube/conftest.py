@@ -71,8 +71,8 @@ POD_CIDR = "127.0.100.0/24"
 
 @pytest.fixture(scope="session")
 def kube_server_nodes(kube_server: KubeServer) -> Iterator[KubeNodes]:
-    """The server's control plane with controllers, a scheduler and a fake GPU node."""
-    with running_nodes(kube_server.cluster, pod_cidr=POD_CIDR) as nodes:
+    """The server's control plane with controllers, a scheduler, a fake GPU node and KubeRay."""
+    with running_nodes(kube_server.cluster, pod_cidr=POD_CIDR, kuberay=True) as nodes:
         yield nodes
 
 

@@ -10,11 +10,12 @@ pod's address, and the gateway routes to it as it would to the pod.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
@@ -22,9 +23,15 @@ import pytest
 
 from factories import ML, create_namespace, ms_path
 from kubenodes import KubeNodes, wait_until
+from kubeplane import KubeCluster
+from llmos._lib.errors import LLMOSError, Reason
+from llmos.auth.builtin import SETTINGS
 from llmos.engines.base import EngineContext
 from llmos.engines.llama_cpp import LlamaCppEngine
 from llmos.engines.sources import bundled
+from llmos.runtime.kube.render import KubeSettings
+from llmos.runtime.kube.runtime import KubeAPI, KubeRuntime
+from llmos.store.kube.client import KubeClient, KubeConnection
 
 from .conftest import KubeServer
 
@@ -288,22 +295,238 @@ def test_a_notebook_is_a_statefulset_with_a_home_claim_and_a_secret_of_its_own(
     wait_until(lambda: _status(admin, path).get("phase") == "Stopped", "the notebook Stopped")
 
 
-def test_an_mlcluster_without_kuberay_says_what_is_missing(
-    kube_server: KubeServer, kube_server_nodes: KubeNodes
-) -> None:
-    admin = kube_server.admin
-    create_namespace(admin, "ray-k")
+# -- MLClusters: KubeRay RayClusters ---------------------------------------------------------
+
+
+def _mlcluster(admin: httpx.Client, namespace: str, name: str, **spec: Any) -> dict[str, Any]:
     body = {
         "apiVersion": "ml.llmos.ai/v1",
         "kind": "MLCluster",
-        "metadata": {"name": "rc"},
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    response = admin.post(f"{ML}/namespaces/{namespace}/mlclusters", json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _raycluster(kube: httpx.Client, namespace: str, name: str) -> dict[str, Any] | None:
+    response = kube.get(f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters/{name}")
+    return response.json() if response.status_code == 200 else None
+
+
+def _ray_pods(kube: httpx.Client, namespace: str, cluster: str) -> list[dict[str, Any]]:
+    pods = kube.get(
+        f"/api/v1/namespaces/{namespace}/pods",
+        params={"labelSelector": f"ray.io/cluster={cluster}"},
+    ).json()["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def _mlc_when(admin: httpx.Client, path: str, test: Any, what: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        status = _status(admin, path)
+        return status if test(status) else None
+
+    result: dict[str, Any] = wait_until(check, what)
+    return result
+
+
+def _groups(status: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    return {
+        g["name"]: (g["desiredReplicas"], g["readyReplicas"])
+        for g in status.get("workerGroups") or []
+    }
+
+
+def test_an_mlcluster_is_a_raycluster_that_kuberay_runs_and_its_status_mirrors_it(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes
+) -> None:
+    admin, kube = kube_server.admin, kube_server.kube
+    create_namespace(admin, "ray-k")
+    made = _mlcluster(
+        admin,
+        "ray-k",
+        "rc",
+        head={"resources": {"cpu": "1", "memory": "2Gi"}},
+        workerGroups=[{"name": "cpu", "replicas": 2, "resources": {"cpu": "500m"}}],
+    )
+    rc = wait_until(lambda: _raycluster(kube, "ray-k", "ray-rc"), "the RayCluster")
+    owner = rc["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == (
+        "MLCluster",
+        made["metadata"]["uid"],
+        True,
+    )
+    head = rc["spec"]["headGroupSpec"]
+    assert head["template"]["spec"]["containers"][0]["name"] == "ray-head"
+    assert head["rayStartParams"] == {"dashboard-host": "0.0.0.0", "num-cpus": "1"}
+    (group,) = rc["spec"]["workerGroupSpecs"]
+    assert (group["groupName"], group["replicas"], group["rayStartParams"]) == (
+        "cpu",
+        2,
+        {"num-cpus": "1"},  # Ray counts whole CPUs: at least one
+    )
+
+    path = f"{ML}/namespaces/ray-k/mlclusters/rc"
+    status = _mlc_when(admin, path, lambda s: s.get("phase") == "Ready", "the MLCluster Ready")
+    assert status["message"] == "head and 2/2 workers ready", status
+    assert _groups(status) == {"cpu": (2, 2)}
+    nodes = {n["name"]: n for n in status["nodes"]}
+    assert set(nodes) == {"head", "cpu-0", "cpu-1"}, nodes
+    assert {n["phase"] for n in nodes.values()} == {"Ready"}
+    assert all(n["ip"].startswith("127.0.100.") for n in nodes.values()), nodes
+    assert status["dashboardUrl"] == "http://ray-rc-head-svc.ray-k.svc:8265"
+    assert status["rayVersion"] == "2.60.0"
+    ready = {c["type"]: c for c in status["conditions"]}["Ready"]
+    assert ready["status"] == "True"
+
+    # KubeRay made a head and two workers (kwok runs them) and the head's Service.
+    pods = _ray_pods(kube, "ray-k", "ray-rc")
+    types = sorted(p["metadata"]["labels"]["ray.io/node-type"] for p in pods)
+    assert types == ["head", "worker", "worker"]
+    for pod in pods:
+        assert pod["spec"]["nodeName"] == kube_server_nodes.gpu_node
+        assert pod["status"]["phase"] == "Running"
+        assert pod["metadata"]["labels"]["llmos.ai/kind"] == "MLCluster"
+    (head_pod,) = [p for p in pods if p["metadata"]["labels"]["ray.io/node-type"] == "head"]
+    assert nodes["head"]["ip"] == head_pod["status"]["podIP"]
+    rc = _raycluster(kube, "ray-k", "ray-rc")
+    assert rc is not None
+    assert rc["status"]["state"] == "ready"
+    assert rc["status"]["head"]["podIP"] == head_pod["status"]["podIP"]
+    assert rc["status"]["readyWorkerReplicas"] == rc["status"]["desiredWorkerReplicas"] == 2
+    # KubeRay 1.5 makes the head's Service headless: its address is the head pod's.
+    service = kube.get("/api/v1/namespaces/ray-k/services/ray-rc-head-svc").json()
+    assert service["spec"]["clusterIP"] == "None"
+    assert rc["status"]["head"]["serviceIP"] == head_pod["status"]["podIP"]
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]}["dashboard"] == 8265
+
+    reasons = _events(admin, "ray-k", "rc")
+    assert {"Scheduled", "Started", "Ready"} <= set(reasons), reasons
+
+
+def test_scaling_a_worker_group_changes_the_raycluster_and_deleting_cascades(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes
+) -> None:
+    admin, kube = kube_server.admin, kube_server.kube
+    create_namespace(admin, "ray-scale-k")
+    _mlcluster(admin, "ray-scale-k", "sc", workerGroups=[{"name": "w", "replicas": 1}])
+    path = f"{ML}/namespaces/ray-scale-k/mlclusters/sc"
+    _mlc_when(admin, path, lambda s: s.get("phase") == "Ready", "the MLCluster Ready")
+
+    current = admin.get(path).json()
+    current["spec"]["workerGroups"][0]["replicas"] = 3
+    assert admin.put(path, json=current).status_code == 200
+    wait_until(
+        lambda: (
+            (_raycluster(kube, "ray-scale-k", "ray-sc") or {})
+            .get("spec", {})
+            .get("workerGroupSpecs", [{}])[0]
+            .get("replicas")
+            == 3
+        ),
+        "the RayCluster's worker group to ask for 3",
+    )
+    status = _mlc_when(
+        admin,
+        path,
+        lambda s: s.get("phase") == "Ready" and _groups(s) == {"w": (3, 3)},
+        "three ready workers",
+    )
+    assert len(status["nodes"]) == 4
+    assert len(_ray_pods(kube, "ray-scale-k", "ray-sc")) == 4
+
+    current = admin.get(path).json()
+    current["spec"]["workerGroups"][0]["replicas"] = 1
+    assert admin.put(path, json=current).status_code == 200
+    _mlc_when(
+        admin,
+        path,
+        lambda s: s.get("phase") == "Ready" and _groups(s) == {"w": (1, 1)},
+        "one worker again",
+    )
+    wait_until(
+        lambda: len(_ray_pods(kube, "ray-scale-k", "ray-sc")) == 2, "KubeRay to remove 2 workers"
+    )
+
+    assert admin.delete(path).is_success
+    wait_until(
+        lambda: (
+            _raycluster(kube, "ray-scale-k", "ray-sc") is None
+            and not _ray_pods(kube, "ray-scale-k", "ray-sc")
+            and kube.get("/api/v1/namespaces/ray-scale-k/services/ray-sc-head-svc").status_code
+            == 404
+        ),
+        "the RayCluster, its pods and its Service to go with the MLCluster",
+    )
+
+
+def test_gpu_worker_groups_request_nvidia_gpus_and_one_no_node_fits_stays_pending(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes
+) -> None:
+    admin, kube = kube_server.admin, kube_server.kube
+    create_namespace(admin, "ray-gpu-k")
+    _mlcluster(
+        admin,
+        "ray-gpu-k",
+        "g",
+        workerGroups=[{"name": "gpu", "replicas": 1, "resources": {"gpu": 2}}],
+    )
+    _mlcluster(admin, "ray-gpu-k", "huge", workerGroups=[{"name": "big", "resources": {"gpu": 16}}])
+    rc = wait_until(lambda: _raycluster(kube, "ray-gpu-k", "ray-g"), "the RayCluster")
+    (group,) = rc["spec"]["workerGroupSpecs"]
+    assert group["rayStartParams"] == {"num-gpus": "2"}
+    limits = group["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == "2"
+    assert "nvidia.com/gpu" not in str(rc["spec"]["headGroupSpec"]["template"])
+
+    path = f"{ML}/namespaces/ray-gpu-k/mlclusters/g"
+    _mlc_when(admin, path, lambda s: s.get("phase") == "Ready", "the GPU MLCluster Ready")
+    (worker,) = [
+        p
+        for p in _ray_pods(kube, "ray-gpu-k", "ray-g")
+        if p["metadata"]["labels"]["ray.io/node-type"] == "worker"
+    ]
+    assert worker["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert worker["spec"]["nodeName"] == kube_server_nodes.gpu_node
+    assert (_raycluster(kube, "ray-gpu-k", "ray-g") or {})["status"]["desiredGPU"] == "2"
+
+    huge = _mlc_when(
+        admin,
+        f"{ML}/namespaces/ray-gpu-k/mlclusters/huge",
+        lambda s: s.get("phase") == "Pending",
+        "the 16-GPU MLCluster to be Pending",
+    )
+    assert "Insufficient nvidia.com/gpu" in huge["message"], huge
+    assert {n["name"]: n["phase"] for n in huge["nodes"]}["big-0"] == "Pending"
+    scheduled = {c["type"]: c for c in huge["conditions"]}["Scheduled"]
+    assert scheduled["status"] == "False" and scheduled["reason"] == "FailedScheduling"
+    # Give the node's GPUs back to the other tests.
+    for name in ("g", "huge"):
+        assert admin.delete(f"{ML}/namespaces/ray-gpu-k/mlclusters/{name}").is_success
+
+
+def test_an_mlcluster_on_a_cluster_without_kuberay_says_what_is_missing(kube: KubeCluster) -> None:
+    """The shared control plane has no ray.io API: applying a RayCluster names KubeRay."""
+    cluster = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "MLCluster",
+        "metadata": {"name": "rc", "namespace": "default", "uid": "0000-rc"},
         "spec": {"workerGroups": [{"name": "cpu", "replicas": 1}]},
     }
-    assert admin.post(f"{ML}/namespaces/ray-k/mlclusters", json=body).status_code == 201
+    settings = KubeSettings.from_settings(lambda name: SETTINGS[name][0])
 
-    def failed() -> dict[str, Any] | None:
-        status = _status(admin, f"{ML}/namespaces/ray-k/mlclusters/rc")
-        return status if status.get("phase") == "Failed" else None
+    async def apply() -> None:
+        client = KubeClient(KubeConnection.from_kubeconfig(kube.kubeconfig))
+        try:
+            # apply only sends requests; the log and watch methods are not needed.
+            await KubeRuntime(cast(KubeAPI, client), lambda: settings).apply(cluster)
+        finally:
+            await client.close()
 
-    status = wait_until(failed, "the MLCluster to fail for want of KubeRay")
-    assert "KubeRay" in status["message"], status
+    with pytest.raises(LLMOSError) as caught:
+        asyncio.run(apply())
+    assert caught.value.reason == Reason.SERVICE_UNAVAILABLE
+    assert "KubeRay" in str(caught.value), caught.value

@@ -116,6 +116,13 @@ class ClusterReconciler:
             )
         elif self.kind == "Volume":
             status["capacity"] = observed.extra.get("capacity") or status.get("capacity")
+        elif self.kind == "MLCluster":
+            # Its Ray nodes (KubeRay's pods), worker groups, and where the dashboard is.
+            status["nodes"] = observed.extra.get("nodes") or []
+            status["workerGroups"] = observed.extra.get("workerGroups") or []
+            for name in ("dashboardUrl", "rayVersion"):
+                if observed.extra.get(name):
+                    status[name] = observed.extra[name]
 
     async def _external(
         self, ms: dict[str, Any], status: dict[str, Any], generation: int | None

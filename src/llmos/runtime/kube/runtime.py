@@ -8,7 +8,8 @@ object is one idempotent PATCH per child and Kubernetes keeps what others own.
 (:mod:`llmos.runtime.kube.mirror`). Watches on the pods, PVCs and RayClusters
 that carry LLMOS's labels call the ``on_change`` handlers with the owner, so the
 owner's controller reconciles as soon as a pod is scheduled, becomes ready or
-crashes. Deletion is Kubernetes' garbage collector's: every child is owned.
+crashes (the RayCluster watch waits for KubeRay's API, which may come later).
+Deletion is Kubernetes' garbage collector's: every child is owned.
 
 Kubernetes does the rest of what the local runtime does itself: it schedules
 GPUs (``nvidia.com/gpu``), restarts with backoff, probes health, and keeps
@@ -48,6 +49,7 @@ _PATHS = {
     ("ray.io/v1", "RayCluster"): "/apis/ray.io/v1/namespaces/{ns}/rayclusters",
 }
 _RETRY_SECONDS = 2.0
+_ABSENT_RETRY_SECONDS = 5.0  # an optional API (KubeRay's) that is not there yet
 
 
 class KubeAPI(Protocol):
@@ -163,9 +165,9 @@ class KubeRuntime:
                 await self._get(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{child}")
             )
         if kind == "MLCluster":
-            return mirror.raycluster(
-                await self._get(f"/apis/ray.io/v1/namespaces/{ns}/rayclusters/{child}")
-            )
+            rc = await self._get(f"/apis/ray.io/v1/namespaces/{ns}/rayclusters/{child}")
+            # KubeRay's pods carry the template's labels, so they are selected as ours.
+            return mirror.raycluster(rc, await self.pods(obj) if rc is not None else [])
         pods = await self.pods(obj)
         if kind == "Notebook":
             wanted = 0 if obj["spec"].get("stopped") else 1
@@ -206,9 +208,13 @@ class KubeRuntime:
     async def _watch(self, resource: str, path: str, optional: bool) -> None:
         """Call the handlers for every change of an LLMOS-labelled child, for ever."""
         params = {"labelSelector": _SELECTOR}
+        absent = False
         while True:
             try:
                 page = await self.client.request("GET", path, params=params)
+                if absent:
+                    log.info("the %s API is there now; watching it", resource)
+                    absent = False
                 since = int(page["metadata"]["resourceVersion"])
                 for item in page.get("items") or []:
                     self._changed(
@@ -222,8 +228,12 @@ class KubeRuntime:
                 raise
             except LLMOSError as exc:
                 if optional and exc.reason == Reason.NOT_FOUND:
-                    log.info("no %s API in this cluster; not watching it", resource)
-                    return
+                    # KubeRay may be installed after LLMOS starts: look again now and then.
+                    if not absent:
+                        log.info("no %s API in this cluster (yet); looking again", resource)
+                    absent = True
+                    await asyncio.sleep(_ABSENT_RETRY_SECONDS)
+                    continue
                 if exc.reason != Reason.GONE:
                     log.warning("watching %s: %s; retrying", resource, exc)
                     await asyncio.sleep(_RETRY_SECONDS)
