@@ -50,6 +50,17 @@ def _status(admin: httpx.Client, path: str) -> dict[str, Any]:
     return result
 
 
+def _status_when(admin: httpx.Client, path: str, test: Any, what: str) -> dict[str, Any]:
+    """The object's status once ``test(status)`` holds."""
+
+    def check() -> dict[str, Any] | None:
+        status = _status(admin, path)
+        return status if test(status) else None
+
+    result: dict[str, Any] = wait_until(check, what)
+    return result
+
+
 def _deploy(admin: httpx.Client, namespace: str, name: str, **spec: Any) -> dict[str, Any]:
     body = {
         "apiVersion": "ml.llmos.ai/v1",
@@ -134,11 +145,9 @@ def test_a_modelservice_is_a_statefulset_and_a_service_and_serves_through_the_ga
 
     path = ms_path("serve-k", "chat")
 
-    def ready() -> dict[str, Any] | None:
-        status = _status(admin, path)
-        return status if status.get("phase") == "Ready" else None
-
-    status = wait_until(ready, "the ModelService to be Ready")
+    status = _status_when(
+        admin, path, lambda s: s.get("phase") == "Ready", "the ModelService to be Ready"
+    )
     assert status["readyReplicas"] == 1
     (endpoint,) = status["endpoints"]
     assert endpoint.startswith("http://127.0.100.") and endpoint.endswith(":8000")
@@ -176,11 +185,12 @@ def test_gpus_are_requested_from_kubernetes_and_a_request_no_node_fits_stays_pen
         "the 2-GPU ModelService to be Ready on the 8-GPU node",
     )
 
-    def pending() -> dict[str, Any] | None:
-        status = _status(admin, ms_path("gpu-k", "huge"))
-        return status if status.get("phase") == "Pending" else None
-
-    status = wait_until(pending, "the 16-GPU ModelService to be Pending")
+    status = _status_when(
+        admin,
+        ms_path("gpu-k", "huge"),
+        lambda s: s.get("phase") == "Pending",
+        "the 16-GPU ModelService to be Pending",
+    )
     assert "Insufficient nvidia.com/gpu" in status["message"], status
     scheduled = {c["type"]: c for c in status["conditions"]}["Scheduled"]
     assert scheduled["status"] == "False" and scheduled["reason"] == "FailedScheduling"
@@ -199,11 +209,7 @@ def test_scaling_and_deleting_a_modelservice_reach_its_children(
     current["spec"]["replicas"] = 2
     assert admin.put(path, json=current).status_code == 200
 
-    def two_ready() -> dict[str, Any] | None:
-        status = _status(admin, path)
-        return status if status.get("readyReplicas") == 2 else None
-
-    status = wait_until(two_ready, "two ready replicas")
+    status = _status_when(admin, path, lambda s: s.get("readyReplicas") == 2, "two ready replicas")
     assert len(set(status["endpoints"])) == 2
 
     assert admin.delete(path).is_success
@@ -244,11 +250,9 @@ def test_a_volume_is_a_pvc_and_is_ready_once_bound(
     assert admin.post(f"{ML}/namespaces/vol-k/volumes", json=body).status_code == 201
     path = f"{ML}/namespaces/vol-k/volumes/data"
 
-    def ready() -> dict[str, Any] | None:
-        status = _status(admin, path)
-        return status if status.get("phase") == "Ready" else None
-
-    status = wait_until(ready, "the Volume to be Ready")
+    status = _status_when(
+        admin, path, lambda s: s.get("phase") == "Ready", "the Volume to be Ready"
+    )
     assert status["capacity"] == "2Gi"
     claim = kube.get("/api/v1/namespaces/vol-k/persistentvolumeclaims/vol-data").json()
     assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
@@ -278,11 +282,12 @@ def test_a_notebook_is_a_statefulset_with_a_home_claim_and_a_secret_of_its_own(
     # Without a provisioner its home claim stays unbound, and the notebook says so.
     path = f"{ML}/namespaces/nb-k/notebooks/lab"
 
-    def pending() -> dict[str, Any] | None:
-        status = _status(admin, path)
-        return status if status.get("phase") == "Pending" else None
-
-    status = wait_until(pending, "the notebook to be Pending on its unbound claim")
+    status = _status_when(
+        admin,
+        path,
+        lambda s: s.get("phase") == "Pending",
+        "the notebook to be Pending on its unbound claim",
+    )
     assert "PersistentVolumeClaim" in status["message"], status
 
     current = admin.get(path).json()
@@ -324,15 +329,6 @@ def _ray_pods(kube: httpx.Client, namespace: str, cluster: str) -> list[dict[str
     return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
 
-def _mlc_when(admin: httpx.Client, path: str, test: Any, what: str) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        status = _status(admin, path)
-        return status if test(status) else None
-
-    result: dict[str, Any] = wait_until(check, what)
-    return result
-
-
 def _groups(status: dict[str, Any]) -> dict[str, tuple[int, int]]:
     return {
         g["name"]: (g["desiredReplicas"], g["readyReplicas"])
@@ -370,7 +366,7 @@ def test_an_mlcluster_is_a_raycluster_that_kuberay_runs_and_its_status_mirrors_i
     )
 
     path = f"{ML}/namespaces/ray-k/mlclusters/rc"
-    status = _mlc_when(admin, path, lambda s: s.get("phase") == "Ready", "the MLCluster Ready")
+    status = _status_when(admin, path, lambda s: s.get("phase") == "Ready", "the MLCluster Ready")
     assert status["message"] == "head and 2/2 workers ready", status
     assert _groups(status) == {"cpu": (2, 2)}
     nodes = {n["name"]: n for n in status["nodes"]}
@@ -414,7 +410,7 @@ def test_scaling_a_worker_group_changes_the_raycluster_and_deleting_cascades(
     create_namespace(admin, "ray-scale-k")
     _mlcluster(admin, "ray-scale-k", "sc", workerGroups=[{"name": "w", "replicas": 1}])
     path = f"{ML}/namespaces/ray-scale-k/mlclusters/sc"
-    _mlc_when(admin, path, lambda s: s.get("phase") == "Ready", "the MLCluster Ready")
+    _status_when(admin, path, lambda s: s.get("phase") == "Ready", "the MLCluster Ready")
 
     current = admin.get(path).json()
     current["spec"]["workerGroups"][0]["replicas"] = 3
@@ -429,7 +425,7 @@ def test_scaling_a_worker_group_changes_the_raycluster_and_deleting_cascades(
         ),
         "the RayCluster's worker group to ask for 3",
     )
-    status = _mlc_when(
+    status = _status_when(
         admin,
         path,
         lambda s: s.get("phase") == "Ready" and _groups(s) == {"w": (3, 3)},
@@ -441,7 +437,7 @@ def test_scaling_a_worker_group_changes_the_raycluster_and_deleting_cascades(
     current = admin.get(path).json()
     current["spec"]["workerGroups"][0]["replicas"] = 1
     assert admin.put(path, json=current).status_code == 200
-    _mlc_when(
+    _status_when(
         admin,
         path,
         lambda s: s.get("phase") == "Ready" and _groups(s) == {"w": (1, 1)},
@@ -483,7 +479,7 @@ def test_gpu_worker_groups_request_nvidia_gpus_and_one_no_node_fits_stays_pendin
     assert "nvidia.com/gpu" not in str(rc["spec"]["headGroupSpec"]["template"])
 
     path = f"{ML}/namespaces/ray-gpu-k/mlclusters/g"
-    _mlc_when(admin, path, lambda s: s.get("phase") == "Ready", "the GPU MLCluster Ready")
+    _status_when(admin, path, lambda s: s.get("phase") == "Ready", "the GPU MLCluster Ready")
     (worker,) = [
         p
         for p in _ray_pods(kube, "ray-gpu-k", "ray-g")
@@ -493,7 +489,7 @@ def test_gpu_worker_groups_request_nvidia_gpus_and_one_no_node_fits_stays_pendin
     assert worker["spec"]["nodeName"] == kube_server_nodes.gpu_node
     assert (_raycluster(kube, "ray-gpu-k", "ray-g") or {})["status"]["desiredGPU"] == "2"
 
-    huge = _mlc_when(
+    huge = _status_when(
         admin,
         f"{ML}/namespaces/ray-gpu-k/mlclusters/huge",
         lambda s: s.get("phase") == "Pending",
