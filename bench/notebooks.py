@@ -6,9 +6,13 @@ Runs a real ``llmos server`` on loopback and measures, side by side in one run:
 - the proxy on a 100 MB download: Jupyter's ``/files/`` endpoint fetched
   through ``https://127.0.0.1:PORT/notebooks/...`` (TLS, LLMOS auth, the
   proxy) and directly from the notebook's own loopback port with its secret,
-  alternating, as a ratio (proxy / direct) of MB/s.
+  alternating, as a ratio (proxy / direct) of MB/s; and, in the same rounds,
+  the TLS ceiling: the same client downloading as much from a zero-work HTTPS
+  server (``bench/https_blob.py``, the server's certificate and HTTP stack),
+  what a proxy that cost nothing would reach. The server's CPU per proxied
+  download is read from ``/proc``.
 
-    .venv/bin/python bench/notebooks.py [--runs 3] [--megabytes 100] [--json out.json]
+    .venv/bin/python bench/notebooks.py [--runs 3] [--rounds 5] [--megabytes 100] [--json out.json]
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +38,7 @@ from helpers import create, notebook, path, phase_is, volume, wait_for  # noqa: 
 from jupyter import execute, start_kernel  # noqa: E402
 
 from llmos._lib.keys import ServerKey  # noqa: E402
-from server import RunningServer, admin_server  # noqa: E402
+from server import RunningServer, admin_server, free_port  # noqa: E402
 
 TARGETS = {"create_to_kernel_seconds": 5.0, "proxy_download_ratio": 0.7}
 
@@ -74,6 +79,29 @@ def download(client: httpx.Client, url: str, headers: dict[str, str]) -> float:
     return size / (1 << 20) / (time.perf_counter() - started)
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def https_blob(server: RunningServer, megabytes: int) -> tuple[subprocess.Popen[bytes], str]:
+    """The zero-work HTTPS server, with the LLMOS server's certificate; and its URL."""
+    port, tls = free_port(), server.data_dir / "tls"
+    script = ROOT / "bench" / "https_blob.py"
+    cert, key = tls / "server.crt", tls / "server.key"
+    blob = subprocess.Popen([sys.executable, str(script), str(port), str(megabytes), cert, key])
+    url = f"https://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.head(url, verify=server.ca)
+            return blob, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    blob.kill()
+    raise RuntimeError("bench/https_blob.py did not start")
+
+
 def proxy_throughput(
     server: RunningServer, admin: httpx.Client, megabytes: int, rounds: int
 ) -> dict[str, Any]:
@@ -92,32 +120,47 @@ def proxy_throughput(
     port = jupyter_port(server, "bench-dl")
     uid = admin.get(path("notebooks", "default", "bench-dl")).json()["metadata"]["uid"]
     secret = ServerKey(server.data_dir / "notebooks" / ".key").derive(uid)
-    proxied, direct = [], []
-    with httpx.Client(timeout=120) as plain:
-        for _ in range(rounds):
-            proxied.append(download(admin, f"{base}files/big.bin", {}))
-            direct.append(
-                download(
-                    plain,
-                    f"http://127.0.0.1:{port}{base}files/big.bin",
-                    {"Authorization": f"token {secret}"},
+    proxied, direct, ceiling, server_cpu = [], [], [], []
+    blob, blob_url = https_blob(server, megabytes)
+    try:
+        with httpx.Client(timeout=120) as plain:
+            for _ in range(rounds):
+                before = cpu_seconds(server.pid)
+                proxied.append(download(admin, f"{base}files/big.bin", {}))
+                server_cpu.append(cpu_seconds(server.pid) - before)
+                direct.append(
+                    download(
+                        plain,
+                        f"http://127.0.0.1:{port}{base}files/big.bin",
+                        {"Authorization": f"token {secret}"},
+                    )
                 )
-            )
+                ceiling.append(download(admin, blob_url, {}))
+    finally:
+        blob.kill()  # uvicorn would wait for the client's kept-alive connection
+        blob.wait(10)
     admin.delete(path("notebooks", "default", "bench-dl"))
     proxy_mb, direct_mb = statistics.median(proxied), statistics.median(direct)
+    ceiling_mb = statistics.median(ceiling)
     return {
         "megabytes": megabytes,
         "proxy_mb_per_s": round(proxy_mb, 1),
         "direct_mb_per_s": round(direct_mb, 1),
+        "tls_ceiling_mb_per_s": round(ceiling_mb, 1),
         "proxy_download_ratio": round(proxy_mb / direct_mb, 3),
+        "tls_ceiling_ratio": round(ceiling_mb / direct_mb, 3),
+        "proxy_of_ceiling": round(proxy_mb / ceiling_mb, 3),
+        "server_cpu_seconds_per_download": round(statistics.median(server_cpu), 3),
         "proxy_runs": [round(x, 1) for x in proxied],
         "direct_runs": [round(x, 1) for x in direct],
+        "tls_ceiling_runs": [round(x, 1) for x in ceiling],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="downloads of each kind")
     parser.add_argument("--megabytes", type=int, default=100)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -131,7 +174,7 @@ def main() -> None:
             "create_to_kernel_seconds": round(statistics.median(times), 2),
             "create_to_kernel_best": round(min(times), 2),
             "create_to_kernel_runs": [round(t, 2) for t in times],
-            **proxy_throughput(server, admin, args.megabytes, args.runs),
+            **proxy_throughput(server, admin, args.megabytes, args.rounds),
         }
     for name, target in TARGETS.items():
         value = results[name]
