@@ -1,9 +1,18 @@
-"""How the workload proxy reaches a notebook: its port, its secret, and waking it when idle."""
+"""How the workload proxy reaches a notebook: where it listens, its secret, waking it when idle.
+
+Embedded mode (:func:`notebook_route`): a local process on a loopback port, started
+again on demand when it was culled. Cluster mode (:func:`cluster_notebook_route`):
+the notebook's ready pod (``status.endpoint``, which the cluster reconciler mirrors
+from the pods) with the token from its Secret. Either way the proxy presents the
+notebook's secret as the notebook's server expects it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.api.workload_proxy import Route, Upstream
@@ -16,6 +25,8 @@ from llmos.controllers.notebook import (
     replica_key,
 )
 from llmos.runtime.base import Runtime
+from llmos.runtime.kube.render import notebook_secret_name
+from llmos.runtime.kube.runtime import KubeRuntime
 from llmos.store.base import ResourceStore
 
 WAKE_SECONDS = 90.0
@@ -50,24 +61,68 @@ def notebook_route(store: ResourceStore, runtime: Runtime, notebooks: NotebookRe
                 status = runtime.status(key)
                 nb = await store.get(NOTEBOOKS, namespace, name)
         assert status.port is not None  # a ready notebook always has its port
-        secret = notebooks.secret(nb["metadata"]["uid"])
-        kind = nb["spec"].get("type", "jupyter")
-        cookies: dict[str, str] = {}
-        if kind == "jupyter":
-            # Jupyter serves under its base URL; the proxy adds its token.
-            path = base_path(namespace, name) + rest.lstrip("/")
-            headers = [("Authorization", f"token {secret}")]
-        elif kind == "vscode":
-            # code-server serves at / with relative links only; its session cookie is the secret.
-            path, headers, cookies = rest, [], {CODE_SERVER_COOKIE: secret}
-        else:
-            path, headers = rest, []
-        return Upstream(
-            base=f"http://127.0.0.1:{status.port}",
-            path=path,
-            headers=headers,
-            cookies=cookies,
-            on_activity=lambda: activity.touch(namespace, name),
+        return _upstream(
+            nb,
+            f"http://127.0.0.1:{status.port}",
+            notebooks.secret(nb["metadata"]["uid"]),
+            rest,
+            lambda: activity.touch(namespace, name),
         )
 
     return Route("ml.llmos.ai", "notebooks", resolve)
+
+
+def cluster_notebook_route(store: ResourceStore, runtime: KubeRuntime) -> Route:
+    """Notebooks run by the Kubernetes runtime: the ready pod, with its Secret's token."""
+    tokens: dict[str, str] = {}  # by notebook uid: a notebook's Secret is made once
+
+    async def resolve(who: Principal, namespace: str, name: str, rest: str) -> Upstream:
+        nb = await store.get(NOTEBOOKS, namespace, name)
+        if nb["spec"].get("stopped"):
+            raise LLMOSError(
+                f"notebook {name!r} is stopped: set spec.stopped to false to start it",
+                Reason.CONFLICT,
+            )
+        status = nb.get("status") or {}
+        endpoint = status.get("endpoint")
+        if status.get("phase") != "Ready" or not endpoint:
+            why = status.get("message") or "its pod is not ready yet"
+            raise LLMOSError(
+                f"notebook {name!r} is not ready ({status.get('phase') or 'Pending'}): {why}",
+                Reason.SERVICE_UNAVAILABLE,
+                retry_after=5,
+            )
+        uid = nb["metadata"]["uid"]
+        secret = tokens.get(uid)
+        if secret is None:
+            secret = await runtime.notebook_secret(nb)
+            if secret is None:
+                raise LLMOSError(
+                    f"notebook {name!r} is not ready: its Secret "
+                    f"{namespace}/{notebook_secret_name(nb)} has no token yet",
+                    Reason.SERVICE_UNAVAILABLE,
+                    retry_after=5,
+                )
+            tokens[uid] = secret
+        return _upstream(nb, str(endpoint).rstrip("/"), secret, rest, lambda: None)
+
+    return Route("ml.llmos.ai", "notebooks", resolve)
+
+
+def _upstream(
+    nb: dict[str, Any], base: str, secret: str, rest: str, on_activity: Callable[[], None]
+) -> Upstream:
+    """The request to ``base`` for path ``rest``, carrying the secret as the notebook takes it."""
+    meta = nb["metadata"]
+    kind = nb["spec"].get("type", "jupyter")
+    cookies: dict[str, str] = {}
+    if kind == "jupyter":
+        # Jupyter serves under its base URL; the proxy adds its token.
+        path = base_path(meta["namespace"], meta["name"]) + rest.lstrip("/")
+        headers = [("Authorization", f"token {secret}")]
+    elif kind == "vscode":
+        # code-server serves at / with relative links only; its session cookie is the secret.
+        path, headers, cookies = rest, [], {CODE_SERVER_COOKIE: secret}
+    else:
+        path, headers = rest, []
+    return Upstream(base=base, path=path, headers=headers, cookies=cookies, on_activity=on_activity)

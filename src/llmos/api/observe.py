@@ -2,7 +2,9 @@
 
 Logs: ``GET /apis/ml.llmos.ai/v1/namespaces/{ns}/modelservices/{name}/logs``
 with ``follow``, ``tailLines`` and ``replica``, as plain text lines; RBAC
-checks ``get`` on ``modelservices/logs``.
+checks ``get`` on ``modelservices/logs``. Embedded mode reads the replica's
+process log on this node; cluster mode the pod's (``ms-NAME-REPLICA``, its
+``engine`` container) through the Kubernetes API.
 """
 
 from __future__ import annotations
@@ -105,7 +107,19 @@ async def modelservice_logs(
         raise forbidden(
             f"user {who.user!r} may not read logs of modelservices {name!r} in {namespace!r}"
         )
-    await state.store.get("modelservices.ml.llmos.ai", namespace, name)
+    ms = await state.store.get("modelservices.ml.llmos.ai", namespace, name)
+    if tailLines is not None and tailLines < 0:
+        raise LLMOSError("tailLines must be 0 or more", Reason.BAD_REQUEST)
+    if state.workload_runtime is not None:
+        if ms["spec"].get("endpoint"):
+            raise LLMOSError(
+                f"ModelService {name!r} routes to an external endpoint: it has no replicas "
+                "and no logs here",
+                Reason.NOT_FOUND,
+            )
+        # Cluster mode: the pod's log through the Kubernetes API, opened before answering.
+        found = await state.workload_runtime.logs(ms, replica, follow=follow, tail=tailLines)
+        return StreamingResponse(_lines(found), media_type="text/plain; charset=utf-8")
     runtime = state.runtime
     key = f"modelservices/{namespace}/{name}/{replica}"
     if runtime is None or runtime.status(key) is None:
@@ -113,11 +127,10 @@ async def modelservice_logs(
             f"ModelService {name!r} has no replica {replica} on this node (yet)",
             Reason.NOT_FOUND,
         )
-    if tailLines is not None and tailLines < 0:
-        raise LLMOSError("tailLines must be 0 or more", Reason.BAD_REQUEST)
+    found = runtime.logs(key, follow=follow, tail=tailLines)
+    return StreamingResponse(_lines(found), media_type="text/plain; charset=utf-8")
 
-    async def lines() -> AsyncIterator[bytes]:
-        async for line in runtime.logs(key, follow=follow, tail=tailLines):
-            yield (line.rstrip("\n") + "\n").encode()
 
-    return StreamingResponse(lines(), media_type="text/plain; charset=utf-8")
+async def _lines(found: AsyncIterator[str]) -> AsyncIterator[bytes]:
+    async for line in found:
+        yield (line.rstrip("\n") + "\n").encode()

@@ -207,6 +207,7 @@ async def _serve(config: ServerConfig) -> None:
         ca_cert=tls.ca_cert,
         bootstrap_password_file=config.data_dir / "bootstrap-password",
         runtime=runtime,
+        workload_runtime=cluster,
     )
     usage = Usage(state.metrics)
     state.usage = usage
@@ -236,7 +237,7 @@ async def _serve(config: ServerConfig) -> None:
         manager.add(Controller(store, NamespaceReconciler(store, events)))
         manager.add(Controller(store, TokenReconciler(store)))
         if cluster is not None:
-            workload_set = await cluster_workloads(manager, store, cluster, events)
+            workload_set = await cluster_workloads(manager, store, cluster, events, auth=auth)
         else:
             workload_set = await local_workloads(
                 manager,

@@ -13,7 +13,7 @@ from llmos.auth.service import AuthService
 from llmos.gateway.history import History
 from llmos.gateway.usage import Usage
 from llmos.resources.registry import KIND_REGISTRY, Registry
-from llmos.runtime.base import Runtime
+from llmos.runtime.base import Runtime, WorkloadRuntime
 from llmos.store.base import ResourceStore
 
 
@@ -27,6 +27,8 @@ class AppState:
     ready: bool = False
     bootstrap_password_file: Path | None = None
     runtime: Runtime | None = None
+    # Cluster mode: the runtime that runs workloads as Kubernetes objects (logs come from it).
+    workload_runtime: WorkloadRuntime | None = None
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
     usage: Usage | None = None
     history: History | None = None

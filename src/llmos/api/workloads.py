@@ -3,7 +3,8 @@
 Embedded mode (the local runtime): one reconciler per kind runs supervised
 processes, and the workload proxy reaches notebooks and Ray dashboards on
 loopback. Cluster mode (``--runtime kube``): :class:`ClusterReconciler` hands
-each ModelService, Notebook, MLCluster and Volume to the Kubernetes runtime.
+each ModelService, Notebook, MLCluster and Volume to the Kubernetes runtime,
+and the workload proxy reaches notebooks at their pods' addresses.
 Either way the result maps an owner kind to its controller, so a runtime's
 change notices can wake the right one.
 """
@@ -13,10 +14,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import httpx
+import orjson
+
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.api.config import ServerConfig
 from llmos.api.mlcluster_access import mlcluster_route
-from llmos.api.notebook_access import notebook_route
+from llmos.api.notebook_access import cluster_notebook_route, notebook_route
 from llmos.api.workload_proxy import WorkloadProxy
 from llmos.auth.service import AuthService
 from llmos.controllers.cluster import RESOURCES, ClusterReconciler
@@ -33,7 +37,7 @@ from llmos.runtime.kube.render import KubeSettings
 from llmos.runtime.kube.runtime import KubeRuntime
 from llmos.runtime.local import LocalRuntime
 from llmos.store.base import ResourceStore
-from llmos.store.kube.client import KubeClient
+from llmos.store.kube.client import KubeClient, unreachable
 from llmos.store.kube.store import KubeStore
 from llmos.store.kube.watch import open_stream
 
@@ -48,6 +52,9 @@ class Workloads:
             self.owners[kind].queue.add(ObjectKey(namespace, name))
 
 
+_LOG_REASONS = {404: Reason.NOT_FOUND, 400: Reason.BAD_REQUEST}
+
+
 class _RuntimeAPI:
     """The kube store's client, as the Kubernetes runtime's :class:`KubeAPI`."""
 
@@ -55,15 +62,35 @@ class _RuntimeAPI:
         self.client = client
         self.request = client.request
 
-    async def text(self, path: str, params: dict[str, str]) -> str:
-        response = await self.client.http.get(path, params=params)
+    async def lines(self, path: str, params: dict[str, str]) -> AsyncIterator[str]:
+        request = self.client.http.build_request(
+            "GET", path, params=params, timeout=httpx.Timeout(30.0, read=None)
+        )
+        try:
+            response = await self.client.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise unreachable(self.client.connection.url, exc) from exc
         if not response.is_success:
-            raise LLMOSError(
-                f"the Kubernetes API answered {response.status_code} for {path}: "
-                f"{response.text[:300]}",
-                Reason.NOT_FOUND if response.status_code == 404 else Reason.SERVICE_UNAVAILABLE,
-            )
-        return response.text
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
+            try:
+                message = str(orjson.loads(body).get("message") or "")
+            except (orjson.JSONDecodeError, AttributeError):
+                message = body.decode(errors="replace")[:300]
+            code = response.status_code
+            reason = _LOG_REASONS.get(code, Reason.SERVICE_UNAVAILABLE)
+            raise LLMOSError(message or f"HTTP {code}", reason)
+
+        async def lines() -> AsyncIterator[str]:
+            try:
+                async for line in response.aiter_lines():
+                    yield line
+            finally:
+                await response.aclose()
+
+        return lines()
 
     async def watch(
         self, path: str, params: dict[str, str], since: int
@@ -142,13 +169,20 @@ async def local_workloads(
 
 
 async def cluster_workloads(
-    manager: Manager, store: ResourceStore, runtime: KubeRuntime, events: EventRecorder
+    manager: Manager,
+    store: ResourceStore,
+    runtime: KubeRuntime,
+    events: EventRecorder,
+    *,
+    auth: AuthService,
 ) -> Workloads:
     owners = {
         kind: manager.add(Controller(store, ClusterReconciler(kind, store, runtime, events)))
         for kind in RESOURCES
     }
-    workloads = Workloads(owners, None)
+    # Notebooks' pods through :8443 (Ray dashboards in cluster mode are not proxied yet).
+    proxy = WorkloadProxy(auth, {"notebooks": cluster_notebook_route(store, runtime)})
+    workloads = Workloads(owners, proxy)
     runtime.on_change(workloads.wake)
     await runtime.start()
     return workloads

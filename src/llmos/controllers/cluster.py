@@ -114,6 +114,11 @@ class ClusterReconciler:
                 readyReplicas=observed.ready,
                 endpoints=observed.endpoints,
             )
+        elif self.kind == "Notebook":
+            # Where users open it, and where the workload proxy reaches its ready pod.
+            status["url"] = observed.extra.get("url")
+            ready = observed.phase == "Ready" and observed.endpoints
+            status["endpoint"] = observed.endpoints[0] if ready else None
         elif self.kind == "Volume":
             status["capacity"] = observed.extra.get("capacity") or status.get("capacity")
         elif self.kind == "MLCluster":
@@ -171,6 +176,8 @@ class ClusterReconciler:
         status.update(phase="Failed", message=message)
         if self.kind == "ModelService":
             status.update(readyReplicas=0, endpoints=[])
+        if self.kind == "Notebook":
+            status["endpoint"] = None
         await self.events.record(obj, reason, message, "Warning")
         await self._save(obj, status)
         return 30.0

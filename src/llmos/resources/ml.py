@@ -96,6 +96,8 @@ class NotebookStatus(Status):
     url: str | None = None
     lastActivityTime: str | None = None
     workingDir: str | None = None
+    # Cluster mode: where the proxy reaches its ready pod (http://POD_IP:8888); None otherwise.
+    endpoint: str | None = None
 
 
 class Notebook(Resource):

@@ -165,3 +165,13 @@ class WorkloadRuntime(Protocol):
 
     def on_change(self, handler: ChangeHandler) -> None:
         """Call ``handler(kind, namespace, name)`` when a child of that object changes."""
+
+    async def logs(
+        self,
+        obj: dict[str, Any],
+        replica: int = 0,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+    ) -> AsyncIterator[str]:
+        """Open the log of one replica of ``obj``: raises, naming the pod, if it cannot."""

@@ -68,8 +68,13 @@ class KubeAPI(Protocol):
         content_type: str = "application/json",
     ) -> dict[str, Any]: ...
 
-    async def text(self, path: str, params: dict[str, str]) -> str:
-        """A plain-text GET (a pod's log)."""
+    async def lines(self, path: str, params: dict[str, str]) -> AsyncIterator[str]:
+        """A plain-text GET (a pod's log), line by line as it comes; ``follow`` keeps it open.
+
+        Opens the stream before returning it: a refusal raises an :class:`LLMOSError`
+        carrying the API server's own message (NOT_FOUND for 404, BAD_REQUEST for 400,
+        SERVICE_UNAVAILABLE for anything else).
+        """
 
     async def watch(
         self, path: str, params: dict[str, str], since: int
@@ -148,13 +153,22 @@ class KubeRuntime:
 
     async def _notebook_token(self, nb: dict[str, Any]) -> str:
         """The notebook's own secret, made once and kept in a Secret that the notebook owns."""
-        name = render.notebook_secret_name(nb)
-        path = f"/api/v1/namespaces/{nb['metadata']['namespace']}/secrets/{name}"
         with contextlib.suppress(LLMOSError):
-            found = await self.client.request("GET", path)
-            return base64.b64decode(found["data"]["token"]).decode()
+            found = await self.notebook_secret(nb)
+            if found:
+                return found
         # Hex, so code-server takes it as its HASHED_PASSWORD (a SHA-256 in hex).
         return secrets.token_hex(32)
+
+    async def notebook_secret(self, nb: dict[str, Any]) -> str | None:
+        """The token in the notebook's Secret (``nb-NAME-token``), or None while it has none.
+
+        What the notebook's container was started with: the workload proxy presents it.
+        """
+        name = render.notebook_secret_name(nb)
+        found = await self._get(f"/api/v1/namespaces/{nb['metadata']['namespace']}/secrets/{name}")
+        token = ((found or {}).get("data") or {}).get("token")
+        return base64.b64decode(token).decode() if token else None
 
     async def observe(self, obj: dict[str, Any]) -> Observed:
         kind, meta = obj["kind"], obj["metadata"]
@@ -171,7 +185,9 @@ class KubeRuntime:
         pods = await self.pods(obj)
         if kind == "Notebook":
             wanted = 0 if obj["spec"].get("stopped") else 1
-            return mirror.replicated(wanted, pods, render.NOTEBOOK_PORT, "notebook")
+            observed = mirror.replicated(wanted, pods, render.NOTEBOOK_PORT, "notebook")
+            observed.extra["url"] = render.notebook_path(obj)
+            return observed
         return mirror.replicated(int(obj["spec"].get("replicas", 1)), pods)
 
     async def pods(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -193,15 +209,36 @@ class KubeRuntime:
             raise
 
     async def logs(
-        self, obj: dict[str, Any], replica: int = 0, *, tail: int | None = None
+        self,
+        obj: dict[str, Any],
+        replica: int = 0,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
     ) -> AsyncIterator[str]:
-        """The log of one replica's main container, from the kubelet through the API server."""
-        meta = obj["metadata"]
-        pod = f"{render.child_name(obj['kind'], meta['name'])}-{replica}"
-        params = {"tailLines": str(tail)} if tail else {}
-        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{pod}/log"
-        for line in (await self.client.text(path, params)).splitlines():
-            yield line
+        """The log of one replica's main container, from its node's kubelet via the API server.
+
+        Opens the log before returning its lines, so a log that cannot be read is an
+        :class:`LLMOSError` naming the pod and why, not a stream that breaks off.
+        """
+        kind, meta = obj["kind"], obj["metadata"]
+        container = _LOGGED.get(kind)
+        if container is None:
+            raise LLMOSError(
+                f"logs are read for ModelServices and Notebooks, not {kind}s", Reason.BAD_REQUEST
+            )
+        namespace = meta["namespace"]
+        pod = f"{render.child_name(kind, meta['name'])}-{replica}"
+        params = {"container": container}
+        if follow:
+            params["follow"] = "true"
+        if tail is not None:
+            params["tailLines"] = str(tail)
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        try:
+            return await self.client.lines(path, params)
+        except LLMOSError as exc:
+            raise _log_error(exc, kind, meta["name"], replica, f"{namespace}/{pod}") from exc
 
     # -- watches ------------------------------------------------------------------------------
 
@@ -247,3 +284,29 @@ class KubeRuntime:
             return
         for handler in self._handlers:
             handler(kind, namespace, name)
+
+
+# The container whose log is a workload's log, by LLMOS kind.
+_LOGGED = {"ModelService": "engine", "Notebook": "notebook"}
+
+
+def _log_error(exc: LLMOSError, kind: str, name: str, replica: int, pod: str) -> LLMOSError:
+    """Why the API server could not give a pod's log, as an error that names the pod."""
+    if exc.reason == Reason.NOT_FOUND:
+        return LLMOSError(
+            f"{kind} {name!r} has no replica {replica}: pod {pod} does not exist (yet)",
+            Reason.NOT_FOUND,
+        )
+    if exc.reason == Reason.BAD_REQUEST:  # e.g. the container is still waiting to start
+        return LLMOSError(
+            f"the log of pod {pod} cannot be read yet: {exc.message}",
+            Reason.SERVICE_UNAVAILABLE,
+            retry_after=5,
+        )
+    return LLMOSError(
+        f"Kubernetes could not read the log of pod {pod}: {exc.message}. The API server "
+        "fetches logs from the kubelet of the pod's node: check that the node is Ready and "
+        "its kubelet reachable from the API server (`kubectl logs` fails the same way)",
+        Reason.SERVICE_UNAVAILABLE,
+        retry_after=5,
+    )

@@ -1,0 +1,215 @@
+"""Notebooks through :8443 in cluster mode: the proxy reaches the notebook's pod.
+
+``https://HOST:8443/notebooks/{ns}/{name}/`` goes to the ready pod's address
+(``status.endpoint``, mirrored from the pods) on 8888, presenting the token from
+the notebook's Secret as embedded mode presents its secret. kwok runs no
+containers, so a real JupyterLab started at the kwok pod's loopback IP with the
+notebook's base URL and that token stands in for the container, as
+``stand_in_engine`` does for a ModelService.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from factories import ML, bind, create_namespace, create_user
+from kubenodes import KubeNodes, wait_until
+from workloads.jupyter import execute, start_kernel
+
+from .conftest import KubeServer
+
+pytestmark = pytest.mark.slow
+
+
+def _notebook(admin: httpx.Client, namespace: str, name: str, **spec: Any) -> str:
+    body = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "Notebook",
+        "metadata": {"name": name},
+        "spec": {"type": "jupyter", **spec},
+    }
+    response = admin.post(f"{ML}/namespaces/{namespace}/notebooks", json=body)
+    assert response.status_code == 201, response.text
+    return f"{ML}/namespaces/{namespace}/notebooks/{name}"
+
+
+def _home_volume(kube: httpx.Client, namespace: str, notebook: str) -> None:
+    """A PersistentVolume for the notebook's home claim (no provisioner runs here)."""
+    pv = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"{namespace}-{notebook}-home"},
+        "spec": {
+            "capacity": {"storage": "10Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "hostPath": {"path": f"/var/lib/llmos-test/{namespace}-{notebook}"},
+            "storageClassName": "",
+            "claimRef": {"namespace": namespace, "name": f"home-nb-{notebook}-0"},
+        },
+    }
+    response = kube.post("/api/v1/persistentvolumes", json=pv)
+    assert response.status_code == 201, response.text
+
+
+@contextmanager
+def stand_in_jupyter(address: str, base: str, token: str, work: Path) -> Iterator[str]:
+    """A real JupyterLab at the pod's address on 8888, as the notebook's container runs it."""
+    home = work / "jupyter"
+    root = work / "root"
+    root.mkdir(parents=True)
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--ServerApp.ip={address}",
+        "--ServerApp.port=8888",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.base_url={base}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.allow_origin=*",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+        *(["--allow-root"] if os.geteuid() == 0 else []),
+    ]
+    env = {
+        **os.environ,
+        "JUPYTER_TOKEN": token,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "IPYTHONDIR": str(home / "ipython"),
+    }
+    log = work / "jupyter.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
+    try:
+        url = f"http://{address}:8888{base}"
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"the stand-in JupyterLab exited: {log.read_text()[-2000:]}")
+            try:
+                return httpx.get(f"{url}api", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, "the stand-in JupyterLab to answer", timeout=120)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _status(admin: httpx.Client, path: str) -> dict[str, Any]:
+    response = admin.get(path)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json().get("status") or {}
+    return result
+
+
+def test_a_notebook_pod_is_reached_through_the_proxy_with_its_secrets_token(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes, tmp_path: Path
+) -> None:
+    admin, kube, server = kube_server.admin, kube_server.kube, kube_server.server
+    namespace = "nbproxy-k"
+    create_namespace(admin, namespace)
+    _home_volume(kube, namespace, "lab")
+    path = _notebook(admin, namespace, "lab")
+    base = f"/notebooks/{namespace}/lab/"
+
+    def ready() -> dict[str, Any] | None:
+        status = _status(admin, path)
+        return status if status.get("phase") == "Ready" and status.get("endpoint") else None
+
+    status = wait_until(ready, "the notebook to be Ready with an endpoint")
+    assert status["url"] == base
+    endpoint = status["endpoint"]
+    assert endpoint.startswith("http://127.0.100.") and endpoint.endswith(":8888"), endpoint
+    pod = kube.get(f"/api/v1/namespaces/{namespace}/pods/nb-lab-0").json()
+    assert endpoint == f"http://{pod['status']['podIP']}:8888"
+
+    # Before anything listens at the pod's address: the proxy says the workload did not answer.
+    assert admin.get(f"{base}api/status").status_code == 503
+
+    secret = kube.get(f"/api/v1/namespaces/{namespace}/secrets/nb-lab-token").json()
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    address = pod["status"]["podIP"]
+    with stand_in_jupyter(address, base, token, tmp_path):
+        # Jupyter wants its token: without it (as a browser at the pod would be) it refuses.
+        direct = httpx.get(f"http://{address}:8888{base}api/status")
+        assert direct.status_code == 403, direct.text
+
+        # Through :8443 the proxy presents it, after LLMOS's own authentication.
+        answer = admin.get(f"{base}api/status")
+        assert answer.status_code == 200, answer.text
+        assert token not in answer.text
+        assert admin.get(f"/notebooks/{namespace}/lab").status_code == 308
+
+        kernel = start_kernel(admin, base)
+        reply = execute(
+            server.url,
+            base,
+            kernel,
+            server.admin_token,  # type: ignore[attr-defined]
+            server.ssl_context(),
+            "import os\nprint('kernel at', os.getcwd())",
+        )
+        assert reply["status"] == "ok", reply
+        assert reply["printed"].strip() == f"kernel at {tmp_path / 'root'}"
+
+        # RBAC: create notebooks/proxy. A reader of the namespace and an outsider get 403.
+        outsider, viewer, member = "nbp-out", "nbp-view", "nbp-member"
+        for user in (outsider, viewer, member):
+            create_user(admin, user, f"{user}-password-1")
+        bind(admin, namespace, viewer, "namespace-readonly")
+        bind(admin, namespace, member, "namespace-member")
+        for user, expected in ((outsider, 403), (viewer, 403), (member, 200)):
+            with server.client(server.login(user, f"{user}-password-1")) as client:
+                response = client.get(f"{base}api/status")
+                assert response.status_code == expected, (user, response.text)
+        with server.client() as anonymous:
+            assert anonymous.get(f"{base}api/status").status_code == 401
+
+        # Stopped: 409 naming it, at once (spec.stopped), while the pod is still there.
+        merge = {"Content-Type": "application/merge-patch+json"}
+        patched = admin.patch(path, json={"spec": {"stopped": True}}, headers=merge)
+        assert patched.status_code == 200, patched.text
+        stopped = admin.get(f"{base}api/status")
+        assert stopped.status_code == 409, stopped.text
+        assert "'lab' is stopped" in stopped.json()["message"]
+        wait_until(lambda: _status(admin, path).get("phase") == "Stopped", "Stopped")
+        assert _status(admin, path).get("endpoint") is None
+
+
+def test_a_notebook_that_is_not_ready_is_503_with_the_reason(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes
+) -> None:
+    admin = kube_server.admin
+    namespace = "nbwait-k"
+    create_namespace(admin, namespace)
+    # No PersistentVolume for its home claim: it stays Pending, and says why.
+    path = _notebook(admin, namespace, "waiting")
+    wait_until(lambda: _status(admin, path).get("phase") == "Pending", "Pending")
+    response = admin.get(f"/notebooks/{namespace}/waiting/api/status")
+    assert response.status_code == 503, response.text
+    message = response.json()["message"]
+    assert "notebook 'waiting' is not ready (Pending)" in message
+    assert "PersistentVolumeClaim" in message, message
+    missing = admin.get(f"/notebooks/{namespace}/nothing/api/status")
+    assert missing.status_code == 404, missing.text
