@@ -4,14 +4,19 @@ of Notebooks and MLClusters through the same placer as ModelServices.
 The bundled SmolLM2 runs on the CPU (llama.cpp). Its OOM kill is a real one: the test
 moves the engine into a memory cgroup with a tiny limit and sends it a chat request,
 and the kernel's OOM killer ends it (skipped where no memory cgroup is writable).
+A notebook's process and a Ray head's are killed with SIGKILL by the test itself: each
+records BackOff, then Started and Ready again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +67,60 @@ def wait_event(admin: httpx.Client, name: str, reason: str, timeout: float = 90)
             return found[0]
         time.sleep(0.2)
     raise AssertionError(f"no {reason} Event for {name}: {events_of(admin, name)}")
+
+
+def wait_events(
+    admin: httpx.Client,
+    name: str,
+    check: Callable[[list[dict[str, Any]]], bool],
+    what: str,
+    timeout: float = 120,
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = events_of(admin, name)
+        if check(found):
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{what} for {name} did not happen: {events_of(admin, name)}")
+
+
+def started_pids(events: list[dict[str, Any]], label: str) -> list[int]:
+    """The pids of the Started Events of the replica called ``label``, oldest first."""
+    pattern = re.compile(rf"{re.escape(label)} started \(pid (\d+)\)")
+    found = [pattern.fullmatch(e["message"]) for e in events if e["reason"] == "Started"]
+    return [int(match.group(1)) for match in found if match]
+
+
+def ready_twice(message: str) -> Callable[[list[dict[str, Any]]], bool]:
+    """Whether the Ready Event with ``message`` was recorded a second time (its count)."""
+
+    def check(events: list[dict[str, Any]]) -> bool:
+        return any(
+            e["reason"] == "Ready" and e["message"] == message and e["count"] >= 2 for e in events
+        )
+
+    return check
+
+
+def kill_9(server: RunningServer, pid: int, *words: str) -> None:
+    """SIGKILL the server's child ``pid`` (checked by its command line first), as the OOM
+    killer or a user would: LLMOS does not send it."""
+    process = psutil.Process(pid)
+    assert process in psutil.Process(server.pid).children(recursive=True)
+    line = " ".join(process.cmdline())
+    assert all(word in line for word in words), line
+    os.kill(pid, signal.SIGKILL)
+
+
+def assert_restarted(events: list[dict[str, Any]], label: str, killed: int) -> None:
+    backoff = [e for e in events if e["reason"] == "BackOff"]
+    assert len(backoff) == 1, events
+    assert backoff[0]["type"] == "Warning"
+    assert backoff[0]["message"].startswith(f"{label} exited: "), backoff
+    assert "killed by signal SIGKILL (9)" in backoff[0]["message"], backoff
+    pids = started_pids(events, label)
+    assert pids[0] == killed and pids[1] != killed, pids
 
 
 def allocations(admin: httpx.Client) -> list[list[tuple[str, str, int]]]:
@@ -128,6 +187,26 @@ def test_bundled_model_lifecycle_events_then_a_real_oom_kill(
     assert admin.delete(ms_path("default", "life")).status_code == 200
 
 
+def test_a_notebook_killed_by_someone_else_backs_off_and_starts_again(
+    gpu_server: RunningServer, admin: httpx.Client
+) -> None:
+    create(admin, "notebooks", "default", notebook("life-lab"))
+    url = path("notebooks", "default", "life-lab")
+    wait_for(admin, url, phase_is("Ready"), "Ready", 120)
+    events = events_of(admin, "life-lab")
+    assert [e["reason"] for e in events] == ["Scheduled", "Started", "Ready"], events
+    assert events[0]["message"] == "the notebook scheduled on the CPU (no GPU requested)"
+    ready = "the notebook is ready at /notebooks/default/life-lab/"
+    assert events[2]["message"] == ready
+    [pid] = started_pids(events, "the notebook")
+
+    kill_9(gpu_server, pid, "jupyterlab", "/notebooks/default/life-lab/")
+    events = wait_events(admin, "life-lab", ready_twice(ready), "Ready again", 120)
+    assert_restarted(events, "the notebook", pid)
+    wait_for(admin, url, phase_is("Ready"), "Ready again")
+    assert admin.delete(url).status_code == 200
+
+
 def test_a_notebook_gets_a_gpu_share_and_frees_it(
     gpu_server: RunningServer, admin: httpx.Client
 ) -> None:
@@ -177,7 +256,9 @@ def test_a_workload_that_does_not_fit_is_pending_with_the_shortfall(
     assert admin.delete(path(plural, "default", name)).status_code == 200
 
 
-def test_a_ray_head_gets_its_gpu_share(gpu_server: RunningServer, admin: httpx.Client) -> None:
+def test_a_ray_head_gets_its_gpu_share_and_restarts_after_a_kill_9(
+    gpu_server: RunningServer, admin: httpx.Client
+) -> None:
     cluster = {
         "apiVersion": "ml.llmos.ai/v1",
         "kind": "MLCluster",
@@ -194,7 +275,22 @@ def test_a_ray_head_gets_its_gpu_share(gpu_server: RunningServer, admin: httpx.C
     assert allocations(admin) == [[], [], [("MLCluster", "gpu-ray", 0)]]
     event = wait_event(admin, "gpu-ray", "Scheduled")
     assert event["message"].startswith("the head scheduled on GPU 2")
-    assert admin.delete(path("mlclusters", "default", "gpu-ray")).status_code == 200
+
+    # Its lifecycle, then a SIGKILL of the head's process (its fate-sharing wrapper, which
+    # the runtime supervises): the head backs off, starts again and is ready again.
+    url = path("mlclusters", "default", "gpu-ray")
+    wait_for(admin, url, phase_is("Ready"), "Ready", 180)
+    events = events_of(admin, "gpu-ray")
+    assert [e["reason"] for e in events][:3] == ["Scheduled", "Started", "Ready"], events
+    ready = events[2]["message"]
+    assert re.fullmatch(r"the head is ready at 127\.0\.0\.\d+", ready), ready
+    [pid] = started_pids(events, "the head")
+    kill_9(gpu_server, pid, "fateshare", "--head")
+    events = wait_events(admin, "gpu-ray", ready_twice(ready), "the head ready again", 180)
+    assert_restarted(events, "the head", pid)
+    assert allocations(admin) == [[], [], [("MLCluster", "gpu-ray", 0)]]  # the same share
+
+    assert admin.delete(url).status_code == 200
     deadline = time.monotonic() + 60
     while allocations(admin) != [[], [], []] and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -117,7 +117,8 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
     assert ready["status"]["dashboardUrl"] == dashboard
     assert ready["status"]["workingDir"] == str(folder)
     assert [n["name"] for n in ready["status"]["nodes"]] == ["head", "cpu-0"]
-    ips = {n["ip"] for n in ready["status"]["nodes"]}
+    ips_of = {n["name"]: n["ip"] for n in ready["status"]["nodes"]}
+    ips = set(ips_of.values())
     assert len(ips) == 2 and all(ip.startswith("127.0.0.") for ip in ips)
     wait_for(admin, url, lambda o: cpus(o) == 2.0, "2 CPUs in totalResources", 60)
 
@@ -184,8 +185,15 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
         120,
     )
     assert [n["name"] for n in idle["status"]["nodes"]] == ["head"]
-    reasons = [e["reason"] for e in events_of(admin, team, name)]
-    assert {"Ready", "NodeReady", "Scaled", "ScaledDown"} <= set(reasons), reasons
+    events = events_of(admin, team, name)
+    reasons = [e["reason"] for e in events]
+    assert {"Scheduled", "Started", "Ready", "Scaled", "ScaledDown"} <= set(reasons), reasons
+    # Each Ray node is a replica of its own in the lifecycle Events.
+    said = {(e["reason"], e["message"].split(" (pid ")[0]) for e in events}
+    for node, ip in [("the head", ips_of["head"]), ("worker cpu-0", ips_of["cpu-0"])]:
+        assert ("Started", f"{node} started") in said, events
+        assert ("Ready", f"{node} is ready at {ip}") in said, events
+    assert ("Started", "worker cpu-1 started") in said, events
 
     # Deleting the cluster stops every one of its processes.
     before = ray_processes(server)

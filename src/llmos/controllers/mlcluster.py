@@ -27,6 +27,12 @@ replica 0, worker ``i`` of the ``g``-th group (from 0) is ``1000 * (g + 1) + i``
 A placed node sees its GPUs in ``CUDA_VISIBLE_DEVICES`` and offers Ray as many
 (``--num-gpus``; one for a share). A node that does not fit is not started; the
 cluster is Pending with a ``FailedScheduling`` Warning naming the shortfall.
+
+Events: each Ray node is a replica of its own ("the head", "worker cpu-1") whose
+Started, Ready (at its IP), Unhealthy, BackOff and OOMKilled are recorded like a
+ModelService replica's (:mod:`llmos.controllers.replica_events`); ``Ready`` also
+marks the whole cluster becoming ready, and Scaled, ScaledDown and ScaledUp its
+worker counts.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ from llmos.controllers.raynodes import (
     node_env,
     worker_command,
 )
+from llmos.controllers.replica_events import ReplicaEvents
 from llmos.controllers.volume import Storage, mounts
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
@@ -133,7 +140,7 @@ class MLClusterReconciler:
         self._key = ServerKey(storage.root / "mlclusters" / ".key")
         # Ray puts unix sockets under its temp dir: keep the path short (108-byte limit).
         self._temp_root = temp_root or Path(tempfile.gettempdir()) / f"llmos-ray-{os.getuid()}"
-        self._phases: dict[str, Phase] = {}
+        self.replica_events = ReplicaEvents(events)
         self._activity: dict[tuple[str, str], float] = {}
         self.placer = ReplicaPlacer(gpus, events)
         self._numbers: dict[str, int] = {}  # replica key -> its allocation number
@@ -346,7 +353,7 @@ class MLClusterReconciler:
     async def _stop(self, key: str) -> None:
         await self.runtime.remove(key)
         self.slots.release(key)
-        self._phases.pop(key, None)
+        self.replica_events.forget(key)
         number = self._numbers.pop(key, None)
         if number is not None:
             _, namespace, name, _ = key.split("/", 3)
@@ -499,21 +506,13 @@ class MLClusterReconciler:
         set_condition(status, "Ready", ready, phase, message, generation)
 
     async def _record(self, cluster: dict[str, Any], key: str, result: ReplicaStatus) -> None:
-        before = self._phases.get(key)
-        self._phases[key] = result.phase
-        if before == result.phase:
-            return
         meta = cluster["metadata"]
         node = key.removeprefix(cluster_prefix(meta["namespace"], meta["name"]))
         slot = self.slots.get(key)
-        where = f" at {slot.ip}" if slot is not None else ""
-        if result.phase == Phase.READY:
-            await self.events.record(cluster, "NodeReady", f"Ray node {node}{where} is up")
-        elif result.phase == Phase.CRASHLOOP:
-            tail = " | ".join(result.last_lines[-3:])
-            await self.events.record(
-                cluster, "BackOff", f"Ray node {node} keeps exiting: {tail}", "Warning"
-            )
+        label = "the head" if node == "head" else f"worker {node}"
+        await self.replica_events.observe(
+            cluster, label, result, at=slot.ip if slot is not None else None
+        )
 
     async def _fail(
         self,

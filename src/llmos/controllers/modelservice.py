@@ -6,8 +6,9 @@ an engine, and asks the runtime to keep ``spec.replicas`` replicas running.
 Status mirrors the replicas: ready count, endpoints, phase and conditions.
 Events tell the lifecycle: Scheduled, Downloading (and Downloaded), Started,
 Ready, Unhealthy, BackOff, OOMKilled (a replica's exit that the runtime
-judged an out-of-memory kill, with its last lines) and Evicted (its GPU
-turned Unhealthy or went away). A finalizer stops the replicas before the
+judged an out-of-memory kill, with its last lines; these five from
+:class:`~llmos.controllers.replica_events.ReplicaEvents`, shared with Notebooks
+and MLClusters) and Evicted (its GPU turned Unhealthy or went away). A finalizer stops the replicas before the
 object goes.
 
 ``spec.hfTokenSecret`` names a Secret in the same namespace whose ``token`` key
@@ -40,6 +41,7 @@ from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
 from llmos.controllers.hftoken import SECRETS, hf_token
 from llmos.controllers.loop import ObjectKey, Related
+from llmos.controllers.replica_events import ReplicaEvents
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.registry import choose
 from llmos.engines.sources import parse, resolve_now
@@ -98,8 +100,7 @@ class ModelServiceReconciler:
         self.has_gpu = has_gpu
         self.placer = ReplicaPlacer(gpus, events)
         self.setting = setting or (lambda name: "")
-        # Per replica key: its phase, pid and exit count when last seen, for Events.
-        self._seen: dict[str, tuple[Phase, int | None, int]] = {}
+        self.replica_events = ReplicaEvents(events)
         self.related: dict[str, Related] = {
             SECRETS: self._users_of_secret,
             GPUDEVICES: owners_on("ModelService"),
@@ -193,7 +194,8 @@ class ModelServiceReconciler:
             for index, placed in enumerate(scheduling.placed)
         ]
         await self._remove_replicas(key, keep=len(scheduling.placed))
-        await self._record_transitions(ms, statuses)
+        for index, st in enumerate(statuses):
+            await self.replica_events.observe(ms, f"replica {index}", st)
         self._summarize(status, statuses, wanted, generation)
         status["engine"] = engine.name
         if shortfall:
@@ -271,7 +273,7 @@ class ModelServiceReconciler:
         for replica in self.runtime.keys(prefix):
             if int(replica.rsplit("/", 1)[1]) >= keep:
                 await self.runtime.remove(replica)
-                self._seen.pop(replica, None)
+                self.replica_events.forget(replica)
         await self.placer.release(("ModelService", key.namespace, key.name), keep)
 
     def _summarize(
@@ -299,39 +301,6 @@ class ModelServiceReconciler:
         status["phase"], status["message"] = phase, message
         set_condition(status, "CrashLoop", bool(crashing), "BackOff" if crashing else "", "")
         set_condition(status, "Ready", len(ready) == wanted, phase, message, generation)
-
-    async def _record_transitions(self, ms: dict[str, Any], statuses: list[ReplicaStatus]) -> None:
-        for st in statuses:
-            ended = st.last_termination
-            now = (st.phase, st.pid, ended.count if ended is not None else 0)
-            before = self._seen.get(st.key)
-            self._seen[st.key] = now
-            if before == now:
-                continue
-            replica = st.key.rsplit("/", 1)[1]
-            if ended is not None and ended.count > (before[2] if before else 0):
-                if ended.reason == "OOMKilled":
-                    lines = "\n".join(ended.last_lines[-5:])
-                    await self.events.record(
-                        ms,
-                        "OOMKilled",
-                        f"replica {replica} ran out of memory: {ended.message}; "
-                        f"last lines:\n{lines}".strip(),
-                        "Warning",
-                    )
-                await self.events.record(
-                    ms, "BackOff", f"replica {replica} exited: {ended.message}", "Warning"
-                )
-            if st.pid is not None and (before is None or before[1] != st.pid):
-                await self.events.record(ms, "Started", f"replica {replica} started (pid {st.pid})")
-            if st.phase == Phase.READY and (before is None or before[0] != Phase.READY):
-                await self.events.record(
-                    ms, "Ready", f"replica {replica} is ready on port {st.port}"
-                )
-            if st.phase == Phase.UNHEALTHY and (before is None or before[0] != Phase.UNHEALTHY):
-                await self.events.record(
-                    ms, "Unhealthy", f"replica {replica} fails its health check", "Warning"
-                )
 
     async def _fail(
         self, ms: dict[str, Any], status: dict[str, Any], condition: str, reason: str, message: str

@@ -20,6 +20,10 @@ like a ModelService replica's, through the shared
 the process sees its GPUs in ``CUDA_VISIBLE_DEVICES``; a notebook that does
 not fit is not started and stays Pending with a ``FailedScheduling`` Warning,
 retried every 10 s. A stopped, culled or deleted notebook frees its GPUs.
+
+Events: the notebook's process is a replica like a ModelService's: Started,
+Ready, Unhealthy, BackOff and OOMKilled come from
+:class:`~llmos.controllers.replica_events.ReplicaEvents`.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
 from llmos.controllers.loop import ObjectKey, Related
+from llmos.controllers.replica_events import ReplicaEvents
 from llmos.controllers.volume import Storage, mounts
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
@@ -218,7 +223,7 @@ class NotebookReconciler:
         self.events = events
         self.activity = activity or Activity()
         self._key = ServerKey(storage.root / "notebooks" / ".key")
-        self._phases: dict[str, Phase] = {}
+        self.replica_events = ReplicaEvents(events)
         self.placer = ReplicaPlacer(gpus, events)
         self.related: dict[str, Related] = {GPUDEVICES: owners_on("Notebook")}
 
@@ -281,7 +286,7 @@ class NotebookReconciler:
         scheduling = await self.placer.place(nb, status, members)
         if scheduling.shortfall:
             await self.runtime.remove(replica)
-            self._phases.pop(replica, None)
+            self.replica_events.forget(replica)
             status.update(phase="Pending", message=scheduling.shortfall)
             set_condition(
                 status, "Ready", False, "FailedScheduling", scheduling.shortfall, generation
@@ -295,7 +300,7 @@ class NotebookReconciler:
         result = await self.runtime.ensure(self._replica(nb, launch, cwd))
         if result.ready and status.get("phase") != "Ready":
             status["lastActivityTime"] = timefmt.rfc3339()  # the idle clock starts now
-        await self._record(nb, result)
+        await self.replica_events.observe(nb, "the notebook", result, at=status["url"])
         self._summarize(status, result, generation)
         status["workingDir"] = str(cwd)
         seen = self.activity.last(key.namespace, key.name)
@@ -374,7 +379,7 @@ class NotebookReconciler:
         """Stop its process and free its GPUs."""
         replica = replica_key(namespace, name)
         await self.runtime.remove(replica)
-        self._phases.pop(replica, None)
+        self.replica_events.forget(replica)
         await self.placer.release(("Notebook", namespace, name))
 
     def _replica(self, nb: dict[str, Any], launch: Launch, cwd: Path) -> ReplicaSpec:
@@ -388,21 +393,6 @@ class NotebookReconciler:
             grace_seconds=5.0,
             owner=("Notebook", meta["namespace"], meta["name"]),
         )
-
-    async def _record(self, nb: dict[str, Any], result: ReplicaStatus) -> None:
-        before = self._phases.get(result.key)
-        self._phases[result.key] = result.phase
-        if before == result.phase:
-            return
-        if result.phase == Phase.READY:
-            await self.events.record(
-                nb, "Ready", f"ready at {base_path(*result.key.split('/')[1:3])}"
-            )
-        elif result.phase == Phase.CRASHLOOP:
-            tail = " | ".join(result.last_lines[-3:])
-            await self.events.record(
-                nb, "BackOff", f"the notebook keeps exiting: {tail}", "Warning"
-            )
 
     def _summarize(
         self, status: dict[str, Any], result: ReplicaStatus, generation: int | None
