@@ -373,7 +373,7 @@ def test_an_mlcluster_is_a_raycluster_that_kuberay_runs_and_its_status_mirrors_i
     assert set(nodes) == {"head", "cpu-0", "cpu-1"}, nodes
     assert {n["phase"] for n in nodes.values()} == {"Ready"}
     assert all(n["ip"].startswith("127.0.100.") for n in nodes.values()), nodes
-    assert status["dashboardUrl"] == "http://ray-rc-head-svc.ray-k.svc:8265"
+    assert status["dashboardUrl"] == "/mlclusters/ray-k/rc/dashboard/"
     assert status["rayVersion"] == "2.60.0"
     ready = {c["type"]: c for c in status["conditions"]}["Ready"]
     assert ready["status"] == "True"

@@ -17,7 +17,12 @@ from llmos.runtime.kube import mirror
 
 def raycluster(generation: int = 1, **status: Any) -> dict[str, Any]:
     return {
-        "metadata": {"name": "ray-rc", "namespace": "ns", "generation": generation},
+        "metadata": {
+            "name": "ray-rc",
+            "namespace": "ns",
+            "generation": generation,
+            "labels": {"llmos.ai/kind": "MLCluster", "llmos.ai/name": "rc"},
+        },
         "spec": {
             "rayVersion": "2.60.0",
             "workerGroupSpecs": [
@@ -72,7 +77,8 @@ def test_a_ready_cluster_lists_its_nodes_groups_and_dashboard() -> None:
         {"name": "cpu", "desiredReplicas": 2, "readyReplicas": 2},
         {"name": "big", "desiredReplicas": 1, "readyReplicas": 1},
     ]
-    assert observed.extra["dashboardUrl"] == "http://ray-rc-head-svc.ns.svc:8265"
+    # Opened through LLMOS's proxy, as in embedded mode.
+    assert observed.extra["dashboardUrl"] == "/mlclusters/ns/rc/dashboard/"
     assert observed.extra["rayVersion"] == "2.60.0"
     messages = [h.message for h in observed.happenings if h.reason == "Scheduled"]
     assert "the Ray head (ray-rc-head-x) on node node-1" in messages
@@ -134,4 +140,4 @@ def test_no_raycluster_yet_and_a_head_still_starting() -> None:
     rc = raycluster(desiredWorkerReplicas=3)
     observed = mirror.raycluster(rc, [ray_pod("ray-rc-head-x", "head", "headgroup", ready=False)])
     assert (observed.phase, observed.message) == ("Starting", "starting the Ray head")
-    assert "dashboardUrl" not in observed.extra
+    assert observed.extra["dashboardUrl"] == "/mlclusters/ns/rc/dashboard/"

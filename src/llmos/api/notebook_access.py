@@ -16,6 +16,7 @@ from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.api.workload_proxy import Route, Upstream
+from llmos.api.workload_tokens import WorkloadTokens
 from llmos.auth.rbac import Principal
 from llmos.controllers.notebook import (
     CODE_SERVER_COOKIE,
@@ -25,7 +26,6 @@ from llmos.controllers.notebook import (
     replica_key,
 )
 from llmos.runtime.base import Runtime
-from llmos.runtime.kube.render import notebook_secret_name
 from llmos.runtime.kube.runtime import KubeRuntime
 from llmos.store.base import ResourceStore
 
@@ -74,7 +74,7 @@ def notebook_route(store: ResourceStore, runtime: Runtime, notebooks: NotebookRe
 
 def cluster_notebook_route(store: ResourceStore, runtime: KubeRuntime) -> Route:
     """Notebooks run by the Kubernetes runtime: the ready pod, with its Secret's token."""
-    tokens: dict[str, str] = {}  # by notebook uid: a notebook's Secret is made once
+    tokens = WorkloadTokens(runtime)
 
     async def resolve(who: Principal, namespace: str, name: str, rest: str) -> Upstream:
         nb = await store.get(NOTEBOOKS, namespace, name)
@@ -92,18 +92,7 @@ def cluster_notebook_route(store: ResourceStore, runtime: KubeRuntime) -> Route:
                 Reason.SERVICE_UNAVAILABLE,
                 retry_after=5,
             )
-        uid = nb["metadata"]["uid"]
-        secret = tokens.get(uid)
-        if secret is None:
-            secret = await runtime.notebook_secret(nb)
-            if secret is None:
-                raise LLMOSError(
-                    f"notebook {name!r} is not ready: its Secret "
-                    f"{namespace}/{notebook_secret_name(nb)} has no token yet",
-                    Reason.SERVICE_UNAVAILABLE,
-                    retry_after=5,
-                )
-            tokens[uid] = secret
+        secret = await tokens.get(nb)
         return _upstream(nb, str(endpoint).rstrip("/"), secret, rest, lambda: None)
 
     return Route("ml.llmos.ai", "notebooks", resolve)

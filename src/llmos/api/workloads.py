@@ -19,7 +19,7 @@ import orjson
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.api.config import ServerConfig
-from llmos.api.mlcluster_access import mlcluster_route
+from llmos.api.mlcluster_access import cluster_mlcluster_route, mlcluster_route
 from llmos.api.notebook_access import cluster_notebook_route, notebook_route
 from llmos.api.workload_proxy import WorkloadProxy
 from llmos.auth.service import AuthService
@@ -181,7 +181,13 @@ async def cluster_workloads(
         for kind in RESOURCES
     }
     # Notebooks' pods through :8443 (Ray dashboards in cluster mode are not proxied yet).
-    proxy = WorkloadProxy(auth, {"notebooks": cluster_notebook_route(store, runtime)})
+    proxy = WorkloadProxy(
+        auth,
+        {
+            "notebooks": cluster_notebook_route(store, runtime),
+            "mlclusters": cluster_mlcluster_route(store, runtime),
+        },
+    )
     workloads = Workloads(owners, proxy)
     runtime.on_change(workloads.wake)
     await runtime.start()

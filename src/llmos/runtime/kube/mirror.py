@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmos.runtime.base import Happening, Observed
-from llmos.runtime.kube.render import SERVING_PORT
+from llmos.runtime.kube.render import NAME_LABEL, SERVING_PORT
 
 
 def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -296,11 +296,7 @@ def raycluster(rc: dict[str, Any] | None, pods: list[dict[str, Any]] | None = No
     observed.extra["workerGroups"] = groups
     if spec.get("rayVersion"):
         observed.extra["rayVersion"] = spec["rayVersion"]
-    head = status.get("head") or {}
-    port = (status.get("endpoints") or {}).get("dashboard")
-    if head.get("serviceName") and port:
-        # In the cluster; LLMOS does not proxy a RayCluster's dashboard (yet).
-        observed.extra["dashboardUrl"] = (
-            f"http://{head['serviceName']}.{meta['namespace']}.svc:{port}"
-        )
+    # Where users open the dashboard: LLMOS's proxy, as in embedded mode.
+    owner = (meta.get("labels") or {}).get(NAME_LABEL, meta["name"])
+    observed.extra["dashboardUrl"] = f"/mlclusters/{meta['namespace']}/{owner}/dashboard/"
     return observed

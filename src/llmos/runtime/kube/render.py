@@ -378,8 +378,23 @@ def notebook_path(nb: dict[str, Any]) -> str:
     return f"/notebooks/{meta['namespace']}/{meta['name']}/"
 
 
+def secret_name(obj: dict[str, Any]) -> str:
+    """The Secret holding a Notebook's or an MLCluster's own token (key ``token``)."""
+    return child_name(obj["kind"], obj["metadata"]["name"]) + "-token"
+
+
 def notebook_secret_name(nb: dict[str, Any]) -> str:
-    return child_name("Notebook", nb["metadata"]["name"]) + "-token"
+    return secret_name(nb)
+
+
+def _token_secret(obj: dict[str, Any], token: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(obj, secret_name(obj)),
+        "type": "Opaque",
+        "stringData": {"token": token},
+    }
 
 
 def _notebook_container(
@@ -456,13 +471,7 @@ def notebook(nb: dict[str, Any], settings: KubeSettings, token: str) -> list[dic
             "whenScaled": "Retain",
         }
     return [
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": _meta(nb, notebook_secret_name(nb)),
-            "type": "Opaque",
-            "stringData": {"token": token},
-        },
+        _token_secret(nb, token),
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -509,9 +518,18 @@ def _ray_pod(
         if head
         else []
     )
+    # Ray's own token auth (as in embedded mode): its GCS, dashboard and Jobs API want
+    # the cluster's token, which LLMOS's proxy adds. Health endpoints need none, so
+    # KubeRay's probes still pass.
+    token = {"valueFrom": {"secretKeyRef": {"name": secret_name(cluster), "key": "token"}}}
     container = {
         "name": "ray-head" if head else "ray-worker",
         "image": settings.ray_image,
+        "env": [
+            {"name": "RAY_AUTH_MODE", "value": "token"},
+            {"name": "RAY_AUTH_TOKEN", **token},
+            {"name": "RAY_USAGE_STATS_ENABLED", "value": "0"},
+        ],
         "resources": _resources(resources),
         "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}, *mounts],
         "ports": ports,
@@ -523,7 +541,8 @@ def _ray_pod(
     }
 
 
-def mlcluster(cluster: dict[str, Any], settings: KubeSettings) -> list[dict[str, Any]]:
+def mlcluster(cluster: dict[str, Any], settings: KubeSettings, token: str) -> list[dict[str, Any]]:
+    """An MLCluster's token Secret and its KubeRay RayCluster."""
     spec = cluster["spec"]
     head = spec.get("head") or {}
     ray: dict[str, Any] = {
@@ -556,13 +575,11 @@ def mlcluster(cluster: dict[str, Any], settings: KubeSettings) -> list[dict[str,
         ray["enableInTreeAutoscaling"] = True
         ray["autoscalerOptions"] = {"idleTimeoutSeconds": int(spec["idleTimeoutSeconds"])}
     return [
+        _token_secret(cluster, token),
         {
             "apiVersion": "ray.io/v1",
             "kind": "RayCluster",
             "metadata": _meta(cluster, child_name("MLCluster", cluster["metadata"]["name"])),
             "spec": ray,
-        }
+        },
     ]
-
-
-RENDERERS = {"Volume": volume, "MLCluster": mlcluster}

@@ -123,10 +123,11 @@ class KubeRuntime:
         if kind == "ModelService":
             children = render.modelservice(obj, settings, hf_token)
         elif kind == "Notebook":
-            token = await self._notebook_token(obj)
-            children = render.notebook(obj, settings, token)
+            children = render.notebook(obj, settings, await self._token(obj))
+        elif kind == "MLCluster":
+            children = render.mlcluster(obj, settings, await self._token(obj))
         else:
-            children = render.RENDERERS[kind](obj, settings)
+            children = render.volume(obj, settings)
         for child in children:
             await self._apply_one(child)
 
@@ -151,22 +152,23 @@ class KubeRuntime:
                 ) from exc
             raise
 
-    async def _notebook_token(self, nb: dict[str, Any]) -> str:
-        """The notebook's own secret, made once and kept in a Secret that the notebook owns."""
+    async def _token(self, obj: dict[str, Any]) -> str:
+        """A Notebook's or MLCluster's own token, made once and kept in a Secret it owns."""
         with contextlib.suppress(LLMOSError):
-            found = await self.notebook_secret(nb)
+            found = await self.secret_token(obj)
             if found:
                 return found
         # Hex, so code-server takes it as its HASHED_PASSWORD (a SHA-256 in hex).
         return secrets.token_hex(32)
 
-    async def notebook_secret(self, nb: dict[str, Any]) -> str | None:
-        """The token in the notebook's Secret (``nb-NAME-token``), or None while it has none.
+    async def secret_token(self, obj: dict[str, Any]) -> str | None:
+        """The token in the object's Secret (``nb-NAME-token``, ``ray-NAME-token``), if made.
 
-        What the notebook's container was started with: the workload proxy presents it.
+        What the notebook's or Ray's containers were started with: the workload proxy
+        presents it.
         """
-        name = render.notebook_secret_name(nb)
-        found = await self._get(f"/api/v1/namespaces/{nb['metadata']['namespace']}/secrets/{name}")
+        name = render.secret_name(obj)
+        found = await self._get(f"/api/v1/namespaces/{obj['metadata']['namespace']}/secrets/{name}")
         token = ((found or {}).get("data") or {}).get("token")
         return base64.b64decode(token).decode() if token else None
 
