@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from kubenodes import KubeNodes, wait_until
 from workloads.jupyter import execute, start_kernel
 
 from .conftest import KubeServer
+from .standin import stand_in
 
 pytestmark = pytest.mark.slow
 
@@ -91,29 +91,9 @@ def stand_in_jupyter(address: str, base: str, token: str, work: Path) -> Iterato
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "IPYTHONDIR": str(home / "ipython"),
     }
-    log = work / "jupyter.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
-    try:
-        url = f"http://{address}:8888{base}"
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                pytest.fail(f"the stand-in JupyterLab exited: {log.read_text()[-2000:]}")
-            try:
-                return httpx.get(f"{url}api", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, "the stand-in JupyterLab to answer", timeout=120)
+    url = f"http://{address}:8888{base}"
+    with stand_in("JupyterLab", command, work / "jupyter.log", f"{url}api", env=env, cwd=root):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _status(admin: httpx.Client, path: str) -> dict[str, Any]:

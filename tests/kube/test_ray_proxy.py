@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import base64
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,17 +26,14 @@ from factories import ML, create_namespace
 from kubenodes import KubeNodes, wait_until
 
 from .conftest import KubeServer
+from .standin import stand_in
 
 pytestmark = pytest.mark.slow
 
 
 @contextmanager
-def stand_in_head(ip: str, token: str, temp: Path) -> Iterator[Callable[[str], bool]]:
-    """A real Ray head at the head pod's address, with the pod's token auth.
-
-    Yields ``answers(url)``, which fails the test at once, with the head's log, if
-    the head has exited.
-    """
+def stand_in_head(ip: str, token: str, temp: Path) -> Iterator[None]:
+    """A real Ray head at the head pod's address, with the pod's token auth."""
     short = tempfile.mkdtemp(prefix="llmos-ray-")
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
@@ -62,28 +58,17 @@ def stand_in_head(ip: str, token: str, temp: Path) -> Iterator[Callable[[str], b
         f"--temp-dir={short}",
         "--disable-usage-stats",
     ]
-    log_path = temp / "ray-head.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def answers(url: str) -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"the stand-in Ray head exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            return httpx.get(url, timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        yield answers
+        with stand_in(
+            "Ray head",
+            argv,
+            temp / "ray-head.log",
+            f"http://{ip}:8265/api/gcs_healthz",
+            env=env,
+            grace=30,
+        ):
+            yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
         shutil.rmtree(short, ignore_errors=True)
 
 
@@ -121,9 +106,8 @@ def test_a_ray_job_runs_through_the_proxy_on_the_head_pod(
     down = server.admin_client().get(dashboard + "api/version")
     assert down.status_code in (502, 503), down.text
 
-    with stand_in_head(ip, token, tmp_path) as answers:
+    with stand_in_head(ip, token, tmp_path):
         direct = f"http://{ip}:8265"
-        wait_until(lambda: answers(f"{direct}/api/gcs_healthz"), "the stand-in head's dashboard")
         # Ray's token auth guards the pod's dashboard; its health check (KubeRay's
         # probe) needs no token.
         assert httpx.get(f"{direct}/api/version").status_code == 401

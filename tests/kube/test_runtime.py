@@ -11,7 +11,6 @@ pod's address, and the gateway routes to it as it would to the pod.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +33,7 @@ from llmos.runtime.kube.runtime import KubeAPI, KubeRuntime
 from llmos.store.kube.client import KubeClient, KubeConnection
 
 from .conftest import KubeServer
+from .standin import stand_in
 
 pytestmark = pytest.mark.slow
 
@@ -84,28 +84,9 @@ def stand_in_engine(address: str, served: str, log: Path) -> Iterator[str]:
     """A real llama.cpp server at the pod's address, standing in for its container."""
     command = LlamaCppEngine().command(EngineContext(bundled("smollm2"), served))
     argv = [address if a == "127.0.0.1" else "8000" if a == "{port}" else a for a in command]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://{address}:8000"
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                pytest.fail(f"the stand-in engine exited: {log.read_text()[-2000:]}")
-            try:
-                return httpx.get(f"{url}/v1/models", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, "the stand-in engine to answer", timeout=120)
+    url = f"http://{address}:8000"
+    with stand_in("engine", argv, log, f"{url}/v1/models"):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_a_modelservice_is_a_statefulset_and_a_service_and_serves_through_the_gateway(
