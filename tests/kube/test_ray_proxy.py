@@ -13,17 +13,17 @@ import base64
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from ray.job_submission import JobStatus, JobSubmissionClient
+from ray.job_submission import JobSubmissionClient
 
 from factories import ML, create_namespace
 from kubenodes import KubeNodes, wait_until
+from rayjobs import succeeded
 
 from .conftest import KubeServer
 from .standin import stand_in
@@ -122,16 +122,7 @@ def test_a_ray_job_runs_through_the_proxy_on_the_head_pod(
             verify=server.ca,
         )
         job = wait_until(lambda: _submit(jobs), "the Jobs API to accept a job", 120)
-        deadline = time.monotonic() + 120
-        while (state := jobs.get_job_status(job)) not in {
-            JobStatus.SUCCEEDED,
-            JobStatus.FAILED,
-            JobStatus.STOPPED,
-        }:
-            assert time.monotonic() < deadline, f"job {job} still {state}"
-            time.sleep(0.5)
-        logs = jobs.get_job_logs(job)
-        assert state == JobStatus.SUCCEEDED, logs
+        logs = succeeded(jobs, job)
         assert "ANSWER 42" in logs
 
     # Without the LLMOS token, nothing: the pod's token never leaves the server.

@@ -23,11 +23,12 @@ from helpers import condition, create, path, phase_is, volume, wait_for
 
 from cli.runner import CLI
 from factories import bind, create_namespace, create_user
+from rayjobs import succeeded
 from server import ADMIN_PASSWORD, RunningServer, start_server
 
 pytest.importorskip("ray", reason="the ray extra is not installed (scripts/setup --dev)")
 
-from ray.job_submission import JobStatus, JobSubmissionClient
+from ray.job_submission import JobSubmissionClient
 
 pytestmark = pytest.mark.slow
 
@@ -142,16 +143,7 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
         entrypoint=f"python -c {_quote(script)}",
         runtime_env={"env_vars": {"VOL": vol.upper().replace("-", "_")}},
     )
-    deadline = time.monotonic() + 120
-    while (state := jobs.get_job_status(job)) not in {
-        JobStatus.SUCCEEDED,
-        JobStatus.FAILED,
-        JobStatus.STOPPED,
-    }:
-        assert time.monotonic() < deadline, f"job {job} still {state}"
-        time.sleep(0.5)
-    logs = jobs.get_job_logs(job)
-    assert state == JobStatus.SUCCEEDED, logs
+    logs = succeeded(jobs, job)
     assert f"RESULT 285 {folder}" in logs
     assert (folder / "result.txt").read_text() == "285"  # the job ran in the volume
 
