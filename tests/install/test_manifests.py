@@ -20,6 +20,8 @@ def test_order_and_wiring() -> None:
     assert binding["subjects"][0]["namespace"] == account["metadata"]["namespace"] == "sys"
     container = pod["containers"][0]
     assert container["image"] == "example/llmos:1"
+    # The runtime's model-fetch init containers run the same image.
+    assert {"name": "LLMOS_IMAGE", "value": "example/llmos:1"} in container["env"]
     assert "--store=kube" in container["args"]
     selector = objects[-1]["spec"]["selector"]
     assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+from llmos import __version__
 
 READ = ["get", "list", "watch"]
 ML = "ml.llmos.ai"
@@ -75,7 +78,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "huggingface-endpoint": ("", "A Hugging Face mirror URL; empty means the official hub."),
     # Cluster mode (the Kubernetes runtime, docs/cluster.md).
     "kube-llmos-image": (
-        "ghcr.io/llmos-ai/llmos:v0.1.0",
+        # The image this server runs (the installer's Deployment says so), else this release's.
+        os.environ.get("LLMOS_IMAGE") or f"ghcr.io/llmos-ai/llmos:v{__version__}",
         "Cluster mode: the LLMOS image (model fetching, the transformers engine).",
     ),
     "kube-vllm-image": ("vllm/vllm-openai:v0.11.0", "Cluster mode: the vLLM engine's image."),

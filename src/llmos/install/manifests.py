@@ -126,7 +126,10 @@ def _deployment(opts: ClusterOptions, labels: dict[str, str], *, shared: bool) -
             "--skip-preflight",  # preflight checks the host; a pod is not one
         ],
         "env": [
-            {"name": "LLMOS_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+            {"name": "LLMOS_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            # The Kubernetes runtime's model-fetch init containers run the same image
+            # (the kube-llmos-image Setting's default).
+            {"name": "LLMOS_IMAGE", "value": opts.image},
         ],
         "ports": [{"name": "https", "containerPort": PORT}],
         "readinessProbe": probe("/readyz"),
