@@ -177,6 +177,25 @@ def test_gpus_are_requested_from_kubernetes_and_a_request_no_node_fits_stays_pen
     assert scheduled["status"] == "False" and scheduled["reason"] == "FailedScheduling"
 
 
+def test_a_model_the_nodes_cannot_fetch_fails_before_anything_is_made(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes
+) -> None:
+    admin, kube = kube_server.admin, kube_server.kube
+    create_namespace(admin, "local-k")
+    _deploy(admin, "local-k", "mine", model="/home/me/model.gguf", modelRegistry="local")
+    status = _status_when(
+        admin,
+        ms_path("local-k", "mine"),
+        lambda s: s.get("phase") == "Failed",
+        "the ModelService to fail",
+    )
+    assert "inside the nodes' model cache /var/lib/llmos/models" in status["message"]
+    available = {c["type"]: c for c in status["conditions"]}["ModelAvailable"]
+    assert (available["status"], available["reason"]) == ("False", "ModelUnavailable")
+    assert _sts(kube, "local-k", "ms-mine") is None
+    assert "ModelUnavailable" in _events(admin, "local-k", "mine")
+
+
 def test_scaling_and_deleting_a_modelservice_reach_its_children(
     kube_server: KubeServer, kube_server_nodes: KubeNodes
 ) -> None:

@@ -8,7 +8,10 @@ them, and the status and Events LLMOS derives are checked.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+import pytest
 
 from llmos.runtime.kube import mirror, render
 
@@ -158,3 +161,25 @@ def test_engine_auto_in_cluster_mode_goes_by_the_model_name() -> None:
     assert render.serving_engine(ms("bartowski/Qwen-GGUF:q4.gguf", gpu=1)) == "llama-cpp"
     assert render.serving_engine(ms("Qwen/Qwen3-8B", gpu=1)) == "vllm"
     assert render.serving_engine(ms("Qwen/Qwen3-0.6B")) == "transformers"
+
+
+def test_what_the_fetch_container_is_given() -> None:
+    settings = render.KubeSettings.from_settings(
+        lambda name: "/var/lib/llmos/models" if name == "kube-model-cache-path" else ""
+    )
+
+    def ms(model: str, registry: str = "huggingface") -> dict[str, Any]:
+        return {"spec": {"model": model, "modelRegistry": registry}}
+
+    assert render.fetch_source(ms("Qwen/Qwen3-8B"), settings) == ("Qwen/Qwen3-8B", "huggingface")
+    assert render.fetch_source(ms("bundled:smollm2"), settings)[0] == "bundled:smollm2"
+    # A node path inside the cache is the container's /models path.
+    inside = ms("/var/lib/llmos/models/mine/q4.gguf", "local")
+    assert render.fetch_source(inside, settings) == ("/models/mine/q4.gguf", "local")
+    for bad, words in [
+        (ms("/home/me/model.gguf", "local"), "inside the nodes' model cache"),
+        (ms("/var/lib/llmos/models-other/x"), "inside the nodes' model cache"),
+        (ms("qwen/Qwen2.5-0.5B", "modelscope"), "ModelScope is not supported in cluster mode"),
+    ]:
+        with pytest.raises(render.ModelNotFetchable, match=re.escape(words)):
+            render.fetch_source(bad, settings)

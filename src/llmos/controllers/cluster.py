@@ -82,6 +82,9 @@ class ClusterReconciler:
         except EngineError as exc:
             return await self._fail(obj, status, "ModelAvailable", "TokenUnavailable", str(exc))
         except LLMOSError as exc:
+            if exc.reason == Reason.INVALID and self.kind == "ModelService":
+                # The only spec Kubernetes cannot be given: a model the nodes cannot fetch.
+                return await self._fail(obj, status, "ModelAvailable", "ModelUnavailable", str(exc))
             if exc.reason in (Reason.SERVICE_UNAVAILABLE, Reason.INVALID):
                 return await self._fail(obj, status, "Applied", "ApplyFailed", str(exc))
             raise

@@ -236,10 +236,40 @@ def _serving_container(ms: dict[str, Any], engine: str, settings: KubeSettings) 
     }
 
 
+class ModelNotFetchable(ValueError):
+    """A ModelService whose model the cluster's init container cannot fetch (why)."""
+
+
+def fetch_source(ms: dict[str, Any], settings: KubeSettings) -> tuple[str, str]:
+    """The model and registry as the fetch container sees them, or ModelNotFetchable.
+
+    A local path must be inside the nodes' model cache (``kube-model-cache-path``),
+    which the container mounts at /models; ModelScope is not offered in cluster mode.
+    """
+    spec = ms["spec"]
+    model, registry = str(spec["model"]), str(spec.get("modelRegistry") or "huggingface")
+    if registry == "modelscope":
+        raise ModelNotFetchable(
+            "spec.modelRegistry: ModelScope is not supported in cluster mode: use "
+            "huggingface (a mirror can be set in the huggingface-endpoint Setting) or local"
+        )
+    local = registry == "local" or model.startswith(("/", "./", "~"))
+    if not local or model.startswith("bundled:"):
+        return model, registry
+    cache = settings.model_cache_path.rstrip("/")
+    if model != cache and not model.startswith(cache + "/"):
+        raise ModelNotFetchable(
+            f"spec.model: in cluster mode a local model must be inside the nodes' model "
+            f"cache {cache} (the kube-model-cache-path Setting), present on every node "
+            f"that may run it; {model} is not"
+        )
+    return MODEL_CACHE + model[len(cache) :], "local"
+
+
 def _fetch_container(
     ms: dict[str, Any], settings: KubeSettings, token_secret: str | None
 ) -> dict[str, Any]:
-    spec = ms["spec"]
+    model, registry = fetch_source(ms, settings)
     env = _env(
         None,
         HF_ENDPOINT=settings.huggingface_endpoint,
@@ -260,9 +290,9 @@ def _fetch_container(
             "-m",
             "llmos.engines.fetch",
             "--model",
-            str(spec["model"]),
+            model,
             "--registry",
-            str(spec.get("modelRegistry") or "huggingface"),
+            registry,
             "--cache",
             MODEL_CACHE,
             "--link",

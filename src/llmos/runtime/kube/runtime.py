@@ -121,7 +121,10 @@ class KubeRuntime:
         settings = self.settings()
         kind = obj["kind"]
         if kind == "ModelService":
-            children = render.modelservice(obj, settings, hf_token)
+            try:
+                children = render.modelservice(obj, settings, hf_token)
+            except render.ModelNotFetchable as exc:
+                raise LLMOSError(str(exc), Reason.INVALID) from exc
         elif kind == "Notebook":
             children = render.notebook(obj, settings, await self._token(obj))
         elif kind == "MLCluster":
