@@ -116,6 +116,19 @@ grep -q "\"$NODE\"" "$WORK/cluster-info.json" || die "cluster-info does not list
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$WORK/ca.crt" \
   -H "Authorization: Bearer wrong-token-wrong-token" "$URL/v1-cluster/cluster-info")
 [ "$code" = 401 ] || die "cluster-info answered $code to a wrong token"
+# k3s' own join is pinned by the hash cluster-info names: it must be that of k3s' /cacerts.
+K3S_PIN=$(curl -skf https://127.0.0.1:6443/cacerts | sha256sum | cut -d' ' -f1)
+grep -q "\"kubernetesCAFingerprint\":\"$K3S_PIN\"" "$WORK/cluster-info.json" ||
+  die "cluster-info's kubernetesCAFingerprint is not the SHA-256 of k3s' /cacerts ($K3S_PIN)"
+echo "ok: cluster-info names k3s' server CA"
+# A dry run of a join shows k3s' secure token pinned to it, and no secret.
+"$LLMOS" install --server "https://$NODE_IP:6443" --token "$JOIN_TOKEN" --role agent \
+  --node-name smoke-other-node --skip-preflight --dry-run >"$WORK/join-dry.txt" 2>&1 ||
+  die "a dry-run join failed: $(cat "$WORK/join-dry.txt")"
+grep -q "token: K10$K3S_PIN::server:<hidden-cluster-token>" "$WORK/join-dry.txt" ||
+  die "the dry-run join does not give k3s its secure token"
+if grep -qF "$TOKEN" "$WORK/join-dry.txt"; then die "the dry-run join printed the secret"; fi
+echo "ok: a dry-run join pins k3s' CA and prints no secret"
 # This host's name is taken (by itself): a join from here must be refused, changing nothing.
 if "$LLMOS" install --server "https://$NODE_IP:6443" --token "$JOIN_TOKEN" --role agent \
   --skip-preflight --dry-run >"$WORK/join.txt" 2>&1; then

@@ -8,6 +8,7 @@ k3s for real.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -26,6 +27,12 @@ FIRST = ("install", "--cluster-init", "--token", TOKEN, "--skip-preflight")
 
 def llmos(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Result:
     return run_cli(tmp_path / "home", *args, env=env)
+
+
+def written(dry_run: str, path: str) -> str:
+    """The content a dry run shows for the file at ``path``."""
+    after = dry_run.split(f"write {path} (mode ", 1)[1].split("\n", 1)[1]
+    return re.split(r"\n# \d+\. ", after, maxsplit=1)[0]
 
 
 def files_under(root: Path) -> list[str]:
@@ -51,9 +58,19 @@ def test_dry_run_prints_every_file_and_command_and_changes_nothing(tmp_path: Pat
         "Dry run: nothing was changed.",
     ):
         assert expected in result.stdout, expected
-    # No secret is generated for a dry run, so none can leak into a terminal or a log.
+    # No secret is generated for a dry run, so none can leak into a terminal or a log;
+    # the one given (--token) is hidden wherever it would go.
     assert "<generated at install>" in result.stdout
     assert "BEGIN" not in result.stdout
+    assert TOKEN not in result.stdout and TOKEN not in result.stderr
+    hidden = "<hidden-cluster-token>"
+    assert yaml.safe_load(written(result.stdout, "/etc/rancher/k3s/config.yaml"))["token"] == hidden
+    deployed = yaml.safe_load_all(
+        written(result.stdout, "/var/lib/rancher/k3s/server/manifests/llmos.yaml")
+    )
+    secrets = {o["metadata"]["name"]: o for o in deployed if o["kind"] == "Secret"}
+    assert secrets["llmos-cluster-token"]["stringData"] == {"token": hidden}
+    assert written(result.stdout, "/etc/llmos/join-token").strip().endswith(f"::{hidden}")
     assert files_under(root) == []
 
 

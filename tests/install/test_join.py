@@ -19,7 +19,8 @@ from llmos import __version__
 from llmos._lib.jointoken import JoinToken, ca_hash
 from llmos.install.config import InstallConfig
 from llmos.install.errors import JoinError
-from llmos.install.join import ClusterInfo, check_join, endpoints
+from llmos.install.join import ClusterInfo, check_join, endpoints, k3s_token
+from llmos.install.k3s import secure_token
 from server import RunningServer, free_port, start_server
 
 SECRET = "the-cluster-join-secret"
@@ -67,6 +68,7 @@ def test_cluster_info_needs_the_join_token(cluster_server: RunningServer) -> Non
             info = response.json()
             assert info["kind"] == "ClusterInfo" and info["llmosVersion"] == __version__
             assert info["kubernetesVersion"] is None  # embedded mode
+            assert info["kubernetesCAFingerprint"] is None  # and no Kubernetes CA
             assert info["nodes"] == [NODE]
             served = client.get("/v1-public/cacerts").content
             assert info["caFingerprint"] == ca_hash(served)
@@ -78,6 +80,34 @@ def test_a_server_without_a_cluster_token_takes_no_nodes(server: RunningServer) 
             "/v1-cluster/cluster-info", headers={"Authorization": f"Bearer {SECRET}"}
         )
     assert response.status_code == 404 and "--cluster-token-file" in response.json()["message"]
+
+
+def test_an_unusable_token_file_is_a_503_naming_it(cluster_server: RunningServer) -> None:
+    """Read per request: a token file emptied or garbled later is the server's fault, not a 500."""
+    token_file = cluster_server.data_dir.parent / "token"
+    garbage = "K10nothex::the-garbled-secret-value"
+    try:
+        for content in ("", "\n", garbage + "\n", "short\n"):
+            token_file.write_text(content)
+            with cluster_server.client() as client:
+                response = client.get(
+                    "/v1-cluster/cluster-info", headers={"Authorization": f"Bearer {SECRET}"}
+                )
+            assert response.status_code == 503, (content, response.text)
+            body = response.json()
+            assert body["kind"] == "Status" and body["reason"] == "ServiceUnavailable"
+            assert "misconfigured" in body["message"] and str(token_file) in body["message"]
+            assert "garbled" not in body["message"]
+    finally:
+        token_file.write_text(SECRET + "\n")
+    log = cluster_server.log()
+    assert f"the cluster token file {token_file} is unusable" in log
+    assert "the-garbled-secret" not in log  # the file's content is not logged
+    with cluster_server.client() as client:
+        response = client.get(
+            "/v1-cluster/cluster-info", headers={"Authorization": f"Bearer {SECRET}"}
+        )
+    assert response.status_code == 200
 
 
 def test_a_token_file_that_is_missing_or_short_stops_the_server(tmp_path: Path) -> None:
@@ -137,6 +167,32 @@ def test_endpoints_of_a_server_url() -> None:
         "https://[fd00::1]:6443",
         "https://[fd00::1]:8443",
     )
+    for bad in ("https://h:99999", "https://a:b:6443", "https://h:0", "https://:6443"):
+        with pytest.raises(ValueError, match="https://HOST:6443"):
+            endpoints(bad)
+
+
+@pytest.mark.parametrize(
+    ("server", "problem"),
+    [("https://h:99999", "out of range"), ("https://a:b:6443", "integer"), ("https://h:0", "port")],
+)
+def test_a_server_url_without_a_usable_port_is_a_usage_error(
+    tmp_path: Path, server: str, problem: str
+) -> None:
+    result = join(tmp_path, server, str(JoinToken(SECRET, "0" * 64)))
+    assert_fails(result, 2, "--server", server, problem)
+    assert not (tmp_path / "root").exists()
+
+
+def test_k3s_token_is_pinned_to_the_server_ca_the_cluster_names() -> None:
+    pinned = ClusterInfo(__version__, "v1.36.9+k3s2", "x", (), kubernetes_ca_hash="ef" * 32)
+    assert k3s_token(pinned, SECRET) == f"K10{'ef' * 32}::server:{SECRET}"
+    assert k3s_token(pinned, SECRET) == secure_token("ef" * 32, SECRET)
+    unknown = ClusterInfo(__version__, "v1.36.9+k3s2", "x", ())
+    with pytest.raises(JoinError, match="--allow-unpinned-k3s-join") as info:
+        k3s_token(unknown, SECRET)
+    assert "6443" in str(info.value) and SECRET not in str(info.value)
+    assert k3s_token(unknown, SECRET, allow_unpinned=True) == SECRET
 
 
 def test_check_join_versions() -> None:
@@ -155,15 +211,75 @@ def test_check_join_versions() -> None:
 
 
 def test_the_join_written_under_a_fixture_root(tmp_path: Path) -> None:
-    """What a successful join writes: k3s joins 6443 with the bare secret (see tests/kube)."""
+    """What a successful join writes: k3s joins 6443 pinned to its server CA (see tests/kube)."""
     config = InstallConfig(
         role="agent", server="https://h:6443", token=str(JoinToken(SECRET, "a" * 64))
     )
     from llmos.install.plan import install_plan, write_files
 
-    write_files(install_plan(config), tmp_path)
+    info = ClusterInfo(__version__, "v1.36.9+k3s2", "a" * 64, (), kubernetes_ca_hash="b" * 64)
+    write_files(install_plan(config, k3s_token=k3s_token(info, SECRET)), tmp_path)
     written = yaml.safe_load((tmp_path / "etc/rancher/k3s/config.yaml").read_text())
-    assert written == {"server": "https://h:6443", "token": SECRET}
+    # The k3s server CA's hash, not the LLMOS CA's of the join token.
+    assert written == {"server": "https://h:6443", "token": f"K10{'b' * 64}::server:{SECRET}"}
+
+
+@pytest.fixture
+def fake_handshake(monkeypatch: pytest.MonkeyPatch) -> list[ClusterInfo]:
+    """The CLI's handshake answering the first ClusterInfo of the list (in-process runs)."""
+    import llmos.install.join as join_module
+
+    answers: list[ClusterInfo] = []
+    monkeypatch.setattr(join_module, "handshake", lambda *args, **kwargs: answers[0])
+    return answers
+
+
+def cli_join(tmp_path: Path, *extra: str) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from llmos.cli.main import app
+
+    token = str(JoinToken(SECRET, "a" * 64))
+    args = ["install", "--server", "https://h:6443", "--token", token, "--role", "agent"]
+    args += ["--node-name", "new", "--skip-preflight", *extra]
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
+
+
+def test_a_joining_nodes_dry_run_shows_no_secret(
+    fake_handshake: list[ClusterInfo], tmp_path: Path
+) -> None:
+    from llmos.install.secrets import HIDDEN
+
+    fake_handshake.append(
+        ClusterInfo(__version__, "v1.36.9+k3s2", "a" * 64, (), kubernetes_ca_hash="c" * 64)
+    )
+    code, output = cli_join(tmp_path, "--dry-run")
+    assert code == 0, output
+    assert SECRET not in output
+    assert f"token: K10{'c' * 64}::server:{HIDDEN}" in output
+    # The same join for real (files only) writes the secret where k3s reads it.
+    code, output = cli_join(tmp_path, "--root", str(tmp_path / "root"))
+    assert code == 0, output
+    assert SECRET not in output
+    written = yaml.safe_load((tmp_path / "root/etc/rancher/k3s/config.yaml").read_text())
+    assert written["token"] == f"K10{'c' * 64}::server:{SECRET}"
+
+
+def test_a_server_that_names_no_kubernetes_ca_is_refused_unless_accepted(
+    fake_handshake: list[ClusterInfo], tmp_path: Path
+) -> None:
+    fake_handshake.append(ClusterInfo(__version__, "v1.36.9+k3s2", "a" * 64, ()))
+    root = tmp_path / "root"
+    code, output = cli_join(tmp_path, "--root", str(root))
+    assert code == 1 and "error: the server did not say which CA" in output, output
+    assert "--allow-unpinned-k3s-join" in output and "Traceback" not in output
+    assert not root.exists()
+    code, output = cli_join(tmp_path, "--root", str(root), "--allow-unpinned-k3s-join")
+    assert code == 0, output
+    assert "warning:" in output and "unpinned" in output and SECRET not in output
+    written = yaml.safe_load((root / "etc/rancher/k3s/config.yaml").read_text())
+    assert written["token"] == SECRET
 
 
 def test_cluster_info_over_plain_http_is_not_served(cluster_server: RunningServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from llmos.install.config import K3S_VERSION, InstallConfig
+from llmos.install.k3s import secure_token
 from llmos.install.manifests import manifests
 from llmos.install.plan import (
     Remove,
@@ -19,11 +21,13 @@ from llmos.install.plan import (
     describe,
     install_plan,
     uninstall_plan,
+    write_file,
     write_files,
 )
-from llmos.install.secrets import ClusterSecrets
+from llmos.install.secrets import HIDDEN, ClusterSecrets
 
 TOKEN = "a-long-shared-cluster-token"
+SERVER_CA_HASH = "cd" * 32
 SECRETS = ClusterSecrets("admin-password-1", "CA PEM", "CERT PEM", "KEY PEM", TOKEN)
 
 
@@ -74,12 +78,13 @@ def test_the_first_server_writes_k3s_config_unit_and_manifests(tmp_path: Path) -
 
 def test_joining_nodes_name_the_server_and_deploy_nothing(tmp_path: Path) -> None:
     agent = InstallConfig(role="agent", server="https://10.0.0.10:6443", token=TOKEN)
-    steps = install_plan(agent)
+    k3s_token = secure_token(SERVER_CA_HASH, TOKEN)
+    steps = install_plan(agent, k3s_token=k3s_token)
     paths = {step.path for step in steps if isinstance(step, WriteFile)}
     assert not any("manifests" in path for path in paths)
     write_files(steps, tmp_path)
     config = yaml.safe_load((tmp_path / "etc/rancher/k3s/config.yaml").read_text())
-    assert config == {"server": "https://10.0.0.10:6443", "token": TOKEN}
+    assert config == {"server": "https://10.0.0.10:6443", "token": k3s_token}
     unit = (tmp_path / "etc/systemd/system/k3s-agent.service").read_text()
     assert "ExecStart=/usr/local/bin/k3s agent" in unit
     assert steps[-1] == Run(
@@ -107,8 +112,18 @@ def test_dry_run_shows_every_file_and_command() -> None:
             assert f"write {step.path}" in text
         elif isinstance(step, Run):
             assert step.why in text
-    assert TOKEN in text  # the dry run is the whole truth, token included: root's to read
     assert "k3s-uninstall.sh" in describe(uninstall_plan())
+
+
+def test_a_dry_runs_plan_holds_no_secret() -> None:
+    """--dry-run describes the plan of placeholder secrets: the given token is not in it."""
+    text = describe(install_plan(first_server(), secrets=ClusterSecrets.placeholder()))
+    assert TOKEN not in text
+    config = yaml.safe_load(text.split("(mode 0600)\n", 1)[1].split("\n# ", 1)[0])
+    assert config["token"] == HIDDEN
+    assert f"token: {HIDDEN}" in text  # the llmos-cluster-token Secret
+    assert f"::{HIDDEN}" in text  # /etc/llmos/join-token
+    assert "<generated at install>" in text
 
 
 def test_the_first_server_keeps_its_secrets_root_only(tmp_path: Path) -> None:
@@ -122,12 +137,51 @@ def test_the_first_server_keeps_its_secrets_root_only(tmp_path: Path) -> None:
         install_plan(first_server())
 
 
-def test_joining_with_a_join_token_gives_k3s_the_bare_secret(tmp_path: Path) -> None:
+def test_a_joining_nodes_plan_needs_k3s_token_from_the_handshake(tmp_path: Path) -> None:
     join_token = "K10" + "ab" * 32 + "::" + TOKEN
     agent = InstallConfig(role="agent", server="https://10.0.0.10:6443", token=join_token)
-    write_files(install_plan(agent), tmp_path)
+    with pytest.raises(ValueError, match="handshake"):
+        install_plan(agent)
+    # k3s' secure token: the k3s server CA's hash (not LLMOS's, in the join token), server user.
+    assert secure_token(SERVER_CA_HASH, TOKEN) == f"K10{SERVER_CA_HASH}::server:{TOKEN}"
+    write_files(install_plan(agent, k3s_token=secure_token(SERVER_CA_HASH, TOKEN)), tmp_path)
     config = yaml.safe_load((tmp_path / "etc/rancher/k3s/config.yaml").read_text())
-    assert config["token"] == TOKEN
+    assert config["token"] == f"K10{SERVER_CA_HASH}::server:{TOKEN}"
+
+
+def test_write_file_replaces_a_file_whole_with_its_new_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "etc/rancher/k3s/config.yaml"
+    target.parent.mkdir(parents=True)
+    target.write_text("token: old-and-longer-than-the-new-one\n")
+    target.chmod(0o644)
+    before = target.stat().st_ino
+    modes: list[int] = []
+    real_replace = os.replace
+
+    def replace(src: str, dst: Path) -> None:
+        # At the moment the new content takes the target's place: already 0600 and whole.
+        modes.append(stat.S_IMODE(os.stat(src).st_mode))
+        assert Path(src).parent == target.parent and Path(src).read_text() == "token: new\n"
+        assert target.read_text() == "token: old-and-longer-than-the-new-one\n"
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    write_file(WriteFile("/etc/rancher/k3s/config.yaml", "token: new\n", 0o600), tmp_path)
+    assert modes == [0o600]
+    assert target.read_text() == "token: new\n" and target.stat().st_ino != before
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in target.parent.iterdir()] == ["config.yaml"]
+
+    def fail(src: str, dst: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="No space"):
+        write_file(WriteFile("/etc/rancher/k3s/config.yaml", "token: newer\n", 0o600), tmp_path)
+    assert target.read_text() == "token: new\n"  # the old file stays as it was, no temp left
+    assert [p.name for p in target.parent.iterdir()] == ["config.yaml"]
 
 
 def test_uninstall_copes_with_either_role_and_half_installs() -> None:

@@ -3,7 +3,8 @@
 A second ``llmos server --store kube`` (with ``--cluster-token-file``) runs on
 tests/kube's server control plane; ``llmos install --role agent`` asks it for
 the cluster info over HTTPS, pinned by the join token, and writes its k3s
-config under a fixture root (k3s itself cannot run here).
+config under a fixture root (k3s itself cannot run here), with k3s' secure
+token pinned to the control plane's CA.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def joinable(
         kube_server.kube.delete("/api/v1/nodes/gpu-a")
 
 
-def test_a_node_joins_after_the_handshake(joinable: RunningServer, tmp_path: Path) -> None:
+def test_a_node_joins_after_the_handshake(
+    joinable: RunningServer, kube_server: KubeServer, tmp_path: Path
+) -> None:
     token = str(JoinToken(SECRET, ca_hash(Path(joinable.ca).read_bytes())))
     with joinable.client() as client:
         info = client.get(
@@ -61,21 +64,37 @@ def test_a_node_joins_after_the_handshake(joinable: RunningServer, tmp_path: Pat
         ).json()
     # The server's role may list nodes (install/rbac.py), and reads the API server's version.
     assert info["kubernetesVersion"] == "v1.36.3" and "gpu-a" in info["nodes"]
+    # Outside a pod: the CA of the server's kube connection (its kubeconfig's).
+    server_ca = ca_hash(kube_server.cluster.ca_file.read_bytes())
+    assert info["kubernetesCAFingerprint"] == server_ca != info["caFingerprint"]
 
-    def join(name: str) -> Any:
+    def join(name: str, *extra: str) -> Any:
         return run_cli(
             tmp_path / "home",
             "install", "--server", joinable.url, "--token", token, "--role", "agent",
-            "--node-name", name, "--skip-preflight", "--root", str(tmp_path / name),
+            "--node-name", name, "--skip-preflight", *extra,
         )  # fmt: skip
 
-    assert_fails(join("gpu-a"), 1, "a node named 'gpu-a' is already in the cluster")
-    result = join("gpu-b")
+    assert_fails(
+        join("gpu-a", "--root", str(tmp_path / "gpu-a")),
+        1,
+        "a node named 'gpu-a' is already in the cluster",
+    )
+    dry = join("gpu-b", "--dry-run")
+    assert dry.code == 0, dry
+    assert SECRET not in dry.stdout and SECRET not in dry.stderr
+    assert f"token: K10{server_ca}::server:<hidden-cluster-token>" in dry.stdout
+    result = join("gpu-b", "--root", str(tmp_path / "gpu-b"))
     assert result.code == 0, result
     assert "Kubernetes v1.36.3" in result.stdout and "'gpu-b' is free" in result.stdout
+    assert SECRET not in result.stdout and SECRET not in result.stderr
     written = yaml.safe_load((tmp_path / "gpu-b/etc/rancher/k3s/config.yaml").read_text())
-    # k3s joins the API server's port with the bare secret; LLMOS's hash is not k3s' CA's.
-    assert written == {"server": "https://127.0.0.1:6443", "token": SECRET, "node-name": "gpu-b"}
+    # k3s joins the API server's port with k3s' secure token, pinned to the API server's CA.
+    assert written == {
+        "server": "https://127.0.0.1:6443",
+        "token": f"K10{server_ca}::server:{SECRET}",
+        "node-name": "gpu-b",
+    }
     assert (tmp_path / "gpu-b/etc/systemd/system/k3s-agent.service").exists()
 
 

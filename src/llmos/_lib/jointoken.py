@@ -29,7 +29,7 @@ def ca_hash(pem: bytes) -> str:
 @dataclass(frozen=True)
 class JoinToken:
     secret: str
-    """What the server checks, and what k3s gets as its ``token``."""
+    """What the server checks; k3s gets it bare (first server) or in its secure token (others)."""
     ca_hash: str | None = None
     """SHA-256 of the server's CA bundle; None for a bare token."""
 

@@ -34,7 +34,7 @@ from llmos.install.plan import (
     install_plan,
     uninstall_plan,
 )
-from llmos.install.secrets import ClusterSecrets, service_names
+from llmos.install.secrets import HIDDEN, ClusterSecrets, service_names
 
 __all__ = ["register"]
 
@@ -177,20 +177,48 @@ def _preflight(config: InstallConfig, root: Path, *, dry_run: bool) -> None:
     raise typer.Exit(1)
 
 
-def _join(config: InstallConfig, version_given: bool, ca_cert: Path | None) -> InstallConfig:
-    from llmos.install.join import check_join, endpoints, handshake
+def _join(
+    config: InstallConfig,
+    version_given: bool,
+    ca_cert: Path | None,
+    *,
+    allow_unpinned: bool,
+    dry_run: bool,
+) -> tuple[InstallConfig, str]:
+    """The handshake; the config to install (k3s' URL, the release) and k3s' token.
+
+    On a dry run the token's secret is :data:`HIDDEN`, so it reaches no terminal.
+    """
+    from llmos._lib.jointoken import JoinToken
+    from llmos.install.join import UNPINNED_FLAG, check_join, endpoints, handshake, k3s_token
 
     assert config.server is not None  # InstallConfig requires it without clusterInit
-    k3s_url, llmos_url = endpoints(config.server)
+    try:
+        k3s_url, llmos_url = endpoints(config.server)
+    except ValueError as exc:
+        _fail(f"--server (LLMOS_SERVER / config key server): {exc}", USAGE)
     node_name = config.node_name or socket.gethostname().lower()
     typer.echo(f"Asking {llmos_url} about the cluster ...")
     info = handshake(llmos_url, config.token, ca_cert=ca_cert)
     version = check_join(info, config, node_name, version_given=version_given)
+    secret = HIDDEN if dry_run else JoinToken.parse(config.token).secret
+    token = k3s_token(info, secret, allow_unpinned=allow_unpinned)
     typer.echo(
         f"Cluster: LLMOS {info.llmos_version}, Kubernetes {info.kubernetes_version}, "
-        f"{len(info.nodes)} node(s); the name {node_name!r} is free; k3s joins {k3s_url}."
+        f"{len(info.nodes)} node(s); the name {node_name!r} is free; k3s joins {k3s_url}"
+        + (
+            f", pinned to its CA {info.kubernetes_ca_hash[:12]}…."
+            if info.kubernetes_ca_hash
+            else "."
+        )
     )
-    return config.model_copy(update={"server": k3s_url, "kubernetes_version": version})
+    if not info.kubernetes_ca_hash:
+        typer.echo(
+            f"warning: the server named no Kubernetes CA; as {UNPINNED_FLAG} asks, k3s joins "
+            f"{k3s_url} unpinned: it trusts whatever answers there and sends it the secret.",
+            err=True,
+        )
+    return config.model_copy(update={"server": k3s_url, "kubernetes_version": version}), token
 
 
 def install(
@@ -266,6 +294,13 @@ def install(
         Path | None,
         typer.Option(help="The server's CA, to join with a bare token (no K10 hash)."),
     ] = None,
+    allow_unpinned_k3s_join: Annotated[
+        bool,
+        typer.Option(
+            help="Join even when the server cannot name its Kubernetes CA: k3s then trusts "
+            "whatever answers on port 6443 and sends it the cluster secret."
+        ),
+    ] = False,
     image: Annotated[
         str | None, typer.Option(envvar="LLMOS_IMAGE", help="LLMOS server image (first server).")
     ] = None,
@@ -304,16 +339,25 @@ def install(
     if not skip_preflight:
         _preflight(config, root, dry_run=dry_run)
     try:
+        k3s_token = None
         if not config.cluster_init:
-            config = _join(config, version_given, ca_cert)
+            config, k3s_token = _join(
+                config,
+                version_given,
+                ca_cert,
+                allow_unpinned=allow_unpinned_k3s_join,
+                dry_run=dry_run,
+            )
         cluster = ClusterOptions(image=image) if image else ClusterOptions()
         secrets = None
         if config.cluster_init:
             if dry_run:
-                secrets = ClusterSecrets.placeholder(config)
+                secrets = ClusterSecrets.placeholder()
             else:
                 secrets = ClusterSecrets.generate(config, service_names(cluster.namespace, APP))
-        steps = install_plan(config, airgap_dir=airgap_dir, cluster=cluster, secrets=secrets)
+        steps = install_plan(
+            config, airgap_dir=airgap_dir, cluster=cluster, secrets=secrets, k3s_token=k3s_token
+        )
         if dry_run:
             typer.echo(describe(steps))
             typer.echo("Dry run: nothing was changed.")

@@ -12,6 +12,12 @@
 3. :func:`check_join` compares the answer with this node: the same LLMOS minor
    version, a node name nobody has, and a Kubernetes version to match (a node
    that sets none installs the server's k3s release).
+4. :func:`k3s_token` makes what k3s itself joins with: k3s' secure token
+   ``K10<hash>::server:<secret>``, with the hash of the Kubernetes server CA
+   that cluster-info named. k3s checks the CA it fetches from 6443 against it
+   before it sends the secret, so k3s' own join is pinned as well. A server
+   that cannot name that CA is refused, unless the user accepts an unpinned
+   k3s join (``--allow-unpinned-k3s-join``).
 
 k3s' own port is 6443 and LLMOS's 8443 on the same host: ``--server`` with port
 6443 asks 8443, and any other port is taken as LLMOS's own (k3s still joins 6443).
@@ -33,12 +39,15 @@ from llmos._lib.errors import Reason
 from llmos._lib.jointoken import JoinToken, ca_hash
 from llmos.install.config import InstallConfig
 from llmos.install.errors import JoinError
+from llmos.install.k3s import secure_token
 
-__all__ = ["ClusterInfo", "check_join", "endpoints", "handshake"]
+__all__ = ["ClusterInfo", "check_join", "endpoints", "handshake", "k3s_token"]
 
 K3S_PORT = 6443
 LLMOS_PORT = 8443
 _K3S_RELEASE = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+UNPINNED_FLAG = "--allow-unpinned-k3s-join"
 
 
 @dataclass(frozen=True)
@@ -47,15 +56,25 @@ class ClusterInfo:
     kubernetes_version: str | None
     ca_fingerprint: str
     nodes: tuple[str, ...]
+    kubernetes_ca_hash: str | None = None
+    """SHA-256 of the Kubernetes server CA (what k3s serves at /cacerts); None if unknown."""
 
 
 def endpoints(server: str) -> tuple[str, str]:
-    """``(k3s URL, LLMOS URL)`` of a ``--server`` URL."""
-    parts = urlsplit(server)
+    """``(k3s URL, LLMOS URL)`` of a ``--server`` URL; ValueError, in plain words, if it has none."""
+    try:
+        parts = urlsplit(server)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(
+            f"{server!r} is not a server URL ({exc}): give https://HOST:6443 of a server"
+        ) from exc
     host = parts.hostname or ""
+    if not host or port == 0:
+        raise ValueError(f"{server!r} names no host or port: give https://HOST:6443 of a server")
     if ":" in host:  # IPv6
         host = f"[{host}]"
-    port = parts.port or K3S_PORT
+    port = port or K3S_PORT
     llmos_port = LLMOS_PORT if port == K3S_PORT else port
     return f"https://{host}:{K3S_PORT}", f"https://{host}:{llmos_port}"
 
@@ -90,15 +109,43 @@ def handshake(
             kubernetes_version=body.get("kubernetesVersion"),
             ca_fingerprint=str(body["caFingerprint"]),
             nodes=tuple(str(name) for name in body.get("nodes") or ()),
+            kubernetes_ca_hash=body.get("kubernetesCAFingerprint") or None,
         )
     except (KeyError, TypeError) as exc:
         raise JoinError(f"{llmos_url} answered cluster-info without {exc}: is it LLMOS?") from exc
+    kube_hash = info.kubernetes_ca_hash
+    if kube_hash is not None and not (isinstance(kube_hash, str) and _SHA256.match(kube_hash)):
+        raise JoinError(
+            f"{llmos_url} answered cluster-info with a kubernetesCAFingerprint that is not a "
+            f"SHA-256 in hex ({str(kube_hash)[:80]!r}): is it LLMOS?"
+        )
     if info.ca_fingerprint != ca_hash(pem):
         raise JoinError(
             f"{llmos_url} says its CA is {info.ca_fingerprint}, but it serves one with hash "
             f"{ca_hash(pem)}: its replicas do not share one certificate (the llmos-tls Secret)"
         )
     return info
+
+
+def k3s_token(info: ClusterInfo, secret: str, *, allow_unpinned: bool = False) -> str:
+    """What k3s joins with: k3s' secure token, pinned to the server CA that ``info`` names.
+
+    ``secret`` may be a stand-in (a dry run). Without a hash, the bare secret if
+    ``allow_unpinned``; otherwise a JoinError, since k3s would then trust
+    whatever answers on 6443 and send it the secret.
+    """
+    if info.kubernetes_ca_hash:
+        return secure_token(info.kubernetes_ca_hash, secret)
+    if allow_unpinned:
+        return secret
+    raise JoinError(
+        "the server did not say which CA its Kubernetes API (k3s, port 6443) uses, so k3s' own "
+        "join could not check that server before sending it the cluster secret: anyone in "
+        "between on 6443 would get it. Run LLMOS on that server in the cluster (as `llmos "
+        "install` deploys it) or with a kubeconfig that names its certificate authority, and "
+        f"join again; or accept an unpinned k3s join with {UNPINNED_FLAG}.",
+        Reason.CONFLICT,
+    )
 
 
 def _pinned_ca(llmos_url: str, expected: str, timeout: float) -> bytes:

@@ -4,13 +4,20 @@
 ``/etc/rancher/k3s/config.yaml`` (flag names as keys) and ``registries.yaml``;
 the unit follows the one k3s' own installer writes, under the same name
 (``k3s`` on servers, ``k3s-agent`` on agents) so k3s' own tools still work.
+
+The first server gives k3s the bare shared secret. A joining node gives it
+k3s' secure token, ``K10<sha256 of the server CA>::server:<secret>``
+(:func:`secure_token`; https://docs.k3s.io/cli/token): k3s then fetches
+``/cacerts`` on 6443, checks its hash and the server's certificate against it,
+and only then sends the secret. The hash comes from the join handshake
+(``install.join``), over LLMOS's own pinned channel on 8443.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from llmos._lib.jointoken import JoinToken
+from llmos._lib.jointoken import PREFIX
 from llmos.install.config import InstallConfig
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "REGISTRIES_PATH",
     "k3s_config",
     "registries",
+    "secure_token",
     "unit",
     "unit_name",
 ]
@@ -34,15 +42,23 @@ MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"  # k3s applies what is p
 IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"  # air-gap image tarballs
 
 
-def k3s_config(config: InstallConfig) -> dict[str, Any]:
-    """``/etc/rancher/k3s/config.yaml``: the k3s flags for this node."""
+def secure_token(server_ca_hash: str, secret: str) -> str:
+    """k3s' secure ("full") token: the server CA's SHA-256, then the server user's secret."""
+    return f"{PREFIX}{server_ca_hash}::server:{secret}"
+
+
+def k3s_config(config: InstallConfig, token: str) -> dict[str, Any]:
+    """``/etc/rancher/k3s/config.yaml``: the k3s flags for this node.
+
+    ``token`` is what k3s gets: the bare secret on the first server, the
+    :func:`secure_token` on a joining node (a stand-in for a dry run).
+    """
     result: dict[str, Any] = {}
     if config.cluster_init:
         result["cluster-init"] = True
     else:
         result["server"] = config.server
-    # k3s gets the bare secret: the K10 hash of a join token pins LLMOS's CA, not k3s' own.
-    result["token"] = JoinToken.parse(config.token).secret
+    result["token"] = token
     if config.role == "server":
         if config.tls_sans:
             result["tls-san"] = list(config.tls_sans)

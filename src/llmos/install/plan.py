@@ -8,8 +8,10 @@ fixture root with :func:`write_files`. ``llmos uninstall`` is :func:`uninstall_p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,19 +87,28 @@ def install_plan(
     airgap_dir: Path | None = None,
     cluster: ClusterOptions | None = None,
     secrets: ClusterSecrets | None = None,
+    k3s_token: str | None = None,
 ) -> list[Step]:
     """Every step that makes this host a node of the cluster ``config`` describes.
 
     The first server needs ``secrets`` (:meth:`ClusterSecrets.generate`, or
-    :meth:`ClusterSecrets.placeholder` for a dry run).
+    :meth:`ClusterSecrets.placeholder` for a dry run), and gives k3s their
+    secret. A joining node needs ``k3s_token``, what k3s gets to join with
+    (``install.join.k3s_token``: k3s' secure token, from the join handshake).
     """
-    if config.cluster_init and secrets is None:
-        raise ValueError("the first server's plan needs its ClusterSecrets")
+    if config.cluster_init:
+        if secrets is None:
+            raise ValueError("the first server's plan needs its ClusterSecrets")
+        k3s_token = secrets.cluster_token
+    elif k3s_token is None:
+        raise ValueError("a joining node's plan needs k3s' token, from the join handshake")
     steps: list[Step] = [*_install_k3s(config, airgap_dir)]
     steps += [
         Run(("mkdir", "-p", "-m", "0700", LLMOS_ETC), "LLMOS's config folder"),
         # The token is a secret: the config is root's alone.
-        WriteFile(CONFIG_PATH, yaml.safe_dump(k3s_config(config), sort_keys=False), 0o600),
+        WriteFile(
+            CONFIG_PATH, yaml.safe_dump(k3s_config(config, k3s_token), sort_keys=False), 0o600
+        ),
         WriteFile(REGISTRIES_PATH, yaml.safe_dump(registries(config), sort_keys=False)),
         WriteFile(f"/etc/systemd/system/{unit_name(config)}.service", unit(config)),
     ]
@@ -204,11 +215,25 @@ def write_files(steps: list[Step], root: Path) -> list[Path]:
 
 
 def write_file(step: WriteFile, root: Path) -> Path:
-    """Write one file under ``root``, created with its mode (no window where others can read)."""
+    """Write one file under ``root`` with its mode, never readable by more than that mode allows.
+
+    The content goes to a new file in the same folder, made with the final mode
+    (``mkstemp`` makes it 0600, then ``fchmod`` before any byte is written), and
+    is renamed over the target: an existing file is replaced whole, so a new
+    secret never sits, even briefly, under the old file's looser mode.
+    """
     target = root / step.path.lstrip("/")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, step.mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(step.content)
-    os.chmod(target, step.mode)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), step.mode)
+            handle.write(step.content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
     return target

@@ -5,7 +5,9 @@ token's secret go into Secrets in ``llmos-system`` (``manifests``), so every
 replica of the LLMOS server has the same admin, presents the same certificate,
 and checks the same join token. ``llmos install --cluster-init`` makes them
 with :meth:`ClusterSecrets.generate`; ``--dry-run`` shows
-:meth:`ClusterSecrets.placeholder` instead, so no secret reaches the terminal.
+:meth:`ClusterSecrets.placeholder` instead, so no secret reaches the terminal:
+not even the join secret the user gave, which shows as :data:`HIDDEN` wherever
+it would go (k3s' config, the ``llmos-cluster-token`` Secret, the join token).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from llmos._lib.jointoken import JoinToken, ca_hash
 from llmos._lib.tls import ensure_certificates
 from llmos.install.config import InstallConfig
 
-__all__ = ["ClusterSecrets", "service_names"]
+__all__ = ["HIDDEN", "ClusterSecrets", "service_names"]
 
 _PLACEHOLDER = "<generated at install>"
+HIDDEN = "<hidden-cluster-token>"
+"""What a dry run shows instead of the join secret it was given."""
 
 
 def service_names(namespace: str, service: str) -> list[str]:
@@ -61,14 +65,14 @@ class ClusterSecrets:
         )
 
     @classmethod
-    def placeholder(cls, config: InstallConfig) -> ClusterSecrets:
+    def placeholder(cls) -> ClusterSecrets:
         """Stand-ins for a dry run: the shape of the Secrets without their content."""
         return cls(
             admin_password=_PLACEHOLDER,
             ca_cert=_PLACEHOLDER,
             tls_cert=_PLACEHOLDER,
             tls_key=_PLACEHOLDER,
-            cluster_token=JoinToken.parse(config.token).secret,
+            cluster_token=HIDDEN,
         )
 
     @property
