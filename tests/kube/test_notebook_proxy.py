@@ -54,7 +54,7 @@ def _home_volume(kube: httpx.Client, namespace: str, notebook: str) -> None:
             "accessModes": ["ReadWriteOnce"],
             "hostPath": {"path": f"/var/lib/llmos-test/{namespace}-{notebook}"},
             "storageClassName": "",
-            "claimRef": {"namespace": namespace, "name": f"home-nb-{notebook}-0"},
+            "claimRef": {"namespace": namespace, "name": f"nb-{notebook}-home"},
         },
     }
     response = kube.post("/api/v1/persistentvolumes", json=pv)

@@ -20,7 +20,7 @@ import httpx
 import openai
 import pytest
 
-from factories import ML, create_namespace, ms_path
+from factories import ML, create_namespace, create_secret, ms_path
 from kubenodes import KubeNodes, wait_until
 from kubeplane import KubeCluster
 from llmos._lib.errors import LLMOSError, Reason
@@ -222,6 +222,36 @@ def test_scaling_and_deleting_a_modelservice_reach_its_children(
     )
 
 
+def test_children_a_modelservice_no_longer_asks_for_are_removed(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes
+) -> None:
+    admin, kube = kube_server.admin, kube_server.kube
+    create_namespace(admin, "prune-k")
+    create_secret(admin, "prune-k", "hf", token="hf_not_a_real_token_0123456789")
+    _deploy(admin, "prune-k", "m", hfTokenSecret="hf")
+    path = ms_path("prune-k", "m")
+    token_secret = "/api/v1/namespaces/prune-k/secrets/ms-m-hf-token"
+    wait_until(lambda: kube.get(token_secret).status_code == 200, "the token's Secret")
+    _status_when(admin, path, lambda s: s.get("phase") == "Ready", "the ModelService Ready")
+
+    current = admin.get(path).json()
+    current["spec"].pop("hfTokenSecret")
+    assert admin.put(path, json=current).status_code == 200
+    wait_until(lambda: kube.get(token_secret).status_code == 404, "the token's Secret to go")
+
+    # Routed to a server elsewhere: nothing of it runs in the cluster any more.
+    current = admin.get(path).json()
+    current["spec"]["endpoint"] = "http://127.0.0.1:9/"
+    assert admin.put(path, json=current).status_code == 200
+    wait_until(
+        lambda: (
+            _sts(kube, "prune-k", "ms-m") is None
+            and kube.get("/api/v1/namespaces/prune-k/services/ms-m").status_code == 404
+        ),
+        "the StatefulSet and Service to go once the ModelService is external",
+    )
+
+
 def test_a_volume_is_a_pvc_and_is_ready_once_bound(
     kube_server: KubeServer, kube_server_nodes: KubeNodes
 ) -> None:
@@ -275,8 +305,15 @@ def test_a_notebook_is_a_statefulset_with_a_home_claim_and_a_secret_of_its_own(
     (container,) = sts["spec"]["template"]["spec"]["containers"]
     assert "--ServerApp.base_url=/notebooks/nb-k/lab/" in container["command"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    (template,) = sts["spec"]["volumeClaimTemplates"]
-    assert template["metadata"]["name"] == "home"
+    # Its home is a claim of its own (a claim template could never change), owned by it.
+    assert "volumeClaimTemplates" not in sts["spec"]
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    pod = sts["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["home"]["persistentVolumeClaim"]["claimName"] == "nb-lab-home"
+    assert pod["securityContext"]["fsGroup"] == 100
+    claim = kube.get("/api/v1/namespaces/nb-k/persistentvolumeclaims/nb-lab-home").json()
+    assert claim["metadata"]["ownerReferences"][0]["kind"] == "Notebook"
     token = kube.get("/api/v1/namespaces/nb-k/secrets/nb-lab-token")
     assert token.status_code == 200 and token.json()["data"]["token"]
     # Without a provisioner its home claim stays unbound, and the notebook says so.
@@ -457,6 +494,19 @@ def test_scaling_a_worker_group_changes_the_raycluster_and_deleting_cascades(
         ),
         "the RayCluster, its pods and its Service to go with the MLCluster",
     )
+
+
+def test_an_autoscaled_mlcluster_gives_the_autoscaler_rays_token(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes
+) -> None:
+    admin, kube = kube_server.admin, kube_server.kube
+    create_namespace(admin, "ray-auto-k")
+    groups = [{"name": "w", "replicas": 1, "minReplicas": 0, "maxReplicas": 4}]
+    _mlcluster(admin, "ray-auto-k", "au", workerGroups=groups, idleTimeoutSeconds=60)
+    rc = wait_until(lambda: _raycluster(kube, "ray-auto-k", "ray-au"), "the RayCluster")
+    assert rc["spec"]["enableInTreeAutoscaling"] is True
+    env = {e["name"] for e in rc["spec"]["autoscalerOptions"]["env"]}
+    assert {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN"} <= env, "the autoscaler must reach Ray too"
 
 
 def test_gpu_worker_groups_request_nvidia_gpus_and_one_no_node_fits_stays_pending(

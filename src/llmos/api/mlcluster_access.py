@@ -64,8 +64,9 @@ def cluster_mlcluster_route(store: ResourceStore, runtime: KubeRuntime) -> Route
         cluster = await store.get(MLCLUSTERS, namespace, name)
         path = _dashboard_path(namespace, name, rest)
         status = cluster.get("status") or {}
-        head = next((n for n in status.get("nodes") or [] if n.get("name") == "head"), None)
-        if head is None or head.get("phase") != "Ready" or not head.get("ip"):
+        # The head's address comes from its pod, not from the (user-writable) status.
+        base = await runtime.address(cluster, DASHBOARD_PORT, ray_head=True)
+        if base is None:
             message = status.get("message") or "its head is starting"
             raise LLMOSError(
                 f"the Ray head of {name!r} is not ready: {message}",
@@ -74,7 +75,7 @@ def cluster_mlcluster_route(store: ResourceStore, runtime: KubeRuntime) -> Route
             )
         token = await tokens.get(cluster)
         return Upstream(
-            base=f"http://{head['ip']}:{DASHBOARD_PORT}",
+            base=base,
             path=path,
             headers=[("Authorization", f"Bearer {token}")],
         )

@@ -2,8 +2,8 @@
 
 Embedded mode (:func:`notebook_route`): a local process on a loopback port, started
 again on demand when it was culled. Cluster mode (:func:`cluster_notebook_route`):
-the notebook's ready pod (``status.endpoint``, which the cluster reconciler mirrors
-from the pods) with the token from its Secret. Either way the proxy presents the
+the notebook's ready pod (read from the pods, not from its status, which users
+may write) with the token from its Secret. Either way the proxy presents the
 notebook's secret as the notebook's server expects it.
 """
 
@@ -26,6 +26,7 @@ from llmos.controllers.notebook import (
     replica_key,
 )
 from llmos.runtime.base import Runtime
+from llmos.runtime.kube.render import NOTEBOOK_PORT
 from llmos.runtime.kube.runtime import KubeRuntime
 from llmos.store.base import ResourceStore
 
@@ -84,8 +85,9 @@ def cluster_notebook_route(store: ResourceStore, runtime: KubeRuntime) -> Route:
                 Reason.CONFLICT,
             )
         status = nb.get("status") or {}
-        endpoint = status.get("endpoint")
-        if status.get("phase") != "Ready" or not endpoint:
+        # Where it listens comes from its pod, not from its (user-writable) status.
+        endpoint = await runtime.address(nb, NOTEBOOK_PORT)
+        if not endpoint:
             why = status.get("message") or "its pod is not ready yet"
             raise LLMOSError(
                 f"notebook {name!r} is not ready ({status.get('phase') or 'Pending'}): {why}",

@@ -75,6 +75,7 @@ class ClusterReconciler:
         status: dict[str, Any] = dict(obj.get("status") or {})
         generation = meta.get("generation")
         if self.kind == "ModelService" and obj["spec"].get("endpoint"):
+            await self.runtime.apply(obj)  # nothing runs in the cluster: remove what did
             return await self._external(obj, status, generation)
         try:
             token = await hf_token(self.store, obj) if self.kind == "ModelService" else None

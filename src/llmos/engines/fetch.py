@@ -34,7 +34,8 @@ def fetch(model: str, registry: str, cache: Path, link: Path) -> Path:
         target = cache / "bundled" / files.path.name
         if not target.exists() or target.stat().st_size != files.size_bytes:
             target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".partial")
+            # Per process: two replicas on one node may fetch at once.
+            partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
             shutil.copyfile(files.path, partial)
             partial.rename(target)
         path = target
@@ -50,7 +51,7 @@ def fetch(model: str, registry: str, cache: Path, link: Path) -> Path:
         )
         path = files.path
     link.parent.mkdir(parents=True, exist_ok=True)
-    fresh = link.with_name(link.name + ".new")
+    fresh = link.with_name(f"{link.name}.{os.getpid()}.new")
     fresh.unlink(missing_ok=True)
     fresh.symlink_to(path)
     fresh.replace(link)  # atomic: the engine never sees a half-made link
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         path = fetch(args.model, args.registry, args.cache, args.link)
     except EngineError as exc:
         print(f"cannot fetch {args.model}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot fetch {args.model} into {args.cache}: {exc}", file=sys.stderr)
         return 1
     print(f"{args.model} is at {path}, linked from {args.link}", flush=True)
     return 0

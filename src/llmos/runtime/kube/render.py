@@ -236,7 +236,11 @@ def _serving_container(ms: dict[str, Any], engine: str, settings: KubeSettings) 
     }
 
 
-class ModelNotFetchable(ValueError):
+class Unsupported(ValueError):
+    """Something an LLMOS object asks for that cluster mode does not offer (why)."""
+
+
+class ModelNotFetchable(Unsupported):
     """A ModelService whose model the cluster's init container cannot fetch (why)."""
 
 
@@ -300,6 +304,9 @@ def _fetch_container(
         ],
         "env": env,
         "volumeMounts": [{"name": "models", "mountPath": MODEL_CACHE}],
+        # The node's cache is a hostPath that the kubelet makes root-owned; the LLMOS
+        # image runs as uid 1000 otherwise.
+        "securityContext": {"runAsUser": 0},
     }
 
 
@@ -427,12 +434,21 @@ def _token_secret(obj: dict[str, Any], token: str) -> dict[str, Any]:
     }
 
 
+# The group the images' users belong to, so a fresh volume's files are theirs to write:
+# Jupyter's docker-stacks (jovyan, gid 100), code-server (coder, 1000), Ray (ray, 100).
+FS_GROUP = {"jupyter": 100, "vscode": 1000, "ray": 100}
+
+
 def _notebook_container(
     nb: dict[str, Any], settings: KubeSettings
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     spec = nb["spec"]
     base = notebook_path(nb)
     kind = spec.get("type") or "jupyter"
+    if kind not in ("jupyter", "vscode"):
+        raise Unsupported(
+            f"spec.type: {kind} notebooks are not available in cluster mode: use jupyter or vscode"
+        )
     # The notebook's secret (a Secret it owns) guards it inside the cluster; LLMOS's proxy
     # presents it, as in embedded mode, after its own authentication and RBAC.
     secret = {"valueFrom": {"secretKeyRef": {"name": notebook_secret_name(nb), "key": "token"}}}
@@ -470,21 +486,22 @@ def _notebook_container(
     }, volumes
 
 
+def home_claim_name(nb: dict[str, Any]) -> str:
+    return child_name("Notebook", nb["metadata"]["name"]) + "-home"
+
+
 def notebook(nb: dict[str, Any], settings: KubeSettings, token: str) -> list[dict[str, Any]]:
-    """A Notebook's Secret (its token), Service and StatefulSet (with a home PVC)."""
+    """A Notebook's Secret (its token), home PVC (unless it mounts Volumes), Service, StatefulSet.
+
+    The home is a PVC of its own, owned by the Notebook (kept while it is stopped,
+    deleted with it), not a StatefulSet claim template: a template can never change,
+    so adding a Volume or changing the storage class would wedge the StatefulSet.
+    """
     spec = nb["spec"]
     name = child_name("Notebook", nb["metadata"]["name"])
     selector = labels(nb)
     container, volumes = _notebook_container(nb, settings)
-    statefulset: dict[str, Any] = {
-        "serviceName": name,
-        "replicas": 0 if spec.get("stopped") else 1,
-        "selector": {"matchLabels": selector},
-        "template": {
-            "metadata": {"labels": selector},
-            "spec": {"containers": [container], "volumes": volumes},
-        },
-    }
+    objects = [_token_secret(nb, token)]
     if not volumes:
         claim: dict[str, Any] = {
             "accessModes": ["ReadWriteOnce"],
@@ -492,16 +509,32 @@ def notebook(nb: dict[str, Any], settings: KubeSettings, token: str) -> list[dic
         }
         if settings.storage_class:
             claim["storageClassName"] = settings.storage_class
-        statefulset["volumeClaimTemplates"] = [
-            {"metadata": {"name": "home", "labels": selector}, "spec": claim}
-        ]
-        # The home PVC goes with the notebook, and stays while it is stopped.
-        statefulset["persistentVolumeClaimRetentionPolicy"] = {
-            "whenDeleted": "Delete",
-            "whenScaled": "Retain",
-        }
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": _meta(nb, home_claim_name(nb)),
+                "spec": claim,
+            }
+        )
+        volumes = [{"name": "home", "persistentVolumeClaim": {"claimName": home_claim_name(nb)}}]
+    statefulset: dict[str, Any] = {
+        "serviceName": name,
+        "replicas": 0 if spec.get("stopped") else 1,
+        # A pod that can never be Ready (a bad image, no room) must not block the fix.
+        "podManagementPolicy": "Parallel",
+        "selector": {"matchLabels": selector},
+        "template": {
+            "metadata": {"labels": selector},
+            "spec": {
+                "containers": [container],
+                "volumes": volumes,
+                "securityContext": {"fsGroup": FS_GROUP[spec.get("type") or "jupyter"]},
+            },
+        },
+    }
     return [
-        _token_secret(nb, token),
+        *objects,
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -534,6 +567,16 @@ def _ray_resources(spec: dict[str, Any] | None) -> dict[str, str]:
     return params
 
 
+def _ray_env(cluster: dict[str, Any]) -> list[dict[str, Any]]:
+    """Ray's token auth for every process that talks to the cluster (autoscaler included)."""
+    token = {"valueFrom": {"secretKeyRef": {"name": secret_name(cluster), "key": "token"}}}
+    return [
+        {"name": "RAY_AUTH_MODE", "value": "token"},
+        {"name": "RAY_AUTH_TOKEN", **token},
+        {"name": "RAY_USAGE_STATS_ENABLED", "value": "0"},
+    ]
+
+
 def _ray_pod(
     cluster: dict[str, Any], resources: dict[str, Any] | None, settings: KubeSettings, head: bool
 ) -> dict[str, Any]:
@@ -551,15 +594,10 @@ def _ray_pod(
     # Ray's own token auth (as in embedded mode): its GCS, dashboard and Jobs API want
     # the cluster's token, which LLMOS's proxy adds. Health endpoints need none, so
     # KubeRay's probes still pass.
-    token = {"valueFrom": {"secretKeyRef": {"name": secret_name(cluster), "key": "token"}}}
     container = {
         "name": "ray-head" if head else "ray-worker",
         "image": settings.ray_image,
-        "env": [
-            {"name": "RAY_AUTH_MODE", "value": "token"},
-            {"name": "RAY_AUTH_TOKEN", **token},
-            {"name": "RAY_USAGE_STATS_ENABLED", "value": "0"},
-        ],
+        "env": _ray_env(cluster),
         "resources": _resources(resources),
         "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}, *mounts],
         "ports": ports,
@@ -567,7 +605,11 @@ def _ray_pod(
     shm = {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": settings.shm_size}}
     return {
         "metadata": {"labels": labels(cluster)},
-        "spec": {"containers": [container], "volumes": [shm, *volumes]},
+        "spec": {
+            "containers": [container],
+            "volumes": [shm, *volumes],
+            "securityContext": {"fsGroup": FS_GROUP["ray"]},
+        },
     }
 
 
@@ -603,7 +645,10 @@ def mlcluster(cluster: dict[str, Any], settings: KubeSettings, token: str) -> li
     }
     if spec.get("idleTimeoutSeconds"):
         ray["enableInTreeAutoscaling"] = True
-        ray["autoscalerOptions"] = {"idleTimeoutSeconds": int(spec["idleTimeoutSeconds"])}
+        ray["autoscalerOptions"] = {
+            "idleTimeoutSeconds": int(spec["idleTimeoutSeconds"]),
+            "env": _ray_env(cluster),
+        }
     return [
         _token_secret(cluster, token),
         {

@@ -23,6 +23,7 @@ import base64
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
@@ -48,7 +49,15 @@ _PATHS = {
     ("apps/v1", "StatefulSet"): "/apis/apps/v1/namespaces/{ns}/statefulsets",
     ("ray.io/v1", "RayCluster"): "/apis/ray.io/v1/namespaces/{ns}/rayclusters",
 }
+# What apply may delete, by LLMOS kind: never PVCs (users' files), nor what others make
+# from our children with our labels (KubeRay's head Service, the pods).
+_PRUNABLE = {
+    "ModelService": [("apps/v1", "StatefulSet"), ("v1", "Service"), ("v1", "Secret")],
+    "Notebook": [("apps/v1", "StatefulSet"), ("v1", "Service"), ("v1", "Secret")],
+    "MLCluster": [("ray.io/v1", "RayCluster"), ("v1", "Secret")],
+}
 _RETRY_SECONDS = 2.0
+_ADDRESS_SECONDS = 2.0  # how long a pod address found for the proxy is reused
 _ABSENT_RETRY_SECONDS = 5.0  # an optional API (KubeRay's) that is not there yet
 
 
@@ -94,6 +103,7 @@ class KubeRuntime:
         self.settings = settings
         self._handlers: list[ChangeHandler] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._addresses: dict[tuple[str, str, str], tuple[float, str | None]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -117,24 +127,79 @@ class KubeRuntime:
     # -- apply and observe ------------------------------------------------------------------
 
     async def apply(self, obj: dict[str, Any], *, hf_token: str | None = None) -> None:
-        """Make ``obj``'s children in the cluster match what ``obj`` asks for."""
+        """Make ``obj``'s children in the cluster match what ``obj`` asks for.
+
+        Children it no longer asks for (a Secret for a token that was removed, the
+        StatefulSet of a ModelService that now routes to an external endpoint) are
+        deleted; PVCs never are, since they hold users' files.
+        """
         settings = self.settings()
         kind = obj["kind"]
-        if kind == "ModelService":
-            try:
-                children = render.modelservice(obj, settings, hf_token)
-            except render.ModelNotFetchable as exc:
-                raise LLMOSError(str(exc), Reason.INVALID) from exc
-        elif kind == "Notebook":
-            children = render.notebook(obj, settings, await self._token(obj))
-        elif kind == "MLCluster":
-            children = render.mlcluster(obj, settings, await self._token(obj))
-        else:
-            children = render.volume(obj, settings)
+        try:
+            if kind == "ModelService":
+                external = obj["spec"].get("endpoint")
+                children = [] if external else render.modelservice(obj, settings, hf_token)
+            elif kind == "Notebook":
+                children = render.notebook(obj, settings, await self._token(obj))
+            elif kind == "MLCluster":
+                children = render.mlcluster(obj, settings, await self._token(obj))
+                await self._keep_autoscaled(children)
+            else:
+                children = render.volume(obj, settings)
+        except render.Unsupported as exc:
+            raise LLMOSError(str(exc), Reason.INVALID) from exc
         for child in children:
             await self._apply_one(child)
+        await self._prune(obj, {(c["kind"], c["metadata"]["name"]) for c in children})
+
+    async def _keep_autoscaled(self, children: list[dict[str, Any]]) -> None:
+        """Leave KubeRay's autoscaler its worker counts (and which workers to remove)."""
+        for child in children:
+            if child["kind"] != "RayCluster" or not child["spec"].get("enableInTreeAutoscaling"):
+                continue
+            live = await self._get(object_path(child))
+            groups = {
+                g["groupName"]: g
+                for g in ((live or {}).get("spec") or {}).get("workerGroupSpecs") or []
+            }
+            for group in child["spec"]["workerGroupSpecs"]:
+                current = groups.get(group["groupName"])
+                if current is None:
+                    continue
+                replicas = int(current.get("replicas") or 0)
+                group["replicas"] = max(group["minReplicas"], min(group["maxReplicas"], replicas))
+                if current.get("scaleStrategy"):
+                    group["scaleStrategy"] = current["scaleStrategy"]
+
+    async def _prune(self, obj: dict[str, Any], keep: set[tuple[str, str]]) -> None:
+        meta = obj["metadata"]
+        selector = ",".join(f"{k}={v}" for k, v in render.labels(obj).items())
+        for version, kind in _PRUNABLE.get(obj["kind"], ()):
+            base = _PATHS[(version, kind)]
+            path = base.format(ns=meta["namespace"])
+            try:
+                page = await self.client.request("GET", path, params={"labelSelector": selector})
+            except LLMOSError as exc:
+                if exc.reason == Reason.NOT_FOUND:  # no KubeRay
+                    continue
+                raise
+            for item in page.get("items") or []:
+                name = item["metadata"]["name"]
+                if (kind, name) not in keep and not item["metadata"].get("deletionTimestamp"):
+                    log.info(
+                        "deleting %s %s/%s: %s no longer asks for it",
+                        kind,
+                        meta["namespace"],
+                        name,
+                        obj["kind"],
+                    )
+                    with contextlib.suppress(LLMOSError):
+                        await self.client.request("DELETE", f"{path}/{name}")
 
     async def _apply_one(self, child: dict[str, Any]) -> None:
+        if child["kind"] == "PersistentVolumeClaim" and await self._get(object_path(child)):
+            # A claim's class, modes and binding are fixed once made: leave it be.
+            return
         try:
             await self.client.request(
                 "PATCH",
@@ -157,10 +222,11 @@ class KubeRuntime:
 
     async def _token(self, obj: dict[str, Any]) -> str:
         """A Notebook's or MLCluster's own token, made once and kept in a Secret it owns."""
-        with contextlib.suppress(LLMOSError):
-            found = await self.secret_token(obj)
-            if found:
-                return found
+        # Only a Secret that is not there gets a new token: any other failure to read it
+        # must not replace the token the running containers were started with.
+        found = await self.secret_token(obj)
+        if found:
+            return found
         # Hex, so code-server takes it as its HASHED_PASSWORD (a SHA-256 in hex).
         return secrets.token_hex(32)
 
@@ -194,6 +260,33 @@ class KubeRuntime:
             observed.extra["url"] = render.notebook_path(obj)
             return observed
         return mirror.replicated(int(obj["spec"].get("replicas", 1)), pods)
+
+    async def address(
+        self, obj: dict[str, Any], port: int, *, ray_head: bool = False
+    ) -> str | None:
+        """``http://IP:port`` of the object's ready pod (its Ray head's), or None.
+
+        Read from the pods themselves, never from the object's status, which users
+        with write access to it could point anywhere. Kept for a couple of seconds,
+        since a notebook's page makes many requests at once.
+        """
+        meta = obj["metadata"]
+        key = (obj["kind"], meta["namespace"], meta["name"])
+        now = time.monotonic()
+        cached = self._addresses.get(key)
+        if cached is not None and now - cached[0] < _ADDRESS_SECONDS:
+            return cached[1]
+        pods = await self.pods(obj)
+        if ray_head:
+            pods = [
+                p
+                for p in pods
+                if p["metadata"].get("labels", {}).get(mirror.RAY_NODE_TYPE) == "head"
+            ]
+        ips = [(p.get("status") or {}).get("podIP") for p in pods if mirror.pod_ready(p)]
+        url = next((f"http://{ip}:{port}" for ip in ips if ip), None)
+        self._addresses[key] = (now, url)
+        return url
 
     async def pods(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         meta = obj["metadata"]
