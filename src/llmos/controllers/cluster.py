@@ -13,7 +13,7 @@ finalizer, as in embedded mode.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
@@ -27,6 +27,8 @@ from llmos.engines.base import EngineError
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import Observed, WorkloadRuntime
 from llmos.store.base import ResourceStore, WatchEvent
+
+log = logging.getLogger(__name__)
 
 RESOURCES = {
     "ModelService": "modelservices.ml.llmos.ai",
@@ -187,6 +189,11 @@ class ClusterReconciler:
         return 30.0
 
     async def _save(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
-        if status != (obj.get("status") or {}):
-            with contextlib.suppress(LLMOSError):  # changed meanwhile: the next reconcile writes
-                await self.store.update_status(self.resource, {**obj, "status": status})
+        if status == (obj.get("status") or {}):
+            return
+        try:
+            await self.store.update_status(self.resource, {**obj, "status": status})
+        except LLMOSError as exc:
+            if exc.reason in (Reason.CONFLICT, Reason.NOT_FOUND):
+                return  # changed or gone meanwhile: the next reconcile writes
+            log.warning("could not write the status of %s: %s", self.kind, exc)

@@ -218,6 +218,8 @@ class Volume(Resource):
     group: ClassVar[str] = GROUP
     plural: ClassVar[str] = "volumes"
     short_names: ClassVar[tuple[str, ...]] = ("vol",)
+    # A label value in cluster mode (its PVC's llmos.ai/name), as workloads' names are.
+    label_names: ClassVar[bool] = True
     spec: VolumeSpec = Field(default_factory=VolumeSpec)
     status: VolumeStatus = Field(default_factory=VolumeStatus)
 

@@ -356,9 +356,13 @@ class KubeRuntime:
                         item["metadata"].get("labels") or {}, item["metadata"]["namespace"]
                     )
                 while True:
+                    opened, events = time.monotonic(), 0
                     async for namespace, labels, rv in await self.client.watch(path, params, since):
                         since = max(since, rv)
+                        events += 1
                         self._changed(labels, namespace)
+                    if not events and time.monotonic() - opened < 1.0:
+                        await asyncio.sleep(1.0)  # a stream that ends at once: do not spin
             except asyncio.CancelledError:
                 raise
             except LLMOSError as exc:
