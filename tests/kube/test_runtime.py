@@ -289,6 +289,34 @@ def test_a_volume_is_a_pvc_and_is_ready_once_bound(
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
 
 
+def test_snapshots_say_they_are_not_available_in_cluster_mode(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes
+) -> None:
+    admin = kube_server.admin
+    create_namespace(admin, "snap-k")
+    volume = {"apiVersion": "ml.llmos.ai/v1", "kind": "Volume", "metadata": {"name": "v"}}
+    assert admin.post(f"{ML}/namespaces/snap-k/volumes", json=volume).status_code == 201
+    snapshot = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "VolumeSnapshot",
+        "metadata": {"name": "s"},
+        "spec": {"volumeName": "v"},
+    }
+    made = admin.post(f"{ML}/namespaces/snap-k/volumesnapshots", json=snapshot)
+    assert made.status_code == 201, made.text
+    status = _status_when(
+        admin,
+        f"{ML}/namespaces/snap-k/volumesnapshots/s",
+        lambda s: s.get("phase") == "Failed",
+        "the VolumeSnapshot to fail",
+    )
+    assert "not available in cluster mode" in status["message"]
+    # Nothing can be restored from it: the API refuses, naming it.
+    restored = {**volume, "metadata": {"name": "r"}, "spec": {"fromSnapshot": "s"}}
+    refused = admin.post(f"{ML}/namespaces/snap-k/volumes", json=restored)
+    assert refused.status_code == 422 and "'s'" in refused.text, refused.text
+
+
 def test_a_notebook_is_a_statefulset_with_a_home_claim_and_a_secret_of_its_own(
     kube_server: KubeServer, kube_server_nodes: KubeNodes
 ) -> None:

@@ -23,7 +23,7 @@ from llmos.api.mlcluster_access import cluster_mlcluster_route, mlcluster_route
 from llmos.api.notebook_access import cluster_notebook_route, notebook_route
 from llmos.api.workload_proxy import WorkloadProxy
 from llmos.auth.service import AuthService
-from llmos.controllers.cluster import RESOURCES, ClusterReconciler
+from llmos.controllers.cluster import RESOURCES, ClusterReconciler, SnapshotsUnsupported
 from llmos.controllers.downloads import Downloads
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator
@@ -180,7 +180,8 @@ async def cluster_workloads(
         kind: manager.add(Controller(store, ClusterReconciler(kind, store, runtime, events)))
         for kind in RESOURCES
     }
-    # Notebooks' pods through :8443 (Ray dashboards in cluster mode are not proxied yet).
+    manager.add(Controller(store, SnapshotsUnsupported(store, events)))
+    # Notebooks' pods and Ray heads' dashboards through :8443.
     proxy = WorkloadProxy(
         auth,
         {

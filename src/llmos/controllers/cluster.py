@@ -13,6 +13,7 @@ finalizer, as in embedded mode.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -197,3 +198,32 @@ class ClusterReconciler:
             if exc.reason in (Reason.CONFLICT, Reason.NOT_FOUND):
                 return  # changed or gone meanwhile: the next reconcile writes
             log.warning("could not write the status of %s: %s", self.kind, exc)
+
+
+SNAPSHOTS = "volumesnapshots.ml.llmos.ai"
+SNAPSHOTS_UNSUPPORTED = (
+    "VolumeSnapshots are not available in cluster mode yet (they would be CSI "
+    "VolumeSnapshots of the Volume's PVC); copy the files with a Notebook or a job instead"
+)
+
+
+class SnapshotsUnsupported:
+    """Cluster mode: a VolumeSnapshot says plainly that it will not be taken."""
+
+    resource = SNAPSHOTS
+
+    def __init__(self, store: ResourceStore, events: EventRecorder) -> None:
+        self.store = store
+        self.events = events
+
+    async def reconcile(self, key: ObjectKey) -> float | None:
+        snapshot = await self.store.get(SNAPSHOTS, key.namespace, key.name)
+        status = dict(snapshot.get("status") or {})
+        if status.get("phase") == "Failed" or snapshot["metadata"].get("deletionTimestamp"):
+            return None
+        set_condition(status, "Ready", False, "Unsupported", SNAPSHOTS_UNSUPPORTED)
+        status.update(phase="Failed", message=SNAPSHOTS_UNSUPPORTED, readyToUse=False)
+        await self.events.record(snapshot, "Unsupported", SNAPSHOTS_UNSUPPORTED, "Warning")
+        with contextlib.suppress(LLMOSError):
+            await self.store.update_status(SNAPSHOTS, {**snapshot, "status": status})
+        return None

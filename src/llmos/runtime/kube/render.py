@@ -391,6 +391,11 @@ def modelservice(
 
 def volume(vol: dict[str, Any], settings: KubeSettings) -> list[dict[str, Any]]:
     spec = vol["spec"]
+    if spec.get("fromSnapshot"):
+        raise Unsupported(
+            "spec.fromSnapshot: restoring from a VolumeSnapshot is not available in cluster "
+            "mode yet"
+        )
     claim: dict[str, Any] = {
         "accessModes": [spec.get("accessMode") or "ReadWriteOnce"],
         "resources": {"requests": {"storage": str(spec.get("capacity") or "10Gi")}},
