@@ -52,4 +52,5 @@ def test_the_role_lets_the_kubernetes_runtime_manage_children_and_only_read_pods
     for child in [("apps", "statefulsets"), ("", "services"), ("", "persistentvolumeclaims")]:
         assert {"get", "list", "watch", "create", "patch", "delete"} <= verbs[child], child
     assert {"patch", "watch"} <= verbs[("ray.io", "rayclusters")]
+    assert {"patch", "list", "delete"} <= verbs[("networking.k8s.io", "networkpolicies")]
     assert verbs[("", "pods")] == verbs[("", "pods/log")] == {"get", "list", "watch"}

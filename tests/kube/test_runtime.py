@@ -120,6 +120,18 @@ def test_a_modelservice_is_a_statefulset_and_a_service_and_serves_through_the_ga
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["shm"]["emptyDir"]["medium"] == "Memory"
     assert volumes["models"]["hostPath"]["path"] == "/var/lib/llmos/models"
+    # Only the LLMOS server (the gateway) may reach the engine's pods.
+    policy = kube.get(
+        "/apis/networking.k8s.io/v1/namespaces/serve-k/networkpolicies/ms-chat"
+    ).json()
+    assert policy["spec"]["podSelector"]["matchLabels"]["llmos.ai/name"] == "chat"
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "llmos-system"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "llmos-server"}},
+        }
+    ]
     service = kube.get("/api/v1/namespaces/serve-k/services/ms-chat").json()
     assert service["spec"]["clusterIP"] == "None"
     assert service["spec"]["ports"][0]["port"] == 8000

@@ -183,3 +183,20 @@ def test_what_the_fetch_container_is_given() -> None:
     ]:
         with pytest.raises(render.ModelNotFetchable, match=re.escape(words)):
             render.fetch_source(bad, settings)
+
+
+def test_network_policies_admit_the_server_and_a_ray_clusters_own_pods() -> None:
+    obj = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "MLCluster",
+        "metadata": {"name": "rc", "namespace": "team", "uid": "u"},
+    }
+    on = render.KubeSettings.from_settings(lambda name: "", server_namespace="ops")
+    (policy,) = render.network_policy(obj, on, peers=True)
+    server, peers = policy["spec"]["ingress"][0]["from"]
+    assert server["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ops"}
+    assert peers["podSelector"]["matchLabels"]["llmos.ai/name"] == "rc"
+    off = render.KubeSettings.from_settings(
+        lambda name: "false" if name == "kube-network-policies" else ""
+    )
+    assert render.network_policy(obj, off) == []

@@ -37,7 +37,7 @@ from llmos.runtime.kube.render import KubeSettings
 from llmos.runtime.kube.runtime import KubeRuntime
 from llmos.runtime.local import LocalRuntime
 from llmos.store.base import ResourceStore
-from llmos.store.kube.client import KubeClient, unreachable
+from llmos.store.kube.client import SERVICE_ACCOUNT, KubeClient, unreachable
 from llmos.store.kube.store import KubeStore
 from llmos.store.kube.watch import open_stream
 
@@ -120,7 +120,18 @@ def cluster_runtime(
             "with --store kube",
             Reason.BAD_REQUEST,
         )
-    return KubeRuntime(_RuntimeAPI(store.client), lambda: KubeSettings.from_settings(setting))
+    namespace = _own_namespace()
+    return KubeRuntime(
+        _RuntimeAPI(store.client), lambda: KubeSettings.from_settings(setting, namespace)
+    )
+
+
+def _own_namespace() -> str:
+    """The namespace of this server's pod, or the installer's default outside a pod."""
+    try:
+        return (SERVICE_ACCOUNT / "namespace").read_text().strip() or "llmos-system"
+    except OSError:
+        return "llmos-system"
 
 
 async def local_workloads(

@@ -105,4 +105,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "Cluster mode: the folder on each node where models are cached.",
     ),
     "kube-shm-size": ("8Gi", "Cluster mode: the size of /dev/shm in serving and Ray pods."),
+    "kube-network-policies": (
+        "true",
+        "Cluster mode: let only the LLMOS server reach workload pods (NetworkPolicies).",
+    ),
 }

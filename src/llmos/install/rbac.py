@@ -49,6 +49,7 @@ def server_role() -> dict[str, Any]:
         {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": _ALL},
         {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": _ALL},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": _ALL},
         # Leader election of the controllers among server replicas.
         {
             "apiGroups": ["coordination.k8s.io"],

@@ -30,6 +30,7 @@ from typing import Any
 from llmos._lib.quantity import parse_quantity
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "llmos"}
+SERVER_POD = {"app.kubernetes.io/name": "llmos-server"}  # the install Deployment's pods
 KIND_LABEL = "llmos.ai/kind"
 NAME_LABEL = "llmos.ai/name"
 SERVING_PORT = 8000
@@ -55,11 +56,18 @@ class KubeSettings:
     model_cache_path: str  # a hostPath on each node
     shm_size: str
     huggingface_endpoint: str
+    # Ingress to workload pods only from the LLMOS server's pods (and a Ray cluster's own).
+    network_policies: bool = True
+    server_namespace: str = "llmos-system"  # where the LLMOS server's pods run
 
     @classmethod
-    def from_settings(cls, get: Callable[[str], str]) -> KubeSettings:
+    def from_settings(
+        cls, get: Callable[[str], str], server_namespace: str = "llmos-system"
+    ) -> KubeSettings:
         """From LLMOS Settings: ``get(name)`` is the value, or its default."""
         return cls(
+            network_policies=get("kube-network-policies").lower() != "false",
+            server_namespace=server_namespace,
             llmos_image=get("kube-llmos-image"),
             vllm_image=get("kube-vllm-image"),
             llama_cpp_image=get("kube-llama-cpp-image"),
@@ -71,6 +79,38 @@ class KubeSettings:
             shm_size=get("kube-shm-size"),
             huggingface_endpoint=get("huggingface-endpoint"),
         )
+
+
+def network_policy(
+    obj: dict[str, Any], settings: KubeSettings, *, peers: bool = False
+) -> list[dict[str, Any]]:
+    """Ingress to ``obj``'s pods only from the LLMOS server (and, with ``peers``, each other).
+
+    So nothing else in the cluster reaches an engine behind the gateway's auth and
+    limits, or a notebook or Ray head behind the proxy's. Empty when the
+    ``kube-network-policies`` Setting is false.
+    """
+    if not settings.network_policies:
+        return []
+    server = {
+        "namespaceSelector": {
+            "matchLabels": {"kubernetes.io/metadata.name": settings.server_namespace}
+        },
+        "podSelector": {"matchLabels": SERVER_POD},
+    }
+    sources = [server, {"podSelector": {"matchLabels": labels(obj)}}] if peers else [server]
+    return [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": _meta(obj, child_name(obj["kind"], obj["metadata"]["name"])),
+            "spec": {
+                "podSelector": {"matchLabels": labels(obj)},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": sources}],
+            },
+        }
+    ]
 
 
 def child_name(kind: str, name: str) -> str:
@@ -383,6 +423,7 @@ def modelservice(
             },
         }
     )
+    objects += network_policy(ms, settings)
     return objects
 
 
@@ -506,7 +547,7 @@ def notebook(nb: dict[str, Any], settings: KubeSettings, token: str) -> list[dic
     name = child_name("Notebook", nb["metadata"]["name"])
     selector = labels(nb)
     container, volumes = _notebook_container(nb, settings)
-    objects = [_token_secret(nb, token)]
+    objects = [_token_secret(nb, token), *network_policy(nb, settings)]
     if not volumes:
         claim: dict[str, Any] = {
             "accessModes": ["ReadWriteOnce"],
@@ -656,6 +697,7 @@ def mlcluster(cluster: dict[str, Any], settings: KubeSettings, token: str) -> li
         }
     return [
         _token_secret(cluster, token),
+        *network_policy(cluster, settings, peers=True),
         {
             "apiVersion": "ray.io/v1",
             "kind": "RayCluster",

@@ -48,13 +48,17 @@ _PATHS = {
     ("v1", "PersistentVolumeClaim"): "/api/v1/namespaces/{ns}/persistentvolumeclaims",
     ("apps/v1", "StatefulSet"): "/apis/apps/v1/namespaces/{ns}/statefulsets",
     ("ray.io/v1", "RayCluster"): "/apis/ray.io/v1/namespaces/{ns}/rayclusters",
+    ("networking.k8s.io/v1", "NetworkPolicy"): (
+        "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies"
+    ),
 }
 # What apply may delete, by LLMOS kind: never PVCs (users' files), nor what others make
 # from our children with our labels (KubeRay's head Service, the pods).
+_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
 _PRUNABLE = {
-    "ModelService": [("apps/v1", "StatefulSet"), ("v1", "Service"), ("v1", "Secret")],
-    "Notebook": [("apps/v1", "StatefulSet"), ("v1", "Service"), ("v1", "Secret")],
-    "MLCluster": [("ray.io/v1", "RayCluster"), ("v1", "Secret")],
+    "ModelService": [("apps/v1", "StatefulSet"), ("v1", "Service"), ("v1", "Secret"), _POLICY],
+    "Notebook": [("apps/v1", "StatefulSet"), ("v1", "Service"), ("v1", "Secret"), _POLICY],
+    "MLCluster": [("ray.io/v1", "RayCluster"), ("v1", "Secret"), _POLICY],
 }
 _RETRY_SECONDS = 2.0
 _ADDRESS_SECONDS = 2.0  # how long a pod address found for the proxy is reused
