@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from server import RunningServer, free_port
+from tlsrecords import RecordClient
 
 PATH = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
 
@@ -82,6 +83,25 @@ def test_external_endpoint_is_routed(
     assert reply.status_code == 200, reply.text
     assert reply.json()["choices"][0]["message"]["content"] == "pong"
     assert reply.json()["model"] == "outside"
+
+    # The reply's headers and body leave the gateway as one TLS record (api/corked.py).
+    body_bytes = json.dumps({"model": "outside", "messages": []}).encode()
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer "
+        + str(server.admin_token).encode()
+        + b"\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body_bytes)
+        + body_bytes
+    )
+    client = RecordClient(server.port, server.ca)
+    try:
+        for _ in range(3):
+            client.send(request)
+            raw = client.receive()
+            assert raw.plaintext.startswith(b"HTTP/1.1 200"), raw.plaintext[:300]
+            assert b'"pong"' in raw.plaintext
+            assert len(raw.records) == 1, raw.records
+    finally:
+        client.close()
 
 
 def test_unreachable_endpoint_is_reported(admin: httpx.Client) -> None:

@@ -32,6 +32,7 @@ from llmos.api.collectors import (
     gpu_sampler,
 )
 from llmos.api.config import ServerConfig
+from llmos.api.corked import CorkedHttpToolsProtocol
 from llmos.api.dispatch import Dispatch
 from llmos.api.leadership import ControllerRun
 from llmos.api.state import AppState
@@ -268,7 +269,8 @@ async def _serve(config: ServerConfig) -> None:
                 access_log=False,
                 lifespan="off",
                 loop="none",
-                http="httptools",
+                # httptools, with a reply's headers and body in one TLS record.
+                http=CorkedHttpToolsProtocol,
                 ws="websockets-sansio",
                 timeout_graceful_shutdown=5,
             )
