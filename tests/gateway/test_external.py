@@ -29,11 +29,30 @@ class Stub(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _stream(self) -> None:
+        """Two tokens, usage, [DONE]; the end of the body only a second later (HTTP/1.0, close)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        events = [
+            {"choices": [{"index": 0, "delta": {"content": "po"}}]},
+            {"choices": [{"index": 0, "delta": {"content": "ng"}}]},
+            {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
+        ]
+        for event in events:
+            self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        time.sleep(1.0)
+
     def do_GET(self) -> None:
         self._json({"object": "list", "data": [{"id": "stub", "object": "model"}]})
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if request.get("stream"):
+            self._stream()
+            return
         self._json(
             {
                 "object": "chat.completion",
@@ -102,6 +121,45 @@ def test_external_endpoint_is_routed(
             assert len(raw.records) == 1, raw.records
     finally:
         client.close()
+
+
+def _usage(admin: httpx.Client, model: str) -> tuple[int, int]:
+    items = admin.get("/v1-auth/usage").json()["items"]
+    mine = [item for item in items if item["model"].endswith(f"/{model}")]
+    return sum(i["promptTokens"] for i in mine), sum(i["completionTokens"] for i in mine)
+
+
+def test_a_stream_left_after_done_is_counted(
+    server: RunningServer, admin: httpx.Client, stub_url: str
+) -> None:
+    """A client may close as soon as it reads ``data: [DONE]`` (the openai SDK does), before
+    the replica ends its body: the reply was whole, so its tokens count and it is no 499."""
+    body = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "ModelService",
+        "metadata": {"name": "left-after-done"},
+        "spec": {"model": "stub", "endpoint": stub_url},
+    }
+    assert admin.post(PATH, json=body).status_code == 201
+    _wait_ready(admin, "left-after-done")
+    chat = json.dumps({"model": "left-after-done", "messages": [], "stream": True}).encode()
+    client = RecordClient(server.port, server.ca)
+    client.send(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer "
+        + str(server.admin_token).encode()
+        + b"\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(chat)
+        + chat
+    )
+    reply = client.receive(lambda plaintext: b"data: [DONE]" in plaintext)
+    client.close()
+    assert reply.plaintext.startswith(b"HTTP/1.1 200")
+    deadline = time.monotonic() + 5
+    while _usage(admin, "left-after-done") != (3, 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _usage(admin, "left-after-done") == (3, 2)
+    metrics = admin.get("/metrics").text
+    assert 'code="499",model="default/left-after-done"' not in metrics
+    assert 'code="200",model="default/left-after-done"} 1.0' in metrics
 
 
 def test_unreachable_endpoint_is_reported(admin: httpx.Client) -> None:

@@ -191,7 +191,8 @@ class Gateway:
         except asyncio.CancelledError:
             if not watch.swallow():
                 raise
-            exchange.code = 499  # the client left; the upstream request was dropped
+            if not exchange.delivered:
+                exchange.code = 499  # the client left; the upstream request was dropped
         finally:
             watch.finished = True
             endpoint.outstanding -= 1

@@ -30,16 +30,20 @@ log = logging.getLogger(__name__)
 _NO_CACHE = (b"cache-control", b"no-cache")
 _CONTENT = b'"content":'
 _NO_CONTENT = b'"content":""'
+_DONE = b"data: [DONE]"
 
 
 class Exchange:
     """What one proxied request did, for usage accounting and metrics."""
 
-    __slots__ = ("code", "completion", "first", "prompt", "started")
+    __slots__ = ("code", "completion", "delivered", "first", "prompt", "started")
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self.code = 502
+        # A stream's ``data: [DONE]`` went to the client: a client that leaves after
+        # it (before the replica's end of body) had the whole reply.
+        self.delivered = False
         self.first: float | None = None  # seconds to the first streamed chunk
         self.prompt = 0
         self.completion = 0
@@ -146,14 +150,15 @@ async def _relay_stream(
             if chunk:
                 exchange.completion += chunk.count(_CONTENT) - chunk.count(_NO_CONTENT)
                 tail = (tail + chunk)[-4096:]
+                exchange.delivered = tail.rstrip().endswith(_DONE)
     except UpstreamError as exc:
         # The reply has started: all the client can learn is that it was cut short.
         exchange.code = 502
         log.warning("the replica at %s broke off a streamed reply: %s", url, exc)
-        return
     finally:
         upstreams.release(url, conn)
-    _usage_from_stream(tail, exchange)
+        # Also when the client left after [DONE] (cancelled): its tokens were used.
+        _usage_from_stream(tail, exchange)
 
 
 def _usage_from_body(body: bytes, exchange: Exchange) -> None:
