@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.runtime.base import ChangeHandler, Observed
 from llmos.runtime.kube import mirror, render
+from llmos.runtime.kube.logs import LOGGED, log_error
 from llmos.runtime.kube.render import KubeSettings
 
 log = logging.getLogger(__name__)
@@ -324,7 +325,7 @@ class KubeRuntime:
         :class:`LLMOSError` naming the pod and why, not a stream that breaks off.
         """
         kind, meta = obj["kind"], obj["metadata"]
-        container = _LOGGED.get(kind)
+        container = LOGGED.get(kind)
         if container is None:
             raise LLMOSError(
                 f"logs are read for ModelServices and Notebooks, not {kind}s", Reason.BAD_REQUEST
@@ -340,7 +341,7 @@ class KubeRuntime:
         try:
             return await self.client.lines(path, params)
         except LLMOSError as exc:
-            raise _log_error(exc, kind, meta["name"], replica, f"{namespace}/{pod}") from exc
+            raise log_error(exc, kind, meta["name"], replica, f"{namespace}/{pod}") from exc
 
     # -- watches ------------------------------------------------------------------------------
 
@@ -390,29 +391,3 @@ class KubeRuntime:
             return
         for handler in self._handlers:
             handler(kind, namespace, name)
-
-
-# The container whose log is a workload's log, by LLMOS kind.
-_LOGGED = {"ModelService": "engine", "Notebook": "notebook"}
-
-
-def _log_error(exc: LLMOSError, kind: str, name: str, replica: int, pod: str) -> LLMOSError:
-    """Why the API server could not give a pod's log, as an error that names the pod."""
-    if exc.reason == Reason.NOT_FOUND:
-        return LLMOSError(
-            f"{kind} {name!r} has no replica {replica}: pod {pod} does not exist (yet)",
-            Reason.NOT_FOUND,
-        )
-    if exc.reason == Reason.BAD_REQUEST:  # e.g. the container is still waiting to start
-        return LLMOSError(
-            f"the log of pod {pod} cannot be read yet: {exc.message}",
-            Reason.SERVICE_UNAVAILABLE,
-            retry_after=5,
-        )
-    return LLMOSError(
-        f"Kubernetes could not read the log of pod {pod}: {exc.message}. The API server "
-        "fetches logs from the kubelet of the pod's node: check that the node is Ready and "
-        "its kubelet reachable from the API server (`kubectl logs` fails the same way)",
-        Reason.SERVICE_UNAVAILABLE,
-        retry_after=5,
-    )

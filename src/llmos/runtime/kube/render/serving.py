@@ -1,0 +1,240 @@
+"""A ModelService as a StatefulSet, a headless Service and its model-fetching init container."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmos.runtime.kube.render.common import (
+    MODEL_CACHE,
+    SERVING_PORT,
+    KubeSettings,
+    Unsupported,
+    child_meta,
+    child_name,
+    container_resources,
+    env_vars,
+    labels,
+    network_policy,
+    volume_mounts,
+)
+
+# -- ModelService -------------------------------------------------------------------------
+
+
+def serving_engine(ms: dict[str, Any]) -> str:
+    """The engine for a ModelService in cluster mode; ``auto`` decides from the model name.
+
+    A GGUF model (the bundled one, a ``repo:file.gguf``, a local ``.gguf``, or a repo
+    whose name says GGUF) goes to llama.cpp; anything else to vLLM on GPUs, or to
+    LLMOS's transformers server when no GPU is asked for.
+    """
+    spec = ms["spec"]
+    engine = str(spec.get("engine") or "auto")
+    if engine != "auto":
+        return engine
+    model = str(spec["model"])
+    if model.startswith("bundled:") or model.lower().endswith(".gguf") or "gguf" in model.lower():
+        return "llama-cpp"
+    resources = spec.get("resources") or {}
+    if resources.get("gpu") or resources.get("gpuMemory"):
+        return "vllm"
+    return "transformers"
+
+
+def model_link(ms: dict[str, Any]) -> str:
+    """Where the init container links the fetched model for the serving container."""
+    meta = ms["metadata"]
+    return f"{MODEL_CACHE}/links/{meta['namespace']}.{meta['name']}"
+
+
+def _serving_container(ms: dict[str, Any], engine: str, settings: KubeSettings) -> dict[str, Any]:
+    spec = ms["spec"]
+    served = str(spec.get("servedModelName") or ms["metadata"]["name"])
+    model = model_link(ms)
+    port = str(SERVING_PORT)
+    extra = [str(a) for a in spec.get("engineArgs") or []]
+    if engine == "vllm":
+        image = settings.vllm_image
+        command = ["vllm", "serve", model, "--host", "0.0.0.0", "--port", port]
+        command += ["--served-model-name", served]
+        gpus = int((spec.get("resources") or {}).get("gpu") or 0)
+        if gpus > 1 and "--tensor-parallel-size" not in extra:
+            command += ["--tensor-parallel-size", str(gpus)]
+        health = "/health"
+    elif engine == "llama-cpp":
+        image = settings.llama_cpp_image
+        command = ["/app/llama-server", "--model", model, "--alias", served]
+        command += ["--host", "0.0.0.0", "--port", port]
+        gpus = int((spec.get("resources") or {}).get("gpu") or 0)
+        if (gpus or (spec.get("resources") or {}).get("gpuMemory")) and "-ngl" not in extra:
+            command += ["--n-gpu-layers", "999"]
+        health = "/health"
+    else:
+        image = settings.llmos_image
+        command = ["python", "-m", "llmos.engines.hf_server", "--model", model]
+        command += ["--served-model-name", served, "--host", "0.0.0.0", "--port", port]
+        health = "/health"
+    probe = {"httpGet": {"path": health, "port": "http"}, "periodSeconds": 5, "timeoutSeconds": 3}
+    return {
+        "name": "engine",
+        "image": image,
+        "command": [*command, *extra],
+        "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
+        "env": env_vars(spec.get("env"), HF_HUB_OFFLINE="1", HF_HUB_CACHE=f"{MODEL_CACHE}/hub"),
+        "resources": container_resources(spec.get("resources")),
+        # Loading a large model takes minutes: up to 30 of them before liveness counts.
+        "startupProbe": {**probe, "failureThreshold": 360},
+        "readinessProbe": {**probe, "failureThreshold": 3},
+        "livenessProbe": {**probe, "failureThreshold": 6},
+        "volumeMounts": [
+            {"name": "models", "mountPath": MODEL_CACHE},
+            {"name": "shm", "mountPath": "/dev/shm"},
+        ],
+    }
+
+
+class ModelNotFetchable(Unsupported):
+    """A ModelService whose model the cluster's init container cannot fetch (why)."""
+
+
+def fetch_source(ms: dict[str, Any], settings: KubeSettings) -> tuple[str, str]:
+    """The model and registry as the fetch container sees them, or ModelNotFetchable.
+
+    A local path must be inside the nodes' model cache (``kube-model-cache-path``),
+    which the container mounts at /models; ModelScope is not offered in cluster mode.
+    """
+    spec = ms["spec"]
+    model, registry = str(spec["model"]), str(spec.get("modelRegistry") or "huggingface")
+    if registry == "modelscope":
+        raise ModelNotFetchable(
+            "spec.modelRegistry: ModelScope is not supported in cluster mode: use "
+            "huggingface (a mirror can be set in the huggingface-endpoint Setting) or local"
+        )
+    local = registry == "local" or model.startswith(("/", "./", "~"))
+    if not local or model.startswith("bundled:"):
+        return model, registry
+    cache = settings.model_cache_path.rstrip("/")
+    if model != cache and not model.startswith(cache + "/"):
+        raise ModelNotFetchable(
+            f"spec.model: in cluster mode a local model must be inside the nodes' model "
+            f"cache {cache} (the kube-model-cache-path Setting), present on every node "
+            f"that may run it; {model} is not"
+        )
+    return MODEL_CACHE + model[len(cache) :], "local"
+
+
+def _fetch_container(
+    ms: dict[str, Any], settings: KubeSettings, token_secret: str | None
+) -> dict[str, Any]:
+    model, registry = fetch_source(ms, settings)
+    env = env_vars(
+        None,
+        HF_ENDPOINT=settings.huggingface_endpoint,
+        HF_HUB_CACHE=f"{MODEL_CACHE}/hub",
+    )
+    if token_secret:
+        env.append(
+            {
+                "name": "HF_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": token_secret, "key": "token"}},
+            }
+        )
+    return {
+        "name": "fetch-model",
+        "image": settings.llmos_image,
+        "command": [
+            "python",
+            "-m",
+            "llmos.engines.fetch",
+            "--model",
+            model,
+            "--registry",
+            registry,
+            "--cache",
+            MODEL_CACHE,
+            "--link",
+            model_link(ms),
+        ],
+        "env": env,
+        "volumeMounts": [{"name": "models", "mountPath": MODEL_CACHE}],
+        # The node's cache is a hostPath that the kubelet makes root-owned; the LLMOS
+        # image runs as uid 1000 otherwise.
+        "securityContext": {"runAsUser": 0},
+    }
+
+
+def token_secret_name(ms: dict[str, Any]) -> str:
+    return child_name("ModelService", ms["metadata"]["name"]) + "-hf-token"
+
+
+def modelservice(
+    ms: dict[str, Any], settings: KubeSettings, hf_token: str | None = None
+) -> list[dict[str, Any]]:
+    """A ModelService's Service, StatefulSet, and its Hugging Face token as a Secret."""
+    spec = ms["spec"]
+    name = child_name("ModelService", ms["metadata"]["name"])
+    selector = labels(ms)
+    engine = serving_engine(ms)
+    objects: list[dict[str, Any]] = []
+    secret = None
+    if hf_token:
+        secret = token_secret_name(ms)
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": child_meta(ms, secret),
+                "type": "Opaque",
+                "stringData": {"token": hf_token},
+            }
+        )
+    objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": child_meta(ms, name),
+            "spec": {
+                # Headless: the gateway balances over the pods itself (fewest outstanding).
+                "clusterIP": "None",
+                "publishNotReadyAddresses": False,
+                "selector": selector,
+                "ports": [{"name": "http", "port": SERVING_PORT, "targetPort": "http"}],
+            },
+        }
+    )
+    volumes, mounts = volume_mounts(spec.get("volumes"), "/data")
+    container = _serving_container(ms, engine, settings)
+    container["volumeMounts"] += mounts
+    pod = {
+        "metadata": {"labels": selector, "annotations": {"llmos.ai/engine": engine}},
+        "spec": {
+            "initContainers": [_fetch_container(ms, settings, secret)],
+            "containers": [container],
+            "volumes": [
+                {
+                    "name": "models",
+                    "hostPath": {"path": settings.model_cache_path, "type": "DirectoryOrCreate"},
+                },
+                {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": settings.shm_size}},
+                *volumes,
+            ],
+            "terminationGracePeriodSeconds": 30,
+        },
+    }
+    objects.append(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": child_meta(ms, name),
+            "spec": {
+                "serviceName": name,
+                "replicas": int(spec.get("replicas", 1)),
+                # Replicas are independent servers: start and stop them all at once.
+                "podManagementPolicy": "Parallel",
+                "selector": {"matchLabels": selector},
+                "template": pod,
+            },
+        }
+    )
+    objects += network_policy(ms, settings)
+    return objects
