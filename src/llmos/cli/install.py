@@ -12,17 +12,14 @@ failed, 2 bad input.
 
 from __future__ import annotations
 
-import os
-import re
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
-import yaml
-from pydantic import ValidationError
 
+from llmos.cli.install_config import CONFIG_FILE, USAGE, fail, read_config, require_root
 from llmos.install.config import InstallConfig
 from llmos.install.errors import InstallError
 from llmos.install.execute import execute
@@ -37,114 +34,6 @@ from llmos.install.plan import (
 from llmos.install.secrets import HIDDEN, ClusterSecrets, service_names
 
 __all__ = ["register"]
-
-CONFIG_FILE = Path("/etc/llmos/config.yaml")
-USAGE = 2
-# Flags (and LLMOS_* variables) of InstallConfig's fields: name -> config key.
-_SCALARS = {
-    "role": "role",
-    "cluster_init": "clusterInit",
-    "server": "server",
-    "token": "token",
-    "node_name": "nodeName",
-    "address": "address",
-    "internal_address": "internalAddress",
-    "kubernetes_version": "kubernetesVersion",
-}
-_LISTS = {"label": "labels", "taint": "taints", "tls_san": "tlsSans"}
-_FLAG_OF_KEY = {
-    **{key: f"--{name.replace('_', '-')}" for name, key in _SCALARS.items()},
-    **{key: f"--{name.replace('_', '-')}" for name, key in _LISTS.items()},
-}
-
-
-def _fail(message: str, code: int = 1, details: list[str] | None = None) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    for line in details or []:
-        typer.echo(f"  - {line}", err=True)
-    raise typer.Exit(code)
-
-
-def _require_root(action: str) -> None:
-    if os.geteuid() != 0:
-        _fail(
-            f"llmos {action} changes the system (k3s, systemd units, /etc): run it as root "
-            f"(sudo llmos {action} ...), or see what it would do with --dry-run"
-        )
-
-
-def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
-    if not path.exists():
-        if explicit:
-            _fail(f"config file {path} does not exist", USAGE)
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        _fail(f"config file {path} cannot be read as YAML: {exc}", USAGE)
-    if not isinstance(data, dict):
-        _fail(f"config file {path} must hold a mapping of keys to values", USAGE)
-    # dataDir, data-dir and data_dir are one key, as for llmos server.
-    return {_camel(str(key)): value for key, value in data.items()}
-
-
-def _camel(key: str) -> str:
-    head, *rest = re.split(r"[-_]", key)
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _env_list(name: str) -> list[str] | None:
-    value = os.environ.get(name)
-    return [item.strip() for item in value.split(",") if item.strip()] if value else None
-
-
-def _labels(items: list[str]) -> dict[str, str]:
-    labels = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            _fail(f"--label {item!r} must be KEY=VALUE, e.g. --label llmos.ai/gpu=true", USAGE)
-        labels[key] = value
-    return labels
-
-
-def _config(path: Path, explicit: bool, given: dict[str, Any]) -> tuple[InstallConfig, bool]:
-    """The install config from file, env and flags; whether kubernetesVersion was set."""
-    data = _read_file(path, explicit)
-    for name, key in _SCALARS.items():
-        if given.get(name) is not None:
-            data[key] = given[name]
-    for name, key in _LISTS.items():
-        items = given.get(name) or _env_list(f"LLMOS_{key_env(key)}")
-        if items:
-            data[key] = _labels(items) if key == "labels" else items
-    try:
-        return InstallConfig.model_validate(data), "kubernetesVersion" in data
-    except ValidationError as exc:
-        problems = [_problem(error, path) for error in exc.errors(include_url=False)]
-        if len(problems) == 1:
-            _fail(problems[0], USAGE)
-        _fail("the install config is not valid:", USAGE, problems)
-
-
-def key_env(key: str) -> str:
-    """``tlsSans`` -> ``TLS_SANS``."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).upper()
-
-
-def _problem(error: Any, path: Path) -> str:
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if not error["loc"]:
-        return message
-    key = str(error["loc"][0])
-    if error["type"] == "extra_forbidden":
-        known = ", ".join(sorted(f.alias or n for n, f in InstallConfig.model_fields.items()))
-        return f"unknown config key {key!r} in {path}; known keys: {known}"
-    flag = _FLAG_OF_KEY.get(key)
-    where = f"{flag} / LLMOS_{key_env(key)} / config key {key}" if flag else f"config key {key}"
-    field = ".".join(str(part) for part in error["loc"])
-    got = f", got {error['input']!r}" if key != "token" else ""
-    return f"{field} ({where}): {message}{got}"
 
 
 def _preflight(config: InstallConfig, root: Path, *, dry_run: bool) -> None:
@@ -196,7 +85,7 @@ def _join(
     try:
         k3s_url, llmos_url = endpoints(config.server)
     except ValueError as exc:
-        _fail(f"--server (LLMOS_SERVER / config key server): {exc}", USAGE)
+        fail(f"--server (LLMOS_SERVER / config key server): {exc}", USAGE)
     node_name = config.node_name or socket.gethostname().lower()
     typer.echo(f"Asking {llmos_url} about the cluster ...")
     info = handshake(llmos_url, config.token, ca_cert=ca_cert)
@@ -318,7 +207,7 @@ def install(
     """Install k3s and LLMOS on this node: the first server, another server, or an agent."""
     real = not dry_run and root == Path("/")
     if real:
-        _require_root("install")
+        require_root("install")
     given = {
         "role": role,
         "cluster_init": cluster_init,
@@ -333,9 +222,9 @@ def install(
         "tls_san": tls_san,
     }
     path = config_file or root / str(CONFIG_FILE).lstrip("/")
-    config, version_given = _config(path, config_file is not None, given)
+    config, version_given = read_config(path, config_file is not None, given)
     if airgap_dir is not None and not airgap_dir.is_dir():
-        _fail(f"--airgap-dir {airgap_dir} is not a folder", USAGE)
+        fail(f"--airgap-dir {airgap_dir} is not a folder", USAGE)
     if not skip_preflight:
         _preflight(config, root, dry_run=dry_run)
     try:
@@ -365,7 +254,7 @@ def install(
         typer.echo(f"Installing a {config.role} node ({len(steps)} steps) ...")
         execute(steps, root, run_commands=real, echo=typer.echo)
     except InstallError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _done(config, secrets, root)
 
 
@@ -407,7 +296,7 @@ def uninstall(
     """Remove k3s and LLMOS from this node: k3s' own uninstall, the units, /etc/llmos."""
     real = not dry_run and root == Path("/")
     if real:
-        _require_root("uninstall")
+        require_root("uninstall")
     steps = uninstall_plan()
     if dry_run:
         typer.echo(describe(steps))
@@ -417,7 +306,7 @@ def uninstall(
     try:
         execute(steps, root, run_commands=real, echo=typer.echo)
     except InstallError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(
         "Done: k3s and LLMOS are gone from this node (workload data under /var/lib/llmos, if any, is kept)."
     )
