@@ -33,14 +33,20 @@ from llmos.store.base import ResourceStore
 WAKE_SECONDS = 90.0
 
 
+async def _running(store: ResourceStore, namespace: str, name: str) -> dict[str, Any]:
+    """The notebook, unless it is stopped (409: nothing would answer)."""
+    nb = await store.get(NOTEBOOKS, namespace, name)
+    if nb["spec"].get("stopped"):
+        raise LLMOSError(
+            f"notebook {name!r} is stopped: set spec.stopped to false to start it",
+            Reason.CONFLICT,
+        )
+    return nb
+
+
 def notebook_route(store: ResourceStore, runtime: Runtime, notebooks: NotebookReconciler) -> Route:
     async def resolve(who: Principal, namespace: str, name: str, rest: str) -> Upstream:
-        nb = await store.get(NOTEBOOKS, namespace, name)
-        if nb["spec"].get("stopped"):
-            raise LLMOSError(
-                f"notebook {name!r} is stopped: set spec.stopped to false to start it",
-                Reason.CONFLICT,
-            )
+        nb = await _running(store, namespace, name)
         key = replica_key(namespace, name)
         activity = notebooks.activity
         status = runtime.status(key)
@@ -78,12 +84,7 @@ def cluster_notebook_route(store: ResourceStore, runtime: KubeRuntime) -> Route:
     tokens = WorkloadTokens(runtime)
 
     async def resolve(who: Principal, namespace: str, name: str, rest: str) -> Upstream:
-        nb = await store.get(NOTEBOOKS, namespace, name)
-        if nb["spec"].get("stopped"):
-            raise LLMOSError(
-                f"notebook {name!r} is stopped: set spec.stopped to false to start it",
-                Reason.CONFLICT,
-            )
+        nb = await _running(store, namespace, name)
         status = nb.get("status") or {}
         # Where it listens comes from its pod, not from its (user-writable) status.
         endpoint = await runtime.address(nb, NOTEBOOK_PORT)
