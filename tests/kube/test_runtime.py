@@ -61,6 +61,13 @@ def _status_when(admin: httpx.Client, path: str, test: Any, what: str) -> dict[s
     return result
 
 
+def _merge(admin: httpx.Client, path: str, patch: dict[str, Any]) -> None:
+    """A JSON merge patch: no resourceVersion, so no conflict with the controller's writes."""
+    headers = {"Content-Type": "application/merge-patch+json"}
+    response = admin.patch(path, json=patch, headers=headers)
+    assert response.status_code == 200, response.text
+
+
 def _deploy(admin: httpx.Client, namespace: str, name: str, **spec: Any) -> dict[str, Any]:
     body = {
         "apiVersion": "ml.llmos.ai/v1",
@@ -217,9 +224,7 @@ def test_scaling_and_deleting_a_modelservice_reach_its_children(
     path = ms_path("scale-k", "m")
     wait_until(lambda: _status(admin, path).get("phase") == "Ready", "one ready replica")
 
-    current = admin.get(path).json()
-    current["spec"]["replicas"] = 2
-    assert admin.put(path, json=current).status_code == 200
+    _merge(admin, path, {"spec": {"replicas": 2}})
 
     status = _status_when(admin, path, lambda s: s.get("readyReplicas") == 2, "two ready replicas")
     assert len(set(status["endpoints"])) == 2
@@ -246,15 +251,11 @@ def test_children_a_modelservice_no_longer_asks_for_are_removed(
     wait_until(lambda: kube.get(token_secret).status_code == 200, "the token's Secret")
     _status_when(admin, path, lambda s: s.get("phase") == "Ready", "the ModelService Ready")
 
-    current = admin.get(path).json()
-    current["spec"].pop("hfTokenSecret")
-    assert admin.put(path, json=current).status_code == 200
+    _merge(admin, path, {"spec": {"hfTokenSecret": None}})
     wait_until(lambda: kube.get(token_secret).status_code == 404, "the token's Secret to go")
 
     # Routed to a server elsewhere: nothing of it runs in the cluster any more.
-    current = admin.get(path).json()
-    current["spec"]["endpoint"] = "http://127.0.0.1:9/"
-    assert admin.put(path, json=current).status_code == 200
+    _merge(admin, path, {"spec": {"endpoint": "http://127.0.0.1:9/"}})
     wait_until(
         lambda: (
             _sts(kube, "prune-k", "ms-m") is None
@@ -367,9 +368,7 @@ def test_a_notebook_is_a_statefulset_with_a_home_claim_and_a_secret_of_its_own(
     )
     assert "PersistentVolumeClaim" in status["message"], status
 
-    current = admin.get(path).json()
-    current["spec"]["stopped"] = True
-    assert admin.put(path, json=current).status_code == 200
+    _merge(admin, path, {"spec": {"stopped": True}})
     wait_until(
         lambda: (_sts(kube, "nb-k", "nb-lab") or {}).get("spec", {}).get("replicas") == 0,
         "the stopped notebook's StatefulSet to scale to 0",
