@@ -19,9 +19,9 @@ from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.controllers.events import EventRecorder
-from llmos.controllers.hftoken import SECRETS, hf_token
+from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.loop import ObjectKey, Related
-from llmos.controllers.modelservice import probe_endpoint
+from llmos.controllers.modelservice import external_status
 from llmos.controllers.volume import FINALIZER as VOLUME_FINALIZER
 from llmos.controllers.volume import MOUNTERS, mounted_by, users_of
 from llmos.engines.base import EngineError
@@ -60,12 +60,7 @@ class ClusterReconciler:
             self.related.update({resource: mounted_by for resource in MOUNTERS})
 
     async def _users_of_secret(self, event: WatchEvent) -> list[ObjectKey]:
-        page = await self.store.list(self.resource, event.namespace)
-        return [
-            ObjectKey(event.namespace, ms["metadata"]["name"])
-            for ms in page.items
-            if ms["spec"].get("hfTokenSecret") == event.name
-        ]
+        return await users_of_secret(self.store, event)
 
     async def reconcile(self, key: ObjectKey) -> float | None:
         obj = await self.store.get(self.resource, key.namespace, key.name)
@@ -139,21 +134,7 @@ class ClusterReconciler:
     async def _external(
         self, ms: dict[str, Any], status: dict[str, Any], generation: int | None
     ) -> float | None:
-        url = str(ms["spec"]["endpoint"]).rstrip("/")
-        problem = await probe_endpoint(url)
-        ready = problem is None
-        message = problem or f"routing to {url}"
-        status.update(
-            phase="Ready" if ready else "Unavailable",
-            message=message,
-            replicas=1,
-            readyReplicas=int(ready),
-            endpoints=[url] if ready else [],
-            engine="external",
-            observedGeneration=generation,
-        )
-        reason = "EndpointAvailable" if ready else "EndpointUnavailable"
-        set_condition(status, "Ready", ready, reason, message, generation)
+        await external_status(ms, status, generation)
         await self._save(ms, status)
         return 30.0
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
+from llmos.controllers.loop import ObjectKey
 from llmos.engines.base import EngineError
-from llmos.store.base import ResourceStore
+from llmos.store.base import ResourceStore, WatchEvent
 
 SECRETS = "secrets.management.llmos.ai"
 HF_TOKEN_KEY = "token"  # the key of spec.hfTokenSecret that holds the token
+MODELSERVICES = "modelservices.ml.llmos.ai"
 
 
 async def hf_token(store: ResourceStore, ms: dict[str, Any]) -> str | None:
@@ -38,3 +40,13 @@ async def hf_token(store: ResourceStore, ms: dict[str, Any]) -> str | None:
             Reason.NOT_FOUND,
         )
     return str(token)
+
+
+async def users_of_secret(store: ResourceStore, event: WatchEvent) -> list[ObjectKey]:
+    """The ModelServices in the Secret's namespace that name it in ``hfTokenSecret``."""
+    page = await store.list(MODELSERVICES, event.namespace)
+    return [
+        ObjectKey(event.namespace, ms["metadata"]["name"])
+        for ms in page.items
+        if ms["spec"].get("hfTokenSecret") == event.name
+    ]

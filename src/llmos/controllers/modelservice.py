@@ -39,7 +39,7 @@ from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
-from llmos.controllers.hftoken import SECRETS, hf_token
+from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.replica_events import ReplicaEvents
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
@@ -69,6 +69,22 @@ async def probe_endpoint(url: str) -> str | None:
     if response.status_code >= 400:
         return f"{url}/v1/models answered HTTP {response.status_code}"
     return None
+
+
+async def external_status(
+    ms: dict[str, Any], status: dict[str, Any], generation: int | None
+) -> None:
+    """``status`` of a ModelService that routes to ``spec.endpoint``: Ready while it answers."""
+    url = str(ms["spec"]["endpoint"]).rstrip("/")
+    problem = await probe_endpoint(url)
+    status.update(replicas=1, engine="external", observedGeneration=generation)
+    if problem:
+        status.update(phase="Unavailable", message=problem, readyReplicas=0, endpoints=[])
+        set_condition(status, "Ready", False, "EndpointUnavailable", problem, generation)
+    else:
+        message = f"routing to {url}"
+        status.update(phase="Ready", message=message, readyReplicas=1, endpoints=[url])
+        set_condition(status, "Ready", True, "EndpointAvailable", message, generation)
 
 
 def replica_key(namespace: str, name: str, index: int) -> str:
@@ -107,13 +123,7 @@ class ModelServiceReconciler:
         }
 
     async def _users_of_secret(self, event: WatchEvent) -> list[ObjectKey]:
-        """The ModelServices in the Secret's namespace that name it in ``hfTokenSecret``."""
-        page = await self.store.list(MODELSERVICES, event.namespace)
-        return [
-            ObjectKey(event.namespace, ms["metadata"]["name"])
-            for ms in page.items
-            if ms["spec"].get("hfTokenSecret") == event.name
-        ]
+        return await users_of_secret(self.store, event)
 
     async def reconcile(self, key: ObjectKey) -> float | None:
         ms = await self.store.get(MODELSERVICES, key.namespace, key.name)
@@ -208,16 +218,7 @@ class ModelServiceReconciler:
         self, ms: dict[str, Any], status: dict[str, Any], generation: int | None
     ) -> float | None:
         """An endpoint that runs elsewhere: no replicas here; ready while it answers."""
-        url = str(ms["spec"]["endpoint"]).rstrip("/")
-        problem = await probe_endpoint(url)
-        status.update(replicas=1, engine="external", observedGeneration=generation)
-        if problem:
-            status.update(phase="Unavailable", message=problem, readyReplicas=0, endpoints=[])
-            set_condition(status, "Ready", False, "EndpointUnavailable", problem, generation)
-        else:
-            message = f"routing to {url}"
-            status.update(phase="Ready", message=message, readyReplicas=1, endpoints=[url])
-            set_condition(status, "Ready", True, "EndpointAvailable", message, generation)
+        await external_status(ms, status, generation)
         await self._save(ms, status)
         return 30.0
 
