@@ -61,6 +61,17 @@ def _status_when(admin: httpx.Client, path: str, test: Any, what: str) -> dict[s
     return result
 
 
+def _serving_children_gone(kube: httpx.Client, namespace: str, name: str, what: str) -> None:
+    """Wait until a ModelService's StatefulSet and Service are gone."""
+    wait_until(
+        lambda: (
+            _sts(kube, namespace, f"ms-{name}") is None
+            and kube.get(f"/api/v1/namespaces/{namespace}/services/ms-{name}").status_code == 404
+        ),
+        what,
+    )
+
+
 def _merge(admin: httpx.Client, path: str, patch: dict[str, Any]) -> None:
     """A JSON merge patch: no resourceVersion, so no conflict with the controller's writes."""
     headers = {"Content-Type": "application/merge-patch+json"}
@@ -230,12 +241,8 @@ def test_scaling_and_deleting_a_modelservice_reach_its_children(
     assert len(set(status["endpoints"])) == 2
 
     assert admin.delete(path).is_success
-    wait_until(
-        lambda: (
-            _sts(kube, "scale-k", "ms-m") is None
-            and kube.get("/api/v1/namespaces/scale-k/services/ms-m").status_code == 404
-        ),
-        "the StatefulSet and Service to go with the ModelService",
+    _serving_children_gone(
+        kube, "scale-k", "m", "the StatefulSet and Service to go with the ModelService"
     )
 
 
@@ -256,12 +263,8 @@ def test_children_a_modelservice_no_longer_asks_for_are_removed(
 
     # Routed to a server elsewhere: nothing of it runs in the cluster any more.
     _merge(admin, path, {"spec": {"endpoint": "http://127.0.0.1:9/"}})
-    wait_until(
-        lambda: (
-            _sts(kube, "prune-k", "ms-m") is None
-            and kube.get("/api/v1/namespaces/prune-k/services/ms-m").status_code == 404
-        ),
-        "the StatefulSet and Service to go once the ModelService is external",
+    _serving_children_gone(
+        kube, "prune-k", "m", "the StatefulSet and Service to go once the ModelService is external"
     )
 
 
