@@ -59,22 +59,36 @@ def test_a_slot_whose_ports_are_taken_is_not_free() -> None:
     assert raynodes.slot_is_free(last)
 
 
-def test_commands_use_the_slot_and_the_runtime_port(tmp_path: Path) -> None:
+def _port_flags(command: list[str]) -> dict[str, int]:
+    flags = (arg.split("=", 1) for arg in command if arg.startswith("--") and "=" in arg)
+    return {flag: int(value) for flag, value in flags if flag.endswith("-port")}
+
+
+def test_commands_use_the_slot_and_only_its_ports(tmp_path: Path) -> None:
     head, worker = Slot(0), Slot(1)
     command = raynodes.head_command(head, tmp_path, {"cpu": "1500m", "memory": "1Gi", "gpu": 1})
     assert "--head" in command and "--block" in command
     assert "--node-ip-address=127.0.0.2" in command
     assert "--dashboard-host=127.0.0.1" in command
     assert f"--dashboard-port={head.dashboard_port}" in command
-    assert "--dashboard-agent-listen-port={port}" in command
+    assert f"--dashboard-agent-listen-port={head.agent_port}" in command
     assert command[command.index("--num-cpus") :][:2] == ["--num-cpus", "2"]
     assert str(1024**3) in command and command[-2:] == ["--num-gpus", "1"]
     assert "llmos.runtime.local.fateshare" in command
     joined = raynodes.worker_command(worker, head, tmp_path, {})
     assert f"--address=127.0.0.2:{head.gcs_port}" in joined
     assert "--node-ip-address=127.0.0.3" in joined
-    assert "--dashboard-agent-listen-port={port}" in joined
+    assert f"--dashboard-agent-listen-port={worker.agent_port}" in joined
     assert f"--min-worker-port={worker.worker_ports[0]}" in joined
+    # Every port Ray would otherwise pick at random comes from the node's own slot,
+    # below its worker range, and no two are the same.
+    for slot, argv in ((head, command), (worker, joined)):
+        ports = _port_flags(argv)
+        expected = {"--node-manager-port", "--object-manager-port", "--metrics-export-port"}
+        assert expected | {"--dashboard-agent-grpc-port", "--runtime-env-agent-port"} <= set(ports)
+        fixed = [port for flag, port in ports.items() if "worker-port" not in flag]
+        assert len(set(fixed)) == len(fixed)
+        assert all(slot.first_port <= port < slot.worker_ports[0] for port in fixed)
 
 
 def test_node_env_enables_ray_token_auth_and_hides_gpus_unless_asked() -> None:

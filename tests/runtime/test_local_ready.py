@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from pathlib import Path
 
 import httpx
@@ -98,5 +99,23 @@ def test_logs_of_an_unknown_key_is_an_error(tmp_path: Path) -> None:
             async with contextlib.aclosing(runtime.logs("nope/0")) as lines:
                 async for _ in lines:
                     pass
+
+    run(tmp_path, body)
+
+
+def test_a_port_the_caller_reserved_is_used_and_probed(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a free port, not from the runtime's pool
+        sock.bind(("127.0.0.1", 0))
+        reserved = sock.getsockname()[1]
+    spec = app_spec(write_app(tmp_path), port=reserved)
+
+    async def body(runtime: LocalRuntime) -> None:
+        first = await runtime.ensure(spec)
+        assert first.port == reserved
+        ready = await until(status_where(runtime, KEY, lambda s: s.ready), "Ready")
+        assert ready.port == reserved
+        async with httpx.AsyncClient(trust_env=False) as client:
+            env = (await client.get(f"http://127.0.0.1:{reserved}/env")).json()
+        assert env["PORT"] == str(reserved)
 
     run(tmp_path, body)

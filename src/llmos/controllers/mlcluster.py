@@ -313,6 +313,7 @@ class MLClusterReconciler:
             ReplicaSpec(
                 key=head_key(meta["namespace"], meta["name"]),
                 command=tuple(head_command(slot, temp, resources)),
+                port=slot.agent_port,
                 env=tuple(sorted(env.items())),
                 cwd=cwd,
                 health=HealthCheck(path="/api/local_raylet_healthz", startup_timeout_seconds=180),
@@ -343,6 +344,7 @@ class MLClusterReconciler:
         return ReplicaSpec(
             key=key,
             command=tuple(worker_command(slot, head, temp, resources)),
+            port=slot.agent_port,
             env=tuple(sorted(env.items())),
             cwd=cwd,
             health=HealthCheck(path="/api/local_raylet_healthz", startup_timeout_seconds=180),

@@ -6,12 +6,15 @@ nodes on one machine need distinct loopback IPs *and* port ranges that never
 overlap. This module hands out **slots**: slot ``s`` is node IP
 ``127.0.0.{s+2}`` and the ports ``20000 + 300*s`` .. ``+299`` (below the
 kernel's ephemeral range, so nothing the OS picks at random lands there). A
-slot's first ports are the head's GCS, (unused) Ray client and dashboard ports
-(the dashboard on 127.0.0.1); the rest are the node's worker ports. 40 slots give
-40 Ray nodes per machine (all clusters together), each with 290 worker ports.
-Every node's dashboard agent listens on the runtime's ``{port}`` (on
-127.0.0.1 too), which is what the runtime probes: once the head's agent
-answers, its raylet is up and the Jobs API accepts jobs.
+slot's first ten ports are the node's own fixed ports (the head's GCS and
+dashboard, the dashboard on 127.0.0.1; every node's dashboard agent, raylet,
+object manager, metrics and runtime-env agent); the rest are its worker ports.
+Ray would otherwise pick those from the kernel's ephemeral range, where one
+node's random port can be the port another node's agent was told to use. 40
+slots give 40 Ray nodes per machine (all clusters together), each with 290
+worker ports. Every node's dashboard agent also listens on 127.0.0.1, which is
+what the runtime probes: once the head's agent answers, its raylet is up and
+the Jobs API accepts jobs.
 
 Slots live in memory: after a server restart every Ray process is started
 afresh (the runtime does not adopt), so slots are handed out again.
@@ -110,6 +113,19 @@ class Slot:
     @property
     def dashboard_port(self) -> int:
         return self.first_port + 3
+
+    @property
+    def fixed_port_flags(self) -> list[str]:
+        """The node's own ports, all from the slot: nothing left for Ray to pick at random."""
+        first = self.first_port
+        return [
+            f"--dashboard-agent-listen-port={self.agent_port}",
+            f"--dashboard-agent-grpc-port={first + 4}",
+            f"--node-manager-port={first + 5}",
+            f"--object-manager-port={first + 6}",
+            f"--metrics-export-port={first + 7}",
+            f"--runtime-env-agent-port={first + 8}",
+        ]
 
     @property
     def worker_ports(self) -> tuple[int, int]:
@@ -221,8 +237,7 @@ def head_command(slot: Slot, temp_dir: Path, resources: dict[str, Any]) -> list[
         "--include-dashboard=true",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={slot.dashboard_port}",
-        # The runtime probes the agent: once it answers, the raylet is up and jobs are accepted.
-        "--dashboard-agent-listen-port={port}",
+        *slot.fixed_port_flags,
         f"--min-worker-port={low}",
         f"--max-worker-port={high}",
         f"--temp-dir={temp_dir}",
@@ -235,7 +250,7 @@ def worker_command(slot: Slot, head: Slot, temp_dir: Path, resources: dict[str, 
     return _ray(
         f"--address={head.ip}:{head.gcs_port}",
         f"--node-ip-address={slot.ip}",
-        "--dashboard-agent-listen-port={port}",
+        *slot.fixed_port_flags,
         f"--min-worker-port={low}",
         f"--max-worker-port={high}",
         f"--temp-dir={temp_dir}",

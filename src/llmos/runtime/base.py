@@ -49,6 +49,8 @@ class ReplicaSpec:
     # The runtime allocates a free 127.0.0.1 port and substitutes it for the
     # literal "{port}" in ``command`` and env values, and sets PORT.
     wants_port: bool = True
+    # Or a port the caller reserved itself: used (and probed) as it is, never reallocated.
+    port: int | None = None
     health: HealthCheck | None = field(default_factory=HealthCheck)
     grace_seconds: float = 10.0
     # Labels for the owner (kind, namespace, name) so status changes can be routed.

@@ -150,8 +150,8 @@ class Supervisor:
 
     async def _attempt(self) -> None:
         spec = self.spec
-        port = None
-        if spec.wants_port:
+        port = spec.port
+        if port is None and spec.wants_port:
             port = self._ports.allocate(self._port, reuse=not self._port_clashed)
             self._port = port
         self._port_clashed = False
