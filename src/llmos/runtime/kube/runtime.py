@@ -64,6 +64,7 @@ _PRUNABLE = {
 _RETRY_SECONDS = 2.0
 _ADDRESS_SECONDS = 2.0  # how long a pod address found for the proxy is reused
 _ABSENT_RETRY_SECONDS = 5.0  # an optional API (KubeRay's) that is not there yet
+_APPLIED_LIMIT = 10_000  # owners whose pruned children are remembered
 
 
 class KubeAPI(Protocol):
@@ -109,6 +110,8 @@ class KubeRuntime:
         self._handlers: list[ChangeHandler] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._addresses: dict[tuple[str, str, str], tuple[float, str | None]] = {}
+        # By owner uid: the children last applied and pruned to, with nothing left over.
+        self._applied: dict[str, frozenset[tuple[str, str]]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -136,7 +139,9 @@ class KubeRuntime:
 
         Children it no longer asks for (a Secret for a token that was removed, the
         StatefulSet of a ModelService that now routes to an external endpoint) are
-        deleted; PVCs never are, since they hold users' files.
+        deleted; PVCs never are, since they hold users' files. Looking for them takes
+        a LIST per kind of child, so it is skipped while the object asks for the same
+        children as when this process last pruned them all.
         """
         settings = self.settings()
         kind = obj["kind"]
@@ -155,7 +160,14 @@ class KubeRuntime:
             raise LLMOSError(str(exc), Reason.INVALID) from exc
         for child in children:
             await self._apply_one(child)
-        await self._prune(obj, {(c["kind"], c["metadata"]["name"]) for c in children})
+        keep = frozenset((c["kind"], c["metadata"]["name"]) for c in children)
+        uid = obj["metadata"]["uid"]
+        if self._applied.get(uid) != keep:
+            self._applied.pop(uid, None)
+            if await self._prune(obj, keep):
+                if len(self._applied) >= _APPLIED_LIMIT:
+                    self._applied.clear()  # deleted owners' uids: forgetting only costs LISTs
+                self._applied[uid] = keep
 
     async def _keep_autoscaled(self, children: list[dict[str, Any]]) -> None:
         """Leave KubeRay's autoscaler its worker counts (and which workers to remove)."""
@@ -176,8 +188,10 @@ class KubeRuntime:
                 if current.get("scaleStrategy"):
                     group["scaleStrategy"] = current["scaleStrategy"]
 
-    async def _prune(self, obj: dict[str, Any], keep: set[tuple[str, str]]) -> None:
+    async def _prune(self, obj: dict[str, Any], keep: frozenset[tuple[str, str]]) -> bool:
+        """Delete the object's children not in ``keep``; whether every deletion went through."""
         meta = obj["metadata"]
+        complete = True
         selector = ",".join(f"{k}={v}" for k, v in render.labels(obj).items())
         for version, kind in _PRUNABLE.get(obj["kind"], ()):
             base = _PATHS[(version, kind)]
@@ -198,8 +212,12 @@ class KubeRuntime:
                         name,
                         obj["kind"],
                     )
-                    with contextlib.suppress(LLMOSError):
+                    try:
                         await self.client.request("DELETE", f"{path}/{name}")
+                    except LLMOSError as exc:
+                        if exc.reason != Reason.NOT_FOUND:
+                            complete = False  # looked for again on the next apply
+        return complete
 
     async def _apply_one(self, child: dict[str, Any]) -> None:
         if child["kind"] == "PersistentVolumeClaim" and await self._get(object_path(child)):
