@@ -1,6 +1,7 @@
-"""A fake Hugging Face hub on loopback, for tests of model downloads.
+"""A fake Hugging Face hub and ModelScope site on loopback, for tests of model downloads.
 
-It answers what ``huggingface_hub`` 2.4.0's ``snapshot_download`` asks:
+Both serve the same repos, at the same URL. For Hugging Face it answers what
+``huggingface_hub`` 2.4.0's ``snapshot_download`` asks:
 
 - ``GET /api/models/{repo}/revision/{rev}``: the repo's commit ``sha`` and ``siblings``;
 - ``GET /api/models/{repo}/tree/{commit}``: its files, sizes and object ids;
@@ -8,10 +9,23 @@ It answers what ``huggingface_hub`` 2.4.0's ``snapshot_download`` asks:
   ``Content-Length``, and the bytes, honouring ``Range`` (206).
 
 A private repo answers 401 ``X-Error-Code: RepoNotFound`` (as the real hub does)
-unless the request carries ``Authorization: Bearer <its token>``. A repo can hold
-its file's body at given offsets until the test releases it (``hold_at``), or
-drop the connection once after some bytes (``drop_after``). Every request is
-recorded with its headers. The server runs on a thread of the test process.
+unless the request carries ``Authorization: Bearer <its token>``.
+
+For ModelScope, what ``modelscope_hub`` 0.5.1 (``HubApi.download_repo``) asks:
+
+- ``GET /api/v1/models/{repo}/repo/files?Revision=master&Recursive=True``: the files
+  (``Path``, ``Type``, ``Size``, ``Sha256``) in ``{"Code": 200, "Data": {"Files": [...]}}``;
+- ``GET /api/v1/models/{repo}/repo?Revision=master&FilePath={file}``: the bytes,
+  honouring ``Range`` (206);
+- anything else (its region probe, ``/api/v1/repos/internalAccelerationInfo``): 404.
+
+A missing model answers 404 and a private one without its token (``Authorization:
+Bearer`` or the ``m_session_id`` cookie) 401, with ModelScope's JSON error body.
+
+A repo can hold its file's body at given offsets until the test releases it
+(``hold_at``), or drop the connection once after some bytes (``drop_after``).
+Every request is recorded with its headers and what it asked for. The server runs
+on a thread of the test process.
 """
 
 from __future__ import annotations
@@ -24,7 +38,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 CHUNK = 1024 * 1024
 HOLD_TIMEOUT = 60.0
@@ -53,6 +67,9 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+    repo: str = ""
+    # Hugging Face: "revision", "tree" or "resolve"; ModelScope: "files" or "file".
+    kind: str = ""
 
 
 class FakeHub:
@@ -85,12 +102,12 @@ class FakeHub:
         return repo
 
     def seen(self, repo_id: str, method: str | None = None, kind: str = "") -> list[Seen]:
-        """Requests for ``repo_id`` (``kind``: "resolve", "revision" or "tree")."""
+        """Requests for ``repo_id`` (``kind``: as :attr:`Seen.kind`)."""
         return [
             r
             for r in list(self.requests)
-            if f"/{repo_id}/" in r.path
-            and (not kind or f"/{kind}/" in r.path)
+            if r.repo == repo_id
+            and (not kind or r.kind == kind)
             and (method is None or r.method == method)
         ]
 
@@ -121,6 +138,7 @@ class FakeHub:
 _API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<kind>revision|tree)/(?P<rev>[^/?]+)")
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
 _RANGE = re.compile(r"^bytes=(?P<start>\d+)-(?P<end>\d*)$")
+_MS = re.compile(r"^/api/v1/models/(?P<repo>[^/]+/[^/]+)/repo(?P<files>/files)?$")
 
 
 def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
@@ -137,21 +155,61 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             self._route("HEAD")
 
         def _route(self, method: str) -> None:
-            hub.requests.append(
-                Seen(method, self.path, {k.lower(): v for k, v in self.headers.items()})
-            )
-            path = urlsplit(self.path).path
-            if match := _API.match(path):
+            url = urlsplit(self.path)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            if match := _API.match(url.path):
+                hub.requests.append(Seen(method, self.path, headers, match["repo"], match["kind"]))
                 repo = self._repo(match["repo"], match["rev"])
                 if repo is not None:
                     self._api(match["repo"], match["kind"], repo)
                 return
-            if match := _RESOLVE.match(path):
+            if match := _RESOLVE.match(url.path):
+                hub.requests.append(Seen(method, self.path, headers, match["repo"], "resolve"))
                 repo = self._repo(match["repo"], match["rev"])
                 if repo is not None:
                     self._resolve(method, match["repo"], repo, match["file"])
                 return
+            if match := _MS.match(url.path):
+                kind = "files" if match["files"] else "file"
+                hub.requests.append(Seen(method, self.path, headers, match["repo"], kind))
+                self._modelscope(method, match["repo"], kind, parse_qs(url.query))
+                return
+            hub.requests.append(Seen(method, self.path, headers))
             self._error(404, "EntryNotFound", "no such route")
+
+        def _modelscope(self, method: str, repo_id: str, kind: str, query: dict[str, Any]) -> None:
+            repo = hub.repos.get(repo_id)
+            if repo is None or query.get("Revision", ["master"]) != ["master"]:
+                self._ms_error(404, 10010205001, f"model {repo_id} not found")
+                return
+            bearer = self.headers.get("Authorization") == f"Bearer {repo.token}"
+            cookie = f"m_session_id={repo.token}" in (self.headers.get("Cookie") or "")
+            if repo.token and not (bearer or cookie):
+                self._ms_error(401, 10010205002, "login required")
+                return
+            if kind == "files":
+                files = [
+                    {
+                        "Path": name,
+                        "Name": name.rsplit("/", 1)[-1],
+                        "Type": "blob",
+                        "Size": len(data),
+                        "Sha256": hashlib.sha256(data).hexdigest(),
+                    }
+                    for name, data in sorted(repo.files.items())
+                ]
+                body = {"Code": 200, "Success": True, "Data": {"Files": files}}
+                self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+                return
+            name = (query.get("FilePath") or [""])[0]
+            if name not in repo.files:
+                self._ms_error(404, 10010205001, f"file {name} not found")
+                return
+            self._body(method, repo_id, repo, repo.files[name], {})
+
+        def _ms_error(self, code: int, business: int, message: str) -> None:
+            body = {"Code": business, "Message": message, "Success": False}
+            self._send(code, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
         def _repo(self, repo_id: str, revision: str) -> Repo | None:
             repo = hub.repos.get(repo_id)
@@ -197,6 +255,15 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             headers = {
                 "ETag": f'"{hashlib.sha256(data).hexdigest()}"',
                 "X-Repo-Commit": repo.sha,
+            }
+            self._body(method, repo_id, repo, data, headers)
+
+        def _body(
+            self, method: str, repo_id: str, repo: Repo, data: bytes, headers: dict[str, str]
+        ) -> None:
+            """``data`` from the request's ``Range``, held and dropped as ``repo`` says."""
+            headers = {
+                **headers,
                 "Accept-Ranges": "bytes",
                 "Content-Type": "application/octet-stream",
             }

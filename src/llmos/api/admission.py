@@ -67,7 +67,7 @@ def _setting_problem(name: str, value: str) -> str | None:
             return f"setting {name} must be a positive whole number, not {value!r}"
         if name == "password-min-length" and int(value) < 8:
             return "setting password-min-length must be at least 8"
-    if name in ("server-url", "huggingface-endpoint") and value:
+    if name in ("server-url", "huggingface-endpoint", "modelscope-endpoint") and value:
         url = urlparse(value)
         if url.scheme not in ("http", "https") or not url.netloc:
             return f"setting {name} must be a URL like https://llmos.example.com, not {value!r}"

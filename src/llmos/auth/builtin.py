@@ -76,6 +76,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "auth-user-session-ttl-minutes": ("720", "How long a login session lasts, in minutes."),
     "password-min-length": ("12", "The shortest password a user may set."),
     "huggingface-endpoint": ("", "A Hugging Face mirror URL; empty means the official hub."),
+    "modelscope-endpoint": (
+        "https://www.modelscope.cn",
+        "The ModelScope site models with modelRegistry: modelscope come from.",
+    ),
     # Cluster mode (the Kubernetes runtime, docs/cluster.md).
     "kube-llmos-image": (
         # The image this server runs (the installer's Deployment says so), else this release's.

