@@ -21,6 +21,7 @@ from fakehub import FakeHub, Repo
 from llmos._lib.errors import Reason
 from llmos.engines import modelscope
 from llmos.engines.base import EngineError
+from llmos.engines.fetch import main as fetch_main
 from llmos.engines.sources import ModelRef, download, parse, resolve_now
 
 WEIGHTS = bytes(range(256)) * 8192  # 2 MiB
@@ -132,6 +133,27 @@ def test_a_private_model_needs_the_token(hub: FakeHub, tmp_path: Path) -> None:
         download(ref, tmp_path, endpoint=hub.url)
     with pytest.raises(EngineError, match="may not read it"):
         download(ref, tmp_path, endpoint=hub.url, token="wrong")
+
+
+def test_the_cluster_fetch_container_downloads_from_its_environment(
+    hub: FakeHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``python -m llmos.engines.fetch`` as serving.py renders it for a ModelScope model."""
+    monkeypatch.setenv("MODELSCOPE_ENDPOINT", hub.url)
+    monkeypatch.setenv("MODELSCOPE_API_TOKEN", TOKEN)
+    link = tmp_path / "links/team.private"
+    argv = ["--model", "org/private:model.gguf", "--registry", "modelscope"]
+    assert fetch_main([*argv, "--cache", str(tmp_path), "--link", str(link)]) == 0
+    target = tmp_path / "modelscope/models/org--private/snapshots/master/model.gguf"
+    assert link.resolve() == target and link.read_bytes() == WEIGHTS
+    assert "downloaded 2 of 2 MiB" in capsys.readouterr().out
+
+    monkeypatch.delenv("MODELSCOPE_API_TOKEN")
+    assert fetch_main([*argv, "--cache", str(tmp_path), "--link", str(link)]) == 1
+    assert "ModelScope model 'org/private' was not found" in capsys.readouterr().err
 
 
 def test_an_unreachable_site_is_unavailable(tmp_path: Path) -> None:

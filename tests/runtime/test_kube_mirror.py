@@ -176,13 +176,49 @@ def test_what_the_fetch_container_is_given() -> None:
     # A node path inside the cache is the container's /models path.
     inside = ms("/var/lib/llmos/models/mine/q4.gguf", "local")
     assert render.fetch_source(inside, settings) == ("/models/mine/q4.gguf", "local")
+    qwen = ms("qwen/Qwen2.5-0.5B-Instruct-GGUF:q4.gguf", "modelscope")
+    assert render.fetch_source(qwen, settings) == (
+        "qwen/Qwen2.5-0.5B-Instruct-GGUF:q4.gguf",
+        "modelscope",
+    )
     for bad, words in [
         (ms("/home/me/model.gguf", "local"), "inside the nodes' model cache"),
         (ms("/var/lib/llmos/models-other/x"), "inside the nodes' model cache"),
-        (ms("qwen/Qwen2.5-0.5B", "modelscope"), "ModelScope is not supported in cluster mode"),
     ]:
         with pytest.raises(render.ModelNotFetchable, match=re.escape(words)):
             render.fetch_source(bad, settings)
+
+
+def test_a_modelscope_model_is_fetched_from_the_modelscope_endpoint_with_its_token() -> None:
+    defaults = {
+        "kube-model-cache-path": "/var/lib/llmos/models",
+        "huggingface-endpoint": "https://hf-mirror.example",
+        "modelscope-endpoint": "https://www.modelscope.cn",
+    }
+    settings = render.KubeSettings.from_settings(lambda name: defaults.get(name, ""))
+
+    def fetch_container(registry: str, model: str) -> dict[str, Any]:
+        ms = {
+            "apiVersion": "ml.llmos.ai/v1",
+            "kind": "ModelService",
+            "metadata": {"name": "m", "namespace": "team", "uid": "u"},
+            "spec": {"model": model, "modelRegistry": registry, "hfTokenSecret": "tok"},
+        }
+        objects = render.modelservice(ms, settings, hf_token="secret-token")
+        (sts,) = [o for o in objects if o["kind"] == "StatefulSet"]
+        (fetch,) = sts["spec"]["template"]["spec"]["initContainers"]
+        return fetch
+
+    fetch = fetch_container("modelscope", "qwen/Qwen2.5-0.5B-Instruct-GGUF:q4.gguf")
+    assert fetch["command"][fetch["command"].index("--registry") + 1] == "modelscope"
+    env = {e["name"]: e for e in fetch["env"]}
+    assert env["MODELSCOPE_ENDPOINT"]["value"] == "https://www.modelscope.cn"
+    assert env["MODELSCOPE_API_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "token"
+    assert "HF_TOKEN" not in env
+    # A Hugging Face model's fetch container is as it was: no ModelScope variables.
+    env = {e["name"]: e for e in fetch_container("huggingface", "Qwen/Qwen3-8B")["env"]}
+    assert env["HF_ENDPOINT"]["value"] == "https://hf-mirror.example"
+    assert "HF_TOKEN" in env and not any(n.startswith("MODELSCOPE") for n in env)
 
 
 def test_network_policies_admit_the_server_and_a_ray_clusters_own_pods() -> None:

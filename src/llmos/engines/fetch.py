@@ -3,7 +3,9 @@
 ``python -m llmos.engines.fetch --model M --registry R --cache /models --link L``
 makes the model available on the node: the bundled model is copied out of the
 LLMOS image, a Hugging Face repo is downloaded (resuming) into the node's shared
-cache through ``HF_ENDPOINT`` with ``HF_TOKEN``, and a local path is used as it is.
+cache (``hub/``) through ``HF_ENDPOINT`` with ``HF_TOKEN``, a ModelScope model
+(``--registry modelscope``) into ``modelscope/`` of it from ``MODELSCOPE_ENDPOINT``
+with ``MODELSCOPE_API_TOKEN``, and a local path is used as it is.
 Then ``L`` is (re)pointed at the files, so the serving container always finds
 them at the same path. It prints progress and exits non-zero, saying why, when
 the model cannot be had: the pod then shows the error and Kubernetes retries.
@@ -40,6 +42,15 @@ def fetch(model: str, registry: str, cache: Path, link: Path) -> Path:
             partial.rename(target)
         path = target
     elif files is not None:
+        path = files.path
+    elif ref.source == "modelscope":
+        files = download(
+            ref,
+            cache,  # into cache/modelscope
+            endpoint=os.environ.get("MODELSCOPE_ENDPOINT") or None,
+            token=os.environ.get("MODELSCOPE_API_TOKEN") or None,
+            progress=_progress,
+        )
         path = files.path
     else:
         files = download(

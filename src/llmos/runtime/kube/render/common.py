@@ -38,6 +38,7 @@ class KubeSettings:
     model_cache_path: str  # a hostPath on each node
     shm_size: str
     huggingface_endpoint: str
+    modelscope_endpoint: str
     # Ingress to workload pods only from the LLMOS server's pods (and a Ray cluster's own).
     network_policies: bool = True
     server_namespace: str = "llmos-system"  # where the LLMOS server's pods run
@@ -60,6 +61,7 @@ class KubeSettings:
             model_cache_path=get("kube-model-cache-path"),
             shm_size=get("kube-shm-size"),
             huggingface_endpoint=get("huggingface-endpoint"),
+            modelscope_endpoint=get("modelscope-endpoint"),
         )
 
 

@@ -101,15 +101,10 @@ def fetch_source(ms: dict[str, Any], settings: KubeSettings) -> tuple[str, str]:
     """The model and registry as the fetch container sees them, or ModelNotFetchable.
 
     A local path must be inside the nodes' model cache (``kube-model-cache-path``),
-    which the container mounts at /models; ModelScope is not offered in cluster mode.
+    which the container mounts at /models.
     """
     spec = ms["spec"]
     model, registry = str(spec["model"]), str(spec.get("modelRegistry") or "huggingface")
-    if registry == "modelscope":
-        raise ModelNotFetchable(
-            "spec.modelRegistry: ModelScope is not supported in cluster mode: use "
-            "huggingface (a mirror can be set in the huggingface-endpoint Setting) or local"
-        )
     local = registry == "local" or model.startswith(("/", "./", "~"))
     if not local or model.startswith("bundled:"):
         return model, registry
@@ -131,11 +126,14 @@ def _fetch_container(
         None,
         HF_ENDPOINT=settings.huggingface_endpoint,
         HF_HUB_CACHE=f"{MODEL_CACHE}/hub",
+        # Only for ModelScope models: other pods' templates stay as they were.
+        MODELSCOPE_ENDPOINT=settings.modelscope_endpoint if registry == "modelscope" else "",
     )
     if token_secret:
+        # spec.hfTokenSecret's token, for whichever hub the model comes from.
         env.append(
             {
-                "name": "HF_TOKEN",
+                "name": "MODELSCOPE_API_TOKEN" if registry == "modelscope" else "HF_TOKEN",
                 "valueFrom": {"secretKeyRef": {"name": token_secret, "key": "token"}},
             }
         )
