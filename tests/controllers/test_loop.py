@@ -165,6 +165,41 @@ def test_resync_revisits_every_object(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+class Woken(Recorder):
+    """Woken by others' writes of ``status.wake``, as a culled notebook is by the proxy."""
+
+    def woken_by(self, obj: dict[str, Any]) -> object:
+        return (obj.get("status") or {}).get("wake")
+
+
+def test_a_status_change_queues_only_what_woken_by_picks(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await SqliteStore.open(tmp_path / "db")
+        rec = Woken(store)
+        controller = Controller(store, rec, workers=1, resync_seconds=3600)
+        await controller.start()
+        try:
+            await store.create(R, obj("w"))
+            await until(lambda: rec.seen["w"] == 1)  # its own status write queues nothing
+            current = await store.get(R, "default", "w")
+            current["status"]["note"] = "another status change"
+            await store.update_status(R, current)
+            # Events come in order and one worker takes keys in order: once a later
+            # object is reconciled, a key queued by the note would have been too.
+            await store.create(R, obj("later"))
+            await until(lambda: rec.seen["later"] == 1)
+            assert rec.seen["w"] == 1
+            current = await store.get(R, "default", "w")
+            current["status"]["wake"] = "2026-01-02T03:04:05Z"
+            await store.update_status(R, current)
+            await until(lambda: rec.seen["w"] == 2)
+        finally:
+            await controller.stop()
+            await store.close()
+
+    asyncio.run(main())
+
+
 def test_informer_reads_its_writes_and_event_recorder_counts(tmp_path: Path) -> None:
     async def main() -> None:
         store = await SqliteStore.open(tmp_path / "db")

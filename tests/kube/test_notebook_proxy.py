@@ -177,6 +177,64 @@ def test_a_notebook_pod_is_reached_through_the_proxy_with_its_secrets_token(
         assert _status(admin, path).get("endpoint") is None
 
 
+def test_an_idle_notebook_is_scaled_to_zero_and_opening_it_starts_it_again(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes, tmp_path: Path
+) -> None:
+    admin, kube = kube_server.admin, kube_server.kube
+    namespace = "nbidle-k"
+    create_namespace(admin, namespace)
+    _home_volume(kube, namespace, "sleepy")
+    # 6 s (fractions allowed, as in embedded mode's culling test).
+    path = _notebook(admin, namespace, "sleepy", idleTimeoutMinutes=0.1)
+    base = f"/notebooks/{namespace}/sleepy/"
+    sts = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/nb-sleepy"
+    core = f"/api/v1/namespaces/{namespace}"
+    selector = {"labelSelector": "llmos.ai/kind=Notebook,llmos.ai/name=sleepy"}
+
+    def phase_is(phase: str) -> Any:
+        return lambda: (status := _status(admin, path)).get("phase") == phase and status
+
+    wait_until(phase_is("Ready"), "the notebook to be Ready")
+
+    # Nothing uses it: culled as in embedded mode, its StatefulSet scaled to 0.
+    culled = wait_until(phase_is("Idle"), "the idle notebook to be culled")
+    assert kube.get(sts).json()["spec"]["replicas"] == 0
+    (ready,) = [c for c in culled["conditions"] if c["type"] == "Ready"]
+    assert ready["status"] == "False" and ready["reason"] == "Idle", ready
+    assert culled["message"] == f"stopped after 0.1 idle minutes; opening {base} starts it again"
+    assert culled["endpoint"] is None and culled["lastActivityTime"]
+    events = admin.get(f"/apis/node.llmos.ai/v1/namespaces/{namespace}/events").json()["items"]
+    assert any(
+        e["spec"]["reason"] == "Culled" and e["spec"]["involvedObject"]["name"] == "sleepy"
+        for e in events
+    ), events
+    wait_until(lambda: not kube.get(f"{core}/pods", params=selector).json()["items"], "no pod")
+    # Its home and token stay for the next start.
+    assert kube.get(f"{core}/persistentvolumeclaims/nb-sleepy-home").status_code == 200
+    assert kube.get(f"{core}/secrets/nb-sleepy-token").status_code == 200
+
+    # Opening its URL scales it back and waits for its new pod. kwok runs no container,
+    # so then nothing answers at the pod's address: the proxy got as far as forwarding.
+    woken = admin.get(f"{base}api/status", timeout=120)
+    assert woken.status_code == 503, woken.text
+    assert "the workload did not answer" in woken.json()["message"], woken.text
+    assert kube.get(sts).json()["spec"]["replicas"] == 1
+    status = wait_until(phase_is("Ready"), "the woken notebook to be Ready")
+    assert status["lastActivityTime"] > culled["lastActivityTime"]
+    assert status["endpoint"], status
+
+    # A longer timeout, so it stays up while a real Jupyter starts at the new pod's address.
+    merge = {"Content-Type": "application/merge-patch+json"}
+    patch = {"spec": {"idleTimeoutMinutes": 30}}
+    assert admin.patch(path, json=patch, headers=merge).status_code == 200
+    pod = kube.get(f"{core}/pods/nb-sleepy-0").json()
+    secret = kube.get(f"{core}/secrets/nb-sleepy-token").json()
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    with stand_in_jupyter(pod["status"]["podIP"], base, token, tmp_path):
+        answer = admin.get(f"{base}api/status")
+        assert answer.status_code == 200, answer.text
+
+
 def test_a_notebook_that_is_not_ready_is_503_with_the_reason(
     kube_server: KubeServer, kube_server_nodes: KubeNodes
 ) -> None:

@@ -82,6 +82,8 @@ class Route:
     group: str
     plural: str
     resolve: Resolver
+    # Stops what the route started (background writes), when the proxy closes.
+    close: Callable[[], Awaitable[None]] | None = None
 
 
 class WorkloadProxy:
@@ -107,6 +109,9 @@ class WorkloadProxy:
         return self._session
 
     async def close(self) -> None:
+        for route in self.routes.values():
+            if route.close is not None:
+                await route.close()
         self.upstreams.close()
         if self._session is not None:
             await self._session.close()

@@ -20,8 +20,10 @@ import orjson
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.api.config import ServerConfig
 from llmos.api.mlcluster_access import cluster_mlcluster_route, mlcluster_route
-from llmos.api.notebook_access import cluster_notebook_route, notebook_route
+from llmos.api.notebook_access import cluster_notebook_route, jupyter_in_pod, notebook_route
+from llmos.api.notebook_activity import ProxyActivity
 from llmos.api.workload_proxy import WorkloadProxy
+from llmos.api.workload_tokens import WorkloadTokens
 from llmos.auth.service import AuthService
 from llmos.controllers.cluster import RESOURCES, ClusterReconciler, SnapshotsUnsupported
 from llmos.controllers.downloads import Downloads
@@ -31,6 +33,7 @@ from llmos.controllers.loop import Controller, Manager, ObjectKey
 from llmos.controllers.mlcluster import MLClusterReconciler
 from llmos.controllers.modelservice import ModelServiceReconciler
 from llmos.controllers.notebook import NotebookReconciler
+from llmos.controllers.notebook_idle import Activity
 from llmos.controllers.volume import SnapshotReconciler, Storage, VolumeReconciler
 from llmos.runtime.base import ReplicaSpec, ReplicaStatus
 from llmos.runtime.kube.render import KubeSettings
@@ -187,16 +190,26 @@ async def cluster_workloads(
     *,
     auth: AuthService,
 ) -> Workloads:
+    # Notebooks' traffic through the proxy (and Jupyter's own) for idle culling.
+    activity, tokens = Activity(), WorkloadTokens(runtime)
+    jupyter = jupyter_in_pod(runtime, tokens)
     owners = {
-        kind: manager.add(Controller(store, ClusterReconciler(kind, store, runtime, events)))
+        kind: manager.add(
+            Controller(
+                store,
+                ClusterReconciler(kind, store, runtime, events, activity=activity, jupyter=jupyter),
+            )
+        )
         for kind in RESOURCES
     }
+    activity.wake = lambda ns, n: owners["Notebook"].queue.add(ObjectKey(ns, n))
     manager.add(Controller(store, SnapshotsUnsupported(store, events)))
     # Notebooks' pods and Ray heads' dashboards through :8443.
+    notebooks = ProxyActivity(store, activity, shared=True)
     proxy = WorkloadProxy(
         auth,
         {
-            "notebooks": cluster_notebook_route(store, runtime),
+            "notebooks": cluster_notebook_route(store, runtime, notebooks, tokens),
             "mlclusters": cluster_mlcluster_route(store, runtime),
         },
     )

@@ -9,6 +9,14 @@ to a pod (Scheduled, Downloading, Started, Ready, BackOff, OOMKilled, Evicted).
 The runtime's watches wake the reconciler when a child changes; deletion
 cascades through owner references, except that a Volume still in use keeps its
 finalizer, as in embedded mode.
+
+Notebooks are culled when idle as in embedded mode
+(:mod:`llmos.controllers.notebook_idle`): a Ready notebook unused for
+``spec.idleTimeoutMinutes`` is applied as a stopped one (its StatefulSet scaled
+to 0; its home claim and token stay) and turns ``Idle`` with a ``Culled``
+Event. The proxy wakes it through :class:`~llmos.controllers.notebook_idle.Activity`
+on this server, or from another server replica by writing its
+``status.lastActivityTime`` (:meth:`ClusterReconciler.woken_by`).
 """
 
 from __future__ import annotations
@@ -22,6 +30,13 @@ from llmos.controllers.events import EventRecorder
 from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.modelservice import external_status
+from llmos.controllers.notebook_idle import (
+    Activity,
+    IdleClock,
+    JupyterReach,
+    check_every,
+    idle_timeout,
+)
 from llmos.controllers.volume import FINALIZER as VOLUME_FINALIZER
 from llmos.controllers.volume import MOUNTERS, mounted_by, users_of
 from llmos.engines.base import EngineError
@@ -44,7 +59,14 @@ class ClusterReconciler:
     """Keeps one kind's objects running on the cluster and their status true."""
 
     def __init__(
-        self, kind: str, store: ResourceStore, runtime: WorkloadRuntime, events: EventRecorder
+        self,
+        kind: str,
+        store: ResourceStore,
+        runtime: WorkloadRuntime,
+        events: EventRecorder,
+        *,
+        activity: Activity | None = None,
+        jupyter: JupyterReach | None = None,
     ) -> None:
         self.kind = kind
         self.resource = RESOURCES[kind]
@@ -54,6 +76,10 @@ class ClusterReconciler:
         # Happenings already recorded as Events, by object uid.
         self._told: dict[str, set[str]] = {}
         self.related: dict[str, Related] = {}
+        # Notebooks: the proxy's traffic (through ``activity``) and Jupyter's own.
+        # Other replicas' traffic reaches this one only through the status: ``shared``.
+        self.idle = IdleClock(activity or Activity(), events, shared=True)
+        self._jupyter = jupyter
         if kind == "ModelService":
             self.related[SECRETS] = self._users_of_secret
         if kind == "Volume":
@@ -75,9 +101,11 @@ class ClusterReconciler:
         if self.kind == "ModelService" and obj["spec"].get("endpoint"):
             await self.runtime.apply(obj)  # nothing runs in the cluster: remove what did
             return await self._external(obj, status, generation)
+        culled = self.kind == "Notebook" and await self._culled(obj, status)
         try:
             token = await hf_token(self.store, obj) if self.kind == "ModelService" else None
-            await self.runtime.apply(obj, hf_token=token)
+            # A culled notebook is applied as a stopped one: its StatefulSet scales to 0.
+            await self.runtime.apply(_stopped(obj) if culled else obj, hf_token=token)
         except EngineError as exc:
             return await self._fail(obj, status, "ModelAvailable", "TokenUnavailable", str(exc))
         except LLMOSError as exc:
@@ -87,13 +115,53 @@ class ClusterReconciler:
             if exc.reason in (Reason.SERVICE_UNAVAILABLE, Reason.INVALID):
                 return await self._fail(obj, status, "Applied", "ApplyFailed", str(exc))
             raise
+        if culled:
+            return await self._cull(obj, status)
         observed = await self.runtime.observe(obj)
         if self.kind == "Volume":
             status["usedBy"] = await users_of(self.store, key.namespace, key.name)
         await self._tell(obj, observed)
+        before = status.get("phase")
         self._write(status, observed, generation)
+        if self.kind == "Notebook":
+            if status["phase"] == "Ready" and before != "Ready":
+                self.idle.started(status)  # the idle clock runs from when it is ready
+            self.idle.fold(obj, status)
         await self._save(obj, status)
-        return RESYNC_SECONDS
+        timeout = idle_timeout(obj) if self.kind == "Notebook" else None
+        return check_every(timeout) if timeout else RESYNC_SECONDS
+
+    async def _culled(self, nb: dict[str, Any], status: dict[str, Any]) -> bool:
+        """Whether the notebook is to be (or stay) stopped for being idle."""
+        if nb["spec"].get("stopped") or not idle_timeout(nb):
+            return False
+        phase = status.get("phase")
+        if phase == "Ready" and self._jupyter is not None:
+            reach = await self._jupyter(nb)
+            if reach is not None:
+                await self.idle.ask_jupyter(nb, *reach)
+        # One still starting is left be: its idle clock runs from when it is ready.
+        return phase in ("Ready", "Idle") and self.idle.overdue(nb, status)
+
+    async def _cull(self, nb: dict[str, Any], status: dict[str, Any]) -> float | None:
+        if status.get("phase") != "Idle":
+            await self.idle.cull(nb, status)
+            self._told.pop(nb["metadata"]["uid"], None)  # its next pods are told afresh
+        status.update(endpoint=None, observedGeneration=nb["metadata"].get("generation"))
+        await self._save(nb, status)
+        return None  # the proxy wakes it (Activity.wake, or woken_by)
+
+    def woken_by(self, obj: dict[str, Any]) -> object:
+        """A culled notebook's ``lastActivityTime``: written by the proxy to start it again.
+
+        The controller loop reconciles on a change of this (not of the rest of the
+        status, which is this reconciler's own), so a server replica that does not
+        run the controllers can wake the notebook.
+        """
+        status = obj.get("status") or {}
+        if self.kind == "Notebook" and status.get("phase") == "Idle":
+            return status.get("lastActivityTime")
+        return None
 
     async def _tell(self, obj: dict[str, Any], observed: Observed) -> None:
         told = self._told.setdefault(obj["metadata"]["uid"], set())
@@ -179,6 +247,10 @@ class ClusterReconciler:
             if exc.reason in (Reason.CONFLICT, Reason.NOT_FOUND):
                 return  # changed or gone meanwhile: the next reconcile writes
             log.warning("could not write the status of %s: %s", self.kind, exc)
+
+
+def _stopped(nb: dict[str, Any]) -> dict[str, Any]:
+    return {**nb, "spec": {**nb["spec"], "stopped": True}}
 
 
 SNAPSHOTS = "volumesnapshots.ml.llmos.ai"

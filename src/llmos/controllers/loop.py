@@ -7,6 +7,9 @@ and on failure requeues with backoff and writes a ``Reconciled`` condition.
 Reconcilers read current state from the store; they never act on the event.
 A reconciler may also name ``related`` kinds: a change to one of those queues
 the keys its mapper returns (e.g. the ModelServices that use a changed Secret).
+Changes of status alone are a reconciler's own writes and queue nothing, except
+for the part its optional ``woken_by(obj)`` returns, which others write (the
+proxy waking a culled notebook).
 """
 
 from __future__ import annotations
@@ -102,7 +105,10 @@ class Controller:
         self._tasks.clear()
 
     def enqueue(self, event: WatchEvent) -> None:
-        """Queue the event's key, unless only its status changed (our own writes)."""
+        """Queue the event's key, unless only its status changed (our own writes).
+
+        What the reconciler's ``woken_by`` picks from the object counts as a change too.
+        """
         key = ObjectKey(event.namespace, event.name)
         if event.type == "DELETED":
             self._fingerprints.pop(key, None)
@@ -111,7 +117,9 @@ class Controller:
         obj = event.object
         meta = dict(obj.get("metadata") or {})
         meta.pop("resourceVersion", None)
-        fingerprint = orjson.dumps([meta, obj.get("spec")], option=orjson.OPT_SORT_KEYS)
+        woken_by = getattr(self.reconciler, "woken_by", None)
+        also = woken_by(obj) if woken_by is not None else None
+        fingerprint = orjson.dumps([meta, obj.get("spec"), also], option=orjson.OPT_SORT_KEYS)
         if self._fingerprints.get(key) == fingerprint:
             return
         self._fingerprints[key] = fingerprint

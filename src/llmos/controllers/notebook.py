@@ -8,11 +8,12 @@ key kept in the data dir): the proxy adds it to every request it forwards
 reaches a browser. The working dir is the first volume
 (or a directory of the notebook's own under the data dir).
 
-Idle culling: with ``spec.idleTimeoutMinutes``, a notebook that has seen no
-traffic through the proxy (and, for Jupyter, no kernel activity) for that
-long is stopped (phase ``Idle``, an Event ``Culled``); the next request
-through the proxy starts it again and waits until it is ready.
-``spec.stopped: true`` stops it for good until set back.
+Idle culling (:mod:`llmos.controllers.notebook_idle`): with
+``spec.idleTimeoutMinutes``, a notebook that has seen no traffic through the
+proxy (and, for Jupyter, no kernel activity) for that long has its process
+stopped (phase ``Idle``, an Event ``Culled``); the next request through the
+proxy starts it again and waits until it is ready. ``spec.stopped: true``
+stops it for good until set back.
 
 GPUs: ``spec.resources`` (``gpu``, ``gpuMemory``, ``gpuPlacement``) is placed
 like a ModelService replica's, through the shared
@@ -28,21 +29,15 @@ Ready, Unhealthy, BackOff and OOMKilled come from
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from llmos._lib import timefmt
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.keys import ServerKey
 from llmos.controllers.errors import PermanentError
@@ -51,6 +46,13 @@ from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
 from llmos.controllers.loop import ObjectKey, Related
+from llmos.controllers.notebook_idle import (
+    Activity,
+    IdleClock,
+    base_path,
+    check_every,
+    idle_timeout,
+)
 from llmos.controllers.replica_events import ReplicaEvents
 from llmos.controllers.volume import Storage, mounts
 from llmos.gpu.errors import GPUError
@@ -65,10 +67,6 @@ SCHEDULING_RETRY_SECONDS = 10.0
 
 def replica_key(namespace: str, name: str) -> str:
     return f"notebooks/{namespace}/{name}/0"
-
-
-def base_path(namespace: str, name: str) -> str:
-    return f"/notebooks/{namespace}/{name}/"
 
 
 @dataclass(frozen=True)
@@ -186,24 +184,6 @@ LAUNCHERS: dict[str, Callable[[str, Path, str, Path], Launch]] = {
 }
 
 
-class Activity:
-    """When each notebook last saw traffic through the proxy (monotonic seconds)."""
-
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, str], float] = {}
-        self.wake: Callable[[str, str], None] = lambda namespace, name: None
-
-    def touch(self, namespace: str, name: str) -> None:
-        self.saw(namespace, name, time.time())
-
-    def saw(self, namespace: str, name: str, moment: float) -> None:
-        if moment > self._last.get((namespace, name), 0.0):
-            self._last[(namespace, name)] = moment
-
-    def last(self, namespace: str, name: str) -> float | None:
-        return self._last.get((namespace, name))
-
-
 class NotebookReconciler:
     resource = NOTEBOOKS
 
@@ -222,6 +202,7 @@ class NotebookReconciler:
         self.storage = storage
         self.events = events
         self.activity = activity or Activity()
+        self.idle = IdleClock(self.activity, events)
         self._key = ServerKey(storage.root / "notebooks" / ".key")
         self.replica_events = ReplicaEvents(events)
         self.placer = ReplicaPlacer(gpus, events)
@@ -251,15 +232,17 @@ class NotebookReconciler:
             status.update(phase="Stopped", message="stopped (spec.stopped is true)")
             set_condition(status, "Ready", False, "Stopped", status["message"], generation)
             return await self._save(nb, status)
-        timeout = spec.get("idleTimeoutMinutes")
+        timeout = idle_timeout(nb)
         current = self.runtime.status(replica)
         running = current is not None and current.phase != Phase.STOPPED
-        if timeout and running:
-            await self.note_activity(key.namespace, key.name)
-        idle = self._idle_for(nb, status)
-        if timeout and idle is not None and idle > timeout * 60:
+        if timeout and running and current is not None and current.port:
+            origin = f"http://127.0.0.1:{current.port}"
+            await self.idle.ask_jupyter(nb, origin, self.secret(meta["uid"]))
+        if self.idle.overdue(nb, status):
             if running and current is not None and current.ready:
-                return await self._cull(nb, status, replica, timeout)
+                await self._stop(key.namespace, key.name)
+                await self.idle.cull(nb, status)
+                return await self._save(nb, status)
             if not running and status.get("phase") == "Idle":
                 return None  # culled: the next visit through the proxy starts it
             # Still starting: the idle clock runs from when it is ready.
@@ -296,67 +279,16 @@ class NotebookReconciler:
         launch = Launch(launch.command, {**launch.env, **scheduling.env(0)}, launch.health)
         current = self.runtime.status(replica)
         if current is None or current.phase == Phase.STOPPED:
-            status["lastActivityTime"] = timefmt.rfc3339()  # a fresh start is activity
+            self.idle.started(status)  # a fresh start is activity
         result = await self.runtime.ensure(self._replica(nb, launch, cwd))
         if result.ready and status.get("phase") != "Ready":
-            status["lastActivityTime"] = timefmt.rfc3339()  # the idle clock starts now
+            self.idle.started(status)  # the idle clock starts now
         await self.replica_events.observe(nb, "the notebook", result, at=status["url"])
         self._summarize(status, result, generation)
         status["workingDir"] = str(cwd)
-        seen = self.activity.last(key.namespace, key.name)
-        if seen is not None:
-            recorded = status.get("lastActivityTime")
-            if not recorded or timefmt.parse_rfc3339(recorded).timestamp() < seen:
-                status["lastActivityTime"] = timefmt.rfc3339(datetime.fromtimestamp(seen, UTC))
+        self.idle.fold(nb, status)
         await self._save(nb, status)
-        if timeout:
-            return min(60.0, max(1.0, float(timeout) * 30))  # check idleness twice per timeout
-        return None
-
-    def _idle_for(self, nb: dict[str, Any], status: dict[str, Any]) -> float | None:
-        meta = nb["metadata"]
-        moments = [self.activity.last(meta["namespace"], meta["name"])]
-        recorded = status.get("lastActivityTime")
-        if recorded:
-            moments.append(timefmt.parse_rfc3339(recorded).timestamp())
-        known = [m for m in moments if m is not None]
-        return time.time() - max(known) if known else None
-
-    async def _cull(
-        self, nb: dict[str, Any], status: dict[str, Any], replica: str, timeout: float
-    ) -> float | None:
-        running = self.runtime.status(replica)
-        meta = nb["metadata"]
-        await self._stop(meta["namespace"], meta["name"])
-        message = f"stopped after {timeout} idle minutes; opening {status['url']} starts it again"
-        status.update(phase="Idle", message=message)
-        set_condition(status, "Ready", False, "Idle", message, nb["metadata"].get("generation"))
-        if running is not None and running.phase != Phase.STOPPED:
-            await self.events.record(nb, "Culled", message)
-        await self._save(nb, status)
-        return None
-
-    async def note_activity(self, namespace: str, name: str) -> None:
-        """Fold Jupyter's own last-activity (kernels busy without traffic) into ours."""
-        nb = await self.store.get(NOTEBOOKS, namespace, name)
-        status = self.runtime.status(replica_key(namespace, name))
-        if nb["spec"].get("type", "jupyter") != "jupyter" or status is None or not status.port:
-            return
-        url = f"http://127.0.0.1:{status.port}{base_path(namespace, name)}api/status"
-        headers = {"Authorization": f"token {self.secret(nb['metadata']['uid'])}"}
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session,
-                session.get(url, headers=headers) as response,
-            ):
-                body = await response.json()
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            return
-        last = body.get("last_activity")
-        if isinstance(last, str):
-            with contextlib.suppress(ValueError):
-                moment = datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()
-                self.activity.saw(namespace, name, moment)
+        return check_every(timeout) if timeout else None
 
     async def _launch(self, nb: dict[str, Any]) -> tuple[Launch, Path]:
         meta, spec = nb["metadata"], nb["spec"]

@@ -160,6 +160,8 @@ class KubeRuntime:
             raise LLMOSError(str(exc), Reason.INVALID) from exc
         for child in children:
             await self._apply_one(child)
+        # Its pods may go now (a notebook stopped or culled): find them afresh.
+        self._addresses.pop((kind, obj["metadata"]["namespace"], obj["metadata"]["name"]), None)
         keep = frozenset((c["kind"], c["metadata"]["name"]) for c in children)
         uid = obj["metadata"]["uid"]
         if self._applied.get(uid) != keep:
