@@ -12,13 +12,10 @@ first volume (each volume is also ``LLMOS_VOLUME_<NAME>``).
 
 Workers start once the head is ready and restart when the head does (they
 carry its pid). Each reconcile (every 5 s while the cluster runs) reads the
-head's dashboard for nodes, resources and jobs (:mod:`rayhead`) into status.
-Scaling: ``workerGroups[].replicas`` is the wanted count; a spec change resets
-every group to it. With ``idleTimeoutSeconds``, a cluster without running or
-pending jobs and with no CPU or GPU in use for that long shrinks each group to
-``minReplicas``; work waiting for resources grows a group one worker at a time
-up to ``maxReplicas`` (default ``replicas``). The autoscaled counts live in
-``status.workerGroups[].desiredReplicas``, so they survive a server restart.
+head's dashboard for nodes, resources and jobs (:mod:`rayhead`), decides each
+worker group's count (:mod:`rayscale`: spec, idle scale-down, scale-up) and
+writes status (:mod:`raystatus`). A new head's Jobs API is warmed up at once,
+so the first job submitted is not the one that waits for it.
 
 GPUs: the head's and each worker group's ``resources`` (``gpu``, ``gpuMemory``,
 ``gpuPlacement``) are placed like ModelService replicas, through the shared
@@ -44,12 +41,9 @@ import hashlib
 import os
 import shutil
 import tempfile
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from llmos._lib import timefmt
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.keys import ServerKey
 from llmos.controllers.errors import PermanentError
@@ -58,7 +52,7 @@ from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import CPU_ONLY, Member, ReplicaPlacer, owners_on
 from llmos.controllers.loop import ObjectKey, Related
-from llmos.controllers.rayhead import ClusterView, HeadUnreachable, read_cluster
+from llmos.controllers.rayhead import ClusterView, HeadUnreachable, read_cluster, warm_jobs_api
 from llmos.controllers.raynodes import (
     RayUnavailable,
     Slot,
@@ -68,17 +62,29 @@ from llmos.controllers.raynodes import (
     node_env,
     worker_command,
 )
+from llmos.controllers.rayscale import RayAutoscaler
+from llmos.controllers.raystatus import summarize
 from llmos.controllers.replica_events import ReplicaEvents
 from llmos.controllers.volume import Storage, mounts
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
-from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
+from llmos.runtime.base import HealthCheck, ReplicaSpec, ReplicaStatus, Runtime
 from llmos.store.base import ResourceStore
 
 MLCLUSTERS = "mlclusters.ml.llmos.ai"
 REFRESH_SECONDS = 5.0
-ACTIVITY_WRITE_SECONDS = 30.0
+# A Ray node's dashboard agent answers for its raylet. The agent stops answering for
+# seconds while it connects its Jobs API to Ray (a blocking ray.init on its event
+# loop, the first time a job is submitted or warmed up): only half a minute of
+# silence counts as Unhealthy.
+RAY_NODE_HEALTH = HealthCheck(
+    path="/api/local_raylet_healthz",
+    period_seconds=5.0,
+    timeout_seconds=5.0,
+    failure_threshold=3,
+    startup_timeout_seconds=180.0,
+)
 OWNER_FILE = ".llmos-owner"  # in each Ray temp dir: which data dir and cluster it is for
 
 
@@ -141,10 +147,12 @@ class MLClusterReconciler:
         # Ray puts unix sockets under its temp dir: keep the path short (108-byte limit).
         self._temp_root = temp_root or Path(tempfile.gettempdir()) / f"llmos-ray-{os.getuid()}"
         self.replica_events = ReplicaEvents(events)
-        self._activity: dict[tuple[str, str], float] = {}
+        self.autoscaler = RayAutoscaler(events)
         self.placer = ReplicaPlacer(gpus, events)
         self._numbers: dict[str, int] = {}  # replica key -> its allocation number
         self.related: dict[str, Related] = {GPUDEVICES: owners_on("MLCluster")}
+        self._warmed: dict[str, int] = {}  # head key -> the head pid whose Jobs API was warmed
+        self._warming: set[asyncio.Task[None]] = set()
 
     def token(self, uid: str) -> str:
         """The cluster's Ray token: stable for its uid, known only to this server."""
@@ -189,7 +197,7 @@ class MLClusterReconciler:
         except LLMOSError as exc:
             if exc.reason == Reason.NOT_FOUND:
                 await self._stop_all(prefix)  # deleted: every process of it goes
-                self._activity.pop((key.namespace, key.name), None)
+                self.autoscaler.forget(key.namespace, key.name)
                 await asyncio.to_thread(shutil.rmtree, self.temp_dir(key.namespace, key.name), True)
             raise
         meta, spec = cluster["metadata"], cluster["spec"]
@@ -235,11 +243,12 @@ class MLClusterReconciler:
         view: ClusterView | None = None
         unreachable = ""
         if head.ready:
+            self._warm(head, head_slot, self.token(meta["uid"]))
             try:
                 view = await read_cluster(head_slot.dashboard_port, self.token(meta["uid"]))
             except HeadUnreachable as exc:
                 unreachable = str(exc)
-        desired = await self._autoscale(cluster, status, before, view)
+        desired = await self.autoscaler.desired(cluster, status, before, view)
         wanted = {head_key(key.namespace, key.name)}
         workers: dict[str, ReplicaStatus | None] = {}
         keys, members, owned = [], [head_member], []
@@ -286,7 +295,17 @@ class MLClusterReconciler:
         for replica, result in [(head.key, head), *workers.items()]:
             if result is not None:
                 await self._record(cluster, replica, result)
-        self._summarize(cluster, status, head, workers, view, unreachable, desired)
+        summarize(
+            cluster,
+            status,
+            prefix=prefix,
+            slots=self.slots,
+            head=head,
+            workers=workers,
+            view=view,
+            unreachable=unreachable,
+            desired=desired,
+        )
         if shortfall:
             return await self._pending(cluster, status, before, shortfall)
         if status["phase"] == "Ready" and before.get("phase") != "Ready":
@@ -316,7 +335,7 @@ class MLClusterReconciler:
                 port=slot.agent_port,
                 env=tuple(sorted(env.items())),
                 cwd=cwd,
-                health=HealthCheck(path="/api/local_raylet_healthz", startup_timeout_seconds=180),
+                health=RAY_NODE_HEALTH,
                 grace_seconds=10.0,
                 owner=("MLCluster", meta["namespace"], meta["name"]),
             )
@@ -347,12 +366,22 @@ class MLClusterReconciler:
             port=slot.agent_port,
             env=tuple(sorted(env.items())),
             cwd=cwd,
-            health=HealthCheck(path="/api/local_raylet_healthz", startup_timeout_seconds=180),
+            health=RAY_NODE_HEALTH,
             grace_seconds=10.0,
             owner=("MLCluster", meta["namespace"], meta["name"]),
         )
 
+    def _warm(self, head: ReplicaStatus, slot: Slot, token: str) -> None:
+        """Warm a new head's Jobs API in the background, so the first submission is quick."""
+        if head.pid is None or self._warmed.get(head.key) == head.pid:
+            return
+        self._warmed[head.key] = head.pid
+        task = asyncio.create_task(warm_jobs_api(slot.agent_port, token))
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
+
     async def _stop(self, key: str) -> None:
+        self._warmed.pop(key, None)
         await self.runtime.remove(key)
         self.slots.release(key)
         self.replica_events.forget(key)
@@ -380,132 +409,6 @@ class MLClusterReconciler:
         return REFRESH_SECONDS
 
     # -- autoscaling -----------------------------------------------------------
-
-    async def _autoscale(
-        self,
-        cluster: dict[str, Any],
-        status: dict[str, Any],
-        before: dict[str, Any],
-        view: ClusterView | None,
-    ) -> dict[str, int]:
-        meta, spec = cluster["metadata"], cluster["spec"]
-        ident = (meta["namespace"], meta["name"])
-        now = time.time()
-        recorded = status.get("lastActivityTime")
-        last = self._activity.get(ident)
-        if last is None:
-            last = timefmt.parse_rfc3339(recorded).timestamp() if recorded else now
-        spec_changed = before.get("observedGeneration") != meta.get("generation")
-        if spec_changed or (view is not None and view.busy):
-            last = now  # a change of spec counts as use: never undo it at once
-        self._activity[ident] = last
-        if not recorded or last - timefmt.parse_rfc3339(recorded).timestamp() >= min(
-            ACTIVITY_WRITE_SECONDS, float(spec.get("idleTimeoutSeconds") or 60) / 2
-        ):
-            status["lastActivityTime"] = timefmt.rfc3339(datetime.fromtimestamp(last, UTC))
-        previous = {g["name"]: g for g in before.get("workerGroups") or []}
-        timeout = spec.get("idleTimeoutSeconds")
-        idle = bool(timeout) and view is not None and not view.busy and now - last >= timeout
-        desired: dict[str, int] = {}
-        for group in spec.get("workerGroups") or []:
-            name, replicas = group["name"], group.get("replicas", 1)
-            low = group.get("minReplicas", 0)
-            high = group.get("maxReplicas")
-            high = replicas if high is None else high
-            old = previous.get(name)
-            want = replicas if spec_changed or old is None else int(old["desiredReplicas"])
-            want = max(low, min(high, want))
-            if idle and want > low:
-                message = f"idle for {int(now - last)} s: worker group {name} {want} -> {low}"
-                await self.events.record(cluster, "ScaledDown", message)
-                want = low
-            elif (
-                view is not None
-                and view.waiting
-                and want < high
-                and old is not None
-                and old.get("readyReplicas", 0) >= want
-            ):
-                message = f"work waits for resources: worker group {name} {want} -> {want + 1}"
-                await self.events.record(cluster, "ScaledUp", message)
-                want += 1
-                self._activity[ident] = now
-            elif old is not None and spec_changed and int(old["desiredReplicas"]) != want:
-                message = f"worker group {name}: {old['desiredReplicas']} -> {want} workers"
-                await self.events.record(cluster, "Scaled", message)
-            desired[name] = want
-        return desired
-
-    # -- status ----------------------------------------------------------------
-
-    def _summarize(
-        self,
-        cluster: dict[str, Any],
-        status: dict[str, Any],
-        head: ReplicaStatus,
-        workers: dict[str, ReplicaStatus | None],
-        view: ClusterView | None,
-        unreachable: str,
-        desired: dict[str, int],
-    ) -> None:
-        meta, spec = cluster["metadata"], cluster["spec"]
-        generation = meta.get("generation")
-        prefix = cluster_prefix(meta["namespace"], meta["name"])
-
-        def node(key: str, result: ReplicaStatus | None) -> dict[str, Any]:
-            slot = self.slots.get(key)
-            entry: dict[str, Any] = {
-                "name": key.removeprefix(prefix),
-                "phase": result.phase.value if result is not None else "Pending",
-            }
-            if slot is not None:
-                entry["ip"] = slot.ip
-                if view is not None:
-                    entry["rayState"] = "ALIVE" if view.alive(slot.ip) else "DEAD"
-            return entry
-
-        status["nodes"] = [node(head.key, head)] + [node(k, r) for k, r in workers.items()]
-
-        def joined(key: str, result: ReplicaStatus | None) -> bool:
-            slot = self.slots.get(key)
-            if result is None or not result.ready or slot is None:
-                return False
-            return view is None or view.alive(slot.ip)
-
-        groups = []
-        ready_workers = 0
-        for group in spec.get("workerGroups") or []:
-            name = group["name"]
-            ready = len(
-                [
-                    key
-                    for key, result in workers.items()
-                    if key.removeprefix(prefix).rsplit("-", 1)[0] == name and joined(key, result)
-                ]
-            )
-            ready_workers += ready
-            groups.append({"name": name, "desiredReplicas": desired[name], "readyReplicas": ready})
-        status["workerGroups"] = groups
-        if view is not None:
-            status["totalResources"] = view.total
-            status["availableResources"] = view.available
-        wanted = sum(desired.values())
-        if head.phase == Phase.CRASHLOOP:
-            tail = "\n".join(head.last_lines[-5:])
-            phase, message = "CrashLoop", f"the Ray head keeps exiting; last lines:\n{tail}"
-        elif not head.ready:
-            phase, message = "Starting", "starting the Ray head"
-        elif unreachable:
-            phase, message = "Starting", unreachable
-        elif ready_workers < wanted:
-            phase = "Starting"
-            message = f"head ready; {ready_workers}/{wanted} workers ready"
-        else:
-            phase = "Ready"
-            message = f"{1 + wanted} Ray node(s) ready; dashboard at {status['dashboardUrl']}"
-        ready = phase == "Ready"
-        status.update(phase=phase, message=message)
-        set_condition(status, "Ready", ready, phase, message, generation)
 
     async def _record(self, cluster: dict[str, Any], key: str, result: ReplicaStatus) -> None:
         meta = cluster["metadata"]
