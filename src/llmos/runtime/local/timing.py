@@ -35,7 +35,7 @@ class Timing:
     unhealthy_restart_after: float = 30.0
     """A Ready replica that turned Unhealthy is restarted if it is still failing this long after."""
 
-    startup_probe_period: float = 0.5
+    startup_probe_period: float = 0.2
     """Probe period while starting (capped by the check's own period), so readiness shows early."""
 
     port_retries: int = 3
