@@ -53,3 +53,16 @@ def test_run_reports_a_missing_engine(user: CLI) -> None:
 
 def test_chat_with_an_unknown_model(user: CLI) -> None:
     assert_fails(user("chat", "ghost", "-m", "hi"), 1, "does not exist")
+
+
+def test_run_from_modelscope_without_waiting(user: CLI) -> None:
+    created = user("run", "Qwen/Qwen2-0.5B", "--name", "from-ms", "--registry", "modelscope",
+                   "--no-wait")  # fmt: skip
+    assert created.code == 0, created
+    assert "modelservice/from-ms created" in created.stderr
+    shown = user("get", "modelservice", "from-ms", "-o", "json")
+    assert shown.code == 0, shown
+    assert '"modelRegistry": "modelscope"' in shown.stdout
+    assert user("delete", "modelservice", "from-ms").code == 0
+    wrong = user("run", "x/y", "--registry", "pypi", "--no-wait")
+    assert wrong.code == 2 and "'pypi' is not one of" in wrong.stderr, wrong

@@ -6,6 +6,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
+from enum import StrEnum
 from typing import Annotated, Any
 
 import orjson
@@ -15,6 +16,14 @@ from llmos.cli.client import Client, CLIError, default_namespace, error_from
 from llmos.cli.common import err, friendly
 
 ML = "/apis/ml.llmos.ai/v1"
+
+
+class Registry(StrEnum):
+    """``spec.modelRegistry``: where ``llmos run`` tells the server the model comes from."""
+
+    huggingface = "huggingface"
+    modelscope = "modelscope"
+    local = "local"
 
 
 def default_name(model: str) -> str:
@@ -96,7 +105,10 @@ def register(app: typer.Typer) -> None:
     @friendly
     def run(
         model: Annotated[
-            str, typer.Argument(help="bundled:smollm2, a Hugging Face repo id, or a path")
+            str,
+            typer.Argument(
+                help="bundled:smollm2, a Hugging Face (or ModelScope) repo id, or a path"
+            ),
         ],
         name: Annotated[
             str | None, typer.Option(help="ModelService name (default: from the model).")
@@ -107,6 +119,12 @@ def register(app: typer.Typer) -> None:
         ] = "auto",
         replicas: Annotated[int, typer.Option(min=0)] = 1,
         gpu: Annotated[int | None, typer.Option(help="Whole GPUs per replica.")] = None,
+        registry: Annotated[
+            Registry | None,
+            typer.Option(
+                help="Where the model comes from (default: local for a path, else huggingface)."
+            ),
+        ] = None,
         wait: Annotated[bool, typer.Option(help="Wait until it is ready.")] = True,
         timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 900,
     ) -> None:
@@ -114,10 +132,12 @@ def register(app: typer.Typer) -> None:
         client = Client()
         ns = default_namespace(namespace)
         name = name or default_name(model)
-        registry = "local" if model.startswith(("/", "./", "~")) else "huggingface"
+        if registry is None:
+            local = model.startswith(("/", "./", "~"))
+            registry = Registry.local if local else Registry.huggingface
         spec: dict[str, Any] = {
             "model": model,
-            "modelRegistry": registry,
+            "modelRegistry": registry.value,
             "engine": engine,
             "replicas": replicas,
         }

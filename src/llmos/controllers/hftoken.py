@@ -1,4 +1,7 @@
-"""The Hugging Face token a ModelService names in ``spec.hfTokenSecret``."""
+"""The model hub token a ModelService names in ``spec.hfTokenSecret``.
+
+It is the Hugging Face token, or the ModelScope one for ``modelRegistry: modelscope``.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ async def hf_token(store: ResourceStore, ms: dict[str, Any]) -> str | None:
     name = ms["spec"].get("hfTokenSecret")
     if not name:
         return None
+    hub = "ModelScope" if ms["spec"].get("modelRegistry") == "modelscope" else "Hugging Face"
     namespace = ms["metadata"]["namespace"]
     try:
         await store.get(SECRETS, namespace, name)
@@ -27,7 +31,7 @@ async def hf_token(store: ResourceStore, ms: dict[str, Any]) -> str | None:
             raise
         raise EngineError(
             f"spec.hfTokenSecret: Secret {name!r} does not exist in namespace "
-            f"{namespace!r}: create it with the Hugging Face token in "
+            f"{namespace!r}: create it with the {hub} token in "
             f"spec.stringData.{HF_TOKEN_KEY}",
             Reason.NOT_FOUND,
         ) from exc
@@ -36,7 +40,7 @@ async def hf_token(store: ResourceStore, ms: dict[str, Any]) -> str | None:
     if not token:
         raise EngineError(
             f"spec.hfTokenSecret: Secret {name!r} has no key {HF_TOKEN_KEY!r}: put the "
-            f"Hugging Face token in its spec.stringData.{HF_TOKEN_KEY}",
+            f"{hub} token in its spec.stringData.{HF_TOKEN_KEY}",
             Reason.NOT_FOUND,
         )
     return str(token)
