@@ -86,6 +86,28 @@ def test_yaml_tab_round_trips_and_reports_unknown_fields(
     admin.delete(ms_path("default", name))
 
 
+def test_form_offers_modelscope_with_its_token_secret(page: Page, server: RunningServer) -> None:
+    log_in(page, server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{server.url}/#/models/new")
+    page.get_by_label("Name", exact=True).fill(unique("ms"))
+    page.get_by_label("ModelScope model").check()
+    page.get_by_label("Repository (org/name, or org/name:file.gguf)").fill("Qwen/Qwen2-0.5B")
+    page.get_by_label("Token secret (optional)").fill("ms-token")
+    page.get_by_label("Replicas").fill("0")
+    expect(page.get_by_text("the server accepts this")).to_be_visible()
+    page.get_by_role("tab", name="YAML").click()
+    editor = page.get_by_label("ModelService (YAML)")
+    expect(editor).to_have_value(re.compile("modelRegistry: modelscope"))
+    expect(editor).to_have_value(re.compile("hfTokenSecret: ms-token"))
+    # Back on the form, a local path keeps neither the registry nor the token.
+    page.get_by_role("tab", name="Form").click()
+    page.get_by_label("Local path on the node").check()
+    expect(page.get_by_label("Token secret (optional)")).to_have_count(0)
+    page.get_by_role("tab", name="YAML").click()
+    expect(editor).to_have_value(re.compile("modelRegistry: local"))
+    expect(editor).not_to_have_value(re.compile("hfTokenSecret"))
+
+
 def test_a_user_sees_and_does_only_what_rbac_allows(
     page: Page, server: RunningServer, admin: httpx.Client
 ) -> None:

@@ -12,6 +12,7 @@ import { html, Field, ErrorNote, useWatch } from "../lib/ui.js";
 const SOURCES = {
   bundled: "Bundled demo model (SmolLM2-135M, runs offline)",
   huggingface: "Hugging Face repository",
+  modelscope: "ModelScope model",
   local: "Local path on the node",
   external: "An OpenAI-compatible server that already runs",
 };
@@ -29,6 +30,7 @@ function sourceOf(spec) {
   if (spec.endpoint) return "external";
   if (String(spec.model || "").startsWith("bundled:")) return "bundled";
   if (spec.modelRegistry === "local") return "local";
+  if (spec.modelRegistry === "modelscope") return "modelscope";
   return "huggingface";
 }
 
@@ -113,7 +115,8 @@ export function ModelCreatePage() {
       delete next.spec.modelRegistry;
       if (value === "bundled") next.spec.model = "bundled:smollm2";
       else if (String(next.spec.model).startsWith("bundled:")) next.spec.model = "";
-      if (value === "local") next.spec.modelRegistry = "local";
+      if (value === "local" || value === "modelscope") next.spec.modelRegistry = value;
+      if (value !== "huggingface" && value !== "modelscope") delete next.spec.hfTokenSecret;
       if (value === "external") next.spec.endpoint = "http://";
       return next;
     });
@@ -187,7 +190,7 @@ export function ModelCreatePage() {
             <input ...${bind("spec.endpoint")} required />
           <//>`
         : null}
-      ${source === "huggingface"
+      ${source === "huggingface" || source === "modelscope"
         ? html`<${Field} label="Token secret (optional)" id="ms-spec-hfTokenSecret"
             error=${show("spec.hfTokenSecret")} hint="A Secret in this namespace with key 'token', for private repos.">
             <input ...${bind("spec.hfTokenSecret")} autocomplete="off" />
