@@ -10,7 +10,6 @@ its ModelServices, which stops their engines.
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import orjson
 import psutil
 import pytest
 
+from downloads import condition, wait_until
 from factories import MGMT, create_namespace, create_secret, ms_path, secret_path
 from fakehub import FakeHub, Repo
 from llmos.engines.sources import bundled
@@ -96,35 +96,8 @@ def deployed(hf_admin: httpx.Client) -> Iterator[Callable[..., str]]:
         wait_until(hf_admin, path, lambda status: False, "deletion", gone=True)
 
 
-def wait_until(
-    admin: httpx.Client,
-    path: str,
-    check: Callable[[dict[str, Any]], bool],
-    what: str,
-    timeout: float = 180.0,
-    gone: bool = False,
-) -> dict[str, Any]:
-    """Poll ``path`` until ``check(status)`` holds (or, with ``gone``, until it is deleted)."""
-    deadline = time.monotonic() + timeout
-    last: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        response = admin.get(path)
-        if gone and response.status_code == 404:
-            return {}
-        if response.status_code == 200:
-            last = response.json()
-            if check(last.get("status") or {}):
-                return last
-        time.sleep(0.1)
-    raise AssertionError(f"{path}: no {what} in {timeout}s; status: {last.get('status')}")
-
-
 def ready(status: dict[str, Any]) -> bool:
     return status.get("phase") == "Ready"
-
-
-def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
 
 
 def patch(admin: httpx.Client, path: str, body: dict[str, Any]) -> None:

@@ -9,16 +9,15 @@ download itself (files, resuming, tokens) is tested in tests/engines/test_models
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import openai
 import orjson
 import pytest
 
+from downloads import condition, wait_until
 from factories import MGMT, create_namespace, ms_path
 from fakehub import FakeHub, Repo
 from llmos.engines.sources import bundled
@@ -81,33 +80,6 @@ def deploy(ms_admin: httpx.Client) -> Iterator[Callable[[str], tuple[str, str]]]
         ms_admin.delete(path)
     for path in paths:
         wait_until(ms_admin, path, lambda status: False, "deletion", gone=True)
-
-
-def wait_until(
-    admin: httpx.Client,
-    path: str,
-    check: Callable[[dict[str, Any]], bool],
-    what: str,
-    timeout: float = 180.0,
-    gone: bool = False,
-) -> dict[str, Any]:
-    """Poll ``path`` until ``check(status)`` holds (or, with ``gone``, until it is deleted)."""
-    deadline = time.monotonic() + timeout
-    last: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        response = admin.get(path)
-        if gone and response.status_code == 404:
-            return {}
-        if response.status_code == 200:
-            last = response.json()
-            if check(last.get("status") or {}):
-                return last
-        time.sleep(0.1)
-    raise AssertionError(f"{path}: no {what} in {timeout}s; status: {last.get('status')}")
-
-
-def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
 
 
 def events(admin: httpx.Client, namespace: str) -> dict[str, str]:

@@ -1,0 +1,36 @@
+"""Waiting on a ModelService's status through the API, for the model-download tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+
+def wait_until(
+    admin: httpx.Client,
+    path: str,
+    check: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float = 180.0,
+    gone: bool = False,
+) -> dict[str, Any]:
+    """Poll ``path`` until ``check(status)`` holds (or, with ``gone``, until it is deleted)."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = admin.get(path)
+        if gone and response.status_code == 404:
+            return {}
+        if response.status_code == 200:
+            last = response.json()
+            if check(last.get("status") or {}):
+                return last
+        time.sleep(0.1)
+    raise AssertionError(f"{path}: no {what} in {timeout}s; status: {last.get('status')}")
+
+
+def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
