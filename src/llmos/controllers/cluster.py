@@ -75,6 +75,7 @@ class ClusterReconciler:
         self.events = events
         # Happenings already recorded as Events, by object uid.
         self._told: dict[str, set[str]] = {}
+        self._seen: set[str] = set()  # uids told about since this process started
         self.related: dict[str, Related] = {}
         # Notebooks: the proxy's traffic (through ``activity``) and Jupyter's own.
         # Other replicas' traffic reaches this one only through the status: ``shared``.
@@ -93,6 +94,7 @@ class ClusterReconciler:
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
             self._told.pop(meta["uid"], None)
+            self._seen.discard(meta["uid"])
             if self.kind == "Volume":
                 return await self._release_volume(obj)
             return None  # the children go with it (owner references)
@@ -164,11 +166,18 @@ class ClusterReconciler:
         return None
 
     async def _tell(self, obj: dict[str, Any], observed: Observed) -> None:
-        told = self._told.setdefault(obj["metadata"]["uid"], set())
+        uid = obj["metadata"]["uid"]
+        # New to this process (a server start, or a new leader): what an earlier
+        # server already recorded is not told again.
+        fresh = uid not in self._seen
+        self._seen.add(uid)
+        told = self._told.setdefault(uid, set())
         for happening in observed.happenings:
             if happening.key in told:
                 continue
             told.add(happening.key)
+            if fresh and await self.events.exists(obj, happening.reason, happening.message):
+                continue
             await self.events.record(obj, happening.reason, happening.message, happening.type)
 
     def _write(self, status: dict[str, Any], observed: Observed, generation: int | None) -> None:

@@ -23,13 +23,22 @@ class EventRecorder:
         self.store = store
         self.source = source
 
+    async def exists(self, obj: dict[str, Any], reason: str, message: str) -> bool:
+        """Whether this reason and message were recorded for ``obj`` already (by any server)."""
+        namespace, name = _event_key(obj, reason, message)
+        try:
+            await self.store.get(EVENTS, namespace, name)
+        except LLMOSError as exc:
+            if exc.reason == Reason.NOT_FOUND:
+                return False
+            raise
+        return True
+
     async def record(
         self, obj: dict[str, Any], reason: str, message: str, type_: str = "Normal"
     ) -> None:
         meta = obj["metadata"]
-        namespace = meta.get("namespace") or "default"
-        digest = hashlib.sha1(f"{meta.get('uid')}/{reason}/{message}".encode()).hexdigest()[:10]
-        name = f"{meta['name']}.{digest}"
+        namespace, name = _event_key(obj, reason, message)
         now = timefmt.rfc3339()
         try:
             existing = await self.store.get(EVENTS, namespace, name)
@@ -67,3 +76,10 @@ class EventRecorder:
             await self.store.create(EVENTS, event)
         except LLMOSError as exc:
             log.warning("could not record event %s: %s", name, exc)
+
+
+def _event_key(obj: dict[str, Any], reason: str, message: str) -> tuple[str, str]:
+    """The namespace and name of the one Event for this reason and message on ``obj``."""
+    meta = obj["metadata"]
+    digest = hashlib.sha1(f"{meta.get('uid')}/{reason}/{message}".encode()).hexdigest()[:10]
+    return meta.get("namespace") or "default", f"{meta['name']}.{digest}"
