@@ -38,9 +38,13 @@ from .standin import stand_in
 pytestmark = pytest.mark.slow
 
 
-def _sts(kube: httpx.Client, namespace: str, name: str) -> dict[str, Any] | None:
-    response = kube.get(f"/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}")
+def _found(kube: httpx.Client, path: str) -> dict[str, Any] | None:
+    response = kube.get(path)
     return response.json() if response.status_code == 200 else None
+
+
+def _sts(kube: httpx.Client, namespace: str, name: str) -> dict[str, Any] | None:
+    return _found(kube, f"/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}")
 
 
 def _status(admin: httpx.Client, path: str) -> dict[str, Any]:
@@ -139,9 +143,9 @@ def test_a_modelservice_is_a_statefulset_and_a_service_and_serves_through_the_ga
     assert volumes["shm"]["emptyDir"]["medium"] == "Memory"
     assert volumes["models"]["hostPath"]["path"] == "/var/lib/llmos/models"
     # Only the LLMOS server (the gateway) may reach the engine's pods.
-    policy = kube.get(
-        "/apis/networking.k8s.io/v1/namespaces/serve-k/networkpolicies/ms-chat"
-    ).json()
+    # (Applied after the StatefulSet: waited for, not read at once.)
+    policy_path = "/apis/networking.k8s.io/v1/namespaces/serve-k/networkpolicies/ms-chat"
+    policy = wait_until(lambda: _found(kube, policy_path), "the NetworkPolicy")
     assert policy["spec"]["podSelector"]["matchLabels"]["llmos.ai/name"] == "chat"
     (rule,) = policy["spec"]["ingress"]
     assert rule["from"] == [
