@@ -1,4 +1,4 @@
-"""Waiting on a ModelService's status through the API, for the model-download tests."""
+"""For the model-download tests: pointing a server at a fake hub, and waiting on a ModelService."""
 
 from __future__ import annotations
 
@@ -7,6 +7,19 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import orjson
+
+MGMT = "/apis/management.llmos.ai/v1"
+
+
+def set_setting(admin: httpx.Client, name: str, value: str) -> None:
+    """Set one Setting (e.g. the hub endpoint) through the API."""
+    response = admin.patch(
+        f"{MGMT}/settings/{name}",
+        content=orjson.dumps({"spec": {"value": value}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert response.status_code == 200, response.text
 
 
 def wait_until(

@@ -21,8 +21,8 @@ import orjson
 import psutil
 import pytest
 
-from downloads import condition, wait_until
-from factories import MGMT, create_namespace, create_secret, ms_path, secret_path
+from downloads import condition, set_setting, wait_until
+from factories import create_namespace, create_secret, ms_path, secret_path
 from fakehub import FakeHub, Repo
 from llmos.engines.sources import bundled
 from server import RunningServer, admin_server
@@ -50,12 +50,7 @@ def hub() -> Iterator[FakeHub]:
 def hf_server(tmp_path_factory: pytest.TempPathFactory, hub: FakeHub) -> Iterator[RunningServer]:
     with admin_server(tmp_path_factory.mktemp("hf") / "data") as running:
         with running.admin_client() as admin:
-            response = admin.patch(
-                f"{MGMT}/settings/huggingface-endpoint",
-                content=orjson.dumps({"spec": {"value": hub.url}}),
-                headers={"Content-Type": "application/merge-patch+json"},
-            )
-            assert response.status_code == 200, response.text
+            set_setting(admin, "huggingface-endpoint", hub.url)
         yield running
 
 

@@ -17,7 +17,7 @@ import openai
 import orjson
 import pytest
 
-from downloads import condition, wait_until
+from downloads import condition, set_setting, wait_until
 from factories import MGMT, create_namespace, ms_path
 from fakehub import FakeHub, Repo
 from llmos.engines.sources import bundled
@@ -41,12 +41,7 @@ def site() -> Iterator[FakeHub]:
 def ms_server(tmp_path_factory: pytest.TempPathFactory, site: FakeHub) -> Iterator[RunningServer]:
     with admin_server(tmp_path_factory.mktemp("ms") / "data") as running:
         with running.admin_client() as admin:
-            response = admin.patch(
-                f"{MGMT}/settings/modelscope-endpoint",
-                content=orjson.dumps({"spec": {"value": site.url}}),
-                headers={"Content-Type": "application/merge-patch+json"},
-            )
-            assert response.status_code == 200, response.text
+            set_setting(admin, "modelscope-endpoint", site.url)
         yield running
 
 
