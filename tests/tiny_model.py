@@ -49,8 +49,20 @@ def require_transformers() -> None:
     pytest.fail(message)
 
 
-def build_tiny_llama(path: Path) -> Path:
-    """Save the model (safetensors), tokenizer and chat template into ``path``."""
+def build_tiny_llama(
+    path: Path,
+    *,
+    hidden_size: int = HIDDEN_SIZE,
+    intermediate_size: int = 128,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+) -> Path:
+    """Save the model (safetensors), tokenizer and chat template into ``path``.
+
+    The keywords give a bigger shape (scripts/gpu-check-serving.py builds one
+    the size of SmolLM2-135M's layers); the tokenizer stays the same.
+    """
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -73,11 +85,11 @@ def build_tiny_llama(path: Path) -> Path:
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=words.get_vocab_size(),
-        hidden_size=HIDDEN_SIZE,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
         max_position_embeddings=CONTEXT,
         bos_token_id=words.token_to_id("<s>"),
         eos_token_id=words.token_to_id("</s>"),
