@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Run the GPU checks on a lent GPU machine (the device tool), in one call.
+#
+#   here:   scripts/device-kit.sh                  # builds .device-kit/ (wheels, ignored by git)
+#   there:  set -o pipefail; bash scripts/gpu-check-device.sh 2>&1 | tee "$OUT/gpu-check.log"
+#           with carry [".device-kit"]; docs/gpus.md has the exact call
+#
+# The machine has no network and no .venv: it has python3 (3.12) with torch and
+# transformers. This script
+#
+# 1. makes a venv in /tmp whose own packages (the kit: llmos and its pinned
+#    dependencies) come first and the machine's site-packages (torch,
+#    transformers, ...) after them, through a .pth file. A venv, not
+#    PYTHONPATH: the server starts its engines with a clean environment
+#    (runtime/local/environ.py), so they must find llmos through the
+#    interpreter itself. If the venv cannot be made, it installs the kit into
+#    the machine's own Python instead (the machine is thrown away afterwards);
+# 2. runs scripts/gpu-check.sh with that interpreter (LLMOS_PYTHON) and the
+#    transformers engine (LLMOS_GPU_CHECK_ENGINE; scripts/gpu-check-serving.py
+#    builds a random SmolLM2-135M-shaped Llama, since llama.cpp and the bundled
+#    GGUF are not there), under a time limit;
+# 3. copies the reports into $OUT (at most 8 files come back): gpu-check.log
+#    (the tee above), gpu-preflight.json, gpu-nvml.json, nvidia-smi.csv,
+#    gpu-recording.json, gpu-serving.json, gpu-serving-server.log and
+#    engine-logs.tar.gz.
+#
+# Exits with gpu-check.sh's status (124: it ran past GPU_CHECK_TIMEOUT seconds).
+# Settings: GPU_CHECK_TIMEOUT (default 360), GPU_CHECK_CC (expected compute
+# capability, default: what nvidia-smi says), DEVICE_PYTHON (default python3),
+# DEVICE_KIT (default .device-kit), GPU_CHECK_WORK (default /tmp/gpu-check).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+
+out="${OUT:-/tmp/gpu-check-out}"
+base_python="${DEVICE_PYTHON:-python3}"
+kit="${DEVICE_KIT:-.device-kit}"
+work="${GPU_CHECK_WORK:-/tmp/gpu-check}"
+venv="$work/venv"
+mkdir -p "$out"
+rm -rf "$work"
+mkdir -p "$work/reports"
+started=$SECONDS
+
+step() { echo "== [$((SECONDS - started))s] $*"; }
+
+# shellcheck disable=SC2317  # called by the EXIT trap
+collect() {
+    local f
+    for f in gpu-preflight.json gpu-nvml.json nvidia-smi.csv gpu-recording.json gpu-serving.json; do
+        [[ -f "$work/reports/$f" ]] && cp "$work/reports/$f" "$out/"
+    done
+    [[ -f "$work/reports/gpu-serving-data-server.log" ]] &&
+        cp "$work/reports/gpu-serving-data-server.log" "$out/gpu-serving-server.log"
+    if [[ -d "$work/reports/gpu-serving-data" ]]; then
+        (cd "$work/reports" && find gpu-serving-data -name '*.log' -size -20M -print0 |
+            tar -czf "$out/engine-logs.tar.gz" --null -T -) || true
+    fi
+    echo "reports in \$OUT: $(cd "$out" && echo *)"
+}
+trap collect EXIT
+
+step "machine"
+uname -m
+nvidia-smi --query-gpu=index,name,compute_cap,memory.total,driver_version --format=csv,noheader ||
+    echo "nvidia-smi failed"
+"$base_python" - <<'PY' || echo "python3 cannot import torch"
+import sys
+import torch
+print(f"python {sys.version.split()[0]} at {sys.executable}; torch {torch.__version__}, "
+      f"CUDA available: {torch.cuda.is_available()}")
+for name in ("transformers", "accelerate", "huggingface_hub", "tokenizers", "safetensors"):
+    try:
+        module = __import__(name)
+        print(f"  {name} {module.__version__}")
+    except Exception as exc:
+        print(f"  {name}: {exc}")
+PY
+
+shopt -s nullglob
+wheels=("$kit"/*.whl)
+if ((${#wheels[@]} == 0)); then
+    echo "FAIL: no wheels in $kit: run scripts/device-kit.sh here and carry .device-kit" >&2
+    exit 2
+fi
+
+step "installing the kit (${#wheels[@]} wheels)"
+python=""
+# The machine's site directories, as its python3 sees them (a venv's, maybe the system's too).
+machine_sites="$("$base_python" -c 'import sys
+print([p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))])')"
+echo "the machine's site directories: $machine_sites"
+if "$base_python" -m venv --without-pip "$venv"; then
+    site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    # After the venv's own packages: the machine's, with their .pth files processed.
+    echo "import site; [site.addsitedir(p) for p in $machine_sites]" \
+        >"$site/zz-machine-site-packages.pth"
+    if "$base_python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        --target "$site" "${wheels[@]}"; then
+        python="$venv/bin/python"
+    fi
+fi
+if [[ -z $python ]]; then
+    echo "warn: no venv; installing the kit into $base_python's own site-packages"
+    "$base_python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        "${wheels[@]}" || exit 2
+    python="$(command -v "$base_python")"
+fi
+"$python" - <<'PY' || exit 2
+import fastapi, llmos, pydantic, torch, transformers
+print(f"llmos from {llmos.__file__}; fastapi {fastapi.__version__}, pydantic {pydantic.__version__}, "
+      f"torch {torch.__version__} from {torch.__file__}, transformers {transformers.__version__}")
+PY
+
+step "scripts/gpu-check.sh (limit ${GPU_CHECK_TIMEOUT:-360}s)"
+export LLMOS_PYTHON="$python" PYTHONUNBUFFERED=1
+export LLMOS_GPU_CHECK_ENGINE="${LLMOS_GPU_CHECK_ENGINE:-transformers}"
+status=0
+OUT="$work/reports" timeout --kill-after=10 "${GPU_CHECK_TIMEOUT:-360}" \
+    scripts/gpu-check.sh ${GPU_CHECK_CC:+"$GPU_CHECK_CC"} || status=$?
+step "gpu-check.sh exit code: $status"
+exit "$status"
