@@ -12,44 +12,13 @@ what each refusal becomes. Not exercised: a real kubelet's answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import httpx
-import orjson
 import pytest
 
+from kubemock import kube_status, runtime_on, workload
 from llmos._lib.errors import LLMOSError, Reason
-from llmos.api.workloads import _RuntimeAPI
-from llmos.runtime.kube.render import KubeSettings
-from llmos.runtime.kube.runtime import KubeRuntime
-from llmos.store.kube.client import KubeClient, KubeConnection
-
-
-def _obj(kind: str, name: str = "m") -> dict[str, Any]:
-    return {
-        "apiVersion": "ml.llmos.ai/v1",
-        "kind": kind,
-        "metadata": {"name": name, "namespace": "team", "uid": "u1"},
-        "spec": {},
-    }
-
-
-def _runtime(handler: Callable[[httpx.Request], Any]) -> tuple[KubeRuntime, KubeClient]:
-    client = KubeClient(KubeConnection("https://kube.test", "token"))
-    client.http = httpx.AsyncClient(
-        base_url="https://kube.test", transport=httpx.MockTransport(handler)
-    )
-
-    def no_settings() -> KubeSettings:
-        raise AssertionError("logs need no settings")
-
-    return KubeRuntime(_RuntimeAPI(client), no_settings), client
-
-
-def _status(code: int, message: str) -> httpx.Response:
-    body = {"kind": "Status", "status": "Failure", "message": message, "code": code}
-    return httpx.Response(code, content=orjson.dumps(body))
 
 
 class _Log(httpx.AsyncByteStream):
@@ -79,8 +48,8 @@ def test_a_followed_log_streams_lines_as_the_pod_writes_them() -> None:
             seen.append(request)
             return httpx.Response(200, stream=log)
 
-        runtime, client = _runtime(handler)
-        lines = await runtime.logs(_obj("ModelService"), 1, follow=True, tail=5)
+        runtime, client = runtime_on(handler)
+        lines = await runtime.logs(workload("ModelService"), 1, follow=True, tail=5)
         async with asyncio.timeout(10):
             assert await anext(lines) == "INFO loading model"  # before the log goes on
             more.set()
@@ -104,8 +73,8 @@ def test_a_notebooks_log_is_its_notebook_containers() -> None:
         return httpx.Response(200, text="one\ntwo\n")
 
     async def main() -> list[str]:
-        runtime, client = _runtime(handler)
-        lines = [line async for line in await runtime.logs(_obj("Notebook", "lab"))]
+        runtime, client = runtime_on(handler)
+        lines = [line async for line in await runtime.logs(workload("Notebook", "lab"))]
         await client.close()
         return lines
 
@@ -118,17 +87,19 @@ def test_a_notebooks_log_is_its_notebook_containers() -> None:
     ("answer", "reason", "words"),
     [
         (
-            _status(404, 'pods "ms-m-0" not found'),
+            kube_status(404, 'pods "ms-m-0" not found'),
             Reason.NOT_FOUND,
             "ModelService 'm' has no replica 0: pod team/ms-m-0 does not exist",
         ),
         (
-            _status(400, 'container "engine" in pod "ms-m-0" is waiting to start: PodInitializing'),
+            kube_status(
+                400, 'container "engine" in pod "ms-m-0" is waiting to start: PodInitializing'
+            ),
             Reason.SERVICE_UNAVAILABLE,
             'the log of pod team/ms-m-0 cannot be read yet: container "engine"',
         ),
         (
-            _status(500, "no preferred addresses found; known addresses: []"),
+            kube_status(500, "no preferred addresses found; known addresses: []"),
             Reason.SERVICE_UNAVAILABLE,
             "Kubernetes could not read the log of pod team/ms-m-0: no preferred addresses",
         ),
@@ -143,9 +114,9 @@ def test_a_log_that_cannot_be_read_names_the_pod_and_why(
     answer: httpx.Response, reason: Reason, words: str
 ) -> None:
     async def main() -> LLMOSError:
-        runtime, client = _runtime(lambda request: answer)
+        runtime, client = runtime_on(lambda request: answer)
         with pytest.raises(LLMOSError) as caught:
-            await runtime.logs(_obj("ModelService"))
+            await runtime.logs(workload("ModelService"))
         await client.close()
         return caught.value
 
@@ -159,11 +130,11 @@ def test_an_unreachable_api_server_and_an_unlogged_kind_are_errors_too() -> None
         raise httpx.ConnectError("connection refused", request=request)
 
     async def main() -> tuple[LLMOSError, LLMOSError]:
-        runtime, client = _runtime(refuse)
+        runtime, client = runtime_on(refuse)
         with pytest.raises(LLMOSError) as down:
-            await runtime.logs(_obj("ModelService"))
+            await runtime.logs(workload("ModelService"))
         with pytest.raises(LLMOSError) as ray:
-            await runtime.logs(_obj("MLCluster"))
+            await runtime.logs(workload("MLCluster"))
         await client.close()
         return down.value, ray.value
 

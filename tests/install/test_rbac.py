@@ -54,3 +54,8 @@ def test_the_role_lets_the_kubernetes_runtime_manage_children_and_only_read_pods
     assert {"patch", "watch"} <= verbs[("ray.io", "rayclusters")]
     assert {"patch", "list", "delete"} <= verbs[("networking.k8s.io", "networkpolicies")]
     assert verbs[("", "pods")] == verbs[("", "pods/log")] == {"get", "list", "watch"}
+
+
+def test_the_role_reads_kubelet_stats_for_volume_usage_and_nothing_else_of_nodes() -> None:
+    proxy = [r for r in server_role()["rules"] if "nodes/proxy" in r["resources"]]
+    assert proxy == [{"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}]
