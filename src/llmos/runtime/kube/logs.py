@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
 from llmos._lib.errors import LLMOSError, Reason
+from llmos.runtime.kube import render
+
+
+class LogReader(Protocol):
+    async def lines(self, path: str, params: dict[str, str]) -> AsyncIterator[str]: ...
+
 
 # The container whose log is a workload's log, by LLMOS kind.
 LOGGED = {"ModelService": "engine", "Notebook": "notebook"}
@@ -28,3 +37,36 @@ def log_error(exc: LLMOSError, kind: str, name: str, replica: int, pod: str) -> 
         Reason.SERVICE_UNAVAILABLE,
         retry_after=5,
     )
+
+
+async def open_log(
+    client: LogReader,
+    obj: dict[str, Any],
+    replica: int,
+    *,
+    follow: bool = False,
+    tail: int | None = None,
+) -> AsyncIterator[str]:
+    """The log of one replica's main container, from its node's kubelet via the API server.
+
+    Opens the log before returning its lines, so a log that cannot be read is an
+    :class:`LLMOSError` naming the pod and why, not a stream that breaks off.
+    """
+    kind, meta = obj["kind"], obj["metadata"]
+    container = LOGGED.get(kind)
+    if container is None:
+        raise LLMOSError(
+            f"logs are read for ModelServices and Notebooks, not {kind}s", Reason.BAD_REQUEST
+        )
+    namespace = meta["namespace"]
+    pod = f"{render.child_name(kind, meta['name'])}-{replica}"
+    params = {"container": container}
+    if follow:
+        params["follow"] = "true"
+    if tail is not None:
+        params["tailLines"] = str(tail)
+    path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+    try:
+        return await client.lines(path, params)
+    except LLMOSError as exc:
+        raise log_error(exc, kind, meta["name"], replica, f"{namespace}/{pod}") from exc

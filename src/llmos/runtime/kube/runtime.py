@@ -9,12 +9,12 @@ object is one idempotent PATCH per child and Kubernetes keeps what others own.
 (:mod:`llmos.runtime.kube.usage`). Watches on the pods, PVCs and RayClusters
 that carry LLMOS's labels call the ``on_change`` handlers with the owner, so the
 owner's controller reconciles as soon as a pod is scheduled, becomes ready or
-crashes (the RayCluster watch waits for KubeRay's API, which may come later).
-Deletion is Kubernetes' garbage collector's: every child is owned.
+crashes (:mod:`llmos.runtime.kube.watches`; the RayCluster watch waits for
+KubeRay's API, which may come later). Deletion is Kubernetes' garbage collector's: every child is owned.
 
 Kubernetes does the rest of what the local runtime does itself: it schedules
 GPUs (``nvidia.com/gpu``), restarts with backoff, probes health, and keeps
-logs (``logs`` reads them from the pods).
+logs (``logs`` reads them from the pods, :mod:`llmos.runtime.kube.logs`).
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from typing import Any, Protocol
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.runtime.base import ChangeHandler, Observed
 from llmos.runtime.kube import mirror, render
-from llmos.runtime.kube.logs import LOGGED, log_error
+from llmos.runtime.kube.logs import open_log
 from llmos.runtime.kube.render import KubeSettings
 from llmos.runtime.kube.usage import VolumeUsage
+from llmos.runtime.kube.watches import watch_children
 
 log = logging.getLogger(__name__)
 
 
-_SELECTOR = "app.kubernetes.io/managed-by=llmos,llmos.ai/kind"
 # (API path of the list, whether the API may be absent: KubeRay is optional)
 _WATCHED = {
     "pods": ("/api/v1/pods", False),
@@ -63,9 +63,7 @@ _PRUNABLE = {
     "Notebook": [("apps/v1", "StatefulSet"), ("v1", "Service"), ("v1", "Secret"), _POLICY],
     "MLCluster": [("ray.io/v1", "RayCluster"), ("v1", "Secret"), _POLICY],
 }
-_RETRY_SECONDS = 2.0
 _ADDRESS_SECONDS = 2.0  # how long a pod address found for the proxy is reused
-_ABSENT_RETRY_SECONDS = 5.0  # an optional API (KubeRay's) that is not there yet
 _APPLIED_LIMIT = 10_000  # owners whose pruned children are remembered
 
 
@@ -121,7 +119,10 @@ class KubeRuntime:
     async def start(self) -> None:
         for resource, (path, optional) in _WATCHED.items():
             self._tasks.append(
-                asyncio.create_task(self._watch(resource, path, optional), name=f"kube-{resource}")
+                asyncio.create_task(
+                    watch_children(self.client, resource, path, optional, self._changed),
+                    name=f"kube-{resource}",
+                )
             )
 
     async def stop(self) -> None:
@@ -352,66 +353,9 @@ class KubeRuntime:
         Opens the log before returning its lines, so a log that cannot be read is an
         :class:`LLMOSError` naming the pod and why, not a stream that breaks off.
         """
-        kind, meta = obj["kind"], obj["metadata"]
-        container = LOGGED.get(kind)
-        if container is None:
-            raise LLMOSError(
-                f"logs are read for ModelServices and Notebooks, not {kind}s", Reason.BAD_REQUEST
-            )
-        namespace = meta["namespace"]
-        pod = f"{render.child_name(kind, meta['name'])}-{replica}"
-        params = {"container": container}
-        if follow:
-            params["follow"] = "true"
-        if tail is not None:
-            params["tailLines"] = str(tail)
-        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
-        try:
-            return await self.client.lines(path, params)
-        except LLMOSError as exc:
-            raise log_error(exc, kind, meta["name"], replica, f"{namespace}/{pod}") from exc
+        return await open_log(self.client, obj, replica, follow=follow, tail=tail)
 
     # -- watches ------------------------------------------------------------------------------
-
-    async def _watch(self, resource: str, path: str, optional: bool) -> None:
-        """Call the handlers for every change of an LLMOS-labelled child, for ever."""
-        params = {"labelSelector": _SELECTOR}
-        absent = False
-        while True:
-            try:
-                page = await self.client.request("GET", path, params=params)
-                if absent:
-                    log.info("the %s API is there now; watching it", resource)
-                    absent = False
-                since = int(page["metadata"]["resourceVersion"])
-                for item in page.get("items") or []:
-                    self._changed(
-                        item["metadata"].get("labels") or {}, item["metadata"]["namespace"]
-                    )
-                while True:
-                    opened, events = time.monotonic(), 0
-                    async for namespace, labels, rv in await self.client.watch(path, params, since):
-                        since = max(since, rv)
-                        events += 1
-                        self._changed(labels, namespace)
-                    if not events and time.monotonic() - opened < 1.0:
-                        await asyncio.sleep(1.0)  # a stream that ends at once: do not spin
-            except asyncio.CancelledError:
-                raise
-            except LLMOSError as exc:
-                if optional and exc.reason == Reason.NOT_FOUND:
-                    # KubeRay may be installed after LLMOS starts: look again now and then.
-                    if not absent:
-                        log.info("no %s API in this cluster (yet); looking again", resource)
-                    absent = True
-                    await asyncio.sleep(_ABSENT_RETRY_SECONDS)
-                    continue
-                if exc.reason != Reason.GONE:
-                    log.warning("watching %s: %s; retrying", resource, exc)
-                    await asyncio.sleep(_RETRY_SECONDS)
-            except Exception:  # a watch must outlive any one bad answer
-                log.exception("watching %s failed; retrying", resource)
-                await asyncio.sleep(_RETRY_SECONDS)
 
     def _changed(self, labels: dict[str, str], namespace: str) -> None:
         kind, name = labels.get(render.KIND_LABEL), labels.get(render.NAME_LABEL)
