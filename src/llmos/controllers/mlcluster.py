@@ -37,10 +37,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
-import hashlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,32 +56,22 @@ from llmos.controllers.raynodes import (
     check_ray,
     head_command,
     node_env,
+    node_spec,
     worker_command,
 )
 from llmos.controllers.rayscale import RayAutoscaler
 from llmos.controllers.raystatus import summarize
+from llmos.controllers.raytemp import RayTempDirs
 from llmos.controllers.replica_events import ReplicaEvents
 from llmos.controllers.volume import Storage, mounts
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
-from llmos.runtime.base import HealthCheck, ReplicaSpec, ReplicaStatus, Runtime
+from llmos.runtime.base import ReplicaSpec, ReplicaStatus, Runtime
 from llmos.store.base import ResourceStore
 
 MLCLUSTERS = "mlclusters.ml.llmos.ai"
 REFRESH_SECONDS = 5.0
-# A Ray node's dashboard agent answers for its raylet. The agent stops answering for
-# seconds while it connects its Jobs API to Ray (a blocking ray.init on its event
-# loop, the first time a job is submitted or warmed up): only half a minute of
-# silence counts as Unhealthy.
-RAY_NODE_HEALTH = HealthCheck(
-    path="/api/local_raylet_healthz",
-    period_seconds=5.0,
-    timeout_seconds=5.0,
-    failure_threshold=3,
-    startup_timeout_seconds=180.0,
-)
-OWNER_FILE = ".llmos-owner"  # in each Ray temp dir: which data dir and cluster it is for
 
 
 def dashboard_path(namespace: str, name: str) -> str:
@@ -145,7 +131,7 @@ class MLClusterReconciler:
         self.slots = Slots()
         self._key = ServerKey(storage.root / "mlclusters" / ".key")
         # Ray puts unix sockets under its temp dir: keep the path short (108-byte limit).
-        self._temp_root = temp_root or Path(tempfile.gettempdir()) / f"llmos-ray-{os.getuid()}"
+        self.temp = RayTempDirs(storage.root, temp_root)
         self.replica_events = ReplicaEvents(events)
         self.autoscaler = RayAutoscaler(events)
         self.placer = ReplicaPlacer(gpus, events)
@@ -158,32 +144,9 @@ class MLClusterReconciler:
         """The cluster's Ray token: stable for its uid, known only to this server."""
         return self._key.derive("ray:" + uid)
 
-    def temp_dir(self, namespace: str, name: str) -> Path:
-        """Ray's temp dir (sessions, logs, sockets) for one cluster."""
-        where = f"{self.storage.root}:{namespace}/{name}"
-        digest = hashlib.sha256(where.encode()).hexdigest()[:12]
-        return self._temp_root / digest
-
     async def sweep_temp(self) -> None:
-        """Remove the Ray temp dirs this data dir's clusters left (call before any runs).
-
-        After a restart no Ray process of this server is alive (the runtime swept
-        them), so old sessions, logs and sockets, and the dirs of clusters deleted
-        while the server was down, can all go; running clusters make theirs anew.
-        """
-
-        def sweep() -> None:
-            if not self._temp_root.is_dir():
-                return
-            for folder in self._temp_root.iterdir():
-                try:
-                    owner = (folder / OWNER_FILE).read_text().splitlines()[0]
-                except (OSError, IndexError):
-                    continue
-                if owner == str(self.storage.root):
-                    shutil.rmtree(folder, ignore_errors=True)
-
-        await asyncio.to_thread(sweep)
+        """Clear the Ray temp dirs this data dir's clusters left (call before any runs)."""
+        await self.temp.sweep()
 
     def home(self, namespace: str, name: str) -> Path:
         return self.storage.root / "mlclusters" / namespace / name
@@ -198,7 +161,7 @@ class MLClusterReconciler:
             if exc.reason == Reason.NOT_FOUND:
                 await self._stop_all(prefix)  # deleted: every process of it goes
                 self.autoscaler.forget(key.namespace, key.name)
-                await asyncio.to_thread(shutil.rmtree, self.temp_dir(key.namespace, key.name), True)
+                await self.temp.remove(key.namespace, key.name)
             raise
         meta, spec = cluster["metadata"], cluster["spec"]
         status: dict[str, Any] = cluster.get("status") or {}
@@ -224,10 +187,7 @@ class MLClusterReconciler:
             return await self._fail(cluster, status, before, exc)
         cwd = mounted[0].path if mounted else self.home(key.namespace, key.name) / "work"
         cwd.mkdir(parents=True, exist_ok=True)
-        temp = self.temp_dir(key.namespace, key.name)
-        if not temp.is_dir():
-            temp.mkdir(parents=True, mode=0o700)
-            (temp / OWNER_FILE).write_text(f"{self.storage.root}\n{key}\n")
+        temp = self.temp.make(key.namespace, key.name)
         volumes = {volume.env_name: str(volume.path) for volume in mounted}
         status["workingDir"] = str(cwd)
 
@@ -315,6 +275,17 @@ class MLClusterReconciler:
 
     # -- processes -------------------------------------------------------------
 
+    def _env(
+        self,
+        cluster: dict[str, Any],
+        resources: dict[str, Any],
+        volumes: dict[str, str],
+        placed: GPUPlacement | None,
+    ) -> dict[str, str]:
+        env = {**node_env(self.token(cluster["metadata"]["uid"]), _gpus(resources)), **volumes}
+        env.update(CPU_ONLY if placed is None else placed.env())
+        return env
+
     async def _ensure_head(
         self,
         cluster: dict[str, Any],
@@ -326,20 +297,10 @@ class MLClusterReconciler:
     ) -> ReplicaStatus:
         meta, spec = cluster["metadata"], cluster["spec"]
         resources = _on_gpus((spec.get("head") or {}).get("resources") or {}, placed)
-        env = {**node_env(self.token(meta["uid"]), _gpus(resources)), **volumes}
-        env.update(CPU_ONLY if placed is None else placed.env())
-        return await self.runtime.ensure(
-            ReplicaSpec(
-                key=head_key(meta["namespace"], meta["name"]),
-                command=tuple(head_command(slot, temp, resources)),
-                port=slot.agent_port,
-                env=tuple(sorted(env.items())),
-                cwd=cwd,
-                health=RAY_NODE_HEALTH,
-                grace_seconds=10.0,
-                owner=("MLCluster", meta["namespace"], meta["name"]),
-            )
-        )
+        key = head_key(meta["namespace"], meta["name"])
+        command = head_command(slot, temp, resources)
+        env = self._env(cluster, resources, volumes, placed)
+        return await self.runtime.ensure(node_spec(key, command, slot, env, cwd, cluster))
 
     def _worker(
         self,
@@ -354,22 +315,12 @@ class MLClusterReconciler:
         volumes: dict[str, str],
         placed: GPUPlacement | None,
     ) -> ReplicaSpec:
-        meta = cluster["metadata"]
         resources = _on_gpus(group.get("resources") or {}, placed)
-        env = {**node_env(self.token(meta["uid"]), _gpus(resources)), **volumes}
-        env.update(CPU_ONLY if placed is None else placed.env())
+        env = self._env(cluster, resources, volumes, placed)
         # A new head is a new Ray cluster: its workers start again to join it.
         env["LLMOS_RAY_HEAD_PID"] = str(head_pid)
-        return ReplicaSpec(
-            key=key,
-            command=tuple(worker_command(slot, head, temp, resources)),
-            port=slot.agent_port,
-            env=tuple(sorted(env.items())),
-            cwd=cwd,
-            health=RAY_NODE_HEALTH,
-            grace_seconds=10.0,
-            owner=("MLCluster", meta["namespace"], meta["name"]),
-        )
+        command = worker_command(slot, head, temp, resources)
+        return node_spec(key, command, slot, env, cwd, cluster)
 
     def _warm(self, head: ReplicaStatus, slot: Slot, token: str) -> None:
         """Warm a new head's Jobs API in the background, so the first submission is quick."""

@@ -43,11 +43,24 @@ from typing import Any
 
 from llmos._lib.quantity import parse_quantity
 from llmos.controllers.errors import PermanentError, TemporaryError
+from llmos.runtime.base import HealthCheck, ReplicaSpec
 
 FIRST_PORT = 20000
 SLOT_PORTS = 300
 SLOTS = 40
 WORKER_PORTS_FROM = 10  # offset of the first worker port in a slot
+
+# A Ray node's dashboard agent answers for its raylet. The agent stops answering for
+# seconds while it connects its Jobs API to Ray (a blocking ray.init on its event
+# loop, the first time a job is submitted or warmed up): only half a minute of
+# silence counts as Unhealthy.
+RAY_NODE_HEALTH = HealthCheck(
+    path="/api/local_raylet_healthz",
+    period_seconds=5.0,
+    timeout_seconds=5.0,
+    failure_threshold=3,
+    startup_timeout_seconds=180.0,
+)
 
 
 class RayUnavailable(PermanentError):
@@ -275,3 +288,25 @@ def node_env(token: str, gpus: int) -> dict[str, str]:
     if not gpus:
         env["CUDA_VISIBLE_DEVICES"] = ""
     return env
+
+
+def node_spec(
+    key: str,
+    command: list[str],
+    slot: Slot,
+    env: dict[str, str],
+    cwd: Path,
+    cluster: dict[str, Any],
+) -> ReplicaSpec:
+    """The runtime's replica for one Ray node: probed on its slot's agent port."""
+    meta = cluster["metadata"]
+    return ReplicaSpec(
+        key=key,
+        command=tuple(command),
+        port=slot.agent_port,
+        env=tuple(sorted(env.items())),
+        cwd=cwd,
+        health=RAY_NODE_HEALTH,
+        grace_seconds=10.0,
+        owner=("MLCluster", meta["namespace"], meta["name"]),
+    )
