@@ -1,5 +1,4 @@
-"""Cluster mode's reconciler on a stand-in runtime: Events told once across server starts,
-and a Volume's usage against its capacity."""
+"""Cluster mode's Events: each thing that happened to a pod is told once, across server starts."""
 
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ class Pods:
 
     def __init__(self) -> None:
         self.happenings: list[Happening] = []
-        self.extra: dict[str, Any] = {}
 
     async def start(self) -> None: ...
 
@@ -31,9 +29,7 @@ class Pods:
     async def apply(self, obj: dict[str, Any], *, hf_token: str | None = None) -> None: ...
 
     async def observe(self, obj: dict[str, Any]) -> Observed:
-        return Observed(
-            "Starting", "starting", replicas=1, happenings=list(self.happenings), extra=self.extra
-        )
+        return Observed("Starting", "starting", replicas=1, happenings=list(self.happenings))
 
     def on_change(self, handler: ChangeHandler) -> None: ...
 
@@ -90,56 +86,6 @@ def test_a_new_leader_does_not_tell_again_what_the_old_one_told(tmp_path: Path) 
             pods.happenings.append(Happening("p1/started/1", "Started", "replica 0 started on a"))
             await new.reconcile(key)
             assert await counts() == {"Scheduled": 1, "Started": 2, "BackOff": 1}
-        finally:
-            await store.close()
-
-    asyncio.run(main())
-
-
-def test_a_volume_past_its_capacity_says_so_once_and_keeps_its_last_usage(tmp_path: Path) -> None:
-    async def main() -> None:
-        store = await SqliteStore.open(tmp_path / "db")
-        try:
-            await store.create(
-                "volumes.ml.llmos.ai",
-                {
-                    "apiVersion": "ml.llmos.ai/v1",
-                    "kind": "Volume",
-                    "metadata": {"name": "data", "namespace": "default"},
-                    "spec": {"capacity": "1Gi"},
-                },
-            )
-            pods, key = Pods(), ObjectKey("default", "data")
-            volumes = ClusterReconciler("Volume", store, pods, EventRecorder(store, "test"))
-
-            async def status() -> dict[str, Any]:
-                got = await store.get("volumes.ml.llmos.ai", "default", "data")
-                return dict(got["status"])
-
-            def over(status: dict[str, Any]) -> dict[str, Any]:
-                return next(c for c in status["conditions"] if c["type"] == "OverCapacity")
-
-            pods.extra = {"capacity": "1Gi", "usedBytes": 300 * 1024 * 1024}
-            await volumes.reconcile(key)
-            fits = await status()
-            assert fits["usage"] == "300Mi" and fits["capacity"] == "1Gi"
-            assert over(fits)["status"] == "False"
-
-            pods.extra = {"capacity": "1Gi", "usedBytes": 2 * 1024**3}
-            await volumes.reconcile(key)
-            await volumes.reconcile(key)
-            full = await status()
-            assert full["usage"] == "2Gi" and over(full)["status"] == "True"
-            assert "delete files or raise spec.capacity" in over(full)["message"]
-            warnings = (await store.list(EVENTS, "default")).items
-            assert [(e["spec"]["reason"], e["spec"]["count"]) for e in warnings] == [
-                ("OverCapacity", 1)
-            ]
-
-            # Unmounted, nothing measures it: the last figure stands.
-            pods.extra = {"capacity": "1Gi"}
-            await volumes.reconcile(key)
-            assert (await status())["usage"] == "2Gi"
         finally:
             await store.close()
 

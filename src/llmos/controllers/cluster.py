@@ -38,7 +38,7 @@ from llmos.controllers.notebook_idle import (
     idle_timeout,
 )
 from llmos.controllers.volume import FINALIZER as VOLUME_FINALIZER
-from llmos.controllers.volume import MOUNTERS, mounted_by, report_usage, users_of
+from llmos.controllers.volume import MOUNTERS, mounted_by, users_of
 from llmos.engines.base import EngineError
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import Observed, WorkloadRuntime
@@ -120,12 +120,8 @@ class ClusterReconciler:
         if culled:
             return await self._cull(obj, status)
         observed = await self.runtime.observe(obj)
-        full: str | None = None
         if self.kind == "Volume":
             status["usedBy"] = await users_of(self.store, key.namespace, key.name)
-            if observed.extra.get("usedBytes") is not None:
-                # Measured while a pod mounts it; else the last figure stands.
-                full = report_usage(obj, status, int(observed.extra["usedBytes"]))
         await self._tell(obj, observed)
         before = status.get("phase")
         self._write(status, observed, generation)
@@ -134,8 +130,6 @@ class ClusterReconciler:
                 self.idle.started(status)  # the idle clock runs from when it is ready
             self.idle.fold(obj, status)
         await self._save(obj, status)
-        if full:
-            await self.events.record(obj, "OverCapacity", full, "Warning")
         timeout = idle_timeout(obj) if self.kind == "Notebook" else None
         return check_every(timeout) if timeout else RESYNC_SECONDS
 

@@ -39,8 +39,6 @@ def server_role() -> dict[str, Any]:
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create", "delete"]},
         # The join handshake (/v1-cluster/cluster-info) names the cluster's nodes.
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
-        # A Volume's usage: the kubelet's stats summary, read through the API server.
-        {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
         # The Kubernetes runtime (runtime.kube): the children of workloads, applied with
         # server-side apply and watched back; pods read (and their logs), never written.
         {

@@ -5,8 +5,7 @@ an LLMOS object's children (:mod:`llmos.runtime.kube.render`) and applies them
 with server-side apply (field manager ``llmos``), so a change to the LLMOS
 object is one idempotent PATCH per child and Kubernetes keeps what others own.
 ``observe`` reads the children back and mirrors them
-(:mod:`llmos.runtime.kube.mirror`), and a Volume's usage from the kubelets
-(:mod:`llmos.runtime.kube.usage`). Watches on the pods, PVCs and RayClusters
+(:mod:`llmos.runtime.kube.mirror`). Watches on the pods, PVCs and RayClusters
 that carry LLMOS's labels call the ``on_change`` handlers with the owner, so the
 owner's controller reconciles as soon as a pod is scheduled, becomes ready or
 crashes (:mod:`llmos.runtime.kube.watches`; the RayCluster watch waits for
@@ -33,7 +32,6 @@ from llmos.runtime.base import ChangeHandler, Observed
 from llmos.runtime.kube import mirror, render
 from llmos.runtime.kube.logs import open_log
 from llmos.runtime.kube.render import KubeSettings
-from llmos.runtime.kube.usage import VolumeUsage
 from llmos.runtime.kube.watches import watch_children
 
 log = logging.getLogger(__name__)
@@ -112,7 +110,6 @@ class KubeRuntime:
         self._addresses: dict[tuple[str, str, str], tuple[float, str | None]] = {}
         # By owner uid: the children last applied and pruned to, with nothing left over.
         self._applied: dict[str, frozenset[tuple[str, str]]] = {}
-        self.usage = VolumeUsage(lambda path: self.client.request("GET", path))
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -275,14 +272,9 @@ class KubeRuntime:
         ns, name = meta["namespace"], meta["name"]
         child = render.child_name(kind, name)
         if kind == "Volume":
-            observed = mirror.claim(
+            return mirror.claim(
                 await self._get(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{child}")
             )
-            if observed.phase == "Ready":
-                used = await self.usage.used(ns, child)
-                if used is not None:
-                    observed.extra["usedBytes"] = used
-            return observed
         if kind == "MLCluster":
             rc = await self._get(f"/apis/ray.io/v1/namespaces/{ns}/rayclusters/{child}")
             # KubeRay's pods carry the template's labels, so they are selected as ours.
