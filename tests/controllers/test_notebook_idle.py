@@ -80,3 +80,27 @@ def test_culling_says_why_in_the_status_and_an_event() -> None:
     assert ready is not None
     assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("False", "Idle", 2)
     assert events.recorded == [("Culled", message)]
+
+
+def test_a_time_a_user_wrote_that_does_not_parse_counts_as_none() -> None:
+    clock = IdleClock(Activity(), Events())  # type: ignore[arg-type]
+    nb = notebook(idleTimeoutMinutes=1)
+    for junk in ("yesterday", "", 42, "2026-13-45T99:00:00Z"):
+        status: dict[str, Any] = {"lastActivityTime": junk}
+        assert not clock.overdue(nb, status)  # not an error either
+        assert fold(status, 1_000_000.0)  # replaced by a real time
+        assert status["lastActivityTime"] == "1970-01-12T13:46:40Z"
+
+
+def test_a_ready_notebook_without_a_readable_clock_starts_one() -> None:
+    clock = IdleClock(Activity(), Events())  # type: ignore[arg-type]
+    kept = {"lastActivityTime": ago(50)}
+    clock.ready(kept, was_ready=True)  # ready all along, with a clock: kept
+    assert timefmt.seconds_or_none(kept["lastActivityTime"]) < time.time() - 40  # type: ignore[operator]
+    for status in ({}, {"lastActivityTime": "garbage"}):
+        # Ready before this server kept a clock (pods outlive an upgrade): from now.
+        clock.ready(status, was_ready=True)
+        assert abs(timefmt.seconds_or_none(status["lastActivityTime"]) - time.time()) < 5  # type: ignore[operator]
+    turned = {"lastActivityTime": ago(500)}
+    clock.ready(turned, was_ready=False)  # turning ready is use
+    assert abs(timefmt.seconds_or_none(turned["lastActivityTime"]) - time.time()) < 5  # type: ignore[operator]

@@ -17,3 +17,17 @@ def rfc3339(moment: datetime | None = None) -> str:
 def parse_rfc3339(text: str) -> datetime:
     """Parse a timestamp written by :func:`rfc3339` (or any ISO 8601 form)."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def seconds_or_none(text: object) -> float | None:
+    """Seconds since the epoch of a timestamp users may have written; None if unreadable.
+
+    For status fields the controllers keep but users with write access to an object
+    could set: a value that does not parse is as good as none, never an error.
+    """
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return parse_rfc3339(text).timestamp()
+    except (ValueError, OverflowError):
+        return None

@@ -126,8 +126,8 @@ class ClusterReconciler:
         before = status.get("phase")
         self._write(status, observed, generation)
         if self.kind == "Notebook":
-            if status["phase"] == "Ready" and before != "Ready":
-                self.idle.started(status)  # the idle clock runs from when it is ready
+            if status["phase"] == "Ready":
+                self.idle.ready(status, was_ready=before == "Ready")
             self.idle.fold(obj, status)
         await self._save(obj, status)
         timeout = idle_timeout(obj) if self.kind == "Notebook" else None
@@ -170,15 +170,15 @@ class ClusterReconciler:
         # New to this process (a server start, or a new leader): what an earlier
         # server already recorded is not told again.
         fresh = uid not in self._seen
-        self._seen.add(uid)
         told = self._told.setdefault(uid, set())
         for happening in observed.happenings:
             if happening.key in told:
                 continue
+            # Marked told only once that is true: a failed look is tried again.
+            if not (fresh and await self.events.exists(obj, happening.reason, happening.message)):
+                await self.events.record(obj, happening.reason, happening.message, happening.type)
             told.add(happening.key)
-            if fresh and await self.events.exists(obj, happening.reason, happening.message):
-                continue
-            await self.events.record(obj, happening.reason, happening.message, happening.type)
+        self._seen.add(uid)
 
     def _write(self, status: dict[str, Any], observed: Observed, generation: int | None) -> None:
         status["phase"], status["message"] = observed.phase, observed.message

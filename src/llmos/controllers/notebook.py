@@ -281,8 +281,8 @@ class NotebookReconciler:
         if current is None or current.phase == Phase.STOPPED:
             self.idle.started(status)  # a fresh start is activity
         result = await self.runtime.ensure(self._replica(nb, launch, cwd))
-        if result.ready and status.get("phase") != "Ready":
-            self.idle.started(status)  # the idle clock starts now
+        if result.ready:
+            self.idle.ready(status, was_ready=status.get("phase") == "Ready")
         await self.replica_events.observe(nb, "the notebook", result, at=status["url"])
         self._summarize(status, result, generation)
         status["workingDir"] = str(cwd)

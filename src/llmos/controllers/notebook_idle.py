@@ -56,12 +56,17 @@ def record_every(timeout: float) -> float:
     return check_every(timeout) / 2
 
 
+def recorded_activity(status: dict[str, Any]) -> float | None:
+    """``status.lastActivityTime`` in seconds since the epoch; None if absent or unreadable."""
+    return timefmt.seconds_or_none(status.get("lastActivityTime"))
+
+
 def fold(status: dict[str, Any], moment: float | None) -> bool:
     """Bring ``status.lastActivityTime`` up to ``moment``; whether it moved."""
     if moment is None:
         return False
-    recorded = status.get("lastActivityTime")
-    if recorded and timefmt.parse_rfc3339(recorded).timestamp() >= moment:
+    recorded = recorded_activity(status)
+    if recorded is not None and recorded >= moment:
         return False
     status["lastActivityTime"] = timefmt.rfc3339(datetime.fromtimestamp(moment, UTC))
     return True
@@ -101,10 +106,7 @@ class IdleClock:
     def idle_for(self, nb: dict[str, Any], status: dict[str, Any]) -> float | None:
         """Seconds since its last known use, or None if it was never used."""
         meta = nb["metadata"]
-        moments = [self.activity.last(meta["namespace"], meta["name"])]
-        recorded = status.get("lastActivityTime")
-        if recorded:
-            moments.append(timefmt.parse_rfc3339(recorded).timestamp())
+        moments = [self.activity.last(meta["namespace"], meta["name"]), recorded_activity(status)]
         known = [m for m in moments if m is not None]
         return time.time() - max(known) if known else None
 
@@ -120,6 +122,16 @@ class IdleClock:
     def started(status: dict[str, Any]) -> None:
         """A start, or turning ready, is use: the idle clock runs from now."""
         status["lastActivityTime"] = timefmt.rfc3339()
+
+    def ready(self, status: dict[str, Any], was_ready: bool) -> None:
+        """A ready notebook's clock: from when it turned ready, or from now if it has none.
+
+        One ready before this server started keeping a readable ``lastActivityTime``
+        (an upgrade in cluster mode, where pods outlive the server, or a time a user
+        overwrote) would otherwise never be culled.
+        """
+        if not was_ready or recorded_activity(status) is None:
+            self.started(status)
 
     def fold(self, nb: dict[str, Any], status: dict[str, Any]) -> None:
         """Bring ``status.lastActivityTime`` up to the traffic this server saw."""

@@ -41,15 +41,15 @@ class RayAutoscaler:
         meta, spec = cluster["metadata"], cluster["spec"]
         ident = (meta["namespace"], meta["name"])
         now = time.time()
-        recorded = status.get("lastActivityTime")
+        recorded = timefmt.seconds_or_none(status.get("lastActivityTime"))
         last = self._last_use.get(ident)
         if last is None:
-            last = timefmt.parse_rfc3339(recorded).timestamp() if recorded else now
+            last = now if recorded is None else recorded
         spec_changed = before.get("observedGeneration") != meta.get("generation")
         if spec_changed or (view is not None and view.busy):
             last = now  # a change of spec counts as use: never undo it at once
         self._last_use[ident] = last
-        if not recorded or last - timefmt.parse_rfc3339(recorded).timestamp() >= min(
+        if recorded is None or last - recorded >= min(
             ACTIVITY_WRITE_SECONDS, float(spec.get("idleTimeoutSeconds") or 60) / 2
         ):
             status["lastActivityTime"] = timefmt.rfc3339(datetime.fromtimestamp(last, UTC))
