@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from llmos._lib.errors import LLMOSError, Reason
 from llmos.controllers.cluster import ClusterReconciler
 from llmos.controllers.events import EVENTS, EventRecorder
 from llmos.controllers.loop import ObjectKey
@@ -86,6 +89,48 @@ def test_a_new_leader_does_not_tell_again_what_the_old_one_told(tmp_path: Path) 
             pods.happenings.append(Happening("p1/started/1", "Started", "replica 0 started on a"))
             await new.reconcile(key)
             assert await counts() == {"Scheduled": 1, "Started": 2, "BackOff": 1}
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_failed_look_for_earlier_events_is_tried_again(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = await SqliteStore.open(tmp_path / "db")
+        try:
+            await store.create(
+                MODELSERVICES,
+                {
+                    "apiVersion": "ml.llmos.ai/v1",
+                    "kind": "ModelService",
+                    "metadata": {"name": "demo", "namespace": "default"},
+                    "spec": {"model": "bundled:smollm2"},
+                },
+            )
+            pods, key = Pods(), ObjectKey("default", "demo")
+            pods.happenings = [Happening("p1/started/0", "Started", "replica 0 started on a")]
+            await ClusterReconciler(
+                "ModelService", store, pods, EventRecorder(store, "old")
+            ).reconcile(key)
+
+            recorder = EventRecorder(store, "new")
+            real_exists, calls = recorder.exists, []
+
+            async def flaky_exists(obj: dict[str, Any], reason: str, message: str) -> bool:
+                calls.append(reason)
+                if len(calls) == 1:
+                    raise LLMOSError("the API server is busy", Reason.SERVICE_UNAVAILABLE)
+                return await real_exists(obj, reason, message)
+
+            recorder.exists = flaky_exists  # type: ignore[method-assign]
+            new = ClusterReconciler("ModelService", store, pods, recorder)
+            with pytest.raises(LLMOSError):
+                await new.reconcile(key)
+            await new.reconcile(key)  # looked for again, found: not told twice
+            items = (await store.list(EVENTS, "default")).items
+            assert [(e["spec"]["reason"], e["spec"]["count"]) for e in items] == [("Started", 1)]
+            assert calls == ["Started", "Started"]
         finally:
             await store.close()
 
