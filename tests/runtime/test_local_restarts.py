@@ -200,6 +200,34 @@ def test_port_clash_retries_at_once_on_another_port(tmp_path: Path) -> None:
     assert Phase.CRASHLOOP not in recorder.phases(spec.key)
 
 
+def test_a_clash_on_a_port_the_caller_reserved_backs_off_on_that_port(tmp_path: Path) -> None:
+    marker = tmp_path / "first-try-done"
+    code = (
+        "import os, pathlib, sys, time\n"
+        f"m = pathlib.Path({str(marker)!r})\n"
+        "if not m.exists():\n"
+        "    m.write_text(os.environ['PORT'])\n"
+        "    print('OSError: [Errno 98] Address already in use', flush=True)\n"
+        "    sys.exit(1)\n"
+        "print('serving', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    spec = script_spec("jobs/default/reserved/0", code, port=23456)
+    recorder = Recorder()
+
+    async def body(runtime: LocalRuntime) -> None:
+        runtime.on_status(recorder)
+        await runtime.ensure(spec)
+        second = await until(
+            status_where(runtime, spec.key, lambda s: s.ready and s.restarts == 1), "second start"
+        )
+        assert second.port == int(marker.read_text()) == 23456  # it cannot move
+
+    run(tmp_path, body)
+    backoff = [s.status for s in recorder.seen if s.status.phase is Phase.BACKOFF]
+    assert len(backoff) == 1 and "another port" not in backoff[0].message
+
+
 def test_spec_change_restarts_and_same_spec_is_a_no_op(tmp_path: Path) -> None:
     version_a = script_spec(
         "jobs/default/v/0", "import time; print('version A', flush=True); time.sleep(600)"

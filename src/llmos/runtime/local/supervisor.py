@@ -300,7 +300,9 @@ class Supervisor:
 
     def _after_exit(self, code: int | None, message: str, why: str) -> None:
         lines = self._book.last(self._timing.last_lines, since=self._first_line)
-        self._port_clashed = looks_like_port_clash(lines)  # restart on another port either way
+        # Restart on another port either way; a port the caller reserved cannot change,
+        # so its clash backs off like any other failure.
+        self._port_clashed = self.spec.port is None and looks_like_port_clash(lines)
         if self._port_clashed and self._clash_retries < self._timing.port_retries:
             self._clash_retries += 1
             message = f"{message}: its port was taken; retrying at once on another port"
