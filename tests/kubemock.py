@@ -1,7 +1,7 @@
 """A Kubernetes runtime on a stand-in API server, for what kwok's nodes cannot show.
 
-kwok's nodes have no kubelet, so the API server can neither read a pod's log
-nor a node's stats from them. These tests run the runtime's side of that
+kwok's nodes have no kubelet, so the API server cannot read a pod's log
+from them. These tests run the runtime's side of that
 against an ``httpx.MockTransport`` in place of the API server, through the
 same client code the server uses (``_RuntimeAPI`` over the kube store's
 ``KubeClient``).

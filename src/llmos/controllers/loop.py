@@ -103,6 +103,10 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        # A reconciler's own background work, if it has any, ends with the controller.
+        close = getattr(self.reconciler, "close", None)
+        if close is not None:
+            await close()
 
     def enqueue(self, event: WatchEvent) -> None:
         """Queue the event's key, unless only its status changed (our own writes).

@@ -48,7 +48,7 @@ from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import CPU_ONLY, Member, ReplicaPlacer, owners_on
 from llmos.controllers.loop import ObjectKey, Related
-from llmos.controllers.rayhead import ClusterView, HeadUnreachable, read_cluster, warm_jobs_api
+from llmos.controllers.rayhead import ClusterView, HeadUnreachable, JobsWarmUp, read_cluster
 from llmos.controllers.raynodes import (
     RayUnavailable,
     Slot,
@@ -137,8 +137,7 @@ class MLClusterReconciler:
         self.placer = ReplicaPlacer(gpus, events)
         self._numbers: dict[str, int] = {}  # replica key -> its allocation number
         self.related: dict[str, Related] = {GPUDEVICES: owners_on("MLCluster")}
-        self._warmed: dict[str, int] = {}  # head key -> the head pid whose Jobs API was warmed
-        self._warming: set[asyncio.Task[None]] = set()
+        self.warmup = JobsWarmUp()
 
     def token(self, uid: str) -> str:
         """The cluster's Ray token: stable for its uid, known only to this server."""
@@ -203,7 +202,7 @@ class MLClusterReconciler:
         view: ClusterView | None = None
         unreachable = ""
         if head.ready:
-            self._warm(head, head_slot, self.token(meta["uid"]))
+            self.warmup.start(head.key, head.pid, head_slot.agent_port, self.token(meta["uid"]))
             try:
                 view = await read_cluster(head_slot.dashboard_port, self.token(meta["uid"]))
             except HeadUnreachable as exc:
@@ -322,17 +321,12 @@ class MLClusterReconciler:
         command = worker_command(slot, head, temp, resources)
         return node_spec(key, command, slot, env, cwd, cluster)
 
-    def _warm(self, head: ReplicaStatus, slot: Slot, token: str) -> None:
-        """Warm a new head's Jobs API in the background, so the first submission is quick."""
-        if head.pid is None or self._warmed.get(head.key) == head.pid:
-            return
-        self._warmed[head.key] = head.pid
-        task = asyncio.create_task(warm_jobs_api(slot.agent_port, token))
-        self._warming.add(task)
-        task.add_done_callback(self._warming.discard)
+    async def close(self) -> None:
+        """Cancel the warm-ups still under way (the controller stops)."""
+        await self.warmup.close()
 
     async def _stop(self, key: str) -> None:
-        self._warmed.pop(key, None)
+        self.warmup.forget(key)
         await self.runtime.remove(key)
         self.slots.release(key)
         self.replica_events.forget(key)

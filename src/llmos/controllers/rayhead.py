@@ -8,7 +8,7 @@ resources) and ``/api/jobs/`` (jobs that run or wait). Ray's answers are
 reduced to a :class:`ClusterView`; anything unexpected is an error the caller
 reports and retries.
 
-Once per head process it also calls :func:`warm_jobs_api`: Ray's Jobs API
+Once per head process it also has :class:`JobsWarmUp` call :func:`warm_jobs_api`: Ray's Jobs API
 connects its agent to the cluster (``ray.init``, about 1.5 s of CPU here) on
 the first request that needs it, which would otherwise be the user's first job
 submission.
@@ -17,6 +17,7 @@ submission.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,8 +118,11 @@ async def read_cluster(port: int, token: str, timeout: float = 5.0) -> ClusterVi
 _WARM_UP_PATH = "/api/job_agent/jobs/llmos-warm-up/logs"
 
 
-async def warm_jobs_api(agent_port: int, token: str, timeout: float = 60.0) -> None:
-    """Have the node's dashboard agent connect its Jobs API to Ray now; never raises."""
+async def warm_jobs_api(agent_port: int, token: str, timeout: float = 60.0) -> bool:
+    """Have the node's dashboard agent connect its Jobs API to Ray now; whether it answered.
+
+    Never raises: a warm-up that did not happen only leaves the first job slower.
+    """
     url = f"http://127.0.0.1:{agent_port}{_WARM_UP_PATH}"
     try:
         async with (
@@ -129,5 +133,41 @@ async def warm_jobs_api(agent_port: int, token: str, timeout: float = 60.0) -> N
             session.get(url) as response,
         ):
             log.debug("warmed the Jobs API on port %d: HTTP %d", agent_port, response.status)
+            return True
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.debug("could not warm the Jobs API on port %d: %s", agent_port, exc)
+        return False
+
+
+class JobsWarmUp:
+    """One warm-up per head process, in the background; one that failed is tried again."""
+
+    def __init__(self) -> None:
+        self._warmed: dict[str, int] = {}  # head key -> the head pid whose Jobs API was warmed
+        self._tasks: set[asyncio.Task[bool]] = set()
+
+    def start(self, key: str, pid: int | None, agent_port: int, token: str) -> None:
+        """Warm the head ``key`` (process ``pid``) up, unless that process was already."""
+        if pid is None or self._warmed.get(key) == pid:
+            return
+        self._warmed[key] = pid
+        task = asyncio.create_task(warm_jobs_api(agent_port, token))
+        self._tasks.add(task)
+
+        def done(task: asyncio.Task[bool]) -> None:
+            self._tasks.discard(task)
+            failed = task.cancelled() or not task.result()
+            if failed and self._warmed.get(key) == pid:
+                del self._warmed[key]  # tried again on the next reconcile
+
+        task.add_done_callback(done)
+
+    def forget(self, key: str) -> None:
+        self._warmed.pop(key, None)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
