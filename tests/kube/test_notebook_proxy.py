@@ -23,6 +23,7 @@ import pytest
 
 from factories import ML, bind, create_namespace, create_user
 from kubenodes import KubeNodes, wait_until
+from server import RunningServer, free_port
 from workloads.jupyter import execute, start_kernel
 
 from .conftest import KubeServer
@@ -233,6 +234,39 @@ def test_an_idle_notebook_is_scaled_to_zero_and_opening_it_starts_it_again(
     with stand_in_jupyter(pod["status"]["podIP"], base, token, tmp_path):
         answer = admin.get(f"{base}api/status")
         assert answer.status_code == 200, answer.text
+
+
+def test_a_replica_that_is_not_the_leader_wakes_a_culled_notebook(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes, tmp_path: Path
+) -> None:
+    """Only the leader runs controllers: another replica wakes it through the status."""
+    admin, kube = kube_server.admin, kube_server.kube
+    namespace = "nbwake-k"
+    create_namespace(admin, namespace)
+    _home_volume(kube, namespace, "dozy")
+    path = _notebook(admin, namespace, "dozy", idleTimeoutMinutes=0.1)
+    sts = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/nb-dozy"
+    wait_until(lambda: _status(admin, path).get("phase") == "Idle", "the notebook to be culled")
+    assert kube.get(sts).json()["spec"]["replicas"] == 0
+
+    # A second server replica on the same cluster: the first holds the leader lease.
+    first = kube_server.server
+    second = RunningServer(tmp_path / "data", free_port(), list(first.args)).start(timeout=120)
+    try:
+        token = first.admin_token
+        with second.client(token) as other:
+            woken = other.get(f"/notebooks/{namespace}/dozy/api/status", timeout=120)
+        # kwok runs no container: the proxy got as far as forwarding to the new pod.
+        assert woken.status_code == 503, woken.text
+        assert "the workload did not answer" in woken.json()["message"], woken.text
+        assert kube.get(sts).json()["spec"]["replicas"] == 1
+        assert "is the leader" not in second.log()  # the first one scaled it back
+    finally:
+        assert second.stop() == 0, second.log()
+    ready = wait_until(
+        lambda: (status := _status(admin, path)).get("phase") == "Ready" and status, "Ready"
+    )
+    assert ready["endpoint"], ready
 
 
 def test_a_notebook_that_is_not_ready_is_503_with_the_reason(
