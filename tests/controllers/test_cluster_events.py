@@ -36,32 +36,29 @@ class Pods:
 
     def on_change(self, handler: ChangeHandler) -> None: ...
 
-    async def logs(
-        self,
-        obj: dict[str, Any],
-        replica: int = 0,
-        *,
-        follow: bool = False,
-        tail: int | None = None,
-    ) -> AsyncIterator[str]:
-        raise NotImplementedError
-        yield ""
+    async def logs(self, obj: dict[str, Any], *args: Any, **kwargs: Any) -> AsyncIterator[str]:
+        raise NotImplementedError("no logs here")
+
+
+async def _demo(store: SqliteStore) -> ObjectKey:
+    """A ModelService to tell Events of."""
+    await store.create(
+        MODELSERVICES,
+        {
+            "apiVersion": "ml.llmos.ai/v1",
+            "kind": "ModelService",
+            "metadata": {"name": "demo", "namespace": "default"},
+            "spec": {"model": "bundled:smollm2"},
+        },
+    )
+    return ObjectKey("default", "demo")
 
 
 def test_a_new_leader_does_not_tell_again_what_the_old_one_told(tmp_path: Path) -> None:
     async def main() -> None:
         store = await SqliteStore.open(tmp_path / "db")
         try:
-            await store.create(
-                MODELSERVICES,
-                {
-                    "apiVersion": "ml.llmos.ai/v1",
-                    "kind": "ModelService",
-                    "metadata": {"name": "demo", "namespace": "default"},
-                    "spec": {"model": "bundled:smollm2"},
-                },
-            )
-            pods, key = Pods(), ObjectKey("default", "demo")
+            pods, key = Pods(), await _demo(store)
             pods.happenings = [
                 Happening("p1/scheduled", "Scheduled", "replica 0 (demo-0) on node a"),
                 Happening("p1/started/0", "Started", "replica 0 started on a"),
@@ -99,16 +96,7 @@ def test_a_failed_look_for_earlier_events_is_tried_again(tmp_path: Path) -> None
     async def main() -> None:
         store = await SqliteStore.open(tmp_path / "db")
         try:
-            await store.create(
-                MODELSERVICES,
-                {
-                    "apiVersion": "ml.llmos.ai/v1",
-                    "kind": "ModelService",
-                    "metadata": {"name": "demo", "namespace": "default"},
-                    "spec": {"model": "bundled:smollm2"},
-                },
-            )
-            pods, key = Pods(), ObjectKey("default", "demo")
+            pods, key = Pods(), await _demo(store)
             pods.happenings = [Happening("p1/started/0", "Started", "replica 0 started on a")]
             await ClusterReconciler(
                 "ModelService", store, pods, EventRecorder(store, "old")

@@ -171,9 +171,9 @@ def test_unhealthy_after_ready_then_restarted(tmp_path: Path) -> None:
     assert any("was unhealthy for" in m for m in messages), messages
 
 
-def test_port_clash_retries_at_once_on_another_port(tmp_path: Path) -> None:
-    marker = tmp_path / "first-try-done"
-    code = (
+def _clashes_once(marker: Path) -> str:
+    """A program whose first start says its port is taken (and notes the port in ``marker``)."""
+    return (
         "import os, pathlib, sys, time\n"
         f"m = pathlib.Path({str(marker)!r})\n"
         "if not m.exists():\n"
@@ -183,6 +183,11 @@ def test_port_clash_retries_at_once_on_another_port(tmp_path: Path) -> None:
         "print('serving', flush=True)\n"
         "time.sleep(600)\n"
     )
+
+
+def test_port_clash_retries_at_once_on_another_port(tmp_path: Path) -> None:
+    marker = tmp_path / "first-try-done"
+    code = _clashes_once(marker)
     spec = script_spec("jobs/default/clash/0", code, wants_port=True)
     recorder = Recorder()
 
@@ -202,16 +207,7 @@ def test_port_clash_retries_at_once_on_another_port(tmp_path: Path) -> None:
 
 def test_a_clash_on_a_port_the_caller_reserved_backs_off_on_that_port(tmp_path: Path) -> None:
     marker = tmp_path / "first-try-done"
-    code = (
-        "import os, pathlib, sys, time\n"
-        f"m = pathlib.Path({str(marker)!r})\n"
-        "if not m.exists():\n"
-        "    m.write_text(os.environ['PORT'])\n"
-        "    print('OSError: [Errno 98] Address already in use', flush=True)\n"
-        "    sys.exit(1)\n"
-        "print('serving', flush=True)\n"
-        "time.sleep(600)\n"
-    )
+    code = _clashes_once(marker)
     spec = script_spec("jobs/default/reserved/0", code, port=23456)
     recorder = Recorder()
 
