@@ -137,28 +137,6 @@ async def users_of(store: ResourceStore, namespace: str, name: str) -> list[str]
     return sorted(found)
 
 
-def report_usage(volume: dict[str, Any], status: dict[str, Any], used: int) -> str | None:
-    """Write ``used`` bytes against ``spec.capacity`` into ``status`` (both modes).
-
-    Sets ``usage`` and the ``OverCapacity`` condition; returns the
-    message of the Warning Event to record when the volume has just gone past its
-    capacity, else None.
-    """
-    capacity = volume["spec"].get("capacity", "10Gi")
-    over = used > int(parse_quantity(capacity))
-    was_over = any(
-        c.get("type") == "OverCapacity" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    message = f"{format_bytes(used)} used of {capacity}"
-    if over:
-        message += ": delete files or raise spec.capacity"
-    status["usage"] = format_bytes(used)
-    generation = volume["metadata"].get("generation")
-    set_condition(status, "OverCapacity", over, "Full" if over else "Fits", message, generation)
-    return message if over and not was_over else None
-
-
 class VolumeReconciler:
     resource = VOLUMES
 
@@ -182,17 +160,27 @@ class VolumeReconciler:
         if not path.exists():
             await self._create(volume, status, path)
         used = await asyncio.to_thread(_du, path)
-        generation = volume["metadata"].get("generation")
         capacity = volume["spec"].get("capacity", "10Gi")
-        status.update(
-            phase="Bound", capacity=capacity, path=str(path), observedGeneration=generation
+        limit = int(parse_quantity(capacity))
+        status.update(phase="Bound", capacity=capacity, usage=format_bytes(used), path=str(path))
+        generation = volume["metadata"].get("generation")
+        status["observedGeneration"] = generation
+        over = used > limit
+        was_over = any(
+            c.get("type") == "OverCapacity" and c.get("status") == "True"
+            for c in status.get("conditions") or []
         )
-        warning = report_usage(volume, status, used)
+        message = (
+            f"{format_bytes(used)} used of {capacity}: delete files or raise spec.capacity"
+            if over
+            else f"{format_bytes(used)} used of {capacity}"
+        )
+        set_condition(status, "OverCapacity", over, "Full" if over else "Fits", message, generation)
         set_condition(status, "Ready", True, "Bound", f"files in {path}", generation)
         volume["status"] = status
         await self.store.update_status(VOLUMES, volume)
-        if warning:
-            await self.events.record(volume, "OverCapacity", warning, "Warning")
+        if over and not was_over:
+            await self.events.record(volume, "OverCapacity", message, "Warning")
         return USAGE_PERIOD
 
     async def _create(self, volume: dict[str, Any], status: dict[str, Any], path: Path) -> None:
