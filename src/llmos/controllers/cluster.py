@@ -75,7 +75,6 @@ class ClusterReconciler:
         self.events = events
         # Happenings already recorded as Events, by object uid.
         self._told: dict[str, set[str]] = {}
-        self._seen: set[str] = set()  # uids told about since this process started
         self.related: dict[str, Related] = {}
         # Notebooks: the proxy's traffic (through ``activity``) and Jupyter's own.
         # Other replicas' traffic reaches this one only through the status: ``shared``.
@@ -94,7 +93,6 @@ class ClusterReconciler:
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
             self._told.pop(meta["uid"], None)
-            self._seen.discard(meta["uid"])
             if self.kind == "Volume":
                 return await self._release_volume(obj)
             return None  # the children go with it (owner references)
@@ -148,7 +146,9 @@ class ClusterReconciler:
     async def _cull(self, nb: dict[str, Any], status: dict[str, Any]) -> float | None:
         if status.get("phase") != "Idle":
             await self.idle.cull(nb, status)
-            self._told.pop(nb["metadata"]["uid"], None)  # its next pods are told afresh
+            # Its gone pods' happenings are forgotten (its next pods' are new keys), but
+            # not that it was told of here: nothing needs looking up again.
+            self._told.get(nb["metadata"]["uid"], set()).clear()
         status.update(endpoint=None, observedGeneration=nb["metadata"].get("generation"))
         await self._save(nb, status)
         return None  # the proxy wakes it (Activity.wake, or woken_by)
@@ -169,16 +169,16 @@ class ClusterReconciler:
         uid = obj["metadata"]["uid"]
         # New to this process (a server start, or a new leader): what an earlier
         # server already recorded is not told again.
-        fresh = uid not in self._seen
-        told = self._told.setdefault(uid, set())
+        told = self._told.get(uid)
+        fresh = told is None
+        told = set() if told is None else told
         for happening in observed.happenings:
             if happening.key in told:
                 continue
-            # Marked told only once that is true: a failed look is tried again.
             if not (fresh and await self.events.exists(obj, happening.reason, happening.message)):
                 await self.events.record(obj, happening.reason, happening.message, happening.type)
             told.add(happening.key)
-        self._seen.add(uid)
+        self._told[uid] = told  # only now: a look that failed half-way is made again
 
     def _write(self, status: dict[str, Any], observed: Observed, generation: int | None) -> None:
         status["phase"], status["message"] = observed.phase, observed.message
