@@ -13,12 +13,12 @@ change (``ClusterReconciler.woken_by``). Used by :mod:`llmos.api.notebook_access
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.tasks import cancel_all
 from llmos.controllers.notebook import NOTEBOOKS
 from llmos.controllers.notebook_idle import Activity, fold, idle_timeout, record_every
 from llmos.store.base import ResourceStore
@@ -90,8 +90,4 @@ class ProxyActivity:
                 return
 
     async def close(self) -> None:
-        for task in list(self._writes):
-            task.cancel()
-        for task in list(self._writes):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._writes)

@@ -8,21 +8,22 @@ resources) and ``/api/jobs/`` (jobs that run or wait). Ray's answers are
 reduced to a :class:`ClusterView`; anything unexpected is an error the caller
 reports and retries.
 
-Once per head process it also has :class:`JobsWarmUp` call :func:`warm_jobs_api`: Ray's Jobs API
-connects its agent to the cluster (``ray.init``, about 1.5 s of CPU here) on
-the first request that needs it, which would otherwise be the user's first job
-submission.
+Once per head process :class:`JobsWarmUp` also calls :func:`warm_jobs_api`:
+Ray's Jobs API connects its agent to the cluster (``ray.init``, about 1.5 s of
+CPU here) on the first request that needs it, which would otherwise be the
+user's first job submission.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+from llmos._lib.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 ACTIVE_JOBS = frozenset({"PENDING", "RUNNING"})
@@ -166,8 +167,4 @@ class JobsWarmUp:
         self._warmed.pop(key, None)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)

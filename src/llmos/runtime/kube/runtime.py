@@ -9,7 +9,8 @@ object is one idempotent PATCH per child and Kubernetes keeps what others own.
 that carry LLMOS's labels call the ``on_change`` handlers with the owner, so the
 owner's controller reconciles as soon as a pod is scheduled, becomes ready or
 crashes (:mod:`llmos.runtime.kube.watches`; the RayCluster watch waits for
-KubeRay's API, which may come later). Deletion is Kubernetes' garbage collector's: every child is owned.
+KubeRay's API, which may come later). Deletion is Kubernetes' garbage
+collector's: every child is owned.
 
 Kubernetes does the rest of what the local runtime does itself: it schedules
 GPUs (``nvidia.com/gpu``), restarts with backoff, probes health, and keeps
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import secrets
 import time
@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.tasks import cancel_all
 from llmos.runtime.base import ChangeHandler, Observed
 from llmos.runtime.kube import mirror, render
 from llmos.runtime.kube.logs import open_log
@@ -123,11 +124,7 @@ class KubeRuntime:
             )
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks.clear()
 
     def on_change(self, handler: ChangeHandler) -> None:
