@@ -178,15 +178,20 @@ def test_a_notebook_pod_is_reached_through_the_proxy_with_its_secrets_token(
         assert _status(admin, path).get("endpoint") is None
 
 
+def _culled_soon(kube_server: KubeServer, namespace: str, name: str) -> str:
+    """A notebook in a namespace of its own, culled after 6 s idle; its API path."""
+    create_namespace(kube_server.admin, namespace)
+    _home_volume(kube_server.kube, namespace, name)
+    # 6 s (fractions allowed, as in embedded mode's culling test).
+    return _notebook(kube_server.admin, namespace, name, idleTimeoutMinutes=0.1)
+
+
 def test_an_idle_notebook_is_scaled_to_zero_and_opening_it_starts_it_again(
     kube_server: KubeServer, kube_server_nodes: KubeNodes, tmp_path: Path
 ) -> None:
     admin, kube = kube_server.admin, kube_server.kube
     namespace = "nbidle-k"
-    create_namespace(admin, namespace)
-    _home_volume(kube, namespace, "sleepy")
-    # 6 s (fractions allowed, as in embedded mode's culling test).
-    path = _notebook(admin, namespace, "sleepy", idleTimeoutMinutes=0.1)
+    path = _culled_soon(kube_server, namespace, "sleepy")
     base = f"/notebooks/{namespace}/sleepy/"
     sts = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/nb-sleepy"
     core = f"/api/v1/namespaces/{namespace}"
@@ -242,9 +247,7 @@ def test_a_replica_that_is_not_the_leader_wakes_a_culled_notebook(
     """Only the leader runs controllers: another replica wakes it through the status."""
     admin, kube = kube_server.admin, kube_server.kube
     namespace = "nbwake-k"
-    create_namespace(admin, namespace)
-    _home_volume(kube, namespace, "dozy")
-    path = _notebook(admin, namespace, "dozy", idleTimeoutMinutes=0.1)
+    path = _culled_soon(kube_server, namespace, "dozy")
     sts = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/nb-dozy"
     wait_until(lambda: _status(admin, path).get("phase") == "Idle", "the notebook to be culled")
     assert kube.get(sts).json()["spec"]["replicas"] == 0

@@ -185,11 +185,15 @@ def _clashes_once(marker: Path) -> str:
     )
 
 
-def test_port_clash_retries_at_once_on_another_port(tmp_path: Path) -> None:
+def _clash_then_serve(tmp_path: Path, key: str, **changes: object) -> tuple[int, int, Recorder]:
+    """Run a replica whose first start finds its port taken, until its second start serves.
+
+    Returns the port of each start and what the runtime said meanwhile.
+    """
     marker = tmp_path / "first-try-done"
-    code = _clashes_once(marker)
-    spec = script_spec("jobs/default/clash/0", code, wants_port=True)
+    spec = script_spec(key, _clashes_once(marker), **changes)
     recorder = Recorder()
+    ports: list[int] = []
 
     async def body(runtime: LocalRuntime) -> None:
         runtime.on_status(recorder)
@@ -197,29 +201,25 @@ def test_port_clash_retries_at_once_on_another_port(tmp_path: Path) -> None:
         second = await until(
             status_where(runtime, spec.key, lambda s: s.ready and s.restarts == 1), "second start"
         )
-        assert second.port != int(marker.read_text())
+        assert second.port is not None
+        ports.append(second.port)
 
     run(tmp_path, body)
+    return int(marker.read_text()), ports[0], recorder
+
+
+def test_port_clash_retries_at_once_on_another_port(tmp_path: Path) -> None:
+    key = "jobs/default/clash/0"
+    first, second, recorder = _clash_then_serve(tmp_path, key, wants_port=True)
+    assert second != first
     clash = [s.status for s in recorder.seen if s.status.phase is Phase.BACKOFF]
     assert len(clash) == 1 and "its port was taken" in clash[0].message
-    assert Phase.CRASHLOOP not in recorder.phases(spec.key)
+    assert Phase.CRASHLOOP not in recorder.phases(key)
 
 
 def test_a_clash_on_a_port_the_caller_reserved_backs_off_on_that_port(tmp_path: Path) -> None:
-    marker = tmp_path / "first-try-done"
-    code = _clashes_once(marker)
-    spec = script_spec("jobs/default/reserved/0", code, port=23456)
-    recorder = Recorder()
-
-    async def body(runtime: LocalRuntime) -> None:
-        runtime.on_status(recorder)
-        await runtime.ensure(spec)
-        second = await until(
-            status_where(runtime, spec.key, lambda s: s.ready and s.restarts == 1), "second start"
-        )
-        assert second.port == int(marker.read_text()) == 23456  # it cannot move
-
-    run(tmp_path, body)
+    first, second, recorder = _clash_then_serve(tmp_path, "jobs/default/reserved/0", port=23456)
+    assert first == second == 23456  # it cannot move
     backoff = [s.status for s in recorder.seen if s.status.phase is Phase.BACKOFF]
     assert len(backoff) == 1 and "another port" not in backoff[0].message
 
