@@ -10,9 +10,11 @@ Runs a real ``llmos server`` on loopback and measures, side by side in one run:
   the TLS ceiling: the same client downloading as much from a zero-work HTTPS
   server (``bench/https_blob.py``, the server's certificate and HTTP stack),
   what a proxy that cost nothing would reach. The server's CPU per proxied
-  download is read from ``/proc``.
+  download is read from ``/proc``. The client and the notebook run on CPU 0
+  and the server in between alone on CPU 1, as BENCHMARKING.md places the
+  gateway's bench (``--no-pin``: where the scheduler puts them).
 
-    .venv/bin/python bench/notebooks.py [--runs 3] [--rounds 5] [--megabytes 100] [--json out.json]
+    .venv/bin/python bench/notebooks.py [--runs 3] [--rounds 5] [--megabytes 100] [--json out.json] [--no-pin]
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "workloads"))
+sys.path.insert(0, str(ROOT / "bench" / "gateway"))
 from helpers import create, notebook, path, phase_is, volume, wait_for  # noqa: E402
 from jupyter import execute, start_kernel  # noqa: E402
+from procs import pin_threads, restore_threads  # noqa: E402
 
 from llmos._lib.keys import ServerKey  # noqa: E402
 from server import RunningServer, admin_server, free_port  # noqa: E402
@@ -58,14 +62,23 @@ def create_to_kernel(server: RunningServer, admin: httpx.Client, name: str) -> f
     return elapsed
 
 
-def jupyter_port(server: RunningServer, name: str) -> int:
+def jupyter_process(server: RunningServer, name: str) -> tuple[int, int]:
+    """The notebook's Jupyter process: its PID and its loopback port."""
     for child in psutil.Process(server.pid).children(recursive=True):
         args = child.cmdline()
         if any(a.endswith(f"/{name}/") for a in args):
             for arg in args:
                 if arg.startswith("--ServerApp.port="):
-                    return int(arg.split("=", 1)[1])
+                    return child.pid, int(arg.split("=", 1)[1])
     raise RuntimeError(f"no Jupyter process for {name}")
+
+
+def pinned(placement: dict[int, set[int]]) -> dict[int, set[int]]:
+    """Pin each PID's threads to its CPUs; return what puts them back."""
+    previous: dict[int, set[int]] = {}
+    for pid, cpus in placement.items():
+        previous |= pin_threads(pid, cpus)
+    return previous
 
 
 def download(client: httpx.Client, url: str, headers: dict[str, str]) -> float:
@@ -103,7 +116,7 @@ def https_blob(server: RunningServer, megabytes: int) -> tuple[subprocess.Popen[
 
 
 def proxy_throughput(
-    server: RunningServer, admin: httpx.Client, megabytes: int, rounds: int
+    server: RunningServer, admin: httpx.Client, megabytes: int, rounds: int, pin: bool
 ) -> dict[str, Any]:
     create(admin, "volumes", "default", volume("bench-files", capacity="1Gi"))
     folder = Path(
@@ -117,11 +130,15 @@ def proxy_throughput(
     base = "/notebooks/default/bench-dl/"
     # The direct path needs the notebook's port and secret, which only the server
     # knows: read the port off the process and derive the secret as the server does.
-    port = jupyter_port(server, "bench-dl")
+    jupyter, port = jupyter_process(server, "bench-dl")
     uid = admin.get(path("notebooks", "default", "bench-dl")).json()["metadata"]["uid"]
     secret = ServerKey(server.data_dir / "notebooks" / ".key").derive(uid)
     proxied, direct, ceiling, server_cpu = [], [], [], []
     blob, blob_url = https_blob(server, megabytes)
+    # As for the gateway (BENCHMARKING.md): the client and the notebook on CPU 0, whichever
+    # server is in between (LLMOS, or the zero-work one) alone on CPU 1.
+    placement = {os.getpid(): {0}, jupyter: {0}, server.pid: {1}, blob.pid: {1}} if pin else {}
+    previous = pinned(placement)
     try:
         with httpx.Client(timeout=120) as plain:
             for _ in range(rounds):
@@ -137,6 +154,7 @@ def proxy_throughput(
                 )
                 ceiling.append(download(admin, blob_url, {}))
     finally:
+        restore_threads(previous)
         blob.kill()  # uvicorn would wait for the client's kept-alive connection
         blob.wait(10)
     admin.delete(path("notebooks", "default", "bench-dl"))
@@ -144,6 +162,7 @@ def proxy_throughput(
     ceiling_mb = statistics.median(ceiling)
     return {
         "megabytes": megabytes,
+        "pinned": pin,
         "proxy_mb_per_s": round(proxy_mb, 1),
         "direct_mb_per_s": round(direct_mb, 1),
         "tls_ceiling_mb_per_s": round(ceiling_mb, 1),
@@ -163,6 +182,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="downloads of each kind")
     parser.add_argument("--megabytes", type=int, default=100)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="leave the downloads' processes unpinned (pinned: client and notebook on CPU 0, "
+        "the server on CPU 1)",
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -174,7 +200,9 @@ def main() -> None:
             "create_to_kernel_seconds": round(statistics.median(times), 2),
             "create_to_kernel_best": round(min(times), 2),
             "create_to_kernel_runs": [round(t, 2) for t in times],
-            **proxy_throughput(server, admin, args.megabytes, args.rounds),
+            **proxy_throughput(
+                server, admin, args.megabytes, args.rounds, args.pin and os.cpu_count() != 1
+            ),
         }
     for name, target in TARGETS.items():
         value = results[name]

@@ -148,6 +148,54 @@ def test_a_large_reply_streams_through_with_its_headers() -> None:
     asyncio.run(main())
 
 
+def test_a_sized_reply_goes_on_in_whole_tls_records_and_a_stream_as_it_comes() -> None:
+    """A download is sent on in multiples of 16 KiB (the last piece excepted), however the
+    workload's bytes arrive; a chunked stream's piece goes on at once, not held for more."""
+    pieces = [b"a" * 5000, b"b" * 70000, b"c" * 3, b"d" * 40000, b"e" * 16384]
+    forwarded = asyncio.Event()
+
+    async def reply(head: bytes, body: bytes, w: asyncio.StreamWriter) -> bool:
+        if head.startswith(b"GET /stream "):
+            w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            await asyncio.wait_for(forwarded.wait(), 5)  # the proxy sent "hello" on already
+            w.write(b"0\r\n\r\n")
+            return True
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % sum(map(len, pieces)))
+        for piece in pieces:
+            w.write(piece)
+            await w.drain()
+            await asyncio.sleep(0.01)  # each piece its own read at the proxy
+        return True
+
+    async def main() -> None:
+        server, base = await _workload(reply, [])
+        proxy = WorkloadProxy(auth=None, routes={})  # type: ignore[arg-type]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            await asyncio.Event().wait()
+            raise AssertionError
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            if message.get("body") == b"hello":
+                forwarded.set()
+
+        scope = {"type": "http", "method": "GET", "query_string": b"", "headers": []}
+        await asyncio.wait_for(proxy._http(scope, receive, send, Upstream(base, "/file")), 10)
+        bodies = [m["body"] for m in sent[1:]]
+        assert b"".join(bodies) == b"".join(pieces) and not sent[-1]["more_body"]
+        assert all(len(body) % 16384 == 0 for body in bodies[:-1]), [len(b) for b in bodies]
+        assert len(bodies) > 2, "pieces went on as they came, not all at the end"
+        sent.clear()
+        await asyncio.wait_for(proxy._http(scope, receive, send, Upstream(base, "/stream")), 10)
+        assert b"".join(m["body"] for m in sent[1:]) == b"hello"
+        await proxy.close()
+        server.close()
+
+    asyncio.run(main())
+
+
 def test_a_chunked_upload_goes_on_chunked_and_head_gets_no_body() -> None:
     async def reply(head: bytes, body: bytes, w: asyncio.StreamWriter) -> bool:
         if head.startswith(b"HEAD "):
@@ -210,5 +258,33 @@ def test_a_workload_that_is_down_is_503() -> None:
         start, body = await _relay(proxy, Upstream(f"http://127.0.0.1:{port}", "/"))
         await proxy.close()
         assert start["status"] == 503 and b"the workload did not answer" in body
+
+    asyncio.run(main())
+
+
+def test_a_websocket_upgrade_the_workload_never_answers_is_closed() -> None:
+    """A workload that takes the connection and never answers the upgrade (Jupyter waiting for
+    a kernel that is not coming) gets the client a close, not a connection held forever."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def main() -> None:
+        server = await asyncio.start_server(lambda r, w: held.append(w), "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        proxy = WorkloadProxy(auth=None, routes={}, ws_handshake_seconds=0.3)  # type: ignore[arg-type]
+        sent: list[dict[str, Any]] = []
+        messages = [{"type": "websocket.connect"}]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0) if messages else {"type": "websocket.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "websocket", "headers": [(b"host", b"llmos.example:8443")]}
+        await asyncio.wait_for(proxy._websocket(scope, receive, send, Upstream(base, "/ws")), 10)
+        await proxy.close()
+        server.close()
+        assert held, "the proxy reached the workload"
+        assert sent == [{"type": "websocket.close", "code": 1011}]
 
     asyncio.run(main())

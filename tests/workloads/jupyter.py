@@ -58,7 +58,9 @@ def execute(
         ws_url,
         ssl=ssl_context,
         additional_headers={"Authorization": f"Bearer {token}"},
-        open_timeout=30,
+        # Jupyter answers the upgrade once the kernel answers kernel_info, or after its
+        # kernel_info_timeout (60 s) if that answer is lost; the kernel works either way.
+        open_timeout=90,
     ) as ws:
         ws.send(json.dumps(request))
         while time.monotonic() < deadline:

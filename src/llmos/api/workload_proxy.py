@@ -11,8 +11,9 @@ messages are passed through as they come, never buffered whole.
 
 HTTP goes through the gateway's own HTTP/1.1 client
 (:mod:`llmos.gateway.upstream`): what arrives from the workload goes on in
-pieces of up to :data:`READ_HIGH_WATER`, which is what a large download
-through TLS needs (``docs/benchmarks.md``). WebSockets use aiohttp's client.
+pieces of up to :data:`READ_HIGH_WATER`, in whole TLS records while more of a
+reply of known length is to come, which is what a large download through TLS
+needs (``docs/benchmarks.md``). WebSockets use aiohttp's client.
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ PROXY_CSRF = frozenset({CSRF_HEADER.encode(), b"x-xsrftoken"})
 # Read ahead of the client by at most this much of a reply; each piece sent on is at most
 # about this big. 64 KiB and 1 MiB measured the same within the noise (docs/benchmarks.md).
 READ_HIGH_WATER = 256 * 1024
+# A reply of known length goes on in whole TLS records (16 KiB of data each, the most a record
+# holds) until its last piece: a piece that ends in a part-filled record costs the client a
+# read of its own, which measured as a fifth more client CPU on a download (docs/benchmarks.md).
+TLS_RECORD = 16 * 1024
+# The longest a workload may take to answer a WebSocket upgrade. Jupyter holds a kernel's
+# upgrade until the kernel answers kernel_info, for up to its kernel_info_timeout (60 s).
+WS_HANDSHAKE_SECONDS = 90.0
 
 
 @dataclass(frozen=True)
@@ -87,9 +95,15 @@ class Route:
 
 
 class WorkloadProxy:
-    def __init__(self, auth: AuthService, routes: dict[str, Route]) -> None:
+    def __init__(
+        self,
+        auth: AuthService,
+        routes: dict[str, Route],
+        ws_handshake_seconds: float = WS_HANDSHAKE_SECONDS,
+    ) -> None:
         self.auth = auth
         self.routes = routes  # by first path segment, e.g. "notebooks"
+        self.ws_handshake_seconds = ws_handshake_seconds
         self._session: aiohttp.ClientSession | None = None  # WebSockets
         self.upstreams = Upstreams(
             connect_timeout=10, keep_headers=True, high_water=READ_HIGH_WATER
@@ -259,9 +273,11 @@ class WorkloadProxy:
                     {"type": "http.response.start", "status": conn.status, "headers": headers}
                 )
                 started = True
+                sized = any(name == b"content-length" for name, _ in conn.header_list)
+                multiple = TLS_RECORD if sized else 1
                 more = True
                 while more:
-                    chunk = await conn.chunk()
+                    chunk = await conn.chunk(multiple)
                     # The end goes out with the last piece when both have arrived.
                     more = not conn.complete
                     up.on_activity()
@@ -306,17 +322,19 @@ class WorkloadProxy:
         if (await receive())["type"] != "websocket.connect":
             return
         try:
-            ws = await self.session.ws_connect(
-                url,
-                headers=[
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in self._headers(scope, up)
-                ],
-                protocols=tuple(scope.get("subprotocols") or ()),
-                max_msg_size=0,
-                autoping=True,
-            )
-        except (aiohttp.ClientError, OSError) as exc:
-            log.info("proxy websocket %s: %s", url, exc)
+            async with asyncio.timeout(self.ws_handshake_seconds):
+                ws = await self.session.ws_connect(
+                    url,
+                    headers=[
+                        (k.decode("latin-1"), v.decode("latin-1"))
+                        for k, v in self._headers(scope, up)
+                    ],
+                    protocols=tuple(scope.get("subprotocols") or ()),
+                    max_msg_size=0,
+                    autoping=True,
+                )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.info("proxy websocket %s: %s", url, exc or "no answer to the upgrade")
             await send({"type": "websocket.close", "code": 1011})
             return
         async with ws:

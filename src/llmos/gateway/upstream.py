@@ -258,16 +258,31 @@ class Connection(asyncio.Protocol):
         chunks = self._chunks
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def chunk(self) -> bytes:
-        """The body bytes that have arrived since the last call (waiting for some); b"" at the end."""
-        while not self._chunks:
-            if self.complete:
-                return b""
+    async def chunk(self, multiple: int = 1) -> bytes:
+        """The body bytes that have arrived since the last call (waiting for some); b"" at the end.
+
+        With ``multiple``, a piece before the last is a whole number of ``multiple`` bytes:
+        the rest waits for the bytes after it (``multiple`` must not exceed the high water).
+        """
+        while not self.complete and (not self._chunks or self._buffered < multiple):
             await self._wait()
         chunks = self._chunks
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        self._buffered = 0
+        if not chunks:
+            return b""
+        rest = 0 if self.complete else self._buffered % multiple
+        kept: list[bytes] = []
+        while rest:  # take the rest off the end, copying at most the part kept
+            last = chunks.pop()
+            if len(last) <= rest:
+                kept.insert(0, last)
+                rest -= len(last)
+            else:
+                kept.insert(0, last[len(last) - rest :])
+                chunks.append(memoryview(last)[: len(last) - rest])  # type: ignore[arg-type]
+                rest = 0
+        data = bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = kept
+        self._buffered = sum(map(len, kept))
         if self._paused and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
