@@ -1,5 +1,6 @@
 """Volumes in embedded mode: a directory with measured usage, protected while mounted,
-with snapshots that restore the same bytes."""
+with snapshots that restore the same bytes. A ModelService's replica (the bundled
+SmolLM2 on llama.cpp) runs in its first volume and sees each as LLMOS_VOLUME_<NAME>."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from helpers import condition, create, notebook, path, phase_is, volume, wait_for
+
+from factories import create_ms, ms_path
 
 NS = "default"
 
@@ -80,6 +84,64 @@ def test_a_mounted_volume_waits_for_its_users_and_names_them(admin: httpx.Client
     admin.delete(path("notebooks", NS, nb))
     wait_for_gone(admin, path("volumes", NS, vol))
     assert not folder.exists()
+
+
+def started_pid(admin: httpx.Client, name: str) -> int:
+    """The pid in the ``replica 0 started (pid N)`` Event of ModelService ``name``."""
+    events = admin.get(f"/apis/node.llmos.ai/v1/namespaces/{NS}/events").json()["items"]
+    [started] = [
+        e["spec"]["message"]
+        for e in events
+        if e["spec"]["involvedObject"]["name"] == name and e["spec"]["reason"] == "Started"
+    ]
+    return int(started.removeprefix("replica 0 started (pid ").removesuffix(")"))
+
+
+@pytest.mark.slow
+def test_a_modelservice_replica_runs_in_its_volume_which_waits_for_it(
+    admin: httpx.Client,
+) -> None:
+    vol, ms = unique("served"), unique("ms")
+    create(admin, "volumes", NS, volume(vol))
+    bound = wait_for(admin, path("volumes", NS, vol), phase_is("Bound"), "Bound")
+    folder = bound["status"]["path"]
+    create_ms(admin, NS, ms, replicas=1, engine="llama-cpp", volumes=[{"name": vol}])
+    wait_for(admin, ms_path(NS, ms), phase_is("Ready"), "Ready", 120)
+    proc = Path("/proc") / str(started_pid(admin, ms))
+    assert os.readlink(proc / "cwd") == folder
+    env = dict(
+        item.decode().split("=", 1) for item in (proc / "environ").read_bytes().split(b"\0") if item
+    )
+    assert env["LLMOS_VOLUME_" + vol.upper().replace("-", "_")] == folder
+
+    assert admin.delete(path("volumes", NS, vol)).status_code == 200
+    held = wait_for(
+        admin,
+        path("volumes", NS, vol),
+        lambda o: condition(o, "InUse").get("status") == "True",
+        "InUse",
+    )
+    assert f"ModelService/{ms} (user admin)" in condition(held, "InUse")["message"]
+    assert Path(folder).is_dir()
+    assert admin.delete(ms_path(NS, ms)).status_code == 200
+    wait_for_gone(admin, path("volumes", NS, vol))
+    assert not Path(folder).exists()
+
+
+def test_a_modelservice_naming_a_missing_volume_says_so(admin: httpx.Client) -> None:
+    ms, missing = unique("ms"), unique("nope")
+    create_ms(admin, NS, ms, replicas=1, engine="llama-cpp", volumes=[{"name": missing}])
+    failed = wait_for(admin, ms_path(NS, ms), phase_is("Failed"), "Failed")
+    expected = f"spec.volumes: Volume {missing!r} does not exist in namespace {NS!r}"
+    assert failed["status"]["message"] == expected
+    ready = condition(failed, "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "False",
+        "VolumeUnavailable",
+        expected,
+    )
+    assert failed["status"]["readyReplicas"] == 0
+    assert admin.delete(ms_path(NS, ms)).status_code == 200
 
 
 def wait_for_gone(admin: httpx.Client, url: str) -> None:

@@ -152,7 +152,7 @@ async def local_workloads(
         Controller(
             store,
             ModelServiceReconciler(
-                store, runtime, events, downloads, setting=auth.setting, gpus=gpus
+                store, runtime, storage, events, downloads, setting=auth.setting, gpus=gpus
             ),
         )
     )

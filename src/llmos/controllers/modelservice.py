@@ -24,6 +24,12 @@ does not fit stays unstarted, the ModelService is Pending with a ``FailedSchedul
 shortfall, and it is retried every 10 s; a placed one gets its GPUs in
 ``CUDA_VISIBLE_DEVICES`` and its share as the engine's memory limit. The
 model's estimated GPU memory is reported in ``status.gpuMemoryEstimate``.
+
+Volumes: ``spec.volumes`` are mounted as for Notebooks
+(:func:`~llmos.controllers.volume.mounts`): each replica runs in the first one
+and gets each as ``LLMOS_VOLUME_<NAME>``. A volume that is missing, not ready
+or being deleted stops the replicas and fails the ModelService with a message
+naming it; it is tried again every 30 s.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Any
 from llmos._lib.errors import LLMOSError
 from llmos._lib.quantity import format_bytes
 from llmos.controllers.downloads import Downloads
+from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
@@ -43,6 +50,7 @@ from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
 from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.replica_events import ReplicaEvents
+from llmos.controllers.volume import Mounted, Storage, mounts
 from llmos.engines import modelscope
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.registry import choose
@@ -104,6 +112,7 @@ class ModelServiceReconciler:
         self,
         store: ResourceStore,
         runtime: Runtime,
+        storage: Storage,
         events: EventRecorder,
         downloads: Downloads,
         *,
@@ -113,6 +122,7 @@ class ModelServiceReconciler:
     ) -> None:
         self.store = store
         self.runtime = runtime
+        self.storage = storage
         self.events = events
         self.downloads = downloads
         self.has_gpu = has_gpu
@@ -195,13 +205,20 @@ class ModelServiceReconciler:
         except EngineError as exc:
             return await self._fail(ms, status, "EngineAvailable", "EngineUnavailable", str(exc))
         set_condition(status, "EngineAvailable", True, engine.name, f"served by {engine.name}")
+        try:
+            mounted = await mounts(
+                self.store, self.storage, key.namespace, ms["spec"].get("volumes") or []
+            )
+        except PermanentError as exc:
+            await self._remove_replicas(key, keep=0)
+            return await self._fail(ms, status, "Ready", "VolumeUnavailable", str(exc))
         wanted = int(ms["spec"].get("replicas", 1))
         members = [Member(i, f"replica {i}", request, policy) for i in range(wanted)]
         scheduling = await self.placer.place(ms, status, members)
         shortfall = scheduling.shortfall
         statuses = [
             await self.runtime.ensure(
-                self._replica(ms, engine, _on(ctx, placed, estimate), index, token)
+                self._replica(ms, engine, _on(ctx, placed, estimate), index, mounted, token)
             )
             for index, placed in enumerate(scheduling.placed)
         ]
@@ -257,10 +274,13 @@ class ModelServiceReconciler:
         engine: Engine,
         ctx: EngineContext,
         index: int,
+        mounted: list[Mounted],
         token: str | None = None,
     ) -> ReplicaSpec:
         meta = ms["metadata"]
         env = {**engine.env(ctx)}
+        for volume in mounted:
+            env[volume.env_name] = str(volume.path)
         for item in ms["spec"].get("env") or []:
             env[item["name"]] = item.get("value", "")
         if token and _ref(ms).source == "huggingface":
@@ -269,6 +289,7 @@ class ModelServiceReconciler:
             key=replica_key(meta["namespace"], meta["name"], index),
             command=engine.command(ctx),
             env=tuple(sorted(env.items())),
+            cwd=mounted[0].path if mounted else None,
             health=HealthCheck(
                 path=engine.health.path,
                 startup_timeout_seconds=engine.health.startup_timeout_seconds,

@@ -67,7 +67,8 @@ def _size(path: Path) -> int:
 
 
 def local_files(path: Path) -> ModelFiles:
-    path = path.expanduser()
+    # Absolute: a replica may run elsewhere (in its first volume), not in the server's dir.
+    path = path.expanduser().absolute()
     if not path.exists():
         raise EngineError(f"spec.model: {path} does not exist on this node", Reason.INVALID)
     if path.is_dir():
