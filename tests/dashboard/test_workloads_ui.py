@@ -51,6 +51,15 @@ def test_create_a_volume_and_a_notebook_then_open_jupyterlab(
     lab = opened.value
     expect(lab).to_have_url(re.compile(f"/notebooks/default/{nb}/"))
     expect(lab.locator("#jp-main-dock-panel")).to_be_visible(timeout=60_000)
+    # A notebook from the launcher: its kernel answers over the proxied WebSocket, although
+    # the page holds no token (the proxy adds the notebook's secret to each request).
+    lab.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
+    cell = lab.locator(".jp-Notebook .jp-Cell .cm-content").first
+    expect(cell).to_be_visible(timeout=60_000)
+    cell.click()
+    lab.keyboard.type("print(6 * 7)")
+    lab.keyboard.press("Shift+Enter")
+    expect(lab.locator(".jp-OutputArea-output").first).to_have_text("42", timeout=60_000)
     lab.close()
 
     go(page, "Volumes")

@@ -63,11 +63,26 @@ def _home_volume(kube: httpx.Client, namespace: str, notebook: str) -> None:
 
 
 @contextmanager
-def stand_in_jupyter(address: str, base: str, token: str, work: Path) -> Iterator[str]:
-    """A real JupyterLab at the pod's address on 8888, as the notebook's container runs it."""
+def stand_in_jupyter(
+    address: str, base: str, secret: dict[str, Any], container: dict[str, Any], work: Path
+) -> Iterator[str]:
+    """A real JupyterLab at the pod's address on 8888, as the notebook's container runs it:
+    the Secret's token and identity provider file, the container's identity flag."""
     home = work / "jupyter"
     root = work / "root"
     root.mkdir(parents=True)
+    data = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    env_of = {item["name"]: item for item in container["env"]}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "llmos-jupyter")
+    assert env_of["PYTHONPATH"]["value"] == mount["mountPath"] == "/etc/llmos/jupyter"
+    assert env_of["LLMOS_NOTEBOOK_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "token"
+    identity = work / "identity"  # the pod's /etc/llmos/jupyter
+    identity.mkdir()
+    (identity / "llmos_jupyter_identity.py").write_text(data["llmos_jupyter_identity.py"])
+    flags = [arg for arg in container["command"] if arg.startswith("--ServerApp.identity_")]
+    assert flags == [
+        "--ServerApp.identity_provider_class=llmos_jupyter_identity.ProxySecretIdentity"
+    ]
     command = [
         sys.executable,
         "-m",
@@ -82,11 +97,13 @@ def stand_in_jupyter(address: str, base: str, token: str, work: Path) -> Iterato
         "--LabApp.news_url=",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",
+        *flags,
         *(["--allow-root"] if os.geteuid() == 0 else []),
     ]
     env = {
         **os.environ,
-        "JUPYTER_TOKEN": token,
+        "LLMOS_NOTEBOOK_SECRET": data["token"],
+        "PYTHONPATH": str(identity),
         "JUPYTER_CONFIG_DIR": str(home / "config"),
         "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
@@ -131,15 +148,20 @@ def test_a_notebook_pod_is_reached_through_the_proxy_with_its_secrets_token(
     secret = kube.get(f"/api/v1/namespaces/{namespace}/secrets/nb-lab-token").json()
     token = base64.b64decode(secret["data"]["token"]).decode()
     address = pod["status"]["podIP"]
-    with stand_in_jupyter(address, base, token, tmp_path):
+    container = pod["spec"]["containers"][0]
+    with stand_in_jupyter(address, base, secret, container, tmp_path):
         # Jupyter wants its token: without it (as a browser at the pod would be) it refuses.
         direct = httpx.get(f"http://{address}:8888{base}api/status")
         assert direct.status_code == 403, direct.text
 
-        # Through :8443 the proxy presents it, after LLMOS's own authentication.
+        # Through :8443 the proxy presents it, after LLMOS's own authentication; no page
+        # JupyterLab serves carries it.
         answer = admin.get(f"{base}api/status")
         assert answer.status_code == 200, answer.text
         assert token not in answer.text
+        page = admin.get(f"{base}lab")
+        assert page.status_code == 200 and '"token": ""' in page.text
+        assert token not in page.text
         assert admin.get(f"/notebooks/{namespace}/lab").status_code == 308
 
         kernel = start_kernel(admin, base)
@@ -235,8 +257,8 @@ def test_an_idle_notebook_is_scaled_to_zero_and_opening_it_starts_it_again(
     assert admin.patch(path, json=patch, headers=merge).status_code == 200
     pod = kube.get(f"{core}/pods/nb-sleepy-0").json()
     secret = kube.get(f"{core}/secrets/nb-sleepy-token").json()
-    token = base64.b64decode(secret["data"]["token"]).decode()
-    with stand_in_jupyter(pod["status"]["podIP"], base, token, tmp_path):
+    container = pod["spec"]["containers"][0]
+    with stand_in_jupyter(pod["status"]["podIP"], base, secret, container, tmp_path):
         answer = admin.get(f"{base}api/status")
         assert answer.status_code == 200, answer.text
 

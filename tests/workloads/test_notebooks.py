@@ -15,6 +15,7 @@ from helpers import condition, create, notebook, path, phase_is, volume, wait_fo
 from jupyter import execute, start_kernel
 
 from factories import bind, create_namespace, create_user
+from llmos._lib.keys import ServerKey
 from server import RunningServer, start_server
 
 
@@ -31,6 +32,14 @@ def jupyter_pids(server: RunningServer) -> list[int]:
         except psutil.NoSuchProcess:
             continue
     return found
+
+
+def jupyter_port(server: RunningServer, name: str) -> int:
+    for pid in jupyter_pids(server):
+        args = psutil.Process(pid).cmdline()
+        if any(arg.endswith(f"/{name}/") for arg in args):
+            return int(next(a for a in args if a.startswith("--ServerApp.port=")).split("=")[1])
+    raise AssertionError(f"no Jupyter process for {name}")
 
 
 @pytest.fixture(scope="module")
@@ -50,23 +59,28 @@ def test_jupyter_kernel_writes_to_the_volume_and_survives_a_restart(
     folder = Path(
         wait_for(admin, path("volumes", team, vol), phase_is("Bound"), "Bound")["status"]["path"]
     )
-    create(admin, "notebooks", team, notebook(nb, volumes=[{"name": vol}]))
+    env = [{"name": "GREETING", "value": "hello"}]
+    create(admin, "notebooks", team, notebook(nb, volumes=[{"name": vol}], env=env))
     ready = wait_for(admin, path("notebooks", team, nb), phase_is("Ready"), "Ready", 120)
     base = f"/notebooks/{team}/{nb}/"
     assert ready["status"]["url"] == base
     assert ready["status"]["workingDir"] == str(folder)
 
     kernel = start_kernel(admin, base)
+    volume_env = "LLMOS_VOLUME_" + vol.upper().replace("-", "_")
     reply = execute(
         server.url,
         base,
         kernel,
         server.admin_token,  # type: ignore[attr-defined]
         server.ssl_context(),
-        "import os\nopen('hello.txt', 'w').write('written by a kernel')\nprint(os.getcwd())",
+        "import os\nopen('hello.txt', 'w').write('written by a kernel')\nprint(os.getcwd())\n"
+        f"for name in ('GREETING', '{volume_env}', 'LLMOS_NOTEBOOK_SECRET', 'JUPYTER_TOKEN'):\n"
+        "    print(os.environ.get(name))",
     )
     assert reply["status"] == "ok", reply
-    assert reply["printed"].strip() == str(folder)
+    # The spec's env and the volume's path reach the kernel; the notebook's secret does not.
+    assert reply["printed"].split() == [str(folder), "hello", str(folder), "None", "None"]
     assert (folder / "hello.txt").read_text() == "written by a kernel"
 
     # Stop it and start it again: the file is still there, served by the new process.
@@ -102,11 +116,24 @@ def test_only_users_who_may_run_code_reach_the_notebook(
             assert response.status_code == expected, (user, response.text)
     with server.client() as anonymous:
         assert anonymous.get(f"{base}api/status").status_code == 401
-    # The notebook's own secret never leaves the server; without LLMOS auth, nothing.
+    # The notebook's own secret never leaves the server: not in JupyterLab's page (whose
+    # config would carry Jupyter's token), its headers or its cookies.
+    uid = admin.get(path("notebooks", team, nb)).json()["metadata"]["uid"]
+    secret = ServerKey(server.data_dir / "notebooks" / ".key").derive(uid)
     with server.client(server.admin_token) as client:  # type: ignore[attr-defined]
         status = client.get(f"{base}api/status")
         assert status.status_code == 200
         assert "token" not in status.text
+        page = client.get(f"{base}lab")
+        assert page.status_code == 200 and "jupyter-config-data" in page.text
+        seen = page.text + str(page.headers) + str(client.cookies)
+        assert secret not in seen and '"token": ""' in page.text
+    # Its own port lets in only what carries the secret (which only the proxy adds).
+    port = jupyter_port(server, nb)
+    direct = f"http://127.0.0.1:{port}{base}api/kernels"
+    assert httpx.get(direct).status_code == 403
+    assert httpx.get(direct, headers={"Authorization": "token wrong"}).status_code == 403
+    assert httpx.get(direct, headers={"Authorization": f"token {secret}"}).status_code == 200
     admin.delete(path("notebooks", team, nb))
 
 

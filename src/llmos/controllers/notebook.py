@@ -5,7 +5,8 @@ Each process binds to 127.0.0.1 on a port the runtime allocates and requires
 a secret that only this server knows (an HMAC of the notebook's uid with a
 key kept in the data dir): the proxy adds it to every request it forwards
 (Jupyter's token header, code-server's session cookie), so the secret never
-reaches a browser. The working dir is the first volume
+reaches a browser (Jupyter's pages would show its token: it runs with
+:mod:`llmos.runtime.jupyter_identity` instead). The working dir is the first volume
 (or a directory of the notebook's own under the data dir).
 
 Idle culling (:mod:`llmos.controllers.notebook_idle`): with
@@ -59,6 +60,7 @@ from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
+from llmos.runtime.jupyter_auth import EMBEDDED_MODULE, SECRET_ENV, identity_flag
 from llmos.store.base import ResourceStore
 
 NOTEBOOKS = "notebooks.ml.llmos.ai"
@@ -106,11 +108,13 @@ def _jupyter(base: str, cwd: Path, secret: str, home: Path) -> Launch:
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         # No extension installs from PyPI at run time: the node may be offline.
         "--LabApp.extension_manager=readonly",
+        # Lets in only what carries the secret, which no page it serves shows.
+        identity_flag(EMBEDDED_MODULE),
     )
     if os.geteuid() == 0:
         command += ("--allow-root",)
     env = {
-        "JUPYTER_TOKEN": secret,
+        SECRET_ENV: secret,
         "JUPYTER_CONFIG_DIR": str(home / "config"),
         "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),

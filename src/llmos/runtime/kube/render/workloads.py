@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from llmos._lib.quantity import parse_quantity
+from llmos.runtime.jupyter_auth import (
+    IDENTITY_DIR,
+    IDENTITY_FILE,
+    SECRET_ENV,
+    identity_flag,
+    identity_source,
+)
 from llmos.runtime.kube.render.common import (
     FS_GROUP,
     NOTEBOOK_PORT,
@@ -55,6 +62,9 @@ def notebook_path(nb: dict[str, Any]) -> str:
     return f"/notebooks/{meta['namespace']}/{meta['name']}/"
 
 
+IDENTITY_VOLUME = "llmos-jupyter"  # the Secret's identity provider file, as a pod volume
+
+
 def notebook_secret_name(nb: dict[str, Any]) -> str:
     return secret_name(nb)
 
@@ -85,13 +95,17 @@ def _notebook_container(
             f"--ServerApp.base_url={base}",
             f"--ServerApp.port={NOTEBOOK_PORT}",
             "--ServerApp.ip=0.0.0.0",
-            "--IdentityProvider.token=$(JUPYTER_TOKEN)",
+            # Lets in only what carries the secret, which no page it serves shows; the
+            # image has no LLMOS, so the provider's source comes in the Secret, as a file.
+            identity_flag(IDENTITY_FILE.removesuffix(".py")),
         ]
-        env = [{"name": "JUPYTER_TOKEN", **secret}]
+        env = [{"name": SECRET_ENV, **secret}, {"name": "PYTHONPATH", "value": IDENTITY_DIR}]
         home = "/home/jovyan"
     volumes, mounts = volume_mounts(spec.get("volumes"), home)
     if not mounts:
         mounts = [{"name": "home", "mountPath": home}]
+    if kind == "jupyter":
+        mounts.append({"name": IDENTITY_VOLUME, "mountPath": IDENTITY_DIR, "readOnly": True})
     # Jupyter's /api (its version) needs no token.
     probe_path = "/healthz" if kind == "vscode" else f"{base}api"
     return {
@@ -121,7 +135,11 @@ def notebook(nb: dict[str, Any], settings: KubeSettings, token: str) -> list[dic
     name = child_name("Notebook", nb["metadata"]["name"])
     selector = labels(nb)
     container, volumes = _notebook_container(nb, settings)
-    objects = [token_secret(nb, token), *network_policy(nb, settings)]
+    jupyter = (spec.get("type") or "jupyter") == "jupyter"
+    secret = token_secret(nb, token)
+    if jupyter:
+        secret["stringData"][IDENTITY_FILE] = identity_source()
+    objects = [secret, *network_policy(nb, settings)]
     if not volumes:
         claim: dict[str, Any] = {
             "accessModes": ["ReadWriteOnce"],
@@ -138,6 +156,10 @@ def notebook(nb: dict[str, Any], settings: KubeSettings, token: str) -> list[dic
             }
         )
         volumes = [{"name": "home", "persistentVolumeClaim": {"claimName": home_claim_name(nb)}}]
+    if jupyter:
+        items = [{"key": IDENTITY_FILE, "path": IDENTITY_FILE}]
+        source = {"secretName": notebook_secret_name(nb), "items": items}
+        volumes.append({"name": IDENTITY_VOLUME, "secret": source})
     statefulset: dict[str, Any] = {
         "serviceName": name,
         "replicas": 0 if spec.get("stopped") else 1,
