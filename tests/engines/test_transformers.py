@@ -20,6 +20,7 @@ def test_command_serves_the_model_on_the_port_placeholder() -> None:
     command = TransformersEngine().command(EngineContext(MODEL, "tiny"))
     assert command == (
         sys.executable,
+        "-P",
         "-m",
         "llmos.engines.hf_server",
         "--model",
@@ -40,7 +41,7 @@ def test_memory_share_and_engine_args_are_passed_on() -> None:
     command = TransformersEngine().command(ctx)
     assert command[-4:] == ("--gpu-memory-fraction", "0.50", "--dtype", "bfloat16")
     # What the server parses is exactly what the engine wrote.
-    args = parse([a.replace("{port}", "8001") for a in command[3:]])
+    args = parse([a.replace("{port}", "8001") for a in command[command.index("--model") :]])
     assert (args.model, args.served_model_name, args.port) == ("/models/tiny", "tiny", 8001)
     assert (args.gpu_memory_fraction, args.dtype) == (0.5, "bfloat16")
 

@@ -279,8 +279,8 @@ def test_kill_9_of_the_server_leaves_no_ray_behind(tmp_path: Path) -> None:
             heads = [
                 p
                 for p in ray_processes(server)
-                if p.cmdline()[1] == "-c"
-                and "ray.scripts.scripts" in p.cmdline()[2]
+                if p.cmdline()[1:3] == ["-P", "-c"]
+                and "ray.scripts.scripts" in p.cmdline()[3]
                 and "--head" in p.cmdline()
             ]
             assert len(heads) == 1

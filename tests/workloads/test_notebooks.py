@@ -59,6 +59,8 @@ def test_jupyter_kernel_writes_to_the_volume_and_survives_a_restart(
     folder = Path(
         wait_for(admin, path("volumes", team, vol), phase_is("Bound"), "Bound")["status"]["path"]
     )
+    # A user's file named like a module Jupyter imports does not stand in for it.
+    (folder / "jupyter_server.py").write_text("raise SystemExit('the volume shadowed Jupyter')")
     env = [{"name": "GREETING", "value": "hello"}]
     create(admin, "notebooks", team, notebook(nb, volumes=[{"name": vol}], env=env))
     ready = wait_for(admin, path("notebooks", team, nb), phase_is("Ready"), "Ready", 120)

@@ -92,6 +92,7 @@ def _jupyter(base: str, cwd: Path, secret: str, home: Path) -> Launch:
         )
     command: tuple[str, ...] = (
         sys.executable,
+        "-P",  # its working dir is the user's: a logging.py there must not stand in for Python's
         "-m",
         "jupyterlab",
         "--no-browser",

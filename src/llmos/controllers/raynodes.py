@@ -224,14 +224,17 @@ _RAY_START = (
 
 def _ray(*args: str) -> list[str]:
     # The wrapper stops the whole process tree if the server dies (see fateshare).
+    # -P: the working dir is a volume's, whose files must not stand in for modules.
     return [
         sys.executable,
+        "-P",
         "-m",
         "llmos.runtime.local.fateshare",
         "--grace",
         "8",
         "--",
         sys.executable,
+        "-P",
         "-c",
         _RAY_START,
         "start",

@@ -21,6 +21,7 @@ class LlamaCppEngine(Engine):
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         args = [
             sys.executable,
+            "-P",  # the working dir may be a volume: none of its files stand in for modules
             "-m",
             "llama_cpp.server",
             "--model",

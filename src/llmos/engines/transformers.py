@@ -24,6 +24,7 @@ class TransformersEngine(Engine):
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         args = [
             sys.executable,
+            "-P",  # the working dir may be a volume: none of its files stand in for modules
             "-m",
             "llmos.engines.hf_server",
             "--model",
