@@ -169,13 +169,14 @@ def test_kill_9_of_the_server_leaves_no_jupyter_behind(tmp_path: Path) -> None:
             wait_for(
                 admin, path("notebooks", "default", "survivor"), phase_is("Ready"), "Ready", 120
             )
+            start_kernel(admin, "/notebooks/default/survivor/")  # a kernel in a session of its own
         pids = jupyter_pids(server)
         assert pids
+        tree = psutil.Process(server.pid).children(recursive=True)
+        assert any("ipykernel" in " ".join(p.cmdline()) for p in tree), "the kernel is running"
         server.stop(signal.SIGKILL)
-        _gone, alive = psutil.wait_procs(
-            [psutil.Process(p) for p in pids if psutil.pid_exists(p)], 10
-        )
-        assert alive == []
+        _gone, alive = psutil.wait_procs(tree, 15)
+        assert alive == [], [(p.pid, p.cmdline()) for p in alive]
         server.start()
         token = server.login("admin", "admin-password-123")
         with server.client(token) as admin:

@@ -30,6 +30,7 @@ Ready, Unhealthy, BackOff and OOMKilled come from
 
 from __future__ import annotations
 
+import getpass
 import importlib.util
 import os
 import shutil
@@ -174,12 +175,35 @@ def _vscode(base: str, cwd: Path, secret: str, home: Path) -> Launch:
 
 
 def _rstudio(base: str, cwd: Path, secret: str, home: Path) -> Launch:
+    """RStudio Server (open source, 1.4 or later) as this user, in the foreground, behind the proxy.
+
+    Its open-source edition has no way to require a secret: it runs with
+    ``--auth-none`` on 127.0.0.1, as jupyter-rsession-proxy runs it, so a local
+    process on the node can reach its port (docs/workloads.md).
+    """
     if shutil.which("rserver") is None:
         raise NotebookUnavailable(
             "RStudio is not available on this node: rstudio-server is not installed"
         )
-    command = ("rserver", "--www-address=127.0.0.1", "--www-port={port}", "--auth-none=1")
-    return Launch(command, {"LLMOS_NOTEBOOK_SECRET": secret}, "/")
+    state = home / "rserver"
+    (state / "db").mkdir(parents=True, exist_ok=True)
+    database = state / "database.conf"
+    database.write_text(f"provider=sqlite\ndirectory={state / 'db'}\n")
+    command = (
+        "rserver",
+        "--www-address=127.0.0.1",
+        "--www-port={port}",
+        f"--www-root-path={base}",  # the proxy's prefix, for its redirects
+        "--auth-none=1",
+        f"--server-user={getpass.getuser()}",
+        "--server-daemonize=0",  # the runtime supervises it
+        f"--server-data-dir={state / 'run'}",
+        f"--database-config-file={database}",
+        f"--secure-cookie-key-file={state / 'secure-cookie-key'}",
+        "--www-frame-origin=same",
+        "--www-verify-user-agent=0",
+    )
+    return Launch(command, {}, "/")
 
 
 LAUNCHERS: dict[str, Callable[[str, Path, str, Path], Launch]] = {
