@@ -198,9 +198,15 @@ def test_unavailable_types_say_so(admin: httpx.Client, team: str) -> None:
     admin.delete(path("notebooks", team, nb))
 
 
-def test_a_missing_volume_is_named(admin: httpx.Client, team: str) -> None:
-    nb = unique("novol")
-    create(admin, "notebooks", team, notebook(nb, volumes=[{"name": "does-not-exist"}]))
+def test_a_missing_volume_is_named_and_its_coming_starts_the_notebook(
+    admin: httpx.Client, team: str
+) -> None:
+    nb, vol = unique("novol"), unique("late")
+    create(admin, "notebooks", team, notebook(nb, volumes=[{"name": vol}]))
     failed = wait_for(admin, path("notebooks", team, nb), phase_is("Failed"), "Failed")
-    assert "Volume 'does-not-exist' does not exist" in failed["status"]["message"]
+    assert f"Volume '{vol}' does not exist" in failed["status"]["message"]
+    # Applied in the wrong order: the volume that comes later starts the notebook.
+    create(admin, "volumes", team, volume(vol))
+    ready = wait_for(admin, path("notebooks", team, nb), phase_is("Ready"), "Ready", 120)
+    assert ready["status"]["workingDir"].endswith(f"/{vol}")
     admin.delete(path("notebooks", team, nb))

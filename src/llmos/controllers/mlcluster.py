@@ -63,7 +63,7 @@ from llmos.controllers.rayscale import RayAutoscaler
 from llmos.controllers.raystatus import summarize
 from llmos.controllers.raytemp import RayTempDirs
 from llmos.controllers.replica_events import ReplicaEvents
-from llmos.controllers.volume import Storage, mounts
+from llmos.controllers.volume import VOLUMES, Storage, mounts, waiting_for_it
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
@@ -136,7 +136,10 @@ class MLClusterReconciler:
         self.autoscaler = RayAutoscaler(events)
         self.placer = ReplicaPlacer(gpus, events)
         self._numbers: dict[str, int] = {}  # replica key -> its allocation number
-        self.related: dict[str, Related] = {GPUDEVICES: owners_on("MLCluster")}
+        self.related: dict[str, Related] = {
+            GPUDEVICES: owners_on("MLCluster"),
+            VOLUMES: waiting_for_it(store, MLCLUSTERS),
+        }
         self.warmup = JobsWarmUp()
 
     def token(self, uid: str) -> str:

@@ -50,7 +50,7 @@ from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
 from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.replica_events import ReplicaEvents
-from llmos.controllers.volume import Mounted, Storage, mounts
+from llmos.controllers.volume import VOLUMES, Mounted, Storage, mounts, waiting_for_it
 from llmos.engines import modelscope
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.registry import choose
@@ -132,6 +132,7 @@ class ModelServiceReconciler:
         self.related: dict[str, Related] = {
             SECRETS: self._users_of_secret,
             GPUDEVICES: owners_on("ModelService"),
+            VOLUMES: waiting_for_it(store, MODELSERVICES),
         }
 
     async def _users_of_secret(self, event: WatchEvent) -> list[ObjectKey]:

@@ -56,7 +56,7 @@ from llmos.controllers.notebook_idle import (
     idle_timeout,
 )
 from llmos.controllers.replica_events import ReplicaEvents
-from llmos.controllers.volume import Storage, mounts
+from llmos.controllers.volume import VOLUMES, Storage, mounts, waiting_for_it
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
@@ -235,7 +235,10 @@ class NotebookReconciler:
         self._key = ServerKey(storage.root / "notebooks" / ".key")
         self.replica_events = ReplicaEvents(events)
         self.placer = ReplicaPlacer(gpus, events)
-        self.related: dict[str, Related] = {GPUDEVICES: owners_on("Notebook")}
+        self.related: dict[str, Related] = {
+            GPUDEVICES: owners_on("Notebook"),
+            VOLUMES: waiting_for_it(store, NOTEBOOKS),
+        }
 
     def secret(self, uid: str) -> str:
         """The notebook process's secret: stable for its uid, known only to this server."""

@@ -124,6 +124,30 @@ async def mounted_by(event: WatchEvent) -> list[ObjectKey]:
     return [ObjectKey(event.namespace, v["name"]) for v in spec.get("volumes") or []]
 
 
+def waiting_for_it(store: ResourceStore, resource: str) -> Related:
+    """Map a Volume's change to the ``resource`` objects that failed for want of it.
+
+    A workload that names a volume not there yet (or not Bound yet) fails with a
+    ``spec.volumes`` message and is not retried on a timer: once the volume comes,
+    this wakes it, so applying a workload before its volume works.
+    """
+
+    async def mapper(event: WatchEvent) -> list[ObjectKey]:
+        if event.type == "DELETED" or event.object["metadata"].get("deletionTimestamp"):
+            return []
+        named = f"Volume {event.name!r}"
+        page = await store.list(resource, event.namespace)
+        return [
+            ObjectKey(event.namespace, obj["metadata"]["name"])
+            for obj in page.items
+            if str((obj.get("status") or {}).get("message", "")).startswith(
+                "spec.volumes: " + named
+            )
+        ]
+
+    return mapper
+
+
 async def users_of(store: ResourceStore, namespace: str, name: str) -> list[str]:
     """Who mounts the volume: ``Kind/name (user U)`` for each workload."""
     found = []
