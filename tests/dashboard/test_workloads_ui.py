@@ -54,12 +54,14 @@ def test_create_a_volume_and_a_notebook_then_open_jupyterlab(
     # A notebook from the launcher: its kernel answers over the proxied WebSocket, although
     # the page holds no token (the proxy adds the notebook's secret to each request).
     lab.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
-    cell = lab.locator(".jp-Notebook .jp-Cell .cm-content").first
-    expect(cell).to_be_visible(timeout=60_000)
-    cell.click()
-    lab.keyboard.type("print(6 * 7)")
-    lab.keyboard.press("Shift+Enter")
-    expect(lab.locator(".jp-OutputArea-output").first).to_have_text("42", timeout=60_000)
+    idle = lab.get_by_role("button", name=re.compile(r"Python 3 \(ipykernel\) \| Idle"))
+    expect(idle).to_be_visible(timeout=60_000)  # its kernel is connected
+    cell = lab.locator(".jp-Notebook .jp-Cell").first
+    editor = cell.locator(".cm-content")
+    editor.fill("print(6 * 7)")
+    expect(editor).to_have_text("print(6 * 7)")
+    editor.press("Shift+Enter")
+    expect(cell.locator(".jp-OutputArea-output")).to_have_text("42", timeout=60_000)
     lab.close()
 
     go(page, "Volumes")

@@ -7,8 +7,12 @@ Ray is heavy on a small machine, so each test runs one small cluster and deletes
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -246,6 +250,40 @@ def test_only_users_who_may_run_code_reach_the_dashboard_and_llmos_ray_submit(
     assert "SUCCEEDED" in submitted.stderr
     failed = cli("ray", "submit", name, "-n", team, "--", "false", timeout=180)
     assert failed.code == 1 and "FAILED" in failed.stderr, failed
+
+    # Ray's own CLI, as docs/workloads.md shows it: an LLMOS token, the LLMOS CA, and a
+    # working dir uploaded through the proxy.
+    work = tmp_path / "job"
+    work.mkdir()
+    (work / "train.py").write_text(
+        "import pathlib\nprint('trained on', pathlib.Path('data.txt').read_text())\n"
+    )
+    (work / "data.txt").write_text("uploaded bytes")
+    ray_cli = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("ray")),
+            "job",
+            "submit",
+            "--address",
+            server.url + base + "/",
+            "--headers",
+            json.dumps({"Authorization": f"Bearer {server.admin_token}"}),  # type: ignore[attr-defined]
+            "--verify",
+            str(server.ca),
+            "--working-dir",
+            str(work),
+            "--",
+            "python",
+            "train.py",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    said = re.sub(r"\x1b\[[0-9;]*m", "", ray_cli.stdout + ray_cli.stderr)  # no colours
+    assert ray_cli.returncode == 0, said
+    assert "trained on uploaded bytes" in said
+    assert re.search(r"Job 'raysubmit_\w+' succeeded", said), said
     delete_and_wait(server, admin, path("mlclusters", team, name))
 
 

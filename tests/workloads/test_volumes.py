@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -65,11 +66,8 @@ def test_a_volume_is_a_directory_with_its_usage_and_capacity(admin: httpx.Client
     assert not folder.exists()
 
 
-def test_a_mounted_volume_waits_for_its_users_and_names_them(admin: httpx.Client) -> None:
-    vol, nb = unique("held"), unique("nb")
-    create(admin, "volumes", NS, volume(vol))
-    wait_for(admin, path("volumes", NS, vol), phase_is("Bound"), "Bound")
-    create(admin, "notebooks", NS, notebook(nb, volumes=[{"name": vol}], stopped=True))
+def delete_while_held(admin: httpx.Client, vol: str, user: str) -> dict[str, Any]:
+    """Delete a mounted volume: it waits, InUse, naming ``user``; the volume as it waits."""
     assert admin.delete(path("volumes", NS, vol)).status_code == 200
     held = wait_for(
         admin,
@@ -77,7 +75,16 @@ def test_a_mounted_volume_waits_for_its_users_and_names_them(admin: httpx.Client
         lambda o: condition(o, "InUse").get("status") == "True",
         "InUse",
     )
-    assert f"Notebook/{nb} (user admin)" in condition(held, "InUse")["message"]
+    assert user in condition(held, "InUse")["message"]
+    return held
+
+
+def test_a_mounted_volume_waits_for_its_users_and_names_them(admin: httpx.Client) -> None:
+    vol, nb = unique("held"), unique("nb")
+    create(admin, "volumes", NS, volume(vol))
+    wait_for(admin, path("volumes", NS, vol), phase_is("Bound"), "Bound")
+    create(admin, "notebooks", NS, notebook(nb, volumes=[{"name": vol}], stopped=True))
+    held = delete_while_held(admin, vol, f"Notebook/{nb} (user admin)")
     assert held["status"]["phase"] == "Terminating"
     folder = Path(held["status"]["path"])
     assert folder.is_dir()
@@ -114,14 +121,7 @@ def test_a_modelservice_replica_runs_in_its_volume_which_waits_for_it(
     )
     assert env["LLMOS_VOLUME_" + vol.upper().replace("-", "_")] == folder
 
-    assert admin.delete(path("volumes", NS, vol)).status_code == 200
-    held = wait_for(
-        admin,
-        path("volumes", NS, vol),
-        lambda o: condition(o, "InUse").get("status") == "True",
-        "InUse",
-    )
-    assert f"ModelService/{ms} (user admin)" in condition(held, "InUse")["message"]
+    delete_while_held(admin, vol, f"ModelService/{ms} (user admin)")
     assert Path(folder).is_dir()
     assert admin.delete(ms_path(NS, ms)).status_code == 200
     wait_for_gone(admin, path("volumes", NS, vol))
