@@ -206,6 +206,19 @@ REFUSED = [
         "needs 9 whole GPUs; only 8 are free (GPU 0, GPU 1, GPU 2, GPU 3, GPU 4, GPU 5, GPU 6, GPU 7)",
     ),
     (
+        "two shares on a one-GPU node",
+        with_held(RTX4090),
+        GPURequest(count=2, memory_bytes=1 * GiB),
+        "needs 2 GPUs with 1 GiB free; this node has only 1 GPU that can take work (GPU 0)",
+    ),
+    (
+        "two half GPUs, one of two GPUs unhealthy",
+        unhealthy(1, with_held(MIXED), "XID 79 (GPU has fallen off the bus)"),
+        GPURequest(count=3, fraction=0.5),
+        "needs 3 GPUs with 50% of its memory free; this node has only 2 GPUs that can take "
+        "work (GPU 0, GPU 2); GPU 1 is Unhealthy: XID 79 (GPU has fallen off the bus)",
+    ),
+    (
         "the only GPU is shared",
         with_held(RTX4090, gpu0=[held("chat", 4), held("embed", 2)]),
         WHOLE,

@@ -186,9 +186,11 @@ def _shortfall(
             )
         return f"{wanted}; {found}{tail}"
     fitting = {g.index for g in fits}
-    largest = max(
-        (g for g in usable if g.index not in fitting), key=lambda g: (g.free_bytes, -g.index)
-    )
+    short = [g for g in usable if g.index not in fitting]
+    if not short:  # every GPU that can take work has room: there are too few of them
+        count = f"{len(fits)} GPU{'s' if len(fits) != 1 else ''}"
+        return f"{wanted}; this node has only {count} that can take work ({names}){tail}"
+    largest = max(short, key=lambda g: (g.free_bytes, -g.index))
     free = gib(largest.free_bytes)
     if request.fraction is not None:
         free = f"{largest.free_bytes / largest.memory_total_bytes:.0%} ({free})"
