@@ -131,6 +131,16 @@ CASES = [
         must_not_exist="qty",
     ),
     Case(
+        "gpus-through-env",
+        "POST",
+        NS,
+        422,
+        "CUDA_VISIBLE_DEVICES is set by LLMOS from the GPUs it gives the workload",
+        json=ms("gpuenv", env=[{"name": "CUDA_VISIBLE_DEVICES", "value": "0,1,2,3"}]),
+        field="spec.env.0.name",
+        must_not_exist="gpuenv",
+    ),
+    Case(
         "missing-required",
         "POST",
         NS,

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-from llmos.engines.base import EngineContext, EngineError, ModelFiles
+from llmos.engines.base import EngineContext, EngineError, ModelFiles, share_text
 from llmos.engines.hf_server.__main__ import parse
 from llmos.engines.registry import choose
 from llmos.engines.transformers import TransformersEngine
@@ -39,7 +39,7 @@ def test_memory_share_and_engine_args_are_passed_on() -> None:
         MODEL, "tiny", engine_args=("--dtype", "bfloat16"), gpus=(0,), gpu_memory_fraction=0.5
     )
     command = TransformersEngine().command(ctx)
-    assert command[-4:] == ("--gpu-memory-fraction", "0.50", "--dtype", "bfloat16")
+    assert command[-4:] == ("--gpu-memory-fraction", "0.5000", "--dtype", "bfloat16")
     # What the server parses is exactly what the engine wrote.
     args = parse([a.replace("{port}", "8001") for a in command[command.index("--model") :]])
     assert (args.model, args.served_model_name, args.port) == ("/models/tiny", "tiny", 8001)
@@ -87,3 +87,13 @@ def test_missing_packages_name_the_extra() -> None:
     assert "pip install 'llmos[transformers]'" in problem
     with pytest.raises(EngineError, match="not installed"):
         Absent.check(EngineContext(MODEL, "tiny"))
+
+
+@pytest.mark.parametrize(
+    ("fraction", "flag"),
+    [(0.5, "0.5000"), (0.335, "0.3350"), (2**28 / (80 * 2**30), "0.0031"), (1e-6, "0.0001")],
+)
+def test_a_share_is_rounded_down_but_never_to_zero(fraction: float, flag: str) -> None:
+    """256 MiB of an 80 GiB GPU is 0.0031, not "0.00" (which engines refuse)."""
+    assert share_text(fraction) == flag
+    assert 0 < float(flag) <= fraction or fraction < 0.0001

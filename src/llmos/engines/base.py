@@ -8,6 +8,7 @@ One module per engine (``llama_cpp``, ``vllm``, ``transformers``) subclasses
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -48,6 +49,12 @@ class EngineContext:
     gpu_memory_fraction: float | None = None
     # Layers to offload so a GGUF model stays within its share (llama.cpp; None: all).
     gpu_layers: int | None = None
+
+
+def share_text(fraction: float) -> str:
+    """A GPU share as an engine's flag takes it: rounded down, so never more than was given
+    (three shares of 0.335 are not 1.02 of a GPU), and never 0 (which engines refuse)."""
+    return f"{max(math.floor(fraction * 10_000), 1) / 10_000:.4f}"
 
 
 class Engine:

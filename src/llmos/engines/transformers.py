@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import ClassVar
 
-from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe
+from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe, share_text
 
 
 class TransformersEngine(Engine):
@@ -37,7 +37,7 @@ class TransformersEngine(Engine):
             "{port}",
         ]
         if ctx.gpu_memory_fraction is not None:
-            args += ["--gpu-memory-fraction", f"{ctx.gpu_memory_fraction:.2f}"]
+            args += ["--gpu-memory-fraction", share_text(ctx.gpu_memory_fraction)]
         return (*args, *ctx.engine_args)
 
     def env(self, ctx: EngineContext) -> dict[str, str]:

@@ -11,7 +11,7 @@ import os
 import shutil
 from typing import ClassVar
 
-from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe
+from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe, share_text
 
 
 class VLLMEngine(Engine):
@@ -54,5 +54,5 @@ class VLLMEngine(Engine):
             ctx.gpu_memory_fraction is not None
             and "--gpu-memory-utilization" not in ctx.engine_args
         ):
-            args += ["--gpu-memory-utilization", f"{ctx.gpu_memory_fraction:.2f}"]
+            args += ["--gpu-memory-utilization", share_text(ctx.gpu_memory_fraction)]
         return (*args, *ctx.engine_args)

@@ -41,9 +41,23 @@ class VolumeMount(Strict):
     readOnly: bool = False
 
 
+# Set by LLMOS from spec.resources: a workload's env must not hand out GPUs it was not given.
+RESERVED_ENV = frozenset({"CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "NVIDIA_VISIBLE_DEVICES"})
+
+
 class EnvVar(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     value: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in RESERVED_ENV:
+            raise ValueError(
+                f"{name} is set by LLMOS from the GPUs it gives the workload: "
+                "ask for GPUs in spec.resources (gpu, gpuMemory) instead"
+            )
+        return name
 
 
 class ModelServiceSpec(Strict):
