@@ -11,9 +11,13 @@ Starts ``llmos server`` (own data dir under OUT_DIR, a free port), then checks:
    FailedScheduling Event naming the shortfall;
 3. a model with ``resources.gpuMemory: 2Gi`` is Scheduled, its allocation is
    in the GPUDevice's status, its engine process has that GPU in
-   ``CUDA_VISIBLE_DEVICES``, and ``nvidia-smi`` shows the engine using GPU
-   memory (fails if the engine cannot reach the GPU, e.g. a CPU build of
-   llama-cpp-python, unless LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE=1);
+   ``CUDA_VISIBLE_DEVICES``, ``nvidia-smi`` shows the engine using GPU
+   memory (by its pid, or, where nvidia-smi's pids are another pid
+   namespace's, by that GPU's memory grown since the deploy), and so does
+   ``/metrics`` (the workload's ``llmos_workload_gpu_memory_bytes``, or the
+   GPU's ``llmos_gpu_memory_used_bytes`` where pids do not match); fails if
+   the engine cannot reach the GPU, e.g. a CPU build of llama-cpp-python,
+   unless LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE=1;
 4. chat works through the gateway, and prints tokens/s;
 5. deleting it releases the allocation.
 
@@ -204,7 +208,80 @@ def refusal(admin: httpx.Client, devices: list[dict[str, Any]], spec: dict[str, 
     admin.delete(f"{MS}/gpu-check-too-big")
 
 
+def gpu_memory_used() -> dict[str, int]:
+    """MiB in use on each GPU, by index, as nvidia-smi sees it (empty without nvidia-smi)."""
+    return {row[0]: int(row[1]) for row in nvidia_smi("--query-gpu=index,memory.used")}
+
+
+def metric_values(admin: httpx.Client, name: str) -> list[tuple[dict[str, str], float]]:
+    """(labels, value) of each sample of ``name`` in the server's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = admin.get("/metrics").text
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
+def gpu_memory_in_use(
+    admin: httpx.Client, process: psutil.Process, gpu: int, before: dict[str, int], engine: str
+) -> None:
+    """The engine holds GPU memory on its GPU: by its pid in nvidia-smi, or (in a container whose
+    pid namespace is not the host's, where nvidia-smi's pids are the host's) by that GPU's memory
+    having grown since before the model was deployed; and the metrics show it."""
+    apps = nvidia_smi("--query-compute-apps=pid,used_memory")
+    report["computeApps"] = apps
+    used = next((int(row[1]) for row in apps if row[0] == str(process.pid)), None)
+    grown = gpu_memory_used().get(str(gpu), 0) - before.get(str(gpu), 0)
+    report["engineGpuMemoryMiB"], report["gpuMemoryGrowthMiB"] = used, grown
+    if used:
+        check(True, f"engine pid {process.pid} uses {used} MiB of GPU memory")
+    elif grown >= 64:
+        check(
+            True,
+            f"GPU {gpu} holds {grown} MiB more since the deploy (nvidia-smi's pids are "
+            f"not this pid namespace's: {[row[0] for row in apps]})",
+        )
+    elif os.environ.get("LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE") == "1" or not shutil.which(
+        "nvidia-smi"
+    ):
+        print(f"warn engine pid {process.pid} uses no GPU memory (runs on the CPU)")
+        return
+    else:
+        check(False, f"engine pid {process.pid} uses no GPU memory: {CPU_ENGINE_FIX[engine]}")
+        return
+    # The metrics: the workload's own series where NVML's pids are this namespace's, the GPU's.
+    mine = [
+        value
+        for labels, value in metric_values(admin, "llmos_workload_gpu_memory_bytes")
+        if labels.get("name") == "gpu-check" and labels.get("gpu") == str(gpu)
+    ]
+    on_gpu = [
+        value
+        for labels, value in metric_values(admin, "llmos_gpu_memory_used_bytes")
+        if labels.get("gpu") == str(gpu)
+    ]
+    report["metrics"] = {"workloadGpuMemoryBytes": mine, "gpuMemoryUsedBytes": on_gpu}
+    if mine:
+        check(
+            mine[0] > 0, f"/metrics: llmos_workload_gpu_memory_bytes{{gpu={gpu}}} = {mine[0]:.0f}"
+        )
+    else:
+        print(
+            "warn /metrics has no llmos_workload_gpu_memory_bytes for gpu-check (NVML's pids "
+            "are not this pid namespace's)"
+        )
+        check(
+            bool(on_gpu) and on_gpu[0] >= (before.get(str(gpu), 0) + 64) * 2**20,
+            f"/metrics: llmos_gpu_memory_used_bytes{{gpu={gpu}}} = {on_gpu} grew with the model",
+        )
+
+
 def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) -> None:
+    before = gpu_memory_used()
     body = {
         "apiVersion": "ml.llmos.ai/v1",
         "kind": "ModelService",
@@ -243,21 +320,7 @@ def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) ->
         return
     visible = process.environ().get("CUDA_VISIBLE_DEVICES")
     check(visible == str(held[0][0]), f"engine CUDA_VISIBLE_DEVICES={visible}")
-    apps = nvidia_smi("--query-compute-apps=pid,used_memory")
-    report["computeApps"] = apps
-    used = next((int(row[1]) for row in apps if row[0] == str(process.pid)), None)
-    report["engineGpuMemoryMiB"] = used
-    if used:
-        check(True, f"engine pid {process.pid} uses {used} MiB of GPU memory")
-    elif os.environ.get("LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE") == "1" or not shutil.which(
-        "nvidia-smi"
-    ):
-        print(f"warn engine pid {process.pid} uses no GPU memory (runs on the CPU)")
-    else:
-        check(
-            False,
-            f"engine pid {process.pid} uses no GPU memory: {CPU_ENGINE_FIX[spec['engine']]}",
-        )
+    gpu_memory_in_use(admin, process, held[0][0], before, spec["engine"])
     key = admin.post("/v1-auth/apikeys", json={"description": "gpu-check"}).json()["token"]
     with server.client(key) as client:
         started = time.monotonic()

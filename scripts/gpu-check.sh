@@ -15,8 +15,10 @@
 # Writes the reports, the NVML reading (a fixture for tests/preflight/fixtures/nvml)
 # and the recording to $OUT, or to a temporary directory. Exits non-zero if any part failed.
 #
-# Runs llmos from .venv, else with `uv run`; LLMOS_PYTHON=/path/to/python uses
-# that interpreter (`python -m llmos`) instead. LLMOS_GPU_CHECK_ENGINE picks the
+# 0. Installs first: `scripts/setup --transformers` (the locked .venv with torch's CUDA
+#    build; warm, seconds), unless LLMOS_GPU_CHECK_SKIP_SETUP=1 or LLMOS_PYTHON=/path/to/python,
+#    an interpreter that already has llmos (`python -m llmos`; scripts/gpu-check-device.sh
+#    installs its kit and runs this with it on a lent GPU machine). LLMOS_GPU_CHECK_ENGINE picks the
 # engine of step 3 (see scripts/gpu-check-serving.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,12 +31,14 @@ if [[ -n "${LLMOS_PYTHON:-}" ]]; then
     # An interpreter that has llmos installed (scripts/gpu-check-device.sh on a lent GPU machine).
     llmos=("$LLMOS_PYTHON" -m llmos)
     python="$LLMOS_PYTHON"
-elif [[ -x .venv/bin/llmos ]]; then
+else
+    # Step 0, install: the locked venv with the transformers engine (torch's CUDA build), as
+    # scripts/setup makes it; warm, it only checks. LLMOS_GPU_CHECK_SKIP_SETUP=1 uses .venv as is.
+    if [[ "${LLMOS_GPU_CHECK_SKIP_SETUP:-}" != 1 ]]; then
+        scripts/setup --transformers
+    fi
     llmos=(.venv/bin/llmos)
     python=.venv/bin/python
-else
-    llmos=(uv run llmos)
-    python="uv run python"
 fi
 # Until `llmos` has more than one command, Typer runs the lone command as the root.
 if ! "${llmos[@]}" preflight --help >/dev/null 2>&1; then
