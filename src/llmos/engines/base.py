@@ -61,7 +61,7 @@ class Engine:
     """Base class of serving engines. Subclasses set the ClassVars and ``command``."""
 
     name: ClassVar[str]
-    extra: ClassVar[str]  # the `pip install 'llmos[EXTRA]'` that brings it
+    install: ClassVar[str]  # the command that installs it, e.g. pip install 'llmos[transformers]'
     modules: ClassVar[tuple[str, ...]]  # importable modules it needs
     formats: ClassVar[tuple[ModelFormat, ...]]
     needs_gpu: ClassVar[bool] = False
@@ -75,7 +75,7 @@ class Engine:
             return None
         return (
             f"the {cls.name} engine is not installed on this node (missing Python "
-            f"module {', '.join(absent)}): install it with pip install 'llmos[{cls.extra}]'"
+            f"module {', '.join(absent)}): install it with {cls.install}"
         )
 
     @classmethod

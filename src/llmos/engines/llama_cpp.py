@@ -10,7 +10,8 @@ from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe
 
 class LlamaCppEngine(Engine):
     name: ClassVar[str] = "llama-cpp"
-    extra: ClassVar[str] = "llama-cpp"
+    # One of LLMOS's own dependencies, so missing only from a broken install.
+    install: ClassVar[str] = "pip install 'llama-cpp-python[server]' (or scripts/setup)"
     modules: ClassVar[tuple[str, ...]] = ("llama_cpp", "sse_starlette", "starlette_context")
     formats: ClassVar[tuple[ModelFormat, ...]] = ("gguf",)
     # llama-cpp-python's server has no /health, and its model routes take the model's

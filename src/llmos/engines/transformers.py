@@ -16,7 +16,7 @@ from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe, share_
 
 class TransformersEngine(Engine):
     name: ClassVar[str] = "transformers"
-    extra: ClassVar[str] = "transformers"
+    install: ClassVar[str] = "pip install 'llmos[transformers]' (or scripts/setup --transformers)"
     modules: ClassVar[tuple[str, ...]] = ("torch", "transformers", "accelerate")
     formats: ClassVar[tuple[ModelFormat, ...]] = ("safetensors",)
     health: ClassVar[Probe] = Probe("/health", startup_timeout_seconds=600)

@@ -16,7 +16,8 @@ from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe, share_
 
 class VLLMEngine(Engine):
     name: ClassVar[str] = "vllm"
-    extra: ClassVar[str] = "vllm"
+    # Not an LLMOS extra: vLLM pins its own torch, so it goes in an environment of its own.
+    install: ClassVar[str] = "uv tool install vllm==0.33.0"
     modules: ClassVar[tuple[str, ...]] = ("vllm",)
     formats: ClassVar[tuple[ModelFormat, ...]] = ("safetensors", "gguf")
     needs_gpu: ClassVar[bool] = True
@@ -32,7 +33,7 @@ class VLLMEngine(Engine):
             return None
         return (
             "the vllm engine is not installed on this node (no `vllm` command on PATH): "
-            "install it in its own environment with `uv tool install vllm==0.33.0`, or set "
+            f"install it in its own environment with `{cls.install}`, or set "
             "LLMOS_VLLM_COMMAND to its path"
         )
 
