@@ -233,7 +233,7 @@ class GPUCollector(Collector):
         }
         ecc = CounterMetricFamily(
             "llmos_gpu_ecc_errors",
-            "ECC errors since the driver loaded (aggregate), by type.",
+            "ECC errors over the GPU's lifetime (NVML's aggregate counter), by type.",
             labels=[*GPU_LABELS, "type"],
         )
         for gpu in self.publisher.snapshot.gpus:
