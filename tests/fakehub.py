@@ -24,6 +24,8 @@ Bearer`` or the ``m_session_id`` cookie) 401, with ModelScope's JSON error body.
 
 A repo can hold its file's body at given offsets until the test releases it
 (``hold_at``), or drop the connection once after some bytes (``drop_after``).
+A held body whose client closes the connection ends there, and is recorded in
+``abandoned`` (``wait_abandoned``).
 Every request is recorded with its headers and what it asked for. The server runs
 on a thread of the test process.
 """
@@ -33,8 +35,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import select
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -78,6 +82,7 @@ class FakeHub:
         self.requests: list[Seen] = []
         self.held = threading.Condition()
         self.holding: tuple[str, int] | None = None  # (repo, offset) a body waits at
+        self.abandoned: list[tuple[str, int]] = []  # held bodies whose client went away
         self._go = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -121,18 +126,47 @@ class FakeHub:
             assert self.holding is not None
             return self.holding[1]
 
+    def wait_abandoned(self, repo_id: str, timeout: float) -> int:
+        """Wait until a held body of ``repo_id`` lost its client; return its offset."""
+        with self.held:
+            if not self.held.wait_for(
+                lambda: any(repo == repo_id for repo, _ in self.abandoned), timeout
+            ):
+                raise AssertionError(f"the download of {repo_id} went on for {timeout}s")
+            return next(offset for repo, offset in self.abandoned if repo == repo_id)
+
     def release(self) -> None:
         """Let the held body go on."""
         with self.held:
             self.holding = None
         self._go.set()
 
-    def _hold(self, repo_id: str, offset: int) -> None:
+    def _hold(self, repo_id: str, offset: int, connection: socket.socket) -> bool:
+        """Wait for :meth:`release` (or HOLD_TIMEOUT); False if the client went away first."""
         with self.held:
             self._go.clear()
             self.holding = (repo_id, offset)
             self.held.notify_all()
-        self._go.wait(HOLD_TIMEOUT)
+        deadline = time.monotonic() + HOLD_TIMEOUT
+        while not self._go.wait(0.05) and time.monotonic() < deadline:
+            if _closed(connection):
+                with self.held:
+                    if self.holding == (repo_id, offset):
+                        self.holding = None
+                    self.abandoned.append((repo_id, offset))
+                    self.held.notify_all()
+                return False
+        return True
+
+
+def _closed(connection: socket.socket) -> bool:
+    """Whether the peer closed ``connection`` (it sends nothing more on a held response)."""
+    if not select.select([connection], [], [], 0)[0]:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset
+        return True
 
 
 _API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<kind>revision|tree)/(?P<rev>[^/?]+)")
@@ -288,7 +322,9 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             while offset <= end:
                 if repo.hold_at and offset >= repo.hold_at[0]:
                     repo.hold_at.pop(0)
-                    hub._hold(repo_id, offset)
+                    if not hub._hold(repo_id, offset, self.connection):
+                        self.close_connection = True
+                        return
                 stop = min(end + 1, offset + CHUNK)
                 if repo.hold_at:
                     stop = min(stop, max(repo.hold_at[0], offset + 1))

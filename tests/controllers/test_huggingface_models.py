@@ -4,12 +4,14 @@ One llmos server for the module, pointed at the fake hub with the
 ``huggingface-endpoint`` Setting. The hub serves the bundled SmolLM2 GGUF as
 ``model.gguf`` of several repos (plain, held mid-body, dropping the connection,
 private), so what is downloaded really runs under llama.cpp. Each test deletes
-its ModelServices, which stops their engines.
+its ModelServices, which stops their engines. The test of a server stopped
+mid-download starts a server of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +27,7 @@ from downloads import condition, set_setting, wait_until
 from factories import create_namespace, create_secret, ms_path, secret_path
 from fakehub import FakeHub, Repo
 from llmos.engines.sources import bundled
-from server import RunningServer, admin_server
+from server import RunningServer, admin_server, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +44,8 @@ def hub() -> Iterator[FakeHub]:
     fake.add("org/slow", Repo({"model.gguf": GGUF}, hold_at=[30 * MiB, 60 * MiB]))
     fake.add("org/flaky", Repo({"model.gguf": GGUF}, drop_after=25 * MiB))
     fake.add("org/private", Repo({"model.gguf": GGUF}, token=TOKEN))
+    fake.add("org/deleted", Repo({"model.gguf": GGUF}, hold_at=[30 * MiB]))
+    fake.add("org/shutdown", Repo({"model.gguf": GGUF}, hold_at=[30 * MiB]))
     yield fake
     fake.stop()
 
@@ -109,6 +113,23 @@ def snapshot_file(server: RunningServer, repo: str) -> Path:
         "snapshots/*/model.gguf"
     )
     return path
+
+
+def downloaders(server_pid: int) -> list[psutil.Process]:
+    """The server's download processes (llmos.engines.downloader)."""
+    found = []
+    for child in psutil.Process(server_pid).children(recursive=True):
+        try:
+            if "llmos.engines.downloader" in child.cmdline():
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def wait_gone(processes: list[psutil.Process], timeout: float = 10.0) -> None:
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    assert not alive, f"still running after {timeout}s: {alive}"
 
 
 def engine_env(server: RunningServer, repo: str) -> dict[str, str]:
@@ -249,3 +270,64 @@ def test_private_repo_needs_the_token_secret(
     thief = deployed(other, "thief", "org/private:model.gguf")
     ms = wait_until(hf_admin, thief, lambda s: s.get("phase") == "Failed", "failure")
     assert "'org/private' was not found" in ms["status"]["message"]
+
+
+def test_deleting_the_model_service_stops_its_download(
+    hf_server: RunningServer,
+    hf_admin: httpx.Client,
+    hub: FakeHub,
+    namespace: str,
+    deployed: Callable[..., str],
+) -> None:
+    path = deployed(namespace, "deleted", "org/deleted:model.gguf")
+    offset = hub.wait_held("org/deleted")
+    [downloader] = downloaders(hf_server.pid)
+    assert hf_admin.delete(path).status_code == 200
+    # The hub sees the connection closed, mid-file, and the download's process ends.
+    assert hub.wait_abandoned("org/deleted", timeout=5) == offset
+    wait_gone([downloader], timeout=5)
+    assert len(hub.seen("org/deleted", "GET", "resolve")) == 1
+    # huggingface_hub never resumes another process's partial file: none is left behind.
+    blobs = hf_server.data_dir / "models" / "models--org--deleted" / "blobs"
+    assert list(blobs.glob("*.incomplete")) == []
+    wait_until(hf_admin, path, lambda status: False, "deletion", gone=True)
+
+    # Created again, it downloads the file again (from its start) and goes on.
+    path = deployed(namespace, "again", "org/deleted:model.gguf")
+    wait_until(
+        hf_admin,
+        path,
+        lambda s: condition(s, "ModelAvailable").get("status") == "True",
+        "model available",
+    )
+    gets = hub.seen("org/deleted", "GET", "resolve")
+    assert [g.headers.get("range") for g in gets] == [None, None]
+    assert snapshot_file(hf_server, "org/deleted").read_bytes() == GGUF
+
+
+def test_a_server_stopped_mid_download_exits_at_once(tmp_path: Path, hub: FakeHub) -> None:
+    running = start_server(tmp_path / "data")
+    try:
+        running.setup_admin()
+        with running.admin_client() as admin:
+            set_setting(admin, "huggingface-endpoint", hub.url)
+            create_namespace(admin, "stopping")
+            body = {
+                "apiVersion": "ml.llmos.ai/v1",
+                "kind": "ModelService",
+                "metadata": {"name": "held"},
+                "spec": {"model": "org/shutdown:model.gguf", "modelRegistry": "huggingface"},
+            }
+            assert admin.post(ms_path("stopping"), json=body).status_code == 201
+        offset = hub.wait_held("org/shutdown")
+        [downloader] = downloaders(running.pid)
+        started = time.monotonic()
+        code = running.stop(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        running.stop()
+    assert code == 0, running.log()
+    assert took < 5, f"the server took {took:.1f}s to exit:\n{running.log()}"
+    assert hub.wait_abandoned("org/shutdown", timeout=5) == offset
+    wait_gone([downloader], timeout=5)
+    assert len(hub.seen("org/shutdown", "GET", "resolve")) == 1

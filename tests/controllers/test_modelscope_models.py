@@ -3,8 +3,10 @@
 One llmos server for the module, pointed at the fake (tests/fakehub.py) with the
 ``modelscope-endpoint`` Setting. The site serves the bundled SmolLM2 GGUF as
 ``model.gguf`` of ``org/tiny``, held mid-body once so that the progress in
-status can be seen, and what is downloaded really runs under llama.cpp. The
-download itself (files, resuming, tokens) is tested in tests/engines/test_modelscope.py.
+status can be seen, and what is downloaded really runs under llama.cpp; and as
+``org/resumed``, held once, for a download stopped by deleting its ModelService and
+resumed by the next. The download itself (files, resuming, tokens) is tested in
+tests/engines/test_modelscope.py.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ GGUF = bundled("smollm2").path.read_bytes()
 def site() -> Iterator[FakeHub]:
     fake = FakeHub().start()
     fake.add("org/tiny", Repo({"model.gguf": GGUF, "README.md": b"# tiny\n"}, hold_at=[30 * MiB]))
+    fake.add("org/resumed", Repo({"model.gguf": GGUF}, hold_at=[30 * MiB]))
     yield fake
     fake.stop()
 
@@ -159,3 +162,31 @@ def test_the_endpoint_setting_must_be_a_url(ms_admin: httpx.Client) -> None:
     )
     assert response.status_code == 422, response.text
     assert "setting modelscope-endpoint must be a URL" in response.text
+
+
+def test_a_download_stopped_by_deleting_resumes_for_the_next(
+    ms_server: RunningServer,
+    ms_admin: httpx.Client,
+    site: FakeHub,
+    deploy: Callable[[str], tuple[str, str]],
+) -> None:
+    _, path = deploy("org/resumed:model.gguf")
+    offset = site.wait_held("org/resumed")
+    assert ms_admin.delete(path).status_code == 200
+    assert site.wait_abandoned("org/resumed", timeout=5) == offset
+    cached = ms_server.data_dir / "models/modelscope/models/org--resumed/snapshots/master"
+    kept = (cached / "model.gguf.incomplete").stat().st_size
+    assert 0 < kept <= offset
+    wait_until(ms_admin, path, lambda status: False, "deletion", gone=True)
+
+    # A ModelService created later fetches only the rest.
+    _, path = deploy("org/resumed:model.gguf")
+    wait_until(
+        ms_admin,
+        path,
+        lambda s: condition(s, "ModelAvailable").get("status") == "True",
+        "model available",
+    )
+    gets = site.seen("org/resumed", "GET", "file")
+    assert [g.headers.get("range") for g in gets] == [None, f"bytes={kept}-"]
+    assert (cached / "model.gguf").read_bytes() == GGUF

@@ -9,7 +9,8 @@ Ready, Unhealthy, BackOff, OOMKilled (a replica's exit that the runtime
 judged an out-of-memory kill, with its last lines; these five from
 :class:`~llmos.controllers.replica_events.ReplicaEvents`, shared with Notebooks
 and MLClusters) and Evicted (its GPU turned Unhealthy or went away). A finalizer stops the replicas before the
-object goes.
+object goes; its download stops then too, unless another ModelService still wants it
+(:meth:`~llmos.controllers.downloads.Downloads.release`).
 
 ``spec.hfTokenSecret`` names a Secret in the same namespace whose ``token`` key
 holds a Hugging Face token: it is sent with the download and given to the
@@ -37,9 +38,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import Hashable
 from typing import Any
 
-from llmos._lib.errors import LLMOSError
+from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.quantity import format_bytes
 from llmos.controllers.downloads import Downloads
 from llmos.controllers.errors import PermanentError
@@ -139,9 +141,16 @@ class ModelServiceReconciler:
         return await users_of_secret(self.store, event)
 
     async def reconcile(self, key: ObjectKey) -> float | None:
-        ms = await self.store.get(MODELSERVICES, key.namespace, key.name)
+        owner = (MODELSERVICES, key)  # of its download
+        try:
+            ms = await self.store.get(MODELSERVICES, key.namespace, key.name)
+        except LLMOSError as exc:
+            if exc.reason == Reason.NOT_FOUND:
+                self.downloads.release(owner)
+            raise
         meta = ms["metadata"]
         if meta.get("deletionTimestamp"):
+            self.downloads.release(owner)
             await self._remove_replicas(key, keep=0)
             if FINALIZER in meta.get("finalizers", []):
                 meta["finalizers"] = [f for f in meta["finalizers"] if f != FINALIZER]
@@ -151,6 +160,7 @@ class ModelServiceReconciler:
         if ms["spec"].get("endpoint") or int(ms["spec"].get("replicas", 1)) == 0:
             # Nothing runs here (an external endpoint, or scaled to zero): stop what
             # ran before; the finalizer has nothing left to guard.
+            self.downloads.release(owner)
             await self._remove_replicas(key, keep=0)
             if FINALIZER in meta.get("finalizers", []):
                 meta["finalizers"] = [f for f in meta["finalizers"] if f != FINALIZER]
@@ -169,9 +179,10 @@ class ModelServiceReconciler:
         try:
             token = await hf_token(self.store, ms)
         except EngineError as exc:
+            self.downloads.release(owner)
             return await self._fail(ms, status, "ModelAvailable", "TokenUnavailable", str(exc))
         try:
-            files = self._model_files(ms, status, token)
+            files = self._model_files(ms, status, token, owner)
         except EngineError as exc:
             return await self._fail(ms, status, "ModelAvailable", "ModelUnavailable", str(exc))
         if files is None:
@@ -253,14 +264,17 @@ class ModelServiceReconciler:
         return self.setting("huggingface-endpoint") or None
 
     def _model_files(
-        self, ms: dict[str, Any], status: dict[str, Any], token: str | None
+        self, ms: dict[str, Any], status: dict[str, Any], token: str | None, owner: Hashable
     ) -> ModelFiles | None:
+        """The model's files, or None while they download (for ``owner``, the ModelService)."""
         ref = _ref(ms)
+        if ref.source not in ("huggingface", "modelscope"):
+            self.downloads.release(owner)  # nothing to download now
         files = resolve_now(ref)
         if files is not None:
             return files
         endpoint = self._endpoint(ref)
-        state = self.downloads.state(ref, endpoint=endpoint, token=token)
+        state = self.downloads.state(ref, owner=owner, endpoint=endpoint, token=token)
         if state.files is not None:
             return state.files
         if state.error:
