@@ -49,6 +49,21 @@ def test_defaults() -> None:
     assert config.node_name == socket.gethostname().lower()
 
 
+def test_events_are_kept_an_hour_and_100_per_object_unless_told(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = ServerConfig()
+    assert (config.event_ttl_seconds, config.events_per_object) == (3600, 100)
+    assert config.event_sweep_interval == 60
+    path = _file(tmp_path, "eventTtlSeconds: 120\neventsPerObject: 20\n")
+    monkeypatch.setenv("LLMOS_EVENT_SWEEP_INTERVAL", "5")
+    config = ServerConfig(config=path)
+    assert (config.event_ttl_seconds, config.events_per_object) == (120, 20)
+    assert config.event_sweep_interval == 5
+    with pytest.raises(ValidationError, match="event_ttl_seconds"):
+        ServerConfig(event_ttl_seconds=0)
+
+
 def test_flags_beat_env_beat_file_beat_defaults(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

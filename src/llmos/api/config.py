@@ -176,6 +176,27 @@ class ServerConfig(BaseSettings):
     watch_compact_interval: float = Field(
         default=30.0, gt=0, description="How often old watch history is dropped, in seconds."
     )
+    event_ttl_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description=(
+            "How long an Event is kept after it last happened, in seconds (1 hour, as "
+            "kube-apiserver's --event-ttl)."
+        ),
+    )
+    event_sweep_interval: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How often expired Events, Events of deleted objects and Events over "
+            "--events-per-object are deleted, in seconds."
+        ),
+    )
+    events_per_object: int = Field(
+        default=100,
+        ge=1,
+        description="Most Events kept for one object: the newest; older ones are deleted.",
+    )
     metrics_interval: float = Field(
         default=10.0,
         gt=0,

@@ -42,6 +42,7 @@ from llmos.api.workloads import cluster_runtime, cluster_workloads, local_worklo
 from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES
 from llmos.auth.service import AuthService
 from llmos.controllers.downloads import Downloads
+from llmos.controllers.event_retention import EventRetention
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDevicePublisher
@@ -235,6 +236,14 @@ async def _serve(config: ServerConfig) -> None:
         await models.start()
         gateway.table.rebuild()
         events = EventRecorder(store, f"llmos-server/{config.node_name}")
+        manager.run_alongside(
+            EventRetention(
+                store,
+                ttl=config.event_ttl_seconds,
+                interval=config.event_sweep_interval,
+                per_object=config.events_per_object,
+            )
+        )
         manager.add(Controller(store, NamespaceReconciler(store, events)))
         manager.add(Controller(store, TokenReconciler(store)))
         if cluster is not None:

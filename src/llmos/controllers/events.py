@@ -1,7 +1,10 @@
 """EventRecorder: writes Kubernetes-style Events that explain what happened to an object.
 
 Repeats of the same reason and message on the same object bump ``count`` on
-one Event instead of piling up new ones.
+one Event instead of piling up new ones. Events do not stay forever:
+``event_retention.EventRetention`` deletes them (by default) an hour after
+they last happened, when their object goes, and beyond the newest 100 of one
+object.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class EventRecorder:
             await self.store.update(EVENTS, existing)
             return
         except LLMOSError as exc:
+            # NotFound: new, or deleted since the get (EventRetention): record it afresh.
             if exc.reason != Reason.NOT_FOUND:
                 log.warning("could not update event %s: %s", name, exc)
                 return

@@ -9,7 +9,8 @@ A reconciler may also name ``related`` kinds: a change to one of those queues
 the keys its mapper returns (e.g. the ModelServices that use a changed Secret).
 Changes of status alone are a reconciler's own writes and queue nothing, except
 for the part its optional ``woken_by(obj)`` returns, which others write (the
-proxy waking a culled notebook).
+proxy waking a culled notebook). The :class:`Manager` starts and stops the
+controllers together, with the ``Background`` work that runs beside them.
 """
 
 from __future__ import annotations
@@ -253,19 +254,37 @@ class Controller:
             pass  # gone or changed meanwhile: the next reconcile reports again
 
 
+class Background(Protocol):
+    """Work that runs where the controllers run (e.g. ``EventRetention``'s sweep)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """End it; :meth:`start` may be called again after."""
+
+
 class Manager:
-    """Owns every controller: starts them together and stops them together."""
+    """Owns every controller, and the background work beside them: starts them together
+    and stops them together (on the leader replica only, in cluster mode)."""
 
     def __init__(self) -> None:
         self.controllers: list[Controller] = []
+        self.background: list[Background] = []
 
     def add(self, controller: Controller) -> Controller:
         self.controllers.append(controller)
         return controller
 
+    def run_alongside(self, work: Background) -> None:
+        self.background.append(work)
+
     async def start(self) -> None:
         for controller in self.controllers:
             await controller.start()
+        for work in self.background:
+            await work.start()
 
     async def stop(self) -> None:
-        await asyncio.gather(*(c.stop() for c in self.controllers))
+        await asyncio.gather(
+            *(c.stop() for c in self.controllers), *(w.stop() for w in self.background)
+        )
