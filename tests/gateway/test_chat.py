@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 
 import httpx
@@ -109,6 +111,42 @@ def test_bad_requests_get_openai_errors(
     assert response.status_code == status
     error = response.json()["error"]
     assert says in error["message"] and error["type"]
+
+
+_PATH = re.compile(r"/[\w.-]+/")
+
+
+def _leaks_nothing(body: dict[str, object]) -> None:
+    text = json.dumps(body)
+    assert "Traceback" not in text and 'File \\"' not in text and ".py" not in text, text
+    assert not _PATH.search(text), text
+
+
+def test_an_engine_failure_reaches_the_client_without_its_traceback(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    client = openai_client(model_server, new_key(gw_admin))
+    # The bundled chat model was not started for embeddings: llama.cpp answers a 500.
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.embeddings.create(model="smollm2", input="hello")
+    assert failed.value.status_code == 500
+    body = failed.value.response.json()
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["message"].startswith("the model server failed on this request")
+    assert "embedding=True" in body["error"]["message"], "the engine's own message is kept"
+    _leaks_nothing(body)
+    # A role llama.cpp does not know: its 500 names the file and line of its server.
+    with model_server.client(new_key(gw_admin)) as raw:
+        response = raw.post(
+            "/v1/chat/completions",
+            json={"model": "smollm2", "messages": [{"role": "wizard", "content": "hi"}]},
+        )
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    assert "validation error" in response.json()["error"]["message"]
+    _leaks_nothing(response.json())
+    # The server's log has the whole reply.
+    assert "llama_cpp/server/app.py" in model_server.log()
 
 
 def test_auth_and_size_errors(model_server: RunningServer) -> None:

@@ -15,15 +15,33 @@ from server import RunningServer, free_port
 from tlsrecords import RecordClient
 
 PATH = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
+_PING = [{"role": "user", "content": "ping"}]
+
+
+# What the stub answers to a message saying "crash", "busy" or "refuse".
+_TRACE = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/engine/app.py", line 376, in create_chat_completion\n'
+    "    raise KeyError(name)\n"
+    "KeyError: 'tokenizer'"
+)
+_FAILURES: dict[str, tuple[dict[str, object], int]] = {
+    "crash": ({"error": {"message": f"cannot load /srv/models/x.gguf\n{_TRACE}"}}, 500),
+    "busy": ({"detail": _TRACE}, 503),
+    "refuse": (
+        {"error": {"message": "context too long", "type": "invalid_request_error", "code": "ctx"}},
+        400,
+    ),
+}
 
 
 class Stub(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def _json(self, body: dict[str, object]) -> None:
+    def _json(self, body: dict[str, object], status: int = 200) -> None:
         data = json.dumps(body).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -52,6 +70,10 @@ class Stub(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if request.get("stream"):
             self._stream()
+            return
+        said = request["messages"][-1]["content"]
+        if said in _FAILURES:
+            self._json(*_FAILURES[said])
             return
         self._json(
             {
@@ -97,14 +119,14 @@ def test_external_endpoint_is_routed(
     assert obj["status"]["endpoints"] == [stub_url]  # type: ignore[index]
     reply = admin.post(
         "/v1/chat/completions",
-        json={"model": "outside", "messages": [{"role": "user", "content": "ping"}]},
+        json={"model": "outside", "messages": _PING},
     )
     assert reply.status_code == 200, reply.text
     assert reply.json()["choices"][0]["message"]["content"] == "pong"
     assert reply.json()["model"] == "outside"
 
     # The reply's headers and body leave the gateway as one TLS record (api/corked.py).
-    body_bytes = json.dumps({"model": "outside", "messages": []}).encode()
+    body_bytes = json.dumps({"model": "outside", "messages": _PING}).encode()
     request = (
         b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer "
         + str(server.admin_token).encode()
@@ -142,7 +164,7 @@ def test_a_stream_left_after_done_is_counted(
     }
     assert admin.post(PATH, json=body).status_code == 201
     _wait_ready(admin, "left-after-done")
-    chat = json.dumps({"model": "left-after-done", "messages": [], "stream": True}).encode()
+    chat = json.dumps({"model": "left-after-done", "messages": _PING, "stream": True}).encode()
     client = RecordClient(server.port, server.ca)
     client.send(
         b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer "
@@ -162,6 +184,42 @@ def test_a_stream_left_after_done_is_counted(
     assert 'code="200",model="default/left-after-done"} 1.0' in metrics
 
 
+def _stub_model(admin: httpx.Client, name: str, stub_url: str) -> None:
+    body = {"metadata": {"name": name}, "spec": {"model": "stub", "endpoint": stub_url}}
+    assert admin.post(PATH, json=body).status_code == 201
+    _wait_ready(admin, name)
+
+
+def test_an_engine_5xx_loses_its_traceback_and_a_4xx_passes_as_it_is(
+    server: RunningServer, admin: httpx.Client, stub_url: str
+) -> None:
+    _stub_model(admin, "failing", stub_url)
+
+    def ask(said: str) -> httpx.Response:
+        return admin.post(
+            "/v1/chat/completions",
+            json={"model": "failing", "messages": [{"role": "user", "content": said}]},
+        )
+
+    crash = ask("crash")
+    assert crash.status_code == 500
+    assert crash.json() == {
+        "error": {
+            "message": "the model server failed on this request: cannot load <path>",
+            "type": "api_error",
+            "param": None,
+            "code": "engine_error",
+        }
+    }
+    busy = ask("busy")
+    assert busy.status_code == 503
+    assert busy.json()["error"]["message"] == "the model server failed on this request"
+    refused = ask("refuse")
+    assert refused.status_code == 400
+    assert refused.json() == _FAILURES["refuse"][0], "an engine's 4xx is its own answer"
+    assert "/srv/engine/app.py" in server.log(), "the server logs the whole reply"
+
+
 def test_unreachable_endpoint_is_reported(admin: httpx.Client) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     body = {
@@ -173,7 +231,7 @@ def test_unreachable_endpoint_is_reported(admin: httpx.Client) -> None:
     assert admin.post(PATH, json=body).status_code == 201
     obj = _wait_ready(admin, "gone-away", phase="Unavailable")
     assert "does not answer" in obj["status"]["message"]  # type: ignore[index]
-    reply = admin.post("/v1/chat/completions", json={"model": "gone-away", "messages": []})
+    reply = admin.post("/v1/chat/completions", json={"model": "gone-away", "messages": _PING})
     assert reply.status_code == 503
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import orjson
 
 _TYPES = {
@@ -52,3 +55,43 @@ class GatewayError(Exception):
         if self.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="llmos"'))
         return headers
+
+
+# Where an engine's message turns into a Python traceback, and file paths anywhere in it.
+_TRACEBACK = re.compile(r'^\s*(?:Traceback \(|File ")', re.MULTILINE)
+_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/][\w.@+~-]+(?:[\\/][\w.@+~-]*)+")
+_MESSAGE_CHARS = 1000
+
+
+def engine_failure(status: int, body: bytes) -> GatewayError:
+    """An engine's 5xx reply, fit for the client: its own message without traceback or paths.
+
+    The engine's message is kept up to its first traceback line, with file paths
+    replaced by ``<path>``; the full body is for the server's log, not the client.
+    """
+    message = "the model server failed on this request"
+    detail = _engine_message(body)
+    if detail:
+        detail = _PATH.sub("<path>", _TRACEBACK.split(detail, 1)[0]).strip()
+        if len(detail) > _MESSAGE_CHARS:
+            detail = detail[:_MESSAGE_CHARS] + "…"
+        if detail:
+            message = f"{message}: {detail}"
+    return GatewayError(status, message, code="engine_error")
+
+
+def _engine_message(body: bytes) -> str:
+    """The message of an OpenAI, vLLM, TGI or FastAPI error body, or ``""``."""
+    try:
+        reply: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    if not isinstance(reply, dict):
+        return ""
+    error = reply.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    for text in (error, reply.get("message"), reply.get("detail")):
+        if isinstance(text, str) and text:
+            return text
+    return ""

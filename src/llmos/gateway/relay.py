@@ -6,7 +6,9 @@ A JSON reply is read whole and sent on; a stream is sent on chunk by chunk, as
 each piece arrives from the upstream (what has arrived goes out at once, in
 one piece; nothing waits for more). The tokens used are taken from the
 reply's ``usage`` (for a stream, its last events; without one, from counting
-its content chunks).
+its content chunks). An engine's 5xx goes to the client as an OpenAI error of
+the same status without its traceback or file paths (the server logs the
+whole body); its 4xx, the engine's own answer to a bad request, goes as it is.
 
 Everything runs in the ASGI request's own task: the only other task is the
 disconnect watch, which cancels it if the client goes away.
@@ -22,7 +24,7 @@ import time
 import orjson
 from starlette.types import Receive, Send
 
-from llmos.gateway.errors import GatewayError
+from llmos.gateway.errors import GatewayError, engine_failure
 from llmos.gateway.upstream import Connection, UpstreamError, Upstreams
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,17 @@ async def relay(
         raise GatewayError(502, f"the model's replica broke off its reply ({exc})") from exc
     finally:
         upstreams.release(url, conn)
+    if status >= 500:
+        # An engine's 5xx may carry a traceback and the paths of its files: the client gets
+        # its message without them, the server's log the whole body.
+        log.warning(
+            "the replica at %s answered %d to %s: %s",
+            url,
+            status,
+            path,
+            body[:65536].decode(errors="replace"),
+        )
+        raise engine_failure(status, body)
     headers = [(b"content-type", conn.content_type), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
