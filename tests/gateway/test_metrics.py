@@ -33,6 +33,12 @@ def _value(
     )
 
 
+def _session_tokens(admin: httpx.Client) -> int:
+    """Tokens of the admin's session (not an API key) in ``/v1-auth/usage``."""
+    items = admin.get("/v1-auth/usage").json()["items"]
+    return sum(i["totalTokens"] for i in items if i["apiKey"] == "session")
+
+
 def test_metrics_follow_gateway_traffic(
     model_server: RunningServer, gw_admin: httpx.Client
 ) -> None:
@@ -100,7 +106,11 @@ def test_metrics_need_an_admin(model_server: RunningServer, gw_admin: httpx.Clie
 def test_a_client_leaving_mid_stream_cancels_the_request(
     model_server: RunningServer, gw_admin: httpx.Client
 ) -> None:
-    before = _value(_samples(gw_admin), "llmos_gateway_requests_total", code="499")
+    model = "llmos-public/smollm2"
+    metrics_before = _samples(gw_admin)
+    before = _value(metrics_before, "llmos_gateway_requests_total", code="499")
+    sent_before = _value(metrics_before, "llmos_gateway_tokens_total", model=model)
+    usage_before = _session_tokens(gw_admin)
     body = {
         "model": "smollm2",
         "messages": [{"role": "user", "content": "Write a long story about the sea."}],
@@ -122,7 +132,11 @@ def test_a_client_leaving_mid_stream_cancels_the_request(
         if _value(_samples(gw_admin), "llmos_gateway_requests_total", code="499") > before:
             break
         time.sleep(0.1)
-    assert _value(_samples(gw_admin), "llmos_gateway_requests_total", code="499") == before + 1
+    metrics_after = _samples(gw_admin)
+    assert _value(metrics_after, "llmos_gateway_requests_total", code="499") == before + 1
+    # The tokens generated and sent before the client left are counted like a reply's.
+    assert _value(metrics_after, "llmos_gateway_tokens_total", model=model) > sent_before
+    assert _session_tokens(gw_admin) > usage_before
     # The engine is free again well before 2000 tokens could have been generated.
     reply = gw_admin.post(
         "/v1/chat/completions",

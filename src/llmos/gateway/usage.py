@@ -2,7 +2,8 @@
 
 Prompt and completion tokens are counted per API key, user and model, from
 the ``usage`` the engine reports (or, for a stream without one, from its
-content chunks). The same counts, plus request counts by status code,
+content chunks); also those of a stream the client left (499), which were
+generated and sent. The same counts, plus request counts by status code,
 latency, time to first token and tokens per second, are Prometheus series.
 """
 
@@ -128,7 +129,8 @@ class Usage:
             counters.first_chunks += 1
         if code >= 400:
             counters.errors += 1
-            return
+            if code != 499:
+                return  # an error answers no tokens; a client that left had them sent
         counters.completion_tokens += completion
         who = (user, key, model)
         totals = self.totals.get(who)
