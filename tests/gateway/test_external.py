@@ -14,6 +14,8 @@ import pytest
 from server import RunningServer, free_port
 from tlsrecords import RecordClient
 
+from .conftest import new_key
+
 PATH = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
 _PING = [{"role": "user", "content": "ping"}]
 
@@ -218,6 +220,33 @@ def test_an_engine_5xx_loses_its_traceback_and_a_4xx_passes_as_it_is(
     assert refused.status_code == 400
     assert refused.json() == _FAILURES["refuse"][0], "an engine's 4xx is its own answer"
     assert "/srv/engine/app.py" in server.log(), "the server logs the whole reply"
+
+
+def test_a_scope_names_a_model_by_its_name_or_namespace_and_name(
+    server: RunningServer, admin: httpx.Client, stub_url: str
+) -> None:
+    _stub_model(admin, "scoped", stub_url)
+
+    def status(key: str, model: str) -> int:
+        with server.client(key) as client:
+            reply = client.post("/v1/chat/completions", json={"model": model, "messages": _PING})
+        return reply.status_code
+
+    def listed(key: str) -> list[str]:
+        with server.client(key) as client:
+            return [m["id"] for m in client.get("/v1/models").json()["data"]]
+
+    for scope in ("scoped", "default/scoped"):
+        key = new_key(admin, scopes=[scope])
+        assert listed(key) == ["scoped"], scope
+        assert status(key, "scoped") == 200, scope
+        assert status(key, "default/scoped") == 200, scope
+        # A model that does not exist is not found, whatever the key's scopes.
+        assert status(key, "outside-of-scope") == 404
+    elsewhere = new_key(admin, scopes=["default/other"])
+    assert status(elsewhere, "scoped") == 403
+    assert status(elsewhere, "default/scoped") == 403
+    assert listed(elsewhere) == []
 
 
 def test_unreachable_endpoint_is_reported(admin: httpx.Client) -> None:

@@ -91,17 +91,13 @@ class Gateway:
         raw = await self._read_body(scope, receive)
         request = _parse(raw)
         model = request["model"]
-        if "*" not in who.scopes and model not in who.scopes:
+        route = self.table.lookup(model, who)
+        if not _may_use(who, route):
             raise GatewayError(
                 403,
                 f"this API key may not use model {model!r} (its scopes: {', '.join(who.scopes)})",
                 code="model_not_allowed",
                 param="model",
-            )
-        route = self.table.lookup(model, who)
-        if "*" not in who.scopes and not ({route.served_name, route.qualified} & set(who.scopes)):
-            raise GatewayError(
-                403, f"this API key may not use model {model!r}", code="model_not_allowed"
             )
         self._check_limits(who)
         if model != route.served_name:
@@ -146,7 +142,7 @@ class Gateway:
     async def _models(self, who: Principal, send: Send) -> None:
         data = []
         for route in sorted(self.table.visible(who), key=lambda r: r.qualified):
-            if "*" in who.scopes or {route.served_name, route.qualified} & set(who.scopes):
+            if _may_use(who, route):
                 data.append(
                     {
                         "id": route.served_name,
@@ -209,6 +205,12 @@ class Gateway:
             used = exchange.prompt + exchange.completion
             if used:
                 self.limits.charge_tokens(who.token_name, used)
+
+
+def _may_use(who: Principal, route: Route) -> bool:
+    """Whether the key's scopes name the route, by its served name or as ``namespace/name``."""
+    scopes = who.scopes
+    return "*" in scopes or route.served_name in scopes or route.qualified in scopes
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
