@@ -113,6 +113,79 @@ def test_bad_requests_get_openai_errors(
     assert says in error["message"] and error["type"]
 
 
+_HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "param", "says"),
+    [
+        ("/v1/chat/completions", {"messages": "hi"}, "messages", "expected an array"),
+        ("/v1/chat/completions", {"messages": []}, "messages", "empty array"),
+        ("/v1/chat/completions", {}, "messages", "Missing required parameter"),
+        ("/v1/chat/completions", {"messages": ["hi"]}, "messages[0]", "expected an object"),
+        ("/v1/chat/completions", {"messages": [{"content": "hi"}]}, "messages[0].role", "Missing"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": 5}]},
+            "messages[0].content",
+            "got an integer",
+        ),
+        ("/v1/chat/completions", {"messages": _HI, "max_tokens": "abc"}, "max_tokens", "a string"),
+        ("/v1/chat/completions", {"messages": _HI, "max_tokens": 0}, "max_tokens", ">= 1"),
+        ("/v1/chat/completions", {"messages": _HI, "max_tokens": True}, "max_tokens", "boolean"),
+        (
+            "/v1/chat/completions",
+            {"messages": _HI, "max_completion_tokens": 1.5},
+            "max_completion_tokens",
+            "got a number",
+        ),
+        ("/v1/chat/completions", {"messages": _HI, "n": "2"}, "n", "expected an integer"),
+        ("/v1/chat/completions", {"messages": _HI, "temperature": "hot"}, "temperature", "number"),
+        ("/v1/chat/completions", {"messages": _HI, "top_p": [1]}, "top_p", "got an array"),
+        ("/v1/chat/completions", {"messages": _HI, "stream": "yes"}, "stream", "a boolean"),
+        ("/v1/completions", {"prompt": 5}, "prompt", "a string or an array"),
+        ("/v1/completions", {}, "prompt", "Missing required parameter"),
+        ("/v1/embeddings", {"input": {"text": "x"}}, "input", "got an object"),
+        ("/v1/embeddings", {"input": ""}, "input", "empty string"),
+        ("/v1/embeddings", {"input": []}, "input", "empty array"),
+    ],
+)
+def test_wrongly_typed_fields_get_a_400_naming_them(
+    model_server: RunningServer,
+    gw_admin: httpx.Client,
+    path: str,
+    fields: dict[str, object],
+    param: str,
+    says: str,
+) -> None:
+    """The engine is never asked: llama.cpp answers these with a 500 carrying its source path."""
+    with model_server.client(new_key(gw_admin)) as client:
+        response = client.post(path, json={"model": "smollm2", **fields})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert says in error["message"], error["message"]
+    assert "File" not in error["message"]
+
+
+def test_the_openai_client_learns_which_field_is_wrong(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    client = openai_client(model_server, new_key(gw_admin))
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="smollm2", messages="hi")  # type: ignore[arg-type]
+    assert bad.value.param == "messages"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(
+            model="smollm2",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens="abc",  # type: ignore[arg-type]
+        )
+    assert bad.value.param == "max_tokens"
+    assert bad.value.code == "invalid_type"
+
+
 _PATH = re.compile(r"/[\w.-]+/")
 
 
@@ -189,7 +262,10 @@ def test_models_lists_only_what_the_caller_may_use(
     admin_ids = [m["id"] for m in gw_admin.get("/v1/models").json()["data"]]
     assert "secret-model" in admin_ids
     # Scaled to zero: it exists but nothing serves it.
-    idle = gw_admin.post("/v1/chat/completions", json={"model": "secret-model", "messages": []})
+    idle = gw_admin.post(
+        "/v1/chat/completions",
+        json={"model": "secret-model", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert idle.status_code == 503
     assert int(idle.headers["retry-after"]) >= 1
 

@@ -1,11 +1,11 @@
 """The OpenAI-compatible gateway: ``/v1/models``, chat, completions and embeddings.
 
 A raw ASGI app (no framework on the hot path). For each request it
-authenticates from memory, checks the key's model scopes and rate limits,
-routes by the ``model`` field to the ready replica with the fewest requests
-in flight, and passes the upstream response through: a stream is forwarded
-chunk by chunk as it arrives, never buffered. A client that goes away
-cancels the upstream request.
+authenticates from memory, looks the ``model`` field up, checks the key's
+model scopes, the types of the common fields and the rate limits, routes to
+the ready replica with the fewest requests in flight, and passes the upstream
+response through: a stream is forwarded chunk by chunk as it arrives, never
+buffered. A client that goes away cancels the upstream request.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from llmos.auth.credentials import credential
 from llmos.auth.rbac import Principal
 from llmos.auth.service import AuthService
 from llmos.gateway.errors import GatewayError
+from llmos.gateway.fields import check
 from llmos.gateway.limits import RateLimiter
 from llmos.gateway.relay import DisconnectWatch, Exchange, relay
 from llmos.gateway.table import Route, RoutingTable
@@ -99,6 +100,7 @@ class Gateway:
                 code="model_not_allowed",
                 param="model",
             )
+        check(path, request)
         self._check_limits(who)
         if model != route.served_name:
             request["model"] = route.served_name
