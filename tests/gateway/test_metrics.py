@@ -1,4 +1,4 @@
-"""Prometheus metrics after real gateway traffic, and a client that leaves mid-stream."""
+"""Prometheus metrics after real gateway traffic, refusals, and a client that leaves mid-stream."""
 
 from __future__ import annotations
 
@@ -64,6 +64,51 @@ def test_metrics_follow_gateway_traffic(
         == reply["usage"]["completion_tokens"]
     )
     assert _value(after, "llmos_gateway_request_duration_seconds_count", model=model) >= 1
+
+
+def test_every_answer_is_counted_by_code_with_a_bounded_model_label(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    model = "llmos-public/smollm2"
+    hi = [{"role": "user", "content": "Hi"}]
+    expected = {
+        ("200", model): 1,
+        ("404", ""): 2,  # an unknown model, twice under two names
+        ("400", model): 1,  # a routed request with a wrongly typed field
+        ("400", ""): 1,  # not JSON: no model
+        ("401", ""): 1,
+        ("403", model): 1,
+        ("200", ""): 1,  # GET /v1/models
+    }
+    before = _samples(gw_admin)
+    key = new_key(gw_admin)
+    scoped = new_key(gw_admin, scopes=["another-model"])
+    with model_server.client(key) as client:
+        ok = client.post(
+            "/v1/chat/completions", json={"model": "smollm2", "messages": hi, "max_tokens": 2}
+        )
+        assert ok.status_code == 200
+        for name in ("no-such-model-1", "no-such-model-2"):
+            missing = client.post("/v1/chat/completions", json={"model": name, "messages": hi})
+            assert missing.status_code == 404
+        malformed = client.post("/v1/chat/completions", json={"model": "smollm2", "messages": "hi"})
+        assert malformed.status_code == 400
+        not_json = client.post("/v1/chat/completions", content=b"{")
+        assert not_json.status_code == 400
+        assert client.get("/v1/models").status_code == 200
+    with model_server.client("not-a-key") as stranger:
+        assert stranger.post("/v1/completions", json={"model": "smollm2"}).status_code == 401
+    with model_server.client(scoped) as client:
+        refused = client.post("/v1/chat/completions", json={"model": "smollm2", "messages": hi})
+        assert refused.status_code == 403
+    after = _samples(gw_admin)
+    for (code, label), count in expected.items():
+        moved = _value(after, "llmos_gateway_requests_total", model=label, code=code) - _value(
+            before, "llmos_gateway_requests_total", model=label, code=code
+        )
+        assert moved == count, (code, label, moved)
+    labels = {got["model"] for got, _ in after["llmos_gateway_requests_total"]}
+    assert not {"no-such-model-1", "no-such-model-2"} & labels, "never the client's string"
 
 
 def test_metrics_cover_the_node_workloads_and_controllers(

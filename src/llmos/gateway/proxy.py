@@ -5,7 +5,8 @@ authenticates from memory, looks the ``model`` field up, checks the key's
 model scopes, the types of the common fields and the rate limits, routes to
 the ready replica with the fewest requests in flight, and passes the upstream
 response through: a stream is forwarded chunk by chunk as it arrives, never
-buffered. A client that goes away cancels the upstream request.
+buffered. A client that goes away cancels the upstream request. Every answer
+is counted in the metrics by status code, refusals included.
 """
 
 from __future__ import annotations
@@ -74,34 +75,54 @@ class Gateway:
         return who
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path, method = scope["path"], scope["method"]
-        if path == "/v1/models":
-            if method != "GET":
-                raise GatewayError(405, f"{method} is not allowed on /v1/models: use GET")
-            await self._models(await self._principal(scope), send)
-            return
-        if path not in ROUTES:
-            raise GatewayError(
-                404,
-                f"unknown route {path}: the gateway serves /v1/models, "
-                + ", ".join(sorted(ROUTES)),
-            )
-        if method != "POST":
-            raise GatewayError(405, f"{method} is not allowed on {path}: use POST")
-        who = await self._principal(scope)
-        raw = await self._read_body(scope, receive)
-        request = _parse(raw)
-        model = request["model"]
-        route = self.table.lookup(model, who)
-        if not _may_use(who, route):
-            raise GatewayError(
-                403,
-                f"this API key may not use model {model!r} (its scopes: {', '.join(who.scopes)})",
-                code="model_not_allowed",
-                param="model",
-            )
-        check(path, request)
-        self._check_limits(who)
+        # The metrics label of what is refused here: a route's name once the request has
+        # one, never the client's ``model`` string (that would make series without end).
+        label = ""
+        try:
+            path, method = scope["path"], scope["method"]
+            if path == "/v1/models":
+                if method != "GET":
+                    raise GatewayError(405, f"{method} is not allowed on /v1/models: use GET")
+                await self._models(await self._principal(scope), send)
+                self.usage.answered("", 200)
+                return
+            if path not in ROUTES:
+                raise GatewayError(
+                    404,
+                    f"unknown route {path}: the gateway serves /v1/models, "
+                    + ", ".join(sorted(ROUTES)),
+                )
+            if method != "POST":
+                raise GatewayError(405, f"{method} is not allowed on {path}: use POST")
+            who = await self._principal(scope)
+            raw = await self._read_body(scope, receive)
+            request = _parse(raw)
+            model = request["model"]
+            route = self.table.lookup(model, who)
+            label = route.qualified
+            if not _may_use(who, route):
+                raise GatewayError(
+                    403,
+                    f"this API key may not use model {model!r} "
+                    f"(its scopes: {', '.join(who.scopes)})",
+                    code="model_not_allowed",
+                    param="model",
+                )
+            check(path, request)
+            if not route.endpoints:
+                raise GatewayError(
+                    503,
+                    f"model {route.served_name!r} has no ready replica yet: retry shortly",
+                    code="model_not_ready",
+                    retry_after=5,
+                )
+            self._check_limits(who)
+        except GatewayError as exc:
+            self.usage.answered(label, exc.status)
+            raise
+        except Exception:
+            self.usage.answered(label, 500)
+            raise
         if model != route.served_name:
             request["model"] = route.served_name
             raw = orjson.dumps(request)
@@ -170,13 +191,6 @@ class Gateway:
         raw: bytes,
         stream: bool,
     ) -> None:
-        if not route.endpoints:
-            raise GatewayError(
-                503,
-                f"model {route.served_name!r} has no ready replica yet: retry shortly",
-                code="model_not_ready",
-                retry_after=5,
-            )
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()

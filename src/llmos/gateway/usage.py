@@ -5,6 +5,7 @@ the ``usage`` the engine reports (or, for a stream without one, from its
 content chunks); also those of a stream the client left (499), which were
 generated and sent. The same counts, plus request counts by status code,
 latency, time to first token and tokens per second, are Prometheus series.
+Requests the gateway refuses itself count by status code only (:meth:`Usage.answered`).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class Usage:
         self.models: dict[str, ModelCounters] = {}
         self._series: dict[str, _Series] = {}
         self._tokens: dict[tuple[str, str, str, str], Any] = {}
+        self._answers: dict[tuple[str, int], Any] = {}
 
     def _model_series(self, model: str) -> _Series:
         series = self._series.get(model)
@@ -100,6 +102,18 @@ class Usage:
         if child is None:
             child = self._tokens[labels] = self.tokens.labels(*labels)
         child.inc(amount)
+
+    def answered(self, model: str, code: int) -> None:
+        """Count a request the gateway answered itself, without a replica.
+
+        ``model`` is a route's qualified name, or ``""`` for a request not (yet)
+        routed: never the client's own string, which would make series without end.
+        """
+        labels = (model, code)
+        child = self._answers.get(labels)
+        if child is None:
+            child = self._answers[labels] = self.requests.labels(model, str(code))
+        child.inc()
 
     def record(
         self,
