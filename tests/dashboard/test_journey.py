@@ -81,6 +81,15 @@ def test_first_login_deploy_and_chat(page: Page, new_server: RunningServer) -> N
     assert body["temperature"] == pytest.approx(0.2)
     assert body["model"] == "default/smollm2"
     assert body["messages"][0] == {"role": "system", "content": "You are a terse assistant."}
+    assert body["max_tokens"] == 256
+    # An emptied "Max tokens" is left out of the request (0 would be refused), not sent as 0.
+    page.get_by_label("Max tokens").fill("")
+    page.get_by_role("textbox", name="Message").fill("And one more.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator('[data-role="assistant"] .content')).to_have_count(2, timeout=60_000)
+    expect(page.get_by_role("button", name="Send")).to_be_visible(timeout=60_000)
+    assert "max_tokens" not in sent[1].post_data_json
+    expect(page.get_by_role("alert")).to_have_count(0)
     assert reloads == []
 
     # The metric history behind the detail page's charts counted the request.

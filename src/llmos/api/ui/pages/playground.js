@@ -55,8 +55,9 @@ export function PlaygroundPage({ params }) {
         {
           model,
           stream: true,
-          temperature: Number(temperature),
-          max_tokens: Number(maxTokens),
+          // An emptied field is left out: the model's own default applies.
+          ...(String(temperature).trim() === "" ? {} : { temperature: Number(temperature) }),
+          ...(String(maxTokens).trim() === "" ? {} : { max_tokens: Number(maxTokens) }),
           messages: [...(system.trim() ? [{ role: "system", content: system }] : []), ...history],
         },
         { signal: controller.current.signal },
