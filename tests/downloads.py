@@ -47,3 +47,13 @@ def wait_until(
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
+
+
+def wait_available(client: httpx.Client, path: str) -> dict[str, Any]:
+    """Wait until the ModelService at ``path`` has its model (``ModelAvailable`` True)."""
+    return wait_until(
+        client,
+        path,
+        lambda s: condition(s, "ModelAvailable").get("status") == "True",
+        "model available",
+    )

@@ -23,7 +23,7 @@ import orjson
 import psutil
 import pytest
 
-from downloads import condition, set_setting, wait_until
+from downloads import condition, set_setting, wait_available, wait_until
 from factories import create_namespace, create_secret, ms_path, secret_path
 from fakehub import FakeHub, Repo
 from llmos.engines.sources import bundled
@@ -215,12 +215,7 @@ def test_interrupted_download_resumes(
     deployed: Callable[..., str],
 ) -> None:
     path = deployed(namespace, "flaky", "org/flaky:model.gguf")
-    wait_until(
-        hf_admin,
-        path,
-        lambda s: condition(s, "ModelAvailable").get("status") == "True",
-        "model available",
-    )
+    wait_available(hf_admin, path)
     gets = hub.seen("org/flaky", "GET", "resolve")
     assert len(gets) == 2, [g.headers.get("range") for g in gets]
     assert "range" not in gets[0].headers
@@ -294,12 +289,7 @@ def test_deleting_the_model_service_stops_its_download(
 
     # Created again, it downloads the file again (from its start) and goes on.
     path = deployed(namespace, "again", "org/deleted:model.gguf")
-    wait_until(
-        hf_admin,
-        path,
-        lambda s: condition(s, "ModelAvailable").get("status") == "True",
-        "model available",
-    )
+    wait_available(hf_admin, path)
     gets = hub.seen("org/deleted", "GET", "resolve")
     assert [g.headers.get("range") for g in gets] == [None, None]
     assert snapshot_file(hf_server, "org/deleted").read_bytes() == GGUF

@@ -19,7 +19,7 @@ import openai
 import orjson
 import pytest
 
-from downloads import condition, set_setting, wait_until
+from downloads import condition, set_setting, wait_available, wait_until
 from factories import MGMT, create_namespace, ms_path
 from fakehub import FakeHub, Repo
 from llmos.engines.sources import bundled
@@ -181,12 +181,7 @@ def test_a_download_stopped_by_deleting_resumes_for_the_next(
 
     # A ModelService created later fetches only the rest.
     _, path = deploy("org/resumed:model.gguf")
-    wait_until(
-        ms_admin,
-        path,
-        lambda s: condition(s, "ModelAvailable").get("status") == "True",
-        "model available",
-    )
+    wait_available(ms_admin, path)
     gets = site.seen("org/resumed", "GET", "file")
     assert [g.headers.get("range") for g in gets] == [None, f"bytes={kept}-"]
     assert (cached / "model.gguf").read_bytes() == GGUF
