@@ -63,7 +63,7 @@ from llmos.controllers.rayscale import RayAutoscaler
 from llmos.controllers.raystatus import summarize
 from llmos.controllers.raytemp import RayTempDirs
 from llmos.controllers.replica_events import ReplicaEvents
-from llmos.controllers.volume import VOLUMES, Storage, mounts, waiting_for_it
+from llmos.controllers.volume import VOLUMES, Storage, mounts, waiting_for_it, workload_env
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
@@ -190,7 +190,7 @@ class MLClusterReconciler:
         cwd = mounted[0].path if mounted else self.home(key.namespace, key.name) / "work"
         cwd.mkdir(parents=True, exist_ok=True)
         temp = self.temp.make(key.namespace, key.name)
-        volumes = {volume.env_name: str(volume.path) for volume in mounted}
+        volumes = workload_env(mounted)
         status["workingDir"] = str(cwd)
 
         head_scheduling = await self.placer.place(cluster, status, [head_member])

@@ -30,7 +30,7 @@ Volumes: ``spec.volumes`` are mounted as for Notebooks
 (:func:`~llmos.controllers.volume.mounts`): each replica runs in the first one
 and gets each as ``LLMOS_VOLUME_<NAME>``. A volume that is missing, not ready
 or being deleted stops the replicas and fails the ModelService with a message
-naming it; it is tried again every 30 s.
+naming it; it is tried again every 30 s, and at once when that volume changes.
 """
 
 from __future__ import annotations
@@ -52,7 +52,14 @@ from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
 from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.replica_events import ReplicaEvents
-from llmos.controllers.volume import VOLUMES, Mounted, Storage, mounts, waiting_for_it
+from llmos.controllers.volume import (
+    VOLUMES,
+    Mounted,
+    Storage,
+    mounts,
+    waiting_for_it,
+    workload_env,
+)
 from llmos.engines import modelscope
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.registry import choose
@@ -293,11 +300,7 @@ class ModelServiceReconciler:
         token: str | None = None,
     ) -> ReplicaSpec:
         meta = ms["metadata"]
-        env = {**engine.env(ctx)}
-        for volume in mounted:
-            env[volume.env_name] = str(volume.path)
-        for item in ms["spec"].get("env") or []:
-            env[item["name"]] = item.get("value", "")
+        env = {**engine.env(ctx), **workload_env(mounted, ms["spec"].get("env"))}
         if token and _ref(ms).source == "huggingface":
             env["HF_TOKEN"] = token
         return ReplicaSpec(

@@ -56,7 +56,7 @@ from llmos.controllers.notebook_idle import (
     idle_timeout,
 )
 from llmos.controllers.replica_events import ReplicaEvents
-from llmos.controllers.volume import VOLUMES, Storage, mounts, waiting_for_it
+from llmos.controllers.volume import VOLUMES, Storage, mounts, waiting_for_it, workload_env
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
@@ -332,11 +332,7 @@ class NotebookReconciler:
             folder.mkdir(parents=True, exist_ok=True)
         launcher = LAUNCHERS[spec.get("type", "jupyter")]
         launch = launcher(base_path(namespace, name), cwd, self.secret(meta["uid"]), home)
-        env = dict(launch.env)
-        for volume in mounted:
-            env[volume.env_name] = str(volume.path)
-        for item in spec.get("env") or []:
-            env[item["name"]] = item.get("value", "")
+        env = {**launch.env, **workload_env(mounted, spec.get("env"))}
         return Launch(launch.command, env, launch.health), cwd
 
     async def _stop(self, namespace: str, name: str) -> None:

@@ -94,6 +94,11 @@ def _copy(source: Path, target: Path) -> None:
     partial.rename(target)
 
 
+def _unusable(name: str) -> str:
+    """How a workload's message about a volume it cannot mount begins."""
+    return f"spec.volumes: Volume {name!r}"
+
+
 async def mounts(
     store: ResourceStore, storage: Storage, namespace: str, wanted: list[dict[str, Any]]
 ) -> list[Mounted]:
@@ -107,15 +112,26 @@ async def mounts(
             if exc.reason != Reason.NOT_FOUND:
                 raise
             raise PermanentError(
-                f"spec.volumes: Volume {name!r} does not exist in namespace {namespace!r}"
+                f"{_unusable(name)} does not exist in namespace {namespace!r}"
             ) from exc
         if volume["metadata"].get("deletionTimestamp"):
-            raise PermanentError(f"spec.volumes: Volume {name!r} is being deleted")
+            raise PermanentError(f"{_unusable(name)} is being deleted")
         path = storage.volume(namespace, name)
         if not path.is_dir():
-            raise PermanentError(f"spec.volumes: Volume {name!r} is not ready yet")
+            raise PermanentError(f"{_unusable(name)} is not ready yet")
         result.append(Mounted(name, path, bool(item.get("readOnly"))))
     return result
+
+
+def workload_env(
+    mounted: list[Mounted], spec_env: list[dict[str, Any]] | None = None
+) -> dict[str, str]:
+    """A workload's own environment: each mounted volume as ``LLMOS_VOLUME_<NAME>``, then
+    its ``spec.env`` (which wins)."""
+    env = {volume.env_name: str(volume.path) for volume in mounted}
+    for item in spec_env or []:
+        env[item["name"]] = item.get("value", "")
+    return env
 
 
 async def mounted_by(event: WatchEvent) -> list[ObjectKey]:
@@ -135,14 +151,12 @@ def waiting_for_it(store: ResourceStore, resource: str) -> Related:
     async def mapper(event: WatchEvent) -> list[ObjectKey]:
         if event.type == "DELETED" or event.object["metadata"].get("deletionTimestamp"):
             return []
-        named = f"Volume {event.name!r}"
+        why = _unusable(event.name)
         page = await store.list(resource, event.namespace)
         return [
             ObjectKey(event.namespace, obj["metadata"]["name"])
             for obj in page.items
-            if str((obj.get("status") or {}).get("message", "")).startswith(
-                "spec.volumes: " + named
-            )
+            if str((obj.get("status") or {}).get("message", "")).startswith(why)
         ]
 
     return mapper
