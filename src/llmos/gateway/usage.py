@@ -10,7 +10,7 @@ Requests the gateway refuses itself count by status code only (:meth:`Usage.answ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -45,7 +45,6 @@ class _Series:
     latency: Any
     ttft: Any = None
     tokens_per_second: Any = None
-    requests: dict[int, Any] = field(default_factory=dict)
 
 
 class Usage:
@@ -87,7 +86,7 @@ class Usage:
         self.models: dict[str, ModelCounters] = {}
         self._series: dict[str, _Series] = {}
         self._tokens: dict[tuple[str, str, str, str], Any] = {}
-        self._answers: dict[tuple[str, int], Any] = {}
+        self._requests: dict[tuple[str, int], Any] = {}  # (model, code) -> its child
 
     def _model_series(self, model: str) -> _Series:
         series = self._series.get(model)
@@ -109,10 +108,12 @@ class Usage:
         ``model`` is a route's qualified name, or ``""`` for a request not (yet)
         routed: never the client's own string, which would make series without end.
         """
-        labels = (model, code)
-        child = self._answers.get(labels)
+        self._count_request(model, code)
+
+    def _count_request(self, model: str, code: int) -> None:
+        child = self._requests.get((model, code))
         if child is None:
-            child = self._answers[labels] = self.requests.labels(model, str(code))
+            child = self._requests[model, code] = self.requests.labels(model, str(code))
         child.inc()
 
     def record(
@@ -127,10 +128,7 @@ class Usage:
         first_chunk: float | None = None,
     ) -> None:
         series = self._model_series(model)
-        requests = series.requests.get(code)
-        if requests is None:
-            requests = series.requests[code] = self.requests.labels(model, str(code))
-        requests.inc()
+        self._count_request(model, code)
         series.latency.observe(seconds)
         counters = series.counters
         counters.requests += 1
