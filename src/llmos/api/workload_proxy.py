@@ -333,7 +333,7 @@ class WorkloadProxy:
                     max_msg_size=0,
                     autoping=True,
                 )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError) as exc:  # the bound's TimeoutError is an OSError
             log.info("proxy websocket %s: %s", url, exc or "no answer to the upgrade")
             await send({"type": "websocket.close", "code": 1011})
             return

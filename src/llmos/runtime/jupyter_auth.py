@@ -8,6 +8,7 @@ cluster mode the notebook's Secret carries its source as a file
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 SECRET_ENV = "LLMOS_NOTEBOOK_SECRET"  # jupyter_identity.SECRET_ENV, without importing Jupyter
@@ -21,6 +22,7 @@ def identity_flag(module: str) -> str:
     return f"--ServerApp.identity_provider_class={module}.ProxySecretIdentity"
 
 
+@functools.cache
 def identity_source() -> str:
-    """The identity provider's source, for a pod's Secret."""
+    """The identity provider's source, for a pod's Secret (read once: each render wants it)."""
     return resources.files("llmos.runtime").joinpath("jupyter_identity.py").read_text()
