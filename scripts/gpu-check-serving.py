@@ -213,16 +213,15 @@ def gpu_memory_used() -> dict[str, int]:
     return {row[0]: int(row[1]) for row in nvidia_smi("--query-gpu=index,memory.used")}
 
 
-def metric_values(admin: httpx.Client, name: str) -> list[tuple[dict[str, str], float]]:
-    """(labels, value) of each sample of ``name`` in the server's /metrics."""
+def metric_samples(admin: httpx.Client) -> list[tuple[str, dict[str, str], float]]:
+    """(name, labels, value) of each sample in the server's /metrics."""
     from prometheus_client.parser import text_string_to_metric_families
 
     text = admin.get("/metrics").text
     return [
-        (sample.labels, sample.value)
+        (sample.name, sample.labels, sample.value)
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == name
     ]
 
 
@@ -254,15 +253,18 @@ def gpu_memory_in_use(
         check(False, f"engine pid {process.pid} uses no GPU memory: {CPU_ENGINE_FIX[engine]}")
         return
     # The metrics: the workload's own series where NVML's pids are this namespace's, the GPU's.
+    samples = metric_samples(admin)
     mine = [
         value
-        for labels, value in metric_values(admin, "llmos_workload_gpu_memory_bytes")
-        if labels.get("name") == "gpu-check" and labels.get("gpu") == str(gpu)
+        for name, labels, value in samples
+        if name == "llmos_workload_gpu_memory_bytes"
+        and labels.get("name") == "gpu-check"
+        and labels.get("gpu") == str(gpu)
     ]
     on_gpu = [
         value
-        for labels, value in metric_values(admin, "llmos_gpu_memory_used_bytes")
-        if labels.get("gpu") == str(gpu)
+        for name, labels, value in samples
+        if name == "llmos_gpu_memory_used_bytes" and labels.get("gpu") == str(gpu)
     ]
     report["metrics"] = {"workloadGpuMemoryBytes": mine, "gpuMemoryUsedBytes": on_gpu}
     if mine:
