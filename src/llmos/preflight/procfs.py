@@ -49,11 +49,15 @@ class Listener:
     inode: int
 
 
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def processes(host: HostFiles) -> list[Process]:
     """Every process visible under ``/proc``."""
     found = []
     for entry in host.entries("/proc"):
-        if not entry.isdigit():
+        if not _is_number(entry):
             continue
         comm = host.read_text(f"/proc/{entry}/comm")
         if comm is None:
@@ -64,20 +68,26 @@ def processes(host: HostFiles) -> list[Process]:
     return found
 
 
-def _parse_address(text: str) -> tuple[str, int]:
+def _parse_address(text: str) -> tuple[str, int] | None:
+    """``(address, port)`` of a ``/proc/net`` address column, or None if it is malformed."""
     address, _, port = text.partition(":")
-    if len(address) == 8:
-        octets = bytes.fromhex(address)[::-1]
-        host = ".".join(str(b) for b in octets)
-    else:
-        words = [bytes.fromhex(address[i : i + 8])[::-1].hex() for i in range(0, 32, 8)]
-        joined = "".join(words)
-        host = ":".join(joined[i : i + 4] for i in range(0, 32, 4))
-    return host, int(port, 16)
+    try:
+        if len(address) == 8:
+            octets = bytes.fromhex(address)[::-1]
+            host = ".".join(str(b) for b in octets)
+        elif len(address) == 32:
+            words = [bytes.fromhex(address[i : i + 8])[::-1].hex() for i in range(0, 32, 8)]
+            joined = "".join(words)
+            host = ":".join(joined[i : i + 4] for i in range(0, 32, 4))
+        else:
+            return None
+        return host, int(port, 16)
+    except ValueError:
+        return None
 
 
 def listeners(host: HostFiles) -> list[Listener]:
-    """Listening TCP sockets and bound UDP sockets, IPv4 and IPv6."""
+    """Listening TCP sockets and bound UDP sockets, IPv4 and IPv6; malformed lines are skipped."""
     found = []
     for table, protocol, state in (
         ("tcp", "tcp", _TCP_LISTEN),
@@ -88,10 +98,11 @@ def listeners(host: HostFiles) -> list[Listener]:
         text = host.read_text(f"/proc/net/{table}") or ""
         for line in text.splitlines()[1:]:
             fields = line.split()
-            if len(fields) < 10 or fields[3] != state:
+            if len(fields) < 10 or fields[3] != state or not _is_number(fields[9]):
                 continue
-            address, port = _parse_address(fields[1])
-            found.append(Listener(protocol, address, port, int(fields[9])))
+            parsed = _parse_address(fields[1])
+            if parsed is not None:
+                found.append(Listener(protocol, parsed[0], parsed[1], int(fields[9])))
     return found
 
 

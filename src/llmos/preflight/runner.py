@@ -50,7 +50,8 @@ def _run_one(check: Check, ctx: CheckContext) -> CheckResult:
             status=Status.WARN,
             measured=None,
             required=None,
-            fix="This is a bug in llmos preflight; please report it with the output of -v.",
+            fix="This is a bug in llmos preflight: please report it with the traceback "
+            "logged on stderr.",
             reason=f"the check could not run: {type(exc).__name__}: {exc}",
         )
     if ctx.embedded and check.id in EMBEDDED_DOWNGRADED:

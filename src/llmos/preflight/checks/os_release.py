@@ -82,6 +82,17 @@ class OperatingSystemCheck(Check):
         version_id = fields.get("VERSION_ID", "")
         pretty = fields.get("PRETTY_NAME") or f"{fields.get('NAME', os_id)} {version_id}".strip()
         data = {"id": os_id, "versionId": version_id, "prettyName": pretty}
+        if not os_id:
+            where = "/etc/os-release or /usr/lib/os-release"
+            return self.result(
+                Status.WARN,
+                f"unknown distribution ({where} has no ID)" + (f": {pretty}" if pretty else ""),
+                _TESTED,
+                f"Check that {where} names the distribution (ID=...); an unknown one is not "
+                "officially tested.",
+                reason="not officially tested",
+                data=data,
+            )
         if os_id not in MINIMUM_VERSIONS:
             return self.result(
                 Status.WARN,
