@@ -19,6 +19,8 @@ from pathlib import Path
 
 import httpx
 
+from llmos.engines.keys import EngineKeys
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server import admin_server
 
@@ -55,6 +57,10 @@ def main() -> int:
                 break
             time.sleep(0.2)
         endpoint = status["endpoints"][0]
+        # The replica answers only its key, which the gateway holds: read it as the server does.
+        uid = gateway.get(MS).json()["metadata"]["uid"]
+        key = EngineKeys.of(Path(tmp) / "data").for_uid(uid)
+        direct.headers["Authorization"] = f"Bearer {key}"
         timed(direct, f"{endpoint}/v1/chat/completions")  # warm-up
         timed(gateway, "/v1/chat/completions")
         direct_tps, gateway_tps = [], []

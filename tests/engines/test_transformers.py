@@ -97,3 +97,20 @@ def test_a_share_is_rounded_down_but_never_to_zero(fraction: float, flag: str) -
     """256 MiB of an 80 GiB GPU is 0.0031, not "0.00" (which engines refuse)."""
     assert share_text(fraction) == flag
     assert 0 < float(flag) <= fraction or fraction < 0.0001
+
+
+def test_each_engine_takes_its_key_from_a_variable_spec_env_may_not_set() -> None:
+    from llmos.engines.hf_server.__main__ import KEY_ENV
+    from llmos.engines.registry import ENGINES
+    from llmos.resources.ml import ENGINE_KEY_ENV, ModelServiceSpec
+
+    assert TransformersEngine.key_env == KEY_ENV
+    files = ModelFiles(Path("/m"), "safetensors", 1)
+    for engine in ENGINES.values():
+        assert engine.key_env in ENGINE_KEY_ENV, engine.name
+        assert engine().key(EngineContext(files, "m", api_key="k")) == {engine.key_env: "k"}
+        assert engine().key(EngineContext(files, "m")) == {}
+    for args in (["--api_key", "k"], ["--api"], ["--api-k=k"]):
+        with pytest.raises(ValueError, match="is set by LLMOS"):
+            ModelServiceSpec(model="m", engineArgs=args)
+    ModelServiceSpec(model="m", engineArgs=["--apikeys-file", "x", "--n_ctx", "8"])

@@ -71,3 +71,16 @@ def new_key(admin: httpx.Client, **body: Any) -> str:
     response = admin.post("/v1-auth/apikeys", json=body)
     assert response.status_code == 201, response.text
     return str(response.json()["token"])
+
+
+def assert_only_the_gateway_gets_in(admin: httpx.Client, path: str, model: str) -> None:
+    """A process on this machine that calls the replica's port itself, not the gateway,
+    is refused, with no key, a wrong one, or the LLMOS credential the gateway took."""
+    (endpoint,) = admin.get(path).json()["status"]["endpoints"]
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    llmos_credential = admin.headers["authorization"]
+    with httpx.Client(base_url=endpoint, timeout=30) as direct:
+        for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": llmos_credential}):
+            reply = direct.post("/v1/chat/completions", json=body, headers=headers)
+            assert reply.status_code == 401, (headers, reply.text)
+            assert direct.get("/v1/models", headers=headers).status_code == 401

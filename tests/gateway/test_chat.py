@@ -13,7 +13,14 @@ import pytest
 from factories import create_namespace, create_user
 from server import RunningServer
 
-from .conftest import PUBLIC_MS, engine_pids, new_key, openai_client, wait_phase
+from .conftest import (
+    PUBLIC_MS,
+    assert_only_the_gateway_gets_in,
+    engine_pids,
+    new_key,
+    openai_client,
+    wait_phase,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +69,17 @@ def test_chat_non_streamed_and_streamed(
     while _usage(gw_admin)["completion"] <= after["completion"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _usage(gw_admin)["completion"] > after["completion"]
+
+
+def test_the_engine_answers_only_the_gateway(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    assert_only_the_gateway_gets_in(gw_admin, f"{PUBLIC_MS}/smollm2", "smollm2")
+    # ...while the gateway, which holds the replica's key, gets its answer.
+    reply = openai_client(model_server, new_key(gw_admin)).chat.completions.create(
+        model="smollm2", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+    )
+    assert reply.choices[0].message.content is not None
 
 
 def test_completions_endpoint(model_server: RunningServer, gw_admin: httpx.Client) -> None:

@@ -24,7 +24,7 @@ from factories import create_ms, ms_path
 from server import RunningServer
 from tiny_model import HIDDEN_SIZE, build_tiny_llama, require_transformers
 
-from .conftest import engine_pids, new_key, openai_client
+from .conftest import assert_only_the_gateway_gets_in, engine_pids, new_key, openai_client
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +110,8 @@ def test_tiny_llama_served_through_the_gateway(deployed: RunningServer) -> None:
     # Closed at the end: an open keep-alive connection holds up the server's shutdown.
     with openai_client(deployed, key) as client:
         check_serving(client)
+    with deployed.admin_client() as admin:
+        assert_only_the_gateway_gets_in(admin, ms_path("default", NAME), NAME)
 
 
 def check_serving(client: openai.OpenAI) -> None:

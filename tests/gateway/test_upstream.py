@@ -246,3 +246,13 @@ def test_abandoned_reply_closes_connection():
         server.close()
 
     run(main())
+
+
+def test_a_head_with_authorization_carries_it_and_is_kept_apart() -> None:
+    origin = Upstreams().origin("http://127.0.0.1:9/")
+    plain = origin.head("/v1/models")
+    keyed = origin.head("/v1/models", b"Bearer k1")
+    assert b"Authorization" not in plain
+    assert b"\r\nAuthorization: Bearer k1\r\n" in keyed
+    assert keyed.endswith(b"Content-Length: ") and plain.endswith(b"Content-Length: ")
+    assert origin.head("/v1/models", b"Bearer k2") != keyed

@@ -53,6 +53,7 @@ from llmos.controllers.namespace import FINALIZER, NAMESPACES, NamespaceReconcil
 from llmos.controllers.node import NodeAgent
 from llmos.controllers.token import TokenReconciler
 from llmos.controllers.volume import Storage
+from llmos.engines.keys import EngineKeys
 from llmos.gateway.history import History
 from llmos.gateway.proxy import Gateway
 from llmos.gateway.table import RoutingTable
@@ -224,7 +225,9 @@ async def _serve(config: ServerConfig) -> None:
     )
     state.metrics.register(GPUCollector(publisher))
     state.history = history
-    gateway = Gateway(auth, RoutingTable(models, auth.authorizer), usage)
+    # Embedded mode's engines listen on loopback ports: each wants its key from the gateway.
+    keys = None if cluster is not None else EngineKeys.of(config.data_dir)
+    gateway = Gateway(auth, RoutingTable(models, auth.authorizer, keys), usage)
     workloads: WorkloadProxy | None = None
     try:
         password = await auth.bootstrap(config.data_dir, config.bootstrap_password)
@@ -258,6 +261,7 @@ async def _serve(config: ServerConfig) -> None:
                 downloads=downloads,
                 gpus=gpus,
                 storage=Storage(config.data_dir),
+                keys=keys,
             )
         workloads = workload_set.proxy
         # A replica that loses the leader Lease (kube store) stops as on SIGTERM.

@@ -35,6 +35,7 @@ from llmos.controllers.modelservice import ModelServiceReconciler
 from llmos.controllers.notebook import NotebookReconciler
 from llmos.controllers.notebook_idle import Activity
 from llmos.controllers.volume import SnapshotReconciler, Storage, VolumeReconciler
+from llmos.engines.keys import EngineKeys
 from llmos.runtime.base import ReplicaSpec, ReplicaStatus
 from llmos.runtime.kube.render import KubeSettings
 from llmos.runtime.kube.runtime import KubeRuntime
@@ -147,12 +148,20 @@ async def local_workloads(
     downloads: Downloads,
     gpus: GPUAllocator,
     storage: Storage,
+    keys: EngineKeys | None = None,
 ) -> Workloads:
     serving = manager.add(
         Controller(
             store,
             ModelServiceReconciler(
-                store, runtime, storage, events, downloads, setting=auth.setting, gpus=gpus
+                store,
+                runtime,
+                storage,
+                events,
+                downloads,
+                setting=auth.setting,
+                gpus=gpus,
+                keys=keys,
             ),
         )
     )

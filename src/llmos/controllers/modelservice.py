@@ -26,6 +26,10 @@ shortfall, and it is retried every 10 s; a placed one gets its GPUs in
 ``CUDA_VISIBLE_DEVICES`` and its share as the engine's memory limit. The
 model's estimated GPU memory is reported in ``status.gpuMemoryEstimate``.
 
+Engine keys: with ``keys`` (embedded mode), each replica gets its
+ModelService's key (:mod:`llmos.engines.keys`) in the engine's ``key_env``, so
+it answers only the gateway.
+
 Volumes: ``spec.volumes`` are mounted as for Notebooks
 (:func:`~llmos.controllers.volume.mounts`): each replica runs in the first one
 and gets each as ``LLMOS_VOLUME_<NAME>``. A volume that is missing, not ready
@@ -62,6 +66,7 @@ from llmos.controllers.volume import (
 )
 from llmos.engines import modelscope
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
+from llmos.engines.keys import EngineKeys
 from llmos.engines.registry import choose
 from llmos.engines.sources import ModelRef, parse, resolve_now
 from llmos.gpu.errors import GPUError
@@ -128,8 +133,10 @@ class ModelServiceReconciler:
         has_gpu: bool = False,
         setting: Any = None,
         gpus: GPUAllocator | None = None,
+        keys: EngineKeys | None = None,
     ) -> None:
         self.store = store
+        self.keys = keys
         self.runtime = runtime
         self.storage = storage
         self.events = events
@@ -219,7 +226,8 @@ class ModelServiceReconciler:
             # Checked as it will run: on the GPUs asked for (each replica gets its own).
             asked = tuple(range(request.count)) if request else ()
             args = tuple(ms["spec"].get("engineArgs") or ())
-            ctx = EngineContext(files, served_name(ms), args, gpus=asked)
+            api_key = self.keys.for_service(ms) if self.keys else None
+            ctx = EngineContext(files, served_name(ms), args, gpus=asked, api_key=api_key)
             engine.check(ctx)
         except EngineError as exc:
             return await self._fail(ms, status, "EngineAvailable", "EngineUnavailable", str(exc))
@@ -300,7 +308,8 @@ class ModelServiceReconciler:
         token: str | None = None,
     ) -> ReplicaSpec:
         meta = ms["metadata"]
-        env = {**engine.env(ctx), **workload_env(mounted, ms["spec"].get("env"))}
+        # The engine's key last: nothing in spec.env replaces it.
+        env = {**engine.env(ctx), **workload_env(mounted, ms["spec"].get("env")), **engine.key(ctx)}
         if token and _ref(ms).source == "huggingface":
             env["HF_TOKEN"] = token
         return ReplicaSpec(

@@ -49,6 +49,8 @@ class EngineContext:
     gpu_memory_fraction: float | None = None
     # Layers to offload so a GGUF model stays within its share (llama.cpp; None: all).
     gpu_layers: int | None = None
+    # The key callers must send (``Authorization: Bearer KEY``); None: the engine is open.
+    api_key: str | None = None
 
 
 def share_text(fraction: float) -> str:
@@ -66,6 +68,9 @@ class Engine:
     formats: ClassVar[tuple[ModelFormat, ...]]
     needs_gpu: ClassVar[bool] = False
     health: ClassVar[Probe] = Probe("/health")
+    # The environment variable the engine reads its API key from (never argv, which
+    # every user on the machine can read in /proc). Its health route stays open.
+    key_env: ClassVar[str]
 
     @classmethod
     def missing(cls) -> str | None:
@@ -99,6 +104,10 @@ class Engine:
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         """The argv that serves ``ctx.model`` on 127.0.0.1 at the literal port ``{port}``."""
         raise NotImplementedError
+
+    def key(self, ctx: EngineContext) -> dict[str, str]:
+        """The environment that gives the engine its API key; set after the user's own env."""
+        return {self.key_env: ctx.api_key} if ctx.api_key else {}
 
     def env(self, ctx: EngineContext) -> dict[str, str]:
         env = {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in ctx.gpus)}

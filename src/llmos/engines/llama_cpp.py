@@ -18,6 +18,8 @@ class LlamaCppEngine(Engine):
     # lock (a probe there would wait behind, or cut off, a generation). It loads the
     # model before it listens, so any lock-free route answering means ready: /docs.
     health: ClassVar[Probe] = Probe("/docs", startup_timeout_seconds=300)
+    # Its settings are pydantic-settings: API_KEY in the environment is --api_key.
+    key_env: ClassVar[str] = "API_KEY"
 
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         args = [

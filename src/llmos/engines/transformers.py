@@ -20,6 +20,7 @@ class TransformersEngine(Engine):
     modules: ClassVar[tuple[str, ...]] = ("torch", "transformers", "accelerate")
     formats: ClassVar[tuple[ModelFormat, ...]] = ("safetensors",)
     health: ClassVar[Probe] = Probe("/health", startup_timeout_seconds=600)
+    key_env: ClassVar[str] = "LLMOS_ENGINE_KEY"  # hf_server.KEY_ENV
 
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         args = [

@@ -22,6 +22,7 @@ class VLLMEngine(Engine):
     formats: ClassVar[tuple[ModelFormat, ...]] = ("safetensors", "gguf")
     needs_gpu: ClassVar[bool] = True
     health: ClassVar[Probe] = Probe("/health", startup_timeout_seconds=1200)
+    key_env: ClassVar[str] = "VLLM_API_KEY"  # what --api-key defaults to; guards /v1 only
 
     @classmethod
     def executable(cls) -> str | None:

@@ -199,7 +199,16 @@ class Gateway:
         exchange = Exchange()
         watch = DisconnectWatch(loop, receive)
         try:
-            await relay(self.upstreams, send, endpoint.url, path, raw, stream, exchange)
+            await relay(
+                self.upstreams,
+                send,
+                endpoint.url,
+                path,
+                raw,
+                stream,
+                exchange,
+                endpoint.authorization,
+            )
         except asyncio.CancelledError:
             if not watch.swallow():
                 raise

@@ -95,12 +95,16 @@ async def relay(
     raw: bytes,
     stream: bool,
     exchange: Exchange,
+    authorization: bytes = b"",
 ) -> None:
-    """POST ``raw`` to ``url + path`` and send the reply on; fill in ``exchange``."""
+    """POST ``raw`` to ``url + path`` and send the reply on; fill in ``exchange``.
+
+    ``authorization`` is the ``Authorization`` value the replica wants (its engine key).
+    """
     conn = None
     try:
         conn = await upstreams.connect(url)
-        conn.send(upstreams.origin(url).head(path), raw)
+        conn.send(upstreams.origin(url).head(path, authorization), raw)
         await (conn.headers() if stream else conn.body())
     except UpstreamError as exc:
         if conn is not None:

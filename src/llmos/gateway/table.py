@@ -3,7 +3,9 @@
 Built from a ModelService informer: a model is reachable by its served name
 (``spec.servedModelName`` or the object name) or as ``namespace/name``, in
 the namespaces the caller may ``get`` modelservices in. Each endpoint counts
-its outstanding requests; :meth:`Route.pick` takes the least loaded.
+its outstanding requests; :meth:`Route.pick` takes the least loaded. With
+``keys`` (embedded mode), each endpoint carries its ModelService's engine key,
+which the gateway sends upstream (:mod:`llmos.engines.keys`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from llmos.auth.rbac import Authorizer, Principal
 from llmos.auth.rbac import Request as AuthzRequest
 from llmos.controllers.informer import Informer
+from llmos.engines.keys import EngineKeys
 from llmos.gateway.errors import GatewayError
 
 GROUP = "ml.llmos.ai"
@@ -23,6 +26,8 @@ GROUP = "ml.llmos.ai"
 class Endpoint:
     url: str
     outstanding: int = 0
+    # The ``Authorization`` value the replica wants (b"Bearer KEY"), or b"" for none.
+    authorization: bytes = b""
 
 
 @dataclass
@@ -42,9 +47,12 @@ class Route:
 
 
 class RoutingTable:
-    def __init__(self, informer: Informer, authorizer: Authorizer) -> None:
+    def __init__(
+        self, informer: Informer, authorizer: Authorizer, keys: EngineKeys | None = None
+    ) -> None:
         self.informer = informer
         self.authorizer = authorizer
+        self.keys = keys
         self._routes: dict[tuple[str, str], Route] = {}
         self._by_name: dict[str, list[Route]] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -70,9 +78,12 @@ class RoutingTable:
             str(spec.get("servedModelName") or meta["name"]),
             int(meta.get("resourceVersion") or 0),
         )
+        key = self.keys.for_service(ms) if self.keys else None
+        authorization = f"Bearer {key}".encode() if key else b""
         for url in status.get("endpoints") or []:
             # Keep the in-flight counts of endpoints that stay.
             endpoint = self._endpoints.get(url) or Endpoint(url)
+            endpoint.authorization = authorization  # a port may pass to another service
             self._endpoints[url] = endpoint
             route.endpoints.append(endpoint)
         return route

@@ -50,7 +50,7 @@ class Origin:
     tls: bool
     prefix: str
     host_header: bytes
-    heads: dict[str, bytes] = field(default_factory=dict)
+    heads: dict[tuple[str, bytes], bytes] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, url: str) -> Origin:
@@ -66,16 +66,22 @@ class Origin:
             shown = f"{shown}:{port}"
         return cls(host, port, tls, parts.path.rstrip("/"), shown.encode("idna"))
 
-    def head(self, path: str) -> bytes:
-        """The request line and headers for ``path``, up to the Content-Length value."""
-        head = self.heads.get(path)
+    def head(self, path: str, authorization: bytes = b"") -> bytes:
+        """The request line and headers for ``path``, up to the Content-Length value.
+
+        ``authorization``, when given, is the ``Authorization`` header's value.
+        """
+        head = self.heads.get((path, authorization))
         if head is None:
             target = quote(self.prefix + path, safe="/%:@!$&'()*+,;=-._~")
-            head = self.heads[path] = (
+            auth = b"Authorization: " + authorization + b"\r\n" if authorization else b""
+            head = self.heads[(path, authorization)] = (
                 f"POST {target} HTTP/1.1\r\n".encode()
                 + b"Host: "
                 + self.host_header
-                + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                + b"\r\n"
+                + auth
+                + b"Content-Type: application/json\r\nContent-Length: "
             )
         return head
 

@@ -60,6 +60,18 @@ class EnvVar(Strict):
         return name
 
 
+# Set by LLMOS for a ModelService's engine: its key, which only the gateway holds
+# (each engine's ``Engine.key_env``; engineArgs' --api-key would override it).
+ENGINE_KEY_ENV = frozenset({"API_KEY", "VLLM_API_KEY", "LLMOS_ENGINE_KEY"})
+_ENGINE_KEY_FLAGS = ("--api-key", "--api_key")
+
+
+def _sets_engine_key(arg: str) -> bool:
+    """``--api-key``, ``--api_key=...``, or an abbreviation argparse would take for one."""
+    flag = arg.split("=", 1)[0]
+    return flag.startswith("--api") and any(f.startswith(flag) for f in _ENGINE_KEY_FLAGS)
+
+
 class ModelServiceSpec(Strict):
     model: str = Field(min_length=1)
     modelRegistry: Literal["huggingface", "modelscope", "local"] = "huggingface"
@@ -74,6 +86,28 @@ class ModelServiceSpec(Strict):
     # Serve nothing locally: route to an OpenAI-compatible server that already runs
     # (e.g. http://10.0.0.5:8000). ``model`` then only names what it serves.
     endpoint: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
+
+    @field_validator("env")
+    @classmethod
+    def _no_engine_key(cls, env: list[EnvVar]) -> list[EnvVar]:
+        for var in env:
+            if var.name in ENGINE_KEY_ENV:
+                raise ValueError(
+                    f"{var.name} is set by LLMOS: it is the engine's key, which only the "
+                    "gateway holds; callers use LLMOS API keys instead"
+                )
+        return env
+
+    @field_validator("engineArgs")
+    @classmethod
+    def _no_key_flag(cls, args: list[str]) -> list[str]:
+        for arg in args:
+            if _sets_engine_key(arg):
+                raise ValueError(
+                    f"{arg.split('=', 1)[0]} is set by LLMOS: each replica gets a key that only "
+                    "the gateway holds; callers use LLMOS API keys instead"
+                )
+        return args
 
 
 class ModelServiceStatus(Status):

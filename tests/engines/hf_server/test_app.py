@@ -180,3 +180,19 @@ def test_other_errors_keep_the_openai_shape(
         untemplated.status_code == 400
         and "no chat template" in untemplated.json()["error"]["message"]
     )
+
+
+def test_with_a_key_only_health_answers_without_it(loaded: Any) -> None:
+    from llmos.engines.hf_server.app import create_app
+
+    with TestClient(create_app(loaded, "tiny", "s3cret")) as keyed:
+        assert keyed.get("/health").status_code == 200
+        body = {"model": "tiny", "messages": HELLO, "max_tokens": 2}
+        for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "s3cret"}):
+            refused = keyed.post(CHAT, json=body, headers=headers)
+            assert refused.status_code == 401
+            assert refused.json()["error"]["code"] == "invalid_api_key"
+            assert keyed.get("/v1/models", headers=headers).status_code == 401
+        good = {"Authorization": "Bearer s3cret"}
+        assert keyed.post(CHAT, json=body, headers=good).status_code == 200
+        assert keyed.get("/v1/models", headers=good).status_code == 200

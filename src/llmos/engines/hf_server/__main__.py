@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from llmos.engines.hf_server.model import DTYPES
+
+# The key callers must send as ``Authorization: Bearer KEY`` (TransformersEngine.key_env);
+# taken out of the environment at once, so nothing the model runs inherits it.
+KEY_ENV = "LLMOS_ENGINE_KEY"
 
 
 def _fraction(text: str) -> float:
@@ -53,6 +58,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
+    api_key = os.environ.pop(KEY_ENV, None) or None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     import uvicorn
@@ -67,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         trust_remote_code=args.trust_remote_code,
     )
     name = args.served_model_name or Path(args.model).name
-    uvicorn.run(create_app(loaded, name), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(create_app(loaded, name, api_key), host=args.host, port=args.port, log_level="info")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import json
 import logging
 import struct
@@ -22,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmos.engines.hf_server.model import BadInput, Generation, LoadedModel, Settings
 from llmos.engines.hf_server.protocol import (
@@ -75,10 +77,38 @@ class TextStream:
         return text
 
 
-def create_app(loaded: LoadedModel, served_name: str) -> FastAPI:
+class KeyCheck:
+    """Lets through only requests that carry the engine's key, except ``/health``.
+
+    Plain ASGI (not ``@app.middleware``, which would wrap every streamed reply).
+    """
+
+    def __init__(self, app: ASGIApp, wanted: bytes) -> None:
+        self.app, self.wanted = app, wanted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.wanted):
+                refusal = error(
+                    401,
+                    "this engine answers only the LLMOS gateway: send requests to the "
+                    "server's /v1 on port 8443, with an LLMOS API key",
+                    kind="authentication_error",
+                    code="invalid_api_key",
+                )
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(loaded: LoadedModel, served_name: str, api_key: str | None = None) -> FastAPI:
+    """The engine's routes; with ``api_key``, all but ``/health`` want ``Bearer API_KEY``."""
     app = FastAPI(title="LLMOS transformers engine", docs_url=None, redoc_url=None)
     lock = asyncio.Lock()
     started = int(time.time())
+    if api_key:
+        app.add_middleware(KeyCheck, wanted=f"Bearer {api_key}".encode())
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
