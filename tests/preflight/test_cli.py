@@ -97,11 +97,25 @@ def test_embedded_mode_on_a_small_box_exits_zero(app: typer.Typer, tree: HostTre
         ["--listen", "--peer", "10.0.0.1"],
         ["--ca-cert", "/nonexistent/ca.pem", "--server", "https://x", "--token", "t"],
         ["--output", "xml"],
+        ["--peer", "127.0.0.1", "--check", "no-such-check"],
+        ["--peer", "127.0.0.1", "--check", "arch"],
+        ["--peer", "127.0.0.1", "--server", "https://127.0.0.1:1"],
+        ["--peer", "127.0.0.1", "--ca-cert", "/nonexistent/ca.pem"],
+        ["--listen", "--listen-timeout", "0.1", "--token", "t"],
+        ["--listen", "--listen-timeout", "0.1", "--check", "ports"],
     ],
 )
 def test_usage_errors_exit_two(app: typer.Typer, tree: HostTree, args: list[str]) -> None:
-    code, _ = _invoke(app, tree, *args)
+    code, output = _invoke(app, tree, *args)
     assert code == 2
+    assert "Reachability" not in output and "Temporary listeners" not in output
+
+
+def test_peer_mode_checks_the_root_like_any_run(app: typer.Typer, tmp_path: Path) -> None:
+    args = ["preflight", "--peer", "127.0.0.1", "--root", str(tmp_path / "nope")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "--root" in result.output and "not a directory" in result.output
 
 
 def test_nvml_recording_flag_feeds_the_gpu_check(app: typer.Typer, tree: HostTree) -> None:

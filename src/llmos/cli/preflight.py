@@ -36,6 +36,7 @@ from llmos.preflight.options import default_data_dir
 from llmos.preflight.reachability.listener import PortListener
 from llmos.preflight.reachability.peers import peer_report
 from llmos.preflight.render import render_listening, render_report
+from llmos.preflight.runner import validate_options
 
 __all__ = ["register"]
 
@@ -176,6 +177,13 @@ def preflight(
         root=root,
         nvml=nvml,
     )
+    try:
+        validate_options(options, check)
+    except PreflightUsageError as exc:
+        raise _usage_error(str(exc)) from exc
+    if (listen or peer) and check:
+        mode_flag = "--listen" if listen else "--peer"
+        raise _usage_error(f"--check selects checks to run; {mode_flag} runs none")
     if listen:
         raise typer.Exit(_listen(role, listen_timeout, output))
     if peer:

@@ -27,7 +27,7 @@ from llmos.preflight.registry import CHECK_IDS, all_checks
 from llmos.preflight.report import PreflightReport
 from llmos.preflight.result import CheckResult, Status
 
-__all__ = ["EMBEDDED_DOWNGRADED", "embedded_options", "run_preflight"]
+__all__ = ["EMBEDDED_DOWNGRADED", "embedded_options", "run_preflight", "validate_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,20 @@ def _run_one(check: Check, ctx: CheckContext) -> CheckResult:
     return result
 
 
+def validate_options(options: PreflightOptions, only: Iterable[str] | None = None) -> None:
+    """Raise `PreflightUsageError` for options that make no sense, whatever the run does."""
+    wanted = set(only) if only is not None else set()
+    if wanted - set(CHECK_IDS):
+        unknown = ", ".join(sorted(wanted - set(CHECK_IDS)))
+        raise PreflightUsageError(f"unknown check id(s): {unknown}; known: {', '.join(CHECK_IDS)}")
+    if bool(options.server) != bool(options.token):
+        raise PreflightUsageError("--server and --token go together: pass both or neither")
+    if options.ca_cert is not None and not options.ca_cert.is_file():
+        raise PreflightUsageError(f"--ca-cert {options.ca_cert}: no such file")
+    if not options.root.is_dir():
+        raise PreflightUsageError(f"--root {options.root}: not a directory")
+
+
 def run_preflight(
     options: PreflightOptions | None = None, *, only: Iterable[str] | None = None
 ) -> PreflightReport:
@@ -70,15 +84,7 @@ def run_preflight(
     """
     options = options or PreflightOptions()
     wanted = set(only) if only is not None else None
-    if wanted is not None and wanted - set(CHECK_IDS):
-        unknown = ", ".join(sorted(wanted - set(CHECK_IDS)))
-        raise PreflightUsageError(f"unknown check id(s): {unknown}; known: {', '.join(CHECK_IDS)}")
-    if bool(options.server) != bool(options.token):
-        raise PreflightUsageError("--server and --token go together: pass both or neither")
-    if options.ca_cert is not None and not options.ca_cert.is_file():
-        raise PreflightUsageError(f"--ca-cert {options.ca_cert}: no such file")
-    if not options.root.is_dir():
-        raise PreflightUsageError(f"--root {options.root}: not a directory")
+    validate_options(options, wanted)
     host = HostFiles(options.root)
     ctx = CheckContext(options=options, host=host, nvml=options.nvml or PynvmlReader())
     started = time.monotonic()
