@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from llmos.preflight import Mode, NvmlSnapshot, RecordedNvmlReader, Status, run_preflight
@@ -108,3 +110,20 @@ def test_snapshot_round_trips_through_json() -> None:
     device = NvmlDevice(0, "NVIDIA H200", 150_000_000_000, (9, 0), "00000000:01:00.0", "GPU-x")
     snapshot = NvmlSnapshot("560.35.03", (device,))
     assert NvmlSnapshot.from_dict(snapshot.to_dict()) == snapshot
+
+
+def test_missing_sysfs_is_not_reported_as_a_cpu_only_node(tree: HostTree) -> None:
+    """No /sys at all says nothing about GPUs: warn instead of passing as CPU-only."""
+    shutil.rmtree(tree.root / "sys")
+    result = run_preflight(tree.options(), only=["gpu"]).result("gpu")
+    assert result.status is Status.WARN
+    assert "CPU-only" not in (result.measured or "")
+    assert f"{tree.root}/sys/bus is missing" in (result.measured or "")
+    assert result.fix is not None and "/sys" in result.fix
+
+
+def test_a_host_without_a_pci_bus_passes_as_cpu_only(tree: HostTree) -> None:
+    shutil.rmtree(tree.root / "sys/bus/pci")
+    result = run_preflight(tree.options(), only=["gpu"]).result("gpu")
+    assert result.status is Status.PASS
+    assert "CPU-only" in (result.measured or "")

@@ -23,6 +23,7 @@ _DRIVER_FIX = (
     "driver-installation-guide/index.html), reboot, and check that `nvidia-smi` lists the GPUs."
 )
 _PROC_VERSION = "/proc/driver/nvidia/version"
+_SYS_BUS = "/sys/bus"  # a host without a PCI bus still has /sys/bus
 
 
 def _proc_driver_version(text: str | None) -> str | None:
@@ -39,6 +40,18 @@ class GpuCheck(Check):
     title = "NVIDIA GPUs"
 
     def run(self, ctx: CheckContext) -> CheckResult:
+        if not ctx.host.exists(_SYS_BUS):
+            # No sysfs at all (a container without /sys, a fixture root without sys/):
+            # an empty PCI bus cannot be told from one that cannot be seen.
+            return self.result(
+                Status.WARN,
+                f"unknown: {ctx.host.path(_SYS_BUS)} is missing, so PCI devices cannot be listed",
+                _REQUIRED,
+                "Run preflight where /sys is mounted (on the host, or a container with /sys), "
+                "so NVIDIA GPUs can be found.",
+                reason="not measured",
+                data={"pciDevices": []},
+            )
         pci = nvidia_gpus(ctx.host)
         data: dict[str, object] = {"pciDevices": [_pci_dict(g) for g in pci]}
         if not pci:
