@@ -91,3 +91,23 @@ def test_embedded_mode_skips_uniqueness(tree: HostTree) -> None:
     options = tree.options(mode=Mode.EMBEDDED, server="https://127.0.0.1:9", token=TOKEN)
     result = run_preflight(options, only=["hostname-unique"]).result("hostname-unique")
     assert result.status is Status.SKIP
+
+
+@pytest.mark.parametrize(
+    ("name", "suggested"),
+    [
+        ("My_Node", "my-node"),
+        ("Café_1", "caf--1"),
+        ("a" * 64, "a" * 63),
+        ("node..1", "node.1"),
+        ("gpu01.-lab", "gpu01.lab"),
+        ("ÄÖ", "node-1"),
+    ],
+)
+def test_the_name_a_fix_suggests_is_itself_valid(tree: HostTree, name: str, suggested: str) -> None:
+    tree.hostname(name)
+    result = run_preflight(tree.options(), only=["hostname"]).result("hostname")
+    assert result.status is Status.FAIL
+    assert result.fix == f"Rename the node, e.g.: hostnamectl set-hostname {suggested}"
+    tree.hostname(suggested)
+    assert run_preflight(tree.options(), only=["hostname"]).result("hostname").status is Status.PASS

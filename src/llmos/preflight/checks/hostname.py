@@ -6,7 +6,9 @@ node name, and ``localhost`` would collide on every node.
 
 from __future__ import annotations
 
-from llmos._lib.dns import dns1123_subdomain_problem
+import string
+
+from llmos._lib.dns import LABEL_MAX, SUBDOMAIN_MAX, dns1123_subdomain_problem
 from llmos.preflight.check import Check, CheckContext
 from llmos.preflight.checks._hostname import hostname
 from llmos.preflight.result import CheckResult, Status
@@ -16,11 +18,20 @@ __all__ = ["HostnameCheck"]
 _REQUIRED = "valid DNS-1123 name, not localhost"
 
 
+_ALLOWED = frozenset(string.ascii_lowercase + string.digits + "-")
+
+
 def _suggestion(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-." else "-" for c in name.lower()).strip("-.")
-    return (
-        cleaned if cleaned and cleaned not in {"localhost", "localhost.localdomain"} else "node-1"
-    )
+    """A valid DNS-1123 name close to ``name``, to put in the fix line; ``node-1`` if none."""
+    labels = []
+    for label in name.lower().split("."):
+        cleaned = "".join(c if c in _ALLOWED else "-" for c in label)[:LABEL_MAX].strip("-")
+        if cleaned:
+            labels.append(cleaned)
+    suggestion = ".".join(labels)[:SUBDOMAIN_MAX].strip(".-")
+    if suggestion.split(".")[0] == "localhost" or dns1123_subdomain_problem(suggestion):
+        return "node-1"
+    return suggestion
 
 
 class HostnameCheck(Check):
