@@ -85,9 +85,13 @@ def test_leftover_llmos_files_without_kubernetes_warn(tree: HostTree) -> None:
 
 
 def test_firewalld_not_running_passes(tree: HostTree) -> None:
-    assert (
-        run_preflight(tree.options(), only=["firewalld"]).result("firewalld").status is Status.PASS
-    )
+    result = run_preflight(tree.options(role=Role.WORKER), only=["firewalld"]).result("firewalld")
+    assert result.status is Status.PASS
+    # The documented data fields are there on a pass too: no lines to run, the role's ports.
+    assert result.data == {
+        "commands": [],
+        "ports": ["5001/tcp", "6443/tcp", "8443/tcp", "8472/udp", "10250/tcp", "30000-32767/tcp"],
+    }
 
 
 def test_firewalld_active_prints_server_commands(tree: HostTree) -> None:

@@ -19,13 +19,18 @@ class FirewalldCheck(Check):
     def run(self, ctx: CheckContext) -> CheckResult:
         running = [p for p in processes(ctx.host) if "firewalld" in p.names]
         required = "firewalld off, or the inbound ports open"
-        if not running:
-            return self.result(Status.PASS, "not running", required, data={"commands": []})
         ports: list[PortSpec] = (
             ctx.required_ports()
             if ctx.embedded
             else inbound_ports(ctx.options.role, nodeports=True)
         )
+        if not running:
+            return self.result(
+                Status.PASS,
+                "not running",
+                required,
+                data={"commands": [], "ports": [str(p) for p in ports]},
+            )
         commands = firewall_cmd_lines(ports)
         return self.result(
             Status.WARN,
