@@ -7,6 +7,7 @@ in time, and leave no test file behind.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -94,3 +95,26 @@ def test_percentile_is_nearest_rank() -> None:
     samples = [float(i) for i in range(1, 101)]
     assert percentile(samples, 0.99) == 99.0
     assert percentile([5.0], 0.99) == 5.0
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 MiB filesystem (tmpfs), too small for the test files."""
+    require_root_and_tools("mount", "umount")
+    directory = tmp_path / "tiny"
+    directory.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(directory)], check=True)
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+def test_a_full_filesystem_is_reported_not_a_crash(full_disk: Path) -> None:
+    options = PreflightOptions(data_dir=full_disk / "llmos", disk_seconds=1.0)
+    report = run_preflight(options, only=["disk-iops", "disk-fsync-latency"])
+    for result in report.results:
+        assert result.status is Status.WARN, result
+        assert result.measured == f"not measured: No space left on device in {full_disk}"
+        assert result.fix is not None and result.fix.startswith(f"Free space in {full_disk}")
+    assert list(full_disk.iterdir()) == [], "a measurement left its test file behind"

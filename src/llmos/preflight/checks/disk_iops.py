@@ -6,7 +6,7 @@ Also warns when the disk is rotational: etcd wants an SSD or NVMe disk.
 from __future__ import annotations
 
 from llmos.preflight.check import Check, CheckContext
-from llmos.preflight.checks._disk import skip_reason, where
+from llmos.preflight.checks._disk import not_measured, skip_reason, where
 from llmos.preflight.diskbench.measure import measure_iops
 from llmos.preflight.diskbench.target import is_rotational
 from llmos.preflight.result import CheckResult, Status
@@ -28,7 +28,10 @@ class DiskIopsCheck(Check):
             return self.skipped(reason, _REQUIRED)
         directory = where(ctx)
         rotational = is_rotational(ctx.host, directory)
-        reading = measure_iops(directory, ctx.options.disk_seconds)
+        try:
+            reading = measure_iops(directory, ctx.options.disk_seconds)
+        except OSError as exc:  # a full or read-only filesystem is the node's, not a bug
+            return not_measured(self, exc, directory, _REQUIRED)
         data = {**reading.to_dict(), "path": str(directory), "rotational": rotational}
         measured = f"{reading.iops:,.0f} IOPS ({reading.tool})"
         if rotational:

@@ -5,7 +5,7 @@ measures it with fio. etcd wants p99 under 10 ms; slower warns.
 from __future__ import annotations
 
 from llmos.preflight.check import Check, CheckContext
-from llmos.preflight.checks._disk import skip_reason, where
+from llmos.preflight.checks._disk import not_measured, skip_reason, where
 from llmos.preflight.diskbench.measure import measure_fsync_latency
 from llmos.preflight.result import CheckResult, Status
 
@@ -25,7 +25,10 @@ class DiskLatencyCheck(Check):
         if reason is not None:
             return self.skipped(reason, _REQUIRED)
         directory = where(ctx)
-        reading = measure_fsync_latency(directory, ctx.options.disk_seconds)
+        try:
+            reading = measure_fsync_latency(directory, ctx.options.disk_seconds)
+        except OSError as exc:  # a full or read-only filesystem is the node's, not a bug
+            return not_measured(self, exc, directory, _REQUIRED)
         data = {**reading.to_dict(), "path": str(directory)}
         if reading.p99_ms is None:
             return self.result(
