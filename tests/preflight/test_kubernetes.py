@@ -61,6 +61,11 @@ def test_listeners_on_kubernetes_ports_fail_with_owner(tree: HostTree, port: int
     result = _kubernetes(tree)
     assert result.status is Status.FAIL
     assert f"listener on {port}/tcp (mystery (pid 900))" in (result.measured or "")
+    # Only a listener: the fix is to stop it, not to uninstall a Kubernetes that is not there.
+    assert result.fix == (
+        "Stop what listens on 6443/10250 (LLMOS's Kubernetes needs these ports), "
+        "or use another node."
+    )
 
 
 def test_plain_containerd_socket_only_warns(tree: HostTree) -> None:
@@ -75,6 +80,7 @@ def test_existing_llmos_installation_is_reported_as_such(tree: HostTree) -> None
     assert result.status is Status.FAIL
     assert result.reason == "existing LLMOS installation"
     assert "LLMOS installation is already on this node (/etc/llmos)" in (result.measured or "")
+    assert "`llmos uninstall`" in (result.fix or "")
 
 
 def test_leftover_llmos_files_without_kubernetes_warn(tree: HostTree) -> None:
@@ -82,6 +88,7 @@ def test_leftover_llmos_files_without_kubernetes_warn(tree: HostTree) -> None:
     result = _kubernetes(tree)
     assert result.status is Status.WARN
     assert result.reason == "existing LLMOS installation"
+    assert "remove /var/lib/llmos" in (result.fix or "")
 
 
 def test_firewalld_not_running_passes(tree: HostTree) -> None:

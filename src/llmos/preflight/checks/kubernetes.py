@@ -32,18 +32,21 @@ LLMOS_PATHS = ("/etc/llmos", "/var/lib/llmos")
 _REQUIRED = "no Kubernetes (k3s, rke2, kubelet) on the node"
 
 
-def find_kubernetes(ctx: CheckContext) -> list[str]:
-    """Everything that shows a Kubernetes installation, in words."""
+def find_kubernetes(ctx: CheckContext) -> tuple[list[str], list[str]]:
+    """What shows a Kubernetes installation, in words: (processes and paths, listeners)."""
     found = [
         f"process {p.describe()}" for p in processes(ctx.host) if p.names & KUBERNETES_PROCESSES
     ]
     found += [f"path {path}" for path in KUBERNETES_PATHS if ctx.host.exists(path)]
     taken = [s for s in listeners(ctx.host) if s.protocol == "tcp" and s.port in KUBERNETES_PORTS]
     owners = socket_owners(ctx.host, {s.inode for s in taken})
+    listening = []
     for port in sorted({s.port for s in taken}):
         who = {owners[s.inode].describe() for s in taken if s.port == port and s.inode in owners}
-        found.append(f"listener on {port}/tcp" + (f" ({', '.join(sorted(who))})" if who else ""))
-    return found
+        listening.append(
+            f"listener on {port}/tcp" + (f" ({', '.join(sorted(who))})" if who else "")
+        )
+    return found, listening
 
 
 class KubernetesCheck(Check):
@@ -52,7 +55,8 @@ class KubernetesCheck(Check):
     cluster_only = True
 
     def run(self, ctx: CheckContext) -> CheckResult:
-        found = find_kubernetes(ctx)
+        installed, listening = find_kubernetes(ctx)
+        found = installed + listening
         llmos = [path for path in LLMOS_PATHS if ctx.host.exists(path)]
         data = {"found": found, "llmosPaths": llmos}
         if found and llmos:
@@ -61,11 +65,12 @@ class KubernetesCheck(Check):
                 f"an LLMOS installation is already on this node ({', '.join(llmos)}): "
                 + "; ".join(found),
                 _REQUIRED,
-                "This node already runs LLMOS: use it, or uninstall LLMOS before installing again.",
+                "This node already runs LLMOS: use it, or remove it with `llmos uninstall` "
+                "before installing again.",
                 reason="existing LLMOS installation",
                 data=data,
             )
-        if found:
+        if installed:
             return self.result(
                 Status.FAIL,
                 "; ".join(found),
@@ -74,12 +79,23 @@ class KubernetesCheck(Check):
                 "kubeadm reset) or use another node.",
                 data=data,
             )
+        if listening:
+            ports = "/".join(str(p) for p in KUBERNETES_PORTS)
+            return self.result(
+                Status.FAIL,
+                "; ".join(found),
+                _REQUIRED,
+                f"Stop what listens on {ports} (LLMOS's Kubernetes needs these ports), "
+                "or use another node.",
+                data=data,
+            )
         if llmos:
             return self.result(
                 Status.WARN,
                 f"LLMOS files from an earlier installation: {', '.join(llmos)}",
                 _REQUIRED,
-                "An earlier LLMOS installation left files; remove them for a clean install.",
+                f"An earlier LLMOS installation left files: remove {' and '.join(llmos)} "
+                "(or run `llmos uninstall`) for a clean install.",
                 reason="existing LLMOS installation",
                 data=data,
             )
