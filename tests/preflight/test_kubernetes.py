@@ -68,6 +68,29 @@ def test_listeners_on_kubernetes_ports_fail_with_owner(tree: HostTree, port: int
     )
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("less", "/var/log/k3s"),
+        ("man", "kubelet"),
+        ("vim", "/usr/local/bin/rke2"),
+    ],
+)
+def test_a_command_naming_kubernetes_in_its_arguments_is_not_kubernetes(
+    tree: HostTree, argv: tuple[str, ...]
+) -> None:
+    tree.process(555, argv[0], *argv)
+    result = _kubernetes(tree)
+    assert result.status is Status.PASS, result.measured
+
+
+def test_kubernetes_run_by_an_interpreter_is_found(tree: HostTree) -> None:
+    tree.process(556, "sh", "/bin/sh", "-e", "/usr/local/bin/kubelet", "--v=2")
+    result = _kubernetes(tree)
+    assert result.status is Status.FAIL
+    assert "process sh (pid 556)" in (result.measured or "")
+
+
 def test_plain_containerd_socket_only_warns(tree: HostTree) -> None:
     tree.write("/run/containerd/containerd.sock", "")
     assert _kubernetes(tree).status is Status.WARN

@@ -7,6 +7,7 @@ without it, owners of sockets may stay unknown.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from llmos.preflight.host import HostFiles
 __all__ = ["Listener", "Process", "listeners", "processes", "socket_owners"]
 
 _TCP_LISTEN = "0A"
+_INTERPRETER = re.compile(r"^(python[0-9.]*|perl|ruby|node|(ba|da|z)?sh)$")
 _UDP_UNCONNECTED = "07"
 
 
@@ -28,10 +30,21 @@ class Process:
 
     @property
     def names(self) -> set[str]:
-        """Names it may be known by: comm and the base names of argv[0] and argv[1]."""
+        """Names it may be known by: comm, argv[0]'s base name, and the script an interpreter runs.
+
+        The script is the first argument that is not an option, counted only when argv[0]
+        is an interpreter (``python3 -s /usr/sbin/firewalld``): ``less /var/log/k3s`` is
+        not k3s.
+        """
         found = {self.name}
-        for arg in self.cmdline[:2]:
-            found.add(arg.rsplit("/", 1)[-1])
+        if not self.cmdline:
+            return found
+        program = _base(self.cmdline[0])
+        found.add(program)
+        if _INTERPRETER.match(program):
+            script = next((a for a in self.cmdline[1:] if not a.startswith("-")), None)
+            if script is not None:
+                found.add(_base(script))
         return found
 
     def describe(self) -> str:
@@ -47,6 +60,10 @@ class Listener:
     address: str
     port: int
     inode: int
+
+
+def _base(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
 
 
 def _is_number(text: str) -> bool:
