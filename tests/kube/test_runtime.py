@@ -11,6 +11,7 @@ pod's address, and the gateway routes to it as it would to the pod.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -247,6 +248,62 @@ def test_scaling_and_deleting_a_modelservice_reach_its_children(
     assert admin.delete(path).is_success
     _serving_children_gone(
         kube, "scale-k", "m", "the StatefulSet and Service to go with the ModelService"
+    )
+
+
+def _preferred(sts: dict[str, Any] | None) -> list[str] | None:
+    """The nodes a StatefulSet's pods prefer by name; None without a node affinity."""
+    affinity = ((sts or {})["spec"]["template"]["spec"].get("affinity") or {}).get("nodeAffinity")
+    if affinity is None:
+        return None
+    terms = affinity["preferredDuringSchedulingIgnoredDuringExecution"]
+    return [v for t in terms for f in t["preference"]["matchFields"] for v in f["values"]]
+
+
+def test_a_node_that_served_a_model_is_preferred_without_rolling_running_pods(
+    kube_server: KubeServer, kube_server_nodes: KubeNodes
+) -> None:
+    admin, kube = kube_server.admin, kube_server.kube
+    node = kube_server_nodes.gpu_node
+    create_namespace(admin, "cache-k")
+    # A model of its own, so no other test has noted it yet (kwok fetches nothing).
+    model = "example/cache-preference-test"
+    ref = f"huggingface:{model}"
+    _deploy(admin, "cache-k", "first", model=model)
+    first = ms_path("cache-k", "first")
+    _status_when(admin, first, lambda s: s.get("phase") == "Ready", "the first one Ready")
+
+    def noted() -> list[str] | None:
+        cm = _found(kube, "/api/v1/namespaces/llmos-system/configmaps/llmos-model-cache")
+        entries = json.loads(((cm or {}).get("data") or {}).get("models.json") or "[]")
+        return next((e["nodes"] for e in entries if e["model"] == ref), None)
+
+    # Written by the server as the plain user holding LLMOS's ClusterRole.
+    assert wait_until(noted, "the node noted as holding the model") == [node]
+    sts = _sts(kube, "cache-k", "ms-first")
+    assert _preferred(sts) is None, "made when no node was known"
+    pod0 = kube.get("/api/v1/namespaces/cache-k/pods/ms-first-0").json()["metadata"]["uid"]
+
+    # Scaling up changes no pod template: the running pod is not replaced.
+    _merge(admin, first, {"spec": {"replicas": 2}})
+    _status_when(admin, first, lambda s: s.get("readyReplicas") == 2, "two ready replicas")
+    assert _preferred(_sts(kube, "cache-k", "ms-first")) is None
+    assert kube.get("/api/v1/namespaces/cache-k/pods/ms-first-0").json()["metadata"]["uid"] == pod0
+
+    # Another ModelService of the same model prefers the node from the start, and the
+    # API server and the scheduler take that preference.
+    _deploy(admin, "cache-k", "second", model=model)
+    second = wait_until(lambda: _sts(kube, "cache-k", "ms-second"), "the second StatefulSet")
+    assert _preferred(second) == [node]
+    _status_when(
+        admin, ms_path("cache-k", "second"), lambda s: s.get("phase") == "Ready", "second Ready"
+    )
+
+    # Scaled to 0 there is nothing to roll: the first one takes the preference then.
+    _merge(admin, first, {"spec": {"replicas": 0}})
+    wait_until(
+        lambda: _preferred(_sts(kube, "cache-k", "ms-first")) == [node],
+        "the first StatefulSet, with no pods left, to prefer the node",
     )
 
 

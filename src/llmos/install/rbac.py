@@ -2,8 +2,9 @@
 
 The server keeps LLMOS objects as custom resources (``store.kube``), their side
 secrets as Secrets, makes a Kubernetes namespace for each LLMOS namespace,
-elects the replica that runs the controllers with a Lease, and lists the
-nodes for the join handshake.
+elects the replica that runs the controllers with a Lease, lists the
+nodes for the join handshake, and records which nodes' model caches hold
+which models in one ConfigMap (``runtime.kube.model_cache``).
 :func:`server_rbac` returns the ServiceAccount, ClusterRole and
 ClusterRoleBinding that allow exactly that; the installer applies them, and
 tests bind the role to a plain user to prove it is enough.
@@ -14,6 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from llmos.resources.registry import ALL_KINDS
+
+# runtime.kube.model_cache's ConfigMap (install may not import the runtime: a sibling layer).
+MODEL_CACHE_CONFIGMAP = "llmos-model-cache"
 
 __all__ = ["ROLE_NAME", "SERVICE_ACCOUNT", "server_rbac", "server_role"]
 
@@ -50,6 +54,14 @@ def server_role() -> dict[str, Any]:
         {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": _ALL},
         {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": _ALL},
         {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": _ALL},
+        # Which nodes' model caches hold which models: that one ConfigMap, made and
+        # changed by server-side apply (whose create the API server checks by name too).
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [MODEL_CACHE_CONFIGMAP],
+            "verbs": ["create", "get", "patch"],
+        },
         # Leader election of the controllers among server replicas.
         {
             "apiGroups": ["coordination.k8s.io"],

@@ -10,7 +10,9 @@ that carry LLMOS's labels call the ``on_change`` handlers with the owner, so the
 owner's controller reconciles as soon as a pod is scheduled, becomes ready or
 crashes (:mod:`llmos.runtime.kube.watches`; the RayCluster watch waits for
 KubeRay's API, which may come later). Deletion is Kubernetes' garbage
-collector's: every child is owned.
+collector's: every child is owned. Observing a ModelService also notes the
+nodes where its pods are Ready as holding its model, which later
+ModelServices of that model prefer (:mod:`llmos.runtime.kube.model_cache`).
 
 Kubernetes does the rest of what the local runtime does itself: it schedules
 GPUs (``nvidia.com/gpu``), restarts with backoff, probes health, and keeps
@@ -32,6 +34,7 @@ from llmos._lib.tasks import cancel_all
 from llmos.runtime.base import ChangeHandler, Observed
 from llmos.runtime.kube import mirror, render
 from llmos.runtime.kube.logs import open_log
+from llmos.runtime.kube.model_cache import ModelCacheRecord, model_ref
 from llmos.runtime.kube.render import KubeSettings
 from llmos.runtime.kube.watches import watch_children
 
@@ -111,6 +114,7 @@ class KubeRuntime:
         self._addresses: dict[tuple[str, str, str], tuple[float, str | None]] = {}
         # By owner uid: the children last applied and pruned to, with nothing left over.
         self._applied: dict[str, frozenset[tuple[str, str]]] = {}
+        self._model_cache = ModelCacheRecord(client, lambda: self.settings().server_namespace)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -145,8 +149,7 @@ class KubeRuntime:
         kind = obj["kind"]
         try:
             if kind == "ModelService":
-                external = obj["spec"].get("endpoint")
-                children = [] if external else render.modelservice(obj, settings, hf_token)
+                children = [] if obj["spec"].get("endpoint") else await self._serving(obj, hf_token)
             elif kind == "Notebook":
                 children = render.notebook(obj, settings, await self._token(obj))
             elif kind == "MLCluster":
@@ -168,6 +171,17 @@ class KubeRuntime:
                 if len(self._applied) >= _APPLIED_LIMIT:
                     self._applied.clear()  # deleted owners' uids: forgetting only costs LISTs
                 self._applied[uid] = keep
+
+    async def _serving(self, ms: dict[str, Any], hf_token: str | None) -> list[dict[str, Any]]:
+        """A ModelService's children, preferring the nodes that hold its model if no pod rolls."""
+        settings = self.settings()
+        ref = model_ref(ms, settings)
+        cached_on = await self._model_cache.nodes(ref) if ref else []
+        children = render.modelservice(ms, settings, hf_token, cached_on)
+        for child in children:
+            if child["kind"] == "StatefulSet":
+                render.keep_running_placement(child, await self._get(object_path(child)))
+        return children
 
     async def _keep_autoscaled(self, children: list[dict[str, Any]]) -> None:
         """Leave KubeRay's autoscaler its worker counts (and which workers to remove)."""
@@ -282,6 +296,10 @@ class KubeRuntime:
             observed = mirror.replicated(wanted, pods, render.NOTEBOOK_PORT, "notebook")
             observed.extra["url"] = render.notebook_path(obj)
             return observed
+        ref = model_ref(obj, self.settings())
+        if ref:
+            ready = [p for p in pods if mirror.pod_ready(p)]
+            await self._model_cache.note(ref, [p["spec"].get("nodeName", "") for p in ready])
         return mirror.replicated(int(obj["spec"].get("replicas", 1)), pods)
 
     async def address(

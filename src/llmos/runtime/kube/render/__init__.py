@@ -11,6 +11,8 @@ collector deletes the children with it.
   node's model cache; the engine's image serves it on port 8000; GPUs as
   ``nvidia.com/gpu``; ``/dev/shm`` in memory; probes on the engine's health
   path) and a headless Service, whose per-pod addresses the gateway routes to.
+  Its pods prefer the nodes whose model cache already holds the model, when
+  that restarts no running pod (``cached_on``, :func:`keep_running_placement`).
 - Notebook: a StatefulSet of one (none when stopped), a Service, and a PVC for
   its home unless it mounts Volumes.
 - Volume: a PVC of the storage class the ``kube-storage-class`` Setting names.
@@ -36,8 +38,11 @@ from llmos.runtime.kube.render.common import (
     secret_name,
 )
 from llmos.runtime.kube.render.serving import (
+    TEMPLATE_HASH,
     ModelNotFetchable,
+    cache_affinity,
     fetch_source,
+    keep_running_placement,
     model_link,
     modelservice,
     serving_engine,
@@ -60,12 +65,15 @@ __all__ = [
     "NOTEBOOK_PORT",
     "SERVER_POD",
     "SERVING_PORT",
+    "TEMPLATE_HASH",
     "KubeSettings",
     "ModelNotFetchable",
     "Unsupported",
+    "cache_affinity",
     "child_name",
     "fetch_source",
     "home_claim_name",
+    "keep_running_placement",
     "labels",
     "mlcluster",
     "model_link",

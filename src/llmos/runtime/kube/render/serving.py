@@ -1,7 +1,16 @@
-"""A ModelService as a StatefulSet, a headless Service and its model-fetching init container."""
+"""A ModelService as a StatefulSet, a headless Service and its model-fetching init container.
+
+Also the StatefulSet's preference for the nodes whose model cache already holds
+its model (:func:`cache_affinity`, kept from rolling running pods by
+:func:`keep_running_placement`); :mod:`llmos.runtime.kube.model_cache` records
+which nodes those are.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from llmos.runtime.kube.render.common import (
@@ -165,10 +174,85 @@ def token_secret_name(ms: dict[str, Any]) -> str:
     return child_name("ModelService", ms["metadata"]["name"]) + "-hf-token"
 
 
+# -- where the model's files already are ---------------------------------------------------
+
+# On the StatefulSet itself (not its pod template, so writing it rolls no pod): a digest
+# of the pod template as rendered without the node preference.
+TEMPLATE_HASH = "llmos.ai/template-hash"
+
+
+def cache_affinity(nodes: Sequence[str]) -> dict[str, Any] | None:
+    """A preference, never a requirement, for ``nodes``: those whose cache holds the model.
+
+    None when no node is known, so the pod template is then exactly what it was
+    without this feature. One term per node, on the Node's name (``matchFields``
+    on ``metadata.name`` takes one value per term; it is what a pod's
+    ``spec.nodeName`` says, which the ``kubernetes.io/hostname`` label usually but
+    not always repeats). Every term weighs the same, and the nodes are sorted, so
+    the same nodes always render the same template.
+    """
+    if not nodes:
+        return None
+    terms = [
+        {
+            "weight": 100,
+            "preference": {
+                "matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]
+            },
+        }
+        for node in sorted(set(nodes))
+    ]
+    return {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": terms}}
+
+
+def _template_hash(template: dict[str, Any]) -> str:
+    text = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def keep_running_placement(sts: dict[str, Any], live: dict[str, Any] | None) -> None:
+    """Give ``sts`` the live StatefulSet's node preference while a new one would roll pods.
+
+    Any change to a StatefulSet's pod template replaces its running pods one by
+    one. The nodes known to hold the model grow as its pods become ready, so a
+    template that always named them all would restart a ModelService's replicas
+    each time a node is added, its own first one included. So the preference is
+    renewed only when that costs no restart: when the StatefulSet is made, when
+    the rest of its pod template changes anyway (``TEMPLATE_HASH`` differs: the
+    pods are replaced regardless, and the new ones get the nodes known now), and
+    when it has no pods (scaled to 0, about to scale up). Otherwise the live
+    template's preference (or its lack of one) is kept as it is, and pods that
+    Kubernetes makes for it later (a scale-up, a pod rescheduled off a drained
+    node) prefer the nodes known when the template last changed. A StatefulSet
+    made before this annotation existed is adopted as it is.
+
+    ``live`` is the StatefulSet as the API server has it, or None.
+    """
+    if live is None or not int((live.get("status") or {}).get("replicas") or 0):
+        return
+    live_hash = ((live.get("metadata") or {}).get("annotations") or {}).get(TEMPLATE_HASH)
+    if live_hash is not None and live_hash != sts["metadata"]["annotations"][TEMPLATE_HASH]:
+        return
+    live_pod = ((live.get("spec") or {}).get("template") or {}).get("spec") or {}
+    pod = sts["spec"]["template"]["spec"]
+    if live_pod.get("affinity"):
+        pod["affinity"] = live_pod["affinity"]
+    else:
+        pod.pop("affinity", None)
+
+
 def modelservice(
-    ms: dict[str, Any], settings: KubeSettings, hf_token: str | None = None
+    ms: dict[str, Any],
+    settings: KubeSettings,
+    hf_token: str | None = None,
+    cached_on: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """A ModelService's Service, StatefulSet, and its Hugging Face token as a Secret."""
+    """A ModelService's Service, StatefulSet, and its Hugging Face token as a Secret.
+
+    ``cached_on``: the nodes whose model cache holds the same model, which its pods
+    prefer (:func:`cache_affinity`; the runtime decides, with
+    :func:`keep_running_placement`, whether a running StatefulSet takes them).
+    """
     spec = ms["spec"]
     name = child_name("ModelService", ms["metadata"]["name"])
     selector = labels(ms)
@@ -203,7 +287,7 @@ def modelservice(
     volumes, mounts = volume_mounts(spec.get("volumes"), "/data")
     container = _serving_container(ms, engine, settings)
     container["volumeMounts"] += mounts
-    pod = {
+    pod: dict[str, Any] = {
         "metadata": {"labels": selector, "annotations": {"llmos.ai/engine": engine}},
         "spec": {
             "initContainers": [_fetch_container(ms, settings, secret)],
@@ -219,11 +303,15 @@ def modelservice(
             "terminationGracePeriodSeconds": 30,
         },
     }
+    digest = _template_hash(pod)
+    affinity = cache_affinity(cached_on)
+    if affinity:
+        pod["spec"]["affinity"] = affinity
     objects.append(
         {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
-            "metadata": child_meta(ms, name),
+            "metadata": child_meta(ms, name, annotations={TEMPLATE_HASH: digest}),
             "spec": {
                 "serviceName": name,
                 "replicas": int(spec.get("replicas", 1)),
