@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from cli.runner import CLI, assert_fails
+from factories import create_ms, ms_path
 from server import RunningServer
+
+from .conftest import wait_phase
 
 pytestmark = pytest.mark.slow
 
@@ -66,3 +74,67 @@ def test_run_from_modelscope_without_waiting(user: CLI) -> None:
     assert user("delete", "modelservice", "from-ms").code == 0
     wrong = user("run", "x/y", "--registry", "pypi", "--no-wait")
     assert wrong.code == 2 and "'pypi' is not one of" in wrong.stderr, wrong
+
+
+STARTED = "Uvicorn running on"  # the engine says it once per start
+
+
+def wait_gone(admin: httpx.Client, path: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while admin.get(path).status_code != 404:
+        assert time.monotonic() < deadline, f"{path} is still there after {timeout}s"
+        time.sleep(0.2)
+
+
+def follow_logs(cli: CLI, target: str) -> subprocess.Popen[str]:
+    """``llmos logs -f TARGET`` as a process of its own, its output readable as it comes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env["XDG_CONFIG_HOME"] = str(cli.config_home)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmos", "logs", "-f", target],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_a_deleted_model_service_takes_its_logs_along(
+    user: CLI, model_server: RunningServer
+) -> None:
+    """Deleting a ModelService ends a follower cleanly and deletes its replica's log files
+    (every rotation), so one made again with the same name shows only its own logs."""
+    path = ms_path("default", "relog")
+    log_dir = model_server.data_dir / "logs"
+    current = log_dir / "modelservices_default_relog_0.log"
+    with model_server.admin_client() as admin:
+        create_ms(admin, "default", "relog", replicas=1)
+        wait_phase(admin, path)
+        with current.open("a") as file:  # the engine appends after this: it stays in
+            file.write("written by the first relog\n")
+        (log_dir / f"{current.name}.1").write_text("an older file of the first relog\n")
+
+        follower = follow_logs(user, "ms/relog")
+        try:
+            assert follower.stdout is not None
+            assert follower.stdout.readline()  # the backlog: the follower is subscribed
+            assert admin.delete(path).status_code == 200
+            out, err = follower.communicate(timeout=60)  # the stream ends with the replica
+        finally:
+            follower.kill()
+            follower.wait()
+        assert follower.returncode == 0 and not err, err
+        assert out.strip()
+        wait_gone(admin, path)
+        # The finalizer deleted the files before it let the object go.
+        assert sorted(log_dir.glob(f"{current.name}*")) == []
+
+        create_ms(admin, "default", "relog", replicas=1)
+        wait_phase(admin, path)
+        again = admin.get(f"{path}/logs")
+        assert again.status_code == 200
+        assert again.text.count(STARTED) == 1, again.text
+        assert "first relog" not in again.text
+        assert sorted(p.name for p in log_dir.glob(f"{current.name}*")) == [current.name]
+        assert admin.delete(path).status_code == 200

@@ -84,6 +84,13 @@ def delete_and_wait(server: RunningServer, client: httpx.Client, url: str) -> No
         time.sleep(0.1)
 
 
+def node_logs(server: RunningServer, namespace: str, name: str) -> list[str]:
+    """The log files of the cluster's nodes, each named by what follows the cluster's name."""
+    start = f"mlclusters_{namespace}_{name}_"
+    logs = server.data_dir / "logs"
+    return sorted(p.name.removeprefix(start) for p in logs.iterdir() if p.name.startswith(start))
+
+
 def ray_temp(server: RunningServer, namespace: str, name: str) -> Path:
     where = f"{server.data_dir}:{namespace}/{name}".encode()
     return RAY_TEMP / hashlib.sha256(where).hexdigest()[:12]
@@ -187,6 +194,8 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
         120,
     )
     assert [n["name"] for n in idle["status"]["nodes"]] == ["head"]
+    # The scaled-away workers' logs stay, for when the group grows again.
+    assert node_logs(server, team, name) == [f"{n}.log" for n in ("cpu-0", "cpu-1", "head")]
     events = events_of(admin, team, name)
     reasons = [e["reason"] for e in events]
     assert {"Scheduled", "Started", "Ready", "Scaled", "ScaledDown"} <= set(reasons), reasons
@@ -197,12 +206,16 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
         assert ("Ready", f"{node} is ready at {ip}") in said, events
     assert ("Started", "worker cpu-1 started") in said, events
 
-    # Deleting the cluster stops every one of its processes.
+    # Deleting the cluster stops every one of its processes, and deletes every node's logs.
     before = ray_processes(server)
     assert before
     assert admin.delete(url).status_code == 200
     _gone, alive = psutil.wait_procs(before, 30)
     assert alive == [], [p.pid for p in alive]
+    deadline = time.monotonic() + 30
+    while node_logs(server, team, name):
+        assert time.monotonic() < deadline, node_logs(server, team, name)
+        time.sleep(0.1)
 
 
 def test_only_users_who_may_run_code_reach_the_dashboard_and_llmos_ray_submit(

@@ -29,7 +29,8 @@ Events: each Ray node is a replica of its own ("the head", "worker cpu-1") whose
 Started, Ready (at its IP), Unhealthy, BackOff and OOMKilled are recorded like a
 ModelService replica's (:mod:`llmos.controllers.replica_events`); ``Ready`` also
 marks the whole cluster becoming ready, and Scaled, ScaledDown and ScaledUp its
-worker counts.
+worker counts. Each node's log outlives its restarts and scale-downs; deleting the
+cluster deletes them all.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ class MLClusterReconciler:
         except LLMOSError as exc:
             if exc.reason == Reason.NOT_FOUND:
                 await self._stop_all(prefix)  # deleted: every process of it goes
+                self.runtime.forget_logs(prefix)  # and every node's logs, scaled-away ones too
                 self.autoscaler.forget(key.namespace, key.name)
                 await self.temp.remove(key.namespace, key.name)
             raise
@@ -174,6 +176,7 @@ class MLClusterReconciler:
         )
         if meta.get("deletionTimestamp"):
             await self._stop_all(prefix)
+            self.runtime.forget_logs(prefix)
             return None
         try:
             status["rayVersion"] = check_ray(spec.get("rayVersion"))

@@ -9,7 +9,8 @@ Ready, Unhealthy, BackOff, OOMKilled (a replica's exit that the runtime
 judged an out-of-memory kill, with its last lines; these five from
 :class:`~llmos.controllers.replica_events.ReplicaEvents`, shared with Notebooks
 and MLClusters) and Evicted (its GPU turned Unhealthy or went away). A finalizer stops the replicas before the
-object goes; its download stops then too, unless another ModelService still wants it
+object goes and deletes their logs, which outlive restarts and scale-downs until then;
+its download stops then too, unless another ModelService still wants it
 (:meth:`~llmos.controllers.downloads.Downloads.release`).
 
 ``spec.hfTokenSecret`` names a Secret in the same namespace whose ``token`` key
@@ -111,8 +112,13 @@ async def external_status(
         set_condition(status, "Ready", True, "EndpointAvailable", message, generation)
 
 
+def replica_prefix(namespace: str, name: str) -> str:
+    """What the keys of one ModelService's replicas start with."""
+    return f"modelservices/{namespace}/{name}/"
+
+
 def replica_key(namespace: str, name: str, index: int) -> str:
-    return f"modelservices/{namespace}/{name}/{index}"
+    return f"{replica_prefix(namespace, name)}{index}"
 
 
 def served_name(ms: dict[str, Any]) -> str:
@@ -161,11 +167,12 @@ class ModelServiceReconciler:
         except LLMOSError as exc:
             if exc.reason == Reason.NOT_FOUND:
                 self.downloads.release(owner)
+                await self._delete_replicas(key)  # none run unless its finalizer was forced off
             raise
         meta = ms["metadata"]
         if meta.get("deletionTimestamp"):
             self.downloads.release(owner)
-            await self._remove_replicas(key, keep=0)
+            await self._delete_replicas(key)
             if FINALIZER in meta.get("finalizers", []):
                 meta["finalizers"] = [f for f in meta["finalizers"] if f != FINALIZER]
                 await self.store.update(MODELSERVICES, ms)
@@ -324,8 +331,15 @@ class ModelServiceReconciler:
             owner=("ModelService", meta["namespace"], meta["name"]),
         )
 
+    async def _delete_replicas(self, key: ObjectKey) -> None:
+        """The ModelService is deleted: stop its replicas and delete their logs, so one
+        made again with its name starts with none (scaled-away replicas' logs too)."""
+        await self._remove_replicas(key, keep=0)
+        self.runtime.forget_logs(replica_prefix(key.namespace, key.name))
+
     async def _remove_replicas(self, key: ObjectKey, keep: int) -> None:
-        prefix = f"modelservices/{key.namespace}/{key.name}/"
+        """Stop the replicas from index ``keep`` up; their logs stay for a scale back up."""
+        prefix = replica_prefix(key.namespace, key.name)
         for replica in self.runtime.keys(prefix):
             if int(replica.rsplit("/", 1)[1]) >= keep:
                 await self.runtime.remove(replica)

@@ -9,7 +9,7 @@ health, and reports a :class:`ReplicaStatus`. ``ensure`` is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -100,7 +100,18 @@ class Runtime(Protocol):
         """Make ``spec`` run. A changed spec for the same key restarts the replica."""
 
     async def remove(self, key: str) -> None:
-        """Stop the replica for good: SIGTERM, then SIGKILL after the grace period."""
+        """Stop the replica for good: SIGTERM, then SIGKILL after the grace period.
+
+        Its logs stay: a replica of the same key (a restart, a scale back up) writes on.
+        """
+
+    def forget_logs(self, prefix: str, *, keep: Collection[str] = ()) -> int:
+        """Delete the logs of the replicas under ``prefix`` that do not run, but not under ``keep``.
+
+        For when the object that owns them is deleted (``prefix`` names it, as
+        ``modelservices/NS/NAME/``): a new object of the same name then starts with
+        no logs. Returns how many replicas' logs went.
+        """
 
     def status(self, key: str) -> ReplicaStatus | None:
         """The replica's current status, or None if the runtime does not know it."""

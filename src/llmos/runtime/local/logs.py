@@ -6,9 +6,10 @@ back. A book belongs to a replica key, not to one process, so it spans
 restarts and spec changes and is closed only when the replica is removed.
 
 Files live at ``<log_dir>/<log_file_name(key)>`` and are appended to across
-server restarts. They rotate when they would pass ``Timing.log_max_bytes``
-(``.log.1`` is the newest old file), at a write boundary, which may split a
-line. Writes are small unbuffered appends made on the event loop, like the
+server restarts, until the replica's owner is deleted (``LocalRuntime.forget_logs``,
+:mod:`~llmos.runtime.local.logfiles`). They rotate when they would pass
+``Timing.log_max_bytes`` (``.log.1`` is the newest old file), at a write
+boundary, which may split a line. Writes are small unbuffered appends made on the event loop, like the
 ``logging`` module's own file handlers.
 """
 
@@ -25,13 +26,15 @@ from pathlib import Path
 
 from llmos.runtime.local.timing import Timing
 
-__all__ = ["LogBook", "log_file_name"]
+__all__ = ["LogBook", "escape_key", "log_file_name"]
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
 _MAX_LINE = 64 * 1024  # a longer run without a newline is cut into lines this long
 _UNSAFE = re.compile(r"[^A-Za-z0-9.\-/]")
+SHORTENED_PAST = 200  # a longer name keeps its first SHORTENED_KEEPS characters and a digest
+SHORTENED_KEEPS = 180
 _BEHIND = "[llmos] this reader fell too far behind and was cut off; run the command again"
 
 
@@ -41,11 +44,21 @@ def log_file_name(key: str) -> str:
     ``modelservices/default/demo/0`` becomes ``modelservices_default_demo_0.log``.
     The mapping is one-to-one, since a literal ``_`` is escaped too.
     """
-    escaped = _UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), key)
-    name = escaped.replace("/", "_")
-    if len(name) > 200:  # file names stop at 255 bytes; keep it unique with a digest
-        name = name[:180] + "~" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    name = escape_key(key)
+    if len(name) > SHORTENED_PAST:  # file names stop at 255 bytes; keep it unique with a digest
+        name = name[:SHORTENED_KEEPS] + "~" + hashlib.sha256(key.encode()).hexdigest()[:16]
     return name + ".log"
+
+
+def escape_key(key: str) -> str:
+    """``key`` (or a prefix of one) as file names write it, before any shortening.
+
+    Each character is escaped on its own, so ``key.startswith(prefix)`` exactly when
+    ``escape_key(key).startswith(escape_key(prefix))``. ``~`` is always escaped: it
+    marks a shortened name.
+    """
+    escaped = _UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), key)
+    return escaped.replace("/", "_")
 
 
 def _decode(raw: bytes) -> str:

@@ -1,9 +1,9 @@
 """``LocalRuntime``: the embedded-mode :class:`~llmos.runtime.base.Runtime`.
 
 The server creates one, calls ``start()`` before the controllers run and
-``stop()`` after they end; the ModelService and Notebook controllers call
-``ensure``/``remove`` and listen with ``on_status``; ``llmos logs`` and the API
-read ``logs()``. Each replica is one process on this machine, kept running by a
+``stop()`` after they end; the ModelService, Notebook and MLCluster
+controllers call ``ensure``/``remove``/``forget_logs`` and listen with
+``on_status``; ``llmos logs`` and the API read ``logs()``. Each replica is one process on this machine, kept running by a
 :class:`~llmos.runtime.local.supervisor.Supervisor` task that this object
 owns; ``stop()`` ends all of them.
 
@@ -15,6 +15,11 @@ controllers ``ensure()`` the replicas again. Children also carry
 at once. Layout on disk: ``<state_dir>/.lock`` and one ``<name>.json`` per
 running process; ``<log_dir>/<name>.log`` (+ ``.1``..``.3``) per replica,
 where ``<name>`` is the key with ``/`` turned into ``_`` (``logs.log_file_name``).
+
+A replica's log files outlive ``remove()`` (a scale-down, a stop, a server
+restart): the same key writes on where they end. They go with
+``forget_logs(prefix)``, which the controllers call when the object that owns
+the replicas is deleted, so a new object of the same name starts with none.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING
 from llmos._lib.errors import Reason
 from llmos.runtime.base import ReplicaSpec, ReplicaStatus, Runtime, StatusHandler
 from llmos.runtime.local.errors import LocalRuntimeError
+from llmos.runtime.local.logfiles import delete_logs
 from llmos.runtime.local.logs import LogBook, log_file_name, read_lines
 from llmos.runtime.local.ports import PortPool
 from llmos.runtime.local.state import StateDir, sweep_survivors
@@ -69,6 +75,7 @@ class LocalRuntime:
         self._ports = PortPool()
         self._supervisors: dict[str, Supervisor] = {}
         self._books: dict[str, LogBook] = {}
+        self._logged: set[str] = set()  # keys that had a book since start, for forget_logs
         self._locks: dict[str, asyncio.Lock] = {}
         self._handlers: list[StatusHandler] = []
         self._started = False
@@ -123,6 +130,7 @@ class LocalRuntime:
                 book = self._books[spec.key] = LogBook(
                     self._log_dir / log_file_name(spec.key), self._timing
                 )
+                self._logged.add(spec.key)
             supervisor = Supervisor(
                 spec,
                 digest,
@@ -141,6 +149,22 @@ class LocalRuntime:
         """Stop the replica for good (no-op for an unknown key); its log file stays."""
         await self._remove(key)
 
+    def forget_logs(self, prefix: str, *, keep: Collection[str] = ()) -> int:
+        """Delete the log files (every rotation) of the replicas under ``prefix`` that do not run.
+
+        Not those under a ``keep`` prefix, nor a replica this runtime runs (its
+        follower would lose the file under it). Returns how many replicas' logs went.
+        """
+        if not prefix:
+            raise LocalRuntimeError("forget_logs needs a key prefix", reason=Reason.INVALID)
+        deleted = set(
+            delete_logs(self._log_dir, prefix, keep=keep, spare=self._books, known=self._logged)
+        )
+        self._logged -= {key for key in self._logged if log_file_name(key) in deleted}
+        if deleted:
+            log.info("deleted the logs of %d replica(s) under %s", len(deleted), prefix)
+        return len(deleted)
+
     def status(self, key: str) -> ReplicaStatus | None:
         supervisor = self._supervisors.get(key)
         return supervisor.status if supervisor is not None else None
@@ -152,27 +176,24 @@ class LocalRuntime:
         """Call ``handler(status, spec)`` on the event loop after every status change."""
         self._handlers.append(handler)
 
-    async def logs(
+    def logs(
         self, key: str, *, follow: bool = False, tail: int | None = None
     ) -> AsyncIterator[str]:
         """Lines of the current log file (the last ``tail``, or all), then new ones if ``follow``.
 
         A follow ends when the replica is removed. A key no longer supervised
-        still has its file read (without following).
+        still has its file read (without following), until ``forget_logs``.
+        An unknown key raises here, before any line is asked for.
         """
         book = self._books.get(key)
-        if book is None:
-            path = self._log_dir / log_file_name(key)
-            if not path.exists():
-                raise LocalRuntimeError(
-                    f"no replica {key!r} and no logs for it", reason=Reason.NOT_FOUND
-                )
-            for line in read_lines(path, tail):
-                yield line
-            return
-        async with contextlib.aclosing(book.lines(tail, follow)) as lines:
-            async for line in lines:
-                yield line
+        if book is not None:
+            return _lines_of(book, tail, follow)
+        path = self._log_dir / log_file_name(key)
+        if not path.exists():
+            raise LocalRuntimeError(
+                f"no replica {key!r} and no logs for it", reason=Reason.NOT_FOUND
+            )
+        return _lines_of_file(path, tail)
 
     # -- internals -----------------------------------------------------------
 
@@ -201,6 +222,17 @@ class LocalRuntime:
                 handler(status, spec)
             except Exception:
                 log.exception("status handler %r failed for replica %s", handler, status.key)
+
+
+async def _lines_of(book: LogBook, tail: int | None, follow: bool) -> AsyncIterator[str]:
+    async with contextlib.aclosing(book.lines(tail, follow)) as lines:
+        async for line in lines:
+            yield line
+
+
+async def _lines_of_file(path: Path, tail: int | None) -> AsyncIterator[str]:
+    for line in read_lines(path, tail):  # [] if the file was deleted meanwhile
+        yield line
 
 
 if TYPE_CHECKING:  # mypy proves LocalRuntime satisfies the Runtime protocol
