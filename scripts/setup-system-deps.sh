@@ -6,13 +6,15 @@
 #   iproute2  `ip netns` / veth for the reachability test
 #   chromium  the dashboard tests drive Debian's Chromium with Playwright (browsers
 #             cannot be downloaded from Playwright's CDN here)
+#   bubblewrap  the notebooks' sandbox (scripts/setup installs it too); tests check it hides
+#             the server's data from a kernel
 #   ripgrep   VS Code notebooks' search: scripts/setup-vscode.sh links Debian's rg into
 #             code-server (its own installer downloads rg from GitHub, which fails here)
 #
 # Idempotent: installs only what is missing. CI runs it as root before the tests.
 set -euo pipefail
 
-packages=(fio iptables iproute2 chromium ripgrep)
+packages=(fio iptables iproute2 chromium ripgrep bubblewrap)
 
 missing=()
 for package in "${packages[@]}"; do

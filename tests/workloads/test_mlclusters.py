@@ -129,6 +129,7 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
     assert ready["status"]["dashboardUrl"] == dashboard
     assert ready["status"]["workingDir"] == str(folder)
     assert [n["name"] for n in ready["status"]["nodes"]] == ["head", "cpu-0"]
+    assert condition(ready, "Isolated")["status"] == "True", ready["status"]
     ips_of = {n["name"]: n["ip"] for n in ready["status"]["nodes"]}
     ips = set(ips_of.values())
     assert len(ips) == 2 and all(ip.startswith("127.0.0.") for ip in ips)
@@ -155,6 +156,8 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
         "total = sum(ray.get([square.remote(i) for i in range(10)]))\n"
         "open('result.txt', 'w').write(str(total))\n"
         "print('RESULT', total, os.environ['LLMOS_VOLUME_' + os.environ['VOL']])\n"
+        # The job runs in the sandbox: of the data dir it sees only its cluster's folders.
+        f"print('DATA', sorted(os.listdir({str(server.data_dir)!r})))\n"
     )
     job = jobs.submit_job(
         entrypoint=f"python -c {_quote(script)}",
@@ -162,6 +165,7 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
     )
     logs = succeeded(jobs, job)
     assert f"RESULT 285 {folder}" in logs
+    assert "DATA ['mlclusters', 'volumes']" in logs, logs
     assert (folder / "result.txt").read_text() == "285"  # the job ran in the volume
 
     # Scale the workers: status follows.

@@ -27,7 +27,9 @@ def jupyter_pids(server: RunningServer) -> list[int]:
     found = []
     for child in psutil.Process(server.pid).children(recursive=True):
         try:
-            if "jupyterlab" in " ".join(child.cmdline()):
+            argv = child.cmdline()
+            # Jupyter itself, not the sandbox (bwrap) around it, which names it too.
+            if argv and Path(argv[0]).name != "bwrap" and "jupyterlab" in " ".join(argv):
                 found.append(child.pid)
         except psutil.NoSuchProcess:
             continue
@@ -96,6 +98,49 @@ def test_jupyter_kernel_writes_to_the_volume_and_survives_a_restart(
     content = admin.get(f"{base}api/contents/hello.txt", params={"content": 1})
     assert content.status_code == 200
     assert content.json()["content"] == "written by a kernel"
+    admin.delete(path("notebooks", team, nb))
+
+
+def test_a_notebook_sees_its_own_files_not_the_servers_or_other_workloads(
+    server: RunningServer, admin: httpx.Client, team: str
+) -> None:
+    mine, theirs, nb = unique("mine"), unique("theirs"), unique("boxed")
+    for vol in (mine, theirs):
+        create(admin, "volumes", team, volume(vol))
+    folders = [
+        wait_for(admin, path("volumes", team, v), phase_is("Bound"), "Bound")["status"]["path"]
+        for v in (mine, theirs)
+    ]
+    create(admin, "notebooks", team, notebook(nb, volumes=[{"name": mine}]))
+    ready = wait_for(admin, path("notebooks", team, nb), phase_is("Ready"), "Ready", 120)
+    assert condition(ready, "Isolated")["status"] == "True", ready["status"]
+    base = f"/notebooks/{team}/{nb}/"
+    data = server.data_dir
+    assert (data / "llmos.db").exists() and (data / "tls").is_dir()
+    reply = execute(
+        server.url,
+        base,
+        start_kernel(admin, base),
+        server.admin_token,  # type: ignore[attr-defined]
+        server.ssl_context(),
+        "import os\n"
+        f"print(sorted(os.listdir({str(data)!r})))\n"
+        f"print(os.path.exists({folders[1]!r}), os.path.exists('/proc/{server.pid}'))\n"
+        "print(len([p for p in os.listdir('/proc') if p.isdigit()]) < 10)\n"
+        f"open(os.path.join({folders[0]!r}, 'mine.txt'), 'w').write('kept')\n"
+        "try:\n    open('/etc/shadow').read()\n    print('shadow read')\n"
+        "except OSError:\n    print('no shadow')\n",
+    )
+    assert reply["status"] == "ok", reply
+    # Of the data dir it sees only the way to its own folders: no database, keys or logs;
+    # not another volume, not the server's process (nor any outside its own few).
+    assert reply["printed"].split("\n")[:4] == [
+        "['notebooks', 'volumes']",
+        "False False",
+        "True",
+        "no shadow",
+    ]
+    assert (Path(folders[0]) / "mine.txt").read_text() == "kept"
     admin.delete(path("notebooks", team, nb))
 
 

@@ -197,6 +197,14 @@ class ServerConfig(BaseSettings):
         ge=1,
         description="Most Events kept for one object: the newest; older ones are deleted.",
     )
+    workload_sandbox: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description=(
+            "Run notebooks in a bubblewrap sandbox that hides the server's data and other "
+            "workloads from them: auto (where bubblewrap works; elsewhere they run "
+            "unsandboxed, and say so), required (never without it) or off (embedded mode)."
+        ),
+    )
     metrics_interval: float = Field(
         default=10.0,
         gt=0,

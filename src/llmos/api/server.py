@@ -262,6 +262,7 @@ async def _serve(config: ServerConfig) -> None:
                 gpus=gpus,
                 storage=Storage(config.data_dir),
                 keys=keys,
+                sandbox=config.workload_sandbox,
             )
         workloads = workload_set.proxy
         # A replica that loses the leader Lease (kube store) stops as on SIGTERM.

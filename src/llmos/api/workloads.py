@@ -11,6 +11,7 @@ change notices can wake the right one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from llmos.controllers.cluster import RESOURCES, ClusterReconciler, SnapshotsUns
 from llmos.controllers.downloads import Downloads
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator
+from llmos.controllers.isolation import Isolation, SandboxMode
 from llmos.controllers.loop import Controller, Manager, ObjectKey
 from llmos.controllers.mlcluster import MLClusterReconciler
 from llmos.controllers.modelservice import ModelServiceReconciler
@@ -40,6 +42,7 @@ from llmos.runtime.base import ReplicaSpec, ReplicaStatus
 from llmos.runtime.kube.render import KubeSettings
 from llmos.runtime.kube.runtime import KubeRuntime
 from llmos.runtime.local import LocalRuntime
+from llmos.runtime.local.sandbox import Sandbox
 from llmos.store.base import ResourceStore
 from llmos.store.kube.client import SERVICE_ACCOUNT, KubeClient, unreachable
 from llmos.store.kube.store import KubeStore
@@ -149,6 +152,7 @@ async def local_workloads(
     gpus: GPUAllocator,
     storage: Storage,
     keys: EngineKeys | None = None,
+    sandbox: SandboxMode = "auto",
 ) -> Workloads:
     serving = manager.add(
         Controller(
@@ -167,10 +171,16 @@ async def local_workloads(
     )
     manager.add(Controller(store, VolumeReconciler(store, storage, events)))
     manager.add(Controller(store, SnapshotReconciler(store, storage, events)))
-    notebook_reconciler = NotebookReconciler(store, runtime, storage, events, gpus=gpus)
+    isolation = Isolation(Sandbox(storage.root), sandbox)
+    await asyncio.to_thread(lambda: isolation.active)  # tries bubblewrap once, off the loop
+    notebook_reconciler = NotebookReconciler(
+        store, runtime, storage, events, gpus=gpus, isolation=isolation
+    )
     notebooks = manager.add(Controller(store, notebook_reconciler))
     notebook_reconciler.activity.wake = lambda ns, n: notebooks.queue.add(ObjectKey(ns, n))
-    ray_reconciler = MLClusterReconciler(store, runtime, storage, events, gpus=gpus)
+    ray_reconciler = MLClusterReconciler(
+        store, runtime, storage, events, gpus=gpus, isolation=isolation
+    )
     await ray_reconciler.sweep_temp()
     ray_clusters = manager.add(Controller(store, ray_reconciler))
     proxy = WorkloadProxy(

@@ -48,6 +48,7 @@ from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import CPU_ONLY, Member, ReplicaPlacer, owners_on
+from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.rayhead import ClusterView, HeadUnreachable, JobsWarmUp, read_cluster
 from llmos.controllers.raynodes import (
@@ -69,6 +70,7 @@ from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import ReplicaSpec, ReplicaStatus, Runtime
+from llmos.runtime.local.sandbox import Confinement
 from llmos.store.base import ResourceStore
 
 MLCLUSTERS = "mlclusters.ml.llmos.ai"
@@ -124,8 +126,10 @@ class MLClusterReconciler:
         *,
         temp_root: Path | None = None,
         gpus: GPUAllocator | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
         self.store = store
+        self.isolation = isolation or Isolation(None, "off")
         self.runtime = runtime
         self.storage = storage
         self.events = events
@@ -180,6 +184,7 @@ class MLClusterReconciler:
             return None
         try:
             status["rayVersion"] = check_ray(spec.get("rayVersion"))
+            self.isolation.check(status, generation)
             mounted = await mounts(
                 self.store, self.storage, key.namespace, spec.get("volumes") or []
             )
@@ -190,10 +195,18 @@ class MLClusterReconciler:
             ]
         except PermanentError as exc:
             return await self._fail(cluster, status, before, exc)
-        cwd = mounted[0].path if mounted else self.home(key.namespace, key.name) / "work"
-        cwd.mkdir(parents=True, exist_ok=True)
+        home = self.home(key.namespace, key.name)
+        cwd = mounted[0].path if mounted else home / "work"
+        for folder in (home, cwd):
+            folder.mkdir(parents=True, exist_ok=True)
         temp = self.temp.make(key.namespace, key.name)
         volumes = workload_env(mounted)
+        # In the sandbox: its home, Ray's temp dir (its nodes' sockets) and its volumes.
+        confinement = Confinement(
+            (home, temp, *(m.path for m in mounted if not m.read_only)),
+            tuple(m.path for m in mounted if m.read_only),
+            cwd=cwd,
+        )
         status["workingDir"] = str(cwd)
 
         head_scheduling = await self.placer.place(cluster, status, [head_member])
@@ -203,7 +216,7 @@ class MLClusterReconciler:
         self._numbers[head_key(key.namespace, key.name)] = 0
         head_slot = self.slots.allocate(head_key(key.namespace, key.name))
         head = await self._ensure_head(
-            cluster, head_slot, cwd, temp, volumes, head_scheduling.placed[0]
+            cluster, head_slot, confinement, temp, volumes, head_scheduling.placed[0]
         )
         view: ClusterView | None = None
         unreachable = ""
@@ -245,7 +258,7 @@ class MLClusterReconciler:
                         slot,
                         head_slot,
                         head.pid,
-                        cwd,
+                        confinement,
                         temp,
                         volumes,
                         placed,
@@ -289,13 +302,17 @@ class MLClusterReconciler:
     ) -> dict[str, str]:
         env = {**node_env(self.token(cluster["metadata"]["uid"]), _gpus(resources)), **volumes}
         env.update(CPU_ONLY if placed is None else placed.env())
+        if self.isolation.active:
+            # The server's home is hidden in the sandbox: the cluster's own persists.
+            meta = cluster["metadata"]
+            env["HOME"] = str(self.home(meta["namespace"], meta["name"]))
         return env
 
     async def _ensure_head(
         self,
         cluster: dict[str, Any],
         slot: Slot,
-        cwd: Path,
+        confinement: Confinement,
         temp: Path,
         volumes: dict[str, str],
         placed: GPUPlacement | None,
@@ -303,9 +320,10 @@ class MLClusterReconciler:
         meta, spec = cluster["metadata"], cluster["spec"]
         resources = _on_gpus((spec.get("head") or {}).get("resources") or {}, placed)
         key = head_key(meta["namespace"], meta["name"])
-        command = head_command(slot, temp, resources)
+        command = self._confined(head_command(slot, temp, resources), confinement, placed)
         env = self._env(cluster, resources, volumes, placed)
-        return await self.runtime.ensure(node_spec(key, command, slot, env, cwd, cluster))
+        spec = node_spec(key, command, slot, env, confinement.cwd or temp, cluster)
+        return await self.runtime.ensure(spec)
 
     def _worker(
         self,
@@ -315,7 +333,7 @@ class MLClusterReconciler:
         slot: Slot,
         head: Slot,
         head_pid: int,
-        cwd: Path,
+        confinement: Confinement,
         temp: Path,
         volumes: dict[str, str],
         placed: GPUPlacement | None,
@@ -324,8 +342,15 @@ class MLClusterReconciler:
         env = self._env(cluster, resources, volumes, placed)
         # A new head is a new Ray cluster: its workers start again to join it.
         env["LLMOS_RAY_HEAD_PID"] = str(head_pid)
-        command = worker_command(slot, head, temp, resources)
-        return node_spec(key, command, slot, env, cwd, cluster)
+        command = self._confined(worker_command(slot, head, temp, resources), confinement, placed)
+        return node_spec(key, command, slot, env, confinement.cwd or temp, cluster)
+
+    def _confined(
+        self, command: list[str], confinement: Confinement, placed: GPUPlacement | None
+    ) -> list[str]:
+        """A Ray node's command line, in the sandbox when there is one (with GPUs if given)."""
+        given = dataclasses.replace(confinement, gpus=placed is not None)
+        return list(self.isolation.command(command, given))
 
     async def close(self) -> None:
         """Cancel the warm-ups still under way (the controller stops)."""
@@ -380,6 +405,8 @@ class MLClusterReconciler:
         meta = cluster["metadata"]
         await self._stop_all(cluster_prefix(meta["namespace"], meta["name"]))
         reason = exc.reason_code if isinstance(exc, RayUnavailable) else "Invalid"
+        if isinstance(exc, Unisolated):
+            reason = "NotAvailable"
         phase = "Unavailable" if reason == "NotAvailable" else "Failed"
         status.update(phase=phase, message=str(exc), nodes=[], workerGroups=[])
         set_condition(status, "Ready", False, reason, str(exc), meta.get("generation"))

@@ -23,6 +23,10 @@ the process sees its GPUs in ``CUDA_VISIBLE_DEVICES``; a notebook that does
 not fit is not started and stays Pending with a ``FailedScheduling`` Warning,
 retried every 10 s. A stopped, culled or deleted notebook frees its GPUs.
 
+Isolation (:mod:`llmos.controllers.isolation`): the process runs in a sandbox
+that shows it its volumes and home, and hides the server's data and other
+workloads; its ``Isolated`` condition says whether it does, and why not.
+
 Events: the notebook's process is a replica like a ModelService's: Started,
 Ready, Unhealthy, BackOff and OOMKilled come from
 :class:`~llmos.controllers.replica_events.ReplicaEvents`.
@@ -30,6 +34,7 @@ Ready, Unhealthy, BackOff and OOMKilled come from
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import importlib.util
 import os
@@ -47,6 +52,7 @@ from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
+from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.notebook_idle import (
     Activity,
@@ -62,6 +68,7 @@ from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
 from llmos.runtime.jupyter_auth import EMBEDDED_MODULE, SECRET_ENV, identity_flag
+from llmos.runtime.local.sandbox import Confinement
 from llmos.store.base import ResourceStore
 
 NOTEBOOKS = "notebooks.ml.llmos.ai"
@@ -79,6 +86,8 @@ class Launch:
     command: tuple[str, ...]
     env: dict[str, str]
     health: str  # a path that answers 2xx without the secret once the server is up
+    readable: tuple[Path, ...] = ()  # what it runs from, which the sandbox must show
+    writable: tuple[Path, ...] = ()  # its home and volumes, bound writable in the sandbox
 
 
 class NotebookUnavailable(PermanentError):
@@ -171,7 +180,17 @@ def _vscode(base: str, cwd: Path, secret: str, home: Path) -> Launch:
         machine.parent.mkdir(parents=True, exist_ok=True)
         machine.write_text('{\n  "remote.autoForwardPorts": false\n}\n')
     # code-server reads HASHED_PASSWORD and removes it from the environment of its children.
-    return Launch(command, {"HASHED_PASSWORD": secret}, "/healthz")
+    return Launch(command, {"HASHED_PASSWORD": secret}, "/healthz", _node_installs(binary))
+
+
+def _node_installs(binary: str) -> tuple[Path, ...]:
+    """Where code-server and the node that runs it are installed (npm prefixes)."""
+    found = []
+    for program in (Path(binary), Path(shutil.which("node") or "/usr/bin/node")):
+        for path in (program.absolute(), program.resolve()):
+            prefix = next((p.parent for p in path.parents if p.name == "node_modules"), None)
+            found.append(prefix or path.parent.parent)
+    return tuple(found)
 
 
 def _rstudio(base: str, cwd: Path, secret: str, home: Path) -> Launch:
@@ -225,9 +244,11 @@ class NotebookReconciler:
         activity: Activity | None = None,
         *,
         gpus: GPUAllocator | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
+        self.isolation = isolation or Isolation(None, "off")
         self.storage = storage
         self.events = events
         self.activity = activity or Activity()
@@ -280,9 +301,11 @@ class NotebookReconciler:
             # Still starting: the idle clock runs from when it is ready.
         try:
             launch, cwd = await self._launch(nb)
+            self.isolation.check(status, generation)
         except PermanentError as exc:
             await self._stop(key.namespace, key.name)
-            reason = "NotAvailable" if isinstance(exc, NotebookUnavailable) else "Invalid"
+            unavailable = isinstance(exc, NotebookUnavailable | Unisolated)
+            reason = "NotAvailable" if unavailable else "Invalid"
             status.update(phase="Unavailable" if reason == "NotAvailable" else "Failed")
             status["message"] = str(exc)
             set_condition(status, "Ready", False, reason, str(exc), generation)
@@ -308,7 +331,7 @@ class NotebookReconciler:
             )
             await self._save(nb, status)
             return SCHEDULING_RETRY_SECONDS
-        launch = Launch(launch.command, {**launch.env, **scheduling.env(0)}, launch.health)
+        launch = dataclasses.replace(launch, env={**launch.env, **scheduling.env(0)})
         current = self.runtime.status(replica)
         if current is None or current.phase == Phase.STOPPED:
             self.idle.started(status)  # a fresh start is activity
@@ -333,7 +356,10 @@ class NotebookReconciler:
         launcher = LAUNCHERS[spec.get("type", "jupyter")]
         launch = launcher(base_path(namespace, name), cwd, self.secret(meta["uid"]), home)
         env = {**launch.env, **workload_env(mounted, spec.get("env"))}
-        return Launch(launch.command, env, launch.health), cwd
+        writable = (home, *(m.path for m in mounted if not m.read_only))
+        readable = (*launch.readable, *(m.path for m in mounted if m.read_only))
+        launch = dataclasses.replace(launch, env=env, readable=readable, writable=writable)
+        return launch, cwd
 
     async def _stop(self, namespace: str, name: str) -> None:
         """Stop its process and free its GPUs."""
@@ -344,10 +370,16 @@ class NotebookReconciler:
 
     def _replica(self, nb: dict[str, Any], launch: Launch, cwd: Path) -> ReplicaSpec:
         meta = nb["metadata"]
+        env = launch.env
+        gpus = bool(env.get("CUDA_VISIBLE_DEVICES"))
+        confinement = Confinement(launch.writable, launch.readable, gpus=gpus, cwd=cwd)
+        if self.isolation.active:
+            # The server's home is hidden in the sandbox: the notebook's own persists.
+            env = {"HOME": str(self.home(meta["namespace"], meta["name"])), **env}
         return ReplicaSpec(
             key=replica_key(meta["namespace"], meta["name"]),
-            command=launch.command,
-            env=tuple(sorted(launch.env.items())),
+            command=self.isolation.command(launch.command, confinement),
+            env=tuple(sorted(env.items())),
             cwd=cwd,
             health=HealthCheck(path=launch.health, startup_timeout_seconds=120),
             grace_seconds=5.0,

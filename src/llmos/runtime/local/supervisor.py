@@ -59,6 +59,7 @@ from llmos.runtime.local.process import (
     spawn,
     terminate,
 )
+from llmos.runtime.local.sandbox import exit_code
 from llmos.runtime.local.state import ProcessRecord, StateDir
 from llmos.runtime.local.timing import Timing
 
@@ -177,7 +178,7 @@ class Supervisor:
             raise
         if self._stopping.is_set():
             return
-        code = proc.returncode
+        code = None if proc.returncode is None else exit_code(argv, proc.returncode)
         why = "Error" if reason is None else "Unhealthy"
         if reason is None and code is not None:
             reason = describe_exit(code)
