@@ -75,8 +75,13 @@ NOTEBOOKS = "notebooks.ml.llmos.ai"
 SCHEDULING_RETRY_SECONDS = 10.0
 
 
+def replica_prefix(namespace: str, name: str) -> str:
+    """What the key of a Notebook's replica starts with."""
+    return f"notebooks/{namespace}/{name}/"
+
+
 def replica_key(namespace: str, name: str) -> str:
-    return f"notebooks/{namespace}/{name}/0"
+    return replica_prefix(namespace, name) + "0"
 
 
 @dataclass(frozen=True)
@@ -275,6 +280,7 @@ class NotebookReconciler:
         except LLMOSError as exc:
             if exc.reason == Reason.NOT_FOUND:
                 await self._stop(key.namespace, key.name)  # deleted: its process goes too
+                self.runtime.forget_logs(replica_prefix(key.namespace, key.name))  # and its logs
             raise
         meta, spec = nb["metadata"], nb["spec"]
         status = nb.get("status") or {}
@@ -282,6 +288,8 @@ class NotebookReconciler:
         status.update(url=base_path(key.namespace, key.name), observedGeneration=generation)
         if meta.get("deletionTimestamp") or spec.get("stopped"):
             await self._stop(key.namespace, key.name)
+            if meta.get("deletionTimestamp"):
+                self.runtime.forget_logs(replica_prefix(key.namespace, key.name))
             status.update(phase="Stopped", message="stopped (spec.stopped is true)")
             set_condition(status, "Ready", False, "Stopped", status["message"], generation)
             return await self._save(nb, status)
