@@ -137,10 +137,11 @@ def process_of(server: RunningServer, *words: str, timeout: float = 60) -> psuti
     while time.monotonic() < deadline:
         for child in psutil.Process(server.pid).children(recursive=True):
             try:
-                line = " ".join(child.cmdline())
+                argv = child.cmdline()
             except psutil.NoSuchProcess:
                 continue
-            if all(word in line for word in words):
+            # The program itself, not the sandbox (bwrap) around it, which names it too.
+            if argv and Path(argv[0]).name != "bwrap" and all(w in " ".join(argv) for w in words):
                 return child
         time.sleep(0.2)
     raise AssertionError(f"no process runs {words}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,7 +37,9 @@ def engine_pids(server: RunningServer, module: str = "llama_cpp.server") -> list
     pids = []
     for child in psutil.Process(server.pid).children(recursive=True):
         try:
-            if module in " ".join(child.cmdline()):
+            argv = child.cmdline()
+            # The engine itself, not the sandbox (bwrap) around it, which names it too.
+            if argv and Path(argv[0]).name != "bwrap" and module in " ".join(argv):
                 pids.append(child.pid)
         except psutil.NoSuchProcess:
             continue

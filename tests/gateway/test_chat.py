@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
@@ -80,6 +81,20 @@ def test_the_engine_answers_only_the_gateway(
         model="smollm2", messages=[{"role": "user", "content": "hi"}], max_tokens=2
     )
     assert reply.choices[0].message.content is not None
+
+
+def test_the_engine_runs_in_the_sandbox(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    ms = gw_admin.get(f"{PUBLIC_MS}/smollm2").json()
+    isolated = next(c for c in ms["status"]["conditions"] if c["type"] == "Isolated")
+    assert isolated["status"] == "True", isolated
+    [pid] = engine_pids(model_server)
+    # Its own PID namespace, and a view of the data dir with nothing in it (no database,
+    # keys or logs): the bundled model comes from the Python environment, read-only.
+    assert os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    assert os.listdir(f"/proc/{pid}/root{model_server.data_dir}") == []
+    assert (model_server.data_dir / "llmos.db").exists()
 
 
 def test_completions_endpoint(model_server: RunningServer, gw_admin: httpx.Client) -> None:

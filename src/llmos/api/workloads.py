@@ -154,6 +154,8 @@ async def local_workloads(
     keys: EngineKeys | None = None,
     sandbox: SandboxMode = "auto",
 ) -> Workloads:
+    isolation = Isolation(Sandbox(storage.root), sandbox)
+    await asyncio.to_thread(lambda: isolation.active)  # tries bubblewrap once, off the loop
     serving = manager.add(
         Controller(
             store,
@@ -166,13 +168,12 @@ async def local_workloads(
                 setting=auth.setting,
                 gpus=gpus,
                 keys=keys,
+                isolation=isolation,
             ),
         )
     )
     manager.add(Controller(store, VolumeReconciler(store, storage, events)))
     manager.add(Controller(store, SnapshotReconciler(store, storage, events)))
-    isolation = Isolation(Sandbox(storage.root), sandbox)
-    await asyncio.to_thread(lambda: isolation.active)  # tries bubblewrap once, off the loop
     notebook_reconciler = NotebookReconciler(
         store, runtime, storage, events, gpus=gpus, isolation=isolation
     )

@@ -31,6 +31,12 @@ Engine keys: with ``keys`` (embedded mode), each replica gets its
 ModelService's key (:mod:`llmos.engines.keys`) in the engine's ``key_env``, so
 it answers only the gateway.
 
+Isolation: with ``isolation`` (embedded mode), llama.cpp and transformers
+replicas run in the workload sandbox (:mod:`llmos.controllers.isolation`),
+which shows them their model's files and their volumes only: a model's code
+(``--trust-remote-code``) cannot read the server's data. vLLM runs outside it.
+The ``Isolated`` condition says which.
+
 Volumes: ``spec.volumes`` are mounted as for Notebooks
 (:func:`~llmos.controllers.volume.mounts`): each replica runs in the first one
 and gets each as ``LLMOS_VOLUME_<NAME>``. A volume that is missing, not ready
@@ -55,6 +61,7 @@ from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
 from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
+from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.replica_events import ReplicaEvents
 from llmos.controllers.volume import (
@@ -66,7 +73,7 @@ from llmos.controllers.volume import (
     workload_env,
 )
 from llmos.engines import modelscope
-from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
+from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles, model_folders
 from llmos.engines.keys import EngineKeys
 from llmos.engines.registry import choose
 from llmos.engines.sources import ModelRef, parse, resolve_now
@@ -75,6 +82,7 @@ from llmos.gpu.estimate import MemoryEstimate, estimate_memory
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
+from llmos.runtime.local.sandbox import Confinement
 from llmos.store.base import ResourceStore, WatchEvent
 
 MODELSERVICES = "modelservices.ml.llmos.ai"
@@ -140,9 +148,11 @@ class ModelServiceReconciler:
         setting: Any = None,
         gpus: GPUAllocator | None = None,
         keys: EngineKeys | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
         self.store = store
         self.keys = keys
+        self.isolation = isolation
         self.runtime = runtime
         self.storage = storage
         self.events = events
@@ -240,6 +250,11 @@ class ModelServiceReconciler:
             return await self._fail(ms, status, "EngineAvailable", "EngineUnavailable", str(exc))
         set_condition(status, "EngineAvailable", True, engine.name, f"served by {engine.name}")
         try:
+            self._isolated(engine, status, generation)
+        except Unisolated as exc:
+            await self._remove_replicas(key, keep=0)
+            return await self._fail(ms, status, "Isolated", "NoSandbox", str(exc))
+        try:
             mounted = await mounts(
                 self.store, self.storage, key.namespace, ms["spec"].get("volumes") or []
             )
@@ -305,6 +320,16 @@ class ModelServiceReconciler:
         status["downloadProgress"] = state.progress()
         return None
 
+    def _isolated(self, engine: Engine, status: dict[str, Any], generation: int | None) -> None:
+        """The ``Isolated`` condition (embedded mode): whether replicas run in the sandbox."""
+        if self.isolation is None:
+            return
+        if engine.sandboxed:
+            self.isolation.check(status, generation)
+            return
+        message = f"the {engine.name} engine runs outside the sandbox, as the server's user"
+        set_condition(status, "Isolated", False, "NotSandboxed", message, generation)
+
     def _replica(
         self,
         ms: dict[str, Any],
@@ -319,9 +344,19 @@ class ModelServiceReconciler:
         env = {**engine.env(ctx), **workload_env(mounted, ms["spec"].get("env")), **engine.key(ctx)}
         if token and _ref(ms).source == "huggingface":
             env["HF_TOKEN"] = token
+        command = engine.command(ctx)
+        if self.isolation is not None and engine.sandboxed:
+            # It reads its model and its read-only volumes, and writes its other volumes.
+            confinement = Confinement(
+                tuple(m.path for m in mounted if not m.read_only),
+                (*model_folders(ctx.model), *(m.path for m in mounted if m.read_only)),
+                gpus=bool(ctx.gpus),
+                cwd=mounted[0].path if mounted else None,
+            )
+            command = self.isolation.command(command, confinement)
         return ReplicaSpec(
             key=replica_key(meta["namespace"], meta["name"], index),
-            command=engine.command(ctx),
+            command=command,
             env=tuple(sorted(env.items())),
             cwd=mounted[0].path if mounted else None,
             health=HealthCheck(

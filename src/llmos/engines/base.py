@@ -53,6 +53,16 @@ class EngineContext:
     api_key: str | None = None
 
 
+def model_folders(model: ModelFiles) -> tuple[Path, ...]:
+    """What an engine reads to load ``model``: its file or folder, and, for a Hugging Face
+    cache snapshot (symlinks into the repo's ``blobs``), the repo's whole folder."""
+    for parent in model.path.parents:
+        if parent.name.startswith("models--"):
+            return (parent,)
+    resolved = model.path.resolve()
+    return (model.path,) if resolved == model.path else (model.path, resolved)
+
+
 def share_text(fraction: float) -> str:
     """A GPU share as an engine's flag takes it: rounded down, so never more than was given
     (three shares of 0.335 are not 1.02 of a GPU), and never 0 (which engines refuse)."""
@@ -71,6 +81,8 @@ class Engine:
     # The environment variable the engine reads its API key from (never argv, which
     # every user on the machine can read in /proc). Its health route stays open.
     key_env: ClassVar[str]
+    # Runs in the workload sandbox where there is one (llmos.runtime.local.sandbox).
+    sandboxed: ClassVar[bool] = True
 
     @classmethod
     def missing(cls) -> str | None:

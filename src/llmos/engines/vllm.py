@@ -23,6 +23,8 @@ class VLLMEngine(Engine):
     needs_gpu: ClassVar[bool] = True
     health: ClassVar[Probe] = Probe("/health", startup_timeout_seconds=1200)
     key_env: ClassVar[str] = "VLLM_API_KEY"  # what --api-key defaults to; guards /v1 only
+    # Not yet tried in the sandbox on a GPU (its own environment, NCCL, /dev/shm): outside it.
+    sandboxed: ClassVar[bool] = False
 
     @classmethod
     def executable(cls) -> str | None:

@@ -123,6 +123,7 @@ class Sandbox:
         hidden = [Path(p) for p in _HIDDEN_DIRS] + [Path.home(), self.data_dir]
         for folder in _existing(hidden):
             args += ["--tmpfs", str(folder)]
+        hidden.append(Path("/tmp"))  # its own, empty: what it needs from there is bound in
         for file in _HIDDEN_FILES:
             args += ["--ro-bind-try", "/dev/null", file]
         for path in _existing(_needed(confinement.readable)):
