@@ -1,4 +1,5 @@
-"""kill -9 of the server: no engine outlives it, and the model is served again after restart."""
+"""kill -9 of the server: no engine outlives it, and the model is served again after restart,
+with its logs kept; the logs of workloads deleted meanwhile are swept."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from server import ADMIN_PASSWORD, start_server
 from .conftest import PUBLIC_MS, engine_pids, new_key, openai_client, wait_phase
 
 pytestmark = pytest.mark.slow
+
+STARTED = "Uvicorn running on"  # the engine says it once per start
 
 
 def test_no_orphans_after_kill_9_and_served_again(tmp_path: Path) -> None:
@@ -39,6 +42,17 @@ def test_no_orphans_after_kill_9_and_served_again(tmp_path: Path) -> None:
             psutil.pid_exists(engine) and psutil.Process(engine).status() != psutil.STATUS_ZOMBIE
         )
         assert not alive, "the engine outlived the server"
+        logs = server.data_dir / "logs"
+        kept = logs / "modelservices_llmos-public_smollm2_0.log"
+        assert kept.read_text().count(STARTED) == 1
+        # Left by workloads deleted while no server ran, and by something not a workload.
+        orphans = [
+            "modelservices_llmos-public_gone_0.log",
+            "modelservices_llmos-public_gone_0.log.1",
+            "notebooks_default_gone_0.log",
+        ]
+        for name in [*orphans, "jobs_default_other_0.log"]:
+            (logs / name).write_text("a line\n")
 
         server.start()
         token = server.login("admin", ADMIN_PASSWORD)
@@ -46,6 +60,9 @@ def test_no_orphans_after_kill_9_and_served_again(tmp_path: Path) -> None:
             wait_phase(admin, f"{PUBLIC_MS}/smollm2")
             key = new_key(admin)
         assert len(engine_pids(server)) == 1
+        # Swept before the server was ready; the phase read above is the old server's.
+        assert not [name for name in orphans if (logs / name).exists()]
+        assert (logs / "jobs_default_other_0.log").exists()
         # Ready in the API can precede the gateway's routing table by a moment (it
         # follows the same change through its own watch): retry a 503 as clients do.
         client = openai_client(server, key)
@@ -61,5 +78,10 @@ def test_no_orphans_after_kill_9_and_served_again(tmp_path: Path) -> None:
                     raise
                 time.sleep(0.2)
         assert reply.choices[0].message.content
+        # The new engine has served, so it has started: its log goes on in the same file.
+        while kept.read_text().count(STARTED) < 2:
+            assert time.monotonic() < deadline + 15, "the new engine's start is not logged"
+            time.sleep(0.1)
+        assert kept.read_text().count(STARTED) == 2
     finally:
         server.stop()

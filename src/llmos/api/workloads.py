@@ -36,6 +36,7 @@ from llmos.controllers.mlcluster import MLClusterReconciler
 from llmos.controllers.modelservice import ModelServiceReconciler
 from llmos.controllers.notebook import NotebookReconciler
 from llmos.controllers.notebook_idle import Activity
+from llmos.controllers.orphan_logs import forget_orphan_logs
 from llmos.controllers.volume import SnapshotReconciler, Storage, VolumeReconciler
 from llmos.engines.keys import EngineKeys
 from llmos.runtime.base import ReplicaSpec, ReplicaStatus
@@ -154,6 +155,7 @@ async def local_workloads(
     keys: EngineKeys | None = None,
     sandbox: SandboxMode = "auto",
 ) -> Workloads:
+    await forget_orphan_logs(store, runtime)  # of workloads deleted while none watched
     isolation = Isolation(Sandbox(storage.root), sandbox)
     await asyncio.to_thread(lambda: isolation.active)  # tries bubblewrap once, off the loop
     serving = manager.add(
