@@ -22,6 +22,7 @@ from server import RunningServer, admin_server
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from gpu.helpers import MIXED
+from sandboxed import is_the_program
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +75,11 @@ def engine_of(server: RunningServer, served: str) -> psutil.Process:
             cmdline = child.cmdline()
         except psutil.NoSuchProcess:
             continue
-        if "llama_cpp.server" in " ".join(cmdline) and served in cmdline:
+        if (
+            is_the_program(cmdline)
+            and "llama_cpp.server" in " ".join(cmdline)
+            and served in cmdline
+        ):
             return child
     raise AssertionError(f"no llama.cpp process serves {served}")
 

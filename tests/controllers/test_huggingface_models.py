@@ -27,6 +27,7 @@ from downloads import condition, set_setting, wait_available, wait_until
 from factories import create_namespace, create_secret, ms_path, secret_path
 from fakehub import FakeHub, Repo
 from llmos.engines.sources import bundled
+from sandboxed import is_the_program
 from server import RunningServer, admin_server, start_server
 
 pytestmark = pytest.mark.slow
@@ -137,8 +138,11 @@ def engine_env(server: RunningServer, repo: str) -> dict[str, str]:
     marker = f"models--{repo.replace('/', '--')}"
     for child in psutil.Process(server.pid).children(recursive=True):
         try:
-            if "llama_cpp.server" in " ".join(child.cmdline()) and marker in " ".join(
-                child.cmdline()
+            argv = child.cmdline()
+            if (
+                is_the_program(argv)
+                and "llama_cpp.server" in " ".join(argv)
+                and marker in " ".join(argv)
             ):
                 env: dict[str, str] = child.environ()
                 return env

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 from cli.runner import CLI
 from gpu.helpers import MIXED
 from memcg import limited_cgroup
+from sandboxed import is_the_program
 from workloads.helpers import condition, create, notebook, path, phase_is, wait_for
 
 pytestmark = pytest.mark.slow
@@ -141,7 +142,7 @@ def process_of(server: RunningServer, *words: str, timeout: float = 60) -> psuti
             except psutil.NoSuchProcess:
                 continue
             # The program itself, not the sandbox (bwrap) around it, which names it too.
-            if argv and Path(argv[0]).name != "bwrap" and all(w in " ".join(argv) for w in words):
+            if is_the_program(argv) and all(w in " ".join(argv) for w in words):
                 return child
         time.sleep(0.2)
     raise AssertionError(f"no process runs {words}")

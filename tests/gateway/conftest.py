@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +11,7 @@ import openai
 import psutil
 import pytest
 
+from sandboxed import is_the_program
 from server import RunningServer, admin_server
 
 PUBLIC_MS = "/apis/ml.llmos.ai/v1/namespaces/llmos-public/modelservices"
@@ -39,7 +39,7 @@ def engine_pids(server: RunningServer, module: str = "llama_cpp.server") -> list
         try:
             argv = child.cmdline()
             # The engine itself, not the sandbox (bwrap) around it, which names it too.
-            if argv and Path(argv[0]).name != "bwrap" and module in " ".join(argv):
+            if is_the_program(argv) and module in " ".join(argv):
                 pids.append(child.pid)
         except psutil.NoSuchProcess:
             continue

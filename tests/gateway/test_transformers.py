@@ -36,7 +36,13 @@ HF_SERVER = "llmos.engines.hf_server"
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require_transformers()
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+    model = build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+    # Readable by all, as a model must be for a root server's sandbox (it runs as nobody):
+    # pytest makes its folders 0700, and save_pretrained its weights 0600.
+    model.chmod(0o755)
+    for file in model.iterdir():
+        file.chmod(0o644)
+    return model
 
 
 @contextmanager

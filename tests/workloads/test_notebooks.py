@@ -16,6 +16,7 @@ from jupyter import execute, start_kernel
 
 from factories import bind, create_namespace, create_user
 from llmos._lib.keys import ServerKey
+from sandboxed import is_the_program
 from server import RunningServer, start_server
 
 
@@ -29,7 +30,7 @@ def jupyter_pids(server: RunningServer) -> list[int]:
         try:
             argv = child.cmdline()
             # Jupyter itself, not the sandbox (bwrap) around it, which names it too.
-            if argv and Path(argv[0]).name != "bwrap" and "jupyterlab" in " ".join(argv):
+            if is_the_program(argv) and "jupyterlab" in " ".join(argv):
                 found.append(child.pid)
         except psutil.NoSuchProcess:
             continue

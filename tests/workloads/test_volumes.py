@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from helpers import condition, create, notebook, path, phase_is, volume, wait_for
 
 from factories import create_ms, ms_path
+from sandboxed import is_the_program
 
 NS = "default"
 
@@ -114,7 +116,14 @@ def test_a_modelservice_replica_runs_in_its_volume_which_waits_for_it(
     folder = bound["status"]["path"]
     create_ms(admin, NS, ms, replicas=1, engine="llama-cpp", volumes=[{"name": vol}])
     wait_for(admin, ms_path(NS, ms), phase_is("Ready"), "Ready", 120)
-    proc = Path("/proc") / str(started_pid(admin, ms))
+    # The engine itself: the started pid is the sandbox's (bwrap), and only the program
+    # inside gets the environment.
+    [engine] = [
+        p
+        for p in psutil.Process(started_pid(admin, ms)).children(recursive=True)
+        if is_the_program(p.cmdline())
+    ]
+    proc = Path("/proc") / str(engine.pid)
     assert os.readlink(proc / "cwd") == folder
     env = dict(
         item.decode().split("=", 1) for item in (proc / "environ").read_bytes().split(b"\0") if item

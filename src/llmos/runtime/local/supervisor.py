@@ -59,7 +59,7 @@ from llmos.runtime.local.process import (
     spawn,
     terminate,
 )
-from llmos.runtime.local.sandbox import exit_code
+from llmos.runtime.local.sandbox import exit_code, seal_env
 from llmos.runtime.local.state import ProcessRecord, StateDir
 from llmos.runtime.local.timing import Timing
 
@@ -159,7 +159,7 @@ class Supervisor:
         argv, env = render_command(spec, port), render_env(spec, port, os.environ)
         self._attempts += 1
         try:
-            proc = await spawn(argv, env, spec.cwd)
+            proc = await spawn(argv, seal_env(argv, env), spec.cwd)
         except OSError as exc:
             self._set(restarts=self._attempts - 1)
             self._fail(
