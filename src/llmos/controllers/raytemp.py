@@ -20,10 +20,15 @@ from pathlib import Path
 OWNER_FILE = ".llmos-owner"  # in each Ray temp dir: which data dir and cluster it is for
 
 
+def default_root() -> Path:
+    """Where the Ray temp dirs of this user's servers are."""
+    return Path(tempfile.gettempdir()) / f"llmos-ray-{os.getuid()}"
+
+
 class RayTempDirs:
     def __init__(self, data_dir: Path, root: Path | None = None) -> None:
         self.data_dir = data_dir
-        self.root = root or Path(tempfile.gettempdir()) / f"llmos-ray-{os.getuid()}"
+        self.root = root or default_root()
 
     def path(self, namespace: str, name: str) -> Path:
         """The cluster's temp dir (it may not exist yet)."""

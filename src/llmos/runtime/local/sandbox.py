@@ -124,6 +124,29 @@ class Sandbox:
     def usable(self) -> bool:
         return self.problem is None
 
+    def unreadable(self, path: Path) -> Path | None:
+        """The first of ``path``'s folders, ``path`` and (a folder) what is directly in it that
+        the workload's user cannot read (a root server's: files root made 0600, as
+        ``save_pretrained`` does); None when it can read them all, or runs as the server."""
+        user = workload_user()
+        if user is None:
+            return None
+        path = path.absolute()
+        private = [Path("/tmp"), *_existing([*map(Path, _HIDDEN_DIRS), Path.home(), self.data_dir])]
+        for folder in reversed(path.parents):
+            if any(folder.is_relative_to(h) for h in private):
+                break  # from here down the sandbox makes the folders, open to all
+            if not _may(folder, user, 0o1):
+                return folder
+        try:
+            inside = sorted(path.iterdir()) if path.is_dir() else []
+        except OSError:
+            return path
+        for item in (path, *inside):
+            if not _may(item, user, 0o5 if item.is_dir() else 0o4):
+                return item
+        return None
+
     def wrap(self, argv: Sequence[str], confinement: Confinement) -> tuple[str, ...]:
         """``argv`` run inside the sandbox: the ``bwrap`` command line.
 
@@ -237,6 +260,17 @@ def exit_code(argv: Sequence[str], code: int) -> int:
     if code > 128 and argv and Path(argv[0]).name == "bwrap":
         return 128 - code
     return code
+
+
+def _may(path: Path, user: tuple[int, int], wanted: int) -> bool:
+    """Whether ``user`` (uid, gid, no other groups) has the ``wanted`` bits (``rwx`` as 0o7) on
+    ``path``, following a link."""
+    try:
+        st = path.stat()
+    except OSError:
+        return True  # a dangling link: nothing to read either way
+    shift = 6 if st.st_uid == user[0] else 3 if st.st_gid == user[1] else 0
+    return (st.st_mode >> shift) & wanted == wanted
 
 
 def _needed(extra: Iterable[Path]) -> list[Path]:
