@@ -21,8 +21,11 @@ as a copy of one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,24 +77,89 @@ class Mounted:
 
 
 def _du(path: Path) -> int:
+    """Bytes the files under ``path`` take, following no link (not even one swapped in for a
+    folder while it walks: ``os.fwalk`` holds each folder open)."""
     total = 0
-    for dirpath, _dirs, files in os.walk(path):
+    for _dir, _dirs, files, fd in os.fwalk(path):
         for name in files:
             try:
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+                total += os.stat(name, dir_fd=fd, follow_symlinks=False).st_blocks * 512
             except FileNotFoundError:
                 continue
     return total
 
 
 def _copy(source: Path, target: Path) -> None:
-    """Copy a directory tree next to ``target`` first, then move it in place (no half copies)."""
+    """Copy a directory tree next to ``target`` first, then move it in place (no half copies).
+
+    ``source`` is a volume, which its workloads may change as the server (root, maybe)
+    copies it: each file and folder is opened by its folder's descriptor, never following a
+    link, so that a link swapped in for a file or folder after the listing is copied as the
+    link it is, not as what it names (the server's database, which a Volume restored from
+    the snapshot would then show). Links, modes, owners and times are kept; FIFOs, sockets
+    and devices are left out, and so is what is gone by the time it is copied.
+    """
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source, partial, symlinks=True)
+    fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.mkdir(partial)
+        _copy_folder(fd, partial)
+        _keep(partial, os.fstat(fd))
+    finally:
+        os.close(fd)
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
+
+
+# What opening an entry by name meets when a workload changed it since the listing: gone
+# (ENOENT, ENOTDIR), a link now (ELOOP, under O_NOFOLLOW), no longer a link (EINVAL, readlink).
+_CHANGED = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EINVAL)
+
+
+def _copy_folder(folder: int, target: Path) -> None:
+    """Copy what is in the open folder ``folder`` into the new folder ``target``."""
+    with os.scandir(folder) as listing:
+        names = [entry.name for entry in listing]
+    for name in names:
+        copy = target / name
+        try:
+            st = os.stat(name, dir_fd=folder, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(name, dir_fd=folder), copy)
+                _keep(copy, st)
+                continue
+            if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+                continue  # a FIFO, socket or device: nothing to keep
+            kind = os.O_DIRECTORY if stat.S_ISDIR(st.st_mode) else 0
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | kind, dir_fd=folder)
+        except OSError as exc:
+            if exc.errno in _CHANGED:
+                continue
+            raise
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                os.mkdir(copy)
+                _copy_folder(fd, copy)
+            elif stat.S_ISREG(st.st_mode):
+                with os.fdopen(os.dup(fd), "rb") as source, open(copy, "xb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+            else:
+                continue  # a FIFO swapped in for a file (O_NONBLOCK: not waited on)
+        finally:
+            os.close(fd)
+        _keep(copy, st)
+
+
+def _keep(copy: Path, st: os.stat_result) -> None:
+    """Give ``copy`` the mode, owner and times of what it copies (a link's own)."""
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(copy, stat.S_IMODE(st.st_mode))
+    with contextlib.suppress(OSError):  # not the server's to give: it is not root
+        os.chown(copy, st.st_uid, st.st_gid, follow_symlinks=False)
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
 def _unusable(name: str) -> str:
