@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -39,7 +40,13 @@ class RayTempDirs:
         """The cluster's temp dir, made (private, with its owner file) if it is not there."""
         temp = self.path(namespace, name)
         if not temp.is_dir():
-            temp.mkdir(parents=True, mode=0o700)
+            # Private all the way: a cluster's dir is its sandbox user's (nobody, for a root
+            # server), and so reachable by any other process of that user through a root
+            # folder it could enter.
+            self.root.mkdir(parents=True, mode=0o700, exist_ok=True)
+            if self.root.stat().st_mode & 0o077:
+                self.root.chmod(0o700)  # made by an older server
+            temp.mkdir(mode=0o700)
             (temp / OWNER_FILE).write_text(f"{self.data_dir}\n{namespace}/{name}\n")
         return temp
 
@@ -58,11 +65,28 @@ class RayTempDirs:
             if not self.root.is_dir():
                 return
             for folder in self.root.iterdir():
-                try:
-                    owner = (folder / OWNER_FILE).read_text().splitlines()[0]
-                except (OSError, IndexError):
-                    continue
-                if owner == str(self.data_dir):
+                if _owner(folder) == str(self.data_dir):
                     shutil.rmtree(folder, ignore_errors=True)
 
         await asyncio.to_thread(sweep)
+
+
+def _owner(folder: Path) -> str | None:
+    """The data dir ``folder``'s owner file names, if it can be read.
+
+    The folder is its cluster's, which can write in it: the file may be a link, a FIFO
+    (read, it would hold up the server's start for good) or huge.
+    """
+    try:
+        fd = os.open(folder / OWNER_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        lines = os.read(fd, 4096).decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return lines[0] if lines else None
