@@ -30,10 +30,13 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from time import monotonic
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.runtime.kube.render import KubeSettings, Unsupported, fetch_source
+
+if TYPE_CHECKING:  # runtime.py imports this module
+    from llmos.runtime.kube.runtime import KubeAPI
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +45,6 @@ KEY = "models.json"  # the ConfigMap's one key: [{"model": REF, "nodes": [...]},
 MAX_MODELS = 200
 MAX_NODES = 16
 REFRESH_SECONDS = 60.0
-
-
-class _API(Protocol):
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-        content_type: str = "application/json",
-    ) -> dict[str, Any]: ...
 
 
 def model_ref(ms: dict[str, Any], settings: KubeSettings) -> str | None:
@@ -74,7 +65,7 @@ def model_ref(ms: dict[str, Any], settings: KubeSettings) -> str | None:
 class ModelCacheRecord:
     """The ``llmos-model-cache`` ConfigMap, read at most every :data:`REFRESH_SECONDS`."""
 
-    def __init__(self, client: _API, namespace: Callable[[], str]) -> None:
+    def __init__(self, client: KubeAPI, namespace: Callable[[], str]) -> None:
         self._client = client
         self._namespace = namespace
         self._models: dict[str, list[str]] = {}  # model ref -> nodes, newest first
