@@ -65,7 +65,14 @@ from llmos.controllers.rayscale import RayAutoscaler
 from llmos.controllers.raystatus import summarize
 from llmos.controllers.raytemp import RayTempDirs
 from llmos.controllers.replica_events import ReplicaEvents
-from llmos.controllers.volume import VOLUMES, Storage, mounts, waiting_for_it, workload_env
+from llmos.controllers.volume import (
+    VOLUMES,
+    Storage,
+    by_access,
+    mounts,
+    waiting_for_it,
+    workload_env,
+)
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
@@ -202,11 +209,8 @@ class MLClusterReconciler:
         temp = self.temp.make(key.namespace, key.name)
         volumes = workload_env(mounted)
         # In the sandbox: its home, Ray's temp dir (its nodes' sockets) and its volumes.
-        confinement = Confinement(
-            (home, temp, *(m.path for m in mounted if not m.read_only)),
-            tuple(m.path for m in mounted if m.read_only),
-            cwd=cwd,
-        )
+        writable, readable = by_access(mounted)
+        confinement = Confinement((home, temp, *writable), readable, cwd=cwd)
         status["workingDir"] = str(cwd)
 
         head_scheduling = await self.placer.place(cluster, status, [head_member])

@@ -70,6 +70,7 @@ from llmos.controllers.volume import (
     VOLUMES,
     Mounted,
     Storage,
+    by_access,
     mounts,
     waiting_for_it,
     workload_env,
@@ -391,9 +392,10 @@ class ModelServiceReconciler:
         command = engine.command(ctx)
         if self.isolation is not None and engine.sandboxed:
             # It reads its model and its read-only volumes, and writes its other volumes.
+            writable, readable = by_access(mounted)
             confinement = Confinement(
-                tuple(m.path for m in mounted if not m.read_only),
-                (*shown, *(m.path for m in mounted if m.read_only)),
+                writable,
+                (*shown, *readable),
                 gpus=bool(ctx.gpus),
                 cwd=mounted[0].path if mounted else None,
             )

@@ -62,7 +62,14 @@ from llmos.controllers.notebook_idle import (
     idle_timeout,
 )
 from llmos.controllers.replica_events import ReplicaEvents
-from llmos.controllers.volume import VOLUMES, Storage, mounts, waiting_for_it, workload_env
+from llmos.controllers.volume import (
+    VOLUMES,
+    Storage,
+    by_access,
+    mounts,
+    waiting_for_it,
+    workload_env,
+)
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
@@ -364,9 +371,10 @@ class NotebookReconciler:
         launcher = LAUNCHERS[spec.get("type", "jupyter")]
         launch = launcher(base_path(namespace, name), cwd, self.secret(meta["uid"]), home)
         env = {**launch.env, **workload_env(mounted, spec.get("env"))}
-        writable = (home, *(m.path for m in mounted if not m.read_only))
-        readable = (*launch.readable, *(m.path for m in mounted if m.read_only))
-        launch = dataclasses.replace(launch, env=env, readable=readable, writable=writable)
+        writable, readable = by_access(mounted)
+        launch = dataclasses.replace(
+            launch, env=env, readable=(*launch.readable, *readable), writable=(home, *writable)
+        )
         return launch, cwd
 
     async def _stop(self, namespace: str, name: str) -> None:

@@ -76,6 +76,14 @@ class Mounted:
         return "LLMOS_VOLUME_" + "".join(c if c.isalnum() else "_" for c in self.name.upper())
 
 
+def by_access(mounted: list[Mounted]) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The folders of ``mounted`` a workload may write, and those it may only read."""
+    return (
+        tuple(m.path for m in mounted if not m.read_only),
+        tuple(m.path for m in mounted if m.read_only),
+    )
+
+
 def _du(path: Path) -> int:
     """Bytes the files under ``path`` take, following no link (not even one swapped in for a
     folder while it walks: ``os.fwalk`` holds each folder open)."""

@@ -249,7 +249,7 @@ def seal_env(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
     into one variable that only the program inside unpacks (bwrap itself runs outside,
     with the server's rights: a user's ``LD_PRELOAD`` or ``LD_LIBRARY_PATH`` must not load
     into it); any other command line gets ``env`` as it is."""
-    if argv and Path(argv[0]).name == "bwrap":
+    if _sandboxed(argv):
         return {sandbox_enter.ENV: json.dumps(dict(env))}
     return dict(env)
 
@@ -257,9 +257,14 @@ def seal_env(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
 def exit_code(argv: Sequence[str], code: int) -> int:
     """``code`` as Python reports it for what ran inside: bwrap exits with 128 + N when its
     program died of signal N, which Python calls -N (so an OOM kill is still a SIGKILL)."""
-    if code > 128 and argv and Path(argv[0]).name == "bwrap":
+    if code > 128 and _sandboxed(argv):
         return 128 - code
     return code
+
+
+def _sandboxed(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` is a sandbox's command line (:meth:`Sandbox.wrap`'s)."""
+    return bool(argv) and Path(argv[0]).name == "bwrap"
 
 
 def _may(path: Path, user: tuple[int, int], wanted: int) -> bool:
