@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install code-server (VS Code in the browser) for `type: vscode` notebooks, from the npm
 # registry, into ~/.cache/llmos/code-server: outside the repo, where LLMOS looks for it
-# (llmos.controllers.notebook.code_server_path). scripts/setup runs this with --vscode or --dev.
+# (llmos.controllers.notebook_launch.code_server_path). scripts/setup runs this with --vscode or --dev.
 #
 # code-server is pinned to the newest release whose engines.node accepts the Node.js these
 # machines have (20): 4.101 and later want Node 22, 4.133 and later Node 24.

@@ -1,5 +1,5 @@
-"""The RStudio command line, which these machines cannot run (no rstudio-server here): what
-LLMOS asks of rserver when a node has it."""
+"""How notebooks are launched: the RStudio command line, which these machines cannot run (no
+rstudio-server here), and the shell terminals start."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from llmos.controllers import notebook
+from llmos.controllers import notebook_launch
 
 
 def test_rstudio_runs_in_the_foreground_under_the_proxys_prefix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(notebook.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(notebook_launch.shutil, "which", lambda name: f"/usr/bin/{name}")
     home = tmp_path / "home"
-    launch = notebook._rstudio("/notebooks/team/r1/", tmp_path / "work", "s3cret", home)
+    launch = notebook_launch._rstudio("/notebooks/team/r1/", tmp_path / "work", "s3cret", home)
     flags = set(launch.command[1:])
     assert launch.command[0] == "rserver"
     assert {
@@ -33,6 +33,22 @@ def test_rstudio_runs_in_the_foreground_under_the_proxys_prefix(
 
 
 def test_rstudio_without_rserver_is_not_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(notebook.shutil, "which", lambda name: None)
-    with pytest.raises(notebook.NotebookUnavailable, match="rstudio-server is not installed"):
-        notebook._rstudio("/notebooks/team/r1/", Path("/w"), "s", Path("/h"))
+    monkeypatch.setattr(notebook_launch.shutil, "which", lambda name: None)
+    with pytest.raises(
+        notebook_launch.NotebookUnavailable, match="rstudio-server is not installed"
+    ):
+        notebook_launch._rstudio("/notebooks/team/r1/", Path("/w"), "s", Path("/h"))
+
+
+@pytest.mark.parametrize(
+    ("shell", "expected"),
+    [
+        ("/bin/sh", "/bin/sh"),  # a login shell of the server's is kept
+        ("/usr/sbin/nologin", "/bin/bash"),  # a service user's is not: terminals would exit
+        ("/bin/false", "/bin/bash"),
+        ("/no/such/shell", "/bin/bash"),
+        (None, "/bin/bash"),  # no $SHELL: not the passwd entry's (nobody's is nologin)
+    ],
+)
+def test_terminals_get_a_shell_a_person_can_use(shell: str | None, expected: str) -> None:
+    assert notebook_launch.login_shell({} if shell is None else {"SHELL": shell}) == expected

@@ -21,7 +21,7 @@ from websockets.sync.client import connect
 from dashboard.conftest import CHROMIUM, CHROMIUM_ARGS
 from factories import create_namespace, create_user
 from llmos._lib.keys import ServerKey
-from llmos.controllers.notebook import CODE_SERVER_COOKIE, code_server_path
+from llmos.controllers.notebook_launch import CODE_SERVER_COOKIE, code_server_path
 from server import ADMIN_PASSWORD, RunningServer
 
 pytestmark = pytest.mark.slow

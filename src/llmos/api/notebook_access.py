@@ -22,13 +22,9 @@ from llmos.api.notebook_activity import ProxyActivity
 from llmos.api.workload_proxy import Route, Upstream
 from llmos.api.workload_tokens import WorkloadTokens
 from llmos.auth.rbac import Principal
-from llmos.controllers.notebook import (
-    CODE_SERVER_COOKIE,
-    NOTEBOOKS,
-    NotebookReconciler,
-    replica_key,
-)
+from llmos.controllers.notebook import NOTEBOOKS, NotebookReconciler, replica_key
 from llmos.controllers.notebook_idle import JupyterReach, base_path
+from llmos.controllers.notebook_launch import CODE_SERVER_COOKIE
 from llmos.runtime.base import Runtime
 from llmos.runtime.kube.render import NOTEBOOK_PORT
 from llmos.runtime.kube.runtime import KubeRuntime
