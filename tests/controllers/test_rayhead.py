@@ -1,4 +1,5 @@
-"""rayhead's Jobs API warm-up: what it asks a node's dashboard agent, once per head process."""
+"""rayhead's Jobs API warm-up: what it asks a node's dashboard agent, once per head process,
+and when the cluster may say it is Ready."""
 
 from __future__ import annotations
 
@@ -58,22 +59,32 @@ def test_an_agent_that_does_not_answer_is_not_an_error() -> None:
 
 def test_each_head_process_is_warmed_once_and_a_failed_warm_up_again() -> None:
     seen: Seen = []
+    woken: list[str] = []
+    done: list[bool] = []
 
     async def settled(warmup: JobsWarmUp) -> None:
         while warmup._tasks:
             await asyncio.sleep(0.01)
 
     async def body() -> None:
-        warmup = JobsWarmUp()
+        warmup = JobsWarmUp(woken.append)
         warmup.start("head", 100, closed_port(), "t")  # nothing answers
         await settled(warmup)
+        done.append(warmup.done("head", 100))
         async with agent(seen) as port:
             try:
                 for pid in (100, 100, 100, 101):  # tried again, then once per process
                     warmup.start("head", pid, port, "t")
                     await settled(warmup)
+                    done.append(warmup.done("head", pid))
             finally:
                 await warmup.close()
+        done.append(warmup.done("head", 100))  # an earlier process's answer no longer counts
+        warmup.forget("head")
+        done.append(warmup.done("head", 101))
 
     asyncio.run(body())
     assert len(seen) == 2  # pid 100 once it answered, pid 101 once
+    # The cluster is Ready only once its head's Jobs API answered; each answer wakes it.
+    assert done == [False, True, True, True, True, False, False]
+    assert woken == ["head", "head"]

@@ -186,6 +186,7 @@ async def local_workloads(
     )
     await ray_reconciler.sweep_temp()
     ray_clusters = manager.add(Controller(store, ray_reconciler))
+    ray_reconciler.wake = lambda ns, n: ray_clusters.queue.add(ObjectKey(ns, n))
     proxy = WorkloadProxy(
         auth,
         {

@@ -15,7 +15,8 @@ carry its pid). Each reconcile (every 5 s while the cluster runs) reads the
 head's dashboard for nodes, resources and jobs (:mod:`rayhead`), decides each
 worker group's count (:mod:`rayscale`: spec, idle scale-down, scale-up) and
 writes status (:mod:`raystatus`). A new head's Jobs API is warmed up at once,
-so the first job submitted is not the one that waits for it.
+so the first job submitted is not the one that waits for it; the cluster is
+Ready once it answered.
 
 GPUs: the head's and each worker group's ``resources`` (``gpu``, ``gpuMemory``,
 ``gpuPlacement``) are placed like ModelService replicas, through the shared
@@ -38,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +154,14 @@ class MLClusterReconciler:
             GPUDEVICES: owners_on("MLCluster"),
             VOLUMES: waiting_for_it(store, MLCLUSTERS),
         }
-        self.warmup = JobsWarmUp()
+        self.warmup = JobsWarmUp(self._jobs_api_answered)
+        # Queues a cluster for a reconcile (set by the controller that owns this reconciler).
+        self.wake: Callable[[str, str], None] | None = None
+
+    def _jobs_api_answered(self, head: str) -> None:
+        _, namespace, name, _ = head.split("/", 3)
+        if self.wake is not None:
+            self.wake(namespace, name)
 
     def token(self, uid: str) -> str:
         """The cluster's Ray token: stable for its uid, known only to this server."""
@@ -287,6 +296,7 @@ class MLClusterReconciler:
             view=view,
             unreachable=unreachable,
             desired=desired,
+            jobs_api=self.warmup.done(head.key, head.pid),
         )
         if shortfall:
             return await self._pending(cluster, status, before, shortfall)

@@ -11,13 +11,14 @@ reports and retries.
 Once per head process :class:`JobsWarmUp` also calls :func:`warm_jobs_api`:
 Ray's Jobs API connects its agent to the cluster (``ray.init``, about 1.5 s of
 CPU here) on the first request that needs it, which would otherwise be the
-user's first job submission.
+user's first job submission. The cluster is Ready only once that answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,30 +142,49 @@ async def warm_jobs_api(agent_port: int, token: str, timeout: float = 60.0) -> b
 
 
 class JobsWarmUp:
-    """One warm-up per head process, in the background; one that failed is tried again."""
+    """One warm-up per head process, in the background; one that failed is tried again.
 
-    def __init__(self) -> None:
-        self._warmed: dict[str, int] = {}  # head key -> the head pid whose Jobs API was warmed
+    A cluster is Ready only once its head's Jobs API answered (:meth:`done`): until
+    its dashboard agent has registered, Ray refuses a submission with a 500 ("No
+    available agent to submit job") after waiting 10 s for it, which a busy node can
+    take. ``wake(key)`` is called when a warm-up succeeds, so that the reconciler
+    need not wait for its next refresh to say so.
+    """
+
+    def __init__(self, wake: Callable[[str], None] | None = None) -> None:
+        self.wake = wake
+        self._started: dict[str, int] = {}  # head key -> the head pid whose warm-up began
+        self._done: dict[str, int] = {}  # head key -> the head pid whose Jobs API answered
         self._tasks: set[asyncio.Task[bool]] = set()
 
     def start(self, key: str, pid: int | None, agent_port: int, token: str) -> None:
         """Warm the head ``key`` (process ``pid``) up, unless that process was already."""
-        if pid is None or self._warmed.get(key) == pid:
+        if pid is None or self._started.get(key) == pid:
             return
-        self._warmed[key] = pid
+        self._started[key] = pid
         task = asyncio.create_task(warm_jobs_api(agent_port, token))
         self._tasks.add(task)
 
-        def done(task: asyncio.Task[bool]) -> None:
+        def finished(task: asyncio.Task[bool]) -> None:
             self._tasks.discard(task)
-            failed = task.cancelled() or not task.result()
-            if failed and self._warmed.get(key) == pid:
-                del self._warmed[key]  # tried again on the next reconcile
+            if self._started.get(key) != pid:
+                return  # forgotten, or another head process since
+            if task.cancelled() or not task.result():
+                del self._started[key]  # tried again on the next reconcile
+                return
+            self._done[key] = pid
+            if self.wake is not None:
+                self.wake(key)
 
-        task.add_done_callback(done)
+        task.add_done_callback(finished)
+
+    def done(self, key: str, pid: int | None) -> bool:
+        """Whether the Jobs API of head ``key``, process ``pid``, has answered."""
+        return pid is not None and self._done.get(key) == pid
 
     def forget(self, key: str) -> None:
-        self._warmed.pop(key, None)
+        self._started.pop(key, None)
+        self._done.pop(key, None)
 
     async def close(self) -> None:
         await cancel_all(self._tasks)

@@ -24,11 +24,13 @@ def summarize(
     view: ClusterView | None,
     unreachable: str,
     desired: dict[str, int],
+    jobs_api: bool,
 ) -> None:
     """Fill ``status`` (nodes, workerGroups, resources, phase, message, Ready condition).
 
     A worker counts as ready once its process is and, when the head answered, Ray
-    lists it alive; ``prefix`` is the cluster's replica-key prefix.
+    lists it alive; ``prefix`` is the cluster's replica-key prefix. The cluster is
+    Ready once every node is and ``jobs_api``: its head's Jobs API has answered.
     """
     spec, generation = cluster["spec"], cluster["metadata"].get("generation")
 
@@ -80,6 +82,8 @@ def summarize(
     elif ready_workers < wanted:
         phase = "Starting"
         message = f"head ready; {ready_workers}/{wanted} workers ready"
+    elif not jobs_api:
+        phase, message = "Starting", "Ray nodes ready; waiting for the head's Jobs API"
     else:
         phase = "Ready"
         message = f"{1 + wanted} Ray node(s) ready; dashboard at {status['dashboardUrl']}"
