@@ -3,7 +3,6 @@ rstudio-server here), and the shell terminals start."""
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,9 @@ def test_rstudio_runs_in_the_foreground_under_the_proxys_prefix(
 ) -> None:
     monkeypatch.setattr(notebook_launch.shutil, "which", lambda name: f"/usr/bin/{name}")
     home = tmp_path / "home"
-    launch = notebook_launch._rstudio("/notebooks/team/r1/", tmp_path / "work", "s3cret", home)
+    launch = notebook_launch._rstudio(
+        "/notebooks/team/r1/", tmp_path / "work", "s3cret", home, "nobody"
+    )
     flags = set(launch.command[1:])
     assert launch.command[0] == "rserver"
     assert {
@@ -24,7 +25,7 @@ def test_rstudio_runs_in_the_foreground_under_the_proxys_prefix(
         "--www-port={port}",
         "--www-root-path=/notebooks/team/r1/",
         "--server-daemonize=0",
-        f"--server-user={getpass.getuser()}",
+        "--server-user=nobody",
         f"--database-config-file={home / 'rserver' / 'database.conf'}",
     } <= flags
     conf = (home / "rserver" / "database.conf").read_text()
@@ -37,7 +38,7 @@ def test_rstudio_without_rserver_is_not_available(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(
         notebook_launch.NotebookUnavailable, match="rstudio-server is not installed"
     ):
-        notebook_launch._rstudio("/notebooks/team/r1/", Path("/w"), "s", Path("/h"))
+        notebook_launch._rstudio("/notebooks/team/r1/", Path("/w"), "s", Path("/h"), "u")
 
 
 @pytest.mark.parametrize(

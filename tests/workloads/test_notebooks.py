@@ -130,16 +130,21 @@ def test_a_notebook_sees_its_own_files_not_the_servers_or_other_workloads(
         "print(len([p for p in os.listdir('/proc') if p.isdigit()]) < 10)\n"
         f"open(os.path.join({folders[0]!r}, 'mine.txt'), 'w').write('kept')\n"
         "try:\n    open('/etc/shadow').read()\n    print('shadow read')\n"
-        "except OSError:\n    print('no shadow')\n",
+        "except OSError:\n    print('no shadow')\n"
+        # Its $USER is who it runs as (nobody, under a root server), and $SHELL a usable shell.
+        "import pwd\n"
+        "print(os.environ['USER'] == pwd.getpwuid(os.getuid()).pw_name,"
+        " os.path.basename(os.environ['SHELL']) in {'bash', 'sh', 'zsh', 'dash'})\n",
     )
     assert reply["status"] == "ok", reply
     # Of the data dir it sees only the way to its own folders: no database, keys or logs;
     # not another volume, not the server's process (nor any outside its own few).
-    assert reply["printed"].split("\n")[:4] == [
+    assert reply["printed"].split("\n")[:5] == [
         "['notebooks', 'volumes']",
         "False False",
         "True",
         "no shadow",
+        "True True",
     ]
     assert (Path(folders[0]) / "mine.txt").read_text() == "kept"
     admin.delete(path("notebooks", team, nb))

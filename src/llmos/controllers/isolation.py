@@ -13,13 +13,15 @@ Every notebook reports it in an ``Isolated`` condition.
 
 from __future__ import annotations
 
+import getpass
 import logging
+import pwd
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from llmos.controllers.errors import PermanentError
 from llmos.resources.meta import set_condition
-from llmos.runtime.local.sandbox import Confinement, Sandbox
+from llmos.runtime.local.sandbox import Confinement, Sandbox, workload_user
 
 SandboxMode = Literal["auto", "required", "off"]
 
@@ -73,6 +75,16 @@ class Isolation:
             f"runs as the server's user, able to read the server's data: {why}",
             generation,
         )
+
+    def user(self) -> str:
+        """The name of the user workloads run as: ``nobody`` in a root server's sandbox."""
+        runs_as = workload_user() if self.active else None
+        if runs_as is None:
+            return getpass.getuser()
+        try:
+            return pwd.getpwuid(runs_as[0]).pw_name
+        except KeyError:
+            return "nobody"
 
     def command(self, argv: Sequence[str], confinement: Confinement) -> tuple[str, ...]:
         """``argv`` as it runs: in the sandbox when there is one."""

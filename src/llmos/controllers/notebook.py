@@ -209,7 +209,8 @@ class NotebookReconciler:
         for folder in (home, cwd):
             folder.mkdir(parents=True, exist_ok=True)
         launcher = LAUNCHERS[spec.get("type", "jupyter")]
-        launch = launcher(base_path(namespace, name), cwd, self.secret(meta["uid"]), home)
+        user = self.isolation.user()
+        launch = launcher(base_path(namespace, name), cwd, self.secret(meta["uid"]), home, user)
         env = {**launch.env, **workload_env(mounted, spec.get("env"))}
         writable, readable = by_access(mounted)
         launch = dataclasses.replace(
@@ -231,8 +232,11 @@ class NotebookReconciler:
         gpus = bool(env.get("CUDA_VISIBLE_DEVICES"))
         confinement = Confinement(launch.writable, launch.readable, gpus=gpus, cwd=cwd)
         if self.isolation.active:
-            # The server's home is hidden in the sandbox: the notebook's own persists.
-            env = {"HOME": str(self.home(meta["namespace"], meta["name"])), **env}
+            # The server's home is hidden in the sandbox: the notebook's own persists. Its user
+            # may not be the server's (nobody, in a root server's).
+            user = self.isolation.user()
+            home = str(self.home(meta["namespace"], meta["name"]))
+            env = {"HOME": home, "USER": user, "LOGNAME": user, **env}
         return ReplicaSpec(
             key=replica_key(meta["namespace"], meta["name"]),
             command=self.isolation.command(launch.command, confinement),

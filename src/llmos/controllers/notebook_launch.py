@@ -7,7 +7,6 @@ needs, which the reconciler turns into a ``NotebookUnavailable`` condition.
 
 from __future__ import annotations
 
-import getpass
 import importlib.util
 import os
 import shutil
@@ -44,7 +43,7 @@ class NotebookUnavailable(PermanentError):
     """This node cannot run the notebook type (a package or program is missing)."""
 
 
-def _jupyter(base: str, cwd: Path, secret: str, home: Path) -> Launch:
+def _jupyter(base: str, cwd: Path, secret: str, home: Path, user: str) -> Launch:
     if importlib.util.find_spec("jupyterlab") is None:
         raise NotebookUnavailable(
             "JupyterLab is not installed on this node: install the notebooks extra "
@@ -72,7 +71,7 @@ def _jupyter(base: str, cwd: Path, secret: str, home: Path) -> Launch:
         # Lets in only what carries the secret, which no page it serves shows.
         identity_flag(EMBEDDED_MODULE),
     )
-    if os.geteuid() == 0:
+    if user == "root":
         command += ("--allow-root",)
     env = {
         SECRET_ENV: secret,
@@ -99,7 +98,7 @@ def code_server_path() -> str | None:
     return shutil.which("code-server")
 
 
-def _vscode(base: str, cwd: Path, secret: str, home: Path) -> Launch:
+def _vscode(base: str, cwd: Path, secret: str, home: Path, user: str) -> Launch:
     binary = code_server_path()
     if binary is None:
         raise NotebookUnavailable(
@@ -143,8 +142,8 @@ def _node_installs(binary: str) -> tuple[Path, ...]:
     return tuple(found)
 
 
-def _rstudio(base: str, cwd: Path, secret: str, home: Path) -> Launch:
-    """RStudio Server (open source, 1.4 or later) as this user, in the foreground, behind the proxy.
+def _rstudio(base: str, cwd: Path, secret: str, home: Path, user: str) -> Launch:
+    """RStudio Server (open source, 1.4 or later) as ``user``, in the foreground, behind the proxy.
 
     Its open-source edition has no way to require a secret: it runs with
     ``--auth-none`` on 127.0.0.1, as jupyter-rsession-proxy runs it, so a local
@@ -164,7 +163,7 @@ def _rstudio(base: str, cwd: Path, secret: str, home: Path) -> Launch:
         "--www-port={port}",
         f"--www-root-path={base}",  # the proxy's prefix, for its redirects
         "--auth-none=1",
-        f"--server-user={getpass.getuser()}",
+        f"--server-user={user}",  # whom it runs as: nobody in a root server's sandbox
         "--server-daemonize=0",  # the runtime supervises it
         f"--server-data-dir={state / 'run'}",
         f"--database-config-file={database}",
@@ -175,7 +174,8 @@ def _rstudio(base: str, cwd: Path, secret: str, home: Path) -> Launch:
     return Launch(command, {}, "/")
 
 
-LAUNCHERS: dict[str, Callable[[str, Path, str, Path], Launch]] = {
+# Each is called with the base path, working dir, secret, home and the user it runs as.
+LAUNCHERS: dict[str, Callable[[str, Path, str, Path, str], Launch]] = {
     "jupyter": _jupyter,
     "vscode": _vscode,
     "rstudio": _rstudio,
