@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import pwd
 import socket
@@ -67,10 +68,18 @@ def test_gpus_are_bound_only_when_given(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert "/dev/nvidia0" not in sandbox.wrap(["x"], Confinement(()))
 
 
-def test_without_bubblewrap_auto_says_so_and_required_refuses(tmp_path: Path) -> None:
+def test_without_bubblewrap_auto_says_so_and_required_refuses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     missing = Sandbox(tmp_path, program="")
     status: dict[str, object] = {}
     auto = Isolation(missing, "auto")
+    with caplog.at_level(logging.INFO, "llmos.controllers.isolation"):
+        auto.announce()  # at server start
+        Isolation(Sandbox(tmp_path), "auto").announce()
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert said[0][0] == "WARNING" and "able to read its data: bubblewrap is not" in said[0][1]
+    assert said[1][0] == "INFO" and said[1][1].startswith("workloads run in a bubblewrap sandbox")
     auto.check(status, 1)
     (isolated,) = status["conditions"]  # type: ignore[misc]
     assert isolated["status"] == "False" and "apt install bubblewrap" in isolated["message"]

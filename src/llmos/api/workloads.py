@@ -157,7 +157,7 @@ async def local_workloads(
 ) -> Workloads:
     await forget_orphan_logs(store, runtime)  # of workloads deleted while none watched
     isolation = Isolation(Sandbox(storage.root), sandbox)
-    await asyncio.to_thread(lambda: isolation.active)  # tries bubblewrap once, off the loop
+    await asyncio.to_thread(isolation.announce)  # tries bubblewrap once, off the loop
     serving = manager.add(
         Controller(
             store,

@@ -36,7 +36,6 @@ class Isolation:
     def __init__(self, sandbox: Sandbox | None, mode: SandboxMode = "auto") -> None:
         self.sandbox = sandbox if mode != "off" else None
         self.mode = mode
-        self._warned = False
 
     @property
     def active(self) -> bool:
@@ -46,6 +45,19 @@ class Isolation:
         if self.sandbox is None:
             return "the server runs with --workload-sandbox off"
         return self.sandbox.problem or ""
+
+    def announce(self) -> None:
+        """Say in the server's log, once at start, how workloads will run (tries bubblewrap)."""
+        if self.active:
+            log.info("workloads run in a bubblewrap sandbox, as %s", self.user())
+        elif self.sandbox is None:
+            log.info("workloads run without a sandbox (--workload-sandbox off)")
+        elif self.mode == "required":
+            log.error("workloads will not start (--workload-sandbox required): %s", self.why_not())
+        else:
+            log.warning(
+                "workloads run as the server's user, able to read its data: %s", self.why_not()
+            )
 
     def check(self, status: dict[str, Any], generation: int | None) -> None:
         """Set the ``Isolated`` condition; raise :class:`Unisolated` if it must be and cannot."""
@@ -64,9 +76,6 @@ class Isolation:
         if self.mode == "required":
             set_condition(status, "Isolated", False, "NoSandbox", why, generation)
             raise Unisolated(f"--workload-sandbox is required and {why}")
-        if not self._warned and self.sandbox is not None:
-            log.warning("workloads run without a sandbox: %s", why)
-            self._warned = True
         set_condition(
             status,
             "Isolated",
