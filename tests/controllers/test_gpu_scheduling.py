@@ -206,7 +206,7 @@ def test_a_share_is_placed_recorded_kept_over_a_restart_and_released(
     gpu_server.stop()
     gpu_server.start()
     with gpu_server.admin_client() as again:
-        # (The status still says Ready from before the restart: wait for the new engine.)
+        # (Starting again, not Ready, until the new engine is: wait for it.)
         assert wait_engine(gpu_server, "shared").environ()["CUDA_VISIBLE_DEVICES"] == "2"
         wait_for(again, path, lambda o: (o.get("status") or {}).get("phase") == "Ready")
         assert [d["status"]["allocations"] for d in devices(again)] == [[], [], [held]]

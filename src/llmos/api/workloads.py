@@ -37,6 +37,7 @@ from llmos.controllers.modelservice import ModelServiceReconciler
 from llmos.controllers.notebook import NotebookReconciler
 from llmos.controllers.notebook_idle import Activity
 from llmos.controllers.orphan_logs import forget_orphan_logs
+from llmos.controllers.restarted import mark_restarting
 from llmos.controllers.volume import SnapshotReconciler, Storage, VolumeReconciler
 from llmos.engines.keys import EngineKeys
 from llmos.runtime.base import ReplicaSpec, ReplicaStatus
@@ -156,6 +157,7 @@ async def local_workloads(
     sandbox: SandboxMode = "auto",
 ) -> Workloads:
     await forget_orphan_logs(store, runtime)  # of workloads deleted while none watched
+    await mark_restarting(store)  # what the previous server ran is not running yet
     isolation = Isolation(Sandbox(storage.root), sandbox)
     await asyncio.to_thread(isolation.announce)  # tries bubblewrap once, off the loop
     serving = manager.add(

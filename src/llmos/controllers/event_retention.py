@@ -40,7 +40,7 @@ from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.tasks import cancel_all
 from llmos.controllers.events import EVENTS
 from llmos.resources.registry import KIND_REGISTRY, Registry
-from llmos.store.base import ResourceStore
+from llmos.store.base import ResourceStore, list_all
 
 __all__ = ["BATCH", "EventRetention"]
 
@@ -139,14 +139,7 @@ class EventRetention:
             await asyncio.sleep(self.interval)
 
     async def _list(self) -> list[_Listed]:
-        listed: list[_Listed] = []
-        token: str | None = None
-        while True:
-            page = await self.store.list(EVENTS, limit=PAGE, continue_token=token)
-            listed.extend(_listed(item) for item in page.items)
-            token = page.continue_token
-            if not token:
-                return listed
+        return [_listed(item) async for item in list_all(self.store, EVENTS, page=PAGE)]
 
     async def _exists(self, involved: _Involved) -> bool:
         """Whether the involved object is still there (unknown kinds count as there)."""

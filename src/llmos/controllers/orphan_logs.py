@@ -19,13 +19,11 @@ from collections.abc import Callable
 from llmos._lib.errors import LLMOSError
 from llmos.controllers import mlcluster, modelservice, notebook
 from llmos.runtime.base import Runtime
-from llmos.store.base import ResourceStore
+from llmos.store.base import ResourceStore, list_all
 
 __all__ = ["WORKLOADS", "forget_orphan_logs"]
 
 log = logging.getLogger(__name__)
-
-PAGE = 500  # objects listed per request
 
 # Each kind whose objects own replicas: its resource, the root of its replicas' keys,
 # and the key prefix of one object's replicas (which starts with that root).
@@ -54,13 +52,8 @@ async def forget_orphan_logs(store: ResourceStore, runtime: Runtime) -> int:
 async def _prefixes(
     store: ResourceStore, resource: str, prefix_of: Callable[[str, str], str]
 ) -> list[str]:
-    """The key prefix of every object of ``resource`` in the store, a page at a time."""
-    prefixes: list[str] = []
-    token: str | None = None
-    while True:
-        page = await store.list(resource, limit=PAGE, continue_token=token)
-        for obj in page.items:
-            prefixes.append(prefix_of(obj["metadata"]["namespace"], obj["metadata"]["name"]))
-        token = page.continue_token
-        if not token:
-            return prefixes
+    """The key prefix of every object of ``resource`` in the store."""
+    return [
+        prefix_of(obj["metadata"]["namespace"], obj["metadata"]["name"])
+        async for obj in list_all(store, resource)
+    ]

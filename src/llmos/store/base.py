@@ -133,3 +133,17 @@ class ResourceStore(Protocol):
 
     async def close(self) -> None:
         """Stop background work and release the database."""
+
+
+async def list_all(
+    store: ResourceStore, resource: str, *, page: int = 500
+) -> AsyncIterator[dict[str, Any]]:
+    """Every object of ``resource`` in every namespace, listed ``page`` at a time."""
+    token: str | None = None
+    while True:
+        listed = await store.list(resource, limit=page, continue_token=token)
+        for item in listed.items:
+            yield item
+        token = listed.continue_token
+        if not token:
+            return
