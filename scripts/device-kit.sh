@@ -11,7 +11,10 @@
 # - every runtime dependency of LLMOS at uv.lock's pinned version, even where
 #   the machine has the package (its versions are not known ahead):
 #   gpu-check-device.sh puts them in a venv that comes before the machine's
-#   own site-packages, so llmos runs on the versions its tests run on.
+#   own site-packages, so llmos runs on the versions its tests run on;
+#
+# and bin/bwrap, from Debian's bubblewrap package (apt-get download), so that
+# the engine there runs in the workload sandbox, with its GPU.
 #
 # Left out on purpose (docs/gpus.md, "Running the GPU checks on a lent GPU"):
 #
@@ -58,6 +61,19 @@ done
 
 echo "== llmos wheel =="
 uv build -q --wheel --out-dir "$kit" .
+
+echo "== bubblewrap (Debian's .deb, for the workload sandbox) =="
+# The machine has no apt: without bwrap, workloads there would run unsandboxed (auto).
+debs="$(mktemp -d)"
+if (cd "$debs" && apt-get download -q bubblewrap >/dev/null 2>&1) &&
+    dpkg -x "$debs"/bubblewrap_*.deb "$debs/root"; then
+    mkdir -p "$kit/bin"
+    cp "$debs/root/usr/bin/bwrap" "$kit/bin/bwrap"
+    echo "$(basename "$debs"/bubblewrap_*.deb) -> $kit/bin/bwrap"
+else
+    echo "warn: apt-get download bubblewrap failed: the device check runs without the sandbox"
+fi
+rm -rf "$debs"
 
 echo "== checking the kit =="
 "$python" - "$kit" <<'PY'
@@ -159,7 +175,7 @@ print("OK: every requirement of llmos for CPython 3.12 x86-64 Linux is met")
 PY
 
 echo "== sizes =="
-kit_bytes=$(du -cb "$kit"/*.whl | tail -1 | cut -f1)
+kit_bytes=$(du -cb "$kit" | tail -1 | cut -f1)
 tree_bytes=$(git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
 total=$((kit_bytes + tree_bytes))
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }

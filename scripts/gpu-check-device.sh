@@ -15,11 +15,14 @@
 #    (runtime/local/environ.py), so they must find llmos through the
 #    interpreter itself. If the venv cannot be made, it installs the kit into
 #    the machine's own Python instead (the machine is thrown away afterwards);
-# 2. runs scripts/gpu-check.sh with that interpreter (LLMOS_PYTHON) and the
+# 2. puts the kit's bwrap on PATH, where the machine has none and it runs, so
+#    that the engine runs in the workload sandbox with its GPU (the check
+#    prints its Isolated condition);
+# 3. runs scripts/gpu-check.sh with that interpreter (LLMOS_PYTHON) and the
 #    transformers engine (LLMOS_GPU_CHECK_ENGINE; scripts/gpu-check-serving.py
 #    builds a random SmolLM2-135M-shaped Llama, since llama.cpp and the bundled
 #    GGUF are not there), under a time limit;
-# 3. copies the reports into $OUT (at most 8 files come back): gpu-check.log
+# 4. copies the reports into $OUT (at most 8 files come back): gpu-check.log
 #    (the tee above), gpu-preflight.json, gpu-nvml.json, nvidia-smi.csv,
 #    gpu-recording.json, gpu-serving.json, gpu-serving-server.log and
 #    engine-logs.tar.gz.
@@ -110,6 +113,17 @@ import fastapi, llmos, pydantic, torch, transformers
 print(f"llmos from {llmos.__file__}; fastapi {fastapi.__version__}, pydantic {pydantic.__version__}, "
       f"torch {torch.__version__} from {torch.__file__}, transformers {transformers.__version__}")
 PY
+
+# The workload sandbox: the kit's bwrap where the machine has none and it runs here.
+if ! command -v bwrap >/dev/null && [[ -x $kit/bin/bwrap ]]; then
+    if "$kit/bin/bwrap" --ro-bind / / --unshare-pid --dev /dev --proc /proc true; then
+        PATH="$(cd "$kit/bin" && pwd):$PATH"
+        export PATH
+        echo "bubblewrap: the kit's ($kit/bin/bwrap)"
+    else
+        echo "warn: the kit's bwrap does not run here: workloads run without the sandbox"
+    fi
+fi
 
 step "scripts/gpu-check.sh (limit ${GPU_CHECK_TIMEOUT:-360}s)"
 export LLMOS_PYTHON="$python" PYTHONUNBUFFERED=1

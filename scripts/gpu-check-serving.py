@@ -57,6 +57,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from sandboxed import is_the_program  # noqa: E402
 from server import RunningServer, start_server  # noqa: E402
 
 NODE = "/apis/node.llmos.ai/v1"
@@ -100,6 +101,8 @@ def model_spec(engine: str, out: Path) -> dict[str, str]:
         shutil.rmtree(target, ignore_errors=True)
         started = time.monotonic()
         build_tiny_llama(target, **SMOLLM2_SHAPE)
+        # save_pretrained writes the weights 0600: a root server's engine runs as nobody.
+        subprocess.run(["chmod", "-R", "a+rX", str(target)], check=True)
         print(
             f"     built a random SmolLM2-135M-shaped Llama in {time.monotonic() - started:.1f} s"
         )
@@ -142,12 +145,13 @@ def nvidia_smi(*query: str) -> list[list[str]]:
 
 
 def engine(server: RunningServer, module: str, served: str) -> psutil.Process | None:
+    """The engine's own process: not the sandbox's around it, which names it too."""
     for child in psutil.Process(server.pid).children(recursive=True):
         try:
             cmdline = child.cmdline()
         except psutil.NoSuchProcess:
             continue
-        if module in " ".join(cmdline) and served in cmdline:
+        if module in " ".join(cmdline) and served in cmdline and is_the_program(cmdline):
             return child
     return None
 
@@ -306,6 +310,10 @@ def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) ->
     ):
         return
     print(f"     estimate {status.get('gpuMemoryEstimate')}")
+    isolated: dict[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Isolated"), {}
+    )
+    print(f"     isolation: {isolated.get('reason')}: {isolated.get('message')}")
     held = [
         (d["status"]["index"], a)
         for d in admin.get(f"{NODE}/gpudevices").json()["items"]
