@@ -131,6 +131,16 @@ CASES = [
         must_not_exist="qty",
     ),
     Case(
+        "zero-cpu",  # a limit too: no time at all
+        "POST",
+        NS,
+        422,
+        "must be more than 0, not '0'",
+        json=ms("cpu0", resources={"cpu": "0"}),
+        field="spec.resources.cpu",
+        must_not_exist="cpu0",
+    ),
+    Case(
         "gpus-through-env",
         "POST",
         NS,

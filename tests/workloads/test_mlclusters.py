@@ -27,6 +27,7 @@ from helpers import condition, create, path, phase_is, volume, wait_for
 
 from cli.runner import CLI
 from factories import bind, create_namespace, create_user
+from llmos.runtime.local.cgroups import cgroup_dirs
 from rayjobs import succeeded
 from server import ADMIN_PASSWORD, RunningServer, start_server
 
@@ -134,6 +135,16 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
     ips = set(ips_of.values())
     assert len(ips) == 2 and all(ip.startswith("127.0.0.") for ip in ips)
     wait_for(admin, url, lambda o: cpus(o) == 2.0, "2 CPUs in totalResources", 60)
+    # Each node's processes, Ray's daemons too (they leave its session), are in its cgroup.
+    prefix = f"mlclusters_{team}_{name}_"
+    in_groups = [
+        folder.name
+        for process in ray_processes(server)
+        for controllers, folder in cgroup_dirs(process.pid)
+        if "cpu" in controllers or not controllers
+    ]
+    ours = [group for group in in_groups if group.startswith(prefix)]
+    assert set(ours) == {prefix + "head", prefix + "cpu-0"} and len(ours) > 5, in_groups
     # Ready means jobs can be submitted: the head's Jobs API was warmed up before that, its
     # agent has connected to Ray (else Ray answers a 500, "No available agent to submit job").
     agent_log = ray_temp(server, team, name) / "session_latest" / "logs" / "dashboard_agent.log"

@@ -16,6 +16,7 @@ from jupyter import execute, start_kernel
 
 from factories import bind, create_namespace, create_user
 from llmos._lib.keys import ServerKey
+from llmos.runtime.local.cgroups import cgroup_dirs
 from sandboxed import is_the_program
 from server import RunningServer, start_server
 
@@ -112,7 +113,8 @@ def test_a_notebook_sees_its_own_files_not_the_servers_or_other_workloads(
         wait_for(admin, path("volumes", team, v), phase_is("Bound"), "Bound")["status"]["path"]
         for v in (mine, theirs)
     ]
-    create(admin, "notebooks", team, notebook(nb, volumes=[{"name": mine}]))
+    limited = {"memory": "1536Mi", "cpu": "500m"}
+    create(admin, "notebooks", team, notebook(nb, volumes=[{"name": mine}], resources=limited))
     ready = wait_for(admin, path("notebooks", team, nb), phase_is("Ready"), "Ready", 120)
     assert condition(ready, "Isolated")["status"] == "True", ready["status"]
     base = f"/notebooks/{team}/{nb}/"
@@ -147,6 +149,16 @@ def test_a_notebook_sees_its_own_files_not_the_servers_or_other_workloads(
         "True True",
     ]
     assert (Path(folders[0]) / "mine.txt").read_text() == "kept"
+    # Jupyter and its kernel share one cgroup, held to the notebook's memory and CPU share.
+    jupyter = next(p for p in jupyter_pids(server) if base in " ".join(psutil.Process(p).cmdline()))
+    kernel = next(c for c in psutil.Process(jupyter).children() if "ipykernel" in c.cmdline()[2])
+    groups = [g for c, g in cgroup_dirs(kernel.pid) if not c or "memory" in c]
+    assert groups and groups == [g for c, g in cgroup_dirs(jupyter) if not c or "memory" in c]
+    assert groups[0].name == f"notebooks_{team}_{nb}_0"
+    limit = groups[0] / (
+        "memory.max" if (groups[0] / "memory.max").exists() else "memory.limit_in_bytes"
+    )
+    assert limit.read_text().strip() == str(1536 * 2**20)
     admin.delete(path("notebooks", team, nb))
 
 

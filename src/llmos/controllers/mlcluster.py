@@ -336,7 +336,7 @@ class MLClusterReconciler:
         key = head_key(meta["namespace"], meta["name"])
         command = self._confined(head_command(slot, temp, resources), confinement, placed)
         env = self._env(cluster, resources, volumes, placed)
-        spec = node_spec(key, command, slot, env, confinement.cwd or temp, cluster)
+        spec = node_spec(key, command, slot, env, confinement.cwd or temp, cluster, resources)
         return await self.runtime.ensure(spec)
 
     def _worker(
@@ -357,7 +357,7 @@ class MLClusterReconciler:
         # A new head is a new Ray cluster: its workers start again to join it.
         env["LLMOS_RAY_HEAD_PID"] = str(head_pid)
         command = self._confined(worker_command(slot, head, temp, resources), confinement, placed)
-        return node_spec(key, command, slot, env, confinement.cwd or temp, cluster)
+        return node_spec(key, command, slot, env, confinement.cwd or temp, cluster, resources)
 
     def _confined(
         self, command: list[str], confinement: Confinement, placed: GPUPlacement | None

@@ -84,7 +84,7 @@ from llmos.gpu.errors import GPUError
 from llmos.gpu.estimate import MemoryEstimate, estimate_memory
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
-from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
+from llmos.runtime.base import HealthCheck, Limits, Phase, ReplicaSpec, ReplicaStatus, Runtime
 from llmos.runtime.local.sandbox import Confinement
 from llmos.store.base import ResourceStore, WatchEvent
 
@@ -410,6 +410,7 @@ class ModelServiceReconciler:
                 startup_timeout_seconds=engine.health.startup_timeout_seconds,
             ),
             owner=("ModelService", meta["namespace"], meta["name"]),
+            limits=Limits.of(ms["spec"].get("resources")),
         )
 
     async def _delete_replicas(self, key: ObjectKey) -> None:

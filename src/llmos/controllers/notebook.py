@@ -67,7 +67,7 @@ from llmos.controllers.volume import (
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
-from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Runtime
+from llmos.runtime.base import HealthCheck, Limits, Phase, ReplicaSpec, ReplicaStatus, Runtime
 from llmos.runtime.local.sandbox import Confinement
 from llmos.store.base import ResourceStore
 
@@ -245,6 +245,7 @@ class NotebookReconciler:
             health=HealthCheck(path=launch.health, startup_timeout_seconds=120),
             grace_seconds=5.0,
             owner=("Notebook", meta["namespace"], meta["name"]),
+            limits=Limits.of(nb["spec"].get("resources")),
         )
 
     def _summarize(

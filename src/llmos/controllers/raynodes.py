@@ -43,7 +43,7 @@ from typing import Any
 
 from llmos._lib.quantity import parse_quantity
 from llmos.controllers.errors import PermanentError, TemporaryError
-from llmos.runtime.base import HealthCheck, ReplicaSpec
+from llmos.runtime.base import HealthCheck, Limits, ReplicaSpec
 
 FIRST_PORT = 20000
 SLOT_PORTS = 300
@@ -300,8 +300,10 @@ def node_spec(
     env: dict[str, str],
     cwd: Path,
     cluster: dict[str, Any],
+    resources: dict[str, Any],
 ) -> ReplicaSpec:
-    """The runtime's replica for one Ray node: probed on its slot's agent port."""
+    """The runtime's replica for one Ray node: probed on its slot's agent port, held to its
+    ``resources``' memory and CPU as a whole (Ray's daemons and its workers)."""
     meta = cluster["metadata"]
     return ReplicaSpec(
         key=key,
@@ -312,4 +314,5 @@ def node_spec(
         health=RAY_NODE_HEALTH,
         grace_seconds=10.0,
         owner=("MLCluster", meta["namespace"], meta["name"]),
+        limits=Limits.of(resources),
     )

@@ -16,8 +16,8 @@ GROUP = "ml.llmos.ai"
 
 
 def _check_quantity(value: str | int | float | None) -> str | int | float | None:
-    if value is not None:
-        parse_quantity(value)
+    if value is not None and parse_quantity(value) <= 0:
+        raise ValueError(f"must be more than 0, not {value!r}")  # it is a limit too
     return value
 
 

@@ -15,6 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from llmos._lib.quantity import parse_quantity
+
 
 class Phase(StrEnum):
     STARTING = "Starting"  # process started, not yet healthy
@@ -39,6 +41,27 @@ class HealthCheck:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """A replica's memory limit in bytes, and its CPU share in cores (a weight, as a Kubernetes
+    CPU request is, not a cap)."""
+
+    memory: int | None = None
+    cpus: float | None = None
+
+    @classmethod
+    def of(cls, resources: dict[str, Any] | None) -> Limits | None:
+        """A workload's ``resources.memory`` and ``resources.cpu`` (quantities), if any."""
+        resources = resources or {}
+        memory, cpu = resources.get("memory"), resources.get("cpu")
+        if memory is None and cpu is None:
+            return None
+        return cls(
+            memory=None if memory is None else int(parse_quantity(memory)),
+            cpus=None if cpu is None else float(parse_quantity(cpu)),
+        )
+
+
+@dataclass(frozen=True)
 class ReplicaSpec:
     """One process to keep running. ``key`` is unique, e.g. ``modelservices/default/demo/0``."""
 
@@ -55,6 +78,8 @@ class ReplicaSpec:
     grace_seconds: float = 10.0
     # Labels for the owner (kind, namespace, name) so status changes can be routed.
     owner: tuple[str, str, str] = ("", "", "")
+    # Its memory limit and CPU share (the local runtime: a cgroup of its own).
+    limits: Limits | None = None
 
 
 @dataclass(frozen=True)

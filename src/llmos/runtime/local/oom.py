@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from llmos.runtime.local.cgroups import cgroup_dirs
+
 __all__ = ["OOMWatch"]
 
 _VMSTAT = Path("/proc/vmstat")
@@ -32,45 +34,12 @@ def _counter(path: Path, field: str = "oom_kill") -> int | None:
     return None
 
 
-def _cgroup_mounts() -> list[tuple[str, str, set[str]]]:
-    """(root, mount point, controllers) of each cgroup mount; v2 has no controllers listed."""
-    found: list[tuple[str, str, set[str]]] = []
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return found
-    for line in lines:
-        left, _, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        if len(fields) < 5 or len(tail) < 3 or tail[0] not in ("cgroup", "cgroup2"):
-            continue
-        controllers = set(tail[2].split(",")) if tail[0] == "cgroup" else set()
-        found.append((fields[3], fields[4], controllers))
-    return found
-
-
 def _cgroup_files(pid: int) -> list[Path]:
     """The files holding the OOM-kill counter of ``pid``'s memory cgroup (v2 and/or v1)."""
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        return []
     files = []
-    mounts = _cgroup_mounts()
-    for line in lines:
-        hierarchy, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
-        v2 = hierarchy == "0" and controllers == ""
-        if not v2 and "memory" not in controllers.split(","):
-            continue
-        name = "memory.events" if v2 else "memory.oom_control"
-        for root, point, mounted in mounts:
-            if (v2 and mounted) or (not v2 and "memory" not in mounted):
-                continue
-            if path != root and not path.startswith(root.rstrip("/") + "/"):
-                continue
-            inside = path[len(root) :].lstrip("/")
-            candidate = Path(point) / inside / name
+    for controllers, folder in cgroup_dirs(pid):
+        if not controllers or "memory" in controllers:
+            candidate = folder / ("memory.events" if not controllers else "memory.oom_control")
             if candidate.is_file():
                 files.append(candidate)
     return files

@@ -20,6 +20,7 @@ import ctypes
 import errno
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -89,42 +90,57 @@ def kill_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _death_signal_setter() -> Callable[[], None] | None:
+def _child_setup(cgroups: Sequence[int]) -> Callable[[], None] | None:
+    """What the child does between fork and exec: ask for the death signal, join its cgroups
+    (``cgroups``: the parent's open ``cgroup.procs`` files, where ``0`` means "me")."""
     if not sys.platform.startswith("linux"):
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     prctl.restype = ctypes.c_int
     parent = os.getpid()
+    me = b"0"
 
-    def set_death_signal() -> None:
+    def set_up() -> None:
         # Runs in the child between fork and exec: no locks, no imports, no allocation to speak of.
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os.kill(os.getpid(), signal.SIGKILL)
+        for fd in cgroups:
+            os.write(fd, me)  # an OSError fails the spawn: it would run without its limits
 
-    return set_death_signal
+    return set_up
 
 
 async def spawn(
-    argv: Sequence[str], env: dict[str, str], cwd: Path | None
+    argv: Sequence[str], env: dict[str, str], cwd: Path | None, cgroups: Sequence[Path] = ()
 ) -> asyncio.subprocess.Process:
-    """Start ``argv`` in a new session, stdout and stderr merged into one pipe.
+    """Start ``argv`` in a new session, stdout and stderr merged into one pipe, in the cgroups
+    whose ``cgroup.procs`` files are ``cgroups`` from its first instruction.
 
     Raises ``OSError`` when it cannot be started (turn it into words with
-    :func:`describe_spawn_error`).
+    :func:`describe_spawn_error`), or cannot join a cgroup.
     """
-    return await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=env,
-        cwd=cwd,
-        start_new_session=True,
-        # Built per call: the parent pid it checks must be the current one (after any fork).
-        preexec_fn=_death_signal_setter(),
-    )
+    fds = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cgroups]
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            # Built per call: the parent pid it checks must be the current one (after any fork).
+            preexec_fn=_child_setup(fds),
+        )
+    except subprocess.SubprocessError as exc:  # the child's setup raised
+        raise OSError(
+            errno.EPERM, f"cannot join its cgroup ({', '.join(map(str, cgroups))})"
+        ) from exc
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def describe_spawn_error(exc: OSError, argv: Sequence[str], cwd: Path | None, path: str) -> str:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from llmos._lib.errors import Reason
 from llmos.runtime.base import ReplicaSpec, ReplicaStatus, Runtime, StatusHandler
+from llmos.runtime.local.cgroups import CgroupTree
 from llmos.runtime.local.errors import LocalRuntimeError
 from llmos.runtime.local.logfiles import delete_logs
 from llmos.runtime.local.logs import LogBook, log_file_name, read_lines
@@ -80,6 +81,7 @@ class LocalRuntime:
         self._handlers: list[StatusHandler] = []
         self._started = False
         self._stopped = False
+        self._cgroups: CgroupTree | None = None
 
     async def start(self) -> None:
         """Take the state dir, kill what a previous server left running, begin supervising."""
@@ -96,7 +98,25 @@ class LocalRuntime:
             raise
         if killed:
             log.warning("stopped %d process(es) left running by a previous server", killed)
+        tree = "llmos-" + hashlib.sha256(str(self._state.path.absolute()).encode()).hexdigest()[:8]
+        self._cgroups = await asyncio.to_thread(CgroupTree.find, tree)
+        if self._cgroups.usable:
+            self._cgroups.sweep()  # what a previous server left
+            where = ", ".join(sorted({str(p) for p in self._cgroups.parents.values()}))
+            log.info("workloads' memory limits and CPU shares: cgroups under %s", where)
+        else:
+            log.warning(
+                "workloads' memory limits and CPU shares are not enforced: %s",
+                self._cgroups.problem,
+            )
         self._started = True
+
+    @property
+    def limits_problem(self) -> str | None:
+        """Why replicas' memory and CPU limits cannot be enforced here; None when they are."""
+        if self._cgroups is None:
+            return "the runtime has not started"
+        return self._cgroups.problem
 
     async def stop(self) -> None:
         """Stop every replica (SIGTERM, SIGKILL after its grace) and release the state dir."""
@@ -104,6 +124,8 @@ class LocalRuntime:
             return
         self._stopped = True
         await asyncio.gather(*(self._remove(key) for key in list(self._supervisors)))
+        if self._cgroups is not None:
+            self._cgroups.close()
         self._state.release()
 
     async def ensure(self, spec: ReplicaSpec) -> ReplicaStatus:
@@ -140,6 +162,7 @@ class LocalRuntime:
                 timing=self._timing,
                 clock=self._clock,
                 publish=self._publish,
+                cgroups=self._cgroups,
             )
             self._supervisors[spec.key] = supervisor
             supervisor.start()

@@ -42,10 +42,12 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Termination
 from llmos.runtime.local.backoff import Backoff
+from llmos.runtime.local.cgroups import Cgroup, CgroupTree
 from llmos.runtime.local.environ import render_command, render_env
 from llmos.runtime.local.health import probe
 from llmos.runtime.local.logs import LogBook
@@ -84,6 +86,7 @@ class Supervisor:
         timing: Timing,
         clock: Callable[[], float],
         publish: Publish,
+        cgroups: CgroupTree | None = None,
     ) -> None:
         self.spec = spec
         self.spec_hash = spec_hash
@@ -103,6 +106,8 @@ class Supervisor:
         self._first_line = 0  # the log book's mark when the current process started
         self._exits = 0
         self._oom: OOMWatch | None = None
+        self._cgroups = cgroups
+        self._cgroup: Cgroup | None = None
 
     # -- owner's interface ---------------------------------------------------
 
@@ -130,6 +135,9 @@ class Supervisor:
                 # cancelled mid-way); it killed its process then, so it is over.
         self._ports.release(self._port)
         self._port = None
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
         if publish:
             self._set(phase=Phase.STOPPED, ready=False, pid=None, message="stopped")
 
@@ -159,7 +167,7 @@ class Supervisor:
         argv, env = render_command(spec, port), render_env(spec, port, os.environ)
         self._attempts += 1
         try:
-            proc = await spawn(argv, seal_env(argv, env), spec.cwd)
+            proc = await spawn(argv, seal_env(argv, env), spec.cwd, self._limited())
         except OSError as exc:
             self._set(restarts=self._attempts - 1)
             self._fail(
@@ -194,6 +202,14 @@ class Supervisor:
                         else ", not by LLMOS: most likely the kernel's OOM killer"
                     )
         self._after_exit(code, f"{argv[0]!r} {reason}", why)
+
+    def _limited(self) -> tuple[Path, ...]:
+        """The ``cgroup.procs`` files the process joins: its limits' cgroup, where it has one."""
+        limits, tree = self.spec.limits, self._cgroups
+        if limits is None or tree is None or not tree.usable:
+            return ()
+        self._cgroup = tree.make(self.spec.key, limits)
+        return self._cgroup.procs
 
     async def _run_process(self, proc: asyncio.subprocess.Process, port: int | None) -> str | None:
         """Record, announce and watch a freshly spawned process until it is gone."""

@@ -1,0 +1,173 @@
+"""Memory and CPU limits of local replicas: real cgroups, a real OOM kill past the limit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from llmos.runtime.base import Limits, Phase
+from llmos.runtime.local import LocalRuntime
+from llmos.runtime.local.cgroups import CgroupTree, cgroup_dirs
+
+from .helpers import run, script_spec, status_where, until
+
+pytestmark = pytest.mark.usefixtures("event_loop_kind")
+
+KEY = "notebooks/team/limited/0"
+MiB = 2**20
+
+# Starts a child in a session of its own (as Ray's daemons do), then waits.
+PARENT = f"""
+import subprocess, sys, time
+child = subprocess.Popen([{sys.executable!r}, "-c", "import time; time.sleep(600)"],
+                         start_new_session=True, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+print("child", child.pid, flush=True)
+time.sleep(600)
+"""
+
+HOG = r"""
+chunks = []
+print("allocating", flush=True)
+for _ in range(64):
+    chunks.append(bytearray(16 * 2**20))  # touched: bytearray zero-fills
+print("still alive: the limit did not hold", flush=True)
+raise SystemExit(3)
+"""
+
+
+@pytest.fixture(autouse=True)
+def cgroups_here() -> None:
+    probe = CgroupTree.find("llmos-test-probe")
+    probe.close()
+    if probe.problem is not None:
+        pytest.skip(f"no cgroups to limit replicas with here: {probe.problem}")
+
+
+def folders(pid: int) -> dict[str, Path]:
+    """The memory and cpu cgroup folders of ``pid`` (one on cgroup v2)."""
+    found = {}
+    for controllers, folder in cgroup_dirs(pid):
+        for controller in ("memory", "cpu"):
+            if controller in controllers or not controllers:
+                found.setdefault(controller, folder)
+    return found
+
+
+async def _child_pid(runtime: LocalRuntime) -> int:
+    async with contextlib.aclosing(runtime.logs(KEY, follow=True)) as lines:
+        async for line in lines:
+            if line.startswith("child "):
+                return int(line.split()[1])
+    raise AssertionError("the replica's log ended before it named its child")
+
+
+def test_a_replica_and_all_it_starts_run_in_a_cgroup_with_its_limits(tmp_path: Path) -> None:
+    spec = script_spec(KEY, PARENT, limits=Limits(memory=256 * MiB, cpus=0.5))
+
+    async def body(runtime: LocalRuntime) -> tuple[int, int, dict[str, Path]]:
+        started = await runtime.ensure(spec)
+        assert started.pid is not None and runtime.limits_problem is None
+        child = await asyncio.wait_for(_child_pid(runtime), 20)
+        found = folders(started.pid)
+        assert folders(child) == found  # another session, the same cgroup
+        await runtime.remove(KEY)
+        return started.pid, child, found
+
+    pid, child, found = run(tmp_path, body)
+    assert found and all(f.name == "notebooks_team_limited_0" for f in found.values()), found
+    assert not psutil.pid_exists(pid)
+    # The child left the process group, so stopping the replica left it running, and with it
+    # the cgroup; once it goes too, the next start's sweep removes the cgroup.
+    os.kill(child, signal.SIGKILL)
+    psutil.wait_procs([psutil.Process(child)], timeout=10) if psutil.pid_exists(child) else None
+    assert any(folder.exists() for folder in found.values())
+
+    async def nothing(runtime: LocalRuntime) -> None:
+        return None
+
+    run(tmp_path, nothing)  # the next start sweeps it; its stop removes the tree
+    assert not any(folder.exists() or folder.parent.exists() for folder in found.values())
+
+
+def test_the_limits_are_the_kernels(tmp_path: Path) -> None:
+    spec = script_spec(KEY, "import time; time.sleep(600)", limits=Limits(256 * MiB, 0.5))
+
+    async def body(runtime: LocalRuntime) -> dict[str, str]:
+        started = await runtime.ensure(spec)
+        assert started.pid is not None
+        found = folders(started.pid)
+        memory, cpu = found["memory"], found["cpu"]
+        read = {
+            name: (folder / name).read_text().strip()
+            for folder, name in [
+                (memory, "memory.max"),
+                (memory, "memory.limit_in_bytes"),
+                (cpu, "cpu.weight"),
+                (cpu, "cpu.max"),
+                (cpu, "cpu.shares"),
+                (cpu, "cpu.cfs_quota_us"),
+            ]
+            if (folder / name).exists()
+        }
+        # All replicas together weigh as much as the machine's cores.
+        whole = (cpu.parent / ("cpu.weight" if "memory.max" in read else "cpu.shares")).read_text()
+        read["all replicas"] = whole.strip()
+        await runtime.remove(KEY)
+        return read
+
+    read = run(tmp_path, body)
+    cores = os.cpu_count() or 1
+    if "memory.max" in read:  # cgroup v2: Kubernetes' conversion of shares to a weight
+        weight = 1 + ((cores * 1024 - 2) * 9999) // 262142
+        assert read == {
+            "memory.max": str(256 * MiB),
+            "cpu.weight": "20",
+            "cpu.max": "max 100000",
+            "all replicas": str(weight),
+        }
+    else:  # half a core: half the weight of one; no quota, an idle core is anyone's
+        assert read == {
+            "memory.limit_in_bytes": str(256 * MiB),
+            "cpu.shares": "512",
+            "cpu.cfs_quota_us": "-1",
+            "all replicas": str(cores * 1024),
+        }
+
+
+def test_past_its_memory_limit_a_replica_is_oomkilled(tmp_path: Path) -> None:
+    spec = script_spec(KEY, HOG, limits=Limits(memory=96 * MiB))
+
+    async def body(runtime: LocalRuntime) -> None:
+        await runtime.ensure(spec)
+        ended = await until(
+            status_where(runtime, KEY, lambda s: s.last_termination is not None), "an exit"
+        )
+        await runtime.remove(KEY)
+        termination = ended.last_termination
+        assert termination is not None
+        assert termination.reason == "OOMKilled", termination
+        assert (termination.exit_code, termination.last_lines[0]) == (-9, "allocating")
+        assert "by the kernel's OOM killer" in termination.message
+        assert ended.phase in (Phase.BACKOFF, Phase.CRASHLOOP)
+
+    run(tmp_path, body)
+
+
+def test_without_limits_a_replica_stays_in_the_servers_cgroup(tmp_path: Path) -> None:
+    spec = script_spec(KEY, "import time; time.sleep(600)")
+
+    async def body(runtime: LocalRuntime) -> None:
+        started = await runtime.ensure(spec)
+        assert started.pid is not None
+        assert folders(started.pid) == folders(os.getpid())
+        await runtime.remove(KEY)
+
+    run(tmp_path, body)
