@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
 from llmos.runtime.base import Limits, Phase
-from llmos.runtime.local import LocalRuntime
+from llmos.runtime.local import LocalRuntime, cgroups
 from llmos.runtime.local.cgroups import CgroupTree, cgroup_dirs
 
 from .helpers import run, script_spec, status_where, until
@@ -171,3 +174,83 @@ def test_without_limits_a_replica_stays_in_the_servers_cgroup(tmp_path: Path) ->
         await runtime.remove(KEY)
 
     run(tmp_path, body)
+
+
+# cgroup v2 with the memory and cpu controllers cannot exist on these machines (their
+# controllers are bound to v1 hierarchies), so its path runs on a folder standing in for the
+# server's cgroup, with the kernel's one refusal that matters: a cgroup with processes in it
+# cannot hand controllers to children (EBUSY).
+class FakeV2:
+    """A folder standing in for the server's cgroup on cgroup v2."""
+
+    def __init__(self, root: Path, procs: list[int], controllers: str) -> None:
+        self.root = root
+        root.mkdir()
+        (root / "cgroup.controllers").write_text(controllers)
+        (root / "cgroup.procs").write_text("\n".join(map(str, procs)))
+        (root / "cgroup.subtree_control").write_text("")
+
+    def refuses(self, path: Path, text: str) -> bool:
+        """What the kernel refuses, and moves a process that writes "0" into a cgroup."""
+        busy = (self.root / "cgroup.procs").read_text().strip()
+        if path == self.root / "cgroup.subtree_control" and busy:
+            return True
+        if path.name == "cgroup.procs" and text == "0" and path.parent != self.root:
+            (self.root / "cgroup.procs").write_text("")
+        return False
+
+
+@pytest.fixture
+def fake_v2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., FakeV2]:
+    real = Path.write_text
+
+    def write_text(path: Path, text: str, *args: Any, **kwargs: Any) -> int:
+        fake = made[0] if made else None
+        if fake is not None and path.is_relative_to(fake.root) and fake.refuses(path, text):
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        return real(path, text, *args, **kwargs)
+
+    made: list[FakeV2] = []
+
+    def make(procs: list[int], controllers: str = "cpuset cpu io memory pids") -> FakeV2:
+        fake = FakeV2(tmp_path / "server.service", procs, controllers)
+        made.append(fake)
+        monkeypatch.setattr(cgroups, "cgroup_dirs", lambda pid="self": [(frozenset(), fake.root)])
+        monkeypatch.setattr(Path, "write_text", write_text)
+        return fake
+
+    return make
+
+
+def test_on_cgroup_v2_the_server_makes_room_for_its_replicas(
+    fake_v2: Callable[..., FakeV2],
+) -> None:
+    fake = fake_v2([os.getpid()])  # the only process in its cgroup: a Delegate=yes service
+    tree = CgroupTree.find("llmos-x")
+    assert tree.problem is None and tree.v2
+    assert (fake.root / "llmos-server" / "cgroup.procs").read_text() == "0"
+    assert (fake.root / "cgroup.subtree_control").read_text() == "+memory +cpu"
+    assert (fake.root / "llmos-x" / "cgroup.subtree_control").read_text() == "+memory +cpu"
+    group = tree.make("modelservices/team/chat/0", Limits(memory=2 * 2**30, cpus=2))
+    (folder,) = group.folders
+    assert folder == fake.root / "llmos-x" / "modelservices_team_chat_0"
+    assert (folder / "memory.max").read_text() == str(2 * 2**30)
+    assert (folder / "cpu.weight").read_text() == str(1 + ((2048 - 2) * 9999) // 262142)
+    assert group.procs == (folder / "cgroup.procs",)
+
+
+def test_on_cgroup_v2_a_shared_or_undelegated_cgroup_says_why_not(
+    fake_v2: Callable[..., FakeV2],
+) -> None:
+    fake_v2([1, os.getpid()])  # a container's shell and the server
+    problem = CgroupTree.find("llmos-x").problem
+    assert problem is not None and "holds other processes" in problem
+    assert "Delegate=yes" in problem
+
+
+def test_on_cgroup_v2_without_the_controllers_it_says_which(
+    fake_v2: Callable[..., FakeV2],
+) -> None:
+    fake_v2([os.getpid()], controllers="pids")
+    problem = CgroupTree.find("llmos-x").problem
+    assert problem is not None and "no memory or cpu controller" in problem
