@@ -7,6 +7,7 @@ import contextlib
 import errno
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from llmos.runtime.base import Limits, Phase
 from llmos.runtime.local import LocalRuntime, cgroups
 from llmos.runtime.local.cgroups import CgroupTree, cgroup_dirs
 
-from .helpers import run, script_spec, status_where, until
+from .helpers import gone, run, script_spec, status_where, until
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")
 
@@ -72,7 +73,7 @@ async def _child_pid(runtime: LocalRuntime) -> int:
     raise AssertionError("the replica's log ended before it named its child")
 
 
-def test_a_replica_and_all_it_starts_run_in_a_cgroup_with_its_limits(tmp_path: Path) -> None:
+def test_a_replica_and_all_it_starts_run_in_its_cgroup_and_go_with_it(tmp_path: Path) -> None:
     spec = script_spec(KEY, PARENT, limits=Limits(memory=256 * MiB, cpus=0.5))
 
     async def body(runtime: LocalRuntime) -> tuple[int, int, dict[str, Path]]:
@@ -82,22 +83,40 @@ def test_a_replica_and_all_it_starts_run_in_a_cgroup_with_its_limits(tmp_path: P
         found = folders(started.pid)
         assert folders(child) == found  # another session, the same cgroup
         await runtime.remove(KEY)
+        # It left the replica's process group, not its cgroup: it went with the replica.
+        assert gone(psutil.Process(child)) if psutil.pid_exists(child) else True
+        assert not any(folder.exists() for folder in found.values())
         return started.pid, child, found
 
-    pid, child, found = run(tmp_path, body)
+    pid, _child, found = run(tmp_path, body)
     assert found and all(f.name == "notebooks_team_limited_0" for f in found.values()), found
     assert not psutil.pid_exists(pid)
-    # The child left the process group, so stopping the replica left it running, and with it
-    # the cgroup; once it goes too, the next start's sweep removes the cgroup.
-    os.kill(child, signal.SIGKILL)
-    psutil.wait_procs([psutil.Process(child)], timeout=10) if psutil.pid_exists(child) else None
-    assert any(folder.exists() for folder in found.values())
 
-    async def nothing(runtime: LocalRuntime) -> None:
-        return None
 
-    run(tmp_path, nothing)  # the next start sweeps it; its stop removes the tree
-    assert not any(folder.exists() or folder.parent.exists() for folder in found.values())
+def test_a_start_kills_what_a_dead_servers_replicas_left(tmp_path: Path) -> None:
+    async def first(runtime: LocalRuntime) -> Path:
+        await runtime.ensure(script_spec(KEY, "import time; time.sleep(600)"))
+        status = runtime.status(KEY)
+        assert status is not None and status.pid is not None
+        return folders(status.pid)["memory"]
+
+    group = run(tmp_path, first)
+    # As if the server had died and a process in its own session had outlived its replica.
+    escaped = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True
+    )
+    try:
+        group.mkdir(parents=True, exist_ok=True)
+        (group / "cgroup.procs").write_text(str(escaped.pid))
+
+        async def again(runtime: LocalRuntime) -> None:
+            assert escaped.wait(10) == -signal.SIGKILL
+
+        run(tmp_path, again)
+        assert not group.exists()
+    finally:
+        escaped.kill()
+        escaped.wait()
 
 
 def test_the_limits_are_the_kernels(tmp_path: Path) -> None:
@@ -164,13 +183,22 @@ def test_past_its_memory_limit_a_replica_is_oomkilled(tmp_path: Path) -> None:
     run(tmp_path, body)
 
 
-def test_without_limits_a_replica_stays_in_the_servers_cgroup(tmp_path: Path) -> None:
+def test_without_limits_a_replica_has_a_cgroup_all_the_same(tmp_path: Path) -> None:
     spec = script_spec(KEY, "import time; time.sleep(600)")
 
     async def body(runtime: LocalRuntime) -> None:
         started = await runtime.ensure(spec)
         assert started.pid is not None
-        assert folders(started.pid) == folders(os.getpid())
+        found = folders(started.pid)
+        assert found != folders(os.getpid())  # so that all it starts goes with it
+        memory = found["memory"]
+        limit = memory / ("memory.max" if (memory / "memory.max").exists() else "cpu.shares")
+        if limit.name == "memory.max":
+            assert limit.read_text().strip() == "max"
+        else:  # v1: no memory limit (the kernel's largest), one core's share
+            assert (found["cpu"] / "cpu.shares").read_text().strip() == "1024"
+            unlimited = int((memory / "memory.limit_in_bytes").read_text())
+            assert unlimited >= 2**62
         await runtime.remove(KEY)
 
     run(tmp_path, body)

@@ -34,6 +34,8 @@ import contextlib
 import errno
 import logging
 import os
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +99,23 @@ class Cgroup:
     @property
     def procs(self) -> tuple[Path, ...]:
         return tuple(folder / "cgroup.procs" for folder in self.folders)
+
+    def kill(self) -> int:
+        """SIGKILL what is still in it (what left the replica's session); how many processes."""
+        killed: set[int] = set()
+        for _ in range(5):  # a process may fork while it is being killed: look again
+            left = {pid for procs in self.procs for pid in _pids(procs)} - killed
+            if not left:
+                break
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            killed |= left
+        return len(killed)
+
+    def empty(self) -> bool:
+        """Whether no process is in it (one killed leaves once it has exited)."""
+        return not any(_pids(procs) for procs in self.procs)
 
     def remove(self) -> bool:
         """Remove it once its processes are gone; whether it is gone."""
@@ -189,16 +208,21 @@ class CgroupTree:
         return self.problem is None
 
     def sweep(self) -> int:
-        """Remove the empty cgroups a previous server left; how many went."""
-        removed = 0
+        """Kill what is left in the replicas' cgroups (a previous server's, which died with
+        processes that had left their sessions), and remove them; how many processes."""
+        killed = 0
         for parent in set(self.parents.values()):
             with contextlib.suppress(OSError):
                 for folder in parent.iterdir():
                     if folder.is_dir():
-                        with contextlib.suppress(OSError):
-                            folder.rmdir()
-                            removed += 1
-        return removed
+                        group = Cgroup((folder,))
+                        killed += group.kill()
+                        for _ in range(100):  # at most a second for them to exit
+                            if group.empty():
+                                break
+                            time.sleep(0.01)
+                        group.remove()
+        return killed
 
     def close(self) -> None:
         """Remove the replicas' cgroups that are empty, and the tree's own folder if it is."""
@@ -238,6 +262,13 @@ class CgroupTree:
             (cpu / "cpu.weight").write_text(str(_weight(shares)))
         else:
             (cpu / "cpu.shares").write_text(str(shares))
+
+
+def _pids(procs: Path) -> list[int]:
+    try:
+        return [int(pid) for pid in procs.read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def _shares(cpus: float) -> int:

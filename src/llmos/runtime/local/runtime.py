@@ -100,8 +100,9 @@ class LocalRuntime:
             log.warning("stopped %d process(es) left running by a previous server", killed)
         tree = "llmos-" + hashlib.sha256(str(self._state.path.absolute()).encode()).hexdigest()[:8]
         self._cgroups = await asyncio.to_thread(CgroupTree.find, tree)
+        if self._cgroups.usable and (left := await asyncio.to_thread(self._cgroups.sweep)):
+            log.warning("killed %d process(es) a previous server's replicas left", left)
         if self._cgroups.usable:
-            self._cgroups.sweep()  # what a previous server left
             where = ", ".join(sorted({str(p) for p in self._cgroups.parents.values()}))
             log.info("workloads' memory limits and CPU shares: cgroups under %s", where)
         else:

@@ -45,7 +45,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from llmos.runtime.base import HealthCheck, Phase, ReplicaSpec, ReplicaStatus, Termination
+from llmos.runtime.base import (
+    HealthCheck,
+    Limits,
+    Phase,
+    ReplicaSpec,
+    ReplicaStatus,
+    Termination,
+)
 from llmos.runtime.local.backoff import Backoff
 from llmos.runtime.local.cgroups import Cgroup, CgroupTree
 from llmos.runtime.local.environ import render_command, render_env
@@ -204,11 +211,12 @@ class Supervisor:
         self._after_exit(code, f"{argv[0]!r} {reason}", why)
 
     def _limited(self) -> tuple[Path, ...]:
-        """The ``cgroup.procs`` files the process joins: its limits' cgroup, where it has one."""
-        limits, tree = self.spec.limits, self._cgroups
-        if limits is None or tree is None or not tree.usable:
+        """The ``cgroup.procs`` files the process joins: its cgroup (with its limits, if any),
+        where there are cgroups."""
+        tree = self._cgroups
+        if tree is None or not tree.usable:
             return ()
-        self._cgroup = tree.make(self.spec.key, limits)
+        self._cgroup = tree.make(self.spec.key, self.spec.limits or Limits())
         return self._cgroup.procs
 
     async def _run_process(self, proc: asyncio.subprocess.Process, port: int | None) -> str | None:
@@ -266,8 +274,15 @@ class Supervisor:
         finally:
             for task in tasks.values():
                 task.cancel()
-        # Stopped, unhealthy or exited: in every case the rest of its group must go too.
+        # Stopped, unhealthy or exited: in every case the rest of its group must go too, and
+        # what left the group (its own session) but not its cgroup.
         await terminate(proc, self.spec.grace_seconds)
+        if self._cgroup is not None and (left := self._cgroup.kill()):
+            log.info("replica %s: killed %d process(es) it left behind", self.spec.key, left)
+            for _ in range(100):  # at most a second for them to exit
+                if self._cgroup.empty():
+                    break
+                await asyncio.sleep(0.01)
         if pump is not None:
             with contextlib.suppress(TimeoutError):
                 # A leftover grandchild in another session may hold the pipe open.
