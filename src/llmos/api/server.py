@@ -199,8 +199,11 @@ async def _serve(config: ServerConfig) -> None:
     gpus = GPUAllocator(store, config.node_name)
     publisher = GPUDevicePublisher(store, config.node_name, source)
     node = NodeAgent(store, config.node_name, config.data_dir, gpus=publisher)
-    runtime = LocalRuntime(config.data_dir / "runtime", config.data_dir / "logs")
     cluster = cluster_runtime(config, store, auth.setting)
+    # Cluster mode runs no replica here: Kubernetes gives pods their cgroups.
+    runtime = LocalRuntime(
+        config.data_dir / "runtime", config.data_dir / "logs", cgroups=cluster is None
+    )
     downloads = Downloads(config.data_dir / "models")
     models = Informer(store, MODELSERVICES)
     state = AppState(

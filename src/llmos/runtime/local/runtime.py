@@ -67,8 +67,10 @@ class LocalRuntime:
         *,
         timing: Timing | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cgroups: bool = True,
     ) -> None:
-        """``timing`` defaults to :class:`Timing`'s production values; ``clock`` paces backoff."""
+        """``timing`` defaults to :class:`Timing`'s production values; ``clock`` paces backoff;
+        ``cgroups``: whether replicas get cgroups of their own (limits, no leftovers)."""
         self._state = StateDir(state_dir)
         self._log_dir = log_dir
         self._timing = timing or Timing()
@@ -82,6 +84,7 @@ class LocalRuntime:
         self._started = False
         self._stopped = False
         self._cgroups: CgroupTree | None = None
+        self._wants_cgroups = cgroups
 
     async def start(self) -> None:
         """Take the state dir, kill what a previous server left running, begin supervising."""
@@ -98,25 +101,30 @@ class LocalRuntime:
             raise
         if killed:
             log.warning("stopped %d process(es) left running by a previous server", killed)
+        if self._wants_cgroups:
+            await self._take_cgroups()
+        self._started = True
+
+    async def _take_cgroups(self) -> None:
+        """Find where replicas' cgroups go, and kill what a dead server's replicas left there."""
         tree = "llmos-" + hashlib.sha256(str(self._state.path.absolute()).encode()).hexdigest()[:8]
         self._cgroups = await asyncio.to_thread(CgroupTree.find, tree)
-        if self._cgroups.usable and (left := await asyncio.to_thread(self._cgroups.sweep)):
-            log.warning("killed %d process(es) a previous server's replicas left", left)
-        if self._cgroups.usable:
-            where = ", ".join(sorted({str(p) for p in self._cgroups.parents.values()}))
-            log.info("workloads' memory limits and CPU shares: cgroups under %s", where)
-        else:
+        if not self._cgroups.usable:
             log.warning(
                 "workloads' memory limits and CPU shares are not enforced: %s",
                 self._cgroups.problem,
             )
-        self._started = True
+            return
+        if left := await asyncio.to_thread(self._cgroups.sweep):
+            log.warning("killed %d process(es) a previous server's replicas left", left)
+        where = ", ".join(sorted({str(p) for p in self._cgroups.parents.values()}))
+        log.info("workloads' memory limits and CPU shares: cgroups under %s", where)
 
     @property
     def limits_problem(self) -> str | None:
         """Why replicas' memory and CPU limits cannot be enforced here; None when they are."""
         if self._cgroups is None:
-            return "the runtime has not started"
+            return "the runtime has not started" if self._wants_cgroups else "not asked for"
         return self._cgroups.problem
 
     async def stop(self) -> None:
