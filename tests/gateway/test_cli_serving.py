@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,12 +66,15 @@ def test_chat_with_an_unknown_model(user: CLI) -> None:
 
 def test_run_from_modelscope_without_waiting(user: CLI) -> None:
     created = user("run", "Qwen/Qwen2-0.5B", "--name", "from-ms", "--registry", "modelscope",
-                   "--no-wait")  # fmt: skip
+                   "--memory", "2Gi", "--cpu", "500m", "--no-wait")  # fmt: skip
     assert created.code == 0, created
     assert "modelservice/from-ms created" in created.stderr
     shown = user("get", "modelservice", "from-ms", "-o", "json")
     assert shown.code == 0, shown
     assert '"modelRegistry": "modelscope"' in shown.stdout
+    assert json.loads(shown.stdout)["spec"]["resources"] == {"memory": "2Gi", "cpu": "500m"}
+    bad = user("run", "x/y", "--name", "bad-mem", "--memory", "lots", "--no-wait")
+    assert_fails(bad, 1, "spec.resources.memory", "is not a quantity")
     assert user("delete", "modelservice", "from-ms").code == 0
     wrong = user("run", "x/y", "--registry", "pypi", "--no-wait")
     assert wrong.code == 2 and "'pypi' is not one of" in wrong.stderr, wrong

@@ -119,6 +119,16 @@ def register(app: typer.Typer) -> None:
         ] = "auto",
         replicas: Annotated[int, typer.Option(min=0)] = 1,
         gpu: Annotated[int | None, typer.Option(help="Whole GPUs per replica.")] = None,
+        gpu_memory: Annotated[
+            str | None,
+            typer.Option(help='A share of one GPU per replica: "8Gi", or a fraction "0.5".'),
+        ] = None,
+        memory: Annotated[
+            str | None, typer.Option(help='Memory limit per replica, e.g. "4Gi".')
+        ] = None,
+        cpu: Annotated[
+            str | None, typer.Option(help='CPU share per replica in cores, e.g. "2" or "500m".')
+        ] = None,
         registry: Annotated[
             Registry | None,
             typer.Option(
@@ -141,8 +151,9 @@ def register(app: typer.Typer) -> None:
             "engine": engine,
             "replicas": replicas,
         }
-        if gpu:
-            spec["resources"] = {"gpu": gpu}
+        resources = {"gpu": gpu, "gpuMemory": gpu_memory, "memory": memory, "cpu": cpu}
+        if chosen := {key: value for key, value in resources.items() if value}:
+            spec["resources"] = chosen  # the server checks them: a bad one is its 422
         body = {
             "apiVersion": "ml.llmos.ai/v1",
             "kind": "ModelService",
