@@ -141,6 +141,16 @@ CASES = [
         must_not_exist="cpu0",
     ),
     Case(
+        "tiny-memory",  # a limit too: nothing could start under it
+        "POST",
+        NS,
+        422,
+        "must be at least 1Mi (it is a limit too), not '1m'",
+        json=ms("mem1m", resources={"memory": "1m"}),
+        field="spec.resources.memory",
+        must_not_exist="mem1m",
+    ),
+    Case(
         "gpus-through-env",
         "POST",
         NS,

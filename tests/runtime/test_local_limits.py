@@ -131,7 +131,9 @@ def test_the_limits_are_the_kernels(tmp_path: Path) -> None:
             name: (folder / name).read_text().strip()
             for folder, name in [
                 (memory, "memory.max"),
+                (memory, "memory.swap.max"),
                 (memory, "memory.limit_in_bytes"),
+                (memory, "memory.memsw.limit_in_bytes"),
                 (cpu, "cpu.weight"),
                 (cpu, "cpu.max"),
                 (cpu, "cpu.shares"),
@@ -149,6 +151,7 @@ def test_the_limits_are_the_kernels(tmp_path: Path) -> None:
     cores = os.cpu_count() or 1
     if "memory.max" in read:  # cgroup v2: Kubernetes' conversion of shares to a weight
         weight = 1 + ((cores * 1024 - 2) * 9999) // 262142
+        assert read.pop("memory.swap.max", "0") == "0"  # no swap past the limit
         assert read == {
             "memory.max": str(256 * MiB),
             "cpu.weight": "20",
@@ -156,6 +159,8 @@ def test_the_limits_are_the_kernels(tmp_path: Path) -> None:
             "all replicas": str(weight),
         }
     else:  # half a core: half the weight of one; no quota, an idle core is anyone's
+        # No swap past the limit, where the kernel accounts swap.
+        assert read.pop("memory.memsw.limit_in_bytes", str(256 * MiB)) == str(256 * MiB)
         assert read == {
             "memory.limit_in_bytes": str(256 * MiB),
             "cpu.shares": "512",
@@ -179,6 +184,49 @@ def test_past_its_memory_limit_a_replica_is_oomkilled(tmp_path: Path) -> None:
         assert (termination.exit_code, termination.last_lines[0]) == (-9, "allocating")
         assert "by the kernel's OOM killer" in termination.message
         assert ended.phase in (Phase.BACKOFF, Phase.CRASHLOOP)
+
+    run(tmp_path, body)
+
+
+# Its child runs out of memory and is killed; the parent itself exits 1, as vLLM's does when
+# its engine core dies.
+PARENT_OF_A_HOG = f"""
+import subprocess, sys
+child = subprocess.run([{sys.executable!r}, "-c", {HOG!r}])
+print("the child ended with", child.returncode, flush=True)
+sys.exit(1)
+"""
+
+
+def test_a_process_of_it_killed_for_memory_makes_it_oomkilled(tmp_path: Path) -> None:
+    spec = script_spec(KEY, PARENT_OF_A_HOG, limits=Limits(memory=96 * MiB))
+
+    async def body(runtime: LocalRuntime) -> None:
+        await runtime.ensure(spec)
+        ended = await until(
+            status_where(runtime, KEY, lambda s: s.last_termination is not None), "an exit"
+        )
+        await runtime.remove(KEY)
+        termination = ended.last_termination
+        assert termination is not None
+        assert (termination.reason, termination.exit_code) == ("OOMKilled", 1), termination
+        assert "the child ended with -9" in termination.last_lines
+        assert "killed one of its processes (out of memory)" in termination.message
+
+    run(tmp_path, body)
+
+
+def test_a_limit_below_what_it_needs_to_start_is_an_oom_kill_too(tmp_path: Path) -> None:
+    spec = script_spec(KEY, "import time; time.sleep(600)", limits=Limits(memory=2 * MiB))
+
+    async def body(runtime: LocalRuntime) -> None:
+        await runtime.ensure(spec)
+        ended = await until(
+            status_where(runtime, KEY, lambda s: s.last_termination is not None), "an exit"
+        )
+        await runtime.remove(KEY)
+        termination = ended.last_termination
+        assert termination is not None and termination.reason == "OOMKilled", termination
 
     run(tmp_path, body)
 

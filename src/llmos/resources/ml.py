@@ -21,6 +21,12 @@ def _check_quantity(value: str | int | float | None) -> str | int | float | None
     return value
 
 
+def _check_memory(value: str | None) -> str | None:
+    if value is not None and parse_quantity(value) < 2**20:
+        raise ValueError(f"must be at least 1Mi (it is a limit too), not {value!r}")
+    return _check_quantity(value)  # type: ignore[return-value]
+
+
 class ResourceRequirements(Strict):
     cpu: str | int | float | None = None
     memory: str | None = None
@@ -31,7 +37,7 @@ class ResourceRequirements(Strict):
     gpuPlacement: Literal["binpack", "spread"] | None = None
 
     _q_cpu = field_validator("cpu")(classmethod(lambda cls, v: _check_quantity(v)))
-    _q_mem = field_validator("memory")(classmethod(lambda cls, v: _check_quantity(v)))
+    _q_mem = field_validator("memory")(classmethod(lambda cls, v: _check_memory(v)))
     _q_gpumem = field_validator("gpuMemory")(classmethod(lambda cls, v: _check_quantity(v)))
 
 

@@ -55,8 +55,10 @@ class Limits:
         memory, cpu = resources.get("memory"), resources.get("cpu")
         if memory is None and cpu is None:
             return None
+        limit = None if memory is None else int(parse_quantity(memory))
         return cls(
-            memory=None if memory is None else int(parse_quantity(memory)),
+            # The kernel's counters are 64-bit: past 2^62 bytes is no limit at all.
+            memory=None if limit is None or limit >= 2**62 else limit,
             cpus=None if cpu is None else float(parse_quantity(cpu)),
         )
 

@@ -41,11 +41,15 @@ from pathlib import Path
 
 from llmos.runtime.base import Limits
 
-__all__ = ["Cgroup", "CgroupTree", "cgroup_dirs"]
+__all__ = ["Cgroup", "CgroupError", "CgroupTree", "cgroup_dirs"]
 
 log = logging.getLogger(__name__)
 
 CONTROLLERS = ("memory", "cpu")
+
+
+class CgroupError(OSError):
+    """A replica's cgroup could not be made or joined; the message names it."""
 
 
 def _mounts() -> list[tuple[str, Path, frozenset[str]]]:
@@ -95,6 +99,7 @@ class Cgroup:
     """One replica's cgroup: a folder per hierarchy (one on v2; memory's and cpu's on v1)."""
 
     folders: tuple[Path, ...]
+    memory: Path | None = None  # the one of them with the memory controller
 
     @property
     def procs(self) -> tuple[Path, ...]:
@@ -102,6 +107,12 @@ class Cgroup:
 
     def kill(self) -> int:
         """SIGKILL what is still in it (what left the replica's session); how many processes."""
+        for folder in self.folders:  # cgroup v2 (Linux 5.14+): all at once, no pid races
+            inside = len(_pids(folder / "cgroup.procs"))
+            if inside and (folder / "cgroup.kill").exists():
+                with contextlib.suppress(OSError):
+                    (folder / "cgroup.kill").write_text("1")
+                    return inside
         killed: set[int] = set()
         for _ in range(5):  # a process may fork while it is being killed: look again
             left = {pid for procs in self.procs for pid in _pids(procs)} - killed
@@ -172,6 +183,8 @@ class CgroupTree:
 
     @classmethod
     def _v2(cls, own: Path, name: str) -> CgroupTree:
+        if own.name == "llmos-server":  # moved aside by an earlier find in this process
+            own = own.parent
         available = (own / "cgroup.controllers").read_text().split()
         missing = [c for c in CONTROLLERS if c not in available]
         if missing:
@@ -234,24 +247,39 @@ class CgroupTree:
     def make(self, key: str, limits: Limits) -> Cgroup:
         """The cgroup for replica ``key`` with ``limits`` written (made, or reused)."""
         if not self.usable:
-            raise OSError(errno.ENOTSUP, self.problem)
+            raise CgroupError(errno.ENOTSUP, self.problem)
         name = key.replace("/", "_")
         folders = {c: parent / name for c, parent in self.parents.items()}
-        for folder in set(folders.values()):
-            folder.mkdir(exist_ok=True)
-        memory, cpu = folders["memory"], folders["cpu"]
+        try:
+            for folder in set(folders.values()):
+                folder.mkdir(parents=True, exist_ok=True)
+            self._write_limits(folders["memory"], folders["cpu"], limits)
+        except OSError as exc:
+            where = ", ".join(sorted({str(f) for f in folders.values()}))
+            raise CgroupError(
+                exc.errno, f"cannot set up its cgroup {where}: {exc.strerror}"
+            ) from exc
+        return Cgroup(tuple(dict.fromkeys(folders.values())), folders["memory"])
+
+    def _write_limits(self, memory: Path, cpu: Path, limits: Limits) -> None:
         shares = _shares(1.0 if limits.cpus is None else limits.cpus)
         if self.v2:
             (memory / "memory.max").write_text(
                 "max" if limits.memory is None else str(limits.memory)
             )
+            _write_if_there(memory / "memory.swap.max", "max" if limits.memory is None else "0")
+            # An OOM kill takes the whole replica, not just its largest process.
+            _write_if_there(memory / "memory.oom.group", "1")
             (cpu / "cpu.weight").write_text(str(_weight(shares)))
-        else:
-            (memory / "memory.limit_in_bytes").write_text(
-                "-1" if limits.memory is None else str(limits.memory)
-            )
-            (cpu / "cpu.shares").write_text(str(shares))
-        return Cgroup(tuple(dict.fromkeys(folders.values())))
+            return
+        # Memory plus swap may never be below memory alone: lift it, set memory, then match it
+        # (no swap past the limit), where the kernel accounts swap.
+        memsw = memory / "memory.memsw.limit_in_bytes"
+        _write_if_there(memsw, "-1")
+        value = "-1" if limits.memory is None else str(limits.memory)
+        (memory / "memory.limit_in_bytes").write_text(value)
+        _write_if_there(memsw, value)
+        (cpu / "cpu.shares").write_text(str(shares))
 
     def _share_the_machine(self) -> None:
         """Give all replicas together the CPU weight of the whole machine, as Kubernetes gives
@@ -262,6 +290,11 @@ class CgroupTree:
             (cpu / "cpu.weight").write_text(str(_weight(shares)))
         else:
             (cpu / "cpu.shares").write_text(str(shares))
+
+
+def _write_if_there(path: Path, value: str) -> None:
+    if path.exists():
+        path.write_text(value)
 
 
 def _pids(procs: Path) -> list[int]:

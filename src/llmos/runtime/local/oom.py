@@ -46,21 +46,44 @@ def _cgroup_files(pid: int) -> list[Path]:
 
 
 class OOMWatch:
-    """The OOM-kill counters of one process, read when it starts."""
+    """The OOM-kill counters of one process's memory cgroup and of the node, read at its start.
 
-    def __init__(self, pid: int, *, read: Callable[[Path], int | None] = _counter) -> None:
+    Give ``group`` (the replica's own memory cgroup folder, made before the spawn) to read
+    them before the process runs: one killed within its first milliseconds still counts.
+    """
+
+    def __init__(
+        self,
+        pid: int | None = None,
+        *,
+        group: Path | None = None,
+        read: Callable[[Path], int | None] = _counter,
+    ) -> None:
         self._read = read
-        self._files = [*_cgroup_files(pid), _VMSTAT]
-        self._before = {path: read(path) for path in self._files}
+        if group is not None:
+            own = [group / name for name in ("memory.events", "memory.oom_control")]
+            self._group = [path for path in own if path.is_file()]
+        else:
+            self._group = _cgroup_files(pid) if pid is not None else []
+        self._before = {path: read(path) for path in [*self._group, _VMSTAT]}
 
-    def killed(self) -> bool | None:
-        """True if a counter rose since the start, False if none did, None if none is readable."""
+    def _rose(self, paths: list[Path]) -> bool | None:
         readable = False
-        for path, before in self._before.items():
-            after = self._read(path)
+        for path in paths:
+            before, after = self._before.get(path), self._read(path)
             if before is None or after is None:
                 continue
             readable = True
             if after > before:
                 return True
         return False if readable else None
+
+    def killed(self) -> bool | None:
+        """True if a counter rose since the start, False if none did, None if none is readable."""
+        return self._rose([*self._group, _VMSTAT])
+
+    def killed_inside(self, own_group: bool) -> bool:
+        """Whether the OOM killer struck in the process's own cgroup (``own_group``: one only
+        it and its children use, so a kill counted there was one of theirs), whatever the
+        process's exit then was: it may have lost a child to it, and exited 1."""
+        return own_group and bool(self._rose(self._group))

@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmos.runtime.local.cgroups import CgroupError
+
 __all__ = [
     "ProcStat",
     "describe_exit",
@@ -119,10 +121,12 @@ async def spawn(
     whose ``cgroup.procs`` files are ``cgroups`` from its first instruction.
 
     Raises ``OSError`` when it cannot be started (turn it into words with
-    :func:`describe_spawn_error`), or cannot join a cgroup.
+    :func:`describe_spawn_error`), :class:`CgroupError` when it cannot join a cgroup.
     """
-    fds = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in cgroups]
+    fds: list[int] = []
     try:
+        for path in cgroups:
+            fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
         return await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
@@ -135,9 +139,11 @@ async def spawn(
             preexec_fn=_child_setup(fds),
         )
     except subprocess.SubprocessError as exc:  # the child's setup raised
-        raise OSError(
-            errno.EPERM, f"cannot join its cgroup ({', '.join(map(str, cgroups))})"
-        ) from exc
+        raise CgroupError(f"cannot join its cgroup ({', '.join(map(str, cgroups))})") from exc
+    except OSError as exc:
+        if len(fds) < len(cgroups):  # opening a cgroup.procs file failed
+            raise CgroupError(f"cannot join its cgroup: {exc.strerror or exc}") from exc
+        raise
     finally:
         for fd in fds:
             os.close(fd)

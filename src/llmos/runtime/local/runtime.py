@@ -107,7 +107,12 @@ class LocalRuntime:
 
     async def _take_cgroups(self) -> None:
         """Find where replicas' cgroups go, and kill what a dead server's replicas left there."""
-        tree = "llmos-" + hashlib.sha256(str(self._state.path.absolute()).encode()).hexdigest()[:8]
+        # One tree per state dir: its path, and which dir it is (another mount namespace's
+        # server may have the same path in a cgroup both see).
+        state = self._state.path.resolve()
+        seen = state.stat()
+        ident = f"{state}\0{seen.st_dev}\0{seen.st_ino}".encode()
+        tree = "llmos-" + hashlib.sha256(ident).hexdigest()[:8]
         self._cgroups = await asyncio.to_thread(CgroupTree.find, tree)
         if not self._cgroups.usable:
             log.warning(

@@ -54,7 +54,7 @@ from llmos.runtime.base import (
     Termination,
 )
 from llmos.runtime.local.backoff import Backoff
-from llmos.runtime.local.cgroups import Cgroup, CgroupTree
+from llmos.runtime.local.cgroups import Cgroup, CgroupError, CgroupTree
 from llmos.runtime.local.environ import render_command, render_env
 from llmos.runtime.local.health import probe
 from llmos.runtime.local.logs import LogBook
@@ -174,7 +174,15 @@ class Supervisor:
         argv, env = render_command(spec, port), render_env(spec, port, os.environ)
         self._attempts += 1
         try:
-            proc = await spawn(argv, seal_env(argv, env), spec.cwd, self._limited())
+            joined = self._limited()
+            # Counted from before its start: one killed at once (a limit below what it needs
+            # to start) is an OOM kill too.
+            self._oom = OOMWatch(group=self._cgroup.memory) if self._cgroup else None
+            proc = await spawn(argv, seal_env(argv, env), spec.cwd, joined)
+        except CgroupError as exc:
+            self._set(restarts=self._attempts - 1)
+            self._fail(None, str(exc), lines=(), why="FailedStart")
+            return
         except OSError as exc:
             self._set(restarts=self._attempts - 1)
             self._fail(
@@ -208,6 +216,11 @@ class Supervisor:
                         if evidence
                         else ", not by LLMOS: most likely the kernel's OOM killer"
                     )
+            elif self._oom is not None and self._oom.killed_inside(self._cgroup is not None):
+                why = "OOMKilled"
+                reason += (
+                    " after the kernel's OOM killer killed one of its processes (out of memory)"
+                )
         self._after_exit(code, f"{argv[0]!r} {reason}", why)
 
     def _limited(self) -> tuple[Path, ...]:
@@ -222,7 +235,8 @@ class Supervisor:
     async def _run_process(self, proc: asyncio.subprocess.Process, port: int | None) -> str | None:
         """Record, announce and watch a freshly spawned process until it is gone."""
         spec = self.spec
-        self._oom = OOMWatch(proc.pid)
+        if self._oom is None:  # no cgroup of its own: read where it landed
+            self._oom = OOMWatch(proc.pid)
         stat = read_stat(proc.pid)
         if stat is not None:
             record = ProcessRecord(
