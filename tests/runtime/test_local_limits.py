@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from llmos.runtime.base import Limits, Phase
+from llmos.runtime.base import Limits, Phase, ReplicaSpec, ReplicaStatus, Termination
 from llmos.runtime.local import LocalRuntime, cgroups
 from llmos.runtime.local.cgroups import CgroupTree, cgroup_dirs
 
@@ -169,23 +169,27 @@ def test_the_limits_are_the_kernels(tmp_path: Path) -> None:
         }
 
 
-def test_past_its_memory_limit_a_replica_is_oomkilled(tmp_path: Path) -> None:
-    spec = script_spec(KEY, HOG, limits=Limits(memory=96 * MiB))
+def first_exit(tmp_path: Path, spec: ReplicaSpec) -> tuple[ReplicaStatus, Termination]:
+    """Run ``spec`` until its process first ends: its status then, and how it ended."""
 
-    async def body(runtime: LocalRuntime) -> None:
+    async def body(runtime: LocalRuntime) -> tuple[ReplicaStatus, Termination]:
         await runtime.ensure(spec)
         ended = await until(
             status_where(runtime, KEY, lambda s: s.last_termination is not None), "an exit"
         )
         await runtime.remove(KEY)
-        termination = ended.last_termination
-        assert termination is not None
-        assert termination.reason == "OOMKilled", termination
-        assert (termination.exit_code, termination.last_lines[0]) == (-9, "allocating")
-        assert "by the kernel's OOM killer" in termination.message
-        assert ended.phase in (Phase.BACKOFF, Phase.CRASHLOOP)
+        assert ended.last_termination is not None
+        return ended, ended.last_termination
 
-    run(tmp_path, body)
+    return run(tmp_path, body)
+
+
+def test_past_its_memory_limit_a_replica_is_oomkilled(tmp_path: Path) -> None:
+    ended, termination = first_exit(tmp_path, script_spec(KEY, HOG, limits=Limits(96 * MiB)))
+    assert termination.reason == "OOMKilled", termination
+    assert (termination.exit_code, termination.last_lines[0]) == (-9, "allocating")
+    assert "by the kernel's OOM killer" in termination.message
+    assert ended.phase in (Phase.BACKOFF, Phase.CRASHLOOP)
 
 
 # Its child runs out of memory and is killed; the parent itself exits 1, as vLLM's does when
@@ -200,35 +204,16 @@ sys.exit(1)
 
 def test_a_process_of_it_killed_for_memory_makes_it_oomkilled(tmp_path: Path) -> None:
     spec = script_spec(KEY, PARENT_OF_A_HOG, limits=Limits(memory=96 * MiB))
-
-    async def body(runtime: LocalRuntime) -> None:
-        await runtime.ensure(spec)
-        ended = await until(
-            status_where(runtime, KEY, lambda s: s.last_termination is not None), "an exit"
-        )
-        await runtime.remove(KEY)
-        termination = ended.last_termination
-        assert termination is not None
-        assert (termination.reason, termination.exit_code) == ("OOMKilled", 1), termination
-        assert "the child ended with -9" in termination.last_lines
-        assert "killed one of its processes (out of memory)" in termination.message
-
-    run(tmp_path, body)
+    _, termination = first_exit(tmp_path, spec)
+    assert (termination.reason, termination.exit_code) == ("OOMKilled", 1), termination
+    assert "the child ended with -9" in termination.last_lines
+    assert "killed one of its processes (out of memory)" in termination.message
 
 
 def test_a_limit_below_what_it_needs_to_start_is_an_oom_kill_too(tmp_path: Path) -> None:
     spec = script_spec(KEY, "import time; time.sleep(600)", limits=Limits(memory=2 * MiB))
-
-    async def body(runtime: LocalRuntime) -> None:
-        await runtime.ensure(spec)
-        ended = await until(
-            status_where(runtime, KEY, lambda s: s.last_termination is not None), "an exit"
-        )
-        await runtime.remove(KEY)
-        termination = ended.last_termination
-        assert termination is not None and termination.reason == "OOMKilled", termination
-
-    run(tmp_path, body)
+    _, termination = first_exit(tmp_path, spec)
+    assert termination.reason == "OOMKilled", termination
 
 
 def test_without_limits_a_replica_has_a_cgroup_all_the_same(tmp_path: Path) -> None:
