@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmos.controllers import notebook_launch
+from llmos.runtime.local.sandbox import Sandbox
 
 
 def test_rstudio_runs_in_the_foreground_under_the_proxys_prefix(
@@ -53,3 +54,15 @@ def test_rstudio_without_rserver_is_not_available(monkeypatch: pytest.MonkeyPatc
 )
 def test_terminals_get_a_shell_a_person_can_use(shell: str | None, expected: str) -> None:
     assert notebook_launch.login_shell({} if shell is None else {"SHELL": shell}) == expected
+
+
+def test_a_shell_the_sandbox_hides_is_not_the_terminals(tmp_path: Path) -> None:
+    # One under the server's home (~/.nix-profile/bin/zsh, say): hidden in the sandbox.
+    hidden = Sandbox(tmp_path / "data").shows
+    home_shell = Path.home() / ".local" / "bin" / "zsh"
+    assert not hidden(home_shell) and not hidden(tmp_path / "data" / "sh")
+    assert hidden(Path("/bin/bash"))  # outside, and anyone may run it
+    environ = {"SHELL": "/bin/sh"}
+    assert notebook_launch.login_shell(environ, runs=lambda path: False) == "/bin/bash"
+    bare = notebook_launch.login_shell({"SHELL": "sh"})  # a bare name: found on PATH
+    assert Path(bare).is_absolute() and Path(bare).name == "sh"

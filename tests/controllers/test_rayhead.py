@@ -8,8 +8,10 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from aiohttp import web
 
+from llmos.controllers import rayhead
 from llmos.controllers.rayhead import JobsWarmUp, warm_jobs_api
 
 Seen = list[tuple[str, str | None]]
@@ -88,3 +90,27 @@ def test_each_head_process_is_warmed_once_and_a_failed_warm_up_again() -> None:
     # The cluster is Ready only once its head's Jobs API answered; each answer wakes it.
     assert done == [False, True, True, True, True, False, False]
     assert woken == ["head", "head"]
+
+
+def test_a_warm_up_that_raises_is_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    async def flaky(agent_port: int, token: str) -> bool:
+        calls.append(agent_port)
+        if len(calls) == 1:
+            raise ConnectionResetError("reset by peer")  # none of those it expects
+        return True
+
+    monkeypatch.setattr(rayhead, "warm_jobs_api", flaky)
+
+    async def body() -> list[bool]:
+        warmup, done = JobsWarmUp(), []
+        for _ in range(2):
+            warmup.start("head", 100, 1, "t")
+            while warmup._tasks:
+                await asyncio.sleep(0.01)
+            done.append(warmup.done("head", 100))
+        return done
+
+    assert asyncio.run(body()) == [False, True]
+    assert len(calls) == 2

@@ -189,3 +189,16 @@ def test_a_folder_shown_that_holds_the_data_dir_does_not_show_it(tmp_path: Path)
         f"os.listdir({str(data)!r}))"
     )
     assert run(Sandbox(data), code, Confinement((), (tmp_path / "srv",))) == "weights []"
+
+
+def test_workloads_run_as_the_uid_not_the_user_env_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A root server started with `su` (no `-`) keeps the caller's $USER: not its name.
+    monkeypatch.setenv("USER", "alice")
+    monkeypatch.setenv("LOGNAME", "alice")
+    off = Isolation(Sandbox(tmp_path), "off")
+    assert off.user() == pwd.getpwuid(os.geteuid()).pw_name
+    # With no passwd entry for the uid, the uid itself.
+    monkeypatch.setattr(pwd, "getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+    assert off.user() == str(os.geteuid())

@@ -266,6 +266,7 @@ async def _serve(config: ServerConfig) -> None:
                 storage=Storage(config.data_dir),
                 keys=keys,
                 sandbox=config.workload_sandbox,
+                sole=config.store == "sqlite",
             )
         workloads = workload_set.proxy
         # A replica that loses the leader Lease (kube store) stops as on SIGTERM.

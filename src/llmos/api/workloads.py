@@ -155,9 +155,14 @@ async def local_workloads(
     storage: Storage,
     keys: EngineKeys | None = None,
     sandbox: SandboxMode = "auto",
+    sole: bool = True,
 ) -> Workloads:
+    """``sole``: this server alone runs the store's workloads (SQLite), so what the store
+    shows as running was its previous run's; with a shared (kube) store another replica,
+    the leader, may be running them now."""
     await forget_orphan_logs(store, runtime)  # of workloads deleted while none watched
-    await mark_restarting(store)  # what the previous server ran is not running yet
+    if sole:
+        await mark_restarting(store)  # what the previous server ran is not running yet
     isolation = Isolation(Sandbox(storage.root), sandbox)
     await asyncio.to_thread(isolation.announce)  # tries bubblewrap once, off the loop
     serving = manager.add(

@@ -13,10 +13,11 @@ Every notebook reports it in an ``Isolated`` condition.
 
 from __future__ import annotations
 
-import getpass
 import logging
+import os
 import pwd
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from llmos.controllers.errors import PermanentError
@@ -86,14 +87,22 @@ class Isolation:
         )
 
     def user(self) -> str:
-        """The name of the user workloads run as: ``nobody`` in a root server's sandbox."""
+        """The name of the user workloads run as: ``nobody`` in a root server's sandbox, else
+        the server's (by its uid, not ``$USER``, which ``su`` keeps; the uid where the
+        passwd file has no name for it)."""
         runs_as = workload_user() if self.active else None
-        if runs_as is None:
-            return getpass.getuser()
+        uid = os.geteuid() if runs_as is None else runs_as[0]
         try:
-            return pwd.getpwuid(runs_as[0]).pw_name
+            return pwd.getpwuid(uid).pw_name
         except KeyError:
-            return "nobody"
+            return "nobody" if runs_as is not None else str(uid)
+
+    def shows(self, path: str) -> bool:
+        """Whether a workload can run the program at ``path``: in the sandbox, one not under a
+        folder it hides, and one its user may execute."""
+        if self.sandbox is None or not self.active:
+            return True
+        return self.sandbox.shows(Path(path))
 
     def command(self, argv: Sequence[str], confinement: Confinement) -> tuple[str, ...]:
         """``argv`` as it runs: in the sandbox when there is one."""

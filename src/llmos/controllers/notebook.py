@@ -228,7 +228,7 @@ class NotebookReconciler:
     def _replica(self, nb: dict[str, Any], launch: Launch, cwd: Path) -> ReplicaSpec:
         meta = nb["metadata"]
         # A terminal's shell: the spec's env may name another.
-        env = {"SHELL": login_shell(), **launch.env}
+        env = {"SHELL": login_shell(runs=self.isolation.shows), **launch.env}
         gpus = bool(env.get("CUDA_VISIBLE_DEVICES"))
         confinement = Confinement(launch.writable, launch.readable, gpus=gpus, cwd=cwd)
         if self.isolation.active:

@@ -182,19 +182,19 @@ LAUNCHERS: dict[str, Callable[[str, Path, str, Path, str], Launch]] = {
 }
 
 
-def login_shell(environ: dict[str, str] | None = None) -> str:
+def login_shell(
+    environ: dict[str, str] | None = None, runs: Callable[[str], bool] = lambda path: True
+) -> str:
     """The shell a notebook's terminals start: the server's ``$SHELL`` when it is one a person
-    can log in with, else bash, else sh.
+    can log in with and the notebook ``runs`` (the sandbox may hide it: one under the
+    server's home), else bash, else sh.
 
     Terminals (Jupyter's terminado, VS Code's node-pty) take ``$SHELL``, and without it the
     user's shell in ``/etc/passwd``: a service user's ``nologin``, or ``nobody``'s in the
     sandbox, which exits at once.
     """
     configured = (environ if environ is not None else os.environ).get("SHELL", "")
-    if (
-        configured
-        and Path(configured).name not in {"nologin", "false", "true"}
-        and os.access(configured, os.X_OK)
-    ):
-        return configured
+    found = shutil.which(configured) if configured else None  # a bare name, on PATH
+    if found and Path(found).name not in {"nologin", "false", "true"} and runs(found):
+        return found
     return next((s for s in ("/bin/bash", "/usr/bin/bash") if os.access(s, os.X_OK)), "/bin/sh")

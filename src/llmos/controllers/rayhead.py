@@ -169,7 +169,7 @@ class JobsWarmUp:
             self._tasks.discard(task)
             if self._started.get(key) != pid:
                 return  # forgotten, or another head process since
-            if task.cancelled() or not task.result():
+            if task.cancelled() or task.exception() is not None or not task.result():
                 del self._started[key]  # tried again on the next reconcile
                 return
             self._done[key] = pid

@@ -132,7 +132,7 @@ class Sandbox:
         if user is None:
             return None
         path = path.absolute()
-        private = [Path("/tmp"), *_existing([*map(Path, _HIDDEN_DIRS), Path.home(), self.data_dir])]
+        private = self._private()
         for folder in reversed(path.parents):
             if any(folder.is_relative_to(h) for h in private):
                 break  # from here down the sandbox makes the folders, open to all
@@ -146,6 +146,19 @@ class Sandbox:
             if not _may(item, user, 0o5 if item.is_dir() else 0o4):
                 return item
         return None
+
+    def _private(self) -> list[Path]:
+        """Folders the sandbox hides, or makes its own (``/tmp``): what is in them is not shown."""
+        return [Path("/tmp"), *_existing([*map(Path, _HIDDEN_DIRS), Path.home(), self.data_dir])]
+
+    def shows(self, program: Path) -> bool:
+        """Whether a workload in the sandbox can run ``program``: it lies outside what the
+        sandbox hides (the server's home, its data, ``/tmp``...) and its user may execute it."""
+        program = program.absolute()
+        if any(program.is_relative_to(folder) for folder in self._private()):
+            return False
+        user = workload_user()
+        return user is None or _may(program, user, 0o1)
 
     def wrap(self, argv: Sequence[str], confinement: Confinement) -> tuple[str, ...]:
         """``argv`` run inside the sandbox: the ``bwrap`` command line.
