@@ -143,7 +143,7 @@ class Cgroup:
 
 
 class CgroupTree:
-    """Where replicas' cgroups go (``<the server's cgroup>/llmos``), found once at start."""
+    """Where replicas' cgroups go (``<the server's cgroup>/<name>``), found once at start."""
 
     def __init__(self, v2: bool, parents: dict[str, Path]) -> None:
         self.v2 = v2
@@ -238,7 +238,8 @@ class CgroupTree:
         return killed
 
     def close(self) -> None:
-        """Remove the replicas' cgroups that are empty, and the tree's own folder if it is."""
+        """Sweep (kill what is left in replicas' cgroups, remove them), then remove the tree's
+        own folder if it is empty."""
         self.sweep()
         for parent in set(self.parents.values()):
             with contextlib.suppress(OSError):

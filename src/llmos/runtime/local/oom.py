@@ -60,6 +60,7 @@ class OOMWatch:
         read: Callable[[Path], int | None] = _counter,
     ) -> None:
         self._read = read
+        self._own = group is not None  # a cgroup only this process and its children use
         if group is not None:
             own = [group / name for name in ("memory.events", "memory.oom_control")]
             self._group = [path for path in own if path.is_file()]
@@ -82,8 +83,8 @@ class OOMWatch:
         """True if a counter rose since the start, False if none did, None if none is readable."""
         return self._rose([*self._group, _VMSTAT])
 
-    def killed_inside(self, own_group: bool) -> bool:
-        """Whether the OOM killer struck in the process's own cgroup (``own_group``: one only
-        it and its children use, so a kill counted there was one of theirs), whatever the
-        process's exit then was: it may have lost a child to it, and exited 1."""
-        return own_group and bool(self._rose(self._group))
+    def killed_inside(self) -> bool:
+        """Whether the OOM killer struck in the process's own cgroup (given as ``group``: a
+        kill counted there was one of its processes'), whatever its exit then was: it may
+        have lost a child to it, and exited 1."""
+        return self._own and bool(self._rose(self._group))

@@ -174,7 +174,7 @@ class Supervisor:
         argv, env = render_command(spec, port), render_env(spec, port, os.environ)
         self._attempts += 1
         try:
-            joined = self._limited()
+            joined = self._join_cgroup()
             # Counted from before its start: one killed at once (a limit below what it needs
             # to start) is an OOM kill too.
             self._oom = OOMWatch(group=self._cgroup.memory) if self._cgroup else None
@@ -216,14 +216,14 @@ class Supervisor:
                         if evidence
                         else ", not by LLMOS: most likely the kernel's OOM killer"
                     )
-            elif self._oom is not None and self._oom.killed_inside(self._cgroup is not None):
+            elif self._oom is not None and self._oom.killed_inside():
                 why = "OOMKilled"
                 reason += (
                     " after the kernel's OOM killer killed one of its processes (out of memory)"
                 )
         self._after_exit(code, f"{argv[0]!r} {reason}", why)
 
-    def _limited(self) -> tuple[Path, ...]:
+    def _join_cgroup(self) -> tuple[Path, ...]:
         """The ``cgroup.procs`` files the process joins: its cgroup (with its limits, if any),
         where there are cgroups."""
         tree = self._cgroups
