@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -176,3 +177,13 @@ def run(tmp_path: Path, body: Callable[[LocalRuntime], Awaitable[T]], timing: Ti
             await runtime.stop()
 
     return drive(main())
+
+
+async def printed(runtime: LocalRuntime, key: str, wanted: str | Callable[[str], bool]) -> str:
+    """Follow the replica ``key``'s log until it prints ``wanted`` (a line, or a test of one);
+    that line."""
+    async with contextlib.aclosing(runtime.logs(key, follow=True)) as lines:
+        async for line in lines:
+            if line == wanted if isinstance(wanted, str) else wanted(line):
+                return line
+    raise AssertionError(f"{key} ended without printing {wanted!r}")

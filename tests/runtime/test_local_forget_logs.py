@@ -4,7 +4,6 @@ running replica's; a new replica of the same key then starts with an empty log."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from llmos.runtime.local import LocalRuntime, LocalRuntimeError
 from llmos.runtime.local.logfiles import delete_logs
 from llmos.runtime.local.logs import log_file_name
 
-from .helpers import run, script_spec, until
+from .helpers import printed, run, script_spec, until
 
 DEMO = "modelservices/default/demo/"
 
@@ -99,15 +98,6 @@ def test_a_shortened_name_is_deleted_only_when_it_can_tell(tmp_path: Path) -> No
 SAY = "print({word!r}, flush=True); import time; time.sleep(600)"
 
 
-async def said(runtime: LocalRuntime, key: str, word: str) -> None:
-    """Wait until the replica ``key`` has printed ``word`` (following its log)."""
-    async with contextlib.aclosing(runtime.logs(key, follow=True)) as lines:
-        async for line in lines:
-            if line == word:
-                return
-    raise AssertionError(f"{key} ended without printing {word!r}")
-
-
 async def all_lines(runtime: LocalRuntime, key: str) -> list[str]:
     return [line async for line in runtime.logs(key)]
 
@@ -119,12 +109,12 @@ def test_a_deleted_owner_made_again_starts_with_only_its_own_logs(tmp_path: Path
 
     async def body(runtime: LocalRuntime) -> None:
         await runtime.ensure(script_spec(key, SAY.format(word="first-run")))
-        await asyncio.wait_for(said(runtime, key, "first-run"), 20)
+        await asyncio.wait_for(printed(runtime, key, "first-run"), 20)
         # remove() is a scale-down or a stop: the log stays, and the same key writes on.
         await runtime.remove(key)
         assert await all_lines(runtime, key) == ["first-run"]
         await runtime.ensure(script_spec(key, SAY.format(word="scaled-up-again")))
-        await asyncio.wait_for(said(runtime, key, "scaled-up-again"), 20)
+        await asyncio.wait_for(printed(runtime, key, "scaled-up-again"), 20)
         assert await all_lines(runtime, key) == ["first-run", "scaled-up-again"]
         await runtime.remove(key)
         plant(log_dir, DEMO + "1", 1)  # a replica scaled away earlier, rotated once
@@ -136,7 +126,7 @@ def test_a_deleted_owner_made_again_starts_with_only_its_own_logs(tmp_path: Path
         assert raised.value.reason == "NotFound"
 
         await runtime.ensure(script_spec(key, SAY.format(word="made-again")))
-        await asyncio.wait_for(said(runtime, key, "made-again"), 20)
+        await asyncio.wait_for(printed(runtime, key, "made-again"), 20)
         assert await all_lines(runtime, key) == ["made-again"]
 
     run(tmp_path, body)
@@ -150,7 +140,7 @@ def test_a_running_replica_keeps_its_logs_and_its_follower_ends_cleanly(tmp_path
     async def body(runtime: LocalRuntime) -> None:
         for key, word in ((running, "hello 0"), (stopped, "hello 1"), (long_key, "hello y")):
             await runtime.ensure(script_spec(key, SAY.format(word=word)))
-            await asyncio.wait_for(said(runtime, key, word), 20)
+            await asyncio.wait_for(printed(runtime, key, word), 20)
         await runtime.remove(stopped)
         await runtime.remove(long_key)
         lines: list[str] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
 import signal
@@ -20,7 +19,7 @@ from llmos.runtime.base import Limits, Phase, ReplicaSpec, ReplicaStatus, Termin
 from llmos.runtime.local import LocalRuntime, cgroups
 from llmos.runtime.local.cgroups import CgroupTree, cgroup_dirs
 
-from .helpers import gone, run, script_spec, status_where, until
+from .helpers import gone, printed, run, script_spec, status_where, until
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")
 
@@ -65,21 +64,14 @@ def folders(pid: int) -> dict[str, Path]:
     return found
 
 
-async def _child_pid(runtime: LocalRuntime) -> int:
-    async with contextlib.aclosing(runtime.logs(KEY, follow=True)) as lines:
-        async for line in lines:
-            if line.startswith("child "):
-                return int(line.split()[1])
-    raise AssertionError("the replica's log ended before it named its child")
-
-
 def test_a_replica_and_all_it_starts_run_in_its_cgroup_and_go_with_it(tmp_path: Path) -> None:
     spec = script_spec(KEY, PARENT, limits=Limits(memory=256 * MiB, cpus=0.5))
 
     async def body(runtime: LocalRuntime) -> tuple[int, int, dict[str, Path]]:
         started = await runtime.ensure(spec)
         assert started.pid is not None and runtime.limits_problem is None
-        child = await asyncio.wait_for(_child_pid(runtime), 20)
+        line = await asyncio.wait_for(printed(runtime, KEY, lambda x: x.startswith("child ")), 20)
+        child = int(line.split()[1])
         found = folders(started.pid)
         assert folders(child) == found  # another session, the same cgroup
         await runtime.remove(KEY)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import pwd
@@ -17,7 +16,7 @@ from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.runtime.local import LocalRuntime
 from llmos.runtime.local.sandbox import Confinement, Sandbox, exit_code
 
-from .helpers import PY, script_spec
+from .helpers import PY, printed, script_spec
 from .helpers import run as run_runtime
 
 
@@ -98,14 +97,6 @@ def test_a_signal_death_inside_the_sandbox_reads_as_one(tmp_path: Path) -> None:
     assert exit_code(["python3"], 137) == 137 and exit_code(argv, 3) == 3
 
 
-async def _printed(runtime: LocalRuntime, key: str, line: str) -> None:
-    async with contextlib.aclosing(runtime.logs(key, follow=True)) as lines:
-        async for seen in lines:
-            if seen == line:
-                return
-    raise AssertionError(f"{key} ended without printing {line!r}")
-
-
 def test_a_users_loader_variables_reach_only_the_program_inside(tmp_path: Path) -> None:
     """A workload's env is its user's (spec.env): an LD_PRELOAD there would load their library
     into bwrap, which runs outside the sandbox with the server's rights. LD_DEBUG_OUTPUT shows
@@ -121,7 +112,7 @@ def test_a_users_loader_variables_reach_only_the_program_inside(tmp_path: Path) 
 
     async def body(runtime: LocalRuntime) -> None:
         await runtime.ensure(script_spec(key, "", command=argv, env=env))
-        await asyncio.wait_for(_printed(runtime, key, "inside: files"), 30)
+        await asyncio.wait_for(printed(runtime, key, "inside: files"), 30)
         await runtime.remove(key)
 
     run_runtime(tmp_path, body)
