@@ -211,7 +211,13 @@ class NotebookReconciler:
         launcher = LAUNCHERS[spec.get("type", "jupyter")]
         user = self.isolation.user()
         launch = launcher(base_path(namespace, name), cwd, self.secret(meta["uid"]), home, user)
-        env = {**launch.env, **workload_env(mounted, spec.get("env"))}
+        # Defaults the launcher's env and the spec's may replace: a terminal's shell, and in
+        # the sandbox, which hides the server's home, the notebook's own home (it persists)
+        # and its user (not the server's: nobody, in a root server's).
+        defaults = {"SHELL": login_shell(runs=self.isolation.shows)}
+        if self.isolation.active:
+            defaults.update(HOME=str(home), USER=user, LOGNAME=user)
+        env = {**defaults, **launch.env, **workload_env(mounted, spec.get("env"))}
         writable, readable = by_access(mounted)
         launch = dataclasses.replace(
             launch, env=env, readable=(*launch.readable, *readable), writable=(home, *writable)
@@ -226,17 +232,9 @@ class NotebookReconciler:
         await self.placer.release(("Notebook", namespace, name))
 
     def _replica(self, nb: dict[str, Any], launch: Launch, cwd: Path) -> ReplicaSpec:
-        meta = nb["metadata"]
-        # A terminal's shell: the spec's env may name another.
-        env = {"SHELL": login_shell(runs=self.isolation.shows), **launch.env}
+        meta, env = nb["metadata"], launch.env
         gpus = bool(env.get("CUDA_VISIBLE_DEVICES"))
         confinement = Confinement(launch.writable, launch.readable, gpus=gpus, cwd=cwd)
-        if self.isolation.active:
-            # The server's home is hidden in the sandbox: the notebook's own persists. Its user
-            # may not be the server's (nobody, in a root server's).
-            user = self.isolation.user()
-            home = str(self.home(meta["namespace"], meta["name"]))
-            env = {"HOME": home, "USER": user, "LOGNAME": user, **env}
         return ReplicaSpec(
             key=replica_key(meta["namespace"], meta["name"]),
             command=self.isolation.command(launch.command, confinement),
