@@ -63,10 +63,12 @@ async def check_namespace(store: ResourceStore, namespace: str) -> None:
 
 def _setting_problem(name: str, value: str) -> str | None:
     if name in ("auth-user-session-ttl-minutes", "password-min-length"):
-        if not value.isdigit() or int(value) < 1:
+        if not (value.isascii() and value.isdigit()) or int(value) < 1:
             return f"setting {name} must be a positive whole number, not {value!r}"
-        if name == "password-min-length" and int(value) < 8:
-            return "setting password-min-length must be at least 8"
+        if name == "password-min-length" and not 8 <= int(value) <= 128:
+            return "setting password-min-length must be from 8 to 128"
+        if name == "auth-user-session-ttl-minutes" and int(value) > 366 * 24 * 60:
+            return "setting auth-user-session-ttl-minutes must be at most 527040 (a year)"
     if name in ("server-url", "huggingface-endpoint", "modelscope-endpoint") and value:
         url = urlparse(value)
         if url.scheme not in ("http", "https") or not url.netloc:

@@ -23,10 +23,16 @@ from llmos.api.state import app_state
 from llmos.auth.credentials import SESSION_COOKIE
 from llmos.auth.errors import forbidden, unauthorized
 from llmos.auth.rbac import Principal
+from llmos.resources.management import (
+    MAX_REQUESTS_PER_MINUTE,
+    MAX_TOKENS_PER_MINUTE,
+    check_scopes,
+)
 
 public = APIRouter(prefix="/v1-public", tags=["auth"])
 private = APIRouter(prefix="/v1-auth", tags=["auth"])
 TOKENS = "tokens.management.llmos.ai"
+MAX_KEY_TTL_MINUTES = 100 * 366 * 24 * 60  # a century: longer is "never", leave ttlMinutes out
 USERS = "users.management.llmos.ai"
 SETTINGS = "settings.management.llmos.ai"
 
@@ -75,10 +81,18 @@ class PasswordRequest(Body):
 
 class APIKeyRequest(Body):
     description: str = Field(default="", max_length=1024)
-    ttlMinutes: int | None = Field(default=None, ge=1, description="Expiry; none means never.")
-    scopes: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
-    requestsPerMinute: int | None = Field(default=None, ge=1, description="Gateway rate limit.")
-    tokensPerMinute: int | None = Field(default=None, ge=1, description="Gateway token limit.")
+    ttlMinutes: int | None = Field(
+        default=None, ge=1, le=MAX_KEY_TTL_MINUTES, description="Expiry; none means never."
+    )
+    scopes: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=1000)
+    requestsPerMinute: int | None = Field(
+        default=None, ge=1, le=MAX_REQUESTS_PER_MINUTE, description="Gateway rate limit."
+    )
+    tokensPerMinute: int | None = Field(
+        default=None, ge=1, le=MAX_TOKENS_PER_MINUTE, description="Gateway token limit."
+    )
+
+    _scopes = field_validator("scopes")(classmethod(lambda cls, v: check_scopes(v)))
 
 
 class APIKeyCreated(BaseModel):

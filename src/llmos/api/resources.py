@@ -34,7 +34,7 @@ def _int_param(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value in (None, ""):
         return None
-    if not value.lstrip("-").isdigit() or int(value) < 0:
+    if not (value.isascii() and value.isdigit()):  # "³".isdigit(), but int("³") fails
         raise LLMOSError(
             f"query parameter {name}={value!r} must be a whole number of 0 or more",
             Reason.BAD_REQUEST,

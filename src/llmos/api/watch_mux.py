@@ -47,7 +47,7 @@ async def watch_many(request: Request, who: Principal = Depends(principal)) -> S
     versions = request.query_params.getlist("rv")
     if not paths or len(paths) > MAX_PATHS:
         raise LLMOSError(f"give 1 to {MAX_PATHS} path parameters", Reason.BAD_REQUEST)
-    if len(versions) != len(paths) or not all(v.isdigit() for v in versions):
+    if len(versions) != len(paths) or not all(v.isascii() and v.isdigit() for v in versions):
         raise LLMOSError(
             "give one rv (a resourceVersion, a whole number) per path, in the same order",
             Reason.BAD_REQUEST,

@@ -31,16 +31,16 @@ async def _body_object(request: Request, t: Target) -> dict[str, Any]:
             f"the body must be a {t.info.kind} object (a mapping), not {type(obj).__name__}",
             Reason.BAD_REQUEST,
         )
+    if not isinstance(obj.get("metadata", {}), dict):
+        raise LLMOSError(
+            "metadata must be a mapping", Reason.INVALID, causes=[Cause("metadata", "")]
+        )
     return obj
 
 
 def _place(t: Target, obj: dict[str, Any]) -> None:
     """Make the body's namespace and name agree with the URL, or refuse."""
-    meta = obj.setdefault("metadata", {})
-    if not isinstance(meta, dict):
-        raise LLMOSError(
-            "metadata must be a mapping", Reason.INVALID, causes=[Cause("metadata", "")]
-        )
+    meta = obj.setdefault("metadata", {})  # a mapping: _body_object saw to it
     if t.info.namespaced:
         sent = meta.get("namespace")
         if sent and sent != t.namespace:

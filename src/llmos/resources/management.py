@@ -107,6 +107,27 @@ class RoleTemplateBinding(Resource):
     status: Status = Field(default_factory=Status)
 
 
+# Gateway rate limits past these are typos, not limits.
+MAX_REQUESTS_PER_MINUTE = 10**9
+MAX_TOKENS_PER_MINUTE = 10**12
+
+
+def check_scopes(scopes: list[str]) -> list[str]:
+    """Each scope is ``*`` or a model's served name (``name`` or ``namespace/name``)."""
+    for scope in scopes:
+        if (
+            not scope
+            or len(scope) > 253
+            or not scope.isprintable()
+            or any(c.isspace() for c in scope)
+        ):
+            raise ValueError(
+                f"scope {scope!r} is not a model name: give '*' or served model names "
+                "such as 'smollm2' or 'team-a/smollm2' (no spaces)"
+            )
+    return scopes
+
+
 class TokenSpec(Strict):
     userName: str = Field(min_length=1)
     type: Literal["session", "apikey"] = "apikey"
@@ -115,8 +136,10 @@ class TokenSpec(Strict):
     # Model names this key may use through the gateway; ["*"] means every model.
     scopes: list[str] = Field(default_factory=lambda: ["*"])
     # Gateway rate limits for this key; None means unlimited.
-    requestsPerMinute: int | None = Field(default=None, ge=1)
-    tokensPerMinute: int | None = Field(default=None, ge=1)
+    requestsPerMinute: int | None = Field(default=None, ge=1, le=MAX_REQUESTS_PER_MINUTE)
+    tokensPerMinute: int | None = Field(default=None, ge=1, le=MAX_TOKENS_PER_MINUTE)
+
+    _scopes = field_validator("scopes")(classmethod(lambda cls, v: check_scopes(v)))
 
 
 class TokenStatus(Status):

@@ -141,7 +141,7 @@ class NotebookSpec(Strict):
     volumes: list[VolumeMount] = Field(default_factory=list)
     env: list[EnvVar] = Field(default_factory=list)
     # Stop after this long without use (fractions allowed); the next visit starts it again.
-    idleTimeoutMinutes: float | None = Field(default=None, gt=0)
+    idleTimeoutMinutes: float | None = Field(default=None, gt=0, le=366 * 24 * 60)
     stopped: bool = False
 
 
@@ -197,7 +197,7 @@ class MLClusterSpec(Strict):
     rayVersion: str | None = None
     head: RayHeadSpec = Field(default_factory=RayHeadSpec)
     workerGroups: list[RayWorkerGroup] = Field(default_factory=list)
-    idleTimeoutSeconds: int | None = Field(default=None, ge=1)
+    idleTimeoutSeconds: int | None = Field(default=None, ge=1, le=366 * 24 * 3600)
     volumes: list[VolumeMount] = Field(default_factory=list)
 
     @field_validator("workerGroups")

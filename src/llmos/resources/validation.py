@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,6 +32,31 @@ def causes_from(error: ValidationError) -> list[Cause]:
     return causes
 
 
+# The store keeps whole numbers as 64-bit integers (SQLite, orjson, Kubernetes' int64).
+_INT_RANGE = range(-(2**63), 2**63)
+
+
+def _number_problems(value: Any, path: str = "") -> list[Cause]:
+    """A cause for each number that cannot be stored: past 64 bits, infinite or NaN."""
+    problems: list[Cause] = []
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(item))
+        elif isinstance(item, bool):
+            continue
+        elif isinstance(item, int) and item not in _INT_RANGE:
+            problems.append(
+                Cause(where, f"{where}: {item} is too large (whole numbers fit in 64 bits)")
+            )
+        elif isinstance(item, float) and not math.isfinite(item):
+            problems.append(Cause(where, f"{where}: {item} is not a finite number"))
+    return sorted(problems, key=lambda c: c.field)
+
+
 def validate_object(info: KindInfo, body: Any) -> dict[str, Any]:
     """Validate ``body`` as ``info``'s kind and return it with defaults filled in."""
     if not isinstance(body, dict):
@@ -41,7 +67,7 @@ def validate_object(info: KindInfo, body: Any) -> dict[str, Any]:
         )
     body.setdefault("apiVersion", info.api_version)
     body.setdefault("kind", info.kind)
-    problems: list[Cause] = []
+    problems: list[Cause] = _number_problems(body)
     if body.get("apiVersion") != info.api_version:
         problems.append(
             Cause(
