@@ -228,19 +228,30 @@ def _leaks_nothing(body: dict[str, object]) -> None:
     assert not _PATH.search(text), text
 
 
-def test_an_engine_failure_reaches_the_client_without_its_traceback(
+def test_embeddings_from_a_chat_model_are_a_client_error(
     model_server: RunningServer, gw_admin: httpx.Client
 ) -> None:
     client = openai_client(model_server, new_key(gw_admin))
-    # The bundled chat model was not started for embeddings: llama.cpp answers a 500.
-    with pytest.raises(openai.InternalServerError) as failed:
+    # The bundled chat model was not started for embeddings (llama.cpp itself would answer
+    # a 500, which the openai client retries): the gateway says so, once.
+    with pytest.raises(openai.BadRequestError) as refused:
         client.embeddings.create(model="smollm2", input="hello")
-    assert failed.value.status_code == 500
-    body = failed.value.response.json()
-    assert set(body["error"]) == {"message", "type", "param", "code"}
-    assert body["error"]["message"].startswith("the model server failed on this request")
-    assert "embedding=True" in body["error"]["message"], "the engine's own message is kept"
-    _leaks_nothing(body)
+    error = refused.value.response.json()["error"]
+    assert error["message"] == (
+        "model 'smollm2' does not serve /v1/embeddings: it runs on llama.cpp without "
+        "embeddings: serve an embedding model with engineArgs ['--embedding', 'true']"
+    )
+    assert (error["type"], error["code"], error["param"]) == (
+        "invalid_request_error",
+        "unsupported_endpoint",
+        "model",
+    )
+    assert "embedding=True" not in model_server.log(), "nothing reached the engine"
+
+
+def test_an_engine_failure_reaches_the_client_without_its_traceback(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
     # A role llama.cpp does not know: its 500 names the file and line of its server.
     with model_server.client(new_key(gw_admin)) as raw:
         response = raw.post(
@@ -262,6 +273,10 @@ def test_auth_and_size_errors(model_server: RunningServer) -> None:
         assert response.json()["error"]["type"] == "authentication_error"
         bad_key = anonymous.get("/v1/models", headers={"Authorization": "Bearer nope.nope"})
         assert bad_key.status_code == 401
+        assert bad_key.json()["error"]["message"] == (
+            "unknown or revoked token: send an LLMOS API key (`llmos apikeys create`, or the "
+            "dashboard's Account page) as 'Authorization: Bearer KEY'"
+        )
     with model_server.admin_client() as admin:
         huge = b'{"model": "smollm2", "prompt": "' + b"x" * (17 * 1024 * 1024) + b'"}'
         response = admin.post(

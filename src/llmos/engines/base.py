@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -112,6 +113,12 @@ class Engine:
                 "set spec.resources.gpu, or use engine llama-cpp or transformers on CPU",
                 Reason.INVALID,
             )
+
+    @classmethod
+    def refuses(cls, api: str, engine_args: Sequence[str]) -> str | None:
+        """Why a replica started with ``engine_args`` cannot answer ``api``
+        (``/v1/chat/completions``, ``/v1/completions`` or ``/v1/embeddings``), or None."""
+        return None
 
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         """The argv that serves ``ctx.model`` on 127.0.0.1 at the literal port ``{port}``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import ClassVar
 
 from llmos.engines.base import Engine, EngineContext, ModelFormat, Probe
@@ -20,6 +21,15 @@ class LlamaCppEngine(Engine):
     health: ClassVar[Probe] = Probe("/docs", startup_timeout_seconds=300)
     # Its settings are pydantic-settings: API_KEY in the environment is --api_key.
     key_env: ClassVar[str] = "API_KEY"
+
+    @classmethod
+    def refuses(cls, api: str, engine_args: Sequence[str]) -> str | None:
+        if api == "/v1/embeddings" and not _switched_on(engine_args, "--embedding"):
+            return (
+                "it runs on llama.cpp without embeddings: serve an embedding model with "
+                "engineArgs ['--embedding', 'true']"
+            )
+        return None
 
     def command(self, ctx: EngineContext) -> tuple[str, ...]:
         args = [
@@ -48,3 +58,14 @@ class LlamaCppEngine(Engine):
             layers = -1 if ctx.gpu_layers is None else ctx.gpu_layers
             args += ["--n_gpu_layers", str(layers) if ctx.gpus else "0"]
         return (*args, *ctx.engine_args)
+
+
+def _switched_on(args: Sequence[str], flag: str) -> bool:
+    """Whether ``args`` turn on a llama-cpp-python boolean flag (``--flag true`` or ``--flag=1``)."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == flag:
+            value = args[i + 1] if i + 1 < len(args) else ""
+        elif arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+    return value is not None and value.lower().strip() in ("1", "on", "t", "true", "y", "yes")

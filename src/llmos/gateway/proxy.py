@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.auth.credentials import credential
+from llmos.auth.errors import AuthError
 from llmos.auth.rbac import Principal
 from llmos.auth.service import AuthService
 from llmos.gateway.errors import GatewayError
@@ -69,7 +70,13 @@ class Gateway:
             who = await self.auth.authenticate(credential(scope["headers"], scope["method"]))
         except LLMOSError as exc:
             status = 403 if exc.reason == Reason.FORBIDDEN else 401
-            raise GatewayError(status, str(exc), code="invalid_api_key") from exc
+            message = str(exc)
+            if isinstance(exc, AuthError) and exc.problem:  # advice for API clients instead
+                message = (
+                    f"{exc.problem}: send an LLMOS API key (`llmos apikeys create`, or the "
+                    "dashboard's Account page) as 'Authorization: Bearer KEY'"
+                )
+            raise GatewayError(status, message, code="invalid_api_key") from exc
         if who.must_change_password:
             raise GatewayError(403, f"user {who.user!r} must set a new password first")
         return who
@@ -109,6 +116,14 @@ class Gateway:
                     param="model",
                 )
             check(path, request)
+            refusal = route.refuses(path)
+            if refusal:
+                raise GatewayError(
+                    400,
+                    f"model {route.served_name!r} does not serve {path}: {refusal}",
+                    code="unsupported_endpoint",
+                    param="model",
+                )
             if not route.endpoints:
                 raise GatewayError(
                     503,

@@ -17,6 +17,7 @@ from llmos.auth.rbac import Authorizer, Principal
 from llmos.auth.rbac import Request as AuthzRequest
 from llmos.controllers.informer import Informer
 from llmos.engines.keys import EngineKeys
+from llmos.engines.registry import ENGINES
 from llmos.gateway.errors import GatewayError
 
 GROUP = "ml.llmos.ai"
@@ -37,10 +38,18 @@ class Route:
     served_name: str
     created: int
     endpoints: list[Endpoint] = field(default_factory=list)
+    # The engine the replicas run (status.engine) and its spec.engineArgs.
+    engine: str | None = None
+    engine_args: tuple[str, ...] = ()
 
     @property
     def qualified(self) -> str:
         return f"{self.namespace}/{self.served_name}"
+
+    def refuses(self, api: str) -> str | None:
+        """Why this model's engine cannot answer ``api``, or None (unknown engines may try)."""
+        engine = ENGINES.get(self.engine or "")
+        return engine.refuses(api, self.engine_args) if engine else None
 
     def pick(self) -> Endpoint:
         return min(self.endpoints, key=lambda e: e.outstanding)
@@ -77,6 +86,8 @@ class RoutingTable:
             meta["name"],
             str(spec.get("servedModelName") or meta["name"]),
             int(meta.get("resourceVersion") or 0),
+            engine=status.get("engine"),
+            engine_args=tuple(spec.get("engineArgs") or ()),
         )
         key = self.keys.for_service(ms) if self.keys else None
         authorization = f"Bearer {key}".encode() if key else b""
