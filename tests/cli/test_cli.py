@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -161,7 +162,9 @@ def test_apply_get_describe_delete(logged_in: CLI, tmp_path: Path) -> None:
 
     table = cli("get", "ms", "-A").stdout.splitlines()
     assert table[0].split()[:3] == ["NAMESPACE", "NAME", "MODEL"]
-    assert [ns, "chat", "bundled:smollm2", "auto", "0/2"] in [r.split()[:5] for r in table]
+    row = next(r.split() for r in table if r.startswith(f"{ns} "))
+    assert row[:3] == [ns, "chat", "bundled:smollm2"] and row[4] == "0/2"
+    assert row[3] in ("auto", "external")  # the endpoint's engine, once reconciled
     one = cli("get", "modelservice/chat", "-n", ns).stdout.splitlines()
     assert one[0].split()[:2] == ["NAME", "MODEL"] and one[1].split()[0] == "chat"
 
@@ -197,6 +200,13 @@ def test_edit_saves_a_change_and_cancels_an_unchanged_file(logged_in: CLI, tmp_p
     assert cancelled.code == 0, cancelled
     assert "Edit cancelled" in cancelled.stderr and cancelled.stdout == ""
     assert _replicas(logged_in, ns, "chat") == 5
+
+
+def test_get_nodes_shows_memory_for_people(logged_in: CLI) -> None:
+    table = logged_in("get", "nodes").stdout.splitlines()
+    assert table[0].split()[:4] == ["NAME", "STATUS", "CPU", "MEMORY"], table
+    memory = table[1].split()[3]
+    assert re.fullmatch(r"[0-9]+\.[0-9](Ti|Gi|Mi)", memory), table
 
 
 # -- users and API keys --------------------------------------------------------------------

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from llmos._lib.quantity import parse_quantity
 from llmos._lib.timefmt import parse_rfc3339
 
 
@@ -44,12 +45,38 @@ def age(timestamp: str | None) -> str:
     return f"{max(seconds, 0)}s"
 
 
+def size(quantity: str | int | None) -> str:
+    """Bytes for people: ``24684096Ki`` → ``23.5Gi``; what is no quantity, as it is."""
+    if quantity in (None, ""):
+        return ""
+    try:
+        count = float(parse_quantity(quantity))
+    except ValueError:
+        return str(quantity)
+    for suffix, unit in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if count >= unit:
+            return f"{count / unit:.1f}{suffix}"
+    return f"{count:.0f}"
+
+
 def _spec(obj: dict[str, Any]) -> dict[str, Any]:
     return obj.get("spec") or {}
 
 
 def _status(obj: dict[str, Any]) -> dict[str, Any]:
     return obj.get("status") or {}
+
+
+def _engine(obj: dict[str, Any]) -> str:
+    """The engine that runs (``status.engine``), marked when ``auto`` chose it:
+    ``llama-cpp (auto)``. An endpoint served elsewhere shows ``external``."""
+    asked = str(_spec(obj).get("engine") or "auto")
+    running = _status(obj).get("engine")
+    if not running:  # not started yet: what was asked
+        return asked
+    if asked == "auto" and running != "external":
+        return f"{running} (auto)"
+    return str(running)
 
 
 def _phase(obj: dict[str, Any]) -> str:
@@ -61,7 +88,7 @@ def _phase(obj: dict[str, Any]) -> str:
 KIND_COLUMNS: dict[str, list[Column]] = {
     "ModelService": [
         ("MODEL", lambda o: _spec(o).get("model", "")),
-        ("ENGINE", lambda o: _spec(o).get("engine", "")),
+        ("ENGINE", _engine),
         ("READY", lambda o: f"{_status(o).get('readyReplicas', 0)}/{_spec(o).get('replicas', 1)}"),
         ("STATUS", _phase),
     ],
@@ -87,14 +114,14 @@ KIND_COLUMNS: dict[str, list[Column]] = {
     "Node": [
         ("STATUS", _phase),
         ("CPU", lambda o: _status(o).get("capacity", {}).get("cpu", "")),
-        ("MEMORY", lambda o: _status(o).get("capacity", {}).get("memory", "")),
+        ("MEMORY", lambda o: size(_status(o).get("capacity", {}).get("memory"))),
         ("VERSION", lambda o: _status(o).get("nodeInfo", {}).get("llmosVersion", "")),
     ],
     "GPUDevice": [
         ("NODE", lambda o: _spec(o).get("nodeName", "")),
         ("INDEX", lambda o: str(_status(o).get("index", ""))),
         ("PRODUCT", lambda o: _status(o).get("product", "")),
-        ("MEMORY", lambda o: f"{int(_status(o).get('memoryTotalBytes') or 0) / 2**30:.1f}Gi"),
+        ("MEMORY", lambda o: size(_status(o).get("memoryTotalBytes"))),
         ("HEALTH", lambda o: _status(o).get("health", "")),
         ("ALLOCATIONS", lambda o: str(len(_status(o).get("allocations") or []))),
     ],

@@ -1,0 +1,77 @@
+"""The tables ``llmos get`` prints, from objects as the server returns them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from llmos.cli import output
+
+
+def _ms(engine: str, running: str | None) -> dict[str, Any]:
+    status = {"phase": "Ready", "readyReplicas": 1} | ({"engine": running} if running else {})
+    return {
+        "metadata": {"name": "smollm2", "namespace": "llmos-public"},
+        "spec": {"model": "bundled:smollm2", "engine": engine, "replicas": 1},
+        "status": status,
+    }
+
+
+def _rows(capsys: pytest.CaptureFixture[str], items: list[dict[str, Any]], kind: str) -> list[str]:
+    output.print_objects(items, kind, "table")
+    return capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("engine", "running", "shown"),
+    [
+        ("auto", "llama-cpp", "llama-cpp (auto)"),  # what `llmos run` makes
+        ("vllm", "vllm", "vllm"),
+        ("auto", None, "auto"),  # not started yet
+        ("auto", "external", "external"),  # spec.endpoint: served elsewhere
+    ],
+)
+def test_the_engine_column_shows_the_engine_that_runs(
+    capsys: pytest.CaptureFixture[str], engine: str, running: str | None, shown: str
+) -> None:
+    header, row = _rows(capsys, [_ms(engine, running)], "ModelService")
+    assert header.split()[:3] == ["NAME", "MODEL", "ENGINE"]
+    assert row.startswith(f"smollm2  bundled:smollm2  {shown} ")
+
+
+def test_node_memory_is_shown_in_binary_units(capsys: pytest.CaptureFixture[str]) -> None:
+    node = {
+        "metadata": {"name": "gpu-1"},
+        "status": {"phase": "Ready", "capacity": {"cpu": "16", "memory": "24684096Ki"}},
+    }
+    header, row = _rows(capsys, [node], "Node")
+    assert header.split()[:4] == ["NAME", "STATUS", "CPU", "MEMORY"]
+    assert row.split()[:4] == ["gpu-1", "Ready", "16", "23.5Gi"]
+
+
+def test_gpu_memory_is_shown_in_binary_units(capsys: pytest.CaptureFixture[str]) -> None:
+    gpu = {
+        "metadata": {"name": "gpu-1-0"},
+        "spec": {"nodeName": "gpu-1"},
+        "status": {"index": 0, "product": "H200", "memoryTotalBytes": 150_754_820_096},
+    }
+    header, row = _rows(capsys, [gpu], "GPUDevice")
+    assert header.split()[:5] == ["NAME", "NODE", "INDEX", "PRODUCT", "MEMORY"]
+    assert row.split()[:5] == ["gpu-1-0", "gpu-1", "0", "H200", "140.4Gi"]
+
+
+@pytest.mark.parametrize(
+    ("quantity", "shown"),
+    [
+        ("24684096Ki", "23.5Gi"),
+        ("16Gi", "16.0Gi"),
+        ("512Mi", "512.0Mi"),
+        (2 * 2**40, "2.0Ti"),
+        ("1000", "1000"),
+        (None, ""),
+        ("lots", "lots"),  # not a quantity: shown as it is rather than hidden
+    ],
+)
+def test_size(quantity: str | int | None, shown: str) -> None:
+    assert output.size(quantity) == shown
