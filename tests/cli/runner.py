@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import select
+import struct
 import subprocess
 import sys
+import termios
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,15 @@ class Result:
     stderr: str
 
 
+def _environment(config_home: Path, env: dict[str, str] | None) -> dict[str, str]:
+    """The test's environment, minus anything that would change the CLI's behaviour
+    behind the test's back (LLMOS_*, EDITOR, VISUAL, COLUMNS, colour switches)."""
+    hidden = ("EDITOR", "VISUAL", "COLUMNS", "NO_COLOR", "FORCE_COLOR")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") and k not in hidden}
+    clean["XDG_CONFIG_HOME"] = str(config_home)
+    return {**clean, **(env or {})}
+
+
 def run_cli(
     config_home: Path,
     *args: str,
@@ -28,26 +43,62 @@ def run_cli(
     env: dict[str, str] | None = None,
     timeout: float = 60,
 ) -> Result:
-    """``llmos ARGS`` with stdin from a pipe, so the CLI sees no terminal and cannot prompt.
-
-    The environment is the test's, minus anything that would change the CLI's
-    behaviour behind the test's back (LLMOS_*, EDITOR, VISUAL, COLUMNS).
-    """
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("LLMOS_") and k not in ("EDITOR", "VISUAL", "COLUMNS")
-    }
-    clean["XDG_CONFIG_HOME"] = str(config_home)
+    """``llmos ARGS`` with stdin from a pipe, so the CLI sees no terminal and cannot prompt."""
     proc = subprocess.run(
         [sys.executable, "-m", "llmos", *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env={**clean, **(env or {})},
+        env=_environment(config_home, env),
         timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_in_terminal(
+    config_home: Path,
+    *args: str,
+    prompt: str,
+    answer: str,
+    columns: int = 80,
+    timeout: float = 60,
+) -> tuple[int, str]:
+    """``llmos ARGS`` on a colour terminal ``columns`` wide, typing ``answer`` at ``prompt``.
+
+    Returns the exit code and everything the terminal showed, escape codes included.
+    """
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmos", *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=_environment(config_home, {"TERM": "xterm-256color"}),
+    )
+    os.close(follower)
+    shown, answered = b"", False
+    deadline = time.monotonic() + timeout
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([leader], [], [], left)[0]:
+                continue
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the CLI exited and closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if not answered and prompt.encode() in shown:
+                os.write(leader, answer.encode() + b"\n")
+                answered = True
+        return proc.wait(max(deadline - time.monotonic(), 1)), shown.decode(errors="replace")
+    finally:
+        os.close(leader)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def assert_fails(result: Result, code: int, *fragments: str) -> str:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from server import ADMIN_PASSWORD, RunningServer
 
-from .runner import CLI, assert_fails
+from .runner import CLI, assert_fails, run_in_terminal
 
 # Every step is a new `llmos` process (about a second each), so this is the slow end.
 pytestmark = pytest.mark.slow
@@ -120,6 +120,39 @@ def test_login_without_a_terminal_refuses_to_trust_an_unknown_ca(
     assert_fails(result, 1, "no terminal", "--ca-cert", "--yes")
     assert _fingerprint(server.ca) in result.stderr
     assert not cli.credentials_path.exists() and not cli.ca_path.exists()
+
+
+def test_login_again_trusts_the_saved_ca_without_asking(
+    cli: CLI, server: RunningServer, fresh_server: RunningServer
+) -> None:
+    assert cli.login(server).code == 0
+    # No --ca-cert, no --yes and no terminal: the CA saved by the first login verifies it.
+    again = cli("login", server.url, "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+    assert again.code == 0, again
+    assert "fingerprint" not in again.stderr
+    assert cli("whoami").stdout == "admin (roles: admin)\n"
+
+    # Another server, another CA: the saved one does not verify it, so it is asked about.
+    other = cli(
+        "login", fresh_server.url, "--password-stdin", stdin=fresh_server.bootstrap_password()
+    )
+    assert_fails(other, 1, "no terminal", "--ca-cert", "--yes")
+    assert _fingerprint(fresh_server.ca) in other.stderr
+    assert cli.ca_path.read_text() == Path(server.ca).read_text()
+
+
+def test_the_trust_prompt_shows_the_fingerprint_plainly_on_one_line(
+    cli: CLI, server: RunningServer
+) -> None:
+    code, shown = run_in_terminal(
+        cli.config_home, "login", server.url, prompt="Trust it?", answer="n", columns=80
+    )
+    assert code == 1, shown
+    # Verbatim: no colour codes inside "SHA-256" or the fingerprint, no line break in it.
+    assert "the SHA-256 fingerprint:" in shown
+    assert f"  {_fingerprint(server.ca)}\r\n" in shown
+    assert "not trusted: nothing was saved" in shown
+    assert not cli.ca_path.exists()
 
 
 def test_logout_revokes_the_token_and_forgets_it(logged_in: CLI, server: RunningServer) -> None:

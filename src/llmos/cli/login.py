@@ -38,7 +38,10 @@ def _fetch_ca(url: str, yes: bool) -> str:
         fingerprint = _fingerprint(pem)
     except (httpx.HTTPError, ValueError) as exc:
         raise CLIError(f"cannot fetch the CA certificate from {url}: {exc}") from exc
-    err.print(f"The server's CA certificate has SHA-256 fingerprint\n  {fingerprint}")
+    # Plain text on a line of its own: no highlighting of "256" or of hex groups, no
+    # line break inside the fingerprint, so it reads and compares as one value.
+    err.print("The server's CA certificate has the SHA-256 fingerprint:", highlight=False)
+    err.print(f"  {fingerprint}", highlight=False, markup=False, soft_wrap=True)
     if not yes:
         if not sys.stdin.isatty():
             raise CLIError(
@@ -47,6 +50,27 @@ def _fetch_ca(url: str, yes: bool) -> str:
             )
         if not typer.confirm("Trust it?", default=False):
             raise CLIError("not trusted: nothing was saved")
+    return pem
+
+
+def _saved_ca(url: str) -> str | None:
+    """The CA an earlier login saved, if it verifies ``url``'s certificate; else None.
+
+    Logging in again to the same server (or to another one the same CA signed)
+    then asks nothing. A server with a new CA is asked about as a new one.
+    """
+    path = credentials.ca_path()
+    try:
+        pem = path.read_text()
+        context = ssl.create_default_context(cadata=pem)
+    except (OSError, ssl.SSLError, ValueError):
+        return None
+    import httpx
+
+    try:
+        httpx.get(f"{url}/v1-public/cacerts", verify=context, timeout=15)
+    except httpx.HTTPError:
+        return None
     return pem
 
 
@@ -109,7 +133,7 @@ def register(app: typer.Typer) -> None:
                 raise CLIError(f"--ca-cert {ca_cert}: no such file", code=2)
             ca_pem = ca_cert.read_text()
         elif not insecure_skip_tls_verify:
-            ca_pem = _fetch_ca(url, yes)
+            ca_pem = _saved_ca(url) or _fetch_ca(url, yes)
         verify = _verify(ca_pem, ca_cert)
         secret = _password(password, password_stdin, "Password")
         import httpx
