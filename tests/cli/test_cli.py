@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from cryptography import x509
@@ -235,11 +236,67 @@ def test_edit_saves_a_change_and_cancels_an_unchanged_file(logged_in: CLI, tmp_p
     assert _replicas(logged_in, ns, "chat") == 5
 
 
+def test_a_name_in_another_namespace_says_which(
+    logged_in: CLI, admin: httpx.Client, server: RunningServer, tmp_path: Path
+) -> None:
+    """As the bundled demo model: kubectl's default namespace, and a hint where it is."""
+    ms = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "ModelService",
+        "metadata": {"name": "public-demo"},
+        "spec": {"model": "bundled:smollm2", "endpoint": "http://127.0.0.1:9"},
+    }
+    public = "/apis/ml.llmos.ai/v1/namespaces/llmos-public/modelservices"
+    assert admin.post(public, json=ms).status_code == 201
+    try:
+        missing = "ModelService 'public-demo' not found in namespace 'default'"
+        hint = "it exists in namespace 'llmos-public': add -n llmos-public"
+        for args in (
+            ("get", "ms", "public-demo"),
+            ("describe", "ms", "public-demo"),
+            ("logs", "ms/public-demo"),
+            ("edit", "ms", "public-demo"),
+            ("delete", "ms", "public-demo"),
+        ):
+            assert_fails(logged_in(*args, env={"EDITOR": "true"}), 1, f"{missing}; {hint}")
+        # A user who may not read the default namespace at all is told the same.
+        password = "carol-password-123"
+        assert logged_in("users", "create", "carol", "--password", password).code == 0
+        carol = CLI(tmp_path / "carol")
+        assert carol.login(server, "-u", "carol", password=password).code == 0
+        assert_fails(carol("describe", "ms", "public-demo"), 1, "may not get", hint)
+        assert carol("describe", "ms", "public-demo", "-n", "llmos-public").code == 0
+
+        # A namespace given with -n is looked past alike; a name no namespace has is not.
+        elsewhere = logged_in("get", "ms", "public-demo", "-n", "cli-nowhere")
+        assert_fails(elsewhere, 1, "not found in namespace 'cli-nowhere'", hint)
+        nowhere = assert_fails(logged_in("get", "ms", "no-such-ms"), 1, "not found")
+        assert "exists in" not in nowhere
+
+        # Several namespaces hold it: all are named.
+        _manifest(tmp_path / "m.yaml", "cli-second", "public-demo", replicas=0)
+        assert logged_in("apply", "-f", str(tmp_path / "m.yaml")).code == 0
+        several = "it exists in namespaces 'cli-second', 'llmos-public': add -n with one of them"
+        assert_fails(logged_in("describe", "ms", "public-demo"), 1, several)
+    finally:
+        admin.delete(f"{public}/public-demo")
+        admin.delete("/apis/management.llmos.ai/v1/users/carol")
+
+
 def test_get_nodes_shows_memory_for_people(logged_in: CLI) -> None:
     table = logged_in("get", "nodes").stdout.splitlines()
     assert table[0].split()[:4] == ["NAME", "STATUS", "CPU", "MEMORY"], table
     memory = table[1].split()[3]
     assert re.fullmatch(r"[0-9]+\.[0-9](Ti|Gi|Mi)", memory), table
+
+
+# -- run, chat, logs -----------------------------------------------------------------------
+
+
+def test_chat_with_an_unknown_model_points_to_the_cli(logged_in: CLI) -> None:
+    result = logged_in("chat", "no-such-model", "-m", "Hi")
+    error = assert_fails(result, 1, "'no-such-model' does not exist", "`llmos get ms -A`")
+    assert "/v1/models" not in error
 
 
 # -- users and API keys --------------------------------------------------------------------

@@ -26,12 +26,23 @@ def tls_verify(ca_file: str | None, insecure: bool = False) -> bool | ssl.SSLCon
 
 
 class CLIError(Exception):
-    """An error to show the user as one plain line (plus field details)."""
+    """An error to show the user as one plain line (plus field details).
 
-    def __init__(self, message: str, details: list[str] | None = None, code: int = 1) -> None:
+    ``reason`` is the server's Status reason (``NotFound``, ``Forbidden``, …)
+    when the error came from one, so callers test it rather than the wording.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        details: list[str] | None = None,
+        code: int = 1,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.details = details or []
         self.code = code
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ def error_from(response: httpx.Response) -> CLIError:
         details = [
             c["message"] for c in causes if c.get("message") and c["message"] != body.get("message")
         ]
-        return CLIError(str(body.get("message")), details)
+        return CLIError(str(body.get("message")), details, reason=body.get("reason"))
     if isinstance(body, dict) and "error" in body:
         return CLIError(str(body["error"].get("message", body["error"])))
     return CLIError(f"HTTP {response.status_code}: {response.text[:300]}")

@@ -15,11 +15,13 @@ from typing import Annotated, Any
 
 import typer
 
-from llmos.cli.client import Client, CLIError, default_namespace
+from llmos.cli.client import Client, CLIError, KindRef, default_namespace
 from llmos.cli.common import friendly
+from llmos.cli.lookup import fetch
 
 ray_app = typer.Typer(name="ray", help="Ray jobs on MLClusters.", no_args_is_help=True)
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+MLCLUSTERS = KindRef("ml.llmos.ai", "v1", "MLCluster", "mlclusters", namespaced=True)
 
 
 def _client(cluster: str, namespace: str) -> Any:
@@ -33,9 +35,7 @@ def _client(cluster: str, namespace: str) -> Any:
     api = Client()  # not logged in: a plain error
     creds = api.creds
     # Ask LLMOS first: a missing cluster, no access or a head not ready, in its words.
-    cluster_obj = api.request(
-        "GET", f"/apis/ml.llmos.ai/v1/namespaces/{namespace}/mlclusters/{cluster}"
-    )
+    cluster_obj = fetch(api, MLCLUSTERS, namespace, cluster)
     status = cluster_obj.get("status") or {}
     head = [n for n in status.get("nodes") or [] if n.get("name") == "head"]
     if not head or head[0].get("phase") != "Ready":

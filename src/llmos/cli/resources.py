@@ -18,6 +18,7 @@ import yaml
 from llmos.cli import output
 from llmos.cli.client import Client, CLIError, KindRef, default_namespace
 from llmos.cli.common import OUTPUT_HELP, check_output, err, friendly
+from llmos.cli.lookup import fetch, naming
 
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace.")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help=OUTPUT_HELP)]
@@ -68,7 +69,7 @@ def _gone(client: Client, path: str, timeout: float) -> bool:
         try:
             client.request("GET", path)
         except CLIError as exc:
-            if "not found" in str(exc):
+            if exc.reason == "NotFound":
                 return True
             raise
         time.sleep(0.2)
@@ -98,7 +99,7 @@ def register(app: typer.Typer) -> None:
         params = {"labelSelector": selector} if selector else {}
         page: dict[str, Any] | None = None
         if wanted:
-            items = [client.request("GET", ref.path(ns, name)) for name in wanted]
+            items = [fetch(client, ref, ns, name) for name in wanted]
         else:
             page = client.request("GET", ref.path(ns), params=params)
             items = page["items"]
@@ -133,7 +134,7 @@ def register(app: typer.Typer) -> None:
             raise CLIError("describe needs a name, e.g. `llmos describe ms my-model`", code=2)
         ns = default_namespace(namespace) if ref.namespaced else None
         for name in wanted:
-            obj = client.request("GET", ref.path(ns, name))
+            obj = fetch(client, ref, ns, name)
             output.describe(obj, _events_for(client, obj))
 
     @app.command()
@@ -158,7 +159,7 @@ def register(app: typer.Typer) -> None:
             try:
                 current = client.request("GET", ref.path(ns, name))
             except CLIError as exc:
-                if "not found" not in str(exc):
+                if exc.reason != "NotFound":
                     raise
                 client.request("POST", ref.path(ns), json=doc)
                 typer.echo(f"{label} created")
@@ -206,7 +207,8 @@ def register(app: typer.Typer) -> None:
         else:
             raise CLIError("say what to delete: `llmos delete KIND NAME` or -f FILE", code=2)
         for ref, ns, name in targets:
-            obj = client.request("DELETE", ref.path(ns, name))
+            with naming(client, ref, ns, name):
+                obj = client.request("DELETE", ref.path(ns, name))
             pending = bool(obj["metadata"].get("finalizers"))
             if pending and wait:
                 pending = not _gone(client, ref.path(ns, name), timeout)
@@ -226,7 +228,7 @@ def register(app: typer.Typer) -> None:
         if len(wanted) != 1:
             raise CLIError("edit needs exactly one name", code=2)
         ns = default_namespace(namespace) if ref.namespaced else None
-        obj = client.request("GET", ref.path(ns, wanted[0]))
+        obj = fetch(client, ref, ns, wanted[0])
         obj.pop("status", None)
         original = yaml.safe_dump(obj, sort_keys=False)
         editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"

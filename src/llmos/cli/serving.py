@@ -12,10 +12,11 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from llmos.cli.client import Client, CLIError, default_namespace, error_from
+from llmos.cli.client import Client, CLIError, KindRef, default_namespace, error_from
 from llmos.cli.common import err, friendly
+from llmos.cli.lookup import naming
 
-ML = "/apis/ml.llmos.ai/v1"
+MODELSERVICES = KindRef("ml.llmos.ai", "v1", "ModelService", "modelservices", namespaced=True)
 
 
 class Registry(StrEnum):
@@ -33,17 +34,12 @@ def default_name(model: str) -> str:
     return name[:63].strip("-") or "model"
 
 
-def _path(namespace: str, name: str | None = None) -> str:
-    base = f"{ML}/namespaces/{namespace}/modelservices"
-    return f"{base}/{name}" if name else base
-
-
 def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     shown = ""
     with err.status(f"Waiting for {name} to be ready…") as spinner:
         while time.monotonic() < deadline:
-            ms: dict[str, Any] = client.request("GET", _path(namespace, name))
+            ms: dict[str, Any] = client.request("GET", MODELSERVICES.path(namespace, name))
             status = ms.get("status") or {}
             phase = status.get("phase") or "Pending"
             progress = status.get("downloadProgress") or {}
@@ -71,6 +67,23 @@ def _sse(response: Any) -> Iterator[dict[str, Any]]:
         yield orjson.loads(data)
 
 
+def _chat_error(response: Any, model: str) -> CLIError:
+    """The gateway's OpenAI-style error, in CLI terms where it points to HTTP routes."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return CLIError(f"HTTP {response.status_code}: {response.text[:300]}")
+    if error.get("code") == "model_not_found":
+        return CLIError(
+            f"the model {model!r} does not exist or you do not have access to it: "
+            "`llmos get ms -A` lists the model services you can see"
+        )
+    return CLIError(str(error.get("message") or f"HTTP {response.status_code}"))
+
+
 def _chat_once(
     client: Client,
     model: str,
@@ -87,8 +100,7 @@ def _chat_once(
     with client.http.stream("POST", "/v1/chat/completions", json=body) as response:
         if response.status_code >= 400:
             response.read()
-            error = response.json().get("error", {}) if response.content else {}
-            raise CLIError(str(error.get("message") or f"HTTP {response.status_code}"))
+            raise _chat_error(response, model)
         for chunk in _sse(response):
             for choice in chunk.get("choices") or []:
                 piece = (choice.get("delta") or {}).get("content")
@@ -160,7 +172,7 @@ def register(app: typer.Typer) -> None:
             "metadata": {"name": name},
             "spec": spec,
         }
-        client.request("POST", _path(ns), json=body)
+        client.request("POST", MODELSERVICES.path(ns), json=body)
         err.print(f"modelservice/{name} created in namespace {ns}")
         if wait and replicas:
             _wait_ready(client, ns, name, timeout)
@@ -169,7 +181,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def chat(
-        model: Annotated[str, typer.Argument(help="The model name (see GET /v1/models).")],
+        model: Annotated[str, typer.Argument(help="The model name (see `llmos get ms -A`).")],
         message: Annotated[
             str | None, typer.Option("--message", "-m", help="Ask once and exit.")
         ] = None,
@@ -217,8 +229,12 @@ def register(app: typer.Typer) -> None:
         params: dict[str, str] = {"replica": str(replica), "follow": str(follow).lower()}
         if tail is not None:
             params["tailLines"] = str(tail)
-        path = _path(default_namespace(namespace), name) + "/logs"
-        with client.http.stream("GET", path, params=params) as response:
+        ns = default_namespace(namespace)
+        path = MODELSERVICES.path(ns, name) + "/logs"
+        with (
+            naming(client, MODELSERVICES, ns, name),
+            client.http.stream("GET", path, params=params) as response,
+        ):
             if response.status_code >= 400:
                 response.read()
                 raise error_from(response)
