@@ -16,10 +16,18 @@ export class ApiError extends Error {
     this.causes = (body && body.details && body.details.causes) || [];
   }
 
-  // The message for one field ("spec.replicas"), or for anything below it.
+  // The message for one field ("spec.replicas"), or for anything below it, for under that
+  // field: without the "spec.replicas: " the server puts in front.
   fieldError(field) {
     const hit = this.causes.find((c) => c.field === field || c.field.startsWith(field + "."));
-    return hit ? hit.message || this.message : null;
+    if (!hit) return null;
+    const text = hit.message || this.message;
+    return text.startsWith(`${hit.field}: `) ? text.slice(hit.field.length + 2) : text;
+  }
+
+  // An error the page itself finds (two passwords that differ), shown like the server's.
+  static local(message, field) {
+    return new ApiError(0, { message, details: { causes: field ? [{ field, message }] : [] } });
   }
 
   static async from(response) {
@@ -85,6 +93,14 @@ export function path(plural, namespace, name) {
   p += `/${plural}`;
   if (name) p += `/${encodeURIComponent(name)}`;
   return p;
+}
+
+// One cause of an error as a line that names its field once: [field or null, text].
+export function causeLine(cause, error) {
+  const text = cause.message || error.message;
+  if (!cause.field) return [null, text];
+  if (text.startsWith(`${cause.field}: `)) return [cause.field, text.slice(cause.field.length + 2)];
+  return text.includes(cause.field) ? [null, text] : [cause.field, text];
 }
 
 export const key = (obj) => `${obj.metadata.namespace || ""}/${obj.metadata.name}`;

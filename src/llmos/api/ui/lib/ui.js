@@ -3,7 +3,7 @@
 import { h } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
-import { api, path, watchList } from "./api.js";
+import { api, path, watchList, causeLine } from "./api.js";
 
 export const html = htm.bind(h);
 
@@ -231,10 +231,15 @@ export function Loading({ what = "" }) {
   return html`<p class="muted loading">Loading${what ? ` ${what}` : ""}…</p>`;
 }
 
-// Submit handling for forms: { busy, error, run } where run(fn) sets them around fn.
+// Submit handling for forms: { busy, error, run, setError, changed, fieldError, otherError }.
+// run(fn) sets busy and error around fn. fieldError(field) is the message to show under that
+// field; otherError(), called after the fields, is what none of them showed, for beside the
+// button. changed(field) after an input changes: that field's message, and any message not
+// about a field, are out of date and go.
 export function useSubmit() {
   const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
+  const [state, setState] = useState({ error: null, edited: [] });
+  const setError = (error) => setState({ error, edited: [] });
   const run = async (fn) => {
     setBusy(true);
     setError(null);
@@ -247,7 +252,36 @@ export function useSubmit() {
       setBusy(false);
     }
   };
-  return { busy, error, setError, run };
+  const changed = (field = "") =>
+    setState((s) => (s.error && !s.edited.includes(field) ? { ...s, edited: [...s.edited, field] } : s));
+  const { error, edited } = state;
+  const shown = [];
+  const fieldError = (field) => {
+    const message = error && error.fieldError ? error.fieldError(field) : null;
+    if (message) shown.push(field);
+    return message && !edited.includes(field) ? message : null;
+  };
+  const otherError = () => {
+    if (!error || edited.length) return null;
+    const causes = error.causes || [];
+    const rest = causes.filter((c) => !shown.some((f) => c.field === f || c.field.startsWith(`${f}.`)));
+    if (!causes.length || rest.length === causes.length) return error;
+    return rest.length ? rest.map((c) => causeLine(c, error).filter(Boolean).join(": ")).join("; ") : null;
+  };
+  return { busy, error, setError, run, changed, fieldError, otherError };
+}
+
+// The namespaces a create form offers, and the one it starts in: "default" where the user
+// may work in it, else the first the user holds a role in (an administrator may use any).
+export function useNamespaces(me) {
+  const { items } = useWatch(path("namespaces"));
+  const names = items.map((n) => n.metadata.name);
+  const admin = me.globalRoles.includes("admin");
+  const usable = admin ? names : names.filter((n) => me.namespaces.includes(n));
+  const fallback = usable.includes("default")
+    ? "default"
+    : usable[0] || (admin ? "" : me.namespaces[0]) || names[0] || "";
+  return { names, fallback };
 }
 
 // A Delete button for one object, with a confirmation and the server's error beside it.

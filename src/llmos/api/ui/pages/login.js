@@ -1,13 +1,13 @@
 // Log in, and the setup a first login (or a forced password change) asks for.
 
 import { useState } from "preact/hooks";
-import { api } from "../lib/api.js";
+import { api, ApiError } from "../lib/api.js";
 import { html, Field, ErrorNote, useSubmit } from "../lib/ui.js";
 
 export function LoginPage({ info, onDone }) {
   const [username, setUsername] = useState("admin");
   const [password, setPassword] = useState("");
-  const { busy, error, run } = useSubmit();
+  const { busy, run, changed, otherError } = useSubmit();
   const submit = (event) => {
     event.preventDefault();
     run(async () => {
@@ -24,13 +24,13 @@ export function LoginPage({ info, onDone }) {
         : null}
       <${Field} label="Username" id="login-username">
         <input id="login-username" name="username" autocomplete="username" required
-          value=${username} onInput=${(e) => setUsername(e.target.value)} />
+          value=${username} onInput=${(e) => { setUsername(e.target.value); changed(); }} />
       <//>
       <${Field} label="Password" id="login-password">
         <input id="login-password" name="password" type="password" autocomplete="current-password"
-          required value=${password} onInput=${(e) => setPassword(e.target.value)} />
+          required value=${password} onInput=${(e) => { setPassword(e.target.value); changed(); }} />
       <//>
-      <${ErrorNote} error=${error} id="login-error" />
+      <${ErrorNote} error=${otherError()} id="login-error" />
       <button type="submit" disabled=${busy}>${busy ? "Logging in…" : "Log in"}</button>
     </form>
   </main>`;
@@ -42,11 +42,11 @@ export function SetupPage({ info, me, onDone }) {
   const [password, setPassword] = useState("");
   const [confirm, setConfirm] = useState("");
   const [serverUrl, setServerUrl] = useState(info.serverUrl || location.origin);
-  const { busy, error, setError, run } = useSubmit();
+  const { busy, setError, run, changed, fieldError, otherError } = useSubmit();
   const submit = (event) => {
     event.preventDefault();
     if (password !== confirm) {
-      setError({ message: "The two passwords differ.", fieldError: () => null });
+      setError(ApiError.local("The two passwords differ.", "confirmPassword"));
       return;
     }
     run(async () => {
@@ -58,7 +58,6 @@ export function SetupPage({ info, me, onDone }) {
       await onDone();
     });
   };
-  const fieldError = (name) => (error && error.fieldError ? error.fieldError(name) : null);
   return html`<main class="center">
     <form class="card narrow" onSubmit=${submit} aria-labelledby="setup-title">
       <h1 id="setup-title">${firstLogin ? "Welcome to LLMOS" : "Set a new password"}</h1>
@@ -69,25 +68,25 @@ export function SetupPage({ info, me, onDone }) {
         ? null
         : html`<${Field} label="Current password" id="setup-current" error=${fieldError("currentPassword")}>
             <input id="setup-current" type="password" autocomplete="current-password" required
-              value=${current} onInput=${(e) => setCurrent(e.target.value)} />
+              value=${current} onInput=${(e) => { setCurrent(e.target.value); changed("currentPassword"); }} />
           <//>`}
       <${Field} label="New password" id="setup-password" error=${fieldError("newPassword")}
         hint="At least 12 characters.">
         <input id="setup-password" type="password" autocomplete="new-password" required
-          value=${password} onInput=${(e) => setPassword(e.target.value)} />
+          value=${password} onInput=${(e) => { setPassword(e.target.value); changed("newPassword"); changed("confirmPassword"); }} />
       <//>
-      <${Field} label="Confirm new password" id="setup-confirm">
+      <${Field} label="Confirm new password" id="setup-confirm" error=${fieldError("confirmPassword")}>
         <input id="setup-confirm" type="password" autocomplete="new-password" required
-          value=${confirm} onInput=${(e) => setConfirm(e.target.value)} />
+          value=${confirm} onInput=${(e) => { setConfirm(e.target.value); changed("confirmPassword"); }} />
       <//>
       ${firstLogin
         ? html`<${Field} label="Server URL" id="setup-url" error=${fieldError("serverUrl")}
             hint="The https URL of this server, as users and nodes will reach it.">
             <input id="setup-url" type="url" required value=${serverUrl}
-              onInput=${(e) => setServerUrl(e.target.value)} />
+              onInput=${(e) => { setServerUrl(e.target.value); changed("serverUrl"); }} />
           <//>`
         : null}
-      <${ErrorNote} error=${error} id="setup-error" />
+      <${ErrorNote} error=${otherError()} id="setup-error" />
       <button type="submit" disabled=${busy}>${busy ? "Saving…" : "Save and continue"}</button>
     </form>
   </main>`;

@@ -5,21 +5,26 @@ import { useState } from "preact/hooks";
 import { api, path } from "../lib/api.js";
 import {
   html, useWatch, useTick, age, Phase, Field, ErrorNote, Loading, useSubmit, DeleteButton,
-  mergePatch,
+  mergePatch, useNamespaces,
 } from "../lib/ui.js";
 
 const cores = (resources) => (resources && resources.CPU !== undefined ? resources.CPU : null);
 
-function CreateCluster({ namespaces }) {
-  const [form, setForm] = useState({ namespace: "default", name: "", workers: "1", volume: "", idle: "" });
-  const volumes = useWatch(form.namespace ? path("volumes", form.namespace) : null);
-  const { busy, error, run } = useSubmit();
-  const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
+function CreateCluster({ me }) {
+  const { names, fallback } = useNamespaces(me);
+  const [form, setForm] = useState({ namespace: "", name: "", workers: "1", volume: "", idle: "" });
+  const namespace = form.namespace || fallback;
+  const volumes = useWatch(namespace ? path("volumes", namespace) : null);
+  const { busy, run, changed, fieldError, otherError } = useSubmit();
+  const set = (k, field) => (e) => {
+    setForm({ ...form, [k]: e.target.value, ...(k === "namespace" ? { volume: "" } : {}) });
+    changed(field);
+  };
   const submit = (event) => {
     event.preventDefault();
     const workers = form.workers === "" ? 0 : Number(form.workers);
     run(async () => {
-      await api("POST", path("mlclusters", form.namespace), {
+      await api("POST", path("mlclusters", namespace), {
         apiVersion: "ml.llmos.ai/v1",
         kind: "MLCluster",
         metadata: { name: form.name },
@@ -32,32 +37,32 @@ function CreateCluster({ namespaces }) {
       setForm({ ...form, name: "" });
     });
   };
-  const err = (f) => error && error.fieldError && error.fieldError(f);
   return html`<form class="card" onSubmit=${submit} aria-label="Create a Ray cluster" novalidate>
     <h2>Create a Ray cluster</h2>
     <div class="cols">
-      <${Field} label="Namespace" id="mlc-namespace">
-        <select id="mlc-namespace" value=${form.namespace} onChange=${set("namespace")}>
-          ${namespaces.map((n) => html`<option key=${n.metadata.name}>${n.metadata.name}</option>`)}
+      <${Field} label="Namespace" id="mlc-namespace" error=${fieldError("metadata.namespace")}>
+        <select id="mlc-namespace" value=${namespace} onChange=${set("namespace", "metadata.namespace")}>
+          ${names.map((n) => html`<option key=${n}>${n}</option>`)}
         </select>
       <//>
-      <${Field} label="Name" id="mlc-name" error=${err("metadata.name")}>
-        <input id="mlc-name" value=${form.name} onInput=${set("name")} autocomplete="off" />
+      <${Field} label="Name" id="mlc-name" error=${fieldError("metadata.name")}>
+        <input id="mlc-name" value=${form.name} onInput=${set("name", "metadata.name")} autocomplete="off" />
       <//>
-      <${Field} label="Workers" id="mlc-workers" error=${err("spec.workerGroups")}>
-        <input id="mlc-workers" type="number" min="0" value=${form.workers} onInput=${set("workers")} />
+      <${Field} label="Workers" id="mlc-workers" error=${fieldError("spec.workerGroups")}>
+        <input id="mlc-workers" type="number" min="0" value=${form.workers} onInput=${set("workers", "spec.workerGroups")} />
       <//>
-      <${Field} label="Volume (working dir)" id="mlc-volume" error=${err("spec.volumes")}>
-        <select id="mlc-volume" value=${form.volume} onChange=${set("volume")}>
+      <${Field} label="Volume (working dir)" id="mlc-volume" error=${fieldError("spec.volumes")}>
+        <select id="mlc-volume" value=${form.volume} onChange=${set("volume", "spec.volumes")}>
           <option value="">None</option>
           ${volumes.items.map((v) => html`<option key=${v.metadata.name}>${v.metadata.name}</option>`)}
         </select>
       <//>
-      <${Field} label="Scale down when idle for (seconds)" id="mlc-idle" error=${err("spec.idleTimeoutSeconds")} hint="Empty: never.">
-        <input id="mlc-idle" type="number" min="1" value=${form.idle} onInput=${set("idle")} />
+      <${Field} label="Scale down when idle for (seconds)" id="mlc-idle" error=${fieldError("spec.idleTimeoutSeconds")}
+        hint="Empty: never.">
+        <input id="mlc-idle" type="number" min="1" value=${form.idle} onInput=${set("idle", "spec.idleTimeoutSeconds")} />
       <//>
     </div>
-    <${ErrorNote} error=${error && !err("metadata.name") ? error : null} />
+    <${ErrorNote} error=${otherError()} />
     <button type="submit" disabled=${busy}>Create cluster</button>
   </form>`;
 }
@@ -65,7 +70,7 @@ function CreateCluster({ namespaces }) {
 function Scale({ cluster }) {
   const groups = cluster.spec.workerGroups || [];
   const [counts, setCounts] = useState(Object.fromEntries(groups.map((g) => [g.name, g.replicas])));
-  const { busy, error, run } = useSubmit();
+  const { busy, run, changed, otherError } = useSubmit();
   if (!groups.length) return null;
   const apply = (event) => {
     event.preventDefault();
@@ -80,9 +85,9 @@ function Scale({ cluster }) {
   return html`<form class="inline" onSubmit=${apply} aria-label=${`Scale ${cluster.metadata.name}`}>
     ${groups.map((g) => html`<label key=${g.name}>${g.name}
       <input type="number" min="0" value=${counts[g.name]} aria-label=${`${g.name} workers`}
-        onInput=${(e) => setCounts({ ...counts, [g.name]: e.target.value })} /></label>`)}
+        onInput=${(e) => { setCounts({ ...counts, [g.name]: e.target.value }); changed(); }} /></label>`)}
     <button type="submit" class="secondary small" disabled=${busy}>Scale</button>
-    <${ErrorNote} error=${error} />
+    <${ErrorNote} error=${otherError()} />
   </form>`;
 }
 
@@ -98,18 +103,17 @@ function Row({ cluster }) {
     <td><${Phase} phase=${st.phase} /><br /><small class="muted">${st.phase === "Ready" ? "" : st.message}</small></td>
     <td><${Scale} cluster=${cluster} /></td>
     <td>${age(cluster.metadata.creationTimestamp)}</td>
-    <td class="row-actions">
+    <td><div class="row-actions">
       <a class="button small" href=${`/mlclusters/${cluster.metadata.namespace}/${cluster.metadata.name}/dashboard/`}
         target="_blank" rel="noopener" aria-label=${`Open the Ray dashboard of ${cluster.metadata.name}`}>Dashboard</a>
       <${DeleteButton} plural="mlclusters" obj=${cluster} what="cluster" />
-    </td>
+    </div></td>
   </tr>`;
 }
 
-export function MLClustersPage() {
+export function MLClustersPage({ me }) {
   useTick();
   const clusters = useWatch(path("mlclusters"));
-  const namespaces = useWatch(path("namespaces"));
   return html`<section>
     <h1>ML Clusters</h1>
     <p class="muted">Ray clusters: a head and worker groups on this node. Submit jobs with
@@ -125,6 +129,6 @@ export function MLClustersPage() {
             <tbody>${clusters.items.map((c) => html`<${Row} key=${c.metadata.uid} cluster=${c} />`)}</tbody>
           </table>`
         : html`<p class="muted">No Ray clusters yet.</p>`}
-    <${CreateCluster} namespaces=${namespaces.items} />
+    <${CreateCluster} me=${me} />
   </section>`;
 }

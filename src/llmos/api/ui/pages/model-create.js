@@ -6,8 +6,8 @@
 
 import { useEffect, useState } from "preact/hooks";
 import YAML from "yaml";
-import { api, path } from "../lib/api.js";
-import { html, Field, ErrorNote, useWatch } from "../lib/ui.js";
+import { api, path, causeLine } from "../lib/api.js";
+import { html, Field, ErrorNote, useNamespaces } from "../lib/ui.js";
 
 const SOURCES = {
   bundled: "Bundled demo model (SmolLM2-135M, runs offline)",
@@ -21,7 +21,7 @@ function initial() {
   return {
     apiVersion: "ml.llmos.ai/v1",
     kind: "ModelService",
-    metadata: { name: "smollm2", namespace: "default" },
+    metadata: { name: "smollm2" },
     spec: { model: "bundled:smollm2", engine: "auto", replicas: 1, resources: {} },
   };
 }
@@ -70,7 +70,7 @@ function useDryRun(obj, namespace) {
   return error;
 }
 
-export function ModelCreatePage() {
+export function ModelCreatePage({ me }) {
   const [obj, setObj] = useState(initial);
   const [tab, setTab] = useState("form");
   const [yamlText, setYamlText] = useState("");
@@ -79,8 +79,10 @@ export function ModelCreatePage() {
   const [submitted, setSubmitted] = useState(false);
   const [submitError, setSubmitError] = useState(null);
   const [busy, setBusy] = useState(false);
-  const namespaces = useWatch(path("namespaces"));
-  const namespace = (obj.metadata && obj.metadata.namespace) || "";
+  const namespaces = useNamespaces(me);
+  const [picked, setPicked] = useState(""); // the namespace chosen in the form
+  // Where it goes: the object's metadata.namespace, else the form's choice, else the default.
+  const namespace = (obj.metadata && obj.metadata.namespace) || picked || namespaces.fallback;
   const checkError = useDryRun(obj, namespace);
   const spec = obj.spec || {};
   const source = sourceOf(spec);
@@ -123,11 +125,16 @@ export function ModelCreatePage() {
   };
 
   const switchTab = (next) => {
-    if (next === "yaml") setYamlText(YAML.stringify(obj));
+    if (next === "yaml") {
+      const placed = namespace ? setIn(obj, "metadata.namespace", namespace) : obj;
+      setObj(placed);
+      setYamlText(YAML.stringify(placed));
+    }
     setTab(next);
   };
   const editYaml = (text) => {
     setYamlText(text);
+    setSubmitError(null);
     try {
       const parsed = YAML.parse(text);
       if (!parsed || typeof parsed !== "object" || Array.isArray(parsed))
@@ -160,8 +167,9 @@ export function ModelCreatePage() {
       <legend>Where it runs</legend>
       <div class="cols">
         <${Field} label="Namespace" id="ms-metadata-namespace" error=${show("metadata.namespace")}>
-          <select ...${bind("metadata.namespace")}>
-            ${namespaces.items.map((n) => html`<option key=${n.metadata.name}>${n.metadata.name}</option>`)}
+          <select ...${bind("metadata.namespace")} value=${namespace}
+            onInput=${(e) => { setPicked(e.target.value); set("metadata.namespace", e.target.value); }}>
+            ${namespaces.names.map((n) => html`<option key=${n}>${n}</option>`)}
           </select>
         <//>
         <${Field} label="Name" id="ms-metadata-name" error=${show("metadata.name")}
@@ -249,9 +257,10 @@ export function ModelCreatePage() {
         onInput=${(e) => editYaml(e.target.value)} />
     <//>
     ${error && !yamlError
-      ? html`<ul class="error-list" role="alert">${(error.causes.length ? error.causes : [error]).map(
-          (c, i) => html`<li key=${i}>${c.field ? html`<code>${c.field}</code>: ` : null}${c.message}</li>`,
-        )}</ul>`
+      ? html`<ul class="error-list" role="alert">${(error.causes.length ? error.causes : [{}]).map((c, i) => {
+          const [field, text] = causeLine(c, error);
+          return html`<li key=${i}>${field ? html`<code>${field}</code>: ` : null}${text}</li>`;
+        })}</ul>`
       : null}`;
 
   return html`<section>

@@ -52,7 +52,7 @@ function Metrics({ namespace, name }) {
 
 function Scale({ ms }) {
   const [replicas, setReplicas] = useState(ms.spec.replicas);
-  const { busy, error, run } = useSubmit();
+  const { busy, run, changed, otherError } = useSubmit();
   useEffect(() => setReplicas(ms.spec.replicas), [ms.spec.replicas]);
   const apply = (event) => {
     event.preventDefault();
@@ -65,9 +65,9 @@ function Scale({ ms }) {
   return html`<form class="inline" onSubmit=${apply} aria-label="Scale">
     <label for="scale-replicas">Replicas</label>
     <input id="scale-replicas" type="number" min="0" value=${replicas}
-      onInput=${(e) => setReplicas(e.target.value)} />
+      onInput=${(e) => { setReplicas(e.target.value); changed(); }} />
     <button type="submit" class="secondary" disabled=${busy}>Scale</button>
-    <${ErrorNote} error=${error} />
+    <${ErrorNote} error=${otherError()} />
   </form>`;
 }
 

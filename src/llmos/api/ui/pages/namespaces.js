@@ -9,7 +9,7 @@ const RESERVED = new Set(["default", "llmos-public", "llmos-system"]);
 export function NamespacesPage() {
   const namespaces = useWatch(path("namespaces"));
   const [form, setForm] = useState({ name: "", description: "" });
-  const { busy, error, run } = useSubmit();
+  const { busy, run, changed, fieldError, otherError } = useSubmit();
   const submit = (event) => {
     event.preventDefault();
     run(async () => {
@@ -22,7 +22,6 @@ export function NamespacesPage() {
       setForm({ name: "", description: "" });
     });
   };
-  const nameError = error && error.fieldError && error.fieldError("metadata.name");
   return html`<section>
     <h1>Namespaces</h1>
     <${ErrorNote} error=${namespaces.error} />
@@ -39,15 +38,16 @@ export function NamespacesPage() {
     <form class="card" onSubmit=${submit} aria-label="Create a namespace" novalidate>
       <h2>Create a namespace</h2>
       <div class="cols">
-        <${Field} label="Name" id="ns-name" error=${nameError}>
-          <input id="ns-name" required value=${form.name} onInput=${(e) => setForm({ ...form, name: e.target.value })} />
+        <${Field} label="Name" id="ns-name" error=${fieldError("metadata.name")}>
+          <input id="ns-name" required value=${form.name}
+            onInput=${(e) => { setForm({ ...form, name: e.target.value }); changed("metadata.name"); }} />
         <//>
-        <${Field} label="Description" id="ns-description">
+        <${Field} label="Description" id="ns-description" error=${fieldError("spec.description")}>
           <input id="ns-description" value=${form.description}
-            onInput=${(e) => setForm({ ...form, description: e.target.value })} />
+            onInput=${(e) => { setForm({ ...form, description: e.target.value }); changed("spec.description"); }} />
         <//>
       </div>
-      <${ErrorNote} error=${nameError ? null : error} />
+      <${ErrorNote} error=${otherError()} />
       <button type="submit" disabled=${busy}>Create namespace</button>
     </form>
   </section>`;

@@ -2,7 +2,7 @@
 
 import { useState } from "preact/hooks";
 import { api, path } from "../lib/api.js";
-import { html, useWatch, Field, ErrorNote, useSubmit, DeleteButton } from "../lib/ui.js";
+import { html, useWatch, Field, ErrorNote, useSubmit, DeleteButton, useNamespaces } from "../lib/ui.js";
 
 function Rules({ rules }) {
   return html`<ul class="rules">${rules.map((r, i) => html`<li key=${i}>
@@ -23,14 +23,19 @@ function RoleTable({ title, items }) {
   </table>`;
 }
 
-function Bind({ namespaces, users, templates }) {
-  const [form, setForm] = useState({ namespace: "default", user: "", template: "namespace-member" });
-  const { busy, error, run } = useSubmit();
-  const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
+function Bind({ me, users, templates }) {
+  const { names, fallback } = useNamespaces(me);
+  const [form, setForm] = useState({ namespace: "", user: "", template: "namespace-member" });
+  const namespace = form.namespace || fallback;
+  const { busy, run, changed, fieldError, otherError } = useSubmit();
+  const set = (k, field) => (e) => {
+    setForm({ ...form, [k]: e.target.value });
+    changed(field);
+  };
   const submit = (event) => {
     event.preventDefault();
     run(() =>
-      api("POST", path("roletemplatebindings", form.namespace), {
+      api("POST", path("roletemplatebindings", namespace), {
         apiVersion: "management.llmos.ai/v1",
         kind: "RoleTemplateBinding",
         metadata: { generateName: `${form.user}-${form.template}-`.slice(0, 50) },
@@ -41,34 +46,33 @@ function Bind({ namespaces, users, templates }) {
   return html`<form class="card" onSubmit=${submit} aria-label="Grant a role in a namespace">
     <h2>Grant a role in a namespace</h2>
     <div class="cols">
-      <${Field} label="User" id="bind-user">
-        <select id="bind-user" required value=${form.user} onChange=${set("user")}>
+      <${Field} label="User" id="bind-user" error=${fieldError("spec.user")}>
+        <select id="bind-user" required value=${form.user} onChange=${set("user", "spec.user")}>
           <option value="">Choose a user</option>
           ${users.map((u) => html`<option key=${u.metadata.name}>${u.metadata.name}</option>`)}
         </select>
       <//>
-      <${Field} label="Role" id="bind-template">
-        <select id="bind-template" value=${form.template} onChange=${set("template")}>
+      <${Field} label="Role" id="bind-template" error=${fieldError("spec.roleTemplate")}>
+        <select id="bind-template" value=${form.template} onChange=${set("template", "spec.roleTemplate")}>
           ${templates.map((t) => html`<option key=${t.metadata.name} value=${t.metadata.name}>${t.spec.displayName || t.metadata.name}</option>`)}
         </select>
       <//>
-      <${Field} label="Namespace" id="bind-namespace">
-        <select id="bind-namespace" value=${form.namespace} onChange=${set("namespace")}>
-          ${namespaces.map((n) => html`<option key=${n.metadata.name}>${n.metadata.name}</option>`)}
+      <${Field} label="Namespace" id="bind-namespace" error=${fieldError("metadata.namespace")}>
+        <select id="bind-namespace" value=${namespace} onChange=${set("namespace", "metadata.namespace")}>
+          ${names.map((n) => html`<option key=${n}>${n}</option>`)}
         </select>
       <//>
     </div>
-    <${ErrorNote} error=${error} />
+    <${ErrorNote} error=${otherError()} />
     <button type="submit" disabled=${busy || !form.user}>Grant</button>
   </form>`;
 }
 
-export function RolesPage() {
+export function RolesPage({ me }) {
   const globals = useWatch(path("globalroles"));
   const templates = useWatch(path("roletemplates"));
   const bindings = useWatch(path("roletemplatebindings"));
   const users = useWatch(path("users"));
-  const namespaces = useWatch(path("namespaces"));
   return html`<section>
     <h1>Roles</h1>
     <h2>Who holds which role</h2>
@@ -80,7 +84,7 @@ export function RolesPage() {
         <td><${DeleteButton} plural="roletemplatebindings" obj=${b} label="Revoke" what="binding" /></td>
       </tr>`)}</tbody>
     </table>
-    <${Bind} namespaces=${namespaces.items} users=${users.items} templates=${templates.items} />
+    <${Bind} me=${me} users=${users.items} templates=${templates.items} />
     <${RoleTable} title="Global roles" items=${globals.items} />
     <${RoleTable} title="Namespace role templates" items=${templates.items} />
   </section>`;

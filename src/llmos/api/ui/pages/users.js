@@ -8,8 +8,11 @@ import {
 
 function CreateUser() {
   const [form, setForm] = useState({ name: "", displayName: "", password: "", admin: false, mustChange: true });
-  const { busy, error, run } = useSubmit();
-  const set = (k) => (e) => setForm({ ...form, [k]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
+  const { busy, run, changed, fieldError, otherError } = useSubmit();
+  const set = (k, field) => (e) => {
+    setForm({ ...form, [k]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
+    changed(field);
+  };
   const submit = (event) => {
     event.preventDefault();
     run(async () => {
@@ -27,25 +30,24 @@ function CreateUser() {
       setForm({ name: "", displayName: "", password: "", admin: false, mustChange: true });
     });
   };
-  const err = (f) => error && error.fieldError && error.fieldError(f);
   return html`<form class="card" onSubmit=${submit} aria-label="Create a user" novalidate>
     <h2>Create a user</h2>
     <div class="cols">
-      <${Field} label="Username" id="user-name" error=${err("metadata.name")}>
-        <input id="user-name" required autocomplete="off" value=${form.name} onInput=${set("name")} />
+      <${Field} label="Username" id="user-name" error=${fieldError("metadata.name")}>
+        <input id="user-name" required autocomplete="off" value=${form.name} onInput=${set("name", "metadata.name")} />
       <//>
-      <${Field} label="Display name" id="user-display">
-        <input id="user-display" value=${form.displayName} onInput=${set("displayName")} />
+      <${Field} label="Display name" id="user-display" error=${fieldError("spec.displayName")}>
+        <input id="user-display" value=${form.displayName} onInput=${set("displayName", "spec.displayName")} />
       <//>
-      <${Field} label="Password" id="user-password" error=${err("spec.password")}>
+      <${Field} label="Password" id="user-password" error=${fieldError("spec.password")}>
         <input id="user-password" type="password" autocomplete="new-password" required
-          value=${form.password} onInput=${set("password")} />
+          value=${form.password} onInput=${set("password", "spec.password")} />
       <//>
     </div>
-    <label class="check"><input type="checkbox" checked=${form.admin} onChange=${set("admin")} /> Administrator</label>
-    <label class="check"><input type="checkbox" checked=${form.mustChange} onChange=${set("mustChange")} />
+    <label class="check"><input type="checkbox" checked=${form.admin} onChange=${set("admin", "spec.globalRoles")} /> Administrator</label>
+    <label class="check"><input type="checkbox" checked=${form.mustChange} onChange=${set("mustChange", "spec.mustChangePassword")} />
       Must change the password at first login</label>
-    <${ErrorNote} error=${error && !err("metadata.name") && !err("spec.password") ? error : null} />
+    <${ErrorNote} error=${otherError()} />
     <button type="submit" disabled=${busy}>Create user</button>
   </form>`;
 }
@@ -61,7 +63,7 @@ function UserRow({ user, me }) {
     <td>${user.spec.globalRoles.join(", ")}</td>
     <td>${user.spec.active ? "active" : "disabled"}</td>
     <td>${user.status && user.status.lastLoginTime ? `${age(user.status.lastLoginTime)} ago` : "never"}</td>
-    <td class="row-actions">
+    <td><div class="row-actions">
       ${self ? html`<span class="muted">you</span>` : html`
         <button type="button" class="secondary small" onClick=${() => patch({ globalRoles: [admin ? "user" : "admin"] })}>
           ${admin ? "Make user" : "Make admin"}</button>
@@ -69,7 +71,7 @@ function UserRow({ user, me }) {
           ${user.spec.active ? "Disable" : "Enable"}</button>
         <${DeleteButton} plural="users" obj=${user} what="user" />`}
       <${ErrorNote} error=${error} />
-    </td>
+    </div></td>
   </tr>`;
 }
 
