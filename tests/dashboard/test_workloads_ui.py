@@ -42,9 +42,13 @@ def test_create_a_volume_and_a_notebook_then_open_jupyterlab(
     expect(page.get_by_role("heading", name=re.compile(nb))).to_be_visible()
     expect(page.locator("table").first).to_contain_text("Ready")
     expect(page.get_by_label("The object as YAML")).to_contain_text(f"name: {nb}")
-    expect(page.get_by_role("link", name="Open")).to_have_attribute(
+    expect(page.get_by_role("link", name="Open", exact=True)).to_have_attribute(
         "href", f"/notebooks/default/{nb}/"
     )
+    # All is well: its message is a plain line with a link, not a warning banner.
+    message = page.get_by_test_id("status-message")
+    expect(message).to_have_class("status-line")
+    expect(message.get_by_role("link", name=f"/notebooks/default/{nb}/")).to_be_visible()
     go(page, "Notebooks")
     with page.context.expect_page() as opened:
         row.get_by_role("link", name=f"Open {nb}").click()
@@ -99,3 +103,48 @@ def test_create_a_ray_cluster_scale_it_and_open_its_dashboard(
     page.once("dialog", lambda d: d.accept())
     row.get_by_role("button", name=f"Delete {name}").click()
     expect(row).to_have_count(0, timeout=60_000)
+
+
+def test_a_stopped_notebook_offers_no_open_and_its_volume_says_why_it_stays(
+    page: Page, server: RunningServer, admin: httpx.Client
+) -> None:
+    vol, nb = f"kept-{uuid.uuid4().hex[:6]}", f"off-{uuid.uuid4().hex[:6]}"
+    base = "/apis/ml.llmos.ai/v1/namespaces/default"
+    admin.post(f"{base}/volumes", json={"metadata": {"name": vol}, "spec": {"capacity": "1Gi"}})
+    spec = {"type": "jupyter", "stopped": True, "volumes": [{"name": vol}]}
+    admin.post(f"{base}/notebooks", json={"metadata": {"name": nb}, "spec": spec})
+    log_in(page, server, "admin", ADMIN_PASSWORD)
+    go(page, "Notebooks")
+    row = page.locator(f'tr[data-name="{nb}"]')
+    expect(row.locator("[data-phase]")).to_have_attribute("data-phase", "Stopped")
+    open_button = row.get_by_role("button", name=f"Open {nb}")
+    expect(open_button).to_be_disabled()
+    expect(open_button).to_have_attribute("title", re.compile("stopped"))
+    row.get_by_role("link", name=nb, exact=True).click()
+    expect(page.get_by_role("button", name="Open", exact=True)).to_be_disabled()
+
+    go(page, "Home")  # a Bound volume counts as ready
+    stat = page.locator('[data-kind="volumes"] small')
+    expect(stat).to_have_text(re.compile(r"^[1-9]\d* ready$"))
+    go(page, "Volumes")
+    row = page.locator(f'tr[data-name="{vol}"]')
+    expect(row.locator("[data-phase]")).to_have_attribute("data-phase", "Bound")
+    # The action buttons sit in a cell like the others: every cell of a row ends at one line.
+    bottoms = row.evaluate("(tr) => [...tr.cells].map((td) => td.getBoundingClientRect().bottom)")
+    assert max(bottoms) - min(bottoms) < 1, bottoms
+    row.get_by_role("button", name=f"Snapshot {vol}").click()
+    snapshot = page.get_by_role("table", name="Snapshots").locator("tr", has_text=vol)
+    expect(snapshot).to_contain_text("0 B")
+    page.once("dialog", lambda d: d.accept())
+    row.get_by_role("button", name=f"Delete {vol}").click()
+    expect(row.locator("[data-phase]")).to_have_attribute("data-phase", "Terminating")
+    expect(row.get_by_test_id("volume-note")).to_contain_text(
+        f"Deletion waits: in use by Notebook/{nb}"
+    )
+    row.get_by_role("link", name=vol, exact=True).click()
+    expect(page.get_by_test_id("status-message")).to_contain_text(f"in use by Notebook/{nb}")
+    admin.delete(f"{base}/notebooks/{nb}")
+    expect(page.get_by_text(f"There is no Volume {vol}")).to_be_visible(timeout=30_000)
+    for item in admin.get(f"{base}/volumesnapshots").json()["items"]:
+        if item["spec"]["volumeName"] == vol:
+            admin.delete(f"{base}/volumesnapshots/{item['metadata']['name']}")

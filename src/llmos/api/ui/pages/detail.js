@@ -6,16 +6,44 @@ import {
   html, useWatch, useTick, age, Phase, Conditions, EventList, ErrorNote, Loading, byNewest,
   DeleteButton,
 } from "../lib/ui.js";
+import { OpenNotebook } from "./notebooks.js";
+import { volumeNote } from "./volumes.js";
 
 const KINDS = {
-  notebooks: { kind: "Notebook", title: "Notebooks", open: (ns, n) => `/notebooks/${ns}/${n}/` },
+  notebooks: {
+    kind: "Notebook",
+    title: "Notebooks",
+    open: (obj) => html`<${OpenNotebook} nb=${obj} label="Open" small=${false} />`,
+  },
   mlclusters: {
     kind: "MLCluster",
     title: "ML Clusters",
-    open: (ns, n) => `/mlclusters/${ns}/${n}/dashboard/`,
+    open: (obj) => html`<a class="button" href=${`/mlclusters/${obj.metadata.namespace}/${obj.metadata.name}/dashboard/`}
+      target="_blank" rel="noopener">Open</a>`,
   },
   volumes: { kind: "Volume", title: "Volumes", open: null },
 };
+
+const UP = ["Ready", "Running", "Bound", "Idle"];
+
+// The status message: a plain line (its URL a link) while all is well, a banner otherwise.
+function StatusMessage({ plural, obj }) {
+  const st = obj.status || {};
+  const note = plural === "volumes" ? volumeNote(obj) : null;
+  if (note)
+    return html`<p class=${`status-message ${note.tone}`} data-testid="status-message">${note.text}</p>`;
+  if (!st.message) return null;
+  if (UP.includes(st.phase)) {
+    const at = st.url ? st.message.indexOf(st.url) : -1;
+    const link = html`<a href=${st.url} target="_blank" rel="noopener">${st.url}</a>`;
+    const text = at < 0
+      ? st.message
+      : html`${st.message.slice(0, at)}${link}${st.message.slice(at + (st.url || "").length)}`;
+    return html`<p class="status-line" data-testid="status-message">${text}</p>`;
+  }
+  const bad = /Fail|Crash|Unavail|Error/.test(st.phase || "");
+  return html`<p class=${`status-message ${bad ? "bad" : ""}`} data-testid="status-message">${st.message}</p>`;
+}
 
 export function DetailPage({ params: [plural, namespace, name] }) {
   useTick();
@@ -38,13 +66,11 @@ export function DetailPage({ params: [plural, namespace, name] }) {
       <div><p class="crumbs"><a href=${`#/${plural}`}>${about.title}</a> / ${namespace}</p>
         <h1>${name} <${Phase} phase=${st.phase} /></h1></div>
       <div class="actions">
-        ${about.open
-          ? html`<a class="button" href=${about.open(namespace, name)} target="_blank" rel="noopener">Open</a>`
-          : null}
+        ${about.open ? about.open(obj) : null}
         <${DeleteButton} plural=${plural} obj=${obj} what=${about.kind} />
       </div>
     </header>
-    ${st.message ? html`<p class="status-message" data-testid="status-message">${st.message}</p>` : null}
+    <${StatusMessage} plural=${plural} obj=${obj} />
     <p class="muted">Created ${age(obj.metadata.creationTimestamp)} ago
       ${(obj.metadata.annotations || {})["llmos.ai/creator"] ? ` by ${obj.metadata.annotations["llmos.ai/creator"]}` : ""}.</p>
     <h2>Conditions</h2>

@@ -56,9 +56,12 @@ function Gpus() {
   return html`<div class="grid">${gpus.items.map((g) => html`<${GpuCard} key=${g.metadata.name} gpu=${g} />`)}</div>`;
 }
 
+// The phases that count as ready on the home page (a Volume in use is Bound).
+const UP = ["Ready", "Running", "Bound"];
+
 function WorkloadCount({ plural, label, href }) {
   const { items, loaded } = useWatch(path(plural));
-  const ready = items.filter((o) => ["Ready", "Running"].includes((o.status || {}).phase)).length;
+  const ready = items.filter((o) => UP.includes((o.status || {}).phase)).length;
   const body = html`<span class="count">${loaded ? items.length : "…"}</span>
     <span>${label}</span><small class="muted">${loaded ? `${ready} ready` : ""}</small>`;
   return html`<li class="card stat" data-kind=${plural}>

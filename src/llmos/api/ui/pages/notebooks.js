@@ -4,20 +4,25 @@ import { useState } from "preact/hooks";
 import { api, path } from "../lib/api.js";
 import {
   html, useWatch, useTick, age, Phase, Field, ErrorNote, Loading, useSubmit, DeleteButton,
-  mergePatch,
+  mergePatch, useNamespaces,
 } from "../lib/ui.js";
 
 const TYPES = { jupyter: "JupyterLab", vscode: "VS Code", rstudio: "RStudio" };
 
-function CreateNotebook({ namespaces }) {
-  const [form, setForm] = useState({ namespace: "default", name: "", type: "jupyter", volume: "", idle: "" });
-  const volumes = useWatch(form.namespace ? path("volumes", form.namespace) : null);
-  const { busy, error, run } = useSubmit();
-  const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
+function CreateNotebook({ me }) {
+  const { names, fallback } = useNamespaces(me);
+  const [form, setForm] = useState({ namespace: "", name: "", type: "jupyter", volume: "", idle: "" });
+  const namespace = form.namespace || fallback;
+  const volumes = useWatch(namespace ? path("volumes", namespace) : null);
+  const { busy, run, changed, fieldError, otherError } = useSubmit();
+  const set = (k, field) => (e) => {
+    setForm({ ...form, [k]: e.target.value, ...(k === "namespace" ? { volume: "" } : {}) });
+    changed(field);
+  };
   const submit = (event) => {
     event.preventDefault();
     run(async () => {
-      await api("POST", path("notebooks", form.namespace), {
+      await api("POST", path("notebooks", namespace), {
         apiVersion: "ml.llmos.ai/v1",
         kind: "Notebook",
         metadata: { name: form.name },
@@ -30,36 +35,57 @@ function CreateNotebook({ namespaces }) {
       setForm({ ...form, name: "" });
     });
   };
-  const err = (f) => error && error.fieldError && error.fieldError(f);
   return html`<form class="card" onSubmit=${submit} aria-label="Create a notebook" novalidate>
     <h2>Create a notebook</h2>
     <div class="cols">
-      <${Field} label="Namespace" id="nb-namespace">
-        <select id="nb-namespace" value=${form.namespace} onChange=${set("namespace")}>
-          ${namespaces.map((n) => html`<option key=${n.metadata.name}>${n.metadata.name}</option>`)}
+      <${Field} label="Namespace" id="nb-namespace" error=${fieldError("metadata.namespace")}>
+        <select id="nb-namespace" value=${namespace} onChange=${set("namespace", "metadata.namespace")}>
+          ${names.map((n) => html`<option key=${n}>${n}</option>`)}
         </select>
       <//>
-      <${Field} label="Name" id="nb-name" error=${err("metadata.name")}>
-        <input id="nb-name" value=${form.name} onInput=${set("name")} autocomplete="off" />
+      <${Field} label="Name" id="nb-name" error=${fieldError("metadata.name")}>
+        <input id="nb-name" value=${form.name} onInput=${set("name", "metadata.name")} autocomplete="off" />
       <//>
-      <${Field} label="Type" id="nb-type" error=${err("spec.type")}>
-        <select id="nb-type" value=${form.type} onChange=${set("type")}>
+      <${Field} label="Type" id="nb-type" error=${fieldError("spec.type")}>
+        <select id="nb-type" value=${form.type} onChange=${set("type", "spec.type")}>
           ${Object.entries(TYPES).map(([v, l]) => html`<option key=${v} value=${v}>${l}</option>`)}
         </select>
       <//>
-      <${Field} label="Volume (working dir)" id="nb-volume" error=${err("spec.volumes")}>
-        <select id="nb-volume" value=${form.volume} onChange=${set("volume")}>
+      <${Field} label="Volume (working dir)" id="nb-volume" error=${fieldError("spec.volumes")}>
+        <select id="nb-volume" value=${form.volume} onChange=${set("volume", "spec.volumes")}>
           <option value="">None (a folder of its own)</option>
           ${volumes.items.map((v) => html`<option key=${v.metadata.name}>${v.metadata.name}</option>`)}
         </select>
       <//>
-      <${Field} label="Stop when idle for (minutes)" id="nb-idle" error=${err("spec.idleTimeoutMinutes")} hint="Empty: never.">
-        <input id="nb-idle" type="number" min="1" value=${form.idle} onInput=${set("idle")} />
+      <${Field} label="Stop when idle for (minutes)" id="nb-idle" error=${fieldError("spec.idleTimeoutMinutes")}
+        hint="Empty: never.">
+        <input id="nb-idle" type="number" min="1" value=${form.idle} onInput=${set("idle", "spec.idleTimeoutMinutes")} />
       <//>
     </div>
-    <${ErrorNote} error=${error && !err("metadata.name") ? error : null} />
+    <${ErrorNote} error=${otherError()} />
     <button type="submit" disabled=${busy}>Create notebook</button>
   </form>`;
+}
+
+// Why a notebook cannot be opened now, or null when it can: the proxy answers a notebook that
+// is not up with an error page. An idle one (stopped for idleness) starts again when opened.
+export function notOpenable(nb) {
+  const st = nb.status || {};
+  if (nb.spec.stopped || st.phase === "Stopped") return "It is stopped: Start it to open it.";
+  if (st.phase === "Ready" || st.phase === "Idle") return null;
+  if (/Unavailable|Failed|CrashLoop/.test(st.phase || "")) return `It cannot run: ${st.message || st.phase}`;
+  return `It is not ready yet (${st.phase || "Pending"}).`;
+}
+
+// Open (a new tab through the proxy) where the notebook is up, else a disabled button that says why.
+export function OpenNotebook({ nb, label = `Open ${nb.metadata.name}`, small = true }) {
+  const why = notOpenable(nb);
+  const size = small ? "small" : "";
+  if (why)
+    return html`<span class="cell-action" title=${why}>
+      <button type="button" class=${size} disabled aria-label=${label} title=${why}>Open</button></span>`;
+  return html`<a class=${`button ${size}`} href=${nb.status.url || `/notebooks/${nb.metadata.namespace}/${nb.metadata.name}/`}
+    target="_blank" rel="noopener" aria-label=${label}>Open</a>`;
 }
 
 function Row({ nb }) {
@@ -67,7 +93,6 @@ function Row({ nb }) {
   const [error, setError] = useState(null);
   const toggle = () =>
     mergePatch("notebooks", nb, { spec: { stopped: !nb.spec.stopped } }).then(() => setError(null), setError);
-  const url = `/notebooks/${nb.metadata.namespace}/${nb.metadata.name}/`;
   return html`<tr data-name=${nb.metadata.name}>
     <td><a href=${`#/notebooks/${nb.metadata.namespace}/${nb.metadata.name}`}>${nb.metadata.name}</a></td>
     <td>${nb.metadata.namespace}</td>
@@ -75,19 +100,18 @@ function Row({ nb }) {
     <td>${(nb.spec.volumes || []).map((v) => v.name).join(", ") || "–"}</td>
     <td><${Phase} phase=${st.phase} /><br /><small class="muted">${st.phase === "Ready" ? "" : st.message}</small></td>
     <td>${age(nb.metadata.creationTimestamp)}</td>
-    <td class="row-actions">
-      <a class="button small" href=${url} target="_blank" rel="noopener" aria-label=${`Open ${nb.metadata.name}`}>Open</a>
+    <td><div class="row-actions">
+      <${OpenNotebook} nb=${nb} />
       <button type="button" class="secondary small" onClick=${toggle}>${nb.spec.stopped ? "Start" : "Stop"}</button>
       <${DeleteButton} plural="notebooks" obj=${nb} what="notebook" />
       <${ErrorNote} error=${error} />
-    </td>
+    </div></td>
   </tr>`;
 }
 
-export function NotebooksPage() {
+export function NotebooksPage({ me }) {
   useTick();
   const notebooks = useWatch(path("notebooks"));
-  const namespaces = useWatch(path("namespaces"));
   return html`<section>
     <h1>Notebooks</h1>
     <p class="muted">JupyterLab or VS Code, one process each, opened through this server: only
@@ -102,6 +126,6 @@ export function NotebooksPage() {
             <tbody>${notebooks.items.map((nb) => html`<${Row} key=${nb.metadata.uid} nb=${nb} />`)}</tbody>
           </table>`
         : html`<p class="muted">No notebooks yet.</p>`}
-    <${CreateNotebook} namespaces=${namespaces.items} />
+    <${CreateNotebook} me=${me} />
   </section>`;
 }

@@ -4,20 +4,25 @@ import { useState } from "preact/hooks";
 import { api, path } from "../lib/api.js";
 import {
   html, useWatch, useTick, age, Phase, Field, ErrorNote, Loading, useSubmit, DeleteButton, Meter,
-  bytes, humanBytes,
+  bytes, humanBytes, useNamespaces,
 } from "../lib/ui.js";
 
-function CreateVolume({ namespaces, snapshots }) {
-  const [form, setForm] = useState({ namespace: "default", name: "", capacity: "10Gi", from: "" });
-  const { busy, error, run } = useSubmit();
-  const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
+function CreateVolume({ me, snapshots }) {
+  const { names, fallback } = useNamespaces(me);
+  const [form, setForm] = useState({ namespace: "", name: "", capacity: "10Gi", from: "" });
+  const namespace = form.namespace || fallback;
+  const { busy, run, changed, fieldError, otherError } = useSubmit();
+  const set = (k, field) => (e) => {
+    setForm({ ...form, [k]: e.target.value, ...(k === "namespace" ? { from: "" } : {}) });
+    changed(field);
+  };
   const ready = snapshots.filter(
-    (s) => s.metadata.namespace === form.namespace && (s.status || {}).readyToUse,
+    (s) => s.metadata.namespace === namespace && (s.status || {}).readyToUse,
   );
   const submit = (event) => {
     event.preventDefault();
     run(async () => {
-      await api("POST", path("volumes", form.namespace), {
+      await api("POST", path("volumes", namespace), {
         apiVersion: "ml.llmos.ai/v1",
         kind: "Volume",
         metadata: { name: form.name },
@@ -26,31 +31,41 @@ function CreateVolume({ namespaces, snapshots }) {
       setForm({ ...form, name: "", from: "" });
     });
   };
-  const err = (f) => error && error.fieldError && error.fieldError(f);
   return html`<form class="card" onSubmit=${submit} aria-label="Create a volume" novalidate>
     <h2>Create a volume</h2>
     <div class="cols">
-      <${Field} label="Namespace" id="vol-namespace">
-        <select id="vol-namespace" value=${form.namespace} onChange=${set("namespace")}>
-          ${namespaces.map((n) => html`<option key=${n.metadata.name}>${n.metadata.name}</option>`)}
+      <${Field} label="Namespace" id="vol-namespace" error=${fieldError("metadata.namespace")}>
+        <select id="vol-namespace" value=${namespace} onChange=${set("namespace", "metadata.namespace")}>
+          ${names.map((n) => html`<option key=${n}>${n}</option>`)}
         </select>
       <//>
-      <${Field} label="Name" id="vol-name" error=${err("metadata.name")}>
-        <input id="vol-name" value=${form.name} onInput=${set("name")} autocomplete="off" />
+      <${Field} label="Name" id="vol-name" error=${fieldError("metadata.name")}>
+        <input id="vol-name" value=${form.name} onInput=${set("name", "metadata.name")} autocomplete="off" />
       <//>
-      <${Field} label="Capacity" id="vol-capacity" error=${err("spec.capacity")} hint="e.g. 10Gi">
-        <input id="vol-capacity" value=${form.capacity} onInput=${set("capacity")} />
+      <${Field} label="Capacity" id="vol-capacity" error=${fieldError("spec.capacity")} hint="e.g. 10Gi">
+        <input id="vol-capacity" value=${form.capacity} onInput=${set("capacity", "spec.capacity")} />
       <//>
-      <${Field} label="Restore from snapshot" id="vol-from" error=${err("spec.fromSnapshot")}>
-        <select id="vol-from" value=${form.from} onChange=${set("from")}>
+      <${Field} label="Restore from snapshot" id="vol-from" error=${fieldError("spec.fromSnapshot")}>
+        <select id="vol-from" value=${form.from} onChange=${set("from", "spec.fromSnapshot")}>
           <option value="">Empty volume</option>
           ${ready.map((s) => html`<option key=${s.metadata.name}>${s.metadata.name}</option>`)}
         </select>
       <//>
     </div>
-    <${ErrorNote} error=${error && !error.causes.length ? error : null} />
+    <${ErrorNote} error=${otherError()} />
     <button type="submit" disabled=${busy}>Create volume</button>
   </form>`;
+}
+
+// What a volume's phase alone does not say: why its deletion waits, or that it is full.
+export function volumeNote(vol) {
+  const conditions = (vol.status || {}).conditions || [];
+  const holding = (type) => conditions.find((c) => c.type === type && c.status === "True");
+  const inUse = holding("InUse");
+  if (vol.metadata.deletionTimestamp && inUse) return { tone: "wait", text: `Deletion waits: ${inUse.message}` };
+  const full = holding("OverCapacity");
+  if (full) return { tone: "bad", text: full.message };
+  return null;
 }
 
 function Snapshot({ vol }) {
@@ -68,11 +83,10 @@ function Snapshot({ vol }) {
     disabled=${busy} aria-label=${`Snapshot ${vol.metadata.name}`}>Snapshot</button><${ErrorNote} error=${error} /></span>`;
 }
 
-export function VolumesPage() {
+export function VolumesPage({ me }) {
   useTick();
   const volumes = useWatch(path("volumes"));
   const snapshots = useWatch(path("volumesnapshots"));
-  const namespaces = useWatch(path("namespaces"));
   return html`<section>
     <h1>Volumes</h1>
     <${ErrorNote} error=${volumes.error} />
@@ -84,13 +98,15 @@ export function VolumesPage() {
               <th>Age</th><th>Actions</th></tr></thead>
             <tbody>${volumes.items.map((v) => {
               const st = v.status || {};
+              const note = volumeNote(v);
               return html`<tr key=${v.metadata.uid} data-name=${v.metadata.name}>
                 <td><a href=${`#/volumes/${v.metadata.namespace}/${v.metadata.name}`}>${v.metadata.name}</a></td><td>${v.metadata.namespace}</td>
                 <td><${Meter} label="Usage" used=${bytes(st.usage) || 0} total=${bytes(v.spec.capacity)} format=${humanBytes} /></td>
                 <td>${(st.usedBy || []).join(", ") || "–"}</td>
-                <td><${Phase} phase=${st.phase} /></td>
+                <td class="message"><${Phase} phase=${st.phase} />
+                  ${note ? html`<br /><small class=${note.tone === "bad" ? "error" : "muted"} data-testid="volume-note">${note.text}</small>` : null}</td>
                 <td>${age(v.metadata.creationTimestamp)}</td>
-                <td class="row-actions"><${Snapshot} vol=${v} /><${DeleteButton} plural="volumes" obj=${v} what="volume" /></td>
+                <td><div class="row-actions"><${Snapshot} vol=${v} /><${DeleteButton} plural="volumes" obj=${v} what="volume" /></div></td>
               </tr>`;
             })}</tbody>
           </table>`
@@ -101,12 +117,12 @@ export function VolumesPage() {
           <thead><tr><th>Name</th><th>Namespace</th><th>Of volume</th><th>Size</th><th>Ready</th><th>Taken</th><th></th></tr></thead>
           <tbody>${snapshots.items.map((s) => html`<tr key=${s.metadata.uid}>
             <td>${s.metadata.name}</td><td>${s.metadata.namespace}</td><td>${s.spec.volumeName}</td>
-            <td>${(s.status || {}).size || "–"}</td><td>${(s.status || {}).readyToUse ? "yes" : "no"}</td>
+            <td>${humanBytes(bytes((s.status || {}).size))}</td><td>${(s.status || {}).readyToUse ? "yes" : "no"}</td>
             <td>${age((s.status || {}).takenAt)}</td>
             <td><${DeleteButton} plural="volumesnapshots" obj=${s} what="snapshot" /></td>
           </tr>`)}</tbody>
         </table>`
       : html`<p class="muted">No snapshots yet.</p>`}
-    <${CreateVolume} namespaces=${namespaces.items} snapshots=${snapshots.items} />
+    <${CreateVolume} me=${me} snapshots=${snapshots.items} />
   </section>`;
 }
