@@ -1,6 +1,6 @@
 // The chat playground: talk to a model through the gateway, with the answer streamed.
 
-import { useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { path, request, lines } from "../lib/api.js";
 import { html, useWatch, Field, ErrorNote } from "../lib/ui.js";
 import { servedName } from "./models.js";
@@ -19,6 +19,35 @@ async function* deltas(response) {
   }
 }
 
+const NO_ANSWER = { stopped: "stopped", failed: "the request failed", empty: "the model sent no text" };
+
+// What the model is sent of the conversation: the turns that got an answer (a failed or
+// stopped-before-any-text turn stays on screen, marked, but is not sent again).
+const context = (messages) =>
+  messages.filter((m) => m.content && !m.failed).map(({ role, content }) => ({ role, content }));
+
+// Keep a scrolling pane at its newest line as it grows, unless the user scrolled up to read.
+function useFollow(deps) {
+  const pane = useRef(null);
+  const state = useRef({ pinned: true, top: 0 });
+  useLayoutEffect(() => {
+    const el = pane.current;
+    if (!el || !state.current.pinned) return;
+    el.scrollTop = el.scrollHeight;
+    state.current.top = el.scrollTop;
+  }, deps);
+  const onScroll = () => {
+    const el = pane.current;
+    // Growth never moves scrollTop: only a scroll up by the user leaves it below where we put it.
+    if (el.scrollHeight - el.scrollTop - el.clientHeight < 24) state.current.pinned = true;
+    else if (el.scrollTop < state.current.top) state.current.pinned = false;
+  };
+  const pin = () => {
+    state.current.pinned = true;
+  };
+  return { pane, onScroll, pin };
+}
+
 export function PlaygroundPage({ params }) {
   const services = useWatch(path("modelservices"));
   const [chosen, setChosen] = useState(params.length ? `${params[0]}/${params[1]}` : "");
@@ -31,6 +60,7 @@ export function PlaygroundPage({ params }) {
   const [streaming, setStreaming] = useState(false);
   const [chunks, setChunks] = useState(0);
   const controller = useRef(null);
+  const follow = useFollow([messages]);
 
   const ready = services.items.filter((ms) => (ms.status || {}).readyReplicas > 0);
   const current =
@@ -41,13 +71,17 @@ export function PlaygroundPage({ params }) {
     event.preventDefault();
     const text = input.trim();
     if (!text || !model) return;
-    const history = [...messages, { role: "user", content: text }];
-    setMessages([...history, { role: "assistant", content: "" }]);
+    const turn = { role: "user", content: text };
+    const shown = [...messages, turn];
+    setMessages([...shown, { role: "assistant", content: "" }]);
+    follow.pin();
     setInput("");
     setError(null);
     setStreaming(true);
     setChunks(0);
     controller.current = new AbortController();
+    let answer = "";
+    let why = "empty"; // of a turn with no text: "stopped", "failed" or "empty"
     try {
       const response = await request(
         "POST",
@@ -58,19 +92,21 @@ export function PlaygroundPage({ params }) {
           // An emptied field is left out: the model's own default applies.
           ...(String(temperature).trim() === "" ? {} : { temperature: Number(temperature) }),
           ...(String(maxTokens).trim() === "" ? {} : { max_tokens: Number(maxTokens) }),
-          messages: [...(system.trim() ? [{ role: "system", content: system }] : []), ...history],
+          messages: [...(system.trim() ? [{ role: "system", content: system }] : []), ...context(shown)],
         },
         { signal: controller.current.signal },
       );
-      let answer = "";
       for await (const delta of deltas(response)) {
         answer += delta;
         setChunks((n) => n + 1);
-        setMessages([...history, { role: "assistant", content: answer }]);
+        setMessages([...shown, { role: "assistant", content: answer }]);
       }
     } catch (err) {
-      if (err.name !== "AbortError") setError(err);
+      why = err.name === "AbortError" ? "stopped" : "failed";
+      if (why === "failed") setError(err);
     } finally {
+      // No text came back: keep the question on screen, marked, and leave it out from now on.
+      if (!answer) setMessages([...messages, { ...turn, failed: why }]);
       setStreaming(false);
     }
   };
@@ -79,11 +115,16 @@ export function PlaygroundPage({ params }) {
     <h1>Playground</h1>
     <div class="grid sidebar-right">
       <div class="card chat">
-        <ol class="messages" aria-live="polite" aria-label="Conversation">
+        <ol class="messages" aria-live="polite" aria-label="Conversation" ref=${follow.pane}
+          onScroll=${follow.onScroll}>
           ${messages.length === 0 ? html`<li class="muted">Ask ${model || "a model"} something.</li>` : null}
-          ${messages.map((m, i) => html`<li key=${i} class=${`message ${m.role}`} data-role=${m.role}>
+          ${messages.map((m, i) => html`<li key=${i} class=${`message ${m.role}${m.failed ? " failed" : ""}`}
+            data-role=${m.role} data-failed=${m.failed}>
             <b>${m.role === "user" ? "You" : "Assistant"}</b>
             <div class="content">${m.content || (streaming && i === messages.length - 1 ? "…" : "")}</div>
+            ${m.failed
+              ? html`<small class="muted">No answer (${NO_ANSWER[m.failed]}): not sent with later messages.</small>`
+              : null}
           </li>`)}
         </ol>
         <${ErrorNote} error=${error} id="chat-error" />
@@ -121,7 +162,8 @@ export function PlaygroundPage({ params }) {
           <input id="chat-max-tokens" type="number" min="1" value=${maxTokens}
             onInput=${(e) => setMaxTokens(e.target.value)} />
         <//>
-        <button type="button" class="secondary" onClick=${() => setMessages([])}>Clear conversation</button>
+        <button type="button" class="secondary" onClick=${() => { setMessages([]); setError(null); }}>
+          Clear conversation</button>
       </aside>
     </div>
   </section>`;
