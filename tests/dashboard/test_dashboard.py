@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import httpx
@@ -250,3 +251,54 @@ def test_a_live_page_leaves_the_browser_connections_for_other_tabs(
         other.goto(f"{server.url}/v1-public/info", timeout=5_000)
         expect(other.locator("body")).to_contain_text("firstLogin")
     other.close()
+
+
+def test_a_new_keys_snippet_calls_a_model_the_key_may_use(
+    page: Page, server: RunningServer, admin: httpx.Client
+) -> None:
+    log_in(page, server, "admin", ADMIN_PASSWORD)
+    go(page, "Account & API keys")
+    page.get_by_label("Models").fill("default/only-this-one")
+    page.get_by_role("button", name="Create key").click()
+    dialog = page.get_by_role("dialog", name="Your new API key")
+    expect(dialog.get_by_test_id("python-snippet")).to_contain_text('model="default/only-this-one"')
+    dialog.get_by_role("button", name="Done").click()
+    # A key for every model: the first model the user sees.
+    create_ms(admin, "default", name := unique("snip"))
+    first = admin.get("/v1/models").json()["data"][0]["id"]
+    page.get_by_label("Models").fill("*")
+    page.get_by_role("button", name="Create key").click()
+    expect(dialog.get_by_test_id("python-snippet")).to_contain_text(f'model="{first}"')
+    admin.delete(ms_path("default", name))
+
+
+def test_a_chart_with_one_sample_spans_minutes_not_years(
+    page: Page, server: RunningServer, admin: httpx.Client
+) -> None:
+    name = unique("chart")
+    create_ms(admin, "default", name)
+    sample = {"time": time.time(), "requestsPerSecond": 0.4, "tokensPerSecond": 4.5}
+    page.route(
+        f"**/modelservices/{name}/metrics",
+        lambda route: route.fulfill(json={"intervalSeconds": 10, "points": [sample]}),
+    )
+    log_in(page, server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{server.url}/#/models/default/{name}")
+    expect(page.get_by_label("Requests", exact=True)).to_contain_text("0.40 req/s")
+    span = page.get_by_label("Requests", exact=True).locator(".chart-box")
+    expect(span).to_have_attribute("data-x-span", re.compile(r"^\d{1,3}$"))
+    admin.delete(ms_path("default", name))
+
+
+def test_settings_show_whole_values_and_keep_first_login_read_only(
+    page: Page, server: RunningServer
+) -> None:
+    log_in(page, server, "admin", ADMIN_PASSWORD)
+    go(page, "Settings")
+    row = page.locator('tr[data-setting="first-login"]')
+    expect(row).to_contain_text("Kept by the server")
+    expect(row.locator("input")).to_have_count(0)
+    url = page.get_by_label("server-url", exact=True)
+    expect(url).to_have_value(server.url)
+    width = url.evaluate("(e) => e.getBoundingClientRect().width")
+    assert width >= 240, f"the value box is {width}px wide"

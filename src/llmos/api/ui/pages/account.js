@@ -4,8 +4,19 @@ import { useState } from "preact/hooks";
 import { api } from "../lib/api.js";
 import { html, useAsync, age, Field, ErrorNote, Loading, useSubmit, CopyButton, Modal } from "../lib/ui.js";
 
-function snippets(token) {
+// The model a new key's snippet calls: the first it is scoped to, else (a key for every model)
+// the first the user can see; null when there is none yet.
+async function modelFor(scopes) {
+  if (scopes.length && !scopes.includes("*")) return scopes[0];
+  const models = await api("GET", "/v1/models");
+  return models.data.length ? models.data[0].id : null;
+}
+
+function snippets(token, model) {
   const base = `${location.origin}/v1`;
+  const call = model
+    ? `    model="${model}",`
+    : `    model="MODEL",  # a model this key may use: ${base}/models lists them`;
   return {
     curl: `curl ${base}/models -H "Authorization: Bearer ${token}"`,
     python: `from openai import OpenAI
@@ -15,7 +26,7 @@ client = OpenAI(base_url="${base}", api_key="${token}")
 #   curl -k ${location.origin}/v1-public/cacerts -o llmos-ca.pem
 #   export SSL_CERT_FILE=llmos-ca.pem
 reply = client.chat.completions.create(
-    model="llmos-public/smollm2",
+${call}
     messages=[{"role": "user", "content": "Hello!"}],
 )
 print(reply.choices[0].message.content)`,
@@ -23,7 +34,8 @@ print(reply.choices[0].message.content)`,
 }
 
 function NewKey({ created, onClose }) {
-  const code = snippets(created.token);
+  const model = useAsync(() => modelFor(created.scopes || []), [created.token]);
+  const code = snippets(created.token, model.value);
   return html`<${Modal} title="Your new API key" onClose=${onClose}>
     <p><b>Store this key now: it is not shown again.</b></p>
     <div class="secret-row">
@@ -32,7 +44,11 @@ function NewKey({ created, onClose }) {
       <${CopyButton} text=${created.token} />
     </div>
     <h3>curl</h3><pre class="code">${code.curl}</pre><${CopyButton} text=${code.curl} label="Copy curl" />
-    <h3>Python (openai)</h3><pre class="code">${code.python}</pre><${CopyButton} text=${code.python} label="Copy Python" />
+    <h3>Python (openai)</h3>
+    ${model.loading
+      ? html`<${Loading} what="your models" />`
+      : html`<pre class="code" data-testid="python-snippet">${code.python}</pre>
+          <${CopyButton} text=${code.python} label="Copy Python" />`}
     <div class="actions"><button type="button" onClick=${onClose}>Done</button></div>
   <//>`;
 }
@@ -41,9 +57,12 @@ function Keys({ me }) {
   const keys = useAsync(() => api("GET", "/v1-auth/apikeys"), []);
   const [form, setForm] = useState({ description: "", ttlMinutes: "", scopes: "*", rpm: "", tpm: "" });
   const [created, setCreated] = useState(null);
-  const { busy, error, run } = useSubmit();
+  const { busy, run, changed, fieldError, otherError } = useSubmit();
   const revoke = useSubmit();
-  const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
+  const set = (k, field = k) => (e) => {
+    setForm({ ...form, [k]: e.target.value });
+    changed(field);
+  };
   const num = (v) => (v === "" ? undefined : Number(v));
   const submit = (event) => {
     event.preventDefault();
@@ -60,7 +79,6 @@ function Keys({ me }) {
       keys.reload();
     });
   };
-  const err = (f) => error && error.fieldError && error.fieldError(f);
   const apiKeyLogin = me.token.type === "apikey";
   return html`<h2>API keys</h2>
     ${keys.loading && !keys.value ? html`<${Loading} what="keys" />` : null}
@@ -86,23 +104,23 @@ function Keys({ me }) {
       <h3>Create an API key</h3>
       ${apiKeyLogin ? html`<p class="muted">You are signed in with an API key; log in with a password to create keys.</p>` : null}
       <div class="cols">
-        <${Field} label="Description" id="key-description" error=${err("description")}>
+        <${Field} label="Description" id="key-description" error=${fieldError("description")}>
           <input id="key-description" value=${form.description} onInput=${set("description")} />
         <//>
-        <${Field} label="Models" id="key-scopes" error=${err("scopes")} hint="Comma-separated model names; * is every model.">
+        <${Field} label="Models" id="key-scopes" error=${fieldError("scopes")} hint="Comma-separated model names; * is every model.">
           <input id="key-scopes" value=${form.scopes} onInput=${set("scopes")} />
         <//>
-        <${Field} label="Expires after (minutes)" id="key-ttl" error=${err("ttlMinutes")} hint="Empty: never.">
+        <${Field} label="Expires after (minutes)" id="key-ttl" error=${fieldError("ttlMinutes")} hint="Empty: never.">
           <input id="key-ttl" type="number" min="1" value=${form.ttlMinutes} onInput=${set("ttlMinutes")} />
         <//>
-        <${Field} label="Requests per minute" id="key-rpm" error=${err("requestsPerMinute")} hint="Empty: no limit.">
-          <input id="key-rpm" type="number" min="1" value=${form.rpm} onInput=${set("rpm")} />
+        <${Field} label="Requests per minute" id="key-rpm" error=${fieldError("requestsPerMinute")} hint="Empty: no limit.">
+          <input id="key-rpm" type="number" min="1" value=${form.rpm} onInput=${set("rpm", "requestsPerMinute")} />
         <//>
-        <${Field} label="Tokens per minute" id="key-tpm" error=${err("tokensPerMinute")} hint="Empty: no limit.">
-          <input id="key-tpm" type="number" min="1" value=${form.tpm} onInput=${set("tpm")} />
+        <${Field} label="Tokens per minute" id="key-tpm" error=${fieldError("tokensPerMinute")} hint="Empty: no limit.">
+          <input id="key-tpm" type="number" min="1" value=${form.tpm} onInput=${set("tpm", "tokensPerMinute")} />
         <//>
       </div>
-      <${ErrorNote} error=${error && !error.causes.length ? error : null} />
+      <${ErrorNote} error=${otherError()} />
       <button type="submit" disabled=${busy || apiKeyLogin}>Create key</button>
     </form>
     ${created ? html`<${NewKey} created=${created} onClose=${() => setCreated(null)} />` : null}`;
@@ -112,7 +130,7 @@ function Password() {
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
   const [done, setDone] = useState(false);
-  const { busy, error, run } = useSubmit();
+  const { busy, run, changed, fieldError, otherError } = useSubmit();
   const submit = (event) => {
     event.preventDefault();
     setDone(false);
@@ -123,20 +141,19 @@ function Password() {
       setDone(true);
     });
   };
-  const err = (f) => error && error.fieldError && error.fieldError(f);
   return html`<form class="card" onSubmit=${submit} aria-label="Change password" novalidate>
     <h2>Change password</h2>
     <div class="cols">
-      <${Field} label="Current password" id="pw-current" error=${err("currentPassword")}>
+      <${Field} label="Current password" id="pw-current" error=${fieldError("currentPassword")}>
         <input id="pw-current" type="password" autocomplete="current-password" required value=${current}
-          onInput=${(e) => setCurrent(e.target.value)} />
+          onInput=${(e) => { setCurrent(e.target.value); changed("currentPassword"); }} />
       <//>
-      <${Field} label="New password" id="pw-new" error=${err("newPassword")}>
+      <${Field} label="New password" id="pw-new" error=${fieldError("newPassword")}>
         <input id="pw-new" type="password" autocomplete="new-password" required value=${next}
-          onInput=${(e) => setNext(e.target.value)} />
+          onInput=${(e) => { setNext(e.target.value); changed("newPassword"); }} />
       <//>
     </div>
-    <${ErrorNote} error=${error && !error.causes.length ? error : null} />
+    <${ErrorNote} error=${otherError()} />
     ${done ? html`<p class="ok" role="status">Password changed. Your other sessions were logged out.</p>` : null}
     <button type="submit" disabled=${busy}>Change password</button>
   </form>`;
