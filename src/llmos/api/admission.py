@@ -24,6 +24,7 @@ NAMESPACE_FINALIZER = "llmos.ai/namespace-content"
 NAMESPACES = "namespaces.management.llmos.ai"
 USERS = "users.management.llmos.ai"
 ROLE_TEMPLATES = "roletemplates.management.llmos.ai"
+GLOBAL_ROLES = "globalroles.management.llmos.ai"
 SECRETS = "secrets.management.llmos.ai"
 ML_GROUP = "ml.llmos.ai"
 CREATOR_ANNOTATION = "llmos.ai/creator"
@@ -135,7 +136,19 @@ class Admission:
             )
 
     async def _admit_users(self, admitted: Admitted, who: Principal, creating: bool) -> None:
-        spec = admitted.obj["spec"]
+        meta, spec = admitted.obj["metadata"], admitted.obj["spec"]
+        for role in spec.get("globalRoles") or []:
+            if self.auth.global_roles.get(role) is None:
+                raise invalid("spec.globalRoles", f"global role {role!r} does not exist")
+        if not creating and meta["name"] == who.user:
+            # The way to lock everyone out is an admin's edit of their own user.
+            if not spec.get("active", True):
+                raise forbidden("you cannot deactivate the user you are logged in as")
+            if who.is_admin and "admin" not in (spec.get("globalRoles") or []):
+                raise forbidden(
+                    "you cannot take the 'admin' global role from the user you are "
+                    "logged in as: another administrator can"
+                )
         password = spec.pop("password", None)
         if password is None:
             if creating:
@@ -144,9 +157,33 @@ class Admission:
         min_length = int(self.auth.setting("password-min-length") or 12)
         passwords.check_password_rules(password, min_length, "spec.password")
         admitted.secret = {"passwordHash": passwords.hash_password(password)}
-        for role in spec.get("globalRoles") or []:
-            if self.auth.global_roles.get(role) is None:
-                raise invalid("spec.globalRoles", f"global role {role!r} does not exist")
+
+    async def _admit_globalroles(self, admitted: Admitted, who: Principal, creating: bool) -> None:
+        await self._keep_builtin(GLOBAL_ROLES, admitted, creating)
+
+    async def _admit_roletemplates(
+        self, admitted: Admitted, who: Principal, creating: bool
+    ) -> None:
+        await self._keep_builtin(ROLE_TEMPLATES, admitted, creating)
+
+    async def _keep_builtin(self, resource: str, admitted: Admitted, creating: bool) -> None:
+        """Built-in roles keep their rules (LLMOS relies on them); only their words may change."""
+        obj = admitted.obj
+        spec = obj["spec"]
+        if creating:
+            if spec.get("builtin"):
+                raise invalid("spec.builtin", "only LLMOS makes built-in roles: leave it out")
+            return
+        current = (await self.store.get(resource, "", obj["metadata"]["name"]))["spec"]
+        if current.get("builtin") and (
+            spec.get("rules") != current.get("rules") or not spec.get("builtin")
+        ):
+            raise forbidden(
+                f"{obj['kind']} {obj['metadata']['name']!r} is built in: its rules cannot be "
+                "changed (make a new role with the rules you want)"
+            )
+        if not current.get("builtin") and spec.get("builtin"):
+            raise invalid("spec.builtin", "only LLMOS makes built-in roles: leave it out")
 
     async def _admit_secrets(self, admitted: Admitted, who: Principal, creating: bool) -> None:
         """Move ``spec.stringData`` into the store's secret side table; keep only key names."""
