@@ -62,10 +62,20 @@ def _params(names: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+_LIST_QUERY: list[tuple[str, dict[str, Any], str]] = [
+    ("labelSelector", {"type": "string"}, "Only objects whose labels match, e.g. app=x,tier!=web"),
+    ("limit", {"type": "integer", "minimum": 0}, "At most this many items; 'continue' pages on"),
+    ("continue", {"type": "string"}, "The metadata.continue of the previous page"),
+    ("watch", {"type": "boolean"}, "Stream changes as JSON lines instead of listing"),
+    ("resourceVersion", {"type": "string", "pattern": "^[0-9]*$"}, "Watch from this version"),
+    ("timeoutSeconds", {"type": "integer", "minimum": 0}, "End a watch after this long"),
+]
+
+
 def _list_params() -> list[dict[str, Any]]:
-    query = ["labelSelector", "limit", "continue", "watch", "resourceVersion", "timeoutSeconds"]
     return [
-        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in query
+        {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+        for name, schema, text in _LIST_QUERY
     ]
 
 
@@ -74,8 +84,9 @@ def build(app: FastAPI, registry: Registry) -> dict[str, Any]:
         title="LLMOS API",
         version=__version__,
         description=(
-            "Kubernetes-style resource API, auth routes and (later) the OpenAI-compatible "
-            "gateway. Send 'Authorization: Bearer TOKEN' on every route but /v1-public."
+            "Kubernetes-style resource API and auth routes. Send 'Authorization: Bearer "
+            "TOKEN' on every route but /v1-public. The OpenAI-compatible gateway under /v1 "
+            "follows OpenAI's API reference."
         ),
         routes=app.routes,
     )
