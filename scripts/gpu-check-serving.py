@@ -62,7 +62,7 @@ from server import RunningServer, start_server  # noqa: E402
 
 NODE = "/apis/node.llmos.ai/v1"
 MS = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
-ENGINES = {"llama-cpp": "llama_cpp.server", "transformers": "llmos.engines.hf_server"}
+ENGINES = {"llama-cpp": "llmos.engines.llama_server", "transformers": "llmos.engines.hf_server"}
 # SmolLM2-135M's layers (its config.json): the random model for the transformers engine.
 SMOLLM2_SHAPE = {
     "hidden_size": 576,

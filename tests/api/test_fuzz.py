@@ -62,6 +62,7 @@ def test_no_request_gets_a_server_error(tmp_path: Path) -> None:
             ],
             capture_output=True,
             text=True,
+            cwd=tmp_path,  # where it keeps its state (.schemathesis/)
             timeout=900,
             check=False,
         )

@@ -77,7 +77,7 @@ def engine_of(server: RunningServer, served: str) -> psutil.Process:
             continue
         if (
             is_the_program(cmdline)
-            and "llama_cpp.server" in " ".join(cmdline)
+            and "llmos.engines.llama_server" in " ".join(cmdline)
             and served in cmdline
         ):
             return child

@@ -141,7 +141,7 @@ def engine_env(server: RunningServer, repo: str) -> dict[str, str]:
             argv = child.cmdline()
             if (
                 is_the_program(argv)
-                and "llama_cpp.server" in " ".join(argv)
+                and "llmos.engines.llama_server" in " ".join(argv)
                 and marker in " ".join(argv)
             ):
                 env: dict[str, str] = child.environ()

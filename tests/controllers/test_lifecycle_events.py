@@ -165,7 +165,7 @@ def test_bundled_model_lifecycle_events_then_a_real_oom_kill(
     for reason in ("Scheduled", "Started", "Ready"):
         assert reason in described.stdout, described.stdout
 
-    engine = process_of(gpu_server, "llama_cpp.server", "life")
+    engine = process_of(gpu_server, "llmos.engines.llama_server", "life")
     with limited_cgroup(4 * 2**20) as procs:
         if procs is None:
             pytest.skip("no writable memory cgroup here: the OOM killer cannot be provoked")

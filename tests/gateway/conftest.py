@@ -32,7 +32,7 @@ def wait_phase(
     raise AssertionError(f"{path} did not reach {phase}: {last.get('status')}")
 
 
-def engine_pids(server: RunningServer, module: str = "llama_cpp.server") -> list[int]:
+def engine_pids(server: RunningServer, module: str = "llmos.engines.llama_server") -> list[int]:
     """PIDs of this server's engine processes that run ``module`` (llama.cpp by default)."""
     pids = []
     for child in psutil.Process(server.pid).children(recursive=True):

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import time
+from typing import Any
 
 import httpx
 import openai
@@ -70,6 +71,48 @@ def test_chat_non_streamed_and_streamed(
     while _usage(gw_admin)["completion"] <= after["completion"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _usage(gw_admin)["completion"] > after["completion"]
+
+
+def test_a_stream_that_asks_for_usage_ends_with_the_engines_counts(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    client = openai_client(model_server, new_key(gw_admin))
+    ask: dict[str, Any] = {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "Name three colours."}],
+        "max_tokens": 12,
+        "temperature": 0,
+    }
+    whole = client.chat.completions.create(**ask)
+    assert whole.usage is not None
+    plain = list(client.chat.completions.create(**ask, stream=True))
+    assert all(chunk.choices for chunk in plain), "no usage chunk unless asked (as OpenAI)"
+    assert all(chunk.usage is None for chunk in plain)
+    before = _usage(gw_admin)
+    counted = list(
+        client.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True})
+    )
+    last = counted[-1]
+    assert last.choices == [] and last.usage is not None
+    # The same counts llama.cpp reports without streaming (llmos.engines.llama_server).
+    assert (last.usage.prompt_tokens, last.usage.completion_tokens) == (
+        whole.usage.prompt_tokens,
+        whole.usage.completion_tokens,
+    )
+    deadline = time.monotonic() + 5
+    while _usage(gw_admin)["prompt"] == before["prompt"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = _usage(gw_admin)
+    assert after["prompt"] - before["prompt"] == whole.usage.prompt_tokens
+    assert after["completion"] - before["completion"] == whole.usage.completion_tokens
+    # Completions too.
+    text = {"model": "smollm2", "prompt": "The sky is", "max_tokens": 6, "temperature": 0}
+    once = client.completions.create(**text)
+    streamed = list(
+        client.completions.create(**text, stream=True, stream_options={"include_usage": True})
+    )
+    assert streamed[-1].usage is not None and once.usage is not None
+    assert streamed[-1].usage.total_tokens == once.usage.total_tokens
 
 
 def test_the_engine_answers_only_the_gateway(

@@ -91,7 +91,12 @@ def _chat_once(
     temperature: float | None,
     max_tokens: int | None,
 ) -> str:
-    body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},  # so the gateway counts exactly
+    }
     if temperature is not None:
         body["temperature"] = temperature
     if max_tokens is not None:

@@ -15,10 +15,9 @@ class LlamaCppEngine(Engine):
     install: ClassVar[str] = "pip install 'llama-cpp-python[server]' (or scripts/setup)"
     modules: ClassVar[tuple[str, ...]] = ("llama_cpp", "sse_starlette", "starlette_context")
     formats: ClassVar[tuple[ModelFormat, ...]] = ("gguf",)
-    # llama-cpp-python's server has no /health, and its model routes take the model's
-    # lock (a probe there would wait behind, or cut off, a generation). It loads the
-    # model before it listens, so any lock-free route answering means ready: /docs.
-    health: ClassVar[Probe] = Probe("/docs", startup_timeout_seconds=300)
+    # llama-cpp-python's server, with a lock-free /health and usage at the end of streams
+    # that ask for it (llmos.engines.llama_server).
+    health: ClassVar[Probe] = Probe("/health", startup_timeout_seconds=300)
     # Its settings are pydantic-settings: API_KEY in the environment is --api_key.
     key_env: ClassVar[str] = "API_KEY"
 
@@ -36,7 +35,7 @@ class LlamaCppEngine(Engine):
             sys.executable,
             "-P",  # the working dir may be a volume: none of its files stand in for modules
             "-m",
-            "llama_cpp.server",
+            "llmos.engines.llama_server",
             "--model",
             str(ctx.model.path),
             "--model_alias",

@@ -89,6 +89,7 @@ export function PlaygroundPage({ params }) {
         {
           model,
           stream: true,
+          stream_options: { include_usage: true }, // the engine's own counts, for usage
           // An emptied field is left out: the model's own default applies.
           ...(String(temperature).trim() === "" ? {} : { temperature: Number(temperature) }),
           ...(String(maxTokens).trim() === "" ? {} : { max_tokens: Number(maxTokens) }),
