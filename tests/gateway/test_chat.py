@@ -414,3 +414,7 @@ def test_logs_are_served(model_server: RunningServer, gw_admin: httpx.Client) ->
     assert 0 < len(lines) <= 5
     missing = gw_admin.get(f"{PUBLIC_MS}/smollm2/logs", params={"replica": "7"})
     assert missing.status_code == 404
+    # The requests this module made are there; the probe's (every 2 s since start) are not.
+    whole = gw_admin.get(f"{PUBLIC_MS}/smollm2/logs").text
+    assert '"POST /v1/chat/completions HTTP/1.1" 200' in whole
+    assert "/health" not in whole

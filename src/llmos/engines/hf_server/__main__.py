@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from llmos.engines.hf_server.app import create_app
     from llmos.engines.hf_server.model import LoadedModel
+    from llmos.engines.quiet_probe import quiet
 
     loaded = LoadedModel.load(
         args.model,
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         trust_remote_code=args.trust_remote_code,
     )
     name = args.served_model_name or Path(args.model).name
+    quiet("/health")
     uvicorn.run(create_app(loaded, name, api_key), host=args.host, port=args.port, log_level="info")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 
 import uvicorn
@@ -15,16 +14,9 @@ from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
 from starlette.responses import Response
 
 from llmos.engines.llama_server.usage import AskedForUsage, install
+from llmos.engines.quiet_probe import quiet
 
 HEALTH = "/health"
-
-
-class _NotTheProbe(logging.Filter):
-    """Leave the readiness probe's requests out of the access log (one every 2 s)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        return not (isinstance(args, tuple) and len(args) >= 3 and args[2] == HEALTH)
 
 
 def main() -> None:
@@ -37,7 +29,7 @@ def main() -> None:
     app: FastAPI = create_app(server_settings=server, model_settings=[model])
     # Loaded before it listens, so answering at all means ready; no model lock taken.
     app.add_api_route(HEALTH, lambda: Response(status_code=200), methods=["GET"])
-    logging.getLogger("uvicorn.access").addFilter(_NotTheProbe())
+    quiet(HEALTH)
     uvicorn.run(
         AskedForUsage(app),
         host=os.getenv("HOST", server.host),
