@@ -477,6 +477,28 @@ CASES = [
         json={"metadata": {"name": "fake"}, "spec": {"builtin": True, "rules": []}},
         field="spec.builtin",
     ),
+    # Its stateful phase wrote a token's expiresAt as garbage; every use of the token was a 500.
+    Case(
+        "token-expiry-not-a-time",
+        "POST",
+        "/apis/management.llmos.ai/v1/tokens",
+        422,
+        "spec.expiresAt: must be an RFC 3339 time like 2026-12-01T09:00:00Z, not 'soon'",
+        json={"metadata": {"name": "t1"}, "spec": {"userName": "admin", "expiresAt": "soon"}},
+        field="spec.expiresAt",
+    ),
+    Case(
+        "token-expiry-without-a-zone",
+        "POST",
+        "/apis/management.llmos.ai/v1/tokens",
+        422,
+        "must be an RFC 3339 time",
+        json={
+            "metadata": {"name": "t2"},
+            "spec": {"userName": "admin", "expiresAt": "2026-12-01T09:00:00"},
+        },
+        field="spec.expiresAt",
+    ),
     Case(
         "session-ttl-setting-too-long",
         "PATCH",

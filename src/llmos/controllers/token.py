@@ -6,6 +6,8 @@ why a key stopped working; expired sessions are simply removed.
 
 from __future__ import annotations
 
+import time
+
 from llmos._lib import timefmt
 from llmos.controllers.loop import ObjectKey
 from llmos.store.base import ResourceStore
@@ -24,7 +26,8 @@ class TokenReconciler:
         expires = (token.get("spec") or {}).get("expiresAt")
         if not expires:
             return None
-        left = (timefmt.parse_rfc3339(expires) - timefmt.now()).total_seconds()
+        at = timefmt.seconds_or_none(expires)
+        left = 0.0 if at is None else at - time.time()  # unreadable: expired, as auth reads it
         if left > 0:
             return left + 0.5
         if token["spec"].get("type") == "session":

@@ -6,6 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from llmos._lib import timefmt
 from llmos.resources.meta import Resource, Status, Strict
 
 GROUP = "management.llmos.ai"
@@ -128,6 +129,19 @@ def check_scopes(scopes: list[str]) -> list[str]:
     return scopes
 
 
+def check_time(value: str | None) -> str | None:
+    """An RFC 3339 time with its zone, e.g. 2026-12-01T09:00:00Z."""
+    if value is None:
+        return None
+    try:
+        zoned = timefmt.parse_rfc3339(value).tzinfo is not None
+    except ValueError:
+        zoned = False
+    if not zoned:
+        raise ValueError(f"must be an RFC 3339 time like 2026-12-01T09:00:00Z, not {value!r}")
+    return value
+
+
 class TokenSpec(Strict):
     userName: str = Field(min_length=1)
     type: Literal["session", "apikey"] = "apikey"
@@ -140,6 +154,7 @@ class TokenSpec(Strict):
     tokensPerMinute: int | None = Field(default=None, ge=1, le=MAX_TOKENS_PER_MINUTE)
 
     _scopes = field_validator("scopes")(classmethod(lambda cls, v: check_scopes(v)))
+    _expires = field_validator("expiresAt")(classmethod(lambda cls, v: check_time(v)))
 
 
 class TokenStatus(Status):
