@@ -284,6 +284,22 @@ export function useNamespaces(me) {
   return { names, fallback };
 }
 
+// A workload's create form (Notebook, MLCluster): its fields, its namespace (the user's
+// default until one is chosen), that namespace's volumes, and errors that clear as their
+// field changes; choosing another namespace clears the volume.
+export function useWorkloadForm(me, initial) {
+  const { names, fallback } = useNamespaces(me);
+  const [form, setForm] = useState({ namespace: "", volume: "", ...initial });
+  const namespace = form.namespace || fallback;
+  const volumes = useWatch(namespace ? path("volumes", namespace) : null);
+  const submit = useSubmit();
+  const set = (k, field) => (e) => {
+    setForm({ ...form, [k]: e.target.value, ...(k === "namespace" ? { volume: "" } : {}) });
+    submit.changed(field);
+  };
+  return { names, form, setForm, namespace, volumes, set, ...submit };
+}
+
 // A Delete button for one object, with a confirmation and the server's error beside it.
 export function DeleteButton({ plural, obj, label = "Delete", what }) {
   const { busy, error, run } = useSubmit();

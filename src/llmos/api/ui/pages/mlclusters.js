@@ -5,21 +5,14 @@ import { useState } from "preact/hooks";
 import { api, path } from "../lib/api.js";
 import {
   html, useWatch, useTick, age, Phase, Field, ErrorNote, Loading, useSubmit, DeleteButton,
-  mergePatch, useNamespaces,
+  mergePatch, useWorkloadForm,
 } from "../lib/ui.js";
 
 const cores = (resources) => (resources && resources.CPU !== undefined ? resources.CPU : null);
 
 function CreateCluster({ me }) {
-  const { names, fallback } = useNamespaces(me);
-  const [form, setForm] = useState({ namespace: "", name: "", workers: "1", volume: "", idle: "" });
-  const namespace = form.namespace || fallback;
-  const volumes = useWatch(namespace ? path("volumes", namespace) : null);
-  const { busy, run, changed, fieldError, otherError } = useSubmit();
-  const set = (k, field) => (e) => {
-    setForm({ ...form, [k]: e.target.value, ...(k === "namespace" ? { volume: "" } : {}) });
-    changed(field);
-  };
+  const { names, form, setForm, namespace, volumes, set, busy, run, fieldError, otherError } =
+    useWorkloadForm(me, { name: "", workers: "1", idle: "" });
   const submit = (event) => {
     event.preventDefault();
     const workers = form.workers === "" ? 0 : Number(form.workers);
