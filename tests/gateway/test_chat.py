@@ -85,10 +85,18 @@ def test_a_stream_that_asks_for_usage_ends_with_the_engines_counts(
     }
     whole = client.chat.completions.create(**ask)
     assert whole.usage is not None
+    before = _usage(gw_admin)
     plain = list(client.chat.completions.create(**ask, stream=True))
     assert all(chunk.choices for chunk in plain), "no usage chunk unless asked (as OpenAI)"
     assert all(chunk.usage is None for chunk in plain)
-    before = _usage(gw_admin)
+    # The gateway asked for it all the same, so the stream is counted exactly.
+    deadline = time.monotonic() + 5
+    while _usage(gw_admin)["prompt"] == before["prompt"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = _usage(gw_admin)
+    assert after["prompt"] - before["prompt"] == whole.usage.prompt_tokens
+    assert after["completion"] - before["completion"] == whole.usage.completion_tokens
+    before = after
     counted = list(
         client.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True})
     )

@@ -84,6 +84,10 @@ class Engine:
     key_env: ClassVar[str]
     # Runs in the workload sandbox where there is one (llmos.runtime.local.sandbox).
     sandboxed: ClassVar[bool] = True
+    # Ends a stream with its token counts when asked (stream_options.include_usage): the
+    # gateway then asks for every stream, for usage and token limits, and keeps that last
+    # chunk from clients that did not ask.
+    stream_usage: ClassVar[bool] = True
 
     @classmethod
     def missing(cls) -> str | None:

@@ -138,10 +138,21 @@ class Gateway:
         except Exception:
             self.usage.answered(label, 500)
             raise
+        stream = bool(request.get("stream"))
+        counted = stream and path != "/v1/embeddings" and route.stream_usage
+        options = request.get("stream_options")
+        unasked = (
+            counted
+            and (options is None or isinstance(options, dict))
+            and not (options and options.get("include_usage") is True)
+        )
+        if unasked:  # ask anyway, for usage and token limits; the client does not see it
+            request["stream_options"] = {**(options or {}), "include_usage": True}
         if model != route.served_name:
             request["model"] = route.served_name
+        if unasked or model != route.served_name:
             raw = orjson.dumps(request)
-        await self._forward(receive, send, who, route, path, raw, bool(request.get("stream")))
+        await self._forward(receive, send, who, route, path, raw, stream, unasked)
 
     def _check_limits(self, who: Principal) -> None:
         token = self.auth.tokens.get(who.token_name)
@@ -205,6 +216,7 @@ class Gateway:
         path: str,
         raw: bytes,
         stream: bool,
+        unasked_usage: bool = False,
     ) -> None:
         loop = self._loop
         if loop is None:
@@ -223,6 +235,7 @@ class Gateway:
                 stream,
                 exchange,
                 endpoint.authorization,
+                unasked_usage,
             )
         except asyncio.CancelledError:
             if not watch.swallow():

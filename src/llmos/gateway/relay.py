@@ -33,6 +33,7 @@ _NO_CACHE = (b"cache-control", b"no-cache")
 _CONTENT = b'"content":'
 _NO_CONTENT = b'"content":""'
 _DONE = b"data: [DONE]"
+_USAGE = b'"usage"'
 
 
 class Exchange:
@@ -96,10 +97,13 @@ async def relay(
     stream: bool,
     exchange: Exchange,
     authorization: bytes = b"",
+    unasked_usage: bool = False,
 ) -> None:
     """POST ``raw`` to ``url + path`` and send the reply on; fill in ``exchange``.
 
     ``authorization`` is the ``Authorization`` value the replica wants (its engine key).
+    With ``unasked_usage``, the gateway asked for a stream's usage chunk, which the client
+    did not: it is read, and left out of what the client gets.
     """
     conn = None
     try:
@@ -122,7 +126,7 @@ async def relay(
         raise
     status = exchange.code = conn.status
     if stream and status == 200:
-        await _relay_stream(upstreams, send, url, conn, exchange)
+        await _relay_stream(upstreams, send, url, conn, exchange, unasked_usage)
         return
     try:
         body = await conn.body()
@@ -150,7 +154,12 @@ async def relay(
 
 
 async def _relay_stream(
-    upstreams: Upstreams, send: Send, url: str, conn: Connection, exchange: Exchange
+    upstreams: Upstreams,
+    send: Send,
+    url: str,
+    conn: Connection,
+    exchange: Exchange,
+    unasked_usage: bool,
 ) -> None:
     tail = b""
     try:
@@ -163,7 +172,8 @@ async def _relay_stream(
             more = not conn.complete
             if chunk and exchange.first is None:
                 exchange.first = time.perf_counter() - exchange.started
-            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+            sent = _without_usage(chunk) if unasked_usage and _USAGE in chunk else chunk
+            await send({"type": "http.response.body", "body": sent, "more_body": more})
             if chunk:
                 exchange.completion += chunk.count(_CONTENT) - chunk.count(_NO_CONTENT)
                 tail = (tail + chunk)[-4096:]
@@ -176,6 +186,24 @@ async def _relay_stream(
         upstreams.release(url, conn)
         # Also when the client left after [DONE] (cancelled): its tokens were used.
         _usage_from_stream(tail, exchange)
+
+
+def _without_usage(piece: bytes) -> bytes:
+    """``piece`` less the events that carry only usage (no choices).
+
+    An event split between two pieces goes on as it is: the client then sees the usage
+    chunk, as one that asked for it would (choices empty), rather than waiting for more.
+    """
+    kept = []
+    for event in piece.split(b"\n\n"):
+        data = event.strip()
+        if data.startswith(b"data: ") and _USAGE in data:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                reply = orjson.loads(data[6:])
+                if isinstance(reply, dict) and reply.get("choices") == [] and reply.get("usage"):
+                    continue
+        kept.append(event)
+    return b"\n\n".join(kept)
 
 
 def _usage_from_body(body: bytes, exchange: Exchange) -> None:

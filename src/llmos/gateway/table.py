@@ -51,6 +51,12 @@ class Route:
         engine = ENGINES.get(self.engine or "")
         return engine.refuses(api, self.engine_args) if engine else None
 
+    @property
+    def stream_usage(self) -> bool:
+        """Whether the engine ends a stream with its counts when asked (not so an endpoint's)."""
+        engine = ENGINES.get(self.engine or "")
+        return engine is not None and engine.stream_usage
+
     def pick(self) -> Endpoint:
         return min(self.endpoints, key=lambda e: e.outstanding)
 
