@@ -73,6 +73,16 @@ def test_chat_non_streamed_and_streamed(
     assert _usage(gw_admin)["completion"] > after["completion"]
 
 
+def _rose_by(admin: httpx.Client, before: dict[str, int], usage: Any) -> None:
+    """The usage counters rose by ``usage`` (a stream's is recorded as the gateway closes it)."""
+    deadline = time.monotonic() + 5
+    while _usage(admin)["prompt"] == before["prompt"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    after = _usage(admin)
+    assert after["prompt"] - before["prompt"] == usage.prompt_tokens
+    assert after["completion"] - before["completion"] == usage.completion_tokens
+
+
 def test_a_stream_that_asks_for_usage_ends_with_the_engines_counts(
     model_server: RunningServer, gw_admin: httpx.Client
 ) -> None:
@@ -90,13 +100,8 @@ def test_a_stream_that_asks_for_usage_ends_with_the_engines_counts(
     assert all(chunk.choices for chunk in plain), "no usage chunk unless asked (as OpenAI)"
     assert all(chunk.usage is None for chunk in plain)
     # The gateway asked for it all the same, so the stream is counted exactly.
-    deadline = time.monotonic() + 5
-    while _usage(gw_admin)["prompt"] == before["prompt"] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    after = _usage(gw_admin)
-    assert after["prompt"] - before["prompt"] == whole.usage.prompt_tokens
-    assert after["completion"] - before["completion"] == whole.usage.completion_tokens
-    before = after
+    _rose_by(gw_admin, before, whole.usage)
+    before = _usage(gw_admin)
     counted = list(
         client.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True})
     )
@@ -107,12 +112,7 @@ def test_a_stream_that_asks_for_usage_ends_with_the_engines_counts(
         whole.usage.prompt_tokens,
         whole.usage.completion_tokens,
     )
-    deadline = time.monotonic() + 5
-    while _usage(gw_admin)["prompt"] == before["prompt"] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    after = _usage(gw_admin)
-    assert after["prompt"] - before["prompt"] == whole.usage.prompt_tokens
-    assert after["completion"] - before["completion"] == whole.usage.completion_tokens
+    _rose_by(gw_admin, before, whole.usage)
     # Completions too.
     text = {"model": "smollm2", "prompt": "The sky is", "max_tokens": 6, "temperature": 0}
     once = client.completions.create(**text)
