@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 
@@ -31,3 +32,10 @@ def seconds_or_none(text: object) -> float | None:
         return parse_rfc3339(text).timestamp()
     except (ValueError, OverflowError):
         return None
+
+
+def seconds_until(text: object) -> float:
+    """Seconds from now to an expiry users may have written; 0 if it does not read (an
+    expiry that cannot be read is taken as passed)."""
+    at = seconds_or_none(text)
+    return 0.0 if at is None else at - time.time()

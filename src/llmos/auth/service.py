@@ -12,7 +12,6 @@ import functools
 import logging
 import os
 import secrets
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -266,11 +265,9 @@ class AuthService:
             self._verified[digest] = name
         spec = obj.get("spec") or {}
         expires = spec.get("expiresAt")
-        if expires:
-            # An expiry that does not read (stored before it was checked) ends the token too.
-            at = timefmt.seconds_or_none(expires)
-            if at is None or at <= time.time():
-                raise unauthorized("the token has expired")
+        # An expiry that does not read (stored before it was checked) ends the token too.
+        if expires and timefmt.seconds_until(expires) <= 0:
+            raise unauthorized("the token has expired")
         user = self.users.get(spec.get("userName", ""))
         if user is None:
             raise unauthorized("the token's user no longer exists")

@@ -6,8 +6,6 @@ why a key stopped working; expired sessions are simply removed.
 
 from __future__ import annotations
 
-import time
-
 from llmos._lib import timefmt
 from llmos.controllers.loop import ObjectKey
 from llmos.store.base import ResourceStore
@@ -26,8 +24,7 @@ class TokenReconciler:
         expires = (token.get("spec") or {}).get("expiresAt")
         if not expires:
             return None
-        at = timefmt.seconds_or_none(expires)
-        left = 0.0 if at is None else at - time.time()  # unreadable: expired, as auth reads it
+        left = timefmt.seconds_until(expires)  # unreadable: expired, as auth reads it
         if left > 0:
             return left + 0.5
         if token["spec"].get("type") == "session":
