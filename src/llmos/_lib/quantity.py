@@ -22,6 +22,11 @@ _SUFFIXES: dict[str, Decimal] = {
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 
 
+def is_whole_number(text: str) -> bool:
+    """Whether ``text`` is ASCII digits only: ``"³".isdigit()`` is true, but ``int("³")`` fails."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_quantity(text: str | int | float) -> Decimal:
     """Parse ``text`` into a number; raise ValueError naming the accepted forms."""
     if isinstance(text, int | float):

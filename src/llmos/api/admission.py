@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from llmos._lib.errors import Cause, LLMOSError, Reason
+from llmos._lib.quantity import is_whole_number
 from llmos.auth import passwords
 from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES, SYSTEM_NAMESPACE
 from llmos.auth.errors import forbidden
@@ -64,7 +65,7 @@ async def check_namespace(store: ResourceStore, namespace: str) -> None:
 
 def _setting_problem(name: str, value: str) -> str | None:
     if name in ("auth-user-session-ttl-minutes", "password-min-length"):
-        if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        if not is_whole_number(value) or int(value) < 1:
             return f"setting {name} must be a positive whole number, not {value!r}"
         if name == "password-min-length" and not 8 <= int(value) <= 128:
             return "setting password-min-length must be from 8 to 128"

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.quantity import is_whole_number
 from llmos.api import discovery, writes
 from llmos.api.representation import respond
 from llmos.api.security import principal
@@ -34,7 +35,7 @@ def _int_param(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value in (None, ""):
         return None
-    if not (value.isascii() and value.isdigit()):  # "³".isdigit(), but int("³") fails
+    if not is_whole_number(value):
         raise LLMOSError(
             f"query parameter {name}={value!r} must be a whole number of 0 or more",
             Reason.BAD_REQUEST,

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from llmos._lib.quantity import is_whole_number
 from llmos.preflight.host import HostFiles
 
 __all__ = ["Listener", "Process", "listeners", "processes", "socket_owners"]
@@ -66,15 +67,11 @@ def _base(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-def _is_number(text: str) -> bool:
-    return text.isascii() and text.isdigit()
-
-
 def processes(host: HostFiles) -> list[Process]:
     """Every process visible under ``/proc``."""
     found = []
     for entry in host.entries("/proc"):
-        if not _is_number(entry):
+        if not is_whole_number(entry):
             continue
         comm = host.read_text(f"/proc/{entry}/comm")
         if comm is None:
@@ -115,7 +112,7 @@ def listeners(host: HostFiles) -> list[Listener]:
         text = host.read_text(f"/proc/net/{table}") or ""
         for line in text.splitlines()[1:]:
             fields = line.split()
-            if len(fields) < 10 or fields[3] != state or not _is_number(fields[9]):
+            if len(fields) < 10 or fields[3] != state or not is_whole_number(fields[9]):
                 continue
             parsed = _parse_address(fields[1])
             if parsed is not None:
