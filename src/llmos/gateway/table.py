@@ -16,6 +16,7 @@ from typing import Any
 from llmos.auth.rbac import Authorizer, Principal
 from llmos.auth.rbac import Request as AuthzRequest
 from llmos.controllers.informer import Informer
+from llmos.engines.base import Engine
 from llmos.engines.keys import EngineKeys
 from llmos.engines.registry import ENGINES
 from llmos.gateway.errors import GatewayError
@@ -38,8 +39,9 @@ class Route:
     served_name: str
     created: int
     endpoints: list[Endpoint] = field(default_factory=list)
-    # The engine the replicas run (status.engine) and its spec.engineArgs.
-    engine: str | None = None
+    # The engine the replicas run (status.engine; None for one LLMOS does not run, an
+    # endpoint's) and its spec.engineArgs: looked up once per change, not per request.
+    engine: type[Engine] | None = None
     engine_args: tuple[str, ...] = ()
 
     @property
@@ -48,14 +50,12 @@ class Route:
 
     def refuses(self, api: str) -> str | None:
         """Why this model's engine cannot answer ``api``, or None (unknown engines may try)."""
-        engine = ENGINES.get(self.engine or "")
-        return engine.refuses(api, self.engine_args) if engine else None
+        return self.engine.refuses(api, self.engine_args) if self.engine else None
 
     @property
     def stream_usage(self) -> bool:
         """Whether the engine ends a stream with its counts when asked (not so an endpoint's)."""
-        engine = ENGINES.get(self.engine or "")
-        return engine is not None and engine.stream_usage
+        return self.engine is not None and self.engine.stream_usage
 
     def pick(self) -> Endpoint:
         return min(self.endpoints, key=lambda e: e.outstanding)
@@ -92,7 +92,7 @@ class RoutingTable:
             meta["name"],
             str(spec.get("servedModelName") or meta["name"]),
             int(meta.get("resourceVersion") or 0),
-            engine=status.get("engine"),
+            engine=ENGINES.get(status.get("engine") or ""),
             engine_args=tuple(spec.get("engineArgs") or ()),
         )
         key = self.keys.for_service(ms) if self.keys else None
