@@ -28,8 +28,9 @@ def tls_verify(ca_file: str | None, insecure: bool = False) -> bool | ssl.SSLCon
 class CLIError(Exception):
     """An error to show the user as one plain line (plus field details).
 
-    ``reason`` is the server's Status reason (``NotFound``, ``Forbidden``, …)
-    when the error came from one, so callers test it rather than the wording.
+    ``reason`` is the server's Status reason (``NotFound``, ``Forbidden``, …), or the
+    gateway's error code (``model_not_found``, …), when the error came from one, so
+    callers test it rather than the wording.
     """
 
     def __init__(
@@ -76,8 +77,12 @@ def error_from(response: httpx.Response) -> CLIError:
             c["message"] for c in causes if c.get("message") and c["message"] != body.get("message")
         ]
         return CLIError(str(body.get("message")), details, reason=body.get("reason"))
-    if isinstance(body, dict) and "error" in body:
-        return CLIError(str(body["error"].get("message", body["error"])))
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):  # OpenAI's shape (the gateway): its code stands for the reason
+        message = error.get("message") or f"HTTP {response.status_code}"
+        return CLIError(str(message), reason=error.get("code"))
+    if error is not None:
+        return CLIError(str(error))
     return CLIError(f"HTTP {response.status_code}: {response.text[:300]}")
 
 

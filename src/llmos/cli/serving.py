@@ -69,19 +69,13 @@ def _sse(response: Any) -> Iterator[dict[str, Any]]:
 
 def _chat_error(response: Any, model: str) -> CLIError:
     """The gateway's OpenAI-style error, in CLI terms where it points to HTTP routes."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return CLIError(f"HTTP {response.status_code}: {response.text[:300]}")
-    if error.get("code") == "model_not_found":
+    error = error_from(response)
+    if error.reason == "model_not_found":
         return CLIError(
             f"the model {model!r} does not exist or you do not have access to it: "
             "`llmos get ms -A` lists the model services you can see"
         )
-    return CLIError(str(error.get("message") or f"HTTP {response.status_code}"))
+    return error
 
 
 def _chat_once(
