@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
 
 ML = "/apis/ml.llmos.ai/v1"
 MGMT = "/apis/management.llmos.ai/v1"
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses: ``prefix`` and six hex digits."""
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def modelservice(name: str, **spec: Any) -> dict[str, Any]:

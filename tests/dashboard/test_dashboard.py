@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 
 import httpx
 from playwright.sync_api import Page, expect
 
 from conftest import go, log_in
-from factories import bind, create_ms, create_namespace, create_user, modelservice, ms_path
+from factories import bind, create_ms, create_namespace, create_user, modelservice, ms_path, unique
 from server import ADMIN_PASSWORD, RunningServer
 
 PAGES = ["Home", "Model Services", "Playground", "Notebooks", "Volumes", "Namespaces", "Users"]
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def test_lists_follow_changes_without_reload(

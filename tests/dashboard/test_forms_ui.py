@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 import httpx
 from playwright.sync_api import Page, Request, expect
 
 from conftest import go, log_in
-from factories import MGMT, ML, bind, create_ms, create_namespace, create_user, ms_path
+from factories import MGMT, ML, bind, create_ms, create_namespace, create_user, ms_path, unique
 from server import ADMIN_PASSWORD, RunningServer
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def test_forms_start_in_a_namespace_the_user_may_use(

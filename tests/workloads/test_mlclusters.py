@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import pytest
 from helpers import condition, create, path, phase_is, volume, wait_for
 
 from cli.runner import CLI
-from factories import bind, create_namespace, create_user
+from factories import bind, create_namespace, create_user, unique
 from llmos.runtime.local.cgroups import cgroup_dirs
 from rayjobs import succeeded
 from server import ADMIN_PASSWORD, RunningServer, start_server
@@ -39,10 +38,6 @@ pytestmark = pytest.mark.slow
 
 EVENTS = "/apis/node.llmos.ai/v1/namespaces/{}/events"
 RAY_TEMP = Path(tempfile.gettempdir()) / f"llmos-ray-{os.getuid()}"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def mlcluster(name: str, workers: int = 1, **spec: Any) -> dict[str, Any]:

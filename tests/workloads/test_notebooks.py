@@ -4,7 +4,6 @@ stop and start, RBAC on the proxy path, idle culling and waking, no orphans."""
 from __future__ import annotations
 
 import signal
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,15 +13,11 @@ import pytest
 from helpers import condition, create, notebook, path, phase_is, volume, wait_for
 from jupyter import execute, start_kernel
 
-from factories import bind, create_namespace, create_user
+from factories import bind, create_namespace, create_user, unique
 from llmos._lib.keys import ServerKey
 from llmos.runtime.local.cgroups import cgroup_dirs
 from sandboxed import is_the_program
 from server import RunningServer, start_server
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def jupyter_pids(server: RunningServer) -> list[int]:

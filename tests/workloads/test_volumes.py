@@ -9,7 +9,6 @@ import importlib.util
 import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,10 @@ import psutil
 import pytest
 from helpers import condition, create, notebook, path, phase_is, volume, wait_for
 
-from factories import create_ms, create_namespace, ms_path
+from factories import create_ms, create_namespace, ms_path, unique
 from sandboxed import is_the_program
 
 NS = "default"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def digest(folder: Path) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from dashboard.conftest import CHROMIUM, CHROMIUM_ARGS
-from factories import create_namespace, create_user
+from factories import create_namespace, create_user, unique
 from llmos._lib.keys import ServerKey
 from llmos.controllers.notebook_launch import CODE_SERVER_COOKIE, code_server_path
 from server import ADMIN_PASSWORD, RunningServer
@@ -28,10 +27,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "screenshots" / "vscode.png"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def code_server_port(server: RunningServer, working_dir: str) -> int:
