@@ -11,7 +11,13 @@
    metric history every 10 s with 8 GPUs, no scrapes), as a share of one core.
    It is the whole server, so an upper bound for the metrics part.
 
-    .venv/bin/python bench/metrics.py [--scrapes 200] [--idle-seconds 60] [--json out.json]
+``--gpus nvml`` reads this machine's own GPUs through NVML instead of the
+fixture (on a real GPU machine: scripts/gpu-check-device.sh runs it on a lent
+one), and also times one NVML reading of all GPUs, which the server takes
+every 10 s outside any scrape.
+
+    .venv/bin/python bench/metrics.py [--scrapes 200] [--idle-seconds 60] [--gpus fixture|nvml]
+                                      [--json out.json]
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from llmos.api.collectors import (  # noqa: E402
 )
 from llmos.controllers.loop import Manager  # noqa: E402
 from llmos.gateway.usage import Usage  # noqa: E402
+from llmos.gpu.nvml import NvmlGPUSource  # noqa: E402
 from llmos.gpu.source import FixtureGPUSource  # noqa: E402
 from llmos.runtime.base import Phase, ReplicaStatus  # noqa: E402
 from server import admin_server  # noqa: E402
@@ -61,11 +68,34 @@ class ProcessRuntime:
 
 
 class Snapshot:
-    def __init__(self, source: FixtureGPUSource) -> None:
+    def __init__(self, source: FixtureGPUSource | NvmlGPUSource) -> None:
         self.snapshot = source.read()
 
 
-def one_scrape(scrapes: int) -> dict[str, Any]:
+def nvml_reads(reads: int) -> dict[str, Any]:
+    """One NVML reading of every GPU on this machine, as the server takes it each 10 s."""
+    source = NvmlGPUSource()
+    try:
+        first = source.read()
+        if first.error is not None or not first.gpus:
+            raise SystemExit(f"--gpus nvml: NVML reads no GPU here: {first.error or 'none listed'}")
+        times = []
+        for _ in range(reads):
+            started = time.perf_counter()
+            source.read()
+            times.append((time.perf_counter() - started) * 1000)
+        return {
+            "gpus": [
+                f"{g.info.name} ({g.info.memory_total_bytes // 2**30} GiB)" for g in first.gpus
+            ],
+            "nvml_read_ms_p50": round(statistics.median(times), 2),
+            "nvml_read_ms_max": round(max(times), 2),
+        }
+    finally:
+        source.close()
+
+
+def one_scrape(scrapes: int, gpus: FixtureGPUSource | NvmlGPUSource) -> dict[str, Any]:
     sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(50)]
     try:
         registry = CollectorRegistry()
@@ -77,7 +107,7 @@ def one_scrape(scrapes: int) -> dict[str, Any]:
         registry.register(NodeCollector(Path(tempfile.gettempdir())))
         registry.register(WorkloadCollector(ProcessRuntime(pids)))  # type: ignore[arg-type]
         registry.register(ControllerCollector(Manager()))
-        registry.register(GPUCollector(Snapshot(FixtureGPUSource.from_file(FIXTURE))))  # type: ignore[arg-type]
+        registry.register(GPUCollector(Snapshot(gpus)))  # type: ignore[arg-type]
         generate_latest(registry)  # warm: process handles are cached after the first
         times = []
         for _ in range(scrapes):
@@ -102,10 +132,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def over_https(scrapes: int, idle_seconds: float) -> dict[str, Any]:
+def over_https(scrapes: int, idle_seconds: float, server_args: tuple[str, ...]) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        admin_server(Path(tmp) / "data", "--gpu-fixture", str(FIXTURE), check_exit=False) as server,
+        admin_server(Path(tmp) / "data", *server_args, check_exit=False) as server,
     ):
         with server.admin_client() as admin:
             admin.get("/metrics").raise_for_status()
@@ -130,9 +160,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scrapes", type=int, default=200)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--gpus",
+        choices=("fixture", "nvml"),
+        default="fixture",
+        help="8x H100 80GB recorded (default), or this machine's GPUs",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    results = {**one_scrape(args.scrapes), **over_https(50, args.idle_seconds)}
+    if args.gpus == "nvml":
+        results = {**nvml_reads(20), **one_scrape(args.scrapes, NvmlGPUSource())}
+        server_args: tuple[str, ...] = ()
+    else:
+        results = one_scrape(args.scrapes, FixtureGPUSource.from_file(FIXTURE))
+        server_args = ("--gpu-fixture", str(FIXTURE))
+    results |= over_https(50, args.idle_seconds, server_args)
     for name, target in TARGETS.items():
         results[f"{name}_target"] = f"{'met' if results[name] <= target else 'MISSED'} ({target})"
     print(json.dumps(results, indent=2))

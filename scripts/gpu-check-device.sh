@@ -27,6 +27,9 @@
 #    gpu-recording.json, gpu-serving.json, gpu-serving-server.log and
 #    engine-logs.tar.gz.
 #
+# 5. runs bench/metrics.py --gpus nvml (the /metrics scrape and idle overhead with
+#    the real GPUs), its JSON into the log.
+#
 # Exits with gpu-check.sh's status (124: it ran past GPU_CHECK_TIMEOUT seconds).
 # Settings: GPU_CHECK_TIMEOUT (default 360), GPU_CHECK_CC (expected compute
 # capability, default: what nvidia-smi says), DEVICE_PYTHON (default python3),
@@ -132,4 +135,10 @@ status=0
 OUT="$work/reports" timeout --kill-after=10 "${GPU_CHECK_TIMEOUT:-360}" \
     scripts/gpu-check.sh ${GPU_CHECK_CC:+"$GPU_CHECK_CC"} || status=$?
 step "gpu-check.sh exit code: $status"
+
+# The /metrics benchmark on this machine's own GPUs (docs/benchmarks.md); its JSON goes to the log.
+step "bench/metrics.py --gpus nvml (limit 120s)"
+timeout --kill-after=10 120 "$python" bench/metrics.py --gpus nvml --scrapes 100 --idle-seconds 30 ||
+    echo "warn: bench/metrics.py --gpus nvml exited $?"
+step "done"
 exit "$status"

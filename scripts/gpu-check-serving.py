@@ -18,8 +18,9 @@ Starts ``llmos server`` (own data dir under OUT_DIR, a free port), then checks:
    GPU's ``llmos_gpu_memory_used_bytes`` where pids do not match); fails if
    the engine cannot reach the GPU, e.g. a CPU build of llama-cpp-python,
    unless LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE=1;
-4. chat works through the gateway, and prints tokens/s;
-5. deleting it releases the allocation.
+4. chat works through the gateway, and prints tokens/s; its Events include
+   Scheduled, Started and Ready;
+5. deleting it releases the allocation (its engine log is saved first).
 
 The model and engine (LLMOS_GPU_CHECK_ENGINE, default ``auto``):
 
@@ -257,19 +258,26 @@ def gpu_memory_in_use(
         check(False, f"engine pid {process.pid} uses no GPU memory: {CPU_ENGINE_FIX[engine]}")
         return
     # The metrics: the workload's own series where NVML's pids are this namespace's, the GPU's.
-    samples = metric_samples(admin)
-    mine = [
-        value
-        for name, labels, value in samples
-        if name == "llmos_workload_gpu_memory_bytes"
-        and labels.get("name") == "gpu-check"
-        and labels.get("gpu") == str(gpu)
-    ]
-    on_gpu = [
-        value
-        for name, labels, value in samples
-        if name == "llmos_gpu_memory_used_bytes" and labels.get("gpu") == str(gpu)
-    ]
+    # They come from the server's latest NVML reading, taken every 10 s: wait for one taken
+    # after the engine took its memory.
+    deadline = time.monotonic() + 25
+    while True:
+        samples = metric_samples(admin)
+        mine = [
+            value
+            for name, labels, value in samples
+            if name == "llmos_workload_gpu_memory_bytes"
+            and labels.get("name") == "gpu-check"
+            and labels.get("gpu") == str(gpu)
+        ]
+        on_gpu = [
+            value
+            for name, labels, value in samples
+            if name == "llmos_gpu_memory_used_bytes" and labels.get("gpu") == str(gpu)
+        ]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     report["metrics"] = {"workloadGpuMemoryBytes": mine, "gpuMemoryUsedBytes": on_gpu}
     if mine:
         check(
@@ -348,6 +356,40 @@ def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) ->
         tokens = response.json()["usage"]["completion_tokens"]
         report["tokensPerSecond"] = round(tokens / elapsed, 1)
         print(f"     {tokens} tokens in {elapsed:.2f} s: {tokens / elapsed:.1f} tokens/s")
+    lifecycle(admin)
+
+
+def lifecycle(admin: httpx.Client) -> None:
+    """The ModelService's Events, oldest first, as `llmos describe` lists them."""
+    events = [
+        e
+        for e in admin.get(f"{NODE}/namespaces/default/events").json()["items"]
+        if e["spec"].get("involvedObject", {}).get("name") == "gpu-check"
+    ]
+    events.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))  # the order they were made
+    report["events"] = [f"{e['spec']['reason']}: {e['spec']['message']}" for e in events]
+    for line in report["events"]:
+        print(f"     event {line}")
+    reasons = [e["spec"]["reason"] for e in events]
+    check(
+        all(r in reasons for r in ("Scheduled", "Started", "Ready")),
+        f"Events Scheduled, Started and Ready: {reasons}",
+    )
+
+
+def save_engine_log(admin: httpx.Client, data: Path, engine: str) -> None:
+    """The engine's log, fetched before the delete takes it (into engine-logs.tar.gz); the
+    transformers engine's must say it loaded the weights on the GPU."""
+    response = admin.get(f"{MS}/gpu-check/logs", params={"tailLines": 5000})
+    if response.status_code != 200:
+        print(f"warn the engine's log: HTTP {response.status_code}: {response.text[:200]}")
+        return
+    (data / "gpu-check-engine.log").write_text(response.text, encoding="utf-8")
+    if engine == "transformers":
+        loaded = next((line for line in response.text.splitlines() if " loaded " in line), "")
+        where = loaded.rpartition(" on ")[2]
+        report["enginePlacement"] = where
+        check(where.startswith("cuda"), f"the engine loaded its weights on {where or '?'}")
 
 
 def release(admin: httpx.Client) -> None:
@@ -380,6 +422,7 @@ def main() -> None:
             if devices:
                 refusal(admin, devices, spec)
                 serving(server, admin, spec)
+                save_engine_log(admin, data, spec["engine"])
                 release(admin)
     finally:
         server.stop()

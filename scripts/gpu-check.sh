@@ -7,7 +7,8 @@
 #    measurement) and asserts that the gpu check passes, that it found every
 #    GPU nvidia-smi lists, and that each GPU's compute capability is the
 #    expected one (or, without an argument, what nvidia-smi reports, and >= 6.0).
-# 2. Records the GPUs with scripts/record-gpus.py (a fixture for tests/fixtures/gpus).
+# 2. Records the GPUs with scripts/record-gpus.py (a fixture for tests/fixtures/gpus),
+#    idle and then loaded.
 # 3. Runs scripts/gpu-check-serving.py: a real server's Node capacity and
 #    GPUDevices against nvidia-smi, a refused over-commit, the bundled model on a
 #    2Gi GPU share (allocation in the GPUDevice, CUDA_VISIBLE_DEVICES, GPU memory
@@ -103,7 +104,8 @@ print(f"OK: {len(devices)} GPU(s), compute capability {', '.join(caps)}, "
 PY
 
 echo "== recording the GPUs (scripts/record-gpus.py) =="
-$python scripts/record-gpus.py --readings 3 --interval 1 -o "$out/gpu-recording.json" || failed=1
+# One idle reading, then three with the GPUs busy (a matrix multiply each, through torch).
+$python scripts/record-gpus.py --readings 4 --interval 1 --load -o "$out/gpu-recording.json" || failed=1
 
 echo "== inventory, scheduling and serving on a real server (scripts/gpu-check-serving.py) =="
 $python scripts/gpu-check-serving.py "$out" || failed=1

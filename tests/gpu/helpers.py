@@ -11,6 +11,7 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "gpus"
 H100X8 = FIXTURES / "h100-80gb-x8.json"
 RTX4090 = FIXTURES / "rtx4090-24gb-x1.json"
 MIXED = FIXTURES / "mixed-a100-40gb-x2-l4-x1.json"
+H200 = FIXTURES / "h200-141gb-x1.json"  # recorded on a real GPU, not hand-assembled
 GiB = 2**30
 
 

@@ -17,7 +17,7 @@ from llmos.gpu.nvml import NvmlGPUSource
 from llmos.gpu.source import FixtureGPUSource, load_recording
 
 from .fakenvml import FakeNvml
-from .helpers import FIXTURES, H100X8, MIXED, RTX4090
+from .helpers import FIXTURES, H100X8, H200, MIXED, RTX4090
 
 MiB = 2**20
 ROOT = Path(__file__).parent.parent.parent
@@ -78,12 +78,37 @@ def test_inventory_from_each_fixture(
     assert source.read().gpus[0].reading == snapshot.gpus[0].reading
 
 
-def test_fixtures_say_they_are_hand_assembled() -> None:
+def test_fixtures_say_where_they_come_from() -> None:
+    readme = (FIXTURES / "README.md").read_text()
     for path in FIXTURES.glob("*.json"):
         recording = load_recording(path)
-        assert recording.origin == "hand-assembled", path
-        assert "replace with recorder output from a real GPU" in recording.note
-    assert "hand-assembled from published specs" in (FIXTURES / "README.md").read_text()
+        assert path.name in readme, path
+        if path == H200:
+            assert recording.origin == "nvml", path
+            assert "Recorded by scripts/record-gpus.py" in recording.note
+        else:
+            assert recording.origin == "hand-assembled", path
+            assert "replace with recorder output from a real GPU" in recording.note
+
+
+def test_the_recorded_h200_reads_as_nvml_read_it() -> None:
+    """The recorder's output from a real H200: idle first, then busy, with its own process."""
+    source = FixtureGPUSource.from_file(H200)
+    readings = [source.read() for _ in range(4)]
+    first = readings[0]
+    assert (first.driver_version, first.cuda_version) == ("580.159.04", "13.0")
+    (gpu,) = first.gpus
+    assert (gpu.info.name, gpu.info.memory_total_bytes // MiB) == ("NVIDIA H200", 143771)
+    assert (gpu.info.compute_capability, gpu.info.mig_mode) == ((9, 0), "Disabled")
+    assert gpu.info.ecc_enabled is True and gpu.info.power_limit_watts == 700.0
+    assert gpu.health.healthy
+    assert gpu.reading.utilization_percent == 0 and not gpu.reading.processes
+    for busy in readings[1:]:
+        reading = busy.gpus[0].reading
+        assert (reading.utilization_percent or 0) >= 80
+        assert 400 < (reading.power_watts or 0) <= 700
+        assert (reading.memory_used_bytes or 0) > (gpu.reading.memory_used_bytes or 0)
+        assert [p.used_memory_bytes for p in reading.processes] == [811597824]
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)

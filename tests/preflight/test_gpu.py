@@ -68,6 +68,7 @@ def test_driver_loaded_but_nvml_fails(tree: HostTree) -> None:
         ("tesla-m60-cc52", 1, Status.FAIL, "5.2"),
         ("tesla-p100-cc60", 1, Status.PASS, "6.0"),
         ("h100-cc90", 2, Status.PASS, "9.0"),
+        ("h200-cc90", 1, Status.PASS, "9.0"),  # NVML on a real H200 (scripts/gpu-check.sh)
     ],
 )
 def test_compute_capability_from_recorded_nvml(

@@ -76,7 +76,7 @@ class LoadedModel:
         options["trust_remote_code"] = trust_remote_code
         model = AutoModelForCausalLM.from_pretrained(path, **options)
         model.eval()
-        log.info("loaded %s (%s) on %s", path, model.dtype, getattr(model, "hf_device_map", "cpu"))
+        log.info("loaded %s (%s) on %s", path, model.dtype, placement(model))
         return cls(model, tokenizer)
 
     @property
@@ -233,6 +233,15 @@ def _until(event: threading.Event) -> Any:
             )
 
     return Cancelled()
+
+
+def placement(model: Any) -> str:
+    """Where the weights are: ``cuda:0``, ``cuda:0, cpu`` (layers past a GPU share), or ``cpu``."""
+    device_map = getattr(model, "hf_device_map", None)
+    if not device_map:
+        return str(model.device)
+    devices = {f"cuda:{d}" if isinstance(d, int) else str(d) for d in device_map.values()}
+    return ", ".join(sorted(devices))
 
 
 def load_options(*, cuda: bool, dtype: str, gpu_memory_fraction: float | None) -> dict[str, Any]:
