@@ -29,6 +29,7 @@
 #
 # 5. runs bench/metrics.py --gpus nvml (the /metrics scrape and idle overhead with
 #    the real GPUs), its JSON into the log.
+# 6. runs every `llmos preflight` check for a server node, the disk measured, into the log.
 #
 # Exits with gpu-check.sh's status (124: it ran past GPU_CHECK_TIMEOUT seconds).
 # Settings: GPU_CHECK_TIMEOUT (default 360), GPU_CHECK_CC (expected compute
@@ -140,5 +141,9 @@ step "gpu-check.sh exit code: $status"
 step "bench/metrics.py --gpus nvml (limit 120s)"
 timeout --kill-after=10 120 "$python" bench/metrics.py --gpus nvml --scrapes 100 --idle-seconds 30 ||
     echo "warn: bench/metrics.py --gpus nvml exited $?"
+# Every preflight check on this node as a server, the disk measured (docs/preflight.md).
+step "llmos preflight --role server (limit 90s)"
+COLUMNS=160 timeout --kill-after=10 90 "$python" -m llmos preflight --role server --data-dir "$work/preflight-data" ||
+    echo "llmos preflight exited $?"
 step "done"
 exit "$status"

@@ -20,7 +20,11 @@ Starts ``llmos server`` (own data dir under OUT_DIR, a free port), then checks:
    unless LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE=1;
 4. chat works through the gateway, and prints tokens/s; its Events include
    Scheduled, Started and Ready;
-5. deleting it releases the allocation (its engine log is saved first).
+5. a second model on a 256Mi share, less than its weights, runs beside it on
+   the same GPU: both allocations in the GPUDevice, both engines in
+   nvidia-smi, both answer, and the transformers engine keeps the layers past
+   its share in RAM (its log says ``cuda:0, cpu``);
+6. deleting it releases the allocation (its engine log is saved first).
 
 The model and engine (LLMOS_GPU_CHECK_ENGINE, default ``auto``):
 
@@ -116,6 +120,16 @@ def check(ok: bool, message: str) -> bool:
     if not ok:
         problems.append(message)
     return ok
+
+
+def placement_check(ok: bool, message: str) -> None:
+    """Where an engine put its weights: a warning on a dry run without a GPU, else a check."""
+    if not ok and (
+        os.environ.get("LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE") == "1" or not shutil.which("nvidia-smi")
+    ):
+        print(f"warn {message} (no GPU here)")
+    else:
+        check(ok, message)
 
 
 def wait_for(
@@ -377,6 +391,77 @@ def lifecycle(admin: httpx.Client) -> None:
     )
 
 
+def sharing(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) -> None:
+    """A second model on the same GPU, its share (256Mi) smaller than its weights: both hold
+    allocations on the GPU at once, both engines hold GPU memory, both answer, and the second
+    is held to its share (transformers: the layers past it stay in RAM)."""
+    if (admin.get(f"{MS}/gpu-check").json().get("status") or {}).get("phase") != "Ready":
+        return
+    body = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "ModelService",
+        "metadata": {"name": "gpu-check-small"},
+        "spec": {**spec, "resources": {"gpuMemory": "256Mi"}},
+    }
+    admin.post(MS, json=body).raise_for_status()
+    ms = wait_for(
+        admin,
+        f"{MS}/gpu-check-small",
+        lambda o: (o.get("status") or {}).get("phase") in ("Ready", "CrashLoop", "Failed"),
+        180,
+    )
+    status = ms.get("status") or {}
+    report["sharing"] = {"status": status}
+    if check(
+        status.get("phase") == "Ready",
+        f"a second model on a 256Mi share is {status.get('phase')}: {status.get('message')}",
+    ):
+        held = sorted(
+            (a["name"], a["memoryBytes"])
+            for d in admin.get(f"{NODE}/gpudevices").json()["items"]
+            for a in d["status"].get("allocations") or []
+        )
+        report["sharing"]["allocations"] = held
+        check(
+            held == [("gpu-check", 2 * 2**30), ("gpu-check-small", 256 * 2**20)],
+            f"one GPU holds both shares: {held}",
+        )
+        engines = [
+            engine(server, ENGINES[spec["engine"]], n) for n in ("gpu-check", "gpu-check-small")
+        ]
+        pids = {str(p.pid) for p in engines if p is not None}
+        apps = {row[0]: row[1] for row in nvidia_smi("--query-compute-apps=pid,used_memory")}
+        report["sharing"]["computeApps"] = apps
+        if shutil.which("nvidia-smi"):
+            check(
+                pids <= set(apps) and len(pids) == 2,
+                f"nvidia-smi lists both engines on the GPU: {apps} (engines {sorted(pids)})",
+            )
+        if spec["engine"] == "transformers":
+            log = admin.get(f"{MS}/gpu-check-small/logs", params={"tailLines": 200}).text
+            loaded = next((line for line in log.splitlines() if " loaded " in line), "")
+            where = loaded.rpartition(" on ")[2]
+            report["sharing"]["placement"] = where
+            placement_check(
+                "cuda:0" in where and "cpu" in where,
+                f"held to its share, its weights are on {where or '?'}",
+            )
+        key = admin.post("/v1-auth/apikeys", json={"description": "gpu-check"}).json()["token"]
+        with server.client(key) as client:
+            for name in ("gpu-check", "gpu-check-small"):
+                response = client.post(
+                    "/v1/chat/completions",
+                    json={
+                        "model": name,
+                        "messages": [{"role": "user", "content": "Hi"}],
+                        "max_tokens": 16,
+                    },
+                    timeout=120,
+                )
+                check(response.status_code == 200, f"{name} answered HTTP {response.status_code}")
+    admin.delete(f"{MS}/gpu-check-small")
+
+
 def save_engine_log(admin: httpx.Client, data: Path, engine: str) -> None:
     """The engine's log, fetched before the delete takes it (into engine-logs.tar.gz); the
     transformers engine's must say it loaded the weights on the GPU."""
@@ -389,13 +474,17 @@ def save_engine_log(admin: httpx.Client, data: Path, engine: str) -> None:
         loaded = next((line for line in response.text.splitlines() if " loaded " in line), "")
         where = loaded.rpartition(" on ")[2]
         report["enginePlacement"] = where
-        check(where.startswith("cuda"), f"the engine loaded its weights on {where or '?'}")
+        placement_check(
+            where.startswith("cuda"), f"the engine loaded its weights on {where or '?'}"
+        )
 
 
 def release(admin: httpx.Client) -> None:
     admin.delete(f"{MS}/gpu-check")
     deadline = time.monotonic() + 60
-    while admin.get(f"{MS}/gpu-check").status_code != 404 and time.monotonic() < deadline:
+    while time.monotonic() < deadline and any(
+        admin.get(f"{MS}/{name}").status_code != 404 for name in ("gpu-check", "gpu-check-small")
+    ):
         time.sleep(0.5)
     held = [
         a
@@ -422,6 +511,7 @@ def main() -> None:
             if devices:
                 refusal(admin, devices, spec)
                 serving(server, admin, spec)
+                sharing(server, admin, spec)
                 save_engine_log(admin, data, spec["engine"])
                 release(admin)
     finally:
