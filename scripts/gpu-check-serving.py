@@ -308,23 +308,30 @@ def gpu_memory_in_use(
         )
 
 
-def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) -> None:
-    before = gpu_memory_used()
+def deploy(
+    admin: httpx.Client, name: str, spec: dict[str, str], share: str, timeout: float
+) -> dict[str, Any]:
+    """Make a ModelService on a GPU memory share and return its status once it is Ready,
+    or in a phase that will not turn Ready by itself (device time is short)."""
     body = {
         "apiVersion": "ml.llmos.ai/v1",
         "kind": "ModelService",
-        "metadata": {"name": "gpu-check"},
-        "spec": {**spec, "resources": {"gpuMemory": "2Gi"}},
+        "metadata": {"name": name},
+        "spec": {**spec, "resources": {"gpuMemory": share}},
     }
     admin.post(MS, json=body).raise_for_status()
-    # Stop waiting on a phase that will not turn Ready by itself: device time is short.
     ms = wait_for(
         admin,
-        f"{MS}/gpu-check",
+        f"{MS}/{name}",
         lambda o: (o.get("status") or {}).get("phase") in ("Ready", "CrashLoop", "Failed"),
-        300,
+        timeout,
     )
-    status = ms.get("status") or {}
+    return ms.get("status") or {}
+
+
+def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) -> None:
+    before = gpu_memory_used()
+    status = deploy(admin, "gpu-check", spec, "2Gi", 300)
     report["modelservice"] = status
     if not check(
         status.get("phase") == "Ready",
@@ -397,20 +404,7 @@ def sharing(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) ->
     is held to its share (transformers: the layers past it stay in RAM)."""
     if (admin.get(f"{MS}/gpu-check").json().get("status") or {}).get("phase") != "Ready":
         return
-    body = {
-        "apiVersion": "ml.llmos.ai/v1",
-        "kind": "ModelService",
-        "metadata": {"name": "gpu-check-small"},
-        "spec": {**spec, "resources": {"gpuMemory": "256Mi"}},
-    }
-    admin.post(MS, json=body).raise_for_status()
-    ms = wait_for(
-        admin,
-        f"{MS}/gpu-check-small",
-        lambda o: (o.get("status") or {}).get("phase") in ("Ready", "CrashLoop", "Failed"),
-        180,
-    )
-    status = ms.get("status") or {}
+    status = deploy(admin, "gpu-check-small", spec, "256Mi", 180)
     report["sharing"] = {"status": status}
     if check(
         status.get("phase") == "Ready",
