@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build .device-kit/: what scripts/gpu-check-device.sh installs on a lent GPU machine.
 #
-#   scripts/device-kit.sh          # here, before the device call; then carry .device-kit
+#   scripts/device-kit.sh              # here, before the device call; then carry .device-kit
+#   scripts/device-kit.sh --llama-cpp  # also llama.cpp's source, to build with CUDA there
 #
 # The lent machine (x86-64, Python 3.12 with torch and transformers, no network)
 # gets a copy of the working tree plus the paths named in `carry`, 64 MiB in all.
@@ -15,6 +16,13 @@
 #
 # and bin/bwrap, from Debian's bubblewrap package (apt-get download), so that
 # the engine there runs in the workload sandbox, with its GPU.
+#
+# With --llama-cpp, also llama-cpp/: llama-cpp-python's source at uv.lock's pin
+# (its sdist, 77 MB, trimmed to what a CUDA build needs: no docs, models,
+# tests, tools, examples or other GPU backends; about 4 MB packed) and the
+# gguf wheel (tests/tiny_gguf.py writes the model there with it).
+# gpu-check-device.sh then builds llama-cpp-python with CUDA for the machine's
+# GPU and checks the llama-cpp engine instead of transformers.
 #
 # Left out on purpose (docs/gpus.md, "Running the GPU checks on a lent GPU"):
 #
@@ -33,6 +41,16 @@
 # 60 MiB (the limit is 64). Exits non-zero if any of that fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+llama_cpp=0
+case "${1:-}" in
+"") ;;
+--llama-cpp) llama_cpp=1 ;;
+*)
+    echo "usage: scripts/device-kit.sh [--llama-cpp]" >&2
+    exit 2
+    ;;
+esac
 
 kit=.device-kit
 limit_mib=60
@@ -74,6 +92,33 @@ else
     echo "warn: apt-get download bubblewrap failed: the device check runs without the sandbox"
 fi
 rm -rf "$debs"
+
+locked() { # the version uv.lock pins for a package
+    "$python" -c 'import sys, tomllib
+print(next(p["version"] for p in tomllib.load(open("uv.lock", "rb"))["package"] if p["name"] == sys.argv[1]))' "$1"
+}
+
+if ((llama_cpp)); then
+    version="$(locked llama-cpp-python)"
+    echo "== llama-cpp-python $version's source, trimmed for a CUDA build; gguf =="
+    src="$(mktemp -d)"
+    "$python" -m pip download -q --no-deps --no-binary=:all: -d "$src" "llama-cpp-python==$version"
+    tar -xzf "$src"/llama_cpp_python-*.tar.gz -C "$src"
+    tree="$src/llama_cpp_python-$version"
+    # What a build with -DGGML_CUDA=on -DLLAVA_BUILD=OFF does not read.
+    rm -rf "$tree"/{.git,.github,docs,examples,tests,docker}
+    (cd "$tree/vendor/llama.cpp" &&
+        rm -rf .git .github .devops models docs tools examples benches tests media pocs app \
+            scripts conversion gguf-py &&
+        cd ggml/src && rm -rf ggml-{blas,cann,et,hexagon,hip,metal,musa,opencl,openvino,rpc} \
+        ggml-{sycl,virtgpu,vulkan,webgpu,zdnn,zendnn})
+    mkdir -p "$kit/llama-cpp"
+    tar -czf "$kit/llama-cpp/llama-cpp-python-src.tar.gz" -C "$src" "llama_cpp_python-$version"
+    rm -rf "$src"
+    "$python" -m pip download -q --no-deps --only-binary=:all: -d "$kit/llama-cpp" \
+        "gguf==$(locked gguf)"
+    du -h "$kit"/llama-cpp/*
+fi
 
 echo "== checking the kit =="
 "$python" - "$kit" <<'PY'

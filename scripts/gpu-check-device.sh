@@ -31,10 +31,15 @@
 #    the real GPUs), its JSON into the log.
 # 6. runs every `llmos preflight` check for a server node, the disk measured, into the log.
 #
+# Before step 3, where the kit holds llama.cpp's source (scripts/device-kit.sh --llama-cpp),
+# it builds llama-cpp-python with CUDA for the GPU's architecture (LLAMA_BUILD_TIMEOUT,
+# default 420 s) and the check runs the llama-cpp engine instead of transformers.
+#
 # Exits with gpu-check.sh's status (124: it ran past GPU_CHECK_TIMEOUT seconds).
 # Settings: GPU_CHECK_TIMEOUT (default 360), GPU_CHECK_CC (expected compute
 # capability, default: what nvidia-smi says), DEVICE_PYTHON (default python3),
-# DEVICE_KIT (default .device-kit), GPU_CHECK_WORK (default /tmp/gpu-check).
+# DEVICE_KIT (default .device-kit), GPU_CHECK_WORK (default /tmp/gpu-check),
+# GPU_CHECK_EXTRAS (default 1; 0 skips steps 5 and 6).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
@@ -92,6 +97,7 @@ fi
 
 step "installing the kit (${#wheels[@]} wheels)"
 python=""
+into=() # where the kit went: the venv's site-packages, or the machine's Python itself
 # The machine's site directories, as its python3 sees them (a venv's, maybe the system's too).
 machine_sites="$("$base_python" -c 'import sys
 print([p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))])')"
@@ -104,6 +110,7 @@ if "$base_python" -m venv --without-pip "$venv"; then
     if "$base_python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
         --target "$site" "${wheels[@]}"; then
         python="$venv/bin/python"
+        into=(--target "$site")
     fi
 fi
 if [[ -z $python ]]; then
@@ -129,6 +136,25 @@ if ! command -v bwrap >/dev/null && [[ -x $kit/bin/bwrap ]]; then
     fi
 fi
 
+# llama.cpp with CUDA for this GPU, where the kit holds its source (device-kit.sh --llama-cpp):
+# then the check runs the llama-cpp engine, on a GGUF that tests/tiny_gguf.py writes.
+if [[ -f $kit/llama-cpp/llama-cpp-python-src.tar.gz ]]; then
+    arch="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d ' .')"
+    [[ -d /usr/local/cuda/bin ]] && PATH="$PATH:/usr/local/cuda/bin"
+    echo "nvcc: $(command -v nvcc || echo 'not on PATH: CMake looks for CUDA itself')"
+    step "building llama-cpp-python with CUDA for sm_${arch} (limit ${LLAMA_BUILD_TIMEOUT:-420}s)"
+    if CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=${arch} -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" \
+        CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" timeout --kill-after=10 "${LLAMA_BUILD_TIMEOUT:-420}" \
+        "$base_python" -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir \
+        "${into[@]}" "$kit/llama-cpp/llama-cpp-python-src.tar.gz" "$kit"/llama-cpp/gguf-*.whl; then
+        "$python" -c 'import llama_cpp; print("llama-cpp-python", llama_cpp.__version__, "GPU offload:",
+              llama_cpp.llama_supports_gpu_offload())'
+        export LLMOS_GPU_CHECK_ENGINE="${LLMOS_GPU_CHECK_ENGINE:-llama-cpp}"
+    else
+        echo "warn: building llama-cpp-python failed: the check runs the transformers engine"
+    fi
+fi
+
 step "scripts/gpu-check.sh (limit ${GPU_CHECK_TIMEOUT:-360}s)"
 export LLMOS_PYTHON="$python" PYTHONUNBUFFERED=1
 export LLMOS_GPU_CHECK_ENGINE="${LLMOS_GPU_CHECK_ENGINE:-transformers}"
@@ -137,13 +163,15 @@ OUT="$work/reports" timeout --kill-after=10 "${GPU_CHECK_TIMEOUT:-360}" \
     scripts/gpu-check.sh ${GPU_CHECK_CC:+"$GPU_CHECK_CC"} || status=$?
 step "gpu-check.sh exit code: $status"
 
-# The /metrics benchmark on this machine's own GPUs (docs/benchmarks.md); its JSON goes to the log.
-step "bench/metrics.py --gpus nvml (limit 120s)"
-timeout --kill-after=10 120 "$python" bench/metrics.py --gpus nvml --scrapes 100 --idle-seconds 30 ||
-    echo "warn: bench/metrics.py --gpus nvml exited $?"
-# Every preflight check on this node as a server, the disk measured (docs/preflight.md).
-step "llmos preflight --role server (limit 90s)"
-COLUMNS=160 timeout --kill-after=10 90 "$python" -m llmos preflight --role server --data-dir "$work/preflight-data" ||
-    echo "llmos preflight exited $?"
+if [[ ${GPU_CHECK_EXTRAS:-1} == 1 ]]; then
+    # The /metrics benchmark on this machine's own GPUs (docs/benchmarks.md), JSON into the log.
+    step "bench/metrics.py --gpus nvml (limit 120s)"
+    timeout --kill-after=10 120 "$python" bench/metrics.py --gpus nvml --scrapes 100 \
+        --idle-seconds 30 || echo "warn: bench/metrics.py --gpus nvml exited $?"
+    # Every preflight check on this node as a server, the disk measured (docs/preflight.md).
+    step "llmos preflight --role server (limit 90s)"
+    COLUMNS=160 timeout --kill-after=10 90 "$python" -m llmos preflight --role server \
+        --data-dir "$work/preflight-data" || echo "llmos preflight exited $?"
+fi
 step "done"
 exit "$status"

