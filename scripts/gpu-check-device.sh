@@ -136,6 +136,24 @@ if ! command -v bwrap >/dev/null && [[ -x $kit/bin/bwrap ]]; then
     fi
 fi
 
+# The CUDA libraries the llama.cpp build links (libcudart, libcublas) where its libraries'
+# $ORIGIN rpath finds them: engines start with a clean environment, so LD_LIBRARY_PATH would
+# not reach them, and the toolkit's lib64 need not be in the loader's cache.
+# shellcheck disable=SC2317  # called in the if below
+link_cuda_libraries() {
+    local lib missing found
+    lib="$("$python" -c 'import importlib.util, pathlib
+print(pathlib.Path(importlib.util.find_spec("llama_cpp").origin).parent / "lib")')"
+    for missing in $(for so in "$lib"/*.so*; do ldd "$so"; done | awk '/not found/ {print $1}' | sort -u); do
+        found="$(find /usr/local /opt -name "$missing" 2>/dev/null | head -1)"
+        if [[ -n $found ]]; then
+            ln -sf "$found" "$lib/$missing" && echo "linked $missing -> $found"
+        else
+            echo "warn: $missing, which llama.cpp's libraries need, is nowhere under /usr/local or /opt"
+        fi
+    done
+}
+
 # llama.cpp with CUDA for this GPU, where the kit holds its source (device-kit.sh --llama-cpp):
 # then the check runs the llama-cpp engine, on a GGUF that tests/tiny_gguf.py writes.
 if [[ -f $kit/llama-cpp/llama-cpp-python-src.tar.gz ]]; then
@@ -146,12 +164,13 @@ if [[ -f $kit/llama-cpp/llama-cpp-python-src.tar.gz ]]; then
     if CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=${arch} -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" \
         CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" timeout --kill-after=10 "${LLAMA_BUILD_TIMEOUT:-420}" \
         "$base_python" -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir \
-        "${into[@]}" "$kit/llama-cpp/llama-cpp-python-src.tar.gz" "$kit"/llama-cpp/gguf-*.whl; then
+        "${into[@]}" "$kit/llama-cpp/llama-cpp-python-src.tar.gz" "$kit"/llama-cpp/gguf-*.whl &&
+        link_cuda_libraries &&
         "$python" -c 'import llama_cpp; print("llama-cpp-python", llama_cpp.__version__, "GPU offload:",
-              llama_cpp.llama_supports_gpu_offload())'
+              llama_cpp.llama_supports_gpu_offload())'; then
         export LLMOS_GPU_CHECK_ENGINE="${LLMOS_GPU_CHECK_ENGINE:-llama-cpp}"
     else
-        echo "warn: building llama-cpp-python failed: the check runs the transformers engine"
+        echo "warn: llama-cpp-python with CUDA did not build or load: the check runs transformers"
     fi
 fi
 
