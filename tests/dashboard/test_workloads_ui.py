@@ -148,3 +148,19 @@ def test_a_stopped_notebook_offers_no_open_and_its_volume_says_why_it_stays(
     for item in admin.get(f"{base}/volumesnapshots").json()["items"]:
         if item["spec"]["volumeName"] == vol:
             admin.delete(f"{base}/volumesnapshots/{item['metadata']['name']}")
+
+
+def test_a_volume_bigger_than_the_disk_says_so_in_its_row(
+    page: Page, server: RunningServer, admin: httpx.Client
+) -> None:
+    vol = f"huge-{uuid.uuid4().hex[:6]}"
+    base = "/apis/ml.llmos.ai/v1/namespaces/default"
+    admin.post(f"{base}/volumes", json={"metadata": {"name": vol}, "spec": {"capacity": "1Pi"}})
+    log_in(page, server, "admin", ADMIN_PASSWORD)
+    go(page, "Volumes")
+    row = page.locator(f'tr[data-name="{vol}"]')
+    expect(row.locator("[data-phase]")).to_have_attribute("data-phase", "Bound")
+    expect(row.get_by_test_id("volume-note")).to_contain_text(
+        "spec.capacity 1Pi is more than this node's disk can give"
+    )
+    admin.delete(f"{base}/volumes/{vol}")

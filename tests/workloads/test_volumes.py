@@ -39,6 +39,7 @@ def test_a_volume_is_a_directory_with_its_usage_and_capacity(admin: httpx.Client
     assert folder.is_dir()
     assert bound["status"]["capacity"] == "64Ki"
     assert condition(bound, "OverCapacity")["status"] == "False"
+    assert condition(bound, "DiskSpace")["status"] == "True"
     (folder / "big.bin").write_bytes(os.urandom(200 * 1024))
     # Any change to the object has it measured again (and so does a 30 s timer).
     admin.patch(
@@ -63,6 +64,25 @@ def test_a_volume_is_a_directory_with_its_usage_and_capacity(admin: httpx.Client
     assert admin.delete(path("volumes", NS, name)).status_code == 200
     wait_for_gone(admin, path("volumes", NS, name))
     assert not folder.exists()
+
+
+def test_a_capacity_beyond_the_disk_is_warned_of(admin: httpx.Client) -> None:
+    """Accepted (usage may never get there), but the Volume and an Event say the disk cannot."""
+    name = unique("vol")
+    create(admin, "volumes", NS, volume(name, capacity="1Pi"))
+    bound = wait_for(admin, path("volumes", NS, name), phase_is("Bound"), "Bound")
+    room = condition(bound, "DiskSpace")
+    assert (room["status"], room["reason"]) == ("False", "BeyondDisk")
+    assert room["message"].startswith("spec.capacity 1Pi is more than this node's disk can give")
+    assert "free on the data dir's filesystem" in room["message"]
+    events = admin.get(f"/apis/node.llmos.ai/v1/namespaces/{NS}/events").json()["items"]
+    assert [
+        e["spec"]["type"]
+        for e in events
+        if e["spec"]["involvedObject"]["name"] == name and e["spec"]["reason"] == "BeyondDisk"
+    ] == ["Warning"]
+    assert admin.delete(path("volumes", NS, name)).status_code == 200
+    wait_for_gone(admin, path("volumes", NS, name))
 
 
 def delete_while_held(admin: httpx.Client, vol: str, user: str) -> dict[str, Any]:

@@ -97,6 +97,20 @@ def _du(path: Path) -> int:
     return total
 
 
+def _disk_room(path: Path, used: int, limit: int, capacity: str) -> tuple[bool, str]:
+    """Whether the disk under ``path`` can still take the volume up to its capacity (what it
+    holds plus what is free), and the message saying so. Not a reservation: other volumes and
+    the server share that disk, so this warns of a capacity that can never be reached."""
+    free = shutil.disk_usage(path).free
+    if used + free >= limit:
+        return True, f"{format_bytes(free)} free on the node's disk, enough to reach {capacity}"
+    return False, (
+        f"spec.capacity {capacity} is more than this node's disk can give: "
+        f"{format_bytes(free)} free on the data dir's filesystem and {format_bytes(used)} "
+        "already in the volume; writes fail when the disk is full, before the capacity is reached"
+    )
+
+
 def _copy(source: Path, target: Path) -> None:
     """Copy a directory tree next to ``target`` first, then move it in place (no half copies).
 
@@ -290,11 +304,21 @@ class VolumeReconciler:
             else f"{format_bytes(used)} used of {capacity}"
         )
         set_condition(status, "OverCapacity", over, "Full" if over else "Fits", message, generation)
+        roomy, room = await asyncio.to_thread(_disk_room, path, used, limit, capacity)
+        had_room = not any(
+            c.get("type") == "DiskSpace" and c.get("status") == "False"
+            for c in status.get("conditions") or []
+        )
+        set_condition(
+            status, "DiskSpace", roomy, "Fits" if roomy else "BeyondDisk", room, generation
+        )
         set_condition(status, "Ready", True, "Bound", f"files in {path}", generation)
         volume["status"] = status
         await self.store.update_status(VOLUMES, volume)
         if over and not was_over:
             await self.events.record(volume, "OverCapacity", message, "Warning")
+        if had_room and not roomy:
+            await self.events.record(volume, "BeyondDisk", room, "Warning")
         return USAGE_PERIOD
 
     async def _create(self, volume: dict[str, Any], status: dict[str, Any], path: Path) -> None:

@@ -65,6 +65,8 @@ export function volumeNote(vol) {
   if (vol.metadata.deletionTimestamp && inUse) return { tone: "wait", text: `Deletion waits: ${inUse.message}` };
   const full = holding("OverCapacity");
   if (full) return { tone: "bad", text: full.message };
+  const beyondDisk = conditions.find((c) => c.type === "DiskSpace" && c.status === "False");
+  if (beyondDisk) return { tone: "bad", text: beyondDisk.message };
   return null;
 }
 
