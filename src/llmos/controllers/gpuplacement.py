@@ -14,6 +14,9 @@ its Events:
 - ``FailedScheduling`` (Warning): the shortfall, e.g. "needs 1 GPU with 40 GiB
   free; largest free is 24 GiB on GPU 1"; the controller keeps the workload
   Pending and retries;
+- ``MemoryBeyondNode`` (Warning), beside ``Scheduled``: the replica's
+  ``resources.memory`` is more than this node's memory, so its limit can never
+  be reached (and the node may run out first);
 - ``Evicted`` (Warning): a replica's GPU turned Unhealthy, disappeared, or its
   allocation was removed. The replica is placed afresh (its process restarts
   on the new GPUs) or, when nothing fits, is not run.
@@ -31,15 +34,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.loop import ObjectKey, Related
-from llmos.gpu.request import GPURequest, Placement
+from llmos.gpu.request import GPURequest, Placement, gib
 from llmos.gpu.scheduler import Unschedulable
 from llmos.resources.meta import set_condition
+from llmos.runtime.base import Limits
 from llmos.store.base import WatchEvent
 
-__all__ = ["CPU_ONLY", "Member", "ReplicaPlacer", "Scheduling", "owners_on"]
+__all__ = ["CPU_ONLY", "Member", "ReplicaPlacer", "Scheduling", "memory_limit", "owners_on"]
 
 # The environment of a replica that asked for no GPU: it sees none.
 CPU_ONLY = {"CUDA_VISIBLE_DEVICES": ""}
@@ -55,6 +61,13 @@ class Member:
     label: str
     request: GPURequest | None = None
     policy: Placement = "binpack"
+    memory: int | None = None  # resources.memory in bytes, the replica's memory limit
+
+
+def memory_limit(resources: dict[str, Any] | None) -> int | None:
+    """``resources.memory`` in bytes (a :class:`Member`'s ``memory``), or None."""
+    limits = Limits.of(resources)
+    return None if limits is None else limits.memory
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,7 @@ class ReplicaPlacer:
                     await self.events.record(
                         obj, "Scheduled", f"{member.label} scheduled on the CPU (no GPU requested)"
                     )
+                    await self._warn_of_memory(obj, member)
                 self._given[key] = (None, None)
                 placements.append(None)
                 continue
@@ -119,6 +133,7 @@ class ReplicaPlacer:
                 await self.events.record(
                     obj, "Scheduled", f"{member.label} scheduled on {placed.describe()}"
                 )
+                await self._warn_of_memory(obj, member)
             self._given[key] = (request, placed)
             placements.append(placed)
         if not any(placements):
@@ -130,6 +145,19 @@ class ReplicaPlacer:
             )
             set_condition(status, "Scheduled", True, "Scheduled", where)
         return Scheduling(tuple(placements))
+
+    async def _warn_of_memory(self, obj: dict[str, Any], member: Member) -> None:
+        """A memory limit past the node's memory limits nothing: say so where it is placed."""
+        total = psutil.virtual_memory().total
+        if member.memory is not None and member.memory > total:
+            await self.events.record(
+                obj,
+                "MemoryBeyondNode",
+                f"{member.label} asks resources.memory {gib(member.memory)}; this node has "
+                f"{gib(total)}: the limit can never be reached, and the node may run out of "
+                "memory first",
+                "Warning",
+            )
 
     async def release(
         self, owner: Owner, keep: int = 0, *, replicas: Sequence[int] | None = None

@@ -49,7 +49,7 @@ from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
-from llmos.controllers.gpuplacement import CPU_ONLY, Member, ReplicaPlacer, owners_on
+from llmos.controllers.gpuplacement import CPU_ONLY, Member, ReplicaPlacer, memory_limit, owners_on
 from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.rayhead import ClusterView, HeadUnreachable, JobsWarmUp, read_cluster
@@ -113,7 +113,9 @@ def worker_number(group_position: int, index: int) -> int:
 
 def _member(number: int, label: str, resources: dict[str, Any]) -> Member:
     try:
-        return Member(number, label, gpu_request(resources), placement(resources))
+        return Member(
+            number, label, gpu_request(resources), placement(resources), memory_limit(resources)
+        )
     except GPUError as exc:
         raise PermanentError(f"{label}: {exc}") from exc
 

@@ -60,7 +60,7 @@ from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
-from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
+from llmos.controllers.gpuplacement import Member, ReplicaPlacer, memory_limit, owners_on
 from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
@@ -270,7 +270,8 @@ class ModelServiceReconciler:
             await self._remove_replicas(key, keep=0)
             return await self._fail(ms, status, "Ready", "VolumeUnavailable", str(exc))
         wanted = int(ms["spec"].get("replicas", 1))
-        members = [Member(i, f"replica {i}", request, policy) for i in range(wanted)]
+        memory = memory_limit(ms["spec"].get("resources"))
+        members = [Member(i, f"replica {i}", request, policy, memory) for i in range(wanted)]
         scheduling = await self.placer.place(ms, status, members)
         shortfall = scheduling.shortfall
         statuses = [

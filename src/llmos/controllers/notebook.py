@@ -44,7 +44,7 @@ from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDEVICES
-from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on
+from llmos.controllers.gpuplacement import Member, ReplicaPlacer, memory_limit, owners_on
 from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.notebook_idle import (
@@ -175,7 +175,7 @@ class NotebookReconciler:
             set_condition(status, "Ready", False, "InvalidResources", str(exc), generation)
             await self.events.record(nb, "InvalidResources", str(exc), "Warning")
             return await self._save(nb, status)
-        members = [Member(0, "the notebook", request, policy)]
+        members = [Member(0, "the notebook", request, policy, memory_limit(spec.get("resources")))]
         scheduling = await self.placer.place(nb, status, members)
         if scheduling.shortfall:
             await self.runtime.remove(replica)
