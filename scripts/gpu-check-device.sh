@@ -33,7 +33,8 @@
 #
 # Before step 3, where the kit holds llama.cpp's source (scripts/device-kit.sh --llama-cpp),
 # it builds llama-cpp-python with CUDA for the GPU's architecture (LLAMA_BUILD_TIMEOUT,
-# default 420 s) and the check runs the llama-cpp engine instead of transformers.
+# default 300 s) and the check runs the llama-cpp engine instead of transformers (unless
+# LLMOS_GPU_CHECK_ENGINE=transformers, which skips the build).
 #
 # Exits with gpu-check.sh's status (124: it ran past GPU_CHECK_TIMEOUT seconds).
 # Settings: GPU_CHECK_TIMEOUT (default 360), GPU_CHECK_CC (expected compute
@@ -141,33 +142,44 @@ fi
 # not reach them, and the toolkit's lib64 need not be in the loader's cache.
 # shellcheck disable=SC2317  # called in the if below
 link_cuda_libraries() {
-    local lib missing found
+    local lib missing found round linked
     lib="$("$python" -c 'import importlib.util, pathlib
 print(pathlib.Path(importlib.util.find_spec("llama_cpp").origin).parent / "lib")')"
-    for missing in $(for so in "$lib"/*.so*; do ldd "$so"; done | awk '/not found/ {print $1}' | sort -u); do
-        found="$(find /usr/local /opt -name "$missing" 2>/dev/null | head -1)"
-        if [[ -n $found ]]; then
-            ln -sf "$found" "$lib/$missing" && echo "linked $missing -> $found"
-        else
-            echo "warn: $missing, which llama.cpp's libraries need, is nowhere under /usr/local or /opt"
-        fi
+    # Linked libraries find their own needs (libcublas: libcublasLt) through the same $ORIGIN,
+    # so look again until nothing new is missing; without LD_LIBRARY_PATH, as the engine runs.
+    for round in 1 2 3 4; do
+        linked=0
+        for missing in $(for so in "$lib"/*.so*; do env -u LD_LIBRARY_PATH ldd "$so"; done |
+            awk '/not found/ {print $1}' | sort -u); do
+            [[ -e $lib/$missing ]] && continue
+            found="$(find /usr/local /opt -name "$missing" 2>/dev/null | head -1)"
+            if [[ -n $found ]]; then
+                ln -sf "$found" "$lib/$missing" && echo "linked $missing -> $found (round $round)"
+                linked=1
+            else
+                echo "warn: $missing, which llama.cpp's libraries need, is nowhere under /usr/local or /opt"
+            fi
+        done
+        ((linked)) || break
     done
 }
 
 # llama.cpp with CUDA for this GPU, where the kit holds its source (device-kit.sh --llama-cpp):
 # then the check runs the llama-cpp engine, on a GGUF that tests/tiny_gguf.py writes.
-if [[ -f $kit/llama-cpp/llama-cpp-python-src.tar.gz ]]; then
+if [[ -f $kit/llama-cpp/llama-cpp-python-src.tar.gz && ${LLMOS_GPU_CHECK_ENGINE:-} != transformers ]]; then
     arch="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d ' .')"
     [[ -d /usr/local/cuda/bin ]] && PATH="$PATH:/usr/local/cuda/bin"
     echo "nvcc: $(command -v nvcc || echo 'not on PATH: CMake looks for CUDA itself')"
-    step "building llama-cpp-python with CUDA for sm_${arch} (limit ${LLAMA_BUILD_TIMEOUT:-420}s)"
+    step "building llama-cpp-python with CUDA for sm_${arch} (limit ${LLAMA_BUILD_TIMEOUT:-300}s)"
     if CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=${arch} -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" \
-        CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" timeout --kill-after=10 "${LLAMA_BUILD_TIMEOUT:-420}" \
+        CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" timeout --kill-after=10 "${LLAMA_BUILD_TIMEOUT:-300}" \
         "$base_python" -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir \
-        "${into[@]}" "$kit/llama-cpp/llama-cpp-python-src.tar.gz" "$kit"/llama-cpp/gguf-*.whl &&
+        "${into[@]}" "$kit/llama-cpp/llama-cpp-python-src.tar.gz" "$kit"/llama-cpp/*.whl &&
         link_cuda_libraries &&
-        "$python" -c 'import llama_cpp; print("llama-cpp-python", llama_cpp.__version__, "GPU offload:",
-              llama_cpp.llama_supports_gpu_offload())'; then
+        # As the engine starts: a clean environment, its server module (llama_server's imports).
+        env -i PATH=/usr/bin:/bin "$python" -c 'import llama_cpp, llama_cpp.server.app
+print("llama-cpp-python", llama_cpp.__version__, "GPU offload:", llama_cpp.llama_supports_gpu_offload())
+assert llama_cpp.llama_supports_gpu_offload(), "a CPU build"'; then
         export LLMOS_GPU_CHECK_ENGINE="${LLMOS_GPU_CHECK_ENGINE:-llama-cpp}"
     else
         echo "warn: llama-cpp-python with CUDA did not build or load: the check runs transformers"

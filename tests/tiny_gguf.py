@@ -12,6 +12,7 @@ SmolLM2-135M's shape on a GPU machine that cannot carry the bundled GGUF).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 SPECIALS = ("<unk>", "<s>", "</s>")
 # token_type values of llama.cpp's vocabulary: normal, unknown, control, byte.
@@ -56,11 +57,11 @@ def build_tiny_gguf(
     head_dim = hidden_size // heads
     rng = np.random.default_rng(seed)
 
-    def weight(*shape: int) -> object:
+    def weight(*shape: int) -> Any:
         # Rows are outputs, as in PyTorch: gguf writes the dimensions reversed, as ggml wants.
         return (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float16)
 
-    def norm() -> object:
+    def norm() -> Any:
         return np.ones(hidden_size, dtype=np.float32)
 
     writer = gguf.GGUFWriter(str(path), "llama")
