@@ -189,6 +189,10 @@ def test_a_memory_limit_past_the_nodes_memory_is_warned_of_once_where_placed() -
         ]
         for _ in range(2):
             await placer.place(cluster, {}, members)
+        # Raised on a placed replica: warned of again, once, though its placement stays.
+        members[3] = Member(1002, "worker w-2", memory=memory_limit({"memory": "2Pi"}))
+        for _ in range(2):
+            await placer.place(cluster, {}, members)
         warned = sorted((t, m) for t, r, m in await events(store) if r == "MemoryBeyondNode")
         assert warned == [
             (
@@ -197,6 +201,12 @@ def test_a_memory_limit_past_the_nodes_memory_is_warned_of_once_where_placed() -
                 "can never be reached, and the node may run out of memory first",
             )
             for who in ("the head", "worker w-0")
+        ] + [
+            (
+                "Warning",
+                f"worker w-2 asks resources.memory 2097152 GiB; this node has {gib(total)}: the "
+                "limit can never be reached, and the node may run out of memory first",
+            )
         ]
 
     run(test)

@@ -46,6 +46,14 @@ def parse_quantity(text: str | int | float) -> Decimal:
     return number * _SUFFIXES[match.group(2) or ""]
 
 
+def gib(count: int) -> str:
+    """Bytes for people: ``24 GiB``, ``39.6 GiB``, ``512 MiB``."""
+    if count >= 2**30:
+        value = count / 2**30
+        return f"{value:.0f} GiB" if abs(value - round(value)) < 0.05 else f"{value:.1f} GiB"
+    return f"{count / 2**20:.0f} MiB"
+
+
 def format_bytes(count: int) -> str:
     """Format a byte count the way a quantity is written: ``15Gi``, ``512Mi``."""
     for suffix in ("Ti", "Gi", "Mi", "Ki"):

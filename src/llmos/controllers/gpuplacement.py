@@ -14,7 +14,7 @@ its Events:
 - ``FailedScheduling`` (Warning): the shortfall, e.g. "needs 1 GPU with 40 GiB
   free; largest free is 24 GiB on GPU 1"; the controller keeps the workload
   Pending and retries;
-- ``MemoryBeyondNode`` (Warning), beside ``Scheduled``: the replica's
+- ``MemoryBeyondNode`` (Warning), once per value asked: the replica's
   ``resources.memory`` is more than this node's memory, so its limit can never
   be reached (and the node may run out first);
 - ``Evicted`` (Warning): a replica's GPU turned Unhealthy, disappeared, or its
@@ -97,6 +97,8 @@ class ReplicaPlacer:
         # (kind, namespace, name, number) -> the request and placement given (None: the CPU).
         self._given: dict[tuple[str, str, str, int], tuple[GPURequest | None, GPUPlacement | None]]
         self._given = {}
+        # (kind, namespace, name, number) -> the resources.memory last warned of.
+        self._memory_warned: dict[tuple[str, str, str, int], int] = {}
 
     async def place(
         self, obj: dict[str, Any], status: dict[str, Any], members: Sequence[Member]
@@ -115,7 +117,7 @@ class ReplicaPlacer:
                     await self.events.record(
                         obj, "Scheduled", f"{member.label} scheduled on the CPU (no GPU requested)"
                     )
-                    await self._warn_of_memory(obj, member)
+                await self._warn_of_memory(obj, member)
                 self._given[key] = (None, None)
                 placements.append(None)
                 continue
@@ -133,7 +135,7 @@ class ReplicaPlacer:
                 await self.events.record(
                     obj, "Scheduled", f"{member.label} scheduled on {placed.describe()}"
                 )
-                await self._warn_of_memory(obj, member)
+            await self._warn_of_memory(obj, member)
             self._given[key] = (request, placed)
             placements.append(placed)
         if not any(placements):
@@ -147,9 +149,13 @@ class ReplicaPlacer:
         return Scheduling(tuple(placements))
 
     async def _warn_of_memory(self, obj: dict[str, Any], member: Member) -> None:
-        """A memory limit past the node's memory limits nothing: say so where it is placed."""
+        """A memory limit past the node's memory limits nothing: say so once per value asked."""
+        key = (*owner_of(obj), member.number)
         total = psutil.virtual_memory().total
-        if member.memory is not None and member.memory > total:
+        if member.memory is None or member.memory <= total:
+            self._memory_warned.pop(key, None)
+        elif self._memory_warned.get(key) != member.memory:
+            self._memory_warned[key] = member.memory
             await self.events.record(
                 obj,
                 "MemoryBeyondNode",
@@ -163,11 +169,12 @@ class ReplicaPlacer:
         self, owner: Owner, keep: int = 0, *, replicas: Sequence[int] | None = None
     ) -> None:
         """Forget and free the owner's replicas numbered ``keep`` and up (or ``replicas``)."""
-        for key in list(self._given):
-            if key[:3] == owner and (
-                key[3] in replicas if replicas is not None else key[3] >= keep
-            ):
-                del self._given[key]
+        for given in (self._given, self._memory_warned):
+            for key in list(given):
+                if key[:3] == owner and (
+                    key[3] in replicas if replicas is not None else key[3] >= keep
+                ):
+                    del given[key]
         if self.gpus is not None:
             await self.gpus.release(owner, keep, replicas=replicas)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from llmos._lib import timefmt
 from llmos._lib.errors import LLMOSError, Reason
-from llmos._lib.quantity import format_bytes, parse_quantity
+from llmos._lib.quantity import format_bytes, gib, parse_quantity
 from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.loop import ObjectKey, Related
@@ -103,11 +103,11 @@ def _disk_room(path: Path, used: int, limit: int, capacity: str) -> tuple[bool, 
     the server share that disk, so this warns of a capacity that can never be reached."""
     free = shutil.disk_usage(path).free
     if used + free >= limit:
-        return True, f"{format_bytes(free)} free on the node's disk, enough to reach {capacity}"
+        return True, f"{gib(free)} free on the node's disk, enough to reach {capacity}"
     return False, (
-        f"spec.capacity {capacity} is more than this node's disk can give: "
-        f"{format_bytes(free)} free on the data dir's filesystem and {format_bytes(used)} "
-        "already in the volume; writes fail when the disk is full, before the capacity is reached"
+        f"spec.capacity {capacity} is more than this node's disk can give: {gib(free)} free on "
+        f"the data dir's filesystem and {gib(used)} already in the volume; writes fail when the "
+        "disk is full, before the capacity is reached"
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from llmos._lib.errors import Reason
-from llmos._lib.quantity import parse_quantity
+from llmos._lib.quantity import gib, parse_quantity
 from llmos.gpu.errors import GPUError
 
 __all__ = ["GPURequest", "Placement", "gib", "gpu_request", "placement"]
@@ -55,14 +55,6 @@ class GPURequest:
         if self.fraction is not None:
             return f"{gpus} with {self.fraction:.0%} of its memory free"
         return f"{self.count} whole GPU" + ("s" if self.count > 1 else "")
-
-
-def gib(count: int) -> str:
-    """Bytes for people: ``24 GiB``, ``39.6 GiB``, ``512 MiB``."""
-    if count >= 2**30:
-        value = count / 2**30
-        return f"{value:.0f} GiB" if abs(value - round(value)) < 0.05 else f"{value:.1f} GiB"
-    return f"{count / 2**20:.0f} MiB"
 
 
 def gpu_request(resources: Mapping[str, Any] | None) -> GPURequest | None:

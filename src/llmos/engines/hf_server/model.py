@@ -236,7 +236,7 @@ def _until(event: threading.Event) -> Any:
 
 
 def placement(model: Any) -> str:
-    """Where the weights are: ``cuda:0``, ``cuda:0, cpu`` (layers past a GPU share), or ``cpu``."""
+    """Where the weights are: ``cuda:0``, ``cpu, cuda:0`` (layers past a GPU share), or ``cpu``."""
     device_map = getattr(model, "hf_device_map", None)
     if not device_map:
         return str(model.device)
