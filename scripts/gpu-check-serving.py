@@ -348,7 +348,8 @@ def deploy(
     return ms.get("status") or {}
 
 
-def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) -> None:
+def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) -> bool:
+    """The first model, on a 2Gi share; whether it turned Ready."""
     before = gpu_memory_used()
     status = deploy(admin, "gpu-check", spec, "2Gi", 300)
     report["modelservice"] = status
@@ -356,7 +357,7 @@ def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) ->
         status.get("phase") == "Ready",
         f"gpu-check is {status.get('phase')}: {status.get('message')}",
     ):
-        return
+        return False
     print(f"     estimate {status.get('gpuMemoryEstimate')}")
     isolated: dict[str, Any] = next(
         (c for c in status.get("conditions") or [] if c.get("type") == "Isolated"), {}
@@ -375,7 +376,7 @@ def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) ->
         or not held
         or process is None
     ):
-        return
+        return True
     visible = process.environ().get("CUDA_VISIBLE_DEVICES")
     check(visible == str(held[0][0]), f"engine CUDA_VISIBLE_DEVICES={visible}")
     gpu_memory_in_use(admin, process, held[0][0], before, spec["engine"])
@@ -397,6 +398,7 @@ def serving(server: RunningServer, admin: httpx.Client, spec: dict[str, str]) ->
         report["tokensPerSecond"] = round(tokens / elapsed, 1)
         print(f"     {tokens} tokens in {elapsed:.2f} s: {tokens / elapsed:.1f} tokens/s")
     lifecycle(admin)
+    return True
 
 
 def lifecycle(admin: httpx.Client) -> None:
@@ -421,8 +423,6 @@ def sharing(server: RunningServer, admin: httpx.Client, spec: dict[str, str], da
     """A second model on the same GPU, its share smaller than its weights need: both hold
     allocations on the GPU at once, both engines hold GPU memory, both answer, and the second
     is held to its share (the layers past it stay in RAM)."""
-    if (admin.get(f"{MS}/gpu-check").json().get("status") or {}).get("phase") != "Ready":
-        return
     before = gpu_memory_used()
     status = deploy(admin, "gpu-check-small", spec, SMALL_SHARE[spec["engine"]], 180)
     report["sharing"] = {"status": status}
@@ -449,23 +449,20 @@ def sharing(server: RunningServer, admin: httpx.Client, spec: dict[str, str], da
         ]
         apps = {row[0]: row[1] for row in nvidia_smi("--query-compute-apps=pid,used_memory")}
         report["sharing"]["computeApps"] = apps
-        grown = gpu_memory_used().get(str(gpu), 0) - before.get(str(gpu), 0)
-        if not shutil.which("nvidia-smi"):
-            pass
-        elif all(pid in apps for pid in pids):
+        if shutil.which("nvidia-smi") and all(pid in apps for pid in pids):
             check(True, f"nvidia-smi lists both engines on the GPU: {apps}")
             print(
                 f"     the second engine holds {apps[pids[1]]} MiB (its share, "
                 f"{SMALL_SHARE[spec['engine']]}, bounds the weights, not CUDA's own context)"
             )
-        else:  # nvidia-smi's pids are another pid namespace's
+        elif shutil.which("nvidia-smi"):  # nvidia-smi's pids are another pid namespace's
+            grown = gpu_memory_used().get(str(gpu), 0) - before.get(str(gpu), 0)
             check(
                 grown >= 64,
                 f"GPU {gpu} holds {grown} MiB more since the second deploy "
                 f"(nvidia-smi's pids {sorted(apps)} are not this namespace's)",
             )
-        log = admin.get(f"{MS}/gpu-check-small/logs", params={"tailLines": 5000}).text
-        (data / "gpu-check-small-engine.log").write_text(log, encoding="utf-8")
+        log = engine_log(admin, "gpu-check-small", data)
         where, on_gpu = placement(spec["engine"], log)
         report["sharing"]["placement"] = where
         # llama.cpp's count is the layers it was told to offload (--n-gpu-layers, from the share
@@ -488,17 +485,23 @@ def sharing(server: RunningServer, admin: httpx.Client, spec: dict[str, str], da
     admin.delete(f"{MS}/gpu-check-small")
 
 
-def save_engine_log(admin: httpx.Client, data: Path, engine: str) -> None:
-    """The engine's log, fetched before the delete takes it (into engine-logs.tar.gz); it must
-    say all its weights are on the GPU. Nothing to judge when it never turned Ready."""
-    if (admin.get(f"{MS}/gpu-check").json().get("status") or {}).get("phase") != "Ready":
-        return
-    response = admin.get(f"{MS}/gpu-check/logs", params={"tailLines": 5000})
+def engine_log(admin: httpx.Client, name: str, data: Path) -> str:
+    """A ModelService's engine log, saved as DATA/NAME-engine.log (into engine-logs.tar.gz)
+    before its delete takes it; empty, with a warning, when it cannot be read."""
+    response = admin.get(f"{MS}/{name}/logs", params={"tailLines": 5000})
     if response.status_code != 200:
-        print(f"warn the engine's log: HTTP {response.status_code}: {response.text[:200]}")
+        print(f"warn the {name} engine's log: HTTP {response.status_code}: {response.text[:200]}")
+        return ""
+    (data / f"{name}-engine.log").write_text(response.text, encoding="utf-8")
+    return response.text
+
+
+def check_engine_log(admin: httpx.Client, data: Path, engine: str) -> None:
+    """The first engine's log must say all its weights are on the GPU."""
+    log = engine_log(admin, "gpu-check", data)
+    if not log:
         return
-    (data / "gpu-check-engine.log").write_text(response.text, encoding="utf-8")
-    where, on_gpu = placement(engine, response.text)
+    where, on_gpu = placement(engine, log)
     report["enginePlacement"] = where
     placement_check(on_gpu == "all", f"the engine's weights: {where}")
 
@@ -559,9 +562,9 @@ def main() -> None:
             devices = inventory(admin)
             if devices:
                 refusal(admin, devices, spec)
-                serving(server, admin, spec)
-                sharing(server, admin, spec, data)
-                save_engine_log(admin, data, spec["engine"])
+                if serving(server, admin, spec):  # nothing to share or judge otherwise
+                    sharing(server, admin, spec, data)
+                    check_engine_log(admin, data, spec["engine"])
                 release(admin)
     finally:
         server.stop()
