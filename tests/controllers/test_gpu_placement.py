@@ -15,12 +15,13 @@ from typing import Any
 
 import psutil
 
+from llmos._lib.quantity import gib
 from llmos.controllers.events import EVENTS, EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDevicePublisher, edit_status, node_devices
 from llmos.controllers.gpuplacement import Member, ReplicaPlacer, memory_limit
 from llmos.gpu.inventory import TimedReading
-from llmos.gpu.request import GPURequest, gib
+from llmos.gpu.request import GPURequest
 from llmos.gpu.source import FixtureGPUSource, load_recording
 from llmos.store.sqlite.store import SqliteStore
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from llmos._lib.quantity import gib
 from llmos.gpu.errors import GPUError
-from llmos.gpu.request import GPURequest, gib, gpu_request, placement
+from llmos.gpu.request import GPURequest, gpu_request, placement
 
 GiB = 2**30
 

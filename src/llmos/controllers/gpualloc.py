@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.quantity import gib
 from llmos.controllers.gpudevices import edit_status, node_devices
-from llmos.gpu.request import GPURequest, Placement, gib
+from llmos.gpu.request import GPURequest, Placement
 from llmos.gpu.scheduler import Allocation, Assignment, GPUState, schedule
 from llmos.store.base import ResourceStore
 

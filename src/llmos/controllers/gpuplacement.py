@@ -36,10 +36,11 @@ from typing import Any
 
 import psutil
 
+from llmos._lib.quantity import gib
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.loop import ObjectKey, Related
-from llmos.gpu.request import GPURequest, Placement, gib
+from llmos.gpu.request import GPURequest, Placement
 from llmos.gpu.scheduler import Unschedulable
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import Limits
@@ -151,8 +152,7 @@ class ReplicaPlacer:
     async def _warn_of_memory(self, obj: dict[str, Any], member: Member) -> None:
         """A memory limit past the node's memory limits nothing: say so once per value asked."""
         key = (*owner_of(obj), member.number)
-        total = psutil.virtual_memory().total
-        if member.memory is None or member.memory <= total:
+        if member.memory is None or member.memory <= (total := psutil.virtual_memory().total):
             self._memory_warned.pop(key, None)
         elif self._memory_warned.get(key) != member.memory:
             self._memory_warned[key] = member.memory

@@ -97,6 +97,13 @@ def _du(path: Path) -> int:
     return total
 
 
+def _condition_is(status: dict[str, Any], type_: str, value: str) -> bool:
+    """Whether the status's condition ``type_`` is ``value`` ("True"/"False") as stored."""
+    return any(
+        c.get("type") == type_ and c.get("status") == value for c in status.get("conditions") or []
+    )
+
+
 def _disk_room(path: Path, used: int, limit: int, capacity: str) -> tuple[bool, str]:
     """Whether the disk under ``path`` can still take the volume up to its capacity (what it
     holds plus what is free), and the message saying so. Not a reservation: other volumes and
@@ -294,10 +301,7 @@ class VolumeReconciler:
         generation = volume["metadata"].get("generation")
         status["observedGeneration"] = generation
         over = used > limit
-        was_over = any(
-            c.get("type") == "OverCapacity" and c.get("status") == "True"
-            for c in status.get("conditions") or []
-        )
+        was_over = _condition_is(status, "OverCapacity", "True")
         message = (
             f"{format_bytes(used)} used of {capacity}: delete files or raise spec.capacity"
             if over
@@ -305,10 +309,7 @@ class VolumeReconciler:
         )
         set_condition(status, "OverCapacity", over, "Full" if over else "Fits", message, generation)
         roomy, room = await asyncio.to_thread(_disk_room, path, used, limit, capacity)
-        had_room = not any(
-            c.get("type") == "DiskSpace" and c.get("status") == "False"
-            for c in status.get("conditions") or []
-        )
+        had_room = not _condition_is(status, "DiskSpace", "False")
         set_condition(
             status, "DiskSpace", roomy, "Fits" if roomy else "BeyondDisk", room, generation
         )

@@ -21,7 +21,7 @@ from llmos._lib.errors import Reason
 from llmos._lib.quantity import gib, parse_quantity
 from llmos.gpu.errors import GPUError
 
-__all__ = ["GPURequest", "Placement", "gib", "gpu_request", "placement"]
+__all__ = ["GPURequest", "Placement", "gpu_request", "placement"]
 
 Placement = Literal["binpack", "spread"]
 _PLAIN_NUMBER = re.compile(r"^\s*[0-9]+(\.[0-9]+)?\s*$")

@@ -25,8 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from llmos._lib.errors import Reason
+from llmos._lib.quantity import gib
 from llmos.gpu.errors import GPUError
-from llmos.gpu.request import GPURequest, Placement, gib
+from llmos.gpu.request import GPURequest, Placement
 
 __all__ = ["Allocation", "Assignment", "GPUState", "Unschedulable", "schedule"]
 
