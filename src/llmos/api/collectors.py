@@ -28,6 +28,7 @@ import os
 import shutil
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -82,13 +83,6 @@ class WorkloadCollector(Collector):
     def __init__(self, runtime: Runtime, gpus: GPUDevicePublisher | None = None) -> None:
         self.runtime = runtime
         self.gpus = gpus
-        self._processes: dict[int, psutil.Process] = {}
-
-    def _process(self, pid: int) -> psutil.Process:
-        process = self._processes.get(pid)
-        if process is None:
-            process = self._processes[pid] = psutil.Process(pid)
-        return process
 
     def collect(self) -> Iterator[Metric]:
         cpu = CounterMetricFamily(
@@ -114,8 +108,7 @@ class WorkloadCollector(Collector):
         )
         on_gpus = self._gpu_memory_by_pid()
         keys = self.runtime.keys()
-        children = _children_table() if keys else {}
-        alive: set[int] = set()
+        table = process_table() if keys else ProcessTable({}, {})
         for key in keys:
             status = self.runtime.status(key)
             if status is None:
@@ -123,30 +116,17 @@ class WorkloadCollector(Collector):
             labels = _labels(key)
             up.add_metric(labels, 1.0 if status.ready else 0.0)
             restarts.add_metric(labels, float(status.restarts))
-            if status.pid is None:
+            if status.pid is None or status.pid not in table.usage:
                 continue
-            seconds, memory = 0.0, 0
-            tree = _tree(status.pid, children)
+            tree = table.tree(status.pid)
             used: dict[int, int] = defaultdict(int)
             for pid in tree:
                 for index, count in on_gpus.get(pid, ()):
                     used[index] += count
             for index, count in sorted(used.items()):
                 gpu_memory.add_metric([*labels, str(index)], float(count))
-            for pid in tree:
-                try:
-                    process = self._process(pid)
-                    with process.oneshot():
-                        times = process.cpu_times()
-                        seconds += times.user + times.system
-                        memory += process.memory_info().rss
-                    alive.add(pid)
-                except psutil.Error:
-                    continue
-            cpu.add_metric(labels, seconds)
-            rss.add_metric(labels, float(memory))
-        for pid in set(self._processes) - alive:
-            del self._processes[pid]
+            cpu.add_metric(labels, sum(table.usage[pid][0] for pid in tree))
+            rss.add_metric(labels, float(sum(table.usage[pid][1] for pid in tree)))
         yield from (cpu, rss, up, restarts, gpu_memory)
 
     def _gpu_memory_by_pid(self) -> dict[int, list[tuple[int, int]]]:
@@ -161,20 +141,48 @@ class WorkloadCollector(Collector):
         return found
 
 
-def _children_table() -> dict[int, list[int]]:
-    table: dict[int, list[int]] = defaultdict(list)
-    for process in psutil.process_iter(["ppid"]):
-        table[process.info["ppid"] or 0].append(process.pid)
-    return table
+@dataclass(frozen=True)
+class ProcessTable:
+    """Every process of the node: its children, and its CPU seconds and resident bytes."""
+
+    children: dict[int, list[int]]
+    usage: dict[int, tuple[float, int]]
+
+    def tree(self, root: int) -> list[int]:
+        """``root`` and its descendants that were alive when the table was read."""
+        found, stack = [], [root]
+        while stack:
+            pid = stack.pop()
+            if pid in self.usage:
+                found.append(pid)
+                stack.extend(self.children.get(pid, ()))
+        return found
 
 
-def _tree(root: int, children: dict[int, list[int]]) -> list[int]:
-    found, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        found.append(pid)
-        stack.extend(children.get(pid, ()))
-    return found
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def process_table(proc: Path = Path("/proc")) -> ProcessTable:
+    """One pass over ``/proc/*/stat``: each file gives the parent, the user and system
+    CPU ticks and the resident pages (proc(5)), so a scrape reads one small file per
+    process, where psutil read two per replica process besides a pass for the parents."""
+    children: dict[int, list[int]] = defaultdict(list)
+    usage: dict[int, tuple[float, int]] = {}
+    for entry in os.scandir(proc):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"{entry.path}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # gone since the listing
+            continue
+        # The command name, in parentheses, may hold spaces and parentheses itself.
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        pid = int(entry.name)
+        children[int(fields[1])].append(pid)
+        usage[pid] = ((int(fields[11]) + int(fields[12])) / _TICKS, int(fields[21]) * _PAGE)
+    return ProcessTable(children, usage)
 
 
 class ControllerCollector(Collector):

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response, StreamingResponse
 
 from llmos._lib.errors import LLMOSError, Reason
@@ -50,7 +50,7 @@ async def metrics(request: Request) -> Response:
                 "addresses in --metrics-allow-from"
             )
     # Collectors read /proc for every workload: keep that off the event loop.
-    body = await asyncio.to_thread(generate_latest, state.metrics)
+    body = await asyncio.to_thread(state.exposition.render)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 
 from llmos.api.config import ServerConfig
+from llmos.api.exposition import Exposition
 from llmos.auth.service import AuthService
 from llmos.gateway.history import History
 from llmos.gateway.usage import Usage
@@ -33,6 +34,10 @@ class AppState:
     usage: Usage | None = None
     history: History | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    exposition: Exposition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exposition = Exposition(self.metrics)
 
 
 def app_state(request: Request) -> AppState:
