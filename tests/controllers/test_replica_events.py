@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from llmos.controllers.events import EventRecorder
@@ -84,6 +85,23 @@ def test_an_oom_kill_comes_with_the_last_lines_then_backoff() -> None:
     assert seen[2:] == [
         ("Warning", "OOMKilled", f"the notebook ran out of memory: {how}; last lines:\na\nb\nc"),
         ("Warning", "BackOff", f"the notebook exited: {how}"),
+    ]
+
+
+def test_a_process_lost_to_the_oom_killer_while_it_runs_on() -> None:
+    ready = status(Phase.READY, 10)
+    seen = observe_all(
+        [
+            ready,
+            dataclasses.replace(ready, oom_kills=1),
+            dataclasses.replace(ready, oom_kills=1),
+            dataclasses.replace(ready, oom_kills=3),
+        ]
+    )
+    runs_on = "(out of memory); the notebook runs on. Raise resources.memory if it needs more"
+    assert seen[2:] == [
+        ("Warning", "OOMKilled", f"the kernel's OOM killer ended one of its processes {runs_on}"),
+        ("Warning", "OOMKilled", f"the kernel's OOM killer ended 2 of its processes {runs_on}"),
     ]
 
 

@@ -27,6 +27,8 @@ FAST = Timing(
     startup_probe_period=0.05,
     log_drain_seconds=0.5,
     survivor_grace=1.0,
+    oom_poll_seconds=0.1,
+    oom_settle_seconds=0.3,
 )
 FAST_HEALTH = HealthCheck(
     path="/health",

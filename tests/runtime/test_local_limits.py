@@ -202,6 +202,37 @@ def test_a_process_of_it_killed_for_memory_makes_it_oomkilled(tmp_path: Path) ->
     assert "killed one of its processes (out of memory)" in termination.message
 
 
+# Its child runs out of memory and is killed; the parent goes on, as a Ray node does when
+# it loses a task's worker. On cgroup v2 the OOM killer ends the whole group instead.
+PARENT_LIVES_ON = f"""
+import subprocess, sys, time
+child = subprocess.run([{sys.executable!r}, "-c", {HOG!r}])
+print("the child ended with", child.returncode, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_process_it_lives_through_losing_to_the_oom_killer_is_counted(
+    tmp_path: Path,
+) -> None:
+    spec = script_spec(KEY, PARENT_LIVES_ON, limits=Limits(memory=96 * MiB))
+
+    async def body(runtime: LocalRuntime) -> ReplicaStatus:
+        await runtime.ensure(spec)
+        await asyncio.wait_for(printed(runtime, KEY, lambda x: x.startswith("the child")), 30)
+        status = await until(
+            status_where(runtime, KEY, lambda s: bool(s.oom_kills or s.last_termination)), "a kill"
+        )
+        await runtime.remove(KEY)
+        return status
+
+    status = run(tmp_path, body)
+    if status.last_termination is not None:  # cgroup v2: memory.oom.group ended it all
+        assert status.last_termination.reason == "OOMKilled", status.last_termination
+    else:
+        assert (status.oom_kills, status.phase, status.restarts) == (1, Phase.READY, 0), status
+
+
 def test_a_limit_below_what_it_needs_to_start_is_an_oom_kill_too(tmp_path: Path) -> None:
     spec = script_spec(KEY, "import time; time.sleep(600)", limits=Limits(memory=2 * MiB))
     _, termination = first_exit(tmp_path, spec)

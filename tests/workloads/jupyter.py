@@ -19,19 +19,21 @@ def start_kernel(client: httpx.Client, base: str) -> str:
     return str(response.json()["id"])
 
 
-def execute(
-    url: str, base: str, kernel: str, token: str, ssl_context: ssl.SSLContext, code: str
-) -> dict[str, Any]:
-    """Run ``code``; return the execute_reply content and the text it printed.
+def _channels(url: str, base: str, kernel: str, token: str, ssl_context: ssl.SSLContext) -> Any:
+    return connect(
+        url.replace("https://", "wss://") + f"{base}api/kernels/{kernel}/channels",
+        ssl=ssl_context,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        # Jupyter answers the upgrade once the kernel answers kernel_info, or after its
+        # kernel_info_timeout (60 s) if that answer is lost; the kernel works either way.
+        open_timeout=90,
+    )
 
-    Replies (shell) and output (iopub) come on different channels in any order:
-    the request is over once both the reply and the iopub ``idle`` status are in.
-    """
-    ws_url = url.replace("https://", "wss://") + f"{base}api/kernels/{kernel}/channels"
-    msg_id = uuid.uuid4().hex
-    request = {
+
+def _execute_request(code: str) -> dict[str, Any]:
+    return {
         "header": {
-            "msg_id": msg_id,
+            "msg_id": uuid.uuid4().hex,
             "username": "test",
             "session": uuid.uuid4().hex,
             "msg_type": "execute_request",
@@ -50,18 +52,41 @@ def execute(
         "channel": "shell",
         "buffers": [],
     }
+
+
+def submit(
+    url: str, base: str, kernel: str, token: str, ssl_context: ssl.SSLContext, code: str
+) -> None:
+    """Start ``code`` and return once the kernel is busy with it, without waiting for it to
+    end (code that kills its kernel)."""
+    request = _execute_request(code)
+    with _channels(url, base, kernel, token, ssl_context) as ws:
+        ws.send(json.dumps(request))
+        while True:
+            message = json.loads(ws.recv(timeout=60))
+            if (
+                message.get("parent_header", {}).get("msg_id") == request["header"]["msg_id"]
+                and message["header"]["msg_type"] == "status"
+                and message["content"]["execution_state"] == "busy"
+            ):
+                return
+
+
+def execute(
+    url: str, base: str, kernel: str, token: str, ssl_context: ssl.SSLContext, code: str
+) -> dict[str, Any]:
+    """Run ``code``; return the execute_reply content and the text it printed.
+
+    Replies (shell) and output (iopub) come on different channels in any order:
+    the request is over once both the reply and the iopub ``idle`` status are in.
+    """
+    request = _execute_request(code)
+    msg_id = request["header"]["msg_id"]
     printed: list[str] = []
     reply: dict[str, Any] | None = None
     idle = False
     deadline = time.monotonic() + 60
-    with connect(
-        ws_url,
-        ssl=ssl_context,
-        additional_headers={"Authorization": f"Bearer {token}"},
-        # Jupyter answers the upgrade once the kernel answers kernel_info, or after its
-        # kernel_info_timeout (60 s) if that answer is lost; the kernel works either way.
-        open_timeout=90,
-    ) as ws:
+    with _channels(url, base, kernel, token, ssl_context) as ws:
         ws.send(json.dumps(request))
         while time.monotonic() < deadline:
             message = json.loads(ws.recv(timeout=60))

@@ -6,12 +6,13 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 from helpers import condition, create, notebook, path, phase_is, volume, wait_for
-from jupyter import execute, start_kernel
+from jupyter import execute, start_kernel, submit
 
 from factories import bind, create_namespace, create_user, unique
 from llmos._lib.keys import ServerKey
@@ -115,12 +116,15 @@ def test_a_notebook_sees_its_own_files_not_the_servers_or_other_workloads(
     base = f"/notebooks/{team}/{nb}/"
     data = server.data_dir
     assert (data / "llmos.db").exists() and (data / "tls").is_dir()
-    reply = execute(
+    kernel_at = (
         server.url,
         base,
         start_kernel(admin, base),
         server.admin_token,  # type: ignore[attr-defined]
         server.ssl_context(),
+    )
+    reply = execute(
+        *kernel_at,
         "import os\n"
         f"print(sorted(os.listdir({str(data)!r})))\n"
         f"print(os.path.exists({folders[1]!r}), os.path.exists('/proc/{server.pid}'))\n"
@@ -154,7 +158,32 @@ def test_a_notebook_sees_its_own_files_not_the_servers_or_other_workloads(
         "memory.max" if (groups[0] / "memory.max").exists() else "memory.limit_in_bytes"
     )
     assert limit.read_text().strip() == str(1536 * 2**20)
+    # Past its memory, the kernel is killed (on cgroup v1 the largest process: the kernel
+    # alone, which Jupyter restarts; on v2 the whole notebook), and the notebook says so.
+    submit(*kernel_at, "chunks = [b'x' * 2**26 for _ in range(40)]")  # 2.5 GiB, touched
+    events = f"/apis/node.llmos.ai/v1/namespaces/{team}/events"
+    found = wait_for(admin, events, lambda e: oom_events(e, nb), "an OOMKilled Event", 60)
+    (message,) = oom_events(found, nb)
+    if limit.name == "memory.limit_in_bytes":
+        assert message == (
+            "the kernel's OOM killer ended one of its processes (out of memory); the notebook "
+            "runs on. Raise resources.memory if it needs more"
+        )
+        assert psutil.pid_exists(jupyter)  # Jupyter runs on, and starts a new kernel
+        assert admin.get(path("notebooks", team, nb)).json()["status"]["phase"] == "Ready"
+        started = [e for e in found["items"] if e["spec"]["reason"] == "Started"]
+        assert [e["spec"]["involvedObject"]["name"] for e in started].count(nb) == 1
+    else:
+        assert message.startswith("the notebook ran out of memory"), message
     admin.delete(path("notebooks", team, nb))
+
+
+def oom_events(found: dict[str, Any], name: str) -> list[str]:
+    return [
+        e["spec"]["message"]
+        for e in found["items"]
+        if e["spec"]["involvedObject"]["name"] == name and e["spec"]["reason"] == "OOMKilled"
+    ]
 
 
 def test_only_users_who_may_run_code_reach_the_notebook(

@@ -7,7 +7,8 @@ people ("replica 0", "the notebook", "the head", "worker cpu-1", the labels thei
 the same replica and records:
 
 - ``OOMKilled`` (Warning): a new exit that the runtime judged an out-of-memory kill,
-  with the last lines the process wrote;
+  with the last lines the process wrote; or a process of a replica that runs on, ended
+  by the OOM killer (on cgroup v1 it ends one process: a Ray task's worker, say);
 - ``BackOff`` (Warning): a new exit, with why (the runtime restarts it after a delay);
 - ``Started``: a new process, with its pid;
 - ``Ready``: it entered Ready (passes its health check);
@@ -38,6 +39,7 @@ class _Seen:
     phase: Phase
     pid: int | None
     exits: int  # last_termination.count, 0 before the first exit
+    oom_kills: int  # processes it lost to the OOM killer and ran on
 
 
 class ReplicaEvents:
@@ -56,7 +58,9 @@ class ReplicaEvents:
         port on this machine.
         """
         ended = status.last_termination
-        now = _Seen(status.phase, status.pid, ended.count if ended is not None else 0)
+        now = _Seen(
+            status.phase, status.pid, ended.count if ended is not None else 0, status.oom_kills
+        )
         before = self._seen.get(status.key)
         self._seen[status.key] = now
         if before == now:
@@ -71,6 +75,16 @@ class ReplicaEvents:
                     "Warning",
                 )
             await self.events.record(obj, "BackOff", f"{label} exited: {ended.message}", "Warning")
+        lost = status.oom_kills - (before.oom_kills if before else 0)
+        if lost > 0:
+            which = "one of its processes" if lost == 1 else f"{lost} of its processes"
+            await self.events.record(
+                obj,
+                "OOMKilled",
+                f"the kernel's OOM killer ended {which} (out of memory); {label} runs on. "
+                "Raise resources.memory if it needs more",
+                "Warning",
+            )
         if status.pid is not None and (before is None or before.pid != status.pid):
             await self.events.record(obj, "Started", f"{label} started (pid {status.pid})")
         if _entered(Phase.READY, before, now):

@@ -111,6 +111,9 @@ class ReplicaStatus:
     last_lines: tuple[str, ...] = ()
     started_at: float | None = None
     last_termination: Termination | None = None
+    # Processes of the replica that the kernel's OOM killer ended while the replica itself
+    # ran on (on cgroup v1 it ends one process, a Ray task say), counted over its restarts.
+    oom_kills: int = 0
 
 
 StatusHandler = Callable[[ReplicaStatus, ReplicaSpec], None]

@@ -13,12 +13,16 @@ an old kernel) the SIGKILL alone is the evidence.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
 from llmos.runtime.local.cgroups import cgroup_dirs
+from llmos.runtime.local.process import describe_exit
 
-__all__ = ["OOMWatch"]
+__all__ = ["OOMWatch", "judge_exit", "lived_through"]
 
 _VMSTAT = Path("/proc/vmstat")
 
@@ -83,8 +87,70 @@ class OOMWatch:
         """True if a counter rose since the start, False if none did, None if none is readable."""
         return self._rose([*self._group, _VMSTAT])
 
+    def inside(self) -> tuple[int, dict[Path, int | None]]:
+        """OOM kills counted in the process's own cgroup (``group``) since its start or the
+        last :meth:`lived_through`, and the counters as read, to pass to that."""
+        if not self._own:
+            return 0, {}
+        read = {path: self._read(path) for path in [*self._group, _VMSTAT]}
+        kills = 0
+        for path in self._group:
+            before, after = self._before.get(path), read[path]
+            if before is not None and after is not None and after > before:
+                kills += after - before
+        return kills, read
+
+    def lived_through(self, counters: dict[Path, int | None]) -> None:
+        """The process ran on past the kills in ``counters`` (from :meth:`inside`): they are
+        no evidence about how it ends later."""
+        for path, value in counters.items():
+            if value is not None:
+                self._before[path] = value
+
     def killed_inside(self) -> bool:
         """Whether the OOM killer struck in the process's own cgroup (given as ``group``: a
         kill counted there was one of its processes'), whatever its exit then was: it may
         have lost a child to it, and exited 1."""
         return self._own and bool(self._rose(self._group))
+
+
+def judge_exit(code: int, watch: OOMWatch | None) -> tuple[str, str]:
+    """Why a process the runtime did not stop ended with ``code``: ``(reason, message)``,
+    the reason ``OOMKilled`` where the OOM killer had a hand in it, else ``Error``."""
+    message = describe_exit(code)
+    if watch is None:
+        return "Error", message
+    if code == -signal.SIGKILL:
+        evidence = watch.killed()
+        if evidence is None:
+            return "OOMKilled", f"{message}, not by LLMOS: most likely the kernel's OOM killer"
+        if evidence:
+            return "OOMKilled", f"{message}, by the kernel's OOM killer (out of memory)"
+        return "Error", message
+    if watch.killed_inside():
+        return (
+            "OOMKilled",
+            f"{message} after the kernel's OOM killer killed one of its processes (out of memory)",
+        )
+    return "Error", message
+
+
+async def lived_through(
+    proc: asyncio.subprocess.Process, watch: OOMWatch, settle_seconds: float
+) -> int:
+    """How many new OOM kills in its own cgroup the running ``proc`` lived through.
+
+    On cgroup v1 the OOM killer ends the group's largest process, not the whole replica
+    (v2 ends it all, ``memory.oom.group``): a Ray node loses a task's worker, Jupyter a
+    kernel, and runs on. A process that exits within ``settle_seconds`` of the kill is
+    left to :func:`judge_exit`, which names the kill as the exit's cause.
+    """
+    kills, counters = watch.inside()
+    if not kills:
+        return 0
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), settle_seconds)
+    if proc.returncode is not None:
+        return 0
+    watch.lived_through(counters)
+    return kills

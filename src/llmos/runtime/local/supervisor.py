@@ -22,7 +22,9 @@ Every exit is also kept as the status's ``last_termination`` (what Kubernetes
 calls ``lastState``), which survives the restart: its ``count`` says a new
 exit happened, its ``reason`` why. A process killed by a SIGKILL the runtime
 did not send is ``OOMKilled`` when the kernel's OOM-kill counters rose while
-it ran (``oom.py``), or when none can be read.
+it ran (``oom.py``), or when none can be read. An OOM kill in the replica's cgroup
+that it lives through (cgroup v1 ends one process, not the group) counts in the
+status's ``oom_kills``.
 
 A replica without a health check (or without a port) is Ready while its
 process runs. A process whose last output says its address is in use is
@@ -58,10 +60,9 @@ from llmos.runtime.local.cgroups import Cgroup, CgroupError, CgroupTree
 from llmos.runtime.local.environ import render_command, render_env
 from llmos.runtime.local.health import probe
 from llmos.runtime.local.logs import LogBook
-from llmos.runtime.local.oom import OOMWatch
+from llmos.runtime.local.oom import OOMWatch, judge_exit, lived_through
 from llmos.runtime.local.ports import PortPool, looks_like_port_clash
 from llmos.runtime.local.process import (
-    describe_exit,
     describe_spawn_error,
     kill_group,
     read_stat,
@@ -204,23 +205,9 @@ class Supervisor:
         code = None if proc.returncode is None else exit_code(argv, proc.returncode)
         why = "Error" if reason is None else "Unhealthy"
         if reason is None and code is not None:
-            reason = describe_exit(code)
             # Not ours: every SIGKILL the runtime sends while it watches ends in a stop or
             # a health reason above.
-            if code == -signal.SIGKILL and self._oom is not None:
-                evidence = self._oom.killed()
-                if evidence is not False:
-                    why = "OOMKilled"
-                    reason += (
-                        ", by the kernel's OOM killer (out of memory)"
-                        if evidence
-                        else ", not by LLMOS: most likely the kernel's OOM killer"
-                    )
-            elif self._oom is not None and self._oom.killed_inside():
-                why = "OOMKilled"
-                reason += (
-                    " after the kernel's OOM killer killed one of its processes (out of memory)"
-                )
+            why, reason = judge_exit(code, self._oom)
         self._after_exit(code, f"{argv[0]!r} {reason}", why)
 
     def _join_cgroup(self) -> tuple[Path, ...]:
@@ -276,6 +263,8 @@ class Supervisor:
         }
         if self.spec.health is not None and port is not None:
             tasks["health"] = asyncio.create_task(self._probe_loop(self.spec.health, port, started))
+        if self._cgroup is not None and self._oom is not None:
+            tasks["oom"] = asyncio.create_task(self._oom_loop(proc, self._oom))
         pump = asyncio.create_task(self._book.pump(proc.stdout)) if proc.stdout else None
         reason: str | None = None
         try:
@@ -341,6 +330,18 @@ class Supervisor:
             if not self._ever_ready:
                 period = min(period, self._timing.startup_probe_period)
             await asyncio.sleep(period)
+
+    async def _oom_loop(self, proc: asyncio.subprocess.Process, watch: OOMWatch) -> None:
+        """Count the OOM kills in the replica's cgroup that it lives through (never returns)."""
+        timing = self._timing
+        while True:
+            await asyncio.sleep(timing.oom_poll_seconds)
+            kills = await lived_through(proc, watch, timing.oom_settle_seconds)
+            if kills:
+                log.warning(
+                    "replica %s: the OOM killer ended %d of its processes", self.spec.key, kills
+                )
+                self._set(oom_kills=self.status.oom_kills + kills)
 
     # -- failures ------------------------------------------------------------
 

@@ -44,6 +44,13 @@ class Timing:
     log_drain_seconds: float = 1.0
     """After a process exits, how long to keep reading output its leftover children may hold open."""
 
+    oom_poll_seconds: float = 2.0
+    """How often a running replica's own cgroup is read for OOM kills it may live through."""
+
+    oom_settle_seconds: float = 1.0
+    """After such a kill, how long the replica must run on for it to count as lived through
+    (an exit in that time is reported as the exit's cause instead)."""
+
     survivor_grace: float = 5.0
     """On start, how long survivors of a previous server get between SIGTERM and SIGKILL."""
 
