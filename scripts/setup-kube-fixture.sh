@@ -13,6 +13,7 @@
 #
 # Usage: scripts/setup-kube-fixture.sh [--print-bin-dir]
 set -euo pipefail
+source "$(dirname "$0")/retry.sh"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE=${LLMOS_KUBE_CACHE:-$HOME/.cache/llmos/kube}
@@ -48,7 +49,7 @@ build() {  # DIR VERSION LDFLAGS NAME=PACKAGE...
     mkdir -p "$out.partial"
     for target in "$@"; do
       (cd "$ROOT/tools/kube/$dir" &&
-        CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false \
+        CGO_ENABLED=0 GOFLAGS=-mod=readonly retry go build -trimpath -buildvcs=false \
           -ldflags "-s -w $ldflags" -o "$out.partial/${target%%=*}" "${target#*=}")
     done
     touch "$out.partial/.complete"

@@ -13,6 +13,7 @@
 #
 # Idempotent: installs only what is missing. CI runs it as root before the tests.
 set -euo pipefail
+source "$(dirname "$0")/retry.sh"
 
 packages=(fio iptables iproute2 chromium ripgrep bubblewrap)
 
@@ -33,5 +34,5 @@ if [[ "$(id -u)" -ne 0 ]]; then
     sudo=(sudo)
 fi
 echo "setup-system-deps: installing ${missing[*]}"
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+retry "${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive retry "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -23,6 +23,7 @@
 # builds in a staging folder and swaps it in at the end, so an interrupted one leaves nothing
 # half-installed behind.
 set -euo pipefail
+source "$(dirname "$0")/retry.sh"
 
 VERSION=4.100.3
 NODE_MAJOR=20 # code-server 4.100.3's engines.node
@@ -78,11 +79,11 @@ npm_quiet=(--ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=err
 stage="$prefix.staging"
 rm -rf "$stage"
 mkdir -p "$stage"
-npm install --prefix "$stage" "${npm_quiet[@]}" --save-exact "code-server@$VERSION" >/dev/null
+retry npm install --prefix "$stage" "${npm_quiet[@]}" --save-exact "code-server@$VERSION" >/dev/null
 (cd "$stage" && npm rebuild --loglevel=error argon2 >/dev/null)
 
 vscode="$stage/$vscode_dir"
-(cd "$vscode" && npm install --omit=dev "${npm_quiet[@]}" >/dev/null)
+(cd "$vscode" && retry npm install --omit=dev "${npm_quiet[@]}" >/dev/null)
 for module in @vscode/spdlog native-watchdog node-pty; do
     (cd "$vscode/node_modules/$module" && node "$node_gyp" rebuild --loglevel=error >/dev/null)
 done
@@ -90,7 +91,7 @@ done
 ln -sfn node_modules "$vscode/node_modules.asar"
 ln -sfn code-linux.sh "$vscode/bin/remote-cli/code-server"
 ln -sfn browser-linux.sh "$vscode/bin/helpers/browser.sh"
-(cd "$vscode/extensions" && npm install --omit=dev "${npm_quiet[@]}" >/dev/null &&
+(cd "$vscode/extensions" && retry npm install --omit=dev "${npm_quiet[@]}" >/dev/null &&
     node postinstall.mjs >/dev/null)
 link_ripgrep "$stage"
 
