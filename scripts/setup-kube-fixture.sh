@@ -13,7 +13,7 @@
 #
 # Usage: scripts/setup-kube-fixture.sh [--print-bin-dir]
 set -euo pipefail
-source "$(dirname "$0")/retry.sh"
+source "$(dirname "$0")/registries.sh"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE=${LLMOS_KUBE_CACHE:-$HOME/.cache/llmos/kube}

@@ -13,7 +13,7 @@
 #
 # Idempotent: installs only what is missing. CI runs it as root before the tests.
 set -euo pipefail
-source "$(dirname "$0")/retry.sh"
+source "$(dirname "$0")/registries.sh"
 
 packages=(fio iptables iproute2 chromium ripgrep bubblewrap)
 

@@ -23,7 +23,7 @@
 # builds in a staging folder and swaps it in at the end, so an interrupted one leaves nothing
 # half-installed behind.
 set -euo pipefail
-source "$(dirname "$0")/retry.sh"
+source "$(dirname "$0")/registries.sh"
 
 VERSION=4.100.3
 NODE_MAJOR=20 # code-server 4.100.3's engines.node

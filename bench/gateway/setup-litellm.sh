@@ -14,7 +14,7 @@ set -euo pipefail
 LITELLM_VERSION="${LITELLM_VERSION:-1.108.7}"
 VENV="${LITELLM_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/llmos-bench/litellm-venv}"
 PYTHON="${LITELLM_PYTHON:-3.11}"
-export UV_SYSTEM_CERTS=${UV_SYSTEM_CERTS:-1}  # the system store, as in scripts/setup
+source "$(dirname "$0")/../../scripts/registries.sh"  # the system's certificates
 
 mkdir -p "$(dirname "$VENV")"
 if [[ ! -x "$VENV/bin/python" ]]; then
