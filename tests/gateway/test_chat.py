@@ -174,6 +174,19 @@ def test_scoped_key_and_rate_limit(model_server: RunningServer, gw_admin: httpx.
         )
     assert int(limited_error.value.response.headers["retry-after"]) >= 1
 
+    # Tokens per minute: the first reply spends more than the key's 10; the next waits.
+    frugal = openai_client(model_server, new_key(gw_admin, tokensPerMinute=10))
+    spent = frugal.chat.completions.create(
+        model="smollm2", messages=[{"role": "user", "content": "hi"}], max_tokens=8
+    )
+    assert spent.usage is not None and spent.usage.total_tokens > 10
+    with pytest.raises(openai.RateLimitError) as over:
+        frugal.chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+    assert "10 tokens/min" in str(over.value)
+    assert int(over.value.response.headers["retry-after"]) >= 1
+
 
 @pytest.mark.parametrize(
     ("body", "status", "says"),
@@ -426,3 +439,40 @@ def test_logs_are_served(model_server: RunningServer, gw_admin: httpx.Client) ->
     whole = gw_admin.get(f"{PUBLIC_MS}/smollm2/logs").text
     assert '"POST /v1/chat/completions HTTP/1.1" 200' in whole
     assert "/health" not in whole
+
+
+def test_an_engine_that_keeps_crashing_shows_crashloop_with_its_last_lines(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    path = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
+    body = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "ModelService",
+        "metadata": {"name": "crashes"},
+        # llama.cpp's server refuses a flag it does not know, at each start.
+        "spec": {"model": "bundled:smollm2", "engineArgs": ["--no_such_flag", "1"]},
+    }
+    assert gw_admin.post(path, json=body).status_code == 201
+    try:
+        status = wait_phase(gw_admin, f"{path}/crashes", "CrashLoop", 120)["status"]
+        assert "unrecognized arguments: --no_such_flag 1" in status["message"], status
+        assert "failures in 300s" in status["message"]
+        crash_loop = next(c for c in status["conditions"] if c["type"] == "CrashLoop")
+        assert crash_loop["status"] == "True"
+        events = gw_admin.get("/apis/node.llmos.ai/v1/namespaces/default/events").json()
+        backoffs = [
+            e["spec"]
+            for e in events["items"]
+            if e["spec"]["involvedObject"]["name"] == "crashes" and e["spec"]["reason"] == "BackOff"
+        ]
+        assert backoffs and backoffs[0]["type"] == "Warning"
+        assert sum(e.get("count", 1) for e in backoffs) >= 3
+        # Nothing serves it meanwhile: the gateway says so, and when to try again.
+        refused = gw_admin.post(
+            "/v1/chat/completions",
+            json={"model": "crashes", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert refused.status_code == 503
+        assert int(refused.headers["retry-after"]) >= 1
+    finally:
+        gw_admin.delete(f"{path}/crashes")

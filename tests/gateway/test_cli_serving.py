@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -104,6 +107,24 @@ def follow_logs(cli: CLI, target: str) -> subprocess.Popen[str]:
     )
 
 
+def line_with(stream: IO[str], text: str, timeout: float) -> str | None:
+    """Read ``stream`` up to the first line holding ``text``; that line, or None if it has not
+    come within ``timeout`` seconds."""
+    found: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            if text in line:
+                found.put(line)
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        return found.get(timeout=timeout)
+    except queue.Empty:
+        return None
+
+
 def test_a_deleted_model_service_takes_its_logs_along(
     user: CLI, model_server: RunningServer
 ) -> None:
@@ -123,6 +144,18 @@ def test_a_deleted_model_service_takes_its_logs_along(
         try:
             assert follower.stdout is not None
             assert follower.stdout.readline()  # the backlog: the follower is subscribed
+            # A line the engine writes now arrives while following (its access log).
+            chat = admin.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "relog",
+                    "messages": [{"role": "user", "content": "hi"}],
+                    "max_tokens": 2,
+                },
+                timeout=60,
+            )
+            assert chat.status_code == 200, chat.text
+            assert line_with(follower.stdout, '"POST /v1/chat/completions HTTP/1.1" 200', 30)
             assert admin.delete(path).status_code == 200
             out, err = follower.communicate(timeout=60)  # the stream ends with the replica
         finally:

@@ -66,6 +66,49 @@ def test_metrics_follow_gateway_traffic(
     assert _value(after, "llmos_gateway_request_duration_seconds_count", model=model) >= 1
 
 
+def test_a_stream_counts_its_time_to_first_token_and_rate_and_feeds_the_charts(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    model = "llmos-public/smollm2"
+    before = _samples(gw_admin)
+    with (
+        model_server.client(new_key(gw_admin)) as client,
+        client.stream(
+            "POST",
+            "/v1/chat/completions",
+            json={
+                "model": "smollm2",
+                "messages": [{"role": "user", "content": "Count to ten"}],
+                "max_tokens": 8,
+                "stream": True,
+            },
+        ) as reply,
+    ):
+        assert reply.status_code == 200
+        assert b"data: [DONE]" in b"".join(reply.iter_bytes())
+    after = _samples(gw_admin)
+
+    def moved(metric: str) -> float:
+        return _value(after, metric, model=model) - _value(before, metric, model=model)
+
+    assert moved("llmos_gateway_time_to_first_token_seconds_count") == 1
+    assert moved("llmos_gateway_time_to_first_token_seconds_sum") > 0
+    assert moved("llmos_gateway_output_tokens_per_second_count") == 1
+    assert moved("llmos_gateway_output_tokens_per_second_sum") > 0
+    # The dashboard's chart history: a point with the traffic within an interval (10 s).
+    url = "/apis/ml.llmos.ai/v1/namespaces/llmos-public/modelservices/smollm2/metrics"
+    deadline = time.monotonic() + 30
+    while True:
+        history = gw_admin.get(url).json()
+        busy = [p for p in history["points"] if p["requestsPerSecond"] > 0]
+        if busy or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert (history["model"], history["intervalSeconds"]) == (model, 10)
+    assert busy, history
+    assert busy[-1]["tokensPerSecond"] > 0 and busy[-1]["latencyMs"] > 0
+
+
 def test_every_answer_is_counted_by_code_with_a_bounded_model_label(
     model_server: RunningServer, gw_admin: httpx.Client
 ) -> None:

@@ -230,7 +230,12 @@ async def _serve(config: ServerConfig) -> None:
     state.history = history
     # Embedded mode's engines listen on loopback ports: each wants its key from the gateway.
     keys = None if cluster is not None else EngineKeys.of(config.data_dir)
-    gateway = Gateway(auth, RoutingTable(models, auth.authorizer, keys), usage)
+    routes = RoutingTable(models, auth.authorizer, keys)
+    # A model no longer served takes its series and chart history with it: memory stays
+    # bounded by the models there are, not by all there ever were.
+    routes.on_gone(usage.forget)
+    routes.on_gone(history.forget)
+    gateway = Gateway(auth, routes, usage)
     workloads: WorkloadProxy | None = None
     try:
         password = await auth.bootstrap(config.data_dir, config.bootstrap_password)

@@ -91,6 +91,11 @@ class History:
             self._last[model] = replace(counters)
         self._last_time = now
 
+    def forget(self, model: str) -> None:
+        """A model no longer served: its points go (after :meth:`Usage.forget`)."""
+        self._series.pop(model, None)
+        self._last.pop(model, None)
+
     def series(self, model: str) -> list[dict[str, float | None]]:
         return [p.as_dict() for p in self._series.get(model, ())]
 

@@ -10,6 +10,7 @@ which the gateway sends upstream (:mod:`llmos.engines.keys`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +76,18 @@ class RoutingTable:
         self._rbac: tuple[Informer, ...] | None = None
         self._cache: dict[tuple[str, str, tuple[str, ...]], Route] = {}
         self._cache_stamp: tuple[int, ...] = ()
+        self._gone: list[Callable[[str], None]] = []
         informer.on_change(self._apply)
+
+    def on_gone(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(namespace/served name)`` when no ModelService serves that name any
+        more (deleted, or renamed by its servedModelName): its metrics can go."""
+        self._gone.append(callback)
+
+    def _forget(self, names: set[str]) -> None:
+        for name in sorted(names - self._by_name.keys()):
+            for callback in self._gone:
+                callback(name)
 
     def cache_until_changed(self, *rbac: Informer) -> None:
         """Cache lookups until the routes or any of ``rbac`` (the authorizer's informers) change."""
@@ -110,29 +122,33 @@ class RoutingTable:
         self._by_name.setdefault(route.served_name, []).append(route)
         self._by_name.setdefault(route.qualified, []).append(route)
 
-    def _unindex(self, key: tuple[str, str]) -> None:
+    def _unindex(self, key: tuple[str, str]) -> Route | None:
         old = self._routes.pop(key, None)
         if old is None:
-            return
+            return None
         for name in (old.served_name, old.qualified):
             remaining = [r for r in self._by_name.get(name, ()) if r is not old]
             if remaining:
                 self._by_name[name] = remaining
             else:
                 self._by_name.pop(name, None)
+        return old
 
     def _apply(self, event: Any) -> None:
         """Update one route for one change: O(1), not a rebuild of every route."""
         key = (event.namespace, event.name)
         self._version += 1
-        self._unindex(key)
+        old = self._unindex(key)
         if event.type != "DELETED":
             route = self._route(event.object)
             if route is not None:
                 self._index(route)
+        if old is not None:
+            self._forget({old.qualified})
 
     def rebuild(self) -> None:
         self._version += 1
+        before = {route.qualified for route in self._routes.values()}
         self._routes, self._by_name = {}, {}
         for ms in self.informer.values():
             route = self._route(ms)
@@ -140,6 +156,7 @@ class RoutingTable:
                 self._index(route)
         live = {e.url for r in self._routes.values() for e in r.endpoints}
         self._endpoints = {url: e for url, e in self._endpoints.items() if url in live}
+        self._forget(before)
 
     def _visible(self, who: Principal, route: Route) -> bool:
         req = AuthzRequest("get", GROUP, "modelservices", route.namespace, route.name)

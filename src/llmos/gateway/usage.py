@@ -167,6 +167,26 @@ class Usage:
                     series.tokens_per_second = self.tokens_per_second.labels(model)
                 series.tokens_per_second.observe(completion / generating)
 
+    def forget(self, model: str) -> None:
+        """Drop the Prometheus series and running sums of a model no longer served; the
+        per-key totals (:meth:`report`) stay, as accounting."""
+        self.models.pop(model, None)
+        series = self._series.pop(model, None)
+        if series is not None:
+            for metric, child in (
+                (self.latency, series.latency),
+                (self.ttft, series.ttft),
+                (self.tokens_per_second, series.tokens_per_second),
+            ):
+                if child is not None:
+                    metric.remove(model)
+        for model_, code in [k for k in self._requests if k[0] == model]:
+            del self._requests[model_, code]
+            self.requests.remove(model, str(code))
+        for labels in [k for k in self._tokens if k[0] == model]:
+            del self._tokens[labels]
+            self.tokens.remove(*labels)
+
     def report(self, user: str | None = None) -> list[dict[str, object]]:
         return [
             {

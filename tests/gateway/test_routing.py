@@ -1,0 +1,124 @@
+"""The routing table on a real store and informer: the least loaded endpoint, in-flight counts
+that outlive a status change, and a model no longer served taking its metrics with it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from factories import modelservice
+from llmos.controllers.informer import Informer
+from llmos.gateway.history import History
+from llmos.gateway.table import RoutingTable
+from llmos.gateway.usage import Usage
+from llmos.store.sqlite.store import SqliteStore
+
+MS = "modelservices.ml.llmos.ai"
+A, B, C = "http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9003"
+
+
+async def serving(store: SqliteStore, name: str, endpoints: list[str], **spec: Any) -> None:
+    try:
+        obj = await store.get(MS, "team", name)
+    except Exception:
+        obj = modelservice(name, **spec)
+        obj["metadata"]["namespace"] = "team"
+        obj = await store.create(MS, obj)
+    obj["status"] = {"phase": "Ready", "endpoints": endpoints, "engine": "llama-cpp"}
+    await store.update_status(MS, obj)
+
+
+def with_table(
+    tmp_path: Path, body: Callable[[SqliteStore, Informer, RoutingTable], Awaitable[None]]
+) -> None:
+    async def main() -> None:
+        store = await SqliteStore.open(tmp_path / "db")
+        informer = Informer(store, MS)
+        table = RoutingTable(informer, authorizer=None)  # type: ignore[arg-type]
+        await informer.start()
+        try:
+            await body(store, informer, table)
+        finally:
+            await informer.stop()
+            await store.close()
+
+    asyncio.run(main())
+
+
+async def settled(store: SqliteStore, informer: Informer) -> None:
+    await informer.wait_for(await store.current_revision())
+
+
+def test_the_least_loaded_endpoint_and_counts_that_outlive_a_status_change(
+    tmp_path: Path,
+) -> None:
+    async def body(store: SqliteStore, informer: Informer, table: RoutingTable) -> None:
+        await serving(store, "chat", [A, B])
+        await settled(store, informer)
+        route = table._by_name["chat"][0]
+        first = route.pick()
+        first.outstanding += 1
+        second = route.pick()
+        assert second is not first  # the idle one
+        second.outstanding += 2
+        assert route.pick() is first  # 1 in flight against 2
+        # A third replica turns ready: the two in flight keep their counts, the new one is
+        # idle and takes the next request.
+        await serving(store, "chat", [A, B, C])
+        await settled(store, informer)
+        route = table._by_name["chat"][0]
+        counts = {e.url: e.outstanding for e in route.endpoints}
+        assert counts == {first.url: 1, second.url: 2, C: 0}
+        assert route.pick().url == C
+
+    with_table(tmp_path, body)
+
+
+def test_a_model_no_longer_served_takes_its_series_and_history(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    usage = Usage(registry)
+    history = History(usage, interval=10, points=3)
+    gone: list[str] = []
+
+    async def body(store: SqliteStore, informer: Informer, table: RoutingTable) -> None:
+        for callback in (usage.forget, history.forget, gone.append):
+            table.on_gone(callback)
+        await serving(store, "chat", [A])
+        await serving(store, "other", [B])
+        await settled(store, informer)
+        for model in ("team/chat", "team/other"):
+            usage.record(model, "alice", "key-1", 200, 0.5, 10, 20, 0.1)
+            usage.record(model, "alice", "key-1", 429, 0.001, 0, 0)
+        for now in range(5):  # more than the 3 points kept
+            history.sample(1000.0 + 10 * now)
+        assert len(history.series("team/chat")) == 3
+        # Renamed: the old name's series go, and the new name has none yet.
+        obj = await store.get(MS, "team", "chat")
+        obj["spec"]["servedModelName"] = "chat-v2"
+        await store.update(MS, obj)
+        await settled(store, informer)
+        assert gone == ["team/chat"]
+        text = generate_latest(registry).decode()
+        assert 'model="team/chat"' not in text
+        assert 'model="team/other"' in text
+        assert history.series("team/chat") == []
+        assert len(history.series("team/other")) == 3
+        # Deleted: the same. The per-key totals stay, as accounting.
+        await store.delete(MS, "team", "other")
+        await settled(store, informer)
+        assert gone == ["team/chat", "team/other"]
+        assert 'model="team/other"' not in generate_latest(registry).decode()
+        assert {(r["model"], r["completionTokens"]) for r in usage.report()} == {
+            ("team/chat", 20),
+            ("team/other", 20),
+        }
+        # A status change of a model still served forgets nothing.
+        await serving(store, "chat", [A, C])
+        await settled(store, informer)
+        assert gone == ["team/chat", "team/other"]
+
+    with_table(tmp_path, body)
