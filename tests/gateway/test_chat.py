@@ -6,6 +6,7 @@ import json
 import os
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -476,3 +477,40 @@ def test_an_engine_that_keeps_crashing_shows_crashloop_with_its_last_lines(
         assert int(refused.headers["retry-after"]) >= 1
     finally:
         gw_admin.delete(f"{path}/crashes")
+
+
+def test_served_model_name_routes_and_env_reaches_the_engine(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    path = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
+    body = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "ModelService",
+        "metadata": {"name": "renamed"},
+        "spec": {
+            "model": "bundled:smollm2",
+            "servedModelName": "house-chat",
+            "env": [{"name": "HOUSE_MARK", "value": "kept as given"}],
+        },
+    }
+    assert gw_admin.post(path, json=body).status_code == 201
+    try:
+        wait_phase(gw_admin, f"{path}/renamed")
+        marks = []
+        for pid in engine_pids(model_server):
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            marks += [v for v in environ if v.startswith(b"HOUSE_MARK=")]
+        assert marks == [b"HOUSE_MARK=kept as given"]
+        client = openai_client(model_server, new_key(gw_admin))
+        assert "house-chat" in [m.id for m in client.models.list().data]
+        reply = client.chat.completions.create(
+            model="house-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+        assert reply.model == "house-chat" and reply.choices[0].message.content
+        for unknown in ("renamed", "default/renamed"):  # its object name does not route
+            with pytest.raises(openai.NotFoundError):
+                client.chat.completions.create(
+                    model=unknown, messages=[{"role": "user", "content": "hi"}], max_tokens=2
+                )
+    finally:
+        gw_admin.delete(f"{path}/renamed")
