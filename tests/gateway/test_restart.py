@@ -86,5 +86,18 @@ def test_no_orphans_after_kill_9_and_served_again(tmp_path: Path) -> None:
             assert time.monotonic() < deadline + 15, "the new engine's start is not logged"
             time.sleep(0.1)
         assert kept.read_text().count(STARTED) == 2
+        # The per-key usage totals are accounting: they outlive a restart.
+        token = server.login("admin", ADMIN_PASSWORD)
+        with server.client(token) as admin:
+            counted = admin.get("/v1-auth/usage").json()["items"]
+        assert reply.usage is not None
+        assert [i["totalTokens"] for i in counted if i["apiKey"] != "session"] == [
+            reply.usage.total_tokens
+        ]
+        assert server.stop() == 0
+        server.start()
+        token = server.login("admin", ADMIN_PASSWORD)
+        with server.client(token) as admin:
+            assert admin.get("/v1-auth/usage").json()["items"] == counted
     finally:
         server.stop()

@@ -215,7 +215,8 @@ async def _serve(config: ServerConfig) -> None:
         runtime=runtime,
         workload_runtime=cluster,
     )
-    usage = Usage(state.metrics)
+    # The per-key totals outlive restarts (GET /v1-auth/usage is accounting).
+    usage = Usage(state.metrics, ledger=config.data_dir / "usage.json")
     state.usage = usage
     for collector in (NodeCollector(config.data_dir), WorkloadCollector(runtime, publisher)):
         state.metrics.register(collector)
@@ -237,6 +238,7 @@ async def _serve(config: ServerConfig) -> None:
     routes.on_gone(history.forget)
     gateway = Gateway(auth, routes, usage)
     workloads: WorkloadProxy | None = None
+    saving: asyncio.Task[None] | None = None
     try:
         password = await auth.bootstrap(config.data_dir, config.bootstrap_password)
         await ensure_namespaces(store)
@@ -277,6 +279,7 @@ async def _serve(config: ServerConfig) -> None:
         # A replica that loses the leader Lease (kube store) stops as on SIGTERM.
         await controllers.start(on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
         history.start()
+        saving = asyncio.create_task(usage.keep_saved(config.metrics_interval), name="usage")
         if config.serve_bundled_model:
             await ensure_bundled_model(store)
         state.extra["manager"] = manager
@@ -340,6 +343,12 @@ async def _serve(config: ServerConfig) -> None:
             await cluster.stop()
         await downloads.stop()
         await gateway.close()
+        if saving is not None:
+            saving.cancel()
+        try:
+            usage.save()
+        except OSError as exc:
+            log.error("could not save the usage ledger %s: %s", usage.ledger, exc)
         if workloads is not None:
             await workloads.close()
         await models.stop()

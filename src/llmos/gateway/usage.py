@@ -6,13 +6,25 @@ content chunks); also those of a stream the client left (499), which were
 generated and sent. The same counts, plus request counts by status code,
 latency, time to first token and tokens per second, are Prometheus series.
 Requests the gateway refuses itself count by status code only (:meth:`Usage.answered`).
+
+The per-key totals (``GET /v1-auth/usage``) are accounting: given a ``ledger`` file,
+they are read from it at start and written to it (whole, atomically) by :meth:`Usage.save`,
+which the server calls every ``--metrics-interval`` and when it stops. A kill -9 loses at
+most the last interval's counts. Prometheus series start again at zero after a restart, as
+Prometheus expects of counters.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 
 # No ``*_created`` series beside each counter and histogram (one per model and code, per
@@ -20,6 +32,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 # seldom use, and they were an eighth of a scrape's lines. Process-wide, and only for
 # metrics made after this call.
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+log = logging.getLogger(__name__)
 
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -54,7 +68,7 @@ class _Series:
 
 
 class Usage:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, ledger: Path | None = None) -> None:
         self.requests = Counter(
             "llmos_gateway_requests",
             "Gateway requests by model and HTTP status code.",
@@ -93,6 +107,75 @@ class Usage:
         self._series: dict[str, _Series] = {}
         self._tokens: dict[tuple[str, str, str, str], Any] = {}
         self._requests: dict[tuple[str, int], Any] = {}  # (model, code) -> its child
+        self.ledger = ledger
+        self._changes = self._saved = 0
+        self._writing = threading.Lock()
+        if ledger is not None:
+            self._load(ledger)
+
+    def _load(self, ledger: Path) -> None:
+        try:
+            rows = orjson.loads(ledger.read_bytes())["items"]
+            totals = {
+                (str(r["user"]), str(r["apiKey"]), str(r["model"])): Totals(
+                    int(r["requests"]), int(r["promptTokens"]), int(r["completionTokens"])
+                )
+                for r in rows
+            }
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            aside = ledger.with_name(ledger.name + ".unreadable")
+            log.error(
+                "usage ledger %s is unreadable (%s): counting from zero; the file is kept as %s",
+                ledger,
+                exc,
+                aside,
+            )
+            ledger.replace(aside)
+            return
+        self.totals.update(totals)
+
+    async def keep_saved(self, interval: float) -> None:
+        """Save the ledger every ``interval`` seconds (written off the event loop) until
+        cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            body = self._unsaved()
+            if body is None:
+                continue
+            try:
+                await asyncio.to_thread(self._write, *body)
+            except OSError as exc:  # a full disk must not end the gateway
+                log.error("could not save the usage ledger %s: %s", self.ledger, exc)
+
+    def save(self) -> bool:
+        """Write the per-key totals to the ledger now, if they changed since the last save."""
+        body = self._unsaved()
+        if body is None:
+            return False
+        self._write(*body)
+        return True
+
+    def _unsaved(self) -> tuple[bytes, int] | None:
+        """The ledger's text and the change it counts up to; None when it is saved already.
+        Taken on the event loop, which alone changes the totals."""
+        if self.ledger is None or self._changes == self._saved:
+            return None
+        return orjson.dumps({"items": self.report()}, option=orjson.OPT_INDENT_2), self._changes
+
+    def _write(self, body: bytes, changes: int) -> None:
+        assert self.ledger is not None
+        with self._writing:  # a last save at shutdown may meet a periodic one in its thread
+            if changes <= self._saved:
+                return
+            part = self.ledger.with_name(self.ledger.name + ".part")
+            with open(part, "wb") as file:
+                file.write(body)
+                file.flush()
+                os.fsync(file.fileno())
+            part.replace(self.ledger)
+            self._saved = changes
 
     def _model_series(self, model: str) -> _Series:
         series = self._series.get(model)
@@ -157,6 +240,7 @@ class Usage:
         totals.requests += 1
         totals.prompt_tokens += prompt
         totals.completion_tokens += completion
+        self._changes += 1
         if prompt:
             self._count_tokens(model, user, key, "prompt", prompt)
         if completion:
