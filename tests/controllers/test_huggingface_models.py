@@ -286,20 +286,26 @@ def test_deleting_the_model_service_stops_its_download(
     assert hub.wait_abandoned("org/deleted", timeout=5) == offset
     wait_gone([downloader], timeout=5)
     assert len(hub.seen("org/deleted", "GET", "resolve")) == 1
-    # huggingface_hub never resumes another process's partial file: none is left behind.
+    # What it had is kept in the shared cache, under a name the next download finishes.
     blobs = hf_server.data_dir / "models" / "models--org--deleted" / "blobs"
     assert list(blobs.glob("*.incomplete")) == []
+    [partial] = blobs.glob("*.partial")
+    kept = partial.stat().st_size
+    assert 0 < kept <= offset
     wait_until(hf_admin, path, lambda status: False, "deletion", gone=True)
 
-    # Created again, it downloads the file again (from its start) and goes on.
+    # Created again, it goes on from there (a Range request), and the file checks out.
     path = deployed(namespace, "again", "org/deleted:model.gguf")
     wait_available(hf_admin, path)
     gets = hub.seen("org/deleted", "GET", "resolve")
-    assert [g.headers.get("range") for g in gets] == [None, None]
+    assert [g.headers.get("range") for g in gets] == [None, f"bytes={kept}-"]
     assert snapshot_file(hf_server, "org/deleted").read_bytes() == GGUF
+    assert list(blobs.glob("*.partial")) == []
 
 
-def test_a_server_stopped_mid_download_exits_at_once(tmp_path: Path, hub: FakeHub) -> None:
+def test_a_server_stopped_mid_download_exits_at_once_and_resumes_it_when_started(
+    tmp_path: Path, hub: FakeHub
+) -> None:
     running = start_server(tmp_path / "data")
     try:
         running.setup_admin()
@@ -318,10 +324,21 @@ def test_a_server_stopped_mid_download_exits_at_once(tmp_path: Path, hub: FakeHu
         started = time.monotonic()
         code = running.stop(timeout=30)
         took = time.monotonic() - started
+        assert code == 0, running.log()
+        assert took < 5, f"the server took {took:.1f}s to exit:\n{running.log()}"
+        assert hub.wait_abandoned("org/shutdown", timeout=5) == offset
+        wait_gone([downloader], timeout=5)
+        assert len(hub.seen("org/shutdown", "GET", "resolve")) == 1
+
+        # Started again, it asks the hub for the rest of the file only.
+        running.start()
+        with running.admin_client() as admin:
+            wait_available(admin, f"{ms_path('stopping')}/held")
+        gets = hub.seen("org/shutdown", "GET", "resolve")
+        assert len(gets) == 2 and gets[1].headers["range"].startswith("bytes=")
+        resumed_at = int(gets[1].headers["range"].removeprefix("bytes=").rstrip("-"))
+        assert 0 < resumed_at <= offset
+        model = running.data_dir / "models" / "models--org--shutdown" / "snapshots"
+        assert next(model.glob("*/model.gguf")).read_bytes() == GGUF
     finally:
         running.stop()
-    assert code == 0, running.log()
-    assert took < 5, f"the server took {took:.1f}s to exit:\n{running.log()}"
-    assert hub.wait_abandoned("org/shutdown", timeout=5) == offset
-    wait_gone([downloader], timeout=5)
-    assert len(hub.seen("org/shutdown", "GET", "resolve")) == 1

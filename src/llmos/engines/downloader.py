@@ -15,11 +15,11 @@ by the parent, so it reaches the server's log under its own settings), and last
 prints goes to stderr, never into these lines.
 
 Stopping: SIGTERM, then SIGKILL after :data:`GRACE` seconds. On SIGTERM the
-child deletes the partial Hugging Face files it has open and exits at once,
-which closes its connections. huggingface_hub gives each process partial files
-of its own and never resumes them, so they would only fill the disk.
-ModelScope's partial files are kept: modelscope_hub resumes from them on the
-next download. The child gets SIGTERM too when the server dies, even by ``kill -9``
+child keeps the partial Hugging Face files it has open under names the next
+download finishes from (:mod:`llmos.engines.hf_resume`: huggingface_hub gives each
+process partial files of its own and never resumes them itself) and exits at
+once, which closes its connections. ModelScope's partial files are kept as they
+are: modelscope_hub resumes from them on the next download. The child gets SIGTERM too when the server dies, even by ``kill -9``
 (``PR_SET_PDEATHSIG``), and ignores SIGINT, so a Ctrl-C meant for the server
 reaches it through the server's own shutdown.
 """
@@ -43,6 +43,7 @@ from typing import Any, TextIO
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.engines.base import EngineError, ModelFiles
+from llmos.engines.hf_resume import keep_partials
 from llmos.engines.sources import ModelRef, Progress, download
 
 MODULE = "llmos.engines.downloader"
@@ -211,16 +212,19 @@ def _forward_logs(send: Callable[[dict[str, Any]], None], level: int) -> None:
 
 
 def _exit(partials: Path | None, signum: int, frame: FrameType | None) -> None:
-    """On SIGTERM: delete the open partial files under ``partials`` (if any), then exit."""
+    """On SIGTERM: keep the open partial files under ``partials`` (if any) for the next
+    download to finish (:func:`llmos.engines.hf_resume.keep_partials`), then exit."""
     if partials is not None:
-        with contextlib.suppress(OSError):  # no /proc: they stay
+        open_files = []
+        with contextlib.suppress(OSError):  # no /proc: huggingface_hub's names stay
             for fd in Path("/proc/self/fd").iterdir():
                 try:
                     path = Path(os.readlink(fd))
                 except OSError:
                     continue
-                if path.name.endswith(".incomplete") and partials in path.parents:
-                    path.unlink(missing_ok=True)
+                if partials in path.parents:
+                    open_files.append(path)
+        keep_partials(open_files)
     os._exit(128 + signum)
 
 

