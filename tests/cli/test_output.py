@@ -40,6 +40,17 @@ def test_the_engine_column_shows_the_engine_that_runs(
     assert row.startswith(f"smollm2  bundled:smollm2  {shown} ")
 
 
+def test_a_download_shows_how_far_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    ms = _ms("auto", None)
+    ms["status"] = {
+        "phase": "Downloading",
+        "downloadProgress": {"model": "org/big", "percent": 42, "downloadedBytes": 42},
+    }
+    header, row = _rows(capsys, [ms], "ModelService")
+    assert header.split()[3:5] == ["READY", "STATUS"]
+    assert row.split()[3:6] == ["0/1", "Downloading", "42%"]
+
+
 def test_node_memory_is_shown_in_binary_units(capsys: pytest.CaptureFixture[str]) -> None:
     node = {
         "metadata": {"name": "gpu-1"},

@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from factories import create_namespace, create_user
+from factories import create_ms, create_namespace, create_user, ms_path
 from server import RunningServer
 
 from .conftest import (
@@ -445,17 +445,11 @@ def test_logs_are_served(model_server: RunningServer, gw_admin: httpx.Client) ->
 def test_an_engine_that_keeps_crashing_shows_crashloop_with_its_last_lines(
     model_server: RunningServer, gw_admin: httpx.Client
 ) -> None:
-    path = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
-    body = {
-        "apiVersion": "ml.llmos.ai/v1",
-        "kind": "ModelService",
-        "metadata": {"name": "crashes"},
-        # llama.cpp's server refuses a flag it does not know, at each start.
-        "spec": {"model": "bundled:smollm2", "engineArgs": ["--no_such_flag", "1"]},
-    }
-    assert gw_admin.post(path, json=body).status_code == 201
+    path = ms_path("default", "crashes")
+    # llama.cpp's server refuses a flag it does not know, at each start.
+    create_ms(gw_admin, "default", "crashes", replicas=1, engineArgs=["--no_such_flag", "1"])
     try:
-        status = wait_phase(gw_admin, f"{path}/crashes", "CrashLoop", 120)["status"]
+        status = wait_phase(gw_admin, path, "CrashLoop", 120)["status"]
         assert "unrecognized arguments: --no_such_flag 1" in status["message"], status
         assert "failures in 300s" in status["message"]
         crash_loop = next(c for c in status["conditions"] if c["type"] == "CrashLoop")
@@ -476,26 +470,17 @@ def test_an_engine_that_keeps_crashing_shows_crashloop_with_its_last_lines(
         assert refused.status_code == 503
         assert int(refused.headers["retry-after"]) >= 1
     finally:
-        gw_admin.delete(f"{path}/crashes")
+        gw_admin.delete(path)
 
 
 def test_served_model_name_routes_and_env_reaches_the_engine(
     model_server: RunningServer, gw_admin: httpx.Client
 ) -> None:
-    path = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices"
-    body = {
-        "apiVersion": "ml.llmos.ai/v1",
-        "kind": "ModelService",
-        "metadata": {"name": "renamed"},
-        "spec": {
-            "model": "bundled:smollm2",
-            "servedModelName": "house-chat",
-            "env": [{"name": "HOUSE_MARK", "value": "kept as given"}],
-        },
-    }
-    assert gw_admin.post(path, json=body).status_code == 201
+    path = ms_path("default", "renamed")
+    mark = [{"name": "HOUSE_MARK", "value": "kept as given"}]
+    create_ms(gw_admin, "default", "renamed", replicas=1, servedModelName="house-chat", env=mark)
     try:
-        wait_phase(gw_admin, f"{path}/renamed")
+        wait_phase(gw_admin, path)
         marks = []
         for pid in engine_pids(model_server):
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -513,4 +498,4 @@ def test_served_model_name_routes_and_env_reaches_the_engine(
                     model=unknown, messages=[{"role": "user", "content": "hi"}], max_tokens=2
                 )
     finally:
-        gw_admin.delete(f"{path}/renamed")
+        gw_admin.delete(path)

@@ -85,12 +85,19 @@ def _phase(obj: dict[str, Any]) -> str:
     return str(_status(obj).get("phase") or "-")
 
 
+def _serving(obj: dict[str, Any]) -> str:
+    """A ModelService's phase, with how far its download is: ``Downloading 42%``."""
+    progress = _status(obj).get("downloadProgress") or {}
+    phase = _phase(obj)
+    return f"{phase} {progress['percent']}%" if "percent" in progress else phase
+
+
 KIND_COLUMNS: dict[str, list[Column]] = {
     "ModelService": [
         ("MODEL", lambda o: _spec(o).get("model", "")),
         ("ENGINE", _engine),
         ("READY", lambda o: f"{_status(o).get('readyReplicas', 0)}/{_spec(o).get('replicas', 1)}"),
-        ("STATUS", _phase),
+        ("STATUS", _serving),
     ],
     "User": [
         ("DISPLAY NAME", lambda o: _spec(o).get("displayName", "")),
