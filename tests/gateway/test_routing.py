@@ -87,6 +87,7 @@ def test_a_model_no_longer_served_takes_its_series_and_history(tmp_path: Path) -
     async def body(store: SqliteStore, informer: Informer, table: RoutingTable) -> None:
         for callback in (usage.forget, history.forget, gone.append):
             table.on_gone(callback)
+        table.on_served(usage.served)
         await serving(store, "chat", [A])
         await serving(store, "other", [B])
         await settled(store, informer)
@@ -116,6 +117,16 @@ def test_a_model_no_longer_served_takes_its_series_and_history(tmp_path: Path) -
             ("team/chat", 20),
             ("team/other", 20),
         }
+        # A request still in flight when its model went is accounted, and brings no series
+        # back; served again, the name is counted again.
+        usage.record("team/other", "alice", "key-1", 200, 0.5, 1, 1, 0.1)
+        assert 'model="team/other"' not in generate_latest(registry).decode()
+        assert "team/other" not in usage.models
+        assert ("team/other", 32) in {(r["model"], r["totalTokens"]) for r in usage.report()}
+        await serving(store, "other", [B])
+        await settled(store, informer)
+        usage.record("team/other", "alice", "key-1", 200, 0.5, 1, 1, 0.1)
+        assert 'model="team/other"' in generate_latest(registry).decode()
         # A status change of a model still served forgets nothing.
         await serving(store, "chat", [A, C])
         await settled(store, informer)

@@ -236,6 +236,7 @@ async def _serve(config: ServerConfig) -> None:
     # bounded by the models there are, not by all there ever were.
     routes.on_gone(usage.forget)
     routes.on_gone(history.forget)
+    routes.on_served(usage.served)
     gateway = Gateway(auth, routes, usage)
     workloads: WorkloadProxy | None = None
     saving: asyncio.Task[None] | None = None

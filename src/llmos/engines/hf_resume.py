@@ -59,19 +59,26 @@ def finish_partials(
     endpoint: str | None,
     token: str | None,
     progress: Callable[[int, int], None],
+    whole_repo: bool = False,
 ) -> int:
     """Finish the partial files of ``repo`` that are among ``files()`` (asked only if
-    there are any); how many were."""
-    blobs = cache_dir / f"models--{repo.replace('/', '--')}" / "blobs"
+    there are any); how many were. With ``whole_repo`` (``files()`` lists every file of
+    the revision), a partial of no file listed is stale and deleted; otherwise it may be
+    another download's (one file of the same repo), and stays."""
+    folder = f"models--{repo.replace('/', '--')}"
+    blobs = cache_dir / folder / "blobs"
     partials = {p.name.removesuffix(".partial"): p for p in blobs.glob("*.partial")}
     if not partials:
         return 0
     import httpx
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.utils._fixes import WeakFileLock
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     finished = 0
     for name in files():
+        if not partials:
+            break
         url = hf_hub_url(repo, name, revision=revision, endpoint=endpoint or None)
         try:
             meta = get_hf_file_metadata(url, token=token or False)
@@ -81,12 +88,22 @@ def finish_partials(
         partial = partials.pop(meta.etag or "", None)
         if partial is None or meta.size is None:
             continue
-        # The hub's URL, not where it redirects: httpx drops the token if that is elsewhere.
-        if _finish(partial, url, meta.size, headers, progress, httpx):
-            finished += 1
-            log.info("resumed %s of %s from a partial download", name, repo)
-    for left in partials.values():  # of no file asked for at this revision
-        left.unlink(missing_ok=True)
+        # huggingface_hub's own lock for this blob: one process at a time finishes it,
+        # and none downloads it anew meanwhile (two namespaces may want the same file).
+        lock = cache_dir / ".locks" / folder / f"{meta.etag}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with WeakFileLock(lock):
+            if (blobs / str(meta.etag)).exists():  # finished by another meanwhile
+                partial.unlink(missing_ok=True)
+                continue
+            # The hub's URL, not where it redirects: httpx drops the token if that is
+            # elsewhere.
+            if _finish(partial, url, meta.size, headers, progress, httpx):
+                finished += 1
+                log.info("resumed %s of %s from a partial download", name, repo)
+    if whole_repo:
+        for left in partials.values():  # of no file of this revision
+            left.unlink(missing_ok=True)
     return finished
 
 

@@ -154,6 +154,7 @@ def download(
                 endpoint=endpoint,
                 token=token,
                 progress=progress or (lambda done, total: None),
+                whole_repo=not ref.file,
             )
         path = snapshot_download(
             ref.name,

@@ -77,12 +77,18 @@ class RoutingTable:
         self._cache: dict[tuple[str, str, tuple[str, ...]], Route] = {}
         self._cache_stamp: tuple[int, ...] = ()
         self._gone: list[Callable[[str], None]] = []
+        self._served: list[Callable[[str], None]] = []
         informer.on_change(self._apply)
 
     def on_gone(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(namespace/served name)`` when no ModelService serves that name any
         more (deleted, or renamed by its servedModelName): its metrics can go."""
         self._gone.append(callback)
+
+    def on_served(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(namespace/served name)`` whenever a route for that name is set up
+        (again): a name that was gone may be counted again."""
+        self._served.append(callback)
 
     def _forget(self, names: set[str]) -> None:
         for name in sorted(names - self._by_name.keys()):
@@ -118,6 +124,8 @@ class RoutingTable:
         return route
 
     def _index(self, route: Route) -> None:
+        for callback in self._served:
+            callback(route.qualified)
         self._routes[(route.namespace, route.name)] = route
         self._by_name.setdefault(route.served_name, []).append(route)
         self._by_name.setdefault(route.qualified, []).append(route)

@@ -108,6 +108,9 @@ class Usage:
         self._tokens: dict[tuple[str, str, str, str], Any] = {}
         self._requests: dict[tuple[str, int], Any] = {}  # (model, code) -> its child
         self.ledger = ledger
+        # Models no longer served (forget): a request still in flight then must not bring
+        # their series back; served() takes a name off when it is served again.
+        self._gone: set[str] = set()
         self._changes = self._saved = 0
         self._writing = threading.Lock()
         if ledger is not None:
@@ -132,7 +135,10 @@ class Usage:
                 exc,
                 aside,
             )
-            ledger.replace(aside)
+            try:
+                ledger.replace(aside)
+            except OSError as moved:
+                log.error("could not move %s aside: %s", ledger, moved)
             return
         self.totals.update(totals)
 
@@ -216,6 +222,10 @@ class Usage:
         completion: int,
         first_chunk: float | None = None,
     ) -> None:
+        if model in self._gone:  # finished after its model went: accounting only
+            if code < 400 or code == 499:
+                self._account(user, key, model, prompt, completion)
+            return
         series = self._model_series(model)
         self._count_request(model, code)
         series.latency.observe(seconds)
@@ -233,14 +243,7 @@ class Usage:
             if code != 499:
                 return  # an error answers no tokens; a client that left had them sent
         counters.completion_tokens += completion
-        who = (user, key, model)
-        totals = self.totals.get(who)
-        if totals is None:
-            totals = self.totals[who] = Totals()
-        totals.requests += 1
-        totals.prompt_tokens += prompt
-        totals.completion_tokens += completion
-        self._changes += 1
+        self._account(user, key, model, prompt, completion)
         if prompt:
             self._count_tokens(model, user, key, "prompt", prompt)
         if completion:
@@ -251,9 +254,14 @@ class Usage:
                     series.tokens_per_second = self.tokens_per_second.labels(model)
                 series.tokens_per_second.observe(completion / generating)
 
+    def served(self, model: str) -> None:
+        """``model`` is served (again): count it."""
+        self._gone.discard(model)
+
     def forget(self, model: str) -> None:
         """Drop the Prometheus series and running sums of a model no longer served; the
         per-key totals (:meth:`report`) stay, as accounting."""
+        self._gone.add(model)
         self.models.pop(model, None)
         series = self._series.pop(model, None)
         if series is not None:
@@ -270,6 +278,16 @@ class Usage:
         for labels in [k for k in self._tokens if k[0] == model]:
             del self._tokens[labels]
             self.tokens.remove(*labels)
+
+    def _account(self, user: str, key: str, model: str, prompt: int, completion: int) -> None:
+        who = (user, key, model)
+        totals = self.totals.get(who)
+        if totals is None:
+            totals = self.totals[who] = Totals()
+        totals.requests += 1
+        totals.prompt_tokens += prompt
+        totals.completion_tokens += completion
+        self._changes += 1
 
     def report(self, user: str | None = None) -> list[dict[str, object]]:
         return [

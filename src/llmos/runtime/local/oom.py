@@ -71,11 +71,20 @@ class OOMWatch:
         else:
             self._group = _cgroup_files(pid) if pid is not None else []
         self._before = {path: read(path) for path in [*self._group, _VMSTAT]}
+        # What kills inside count from: the start, then each kill the process lived through.
+        self._lived = dict(self._before)
 
-    def _rose(self, paths: list[Path]) -> bool | None:
+    @property
+    def ends_one_process(self) -> bool:
+        """Whether an OOM kill in its own cgroup may leave the process running: on cgroup
+        v1 (``memory.oom_control``) the OOM killer ends one process of the group; on v2 the
+        runtime sets ``memory.oom.group``, and it ends them all."""
+        return self._own and any(path.name == "memory.oom_control" for path in self._group)
+
+    def _rose(self, paths: list[Path], since: dict[Path, int | None]) -> bool | None:
         readable = False
         for path in paths:
-            before, after = self._before.get(path), self._read(path)
+            before, after = since.get(path), self._read(path)
             if before is None or after is None:
                 continue
             readable = True
@@ -85,7 +94,7 @@ class OOMWatch:
 
     def killed(self) -> bool | None:
         """True if a counter rose since the start, False if none did, None if none is readable."""
-        return self._rose([*self._group, _VMSTAT])
+        return self._rose([*self._group, _VMSTAT], self._before)
 
     def inside(self) -> tuple[int, dict[Path, int | None]]:
         """OOM kills counted in the process's own cgroup (``group``) since its start or the
@@ -95,23 +104,24 @@ class OOMWatch:
         read = {path: self._read(path) for path in [*self._group, _VMSTAT]}
         kills = 0
         for path in self._group:
-            before, after = self._before.get(path), read[path]
+            before, after = self._lived.get(path), read[path]
             if before is not None and after is not None and after > before:
                 kills += after - before
         return kills, read
 
     def lived_through(self, counters: dict[Path, int | None]) -> None:
         """The process ran on past the kills in ``counters`` (from :meth:`inside`): they are
-        no evidence about how it ends later."""
+        no evidence that a later exit other than a SIGKILL came of them. (A SIGKILL is still
+        judged by :meth:`killed`, from the start.)"""
         for path, value in counters.items():
             if value is not None:
-                self._before[path] = value
+                self._lived[path] = value
 
     def killed_inside(self) -> bool:
         """Whether the OOM killer struck in the process's own cgroup (given as ``group``: a
         kill counted there was one of its processes'), whatever its exit then was: it may
         have lost a child to it, and exited 1."""
-        return self._own and bool(self._rose(self._group))
+        return self._own and bool(self._rose(self._group, self._lived))
 
 
 def judge_exit(code: int, watch: OOMWatch | None) -> tuple[str, str]:

@@ -263,7 +263,7 @@ class Supervisor:
         }
         if self.spec.health is not None and port is not None:
             tasks["health"] = asyncio.create_task(self._probe_loop(self.spec.health, port, started))
-        if self._cgroup is not None and self._oom is not None:
+        if self._cgroup is not None and self._oom is not None and self._oom.ends_one_process:
             tasks["oom"] = asyncio.create_task(self._oom_loop(proc, self._oom))
         pump = asyncio.create_task(self._book.pump(proc.stdout)) if proc.stdout else None
         reason: str | None = None
