@@ -19,7 +19,7 @@ from llmos.api.collectors import WorkloadCollector
 from llmos.controllers.gpudevices import GPUDevicePublisher
 from llmos.gpu.inventory import GPUProcess, Recording, TimedReading
 from llmos.gpu.source import FixtureGPUSource, load_recording
-from llmos.runtime.base import ReplicaSpec
+from llmos.runtime.base import Phase, ReplicaSpec, ReplicaStatus
 from llmos.runtime.local import LocalRuntime
 from llmos.store.sqlite.store import SqliteStore
 
@@ -98,3 +98,29 @@ def test_gpu_memory_cpu_and_rss_per_replica(tmp_path: Path) -> None:
     assert value("llmos_workload_resident_memory_bytes") > 2**20
     assert value("llmos_workload_cpu_seconds_total") >= 0
     assert value("llmos_workload_up") == 1
+
+
+class Replicas:
+    """The runtime's view of replicas, as the collector asks it: keys and statuses."""
+
+    def __init__(self, *statuses: ReplicaStatus) -> None:
+        self.statuses = {s.key: s for s in statuses}
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return [k for k in self.statuses if k.startswith(prefix)]
+
+    def status(self, key: str) -> ReplicaStatus | None:
+        return self.statuses.get(key)
+
+
+def test_oom_kills_count_its_exits_and_the_processes_it_lived_without() -> None:
+    registry = CollectorRegistry()
+    lost = ReplicaStatus(KEY, Phase.READY, True, restarts=2, oom_kills=1, oom_exits=2)
+    fine = ReplicaStatus("notebooks/team/other/0", Phase.READY, True)
+    registry.register(WorkloadCollector(Replicas(lost, fine)))  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    assert (
+        'llmos_workload_oom_kills_total{kind="Notebook",name="lab",namespace="team",'
+        'replica="0"} 3.0' in text
+    )
+    assert 'llmos_workload_oom_kills_total{kind="Notebook",name="other"' in text

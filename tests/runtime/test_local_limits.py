@@ -182,6 +182,7 @@ def test_past_its_memory_limit_a_replica_is_oomkilled(tmp_path: Path) -> None:
     assert (termination.exit_code, termination.last_lines[0]) == (-9, "allocating")
     assert "by the kernel's OOM killer" in termination.message
     assert ended.phase in (Phase.BACKOFF, Phase.CRASHLOOP)
+    assert (ended.oom_exits, ended.oom_kills) == (1, 0)
 
 
 # Its child runs out of memory and is killed; the parent itself exits 1, as vLLM's does when
@@ -230,7 +231,12 @@ def test_a_process_it_lives_through_losing_to_the_oom_killer_is_counted(
     if status.last_termination is not None:  # cgroup v2: memory.oom.group ended it all
         assert status.last_termination.reason == "OOMKilled", status.last_termination
     else:
-        assert (status.oom_kills, status.phase, status.restarts) == (1, Phase.READY, 0), status
+        assert (status.oom_kills, status.oom_exits, status.phase, status.restarts) == (
+            1,
+            0,
+            Phase.READY,
+            0,
+        ), status
 
 
 def test_a_limit_below_what_it_needs_to_start_is_an_oom_kill_too(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ is scraped, so an idle server spends nothing on them between scrapes.
   (the data dir's filesystem);
 - workloads (every replica the runtime supervises, with its child processes):
   ``llmos_workload_cpu_seconds_total``, ``llmos_workload_resident_memory_bytes``,
-  ``llmos_workload_up``, ``llmos_workload_restarts_total``, labelled by
+  ``llmos_workload_up``, ``llmos_workload_restarts_total``,
+  ``llmos_workload_oom_kills_total``, labelled by
   ``kind``, ``namespace``, ``name`` and ``replica``; and
   ``llmos_workload_gpu_memory_bytes`` with ``gpu`` too: the GPU memory NVML
   reports for the replica's processes (its compute processes, matched by pid),
@@ -101,6 +102,12 @@ class WorkloadCollector(Collector):
         restarts = CounterMetricFamily(
             "llmos_workload_restarts", "Times the replica was restarted.", labels=WORKLOAD_LABELS
         )
+        oom = CounterMetricFamily(
+            "llmos_workload_oom_kills",
+            "Processes of a replica the kernel's OOM killer ended: its own exits, and those "
+            "of its processes it lived through (cgroup v1).",
+            labels=WORKLOAD_LABELS,
+        )
         gpu_memory = GaugeMetricFamily(
             "llmos_workload_gpu_memory_bytes",
             "GPU memory used by a replica's processes on one GPU (NVML, latest reading).",
@@ -116,6 +123,7 @@ class WorkloadCollector(Collector):
             labels = _labels(key)
             up.add_metric(labels, 1.0 if status.ready else 0.0)
             restarts.add_metric(labels, float(status.restarts))
+            oom.add_metric(labels, float(status.oom_kills + status.oom_exits))
             if status.pid is None or status.pid not in table.usage:
                 continue
             tree = table.tree(status.pid)
@@ -127,7 +135,7 @@ class WorkloadCollector(Collector):
                 gpu_memory.add_metric([*labels, str(index)], float(count))
             cpu.add_metric(labels, sum(table.usage[pid][0] for pid in tree))
             rss.add_metric(labels, float(sum(table.usage[pid][1] for pid in tree)))
-        yield from (cpu, rss, up, restarts, gpu_memory)
+        yield from (cpu, rss, up, restarts, oom, gpu_memory)
 
     def _gpu_memory_by_pid(self) -> dict[int, list[tuple[int, int]]]:
         """pid -> [(GPU index, bytes)] from the latest GPU reading."""

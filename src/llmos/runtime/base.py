@@ -114,6 +114,9 @@ class ReplicaStatus:
     # Processes of the replica that the kernel's OOM killer ended while the replica itself
     # ran on (on cgroup v1 it ends one process, a Ray task say), counted over its restarts.
     oom_kills: int = 0
+    # Exits of the replica that the OOM killer caused (last_termination.reason OOMKilled),
+    # counted over its restarts.
+    oom_exits: int = 0
 
 
 StatusHandler = Callable[[ReplicaStatus, ReplicaSpec], None]

@@ -113,6 +113,7 @@ class Supervisor:
         self._ever_ready = False
         self._first_line = 0  # the log book's mark when the current process started
         self._exits = 0
+        self._oom_exits = 0
         self._oom: OOMWatch | None = None
         self._cgroups = cgroups
         self._cgroup: Cgroup | None = None
@@ -361,6 +362,7 @@ class Supervisor:
                 message=message,
                 last_lines=lines,
                 last_termination=self._termination(why, message, code, lines),
+                oom_exits=self._oom_exits,
             )
             return
         self._fail(code, message, lines=lines, why=why)
@@ -369,6 +371,7 @@ class Supervisor:
         self, why: str, message: str, code: int | None, lines: tuple[str, ...]
     ) -> Termination:
         self._exits += 1
+        self._oom_exits += why == "OOMKilled"
         return Termination(self._exits, why, message, code, lines)
 
     def _fail(
@@ -383,6 +386,7 @@ class Supervisor:
             message += f"; {verdict.recent_failures} failures in {window:g}s"
         self._set(
             last_termination=self._termination(why, message, code, lines),
+            oom_exits=self._oom_exits,
             phase=phase,
             ready=False,
             pid=None,
