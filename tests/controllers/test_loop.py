@@ -7,10 +7,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+
+from llmos.api.collectors import ControllerCollector
 from llmos.controllers.errors import PermanentError, TemporaryError
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.informer import Informer
-from llmos.controllers.loop import Controller, ObjectKey
+from llmos.controllers.loop import Controller, Manager, ObjectKey
 from llmos.resources.meta import get_condition
 from llmos.store.sqlite.store import SqliteStore
 
@@ -222,6 +225,38 @@ def test_informer_reads_its_writes_and_event_recorder_counts(tmp_path: Path) -> 
             assert events[0]["spec"]["involvedObject"]["uid"] == target["metadata"]["uid"]
         finally:
             await informer.stop()
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_the_controller_metrics_count_its_queue_runs_and_errors(tmp_path: Path) -> None:
+    def series(registry: CollectorRegistry, name: str) -> float:
+        prefix = f'{name}{{controller="Recorder"}} '
+        text = generate_latest(registry).decode()
+        return float(next(line for line in text.splitlines() if line.startswith(prefix)).split()[1])
+
+    async def main() -> None:
+        store = await SqliteStore.open(tmp_path / "db")
+        rec = Recorder(store)
+        rec.permanent.add("broken")
+        manager = Manager()
+        controller = manager.add(Controller(store, rec, workers=1, resync_seconds=3600))
+        registry = CollectorRegistry()
+        registry.register(ControllerCollector(manager))
+        for name in ("a", "b", "c"):  # waiting: nothing works the queue yet
+            controller.queue.add(ObjectKey("default", name))
+        assert series(registry, "llmos_controller_queue_depth") == 3
+        await controller.start()
+        try:
+            await store.create(R, obj("broken"))
+            await until(lambda: controller.reconcile_errors >= 1)
+            await until(lambda: len(controller.queue) == 0)
+            assert series(registry, "llmos_controller_queue_depth") == 0
+            assert series(registry, "llmos_controller_reconcile_errors_total") >= 1
+            assert series(registry, "llmos_controller_reconciles_total") >= 4  # a, b, c, broken
+        finally:
+            await controller.stop()
             await store.close()
 
     asyncio.run(main())
