@@ -16,11 +16,60 @@ import subprocess
 import sys
 from pathlib import Path
 
-from server import admin_server
+import pytest
+
+from server import RunningServer, admin_server
 
 ST = Path(sys.executable).with_name("st")
 
 
+# CPython 3.11.7's ast.parse can fail this way deep in a stack (gh-106905, fixed in
+# 3.11.8): Hypothesis parses a lambda's source for a strategy's repr while Schemathesis
+# builds a deeply nested JSON body, and the run stops with a "Runtime Error". Such a run is
+# tried again, once, with another seed; a server error in either fails the test.
+CPYTHON_BUG = "AST constructor recursion depth mismatch"
+SERVER_ERROR = "Server error"
+
+
+def fuzz(
+    running: RunningServer, document: Path, cwd: Path, seed: int = 1
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(ST),
+            "run",
+            str(document),
+            "--url",
+            running.url,
+            "--tls-verify",
+            running.ca,
+            "--header",
+            f"Authorization: Bearer {running.admin_token}",
+            "--checks",
+            "not_a_server_error",
+            "--exclude-path",
+            "/v1-auth/logout",  # it would end the run's own session
+            "--phases",
+            "coverage,fuzzing",
+            "--max-examples",
+            "5",
+            "--seed",
+            str(seed),
+            "--generation-database",
+            "none",
+            "--workers",
+            "2",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=cwd,  # where it keeps its state (.schemathesis/)
+        timeout=900,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(900)  # a run takes about 4 minutes here; one may be tried again
 def test_no_request_gets_a_server_error(tmp_path: Path) -> None:
     with admin_server(tmp_path / "data") as running:
         with running.admin_client() as admin:
@@ -34,39 +83,10 @@ def test_no_request_gets_a_server_error(tmp_path: Path) -> None:
                 ]
         document = tmp_path / "openapi.json"
         document.write_text(json.dumps(spec))
-        run = subprocess.run(
-            [
-                str(ST),
-                "run",
-                str(document),
-                "--url",
-                running.url,
-                "--tls-verify",
-                running.ca,
-                "--header",
-                f"Authorization: Bearer {running.admin_token}",
-                "--checks",
-                "not_a_server_error",
-                "--exclude-path",
-                "/v1-auth/logout",  # it would end the run's own session
-                "--phases",
-                "coverage,fuzzing",
-                "--max-examples",
-                "5",
-                "--seed",
-                "1",
-                "--generation-database",
-                "none",
-                "--workers",
-                "2",
-                "--no-color",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,  # where it keeps its state (.schemathesis/)
-            timeout=900,
-            check=False,
-        )
+        run = fuzz(running, document, tmp_path)
+        if run.returncode != 0 and CPYTHON_BUG in run.stdout and SERVER_ERROR not in run.stdout:
+            # The interpreter's slip, not a finding: the same seed would slip the same way.
+            run = fuzz(running, document, tmp_path, seed=2)
         crashes = [line for line in running.log().splitlines() if "unhandled error" in line]
         tested = re.search(r"Tested: (\d+)", run.stdout)
         generated = re.search(r"(\d+) generated", run.stdout)
