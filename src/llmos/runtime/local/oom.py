@@ -72,7 +72,7 @@ class OOMWatch:
             self._group = _cgroup_files(pid) if pid is not None else []
         self._before = {path: read(path) for path in [*self._group, _VMSTAT]}
         # What kills inside count from: the start, then each kill the process lived through.
-        self._lived = dict(self._before)
+        self._lived = {path: self._before[path] for path in self._group}
 
     @property
     def ends_one_process(self) -> bool:
@@ -101,7 +101,7 @@ class OOMWatch:
         last :meth:`lived_through`, and the counters as read, to pass to that."""
         if not self._own:
             return 0, {}
-        read = {path: self._read(path) for path in [*self._group, _VMSTAT]}
+        read = {path: self._read(path) for path in self._group}
         kills = 0
         for path in self._group:
             before, after = self._lived.get(path), read[path]
