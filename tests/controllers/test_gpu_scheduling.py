@@ -22,6 +22,7 @@ from server import RunningServer, admin_server
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from gpu.helpers import MIXED
+from processes import descendants
 from sandboxed import is_the_program
 
 pytestmark = pytest.mark.slow
@@ -70,11 +71,7 @@ def events_of(admin: httpx.Client, name: str) -> list[dict[str, Any]]:
 
 
 def engine_of(server: RunningServer, served: str) -> psutil.Process:
-    for child in psutil.Process(server.pid).children(recursive=True):
-        try:
-            cmdline = child.cmdline()
-        except psutil.NoSuchProcess:
-            continue
+    for child, cmdline in descendants(server.pid):
         if (
             is_the_program(cmdline)
             and "llmos.engines.llama_server" in " ".join(cmdline)

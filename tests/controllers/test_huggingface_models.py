@@ -27,6 +27,7 @@ from downloads import condition, set_setting, wait_available, wait_until
 from factories import create_namespace, create_secret, ms_path, secret_path
 from fakehub import FakeHub, Repo
 from llmos.engines.sources import bundled
+from processes import descendants
 from sandboxed import is_the_program
 from server import RunningServer, admin_server, start_server
 
@@ -118,14 +119,7 @@ def snapshot_file(server: RunningServer, repo: str) -> Path:
 
 def downloaders(server_pid: int) -> list[psutil.Process]:
     """The server's download processes (llmos.engines.downloader)."""
-    found = []
-    for child in psutil.Process(server_pid).children(recursive=True):
-        try:
-            if "llmos.engines.downloader" in child.cmdline():
-                found.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return found
+    return [child for child, argv in descendants(server_pid) if "llmos.engines.downloader" in argv]
 
 
 def wait_gone(processes: list[psutil.Process], timeout: float = 10.0) -> None:
@@ -136,18 +130,14 @@ def wait_gone(processes: list[psutil.Process], timeout: float = 10.0) -> None:
 def engine_env(server: RunningServer, repo: str) -> dict[str, str]:
     """The environment of the llama.cpp process serving ``repo``'s download."""
     marker = f"models--{repo.replace('/', '--')}"
-    for child in psutil.Process(server.pid).children(recursive=True):
-        try:
-            argv = child.cmdline()
-            if (
-                is_the_program(argv)
-                and "llmos.engines.llama_server" in " ".join(argv)
-                and marker in " ".join(argv)
-            ):
-                env: dict[str, str] = child.environ()
-                return env
-        except psutil.NoSuchProcess:
-            continue
+    for child, argv in descendants(server.pid):
+        if (
+            is_the_program(argv)
+            and "llmos.engines.llama_server" in " ".join(argv)
+            and marker in " ".join(argv)
+        ):
+            env: dict[str, str] = child.environ()
+            return env
     raise AssertionError(f"no llama.cpp process serves {repo}")
 
 

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 from cli.runner import CLI
 from gpu.helpers import MIXED
 from memcg import limited_cgroup
+from processes import descendants
 from sandboxed import is_the_program
 from workloads.helpers import condition, create, notebook, path, phase_is, wait_for
 
@@ -136,11 +137,7 @@ def allocations(admin: httpx.Client) -> list[list[tuple[str, str, int]]]:
 def process_of(server: RunningServer, *words: str, timeout: float = 60) -> psutil.Process:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for child in psutil.Process(server.pid).children(recursive=True):
-            try:
-                argv = child.cmdline()
-            except psutil.NoSuchProcess:
-                continue
+        for child, argv in descendants(server.pid):
             # The program itself, not the sandbox (bwrap) around it, which names it too.
             if is_the_program(argv) and all(w in " ".join(argv) for w in words):
                 return child

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import openai
-import psutil
 import pytest
 
+from processes import descendants
 from sandboxed import is_the_program
 from server import RunningServer, admin_server
 
@@ -34,16 +34,12 @@ def wait_phase(
 
 def engine_pids(server: RunningServer, module: str = "llmos.engines.llama_server") -> list[int]:
     """PIDs of this server's engine processes that run ``module`` (llama.cpp by default)."""
-    pids = []
-    for child in psutil.Process(server.pid).children(recursive=True):
-        try:
-            argv = child.cmdline()
-            # The engine itself, not the sandbox (bwrap) around it, which names it too.
-            if is_the_program(argv) and module in " ".join(argv):
-                pids.append(child.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return pids
+    # The engine itself, not the sandbox (bwrap) around it, which names it too.
+    return [
+        child.pid
+        for child, argv in descendants(server.pid)
+        if is_the_program(argv) and module in " ".join(argv)
+    ]
 
 
 def openai_client(server: RunningServer, key: str) -> openai.OpenAI:

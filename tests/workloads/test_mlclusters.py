@@ -27,6 +27,7 @@ from helpers import condition, create, path, phase_is, volume, wait_for
 from cli.runner import CLI
 from factories import bind, create_namespace, create_user, unique
 from llmos.runtime.local.cgroups import cgroup_dirs
+from processes import argv_of, descendants
 from rayjobs import succeeded
 from server import ADMIN_PASSWORD, RunningServer, start_server
 
@@ -55,15 +56,11 @@ def mlcluster(name: str, workers: int = 1, **spec: Any) -> dict[str, Any]:
 
 def ray_processes(server: RunningServer) -> list[psutil.Process]:
     """Every process under the server that belongs to a Ray node (wrapper included)."""
-    found = []
-    for child in psutil.Process(server.pid).children(recursive=True):
-        try:
-            line = " ".join(child.cmdline())
-        except psutil.NoSuchProcess:
-            continue
-        if "ray" in line or "raylet" in line or "gcs_server" in line:
-            found.append(child)
-    return found
+    return [
+        child
+        for child, argv in descendants(server.pid)
+        if any(word in " ".join(argv) for word in ("ray", "raylet", "gcs_server"))
+    ]
 
 
 def delete_and_wait(server: RunningServer, client: httpx.Client, url: str) -> None:
@@ -339,11 +336,11 @@ def test_kill_9_of_the_server_leaves_no_ray_behind(tmp_path: Path) -> None:
             assert seen["phase"] != "Ready" or ray_processes(server), seen
             wait_for(admin, url, phase_is("Ready"), "Ready again", 180)
             heads = [
-                p
-                for p in ray_processes(server)
-                if p.cmdline()[1:3] == ["-P", "-c"]
-                and "ray.scripts.scripts" in p.cmdline()[3]
-                and "--head" in p.cmdline()
+                argv
+                for argv in map(argv_of, ray_processes(server))
+                if argv[1:3] == ["-P", "-c"]
+                and "ray.scripts.scripts" in argv[3]
+                and "--head" in argv
             ]
             assert len(heads) == 1
             # Ray's temp dir was swept at the restart: only the new session is left.

@@ -17,21 +17,18 @@ from jupyter import execute, start_kernel, submit
 from factories import bind, create_namespace, create_user, unique
 from llmos._lib.keys import ServerKey
 from llmos.runtime.local.cgroups import cgroup_dirs
+from processes import argv_of, descendants
 from sandboxed import is_the_program
 from server import RunningServer, start_server
 
 
 def jupyter_pids(server: RunningServer) -> list[int]:
-    found = []
-    for child in psutil.Process(server.pid).children(recursive=True):
-        try:
-            argv = child.cmdline()
-            # Jupyter itself, not the sandbox (bwrap) around it, which names it too.
-            if is_the_program(argv) and "jupyterlab" in " ".join(argv):
-                found.append(child.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return found
+    # Jupyter itself, not the sandbox (bwrap) around it, which names it too.
+    return [
+        child.pid
+        for child, argv in descendants(server.pid)
+        if is_the_program(argv) and "jupyterlab" in " ".join(argv)
+    ]
 
 
 def jupyter_port(server: RunningServer, name: str) -> int:
@@ -149,8 +146,8 @@ def test_a_notebook_sees_its_own_files_not_the_servers_or_other_workloads(
     ]
     assert (Path(folders[0]) / "mine.txt").read_text() == "kept"
     # Jupyter and its kernel share one cgroup, held to the notebook's memory and CPU share.
-    jupyter = next(p for p in jupyter_pids(server) if base in " ".join(psutil.Process(p).cmdline()))
-    kernel = next(c for c in psutil.Process(jupyter).children() if "ipykernel" in c.cmdline()[2])
+    jupyter = next(p for p in jupyter_pids(server) if base in " ".join(argv_of(psutil.Process(p))))
+    kernel = next(c for c, argv in descendants(jupyter) if "ipykernel" in " ".join(argv))
     groups = [g for c, g in cgroup_dirs(kernel.pid) if not c or "memory" in c]
     assert groups and groups == [g for c, g in cgroup_dirs(jupyter) if not c or "memory" in c]
     assert groups[0].name == f"notebooks_{team}_{nb}_0"
@@ -259,11 +256,11 @@ def test_kill_9_of_the_server_leaves_no_jupyter_behind(tmp_path: Path) -> None:
             start_kernel(admin, "/notebooks/default/survivor/")  # a kernel in a session of its own
         pids = jupyter_pids(server)
         assert pids
-        tree = psutil.Process(server.pid).children(recursive=True)
-        assert any("ipykernel" in " ".join(p.cmdline()) for p in tree), "the kernel is running"
+        tree = descendants(server.pid)
+        assert any("ipykernel" in " ".join(argv) for _, argv in tree), "the kernel is running"
         server.stop(signal.SIGKILL)
-        _gone, alive = psutil.wait_procs(tree, 15)
-        assert alive == [], [(p.pid, p.cmdline()) for p in alive]
+        _gone, alive = psutil.wait_procs([p for p, _ in tree], 15)
+        assert alive == [], [(p.pid, argv_of(p)) for p in alive]
         server.start()
         token = server.login("admin", "admin-password-123")
         with server.client(token) as admin:

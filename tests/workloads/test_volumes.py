@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 from helpers import condition, create, notebook, path, phase_is, volume, wait_for
 
 from factories import create_ms, create_namespace, ms_path, unique
+from processes import descendants
 from sandboxed import is_the_program
 
 NS = "default"
@@ -135,11 +135,7 @@ def test_a_modelservice_replica_runs_in_its_volume_which_waits_for_it(
     wait_for(admin, ms_path(NS, ms), phase_is("Ready"), "Ready", 120)
     # The engine itself: the started pid is the sandbox's (bwrap), and only the program
     # inside gets the environment.
-    [engine] = [
-        p
-        for p in psutil.Process(started_pid(admin, ms)).children(recursive=True)
-        if is_the_program(p.cmdline())
-    ]
+    [engine] = [p for p, argv in descendants(started_pid(admin, ms)) if is_the_program(argv)]
     proc = Path("/proc") / str(engine.pid)
     assert os.readlink(proc / "cwd") == folder
     env = dict(

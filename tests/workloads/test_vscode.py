@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 from helpers import create, notebook, path, phase_is, wait_for
 from playwright.sync_api import expect, sync_playwright
@@ -21,6 +20,7 @@ from dashboard.conftest import CHROMIUM, CHROMIUM_ARGS
 from factories import create_namespace, create_user, unique
 from llmos._lib.keys import ServerKey
 from llmos.controllers.notebook_launch import CODE_SERVER_COOKIE, code_server_path
+from processes import descendants
 from server import ADMIN_PASSWORD, RunningServer
 
 pytestmark = pytest.mark.slow
@@ -31,11 +31,7 @@ SCREENSHOT = ROOT / "docs" / "screenshots" / "vscode.png"
 
 def code_server_port(server: RunningServer, working_dir: str) -> int:
     """The port code-server bound, read from its command line (status does not show it)."""
-    for child in psutil.Process(server.pid).children(recursive=True):
-        try:
-            argv = child.cmdline()
-        except psutil.NoSuchProcess:
-            continue
+    for _, argv in descendants(server.pid):
         if working_dir in argv:
             for arg in argv:
                 if arg.startswith("--bind-addr=127.0.0.1:"):
