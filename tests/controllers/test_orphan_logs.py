@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
-from llmos.controllers import mlcluster, modelservice, notebook
+from llmos.controllers import mlcluster, model_replica, modelservice, notebook
 from llmos.controllers.orphan_logs import WORKLOADS, forget_orphan_logs
 from llmos.runtime.base import ReplicaSpec
 from llmos.runtime.local import LocalRuntime
@@ -29,14 +29,14 @@ def _object(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
 def test_every_workload_keys_its_replicas_under_its_root() -> None:
     prefixes = {resource: (root, prefix_of("ns", "n")) for resource, root, prefix_of in WORKLOADS}
     assert all(prefix.startswith(root) for root, prefix in prefixes.values())
-    assert modelservice.replica_key("ns", "n", 2).startswith(
+    assert model_replica.replica_key("ns", "n", 2).startswith(
         prefixes[modelservice.MODELSERVICES][1]
     )
     assert notebook.replica_key("ns", "n").startswith(prefixes[notebook.NOTEBOOKS][1])
     for key in (mlcluster.head_key("ns", "n"), mlcluster.worker_key("ns", "n", "cpu", 1)):
         assert key.startswith(prefixes[mlcluster.MLCLUSTERS][1])
     # A prefix ends with "/": "n" does not own the replicas of "n2".
-    assert not modelservice.replica_key("ns", "n2", 0).startswith(
+    assert not model_replica.replica_key("ns", "n2", 0).startswith(
         prefixes[modelservice.MODELSERVICES][1]
     )
 

@@ -27,9 +27,9 @@ from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos.controllers.events import EventRecorder
+from llmos.controllers.external_endpoint import external_status
 from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.loop import ObjectKey, Related
-from llmos.controllers.modelservice import external_status
 from llmos.controllers.notebook_idle import (
     Activity,
     IdleClock,

@@ -48,9 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import Hashable
-from pathlib import Path
 from typing import Any
 
 from llmos._lib.errors import LLMOSError, Reason
@@ -58,78 +56,42 @@ from llmos._lib.quantity import format_bytes
 from llmos.controllers.downloads import Downloads
 from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
-from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
+from llmos.controllers.external_endpoint import external_status
+from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import Member, ReplicaPlacer, memory_limit, owners_on
 from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
-from llmos.controllers.raytemp import default_root
+from llmos.controllers.model_replica import (
+    model_ref,
+    placed_context,
+    replica_prefix,
+    replica_spec,
+    shown_folders,
+)
 from llmos.controllers.replica_events import ReplicaEvents
 from llmos.controllers.volume import (
     VOLUMES,
-    Mounted,
     Storage,
-    by_access,
     mounts,
     waiting_for_it,
-    workload_env,
 )
 from llmos.engines import modelscope
-from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles, model_folders
+from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.keys import EngineKeys
 from llmos.engines.registry import choose
-from llmos.engines.sources import ModelRef, parse, resolve_now
+from llmos.engines.sources import ModelRef, resolve_now
 from llmos.gpu.errors import GPUError
-from llmos.gpu.estimate import MemoryEstimate, estimate_memory
+from llmos.gpu.estimate import estimate_memory
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
-from llmos.runtime.base import HealthCheck, Limits, Phase, ReplicaSpec, ReplicaStatus, Runtime
-from llmos.runtime.local.sandbox import Confinement
+from llmos.runtime.base import Phase, ReplicaStatus, Runtime
 from llmos.store.base import ResourceStore, WatchEvent
 
 MODELSERVICES = "modelservices.ml.llmos.ai"
 FINALIZER = "llmos.ai/modelservice-replicas"
 SCHEDULING_RETRY_SECONDS = 10.0
-
-
-async def probe_endpoint(url: str) -> str | None:
-    """None if ``url`` answers ``GET /v1/models``, else why not."""
-    import httpx
-
-    try:
-        async with httpx.AsyncClient(timeout=5, verify=True) as client:
-            response = await client.get(f"{url}/v1/models")
-    except httpx.HTTPError as exc:
-        return f"{url} does not answer: {exc}"
-    if response.status_code >= 400:
-        return f"{url}/v1/models answered HTTP {response.status_code}"
-    return None
-
-
-async def external_status(
-    ms: dict[str, Any], status: dict[str, Any], generation: int | None
-) -> None:
-    """``status`` of a ModelService that routes to ``spec.endpoint``: Ready while it answers."""
-    url = str(ms["spec"]["endpoint"]).rstrip("/")
-    problem = await probe_endpoint(url)
-    status.update(replicas=1, engine="external", observedGeneration=generation)
-    if problem:
-        status.update(phase="Unavailable", message=problem, readyReplicas=0, endpoints=[])
-        set_condition(status, "Ready", False, "EndpointUnavailable", problem, generation)
-    else:
-        message = f"routing to {url}"
-        status.update(phase="Ready", message=message, readyReplicas=1, endpoints=[url])
-        set_condition(status, "Ready", True, "EndpointAvailable", message, generation)
-
-
-def replica_prefix(namespace: str, name: str) -> str:
-    """What the keys of one ModelService's replicas start with."""
-    return f"modelservices/{namespace}/{name}/"
-
-
-def replica_key(namespace: str, name: str, index: int) -> str:
-    return f"{replica_prefix(namespace, name)}{index}"
 
 
 def served_name(ms: dict[str, Any]) -> str:
@@ -258,7 +220,14 @@ class ModelServiceReconciler:
             await self._remove_replicas(key, keep=0)
             return await self._fail(ms, status, "Isolated", "NoSandbox", str(exc))
         try:
-            shown = self._shown(key.namespace, engine, files)
+            shown = shown_folders(
+                self.isolation,
+                self.storage.root,
+                self.downloads.cache_dir,
+                key.namespace,
+                engine,
+                files,
+            )
         except EngineError as exc:
             await self._remove_replicas(key, keep=0)
             return await self._fail(ms, status, "ModelAvailable", "ModelUnavailable", str(exc))
@@ -276,7 +245,16 @@ class ModelServiceReconciler:
         shortfall = scheduling.shortfall
         statuses = [
             await self.runtime.ensure(
-                self._replica(ms, engine, _on(ctx, placed, estimate), index, mounted, token, shown)
+                replica_spec(
+                    ms,
+                    engine,
+                    placed_context(ctx, placed, estimate),
+                    index,
+                    mounted,
+                    isolation=self.isolation,
+                    token=token,
+                    shown=shown,
+                )
             )
             for index, placed in enumerate(scheduling.placed)
         ]
@@ -300,7 +278,7 @@ class ModelServiceReconciler:
         return 30.0
 
     def _download_message(self, ms: dict[str, Any]) -> str:
-        source = self._endpoint(_ref(ms)) or "https://huggingface.co"
+        source = self._endpoint(model_ref(ms)) or "https://huggingface.co"
         return f"downloading {ms['spec']['model']} from {source}"
 
     def _endpoint(self, ref: ModelRef) -> str | None:
@@ -313,7 +291,7 @@ class ModelServiceReconciler:
         self, ms: dict[str, Any], status: dict[str, Any], token: str | None, owner: Hashable
     ) -> ModelFiles | None:
         """The model's files, or None while they download (for ``owner``, the ModelService)."""
-        ref = _ref(ms)
+        ref = model_ref(ms)
         if ref.source not in ("huggingface", "modelscope"):
             self.downloads.release(owner)  # nothing to download now
         files = resolve_now(ref)
@@ -338,81 +316,6 @@ class ModelServiceReconciler:
             return
         message = f"the {engine.name} engine runs outside the sandbox, as the server's user"
         set_condition(status, "Isolated", False, "NotSandboxed", message, generation)
-
-    def _shown(self, namespace: str, engine: Engine, files: ModelFiles) -> tuple[Path, ...]:
-        """What the sandbox shows of the model, read-only; an EngineError for a model it must
-        not show (a local path is anyone's choice): one in the data dir other than in the
-        download cache or in a Volume of the ModelService's namespace (whose whole folder is
-        shown then, a path the server made: a link in it would be followed again at each
-        start) or in an MLCluster's Ray temp dir, or one its user cannot read."""
-        folders = model_folders(files)
-        if self.isolation is None or not engine.sandboxed or not self.isolation.active:
-            return folders
-        data = self.storage.root.absolute()
-        volumes = data / "volumes" / namespace
-        shown = []
-        for folder in folders:
-            if folder.is_relative_to(self.downloads.cache_dir.absolute()):
-                shown.append(folder)
-            elif folder.is_relative_to(volumes) and folder != volumes:
-                shown.append(volumes / folder.relative_to(volumes).parts[0])
-            elif folder.is_relative_to(data) or folder.is_relative_to(default_root()):
-                raise EngineError(
-                    f"spec.model: {files.path} is among the server's data or other workloads' "
-                    f"files, which a sandboxed engine may not read: put the model in a Volume "
-                    f"of namespace {namespace!r}, or outside {data}",
-                    Reason.INVALID,
-                )
-            else:
-                shown.append(folder)
-        sandbox = self.isolation.sandbox
-        unreadable = sandbox.unreadable(files.path) if sandbox is not None else None
-        if unreadable is not None:
-            raise EngineError(
-                f"spec.model: the sandbox's user (nobody: the server runs as root) cannot read "
-                f"{unreadable}: make the model readable by all (chmod -R a+rX {files.path})",
-                Reason.INVALID,
-            )
-        return tuple(shown)
-
-    def _replica(
-        self,
-        ms: dict[str, Any],
-        engine: Engine,
-        ctx: EngineContext,
-        index: int,
-        mounted: list[Mounted],
-        token: str | None = None,
-        shown: tuple[Path, ...] = (),
-    ) -> ReplicaSpec:
-        meta = ms["metadata"]
-        # The engine's key last: nothing in spec.env replaces it.
-        env = {**engine.env(ctx), **workload_env(mounted, ms["spec"].get("env")), **engine.key(ctx)}
-        if token and _ref(ms).source == "huggingface":
-            env["HF_TOKEN"] = token
-        command = engine.command(ctx)
-        if self.isolation is not None and engine.sandboxed:
-            # It reads its model and its read-only volumes, and writes its other volumes.
-            writable, readable = by_access(mounted)
-            confinement = Confinement(
-                writable,
-                (*shown, *readable),
-                gpus=bool(ctx.gpus),
-                cwd=mounted[0].path if mounted else None,
-            )
-            command = self.isolation.command(command, confinement)
-        return ReplicaSpec(
-            key=replica_key(meta["namespace"], meta["name"], index),
-            command=command,
-            env=tuple(sorted(env.items())),
-            cwd=mounted[0].path if mounted else None,
-            health=HealthCheck(
-                path=engine.health.path,
-                startup_timeout_seconds=engine.health.startup_timeout_seconds,
-            ),
-            owner=("ModelService", meta["namespace"], meta["name"]),
-            limits=Limits.of(ms["spec"].get("resources")),
-        )
 
     async def _delete_replicas(self, key: ObjectKey) -> None:
         """The ModelService is deleted: stop its replicas and delete their logs, so one
@@ -470,19 +373,3 @@ class ModelServiceReconciler:
             # If it changed meanwhile, the next reconcile writes it.
             with contextlib.suppress(LLMOSError):
                 await self.store.update_status(MODELSERVICES, {**ms, "status": status})
-
-
-def _ref(ms: dict[str, Any]) -> ModelRef:
-    return parse(ms["spec"]["model"], ms["spec"].get("modelRegistry", "huggingface"))
-
-
-def _on(ctx: EngineContext, placed: GPUPlacement | None, estimate: MemoryEstimate) -> EngineContext:
-    """``ctx`` for one replica: its GPUs, and its share as the engine's memory limit."""
-    if placed is None:
-        return dataclasses.replace(ctx, gpus=())
-    return dataclasses.replace(
-        ctx,
-        gpus=placed.gpus,
-        gpu_memory_fraction=placed.fraction,
-        gpu_layers=None if placed.whole else estimate.offload_layers(placed.memory_bytes),
-    )

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 
 from llmos._lib.errors import LLMOSError
-from llmos.controllers import mlcluster, modelservice, notebook
+from llmos.controllers import mlcluster, model_replica, modelservice, notebook
 from llmos.runtime.base import Runtime
 from llmos.store.base import ResourceStore, list_all
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 # Each kind whose objects own replicas: its resource, the root of its replicas' keys,
 # and the key prefix of one object's replicas (which starts with that root).
 WORKLOADS: tuple[tuple[str, str, Callable[[str, str], str]], ...] = (
-    (modelservice.MODELSERVICES, "modelservices/", modelservice.replica_prefix),
+    (modelservice.MODELSERVICES, "modelservices/", model_replica.replica_prefix),
     (notebook.NOTEBOOKS, "notebooks/", notebook.replica_prefix),
     (mlcluster.MLCLUSTERS, "mlclusters/", mlcluster.cluster_prefix),
 )
