@@ -26,6 +26,7 @@ _SERVER_ONLY_META = ("managedFields", "selfLink", "deletionGracePeriodSeconds")
 _ASSIGNED_META = ("uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp")
 # Metadata an update may change (the rest is the server's).
 MUTABLE_META = ("labels", "annotations", "finalizers", "ownerReferences")
+_MAPS = ("labels", "annotations")  # of those, the maps (an empty one is {}, not [])
 
 
 def kind_info(resource: str) -> KindInfo:
@@ -112,3 +113,23 @@ def decode_continue(token: str) -> dict[str, Any] | None:
             Reason.BAD_REQUEST,
         ) from exc
     return state
+
+
+def merged_update(
+    current: dict[str, Any], sent: dict[str, Any], status_only: bool
+) -> dict[str, Any]:
+    """``current`` with what an update may change taken from ``sent`` (SQLite's rules)."""
+    new = dict(current)
+    new["metadata"] = dict(current["metadata"])
+    if status_only:
+        new["status"] = sent.get("status") or {}
+        return new
+    sent_meta = sent.get("metadata") or {}
+    for key in MUTABLE_META:
+        empty: dict[str, Any] | list[Any] = {} if key in _MAPS else []
+        value = sent_meta.get(key) or empty
+        if value or key in current["metadata"]:
+            new["metadata"][key] = value
+    if "spec" in sent:
+        new["spec"] = sent["spec"]
+    return new

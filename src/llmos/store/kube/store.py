@@ -37,27 +37,26 @@ from llmos.store.base import ObjectList, WatchEvent
 from llmos.store.errors import StoreError
 from llmos.store.kube.client import KubeClient, KubeConnection
 from llmos.store.kube.lease import KubeLease
+from llmos.store.kube.namespaces import KubeNamespaces
 from llmos.store.kube.objects import (
-    MUTABLE_META,
     clean,
     decode_continue,
     dumps,
     encode_continue,
     for_create,
     kind_info,
+    merged_update,
     path,
     selector_text,
 )
 from llmos.store.kube.secrets import SecretTable
-from llmos.store.kube.watch import event_of, open_stream
+from llmos.store.kube.watch import chained, event_of, open_stream
 from llmos.store.selector import Selector
 
 log = logging.getLogger(__name__)
 
 SYSTEM_NAMESPACE = "llmos-system"
-MANAGED_BY = "app.kubernetes.io/managed-by"
 _UPDATE_RETRIES = 5
-_MAPS = ("labels", "annotations")
 
 
 class KubeStore:
@@ -65,9 +64,9 @@ class KubeStore:
 
     def __init__(self, connection: KubeConnection, *, system_namespace: str = SYSTEM_NAMESPACE):
         self.client = KubeClient(connection)
-        self._namespaces_seen: set[str] = set()
+        self._namespaces = KubeNamespaces(self.client)
         self._system_namespace = system_namespace
-        self._secrets = SecretTable(self.client, system_namespace, self._ensure_namespace)
+        self._secrets = SecretTable(self.client, system_namespace, self._namespaces.ensure)
 
     # -- reads ------------------------------------------------------------------
 
@@ -217,7 +216,7 @@ class KubeStore:
         except StoreError as exc:
             if not (info.namespaced and namespace and exc.reason == Reason.NOT_FOUND):
                 raise
-            await self._ensure_namespace(namespace)
+            await self._namespaces.ensure(namespace)
             created = await self.client.request(
                 "POST", where, body=body, kind=info.kind, name=name, namespace=namespace
             )
@@ -239,7 +238,7 @@ class KubeStore:
         if secret is not None:
             await self._secrets.put(info, created, secret)
         if _is_llmos_namespace(info):  # an LLMOS namespace is a Kubernetes namespace too
-            await self._ensure_namespace(created["metadata"]["name"])
+            await self._namespaces.ensure(created["metadata"]["name"])
         return created
 
     async def update(
@@ -267,7 +266,7 @@ class KubeStore:
             current_rv = current["metadata"]["resourceVersion"]
             if sent_rv and sent_rv != current_rv:
                 raise errors.conflict(info.kind, name, sent_rv, current_rv)
-            new = _merged(current, obj, status_only)
+            new = merged_update(current, obj, status_only)
             if new == current:
                 if secret is not None:
                     await self._secrets.put(info, current, secret)
@@ -345,7 +344,7 @@ class KubeStore:
         """Clean up after an object that no longer exists: its secret, its namespace."""
         await self._secrets.drop(info, namespace, name)
         if _is_llmos_namespace(info):
-            await self._drop_namespace(name)
+            await self._namespaces.drop(name)
 
     # -- watches ------------------------------------------------------------------
 
@@ -385,41 +384,13 @@ class KubeStore:
             namespaces=wanted,
             bookmark_interval=bookmark_interval,
         )
-        return _chain(backlog, stream)
+        return chained(backlog, stream)
 
     def leader_lock(self, name: str = "llmos-controllers") -> KubeLease:
         """The Lease that elects which server replica runs the controllers."""
-        return KubeLease(self.client, self._system_namespace, name, self._ensure_namespace)
+        return KubeLease(self.client, self._system_namespace, name, self._namespaces.ensure)
 
     # -- helpers ------------------------------------------------------------------
-
-    async def _ensure_namespace(self, namespace: str) -> None:
-        """Create the Kubernetes namespace that namespaced objects of ``namespace`` need."""
-        if namespace in self._namespaces_seen:
-            return
-        body = {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": {MANAGED_BY: "llmos"}},
-        }
-        try:
-            await self.client.request("POST", "/api/v1/namespaces", body=body, name=namespace)
-        except StoreError as exc:
-            if exc.reason != Reason.ALREADY_EXISTS:
-                raise
-        self._namespaces_seen.add(namespace)
-
-    async def _drop_namespace(self, namespace: str) -> None:
-        """Delete a Kubernetes namespace that this store created, with what is left in it."""
-        self._namespaces_seen.discard(namespace)
-        where = f"/api/v1/namespaces/{namespace}"
-        try:
-            current = await self.client.request("GET", where)
-            if (current["metadata"].get("labels") or {}).get(MANAGED_BY) == "llmos":
-                await self.client.request("DELETE", where)
-        except StoreError as exc:
-            if exc.reason != Reason.NOT_FOUND:
-                log.warning("could not delete Kubernetes namespace %s: %s", namespace, exc)
 
     async def _check_owners(self, obj: dict[str, Any]) -> None:
         """Refuse owner references to objects that do not exist, as the SQLite store does."""
@@ -448,35 +419,3 @@ class KubeStore:
 
 def _is_llmos_namespace(info: KindInfo) -> bool:
     return info.kind == "Namespace" and info.group == "management.llmos.ai"
-
-
-def _merged(current: dict[str, Any], sent: dict[str, Any], status_only: bool) -> dict[str, Any]:
-    """``current`` with what an update may change taken from ``sent`` (SQLite's rules)."""
-    new = dict(current)
-    new["metadata"] = dict(current["metadata"])
-    if status_only:
-        new["status"] = sent.get("status") or {}
-        return new
-    sent_meta = sent.get("metadata") or {}
-    for key in MUTABLE_META:
-        empty: dict[str, Any] | list[Any] = {} if key in _MAPS else []
-        value = sent_meta.get(key) or empty
-        if value or key in current["metadata"]:
-            new["metadata"][key] = value
-    if "spec" in sent:
-        new["spec"] = sent["spec"]
-    return new
-
-
-async def _chain(
-    backlog: list[WatchEvent], stream: AsyncIterator[WatchEvent]
-) -> AsyncIterator[WatchEvent]:
-    try:
-        for event in backlog:
-            yield event
-        async for event in stream:
-            yield event
-    finally:
-        close = getattr(stream, "aclose", None)
-        if close is not None:
-            await close()

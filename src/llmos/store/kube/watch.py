@@ -137,3 +137,18 @@ async def _events(
                 await pending
         with contextlib.suppress(httpx.HTTPError):
             await response.aclose()
+
+
+async def chained(
+    backlog: list[WatchEvent], stream: AsyncIterator[WatchEvent]
+) -> AsyncIterator[WatchEvent]:
+    """What ``backlog`` holds, then what ``stream`` brings; closes ``stream`` at the end."""
+    try:
+        for event in backlog:
+            yield event
+        async for event in stream:
+            yield event
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
