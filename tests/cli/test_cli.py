@@ -363,6 +363,18 @@ def test_usage_errors_are_one_plain_line(logged_in: CLI, cli: CLI, tmp_path: Pat
     # What the user typed comes back verbatim: no Rich markup, no ":cd:" emoji.
     assert_fails(logged_in("get", "a:cd:[bold]b"), 1, "unknown kind 'a:cd:[bold]b'")
     assert_fails(logged_in("get", "ms", "-o", "xml"), 2, "unknown output format 'xml'")
+    # One invalid field is said once; several are each listed under the first.
+    bad_name = logged_in("run", "bundled:smollm2", "--name", "Bad_Name", "--no-wait")
+    assert_fails(bad_name, 1, "metadata.name 'Bad_Name' contains upper-case letters")
+    assert bad_name.stderr.count("upper-case") == 1, bad_name.stderr
+    manifest = tmp_path / "two-wrongs.yaml"
+    manifest.write_text(
+        "kind: ModelService\napiVersion: ml.llmos.ai/v1\nmetadata: {name: wrongs}\n"
+        "spec: {model: bundled:smollm2, replicas: -1, resources: {memory: 12XB}}\n"
+    )
+    two = logged_in("apply", "-f", str(manifest))
+    assert_fails(two, 1, "spec.replicas")
+    assert "  - spec.replicas" in two.stderr and "  - spec.resources.memory" in two.stderr
     assert_fails(logged_in("apply", "-f", str(tmp_path / "missing.yaml")), 2, "cannot read")
     stranger = CLI(tmp_path / "stranger")
     assert_fails(stranger("get", "ms"), 1, "not logged in", "llmos login")

@@ -72,11 +72,12 @@ def error_from(response: httpx.Response) -> CLIError:
     except ValueError:
         return CLIError(f"HTTP {response.status_code}: {response.text[:300]}")
     if isinstance(body, dict) and body.get("kind") == "Status":
+        message = str(body.get("message"))
         causes = (body.get("details") or {}).get("causes") or []
-        details = [
-            c["message"] for c in causes if c.get("message") and c["message"] != body.get("message")
-        ]
-        return CLIError(str(body.get("message")), details, reason=body.get("reason"))
+        details = [str(c["message"]) for c in causes if c.get("message")]
+        if len(details) == 1 and details[0] in message:
+            details = []  # the headline says it already
+        return CLIError(message, details, reason=body.get("reason"))
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):  # OpenAI's shape (the gateway): its code stands for the reason
         message = error.get("message") or f"HTTP {response.status_code}"
