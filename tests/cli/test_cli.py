@@ -355,6 +355,26 @@ def test_api_key_is_shown_once_works_and_can_be_revoked(
         assert client.get("/v1-auth/me").status_code == 401
 
 
+def test_api_key_limits_are_set_and_shown(logged_in: CLI) -> None:
+    created = logged_in("apikeys", "create", "-d", "limited", "--rpm", "60", "--tpm", "10000")
+    assert created.code == 0, created
+    name = created.stdout.strip().split(".", 1)[0]
+    row = next(r for r in logged_in("apikeys", "list").stdout.splitlines() if name in r)
+    assert "60 req/min, 10000 tok/min" in row
+    listed = json.loads(logged_in("apikeys", "list", "-o", "json").stdout)
+    [key] = [k for k in listed if k["name"] == name]
+    assert (key["requestsPerMinute"], key["tokensPerMinute"]) == (60, 10000)
+    unlimited = logged_in("apikeys", "create", "-d", "open")
+    open_name = unlimited.stdout.strip().split(".", 1)[0]
+    open_row = next(r for r in logged_in("apikeys", "list").stdout.splitlines() if open_name in r)
+    assert "none" in open_row.split()
+    # Zero is refused, not taken for "no limit" or "never expires".
+    assert_fails(logged_in("apikeys", "create", "--rpm", "0"), 1, "requestsPerMinute")
+    assert_fails(logged_in("apikeys", "create", "--ttl-minutes", "0"), 1, "ttlMinutes")
+    for made in (name, open_name):
+        logged_in("apikeys", "revoke", made)
+
+
 # -- error UX ------------------------------------------------------------------------------
 
 

@@ -131,17 +131,28 @@ def list_keys(out: OutputOpt = "table") -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for title in ("NAME", "DESCRIPTION", "SCOPES", "EXPIRES", "LAST USED"):
+    for title in ("NAME", "DESCRIPTION", "SCOPES", "LIMITS", "EXPIRES", "LAST USED"):
         table.add_column(title)
     for key in items:
         table.add_row(
             key["name"],
             key["description"],
             ",".join(key["scopes"]),
+            _limits(key),
             key["expiresAt"] or "never",
             key["lastUsedAt"] or "-",
         )
     output.console.print(table)
+
+
+def _limits(key: dict[str, Any]) -> str:
+    """A key's gateway limits for the table: ``60 req/min, 10000 tok/min`` or ``none``."""
+    limits = [
+        f"{key[field]} {unit}/min"
+        for field, unit in (("requestsPerMinute", "req"), ("tokensPerMinute", "tok"))
+        if key.get(field)
+    ]
+    return ", ".join(limits) or "none"
 
 
 @keys_app.command("create")
@@ -152,11 +163,23 @@ def create_key(
     scope: Annotated[
         list[str] | None, typer.Option("--scope", help="A model this key may use (repeatable).")
     ] = None,
+    requests_per_minute: Annotated[
+        int | None,
+        typer.Option("--requests-per-minute", "--rpm", help="Gateway requests a minute at most."),
+    ] = None,
+    tokens_per_minute: Annotated[
+        int | None,
+        typer.Option("--tokens-per-minute", "--tpm", help="Gateway tokens a minute at most."),
+    ] = None,
 ) -> None:
     """Create an API key. The key is printed once: store it now."""
     body: dict[str, Any] = {"description": description, "scopes": scope or ["*"]}
-    if ttl_minutes:
+    if ttl_minutes is not None:
         body["ttlMinutes"] = ttl_minutes
+    if requests_per_minute is not None:
+        body["requestsPerMinute"] = requests_per_minute
+    if tokens_per_minute is not None:
+        body["tokensPerMinute"] = tokens_per_minute
     created = Client().request("POST", "/v1-auth/apikeys", json=body)
     typer.echo(created["token"])
     typer.echo(f"API key {created['name']} created. It is shown only this once.", err=True)
