@@ -209,6 +209,16 @@ def test_apply_get_describe_delete(logged_in: CLI, tmp_path: Path) -> None:
     assert "Kind:         ModelService (ml.llmos.ai/v1)" in text
     assert "Spec:" in text and "  replicas: 2" in text and "Events" in text
 
+    scaled = cli("scale", "ms", "chat", "--replicas", "0", "-n", ns)
+    assert (scaled.code, scaled.stdout) == (0, "modelservice/chat scaled to 0 replicas\n")
+    assert (
+        json.loads(cli("get", "ms", "chat", "-n", ns, "-o", "json").stdout)["spec"]["replicas"] == 0
+    )
+    assert_fails(cli("scale", "ms", "chat", "--replicas", "-1", "-n", ns), 1, "spec.replicas")
+    assert_fails(cli("scale", "ms", "chat", "-n", ns), 2, "--replicas N")
+    assert_fails(cli("scale", "ns", ns, "--replicas", "2"), 2, "only ModelServices")
+    assert_fails(cli("scale", "ms", "nope", "--replicas", "1", "-n", ns), 1, "not found")
+
     deleted = cli("delete", "ms", "chat", "-n", ns)
     assert (deleted.code, deleted.stdout) == (0, "modelservice/chat deleted\n")
     assert_fails(cli("get", "ms", "chat", "-n", ns), 1, "not found")

@@ -1,4 +1,4 @@
-"""``llmos get | describe | apply | delete | edit``: kubectl-style resource commands."""
+"""``llmos get | describe | apply | delete | edit | scale``: kubectl-style resource commands."""
 
 from __future__ import annotations
 
@@ -214,6 +214,41 @@ def register(app: typer.Typer) -> None:
                 pending = not _gone(client, ref.path(ns, name), timeout)
             state = "deleting (finalizers pending)" if pending else "deleted"
             typer.echo(f"{ref.kind.lower()}/{name} {state}")
+
+    @app.command()
+    @friendly
+    def scale(
+        kind: Annotated[str, typer.Argument()],
+        name: Annotated[str | None, typer.Argument()] = None,
+        replicas: Annotated[
+            int | None, typer.Option("--replicas", help="How many replicas.")
+        ] = None,
+        namespace: NamespaceOpt = None,
+    ) -> None:
+        """Set a ModelService's replicas, e.g. `llmos scale ms chat --replicas 2` (0 stops it)."""
+        client = Client()
+        ref, wanted = _split_target(client, kind, [name] if name else [])
+        if ref.kind != "ModelService":
+            raise CLIError(
+                f"only ModelServices scale this way, not {ref.kind}s (an MLCluster's worker "
+                "groups: `llmos edit mlcluster NAME`, spec.workerGroups[].replicas)",
+                code=2,
+            )
+        if len(wanted) != 1:
+            raise CLIError(
+                "scale needs exactly one name, e.g. `llmos scale ms chat --replicas 2`", code=2
+            )
+        if replicas is None:
+            raise CLIError("say how many: --replicas N (0 stops every replica)", code=2)
+        ns = default_namespace(namespace)
+        with naming(client, ref, ns, wanted[0]):
+            client.request(
+                "PATCH",
+                ref.path(ns, wanted[0]),
+                content=orjson.dumps({"spec": {"replicas": replicas}}),
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+        typer.echo(f"{ref.kind.lower()}/{wanted[0]} scaled to {replicas} replicas")
 
     @app.command()
     @friendly
