@@ -163,6 +163,9 @@ def test_scoped_key_and_rate_limit(model_server: RunningServer, gw_admin: httpx.
         )
     assert "may not use model 'smollm2'" in str(denied.value)
     assert [m.id for m in scoped.models.list().data] == []
+    with pytest.raises(openai.NotFoundError) as hidden:
+        scoped.models.retrieve("smollm2")  # hidden from it here as in the list
+    assert "'smollm2' does not exist or you do not have access" in str(hidden.value)
 
     limited = openai_client(model_server, new_key(gw_admin, requestsPerMinute=2))
     for _ in range(2):
@@ -366,12 +369,22 @@ def test_models_lists_only_what_the_caller_may_use(
     create_user(gw_admin, "viewer", "viewer-password-1")
     token = model_server.login("viewer", "viewer-password-1")
     with model_server.client(token) as viewer:
-        ids = [m["id"] for m in viewer.get("/v1/models").json()["data"]]
+        listed = viewer.get("/v1/models").json()["data"]
         missing = viewer.post(
             "/v1/chat/completions", json={"model": "secret-model", "messages": []}
         )
+        # One model, OpenAI's "retrieve": by its served name or as namespace/name.
+        ones = [viewer.get(f"/v1/models/{n}") for n in ("smollm2", "llmos-public/smollm2")]
+        unseen = viewer.get("/v1/models/secret-model")
+    ids = [m["id"] for m in listed]
     assert "smollm2" in ids and "secret-model" not in ids
     assert missing.status_code == 404
+    for one in ones:
+        assert one.status_code == 200, one.text
+        assert one.json() == next(m for m in listed if m["id"] == "smollm2")
+    assert (unseen.status_code, unseen.json()["error"]["code"]) == (404, "model_not_found")
+    assert gw_admin.get("/v1/models/private-models/secret-model").json()["id"] == "secret-model"
+    assert gw_admin.post("/v1/models/smollm2").status_code == 405
     admin_ids = [m["id"] for m in gw_admin.get("/v1/models").json()["data"]]
     assert "secret-model" in admin_ids
     # Scaled to zero: it exists but nothing serves it.

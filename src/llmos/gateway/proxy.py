@@ -28,7 +28,7 @@ from llmos.gateway.errors import GatewayError
 from llmos.gateway.fields import check
 from llmos.gateway.limits import RateLimiter
 from llmos.gateway.relay import DisconnectWatch, Exchange, relay
-from llmos.gateway.table import Route, RoutingTable
+from llmos.gateway.table import Route, RoutingTable, model_not_found
 from llmos.gateway.upstream import Upstreams
 from llmos.gateway.usage import Usage
 
@@ -87,16 +87,21 @@ class Gateway:
         label = ""
         try:
             path, method = scope["path"], scope["method"]
-            if path == "/v1/models":
+            if path == "/v1/models" or path.startswith("/v1/models/"):
                 if method != "GET":
-                    raise GatewayError(405, f"{method} is not allowed on /v1/models: use GET")
-                await self._models(await self._principal(scope), send)
+                    raise GatewayError(405, f"{method} is not allowed on {path}: use GET")
+                who = await self._principal(scope)
+                model = path.removeprefix("/v1/models").removeprefix("/")
+                if model:  # one model, OpenAI's "retrieve"; its id may hold a '/'
+                    await _reply(send, 200, orjson.dumps(self._model(who, model)), _JSON)
+                else:
+                    await self._models(who, send)
                 self.usage.answered("", 200)
                 return
             if path not in ROUTES:
                 raise GatewayError(
                     404,
-                    f"unknown route {path}: the gateway serves /v1/models, "
+                    f"unknown route {path}: the gateway serves /v1/models[/MODEL], "
                     + ", ".join(sorted(ROUTES)),
                 )
             if method != "POST":
@@ -189,23 +194,20 @@ class Gateway:
                 return b"".join(chunks)
 
     async def _models(self, who: Principal, send: Send) -> None:
-        data = []
-        for route in sorted(self.table.visible(who), key=lambda r: r.qualified):
-            if _may_use(who, route):
-                data.append(
-                    {
-                        "id": route.served_name,
-                        "object": "model",
-                        "created": route.created,
-                        "owned_by": route.namespace,
-                        "llmos": {
-                            "namespace": route.namespace,
-                            "name": route.name,
-                            "ready": bool(route.endpoints),
-                        },
-                    }
-                )
+        data = [
+            _model_object(route)
+            for route in sorted(self.table.visible(who), key=lambda r: r.qualified)
+            if _may_use(who, route)
+        ]
         await _reply(send, 200, orjson.dumps({"object": "list", "data": data}), _JSON)
+
+    def _model(self, who: Principal, model: str) -> dict[str, Any]:
+        """One model the caller may use, by the name a request gives it; else a 404, as for
+        a model it may not see (a key's scopes hide it here as in the list)."""
+        route = self.table.lookup(model, who)
+        if not _may_use(who, route):
+            raise model_not_found(model)
+        return _model_object(route)
 
     async def _forward(
         self,
@@ -258,6 +260,17 @@ class Gateway:
             used = exchange.prompt + exchange.completion
             if used:
                 self.limits.charge_tokens(who.token_name, used)
+
+
+def _model_object(route: Route) -> dict[str, Any]:
+    """A model as OpenAI's ``/v1/models`` shows one, with where LLMOS serves it."""
+    return {
+        "id": route.served_name,
+        "object": "model",
+        "created": route.created,
+        "owned_by": route.namespace,
+        "llmos": {"namespace": route.namespace, "name": route.name, "ready": bool(route.endpoints)},
+    }
 
 
 def _may_use(who: Principal, route: Route) -> bool:

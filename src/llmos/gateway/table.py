@@ -62,6 +62,17 @@ class Route:
         return min(self.endpoints, key=lambda e: e.outstanding)
 
 
+def model_not_found(model: str) -> GatewayError:
+    """The 404 for a model that is not there, or that the caller may not see or use."""
+    return GatewayError(
+        404,
+        f"The model {model!r} does not exist or you do not have access to it. "
+        "GET /v1/models lists the models you can use.",
+        code="model_not_found",
+        param="model",
+    )
+
+
 class RoutingTable:
     def __init__(
         self, informer: Informer, authorizer: Authorizer, keys: EngineKeys | None = None
@@ -192,13 +203,7 @@ class RoutingTable:
     def _lookup(self, model: str, who: Principal) -> Route:
         candidates = [r for r in self._by_name.get(model, ()) if self._visible(who, r)]
         if not candidates:
-            raise GatewayError(
-                404,
-                f"The model {model!r} does not exist or you do not have access to it. "
-                "GET /v1/models lists the models you can use.",
-                code="model_not_found",
-                param="model",
-            )
+            raise model_not_found(model)
         if len(candidates) > 1:
             names = ", ".join(sorted(r.qualified for r in candidates))
             raise GatewayError(
