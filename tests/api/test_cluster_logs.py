@@ -108,6 +108,11 @@ def test_a_notebooks_log_is_its_notebook_containers() -> None:
             Reason.SERVICE_UNAVAILABLE,
             "could not read the log of pod team/ms-m-0: Bad Gateway",
         ),
+        (  # what the API server answers for a pod no node has taken yet
+            httpx.Response(204),
+            Reason.SERVICE_UNAVAILABLE,
+            "the log of pod team/ms-m-0 cannot be read yet: no node runs it yet (it is Pending)",
+        ),
     ],
 )
 def test_a_log_that_cannot_be_read_names_the_pod_and_why(

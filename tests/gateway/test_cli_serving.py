@@ -31,7 +31,7 @@ def user(tmp_path: Path, model_server: RunningServer) -> CLI:
     return cli
 
 
-def test_run_chat_and_logs(user: CLI) -> None:
+def test_run_chat_and_logs(user: CLI, model_server: RunningServer) -> None:
     created = user("run", "bundled:smollm2", "--name", "cli-demo", timeout=180)
     assert created.code == 0, created
     assert "cli-demo is ready" in created.stderr
@@ -54,6 +54,18 @@ def test_run_chat_and_logs(user: CLI) -> None:
     logs = user("logs", "ms/cli-demo", "--tail", "3")
     assert logs.code == 0, logs
     assert 0 < len(logs.stdout.splitlines()) <= 3
+
+    # Scaled to 0, its engine stops; what it logged is still there to read.
+    scaled = user("scale", "ms", "cli-demo", "--replicas", "0")
+    assert scaled.stdout == "modelservice/cli-demo scaled to 0 replicas\n", scaled
+    with model_server.admin_client() as admin:
+        wait_phase(admin, ms_path("default", "cli-demo"), "Stopped", 60)
+    kept = user("logs", "ms/cli-demo")
+    assert kept.code == 0, kept
+    assert all(line in kept.stdout.splitlines() for line in logs.stdout.splitlines()), kept
+    never = user("logs", "ms/cli-demo", "--replica", "5")
+    assert_fails(never, 1, "ModelService 'cli-demo' has no replica 5 on this node, and no log")
+    assert_fails(user("logs", "volume/x"), 2, "not 'volume'")
 
 
 def test_run_reports_a_missing_engine(user: CLI) -> None:

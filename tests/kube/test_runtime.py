@@ -431,6 +431,13 @@ def test_a_notebook_is_a_statefulset_with_a_home_claim_and_a_secret_of_its_own(
         "the notebook to be Pending on its unbound claim",
     )
     assert "PersistentVolumeClaim" in status["message"], status
+    # Its log is its pod's, which no node runs: the error names the pod and says so.
+    logs = admin.get(f"{path}/logs")
+    assert logs.status_code == 503, logs.text
+    assert logs.json()["message"] == (
+        "the log of pod nb-k/nb-lab-0 cannot be read yet: no node runs it yet (it is "
+        "Pending), so Kubernetes has no log of it"
+    )
 
     _merge(admin, path, {"spec": {"stopped": True}})
     wait_until(

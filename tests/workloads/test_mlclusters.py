@@ -124,6 +124,16 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
     assert [n["name"] for n in ready["status"]["nodes"]] == ["head", "cpu-0"]
     assert condition(ready, "Isolated")["status"] == "True", ready["status"]
     ips_of = {n["name"]: n["ip"] for n in ready["status"]["nodes"]}
+    # Each Ray node's log, the head's by default: `ray start` names the node's own IP.
+    for node, params in (("head", {}), ("cpu-0", {"node": "cpu-0"})):
+        logged = admin.get(f"{url}/logs", params=params)
+        assert logged.status_code == 200, logged.text
+        assert "Local node IP" in logged.text and ips_of[node] in logged.text, logged.text
+    unknown = admin.get(f"{url}/logs", params={"node": "gpu-7"})
+    assert unknown.status_code == 404
+    assert "no Ray node 'gpu-7'" in unknown.json()["message"]
+    assert "(its nodes now: cpu-0, head)" in unknown.json()["message"]
+    assert admin.get(f"{url}/logs", params={"node": "../x"}).status_code == 400
     ips = set(ips_of.values())
     assert len(ips) == 2 and all(ip.startswith("127.0.0.") for ip in ips)
     wait_for(admin, url, lambda o: cpus(o) == 2.0, "2 CPUs in totalResources", 60)

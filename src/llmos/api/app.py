@@ -13,6 +13,7 @@ from llmos.api import (
     cluster_info,
     dashboard,
     errors,
+    logs_routes,
     observe,
     openapi,
     resources,
@@ -36,6 +37,7 @@ def create_app(state: AppState) -> FastAPI:
     app.include_router(auth_routes.private)
     app.include_router(cluster_info.router)
     app.include_router(observe.router)
+    app.include_router(logs_routes.router)
     app.include_router(watch_mux.router)
     app.include_router(resources.router)
     dashboard.install(app)

@@ -1,24 +1,18 @@
-"""Routes for watching workloads: ``/metrics`` (Prometheus), metric history and logs.
+"""Routes for watching workloads: ``/metrics`` (Prometheus) and metric history for charts.
 
-Logs: ``GET /apis/ml.llmos.ai/v1/namespaces/{ns}/modelservices/{name}/logs``
-with ``follow``, ``tailLines`` and ``replica``, as plain text lines; RBAC
-checks ``get`` on ``modelservices/logs``. Embedded mode reads the replica's
-process log on this node; cluster mode the pod's (``ms-NAME-REPLICA``, its
-``engine`` container) through the Kubernetes API.
+Workload logs are :mod:`llmos.api.logs_routes`'.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from llmos._lib.errors import LLMOSError, Reason
 from llmos.api.security import principal
 from llmos.api.state import app_state
 from llmos.auth.errors import forbidden
@@ -89,48 +83,3 @@ async def modelservice_metrics(
         "intervalSeconds": history.interval if history else None,
         "points": history.series(f"{namespace}/{served}") if history else [],
     }
-
-
-@router.get("/apis/ml.llmos.ai/v1/namespaces/{namespace}/modelservices/{name}/logs")
-async def modelservice_logs(
-    request: Request,
-    namespace: str,
-    name: str,
-    follow: bool = False,
-    tailLines: int | None = None,
-    replica: int = 0,
-    who: Principal = Depends(principal),
-) -> Response:
-    state = app_state(request)
-    req = AuthzRequest("get", "ml.llmos.ai", "modelservices/logs", namespace, name)
-    if not state.auth.authorizer.allows(who, req, True):
-        raise forbidden(
-            f"user {who.user!r} may not read logs of modelservices {name!r} in {namespace!r}"
-        )
-    ms = await state.store.get("modelservices.ml.llmos.ai", namespace, name)
-    if tailLines is not None and tailLines < 0:
-        raise LLMOSError("tailLines must be 0 or more", Reason.BAD_REQUEST)
-    if state.workload_runtime is not None:
-        if ms["spec"].get("endpoint"):
-            raise LLMOSError(
-                f"ModelService {name!r} routes to an external endpoint: it has no replicas "
-                "and no logs here",
-                Reason.NOT_FOUND,
-            )
-        # Cluster mode: the pod's log through the Kubernetes API, opened before answering.
-        found = await state.workload_runtime.logs(ms, replica, follow=follow, tail=tailLines)
-        return StreamingResponse(_lines(found), media_type="text/plain; charset=utf-8")
-    runtime = state.runtime
-    key = f"modelservices/{namespace}/{name}/{replica}"
-    if runtime is None or runtime.status(key) is None:
-        raise LLMOSError(
-            f"ModelService {name!r} has no replica {replica} on this node (yet)",
-            Reason.NOT_FOUND,
-        )
-    found = runtime.logs(key, follow=follow, tail=tailLines)
-    return StreamingResponse(_lines(found), media_type="text/plain; charset=utf-8")
-
-
-async def _lines(found: AsyncIterator[str]) -> AsyncIterator[bytes]:
-    async for line in found:
-        yield (line.rstrip("\n") + "\n").encode()

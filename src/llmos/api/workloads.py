@@ -79,6 +79,12 @@ class _RuntimeAPI:
             response = await self.client.http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise unreachable(self.client.connection.url, exc) from exc
+        if response.status_code == 204:  # a pod no node runs yet: not an empty log, none
+            await response.aclose()
+            raise LLMOSError(
+                "no node runs it yet (it is Pending), so Kubernetes has no log of it",
+                Reason.BAD_REQUEST,
+            )
         if not response.is_success:
             try:
                 body = await response.aread()

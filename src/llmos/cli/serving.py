@@ -15,8 +15,16 @@ import typer
 from llmos.cli.client import Client, CLIError, KindRef, default_namespace, error_from
 from llmos.cli.common import err, friendly
 from llmos.cli.lookup import naming
+from llmos.cli.rayjobs import MLCLUSTERS
 
 MODELSERVICES = KindRef("ml.llmos.ai", "v1", "ModelService", "modelservices", namespaced=True)
+NOTEBOOKS = KindRef("ml.llmos.ai", "v1", "Notebook", "notebooks", namespaced=True)
+# What ``llmos logs KIND/NAME`` reads, by the names a user may give the kind.
+LOGGED = {
+    **dict.fromkeys(("modelservice", "modelservices", "ms"), MODELSERVICES),
+    **dict.fromkeys(("notebook", "notebooks", "nb"), NOTEBOOKS),
+    **dict.fromkeys(("mlcluster", "mlclusters", "mlc"), MLCLUSTERS),
+}
 
 
 class Registry(StrEnum):
@@ -214,24 +222,40 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def logs(
-        target: Annotated[str, typer.Argument(help="modelservice/NAME (or ms/NAME, or NAME)")],
+        target: Annotated[
+            str,
+            typer.Argument(
+                help="modelservice/NAME (or ms/NAME, or NAME), notebook/NAME (nb/), mlcluster/NAME"
+            ),
+        ],
         namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
         follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
         tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
-        replica: Annotated[int, typer.Option(min=0)] = 0,
+        replica: Annotated[int, typer.Option(min=0, help="A ModelService's replica.")] = 0,
+        node: Annotated[
+            str, typer.Option(help="An MLCluster's Ray node: head, or a worker as GROUP-INDEX.")
+        ] = "head",
     ) -> None:
-        """Print (or follow) the logs of a model service's replica."""
+        """Print (or follow) the logs of a model service's replica, a notebook or a Ray node."""
         kind, _, name = target.rpartition("/")
-        if kind and kind.lower() not in ("modelservice", "modelservices", "ms"):
-            raise CLIError(f"logs are available for modelservices, not {kind!r}", code=2)
+        ref = LOGGED.get(kind.lower() or "ms")
+        if ref is None:
+            raise CLIError(
+                f"logs are available for modelservices, notebooks and mlclusters, not {kind!r}",
+                code=2,
+            )
         client = Client()
-        params: dict[str, str] = {"replica": str(replica), "follow": str(follow).lower()}
+        params: dict[str, str] = {"follow": str(follow).lower()}
+        if ref is MODELSERVICES:
+            params["replica"] = str(replica)
+        elif ref is MLCLUSTERS:
+            params["node"] = node
         if tail is not None:
             params["tailLines"] = str(tail)
         ns = default_namespace(namespace)
-        path = MODELSERVICES.path(ns, name) + "/logs"
+        path = ref.path(ns, name) + "/logs"
         with (
-            naming(client, MODELSERVICES, ns, name),
+            naming(client, ref, ns, name),
             client.http.stream("GET", path, params=params) as response,
         ):
             if response.status_code >= 400:
