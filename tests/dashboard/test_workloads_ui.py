@@ -4,6 +4,7 @@ the proxy with the dashboard's session, stop, delete."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import httpx
@@ -45,6 +46,8 @@ def test_create_a_volume_and_a_notebook_then_open_jupyterlab(
     expect(page.get_by_role("link", name="Open", exact=True)).to_have_attribute(
         "href", f"/notebooks/default/{nb}/"
     )
+    # Its live log: JupyterLab's own lines, through the logs API.
+    expect(page.get_by_label("Notebook logs")).to_contain_text("Jupyter Server", timeout=30_000)
     # All is well: its message is a plain line with a link, not a warning banner.
     message = page.get_by_test_id("status-message")
     expect(message).to_have_class("status-line")
@@ -164,3 +167,42 @@ def test_a_volume_bigger_than_the_disk_says_so_in_its_row(
         "spec.capacity 1Pi is more than this node's disk can give"
     )
     admin.delete(f"{base}/volumes/{vol}")
+
+
+def test_a_ray_clusters_page_follows_the_log_of_the_node_picked(
+    page: Page, server: RunningServer, admin: httpx.Client
+) -> None:
+    name = f"ray-{uuid.uuid4().hex[:6]}"
+    url = f"/apis/ml.llmos.ai/v1/namespaces/default/mlclusters/{name}"
+    body = {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "MLCluster",
+        "metadata": {"name": name},
+        "spec": {
+            "head": {"resources": {"cpu": 1}},
+            "workerGroups": [{"name": "cpu", "replicas": 1, "resources": {"cpu": 1}}],
+        },
+    }
+    assert admin.post(url.rsplit("/", 1)[0], json=body).status_code == 201
+    try:
+        log_in(page, server, "admin", ADMIN_PASSWORD)
+        go(page, "ML Clusters")
+        page.get_by_role("link", name=name, exact=True).click()
+        heading = page.get_by_role("heading", name=re.compile(name))
+        expect(heading.locator("[data-phase]")).to_have_attribute(
+            "data-phase", "Ready", timeout=180_000
+        )
+        ips = {n["name"]: n["ip"] for n in admin.get(url).json()["status"]["nodes"]}
+        logs = page.get_by_label("Ray node logs")
+        # The head's by default; `ray start` names each node's own IP in its log (in colour
+        # on a terminal: the page shows the text alone).
+        expect(logs).to_contain_text(f"Local node IP: {ips['head']}", timeout=30_000)
+        page.get_by_role("combobox", name="Ray node").select_option("cpu-0")
+        expect(logs).to_contain_text(f"Local node IP: {ips['cpu-0']}", timeout=30_000)
+        expect(logs).not_to_contain_text("\x1b[")  # no terminal colour codes
+    finally:
+        assert admin.delete(url).status_code == 200
+        deadline = time.monotonic() + 60
+        while admin.get(url).status_code != 404:  # its Ray processes are stopped by then
+            assert time.monotonic() < deadline, f"{name} is still there"
+            time.sleep(0.2)

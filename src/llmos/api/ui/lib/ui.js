@@ -3,7 +3,7 @@
 import { h } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
-import { api, path, watchList, causeLine } from "./api.js";
+import { api, path, watchList, causeLine, request, lines } from "./api.js";
 
 export const html = htm.bind(h);
 
@@ -319,3 +319,40 @@ export const mergePatch = (plural, obj, patch) =>
   api("PATCH", path(plural, obj.metadata.namespace, obj.metadata.name), patch, {
     headers: { "Content-Type": "application/merge-patch+json" },
   });
+
+const MAX_LOG_LINES = 2000;
+// Terminal colours and cursor moves (Ray, uvicorn and others colour their lines).
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+
+// A workload's log, followed live from `url` (a .../logs route with follow=true), its
+// last MAX_LOG_LINES lines kept, without terminal colour codes. It opens again when
+// `resetKey` changes (a follow ends when the process stops). Scrolls along unless the
+// reader has scrolled up.
+export function LogView({ url, label, resetKey }) {
+  const [text, setText] = useState([]);
+  const [error, setError] = useState(null);
+  const box = useRef(null);
+  useEffect(() => {
+    const controller = new AbortController();
+    setText([]);
+    setError(null);
+    (async () => {
+      try {
+        const response = await request("GET", url, undefined, { signal: controller.signal });
+        for await (const raw of lines(response)) {
+          const line = raw.replace(ANSI, "");
+          setText((t) => (t.length >= MAX_LOG_LINES ? [...t.slice(-MAX_LOG_LINES + 1), line] : [...t, line]));
+        }
+      } catch (err) {
+        if (err.name !== "AbortError") setError(err);
+      }
+    })();
+    return () => controller.abort();
+  }, [url, resetKey]);
+  useEffect(() => {
+    const el = box.current;
+    if (el && el.scrollHeight - el.scrollTop - el.clientHeight < 80) el.scrollTop = el.scrollHeight;
+  }, [text]);
+  if (error) return html`<p class="muted">${error.message}</p>`;
+  return html`<pre class="logs" ref=${box} tabindex="0" aria-label=${label} aria-live="off">${text.join("\n")}</pre>`;
+}

@@ -1,10 +1,12 @@
-// One Notebook, ML Cluster or Volume: status, conditions, Events, and the object as YAML.
+// One Notebook, ML Cluster or Volume: status, conditions, Events, live logs (a notebook's,
+// a Ray node's) and the object as YAML.
 
 import YAML from "yaml";
+import { useState } from "preact/hooks";
 import { path } from "../lib/api.js";
 import {
   html, useWatch, useTick, age, Phase, Conditions, EventList, ErrorNote, Loading, byNewest,
-  DeleteButton,
+  DeleteButton, LogView,
 } from "../lib/ui.js";
 import { OpenNotebook } from "./notebooks.js";
 import { volumeNote } from "./volumes.js";
@@ -45,6 +47,25 @@ function StatusMessage({ plural, obj }) {
   return html`<p class=${`status-message ${bad ? "bad" : ""}`} data-testid="status-message">${st.message}</p>`;
 }
 
+// The live log of a notebook, or of one Ray node of a cluster (the head unless another
+// is picked).
+function WorkloadLogs({ plural, obj }) {
+  const [node, setNode] = useState("head");
+  const { namespace, name } = obj.metadata;
+  const st = obj.status || {};
+  const base = `${path(plural, namespace, name)}/logs?follow=true&tailLines=200`;
+  if (plural === "notebooks")
+    return html`<${LogView} url=${base} label="Notebook logs" resetKey=${st.phase} />`;
+  const nodes = (st.nodes || []).map((n) => n.name);
+  const shown = nodes.includes(node) || !nodes.length ? node : "head";
+  return html`<label class="inline">Ray node <select value=${shown} aria-label="Ray node"
+      onChange=${(e) => setNode(e.target.value)}>
+      ${(nodes.length ? nodes : ["head"]).map((n) => html`<option value=${n}>${n}</option>`)}
+    </select></label>
+    <${LogView} url=${`${base}&node=${encodeURIComponent(shown)}`} label="Ray node logs"
+      resetKey=${`${st.phase}/${(st.nodes || []).find((n) => n.name === shown)?.ip || ""}`} />`;
+}
+
 export function DetailPage({ params: [plural, namespace, name] }) {
   useTick();
   const about = KINDS[plural];
@@ -77,6 +98,7 @@ export function DetailPage({ params: [plural, namespace, name] }) {
     <${Conditions} conditions=${st.conditions} />
     <h2>Events</h2>
     <${EventList} events=${mine.slice(0, 20)} />
+    ${plural === "volumes" ? null : html`<h2>Logs</h2><${WorkloadLogs} plural=${plural} obj=${obj} />`}
     <h2>Object</h2>
     <pre class="code" aria-label="The object as YAML">${YAML.stringify(obj)}</pre>
   </section>`;

@@ -1,44 +1,13 @@
 // One Model Service: status, conditions, events, live logs, metrics, scale and delete.
 
-import { useEffect, useRef, useState } from "preact/hooks";
-import { api, path, request, lines } from "../lib/api.js";
+import { useEffect, useState } from "preact/hooks";
+import { api, path } from "../lib/api.js";
 import {
   html, useWatch, useTick, age, Phase, Conditions, EventList, ErrorNote, Loading, byNewest,
-  useSubmit, CopyButton, useHistory,
+  useSubmit, CopyButton, useHistory, LogView,
 } from "../lib/ui.js";
 import { Chart } from "../lib/chart.js";
 import { servedName } from "./models.js";
-
-const MAX_LOG_LINES = 2000;
-
-function Logs({ namespace, name, generation }) {
-  const [text, setText] = useState([]);
-  const [error, setError] = useState(null);
-  const box = useRef(null);
-  useEffect(() => {
-    const controller = new AbortController();
-    setText([]);
-    setError(null);
-    (async () => {
-      try {
-        const url = `${path("modelservices", namespace, name)}/logs?follow=true&tailLines=200`;
-        const response = await request("GET", url, undefined, { signal: controller.signal });
-        for await (const line of lines(response)) {
-          setText((t) => (t.length >= MAX_LOG_LINES ? [...t.slice(-MAX_LOG_LINES + 1), line] : [...t, line]));
-        }
-      } catch (err) {
-        if (err.name !== "AbortError") setError(err);
-      }
-    })();
-    return () => controller.abort();
-  }, [namespace, name, generation]);
-  useEffect(() => {
-    const el = box.current;
-    if (el && el.scrollHeight - el.scrollTop - el.clientHeight < 80) el.scrollTop = el.scrollHeight;
-  }, [text]);
-  if (error) return html`<p class="muted">${error.message}</p>`;
-  return html`<pre class="logs" ref=${box} tabindex="0" aria-label="Replica logs" aria-live="off">${text.join("\n")}</pre>`;
-}
 
 function Metrics({ namespace, name }) {
   const series = useHistory(`${path("modelservices", namespace, name)}/metrics`);
@@ -148,6 +117,7 @@ export function ModelDetailPage({ params: [namespace, name] }) {
     <h2>Events</h2>
     <${EventList} events=${mine.slice(0, 20)} />
     <h2>Logs</h2>
-    <${Logs} namespace=${namespace} name=${name} generation=${`${st.replicas}/${st.readyReplicas}/${st.phase}`} />
+    <${LogView} url=${`${path("modelservices", namespace, name)}/logs?follow=true&tailLines=200`}
+      label="Replica logs" resetKey=${`${st.replicas}/${st.readyReplicas}/${st.phase}`} />
   </section>`;
 }
