@@ -3,8 +3,8 @@
     .venv/bin/python scripts/screenshots.py
 
 Starts a server of its own (serving the bundled SmolLM2), logs in, sends a few
-chat requests so the charts have data, shoots each page at 1280x720, and stops
-the server.
+chat requests so the charts have data, starts a JupyterLab notebook, shoots each
+page at 1280x720, and stops the server.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ PAGES = {
     "model-create": "/models/new",
     "model-detail": "/models/llmos-public/smollm2",
     "account": "/account",
+    "notebook-detail": "/notebooks/default/lab",
 }
+FULL_PAGE = {"model-detail", "notebook-detail"}
 
 
 def main() -> None:
@@ -50,6 +52,17 @@ def main() -> None:
                             "messages": [{"role": "user", "content": question}],
                         },
                     ).raise_for_status()
+                # A notebook, for its detail page (status, Events, its live log).
+                admin.post(
+                    "/apis/ml.llmos.ai/v1/namespaces/default/notebooks",
+                    json={
+                        "apiVersion": "ml.llmos.ai/v1",
+                        "kind": "Notebook",
+                        "metadata": {"name": "lab"},
+                        "spec": {"type": "jupyter"},
+                    },
+                ).raise_for_status()
+                wait_phase(admin, "/apis/ml.llmos.ai/v1/namespaces/default/notebooks/lab")
             shoot(server.url)
         finally:
             server.stop()
@@ -68,7 +81,7 @@ def shoot(url: str) -> None:
             page.goto(f"{url}/#{route}")
             page.locator("main h1").wait_for()
             page.wait_for_timeout(1500)  # let live lists and charts draw (not a test)
-            page.screenshot(path=str(OUT / f"{name}.png"), full_page=name == "model-detail")
+            page.screenshot(path=str(OUT / f"{name}.png"), full_page=name in FULL_PAGE)
         page.goto(f"{url}/#/models/llmos-public/smollm2/chat")
         page.get_by_role("textbox", name="Message").fill("Write a haiku about GPUs.")
         page.get_by_role("button", name="Send").click()

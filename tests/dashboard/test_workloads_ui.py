@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from conftest import go, log_in
 from server import ADMIN_PASSWORD, RunningServer
+from workloads.helpers import mlcluster
 
 
 def test_create_a_volume_and_a_notebook_then_open_jupyterlab(
@@ -174,16 +175,7 @@ def test_a_ray_clusters_page_follows_the_log_of_the_node_picked(
 ) -> None:
     name = f"ray-{uuid.uuid4().hex[:6]}"
     url = f"/apis/ml.llmos.ai/v1/namespaces/default/mlclusters/{name}"
-    body = {
-        "apiVersion": "ml.llmos.ai/v1",
-        "kind": "MLCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "head": {"resources": {"cpu": 1}},
-            "workerGroups": [{"name": "cpu", "replicas": 1, "resources": {"cpu": 1}}],
-        },
-    }
-    assert admin.post(url.rsplit("/", 1)[0], json=body).status_code == 201
+    assert admin.post(url.rsplit("/", 1)[0], json=mlcluster(name)).status_code == 201
     try:
         log_in(page, server, "admin", ADMIN_PASSWORD)
         go(page, "ML Clusters")

@@ -42,6 +42,20 @@ def notebook(name: str, **spec: Any) -> dict[str, Any]:
     }
 
 
+def mlcluster(name: str, workers: int = 1, **spec: Any) -> dict[str, Any]:
+    """A Ray head and one worker group ``cpu`` of ``workers`` nodes, a CPU each."""
+    return {
+        "apiVersion": "ml.llmos.ai/v1",
+        "kind": "MLCluster",
+        "metadata": {"name": name},
+        "spec": {
+            "head": {"resources": {"cpu": 1}},
+            "workerGroups": [{"name": "cpu", "replicas": workers, "resources": {"cpu": 1}}],
+            **spec,
+        },
+    }
+
+
 def wait_for(
     client: httpx.Client, url: str, check: Any, what: str, timeout: float = 90.0
 ) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from helpers import condition, create, path, phase_is, volume, wait_for
+from helpers import condition, create, mlcluster, path, phase_is, volume, wait_for
 
 from cli.runner import CLI
 from factories import bind, create_namespace, create_user, unique
@@ -39,19 +39,6 @@ pytestmark = pytest.mark.slow
 
 EVENTS = "/apis/node.llmos.ai/v1/namespaces/{}/events"
 RAY_TEMP = Path(tempfile.gettempdir()) / f"llmos-ray-{os.getuid()}"
-
-
-def mlcluster(name: str, workers: int = 1, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "ml.llmos.ai/v1",
-        "kind": "MLCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "head": {"resources": {"cpu": 1}},
-            "workerGroups": [{"name": "cpu", "replicas": workers, "resources": {"cpu": 1}}],
-            **spec,
-        },
-    }
 
 
 def ray_processes(server: RunningServer) -> list[psutil.Process]:
