@@ -35,24 +35,12 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "workloads"))
-from helpers import create, path  # noqa: E402
+from helpers import create, mlcluster, path  # noqa: E402
 
 from server import RunningServer, admin_server  # noqa: E402
 
 TARGET_SECONDS = 15.0
 JOB = 'python -c "import ray; ray.init(); print(ray.get(ray.remote(lambda: 42).remote()))"'
-
-
-def cluster(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "ml.llmos.ai/v1",
-        "kind": "MLCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "head": {"resources": {"cpu": 1}},
-            "workerGroups": [{"name": "cpu", "replicas": 1, "resources": {"cpu": 1}}],
-        },
-    }
 
 
 def _flag(cmdline: list[str], name: str) -> int:
@@ -117,7 +105,7 @@ def one_run(server: RunningServer, admin: httpx.Client, name: str) -> dict[str, 
     started = time.perf_counter()
     watch = HeadWatch(server, started)
     watch.start()
-    create(admin, "mlclusters", "default", cluster(name))
+    create(admin, "mlclusters", "default", mlcluster(name))
     dashboard = f"/mlclusters/default/{name}/dashboard/"
     deadline = time.monotonic() + 180
     while True:  # the proxy answers 503 until the head is ready

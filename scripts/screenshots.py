@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from dashboard.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from gateway.conftest import PUBLIC_MS, wait_phase  # noqa: E402
 from server import ADMIN_PASSWORD, start_server  # noqa: E402
+from workloads.helpers import create, notebook, path  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 PAGES = {
@@ -53,16 +54,8 @@ def main() -> None:
                         },
                     ).raise_for_status()
                 # A notebook, for its detail page (status, Events, its live log).
-                admin.post(
-                    "/apis/ml.llmos.ai/v1/namespaces/default/notebooks",
-                    json={
-                        "apiVersion": "ml.llmos.ai/v1",
-                        "kind": "Notebook",
-                        "metadata": {"name": "lab"},
-                        "spec": {"type": "jupyter"},
-                    },
-                ).raise_for_status()
-                wait_phase(admin, "/apis/ml.llmos.ai/v1/namespaces/default/notebooks/lab")
+                create(admin, "notebooks", "default", notebook("lab"))
+                wait_phase(admin, path("notebooks", "default", "lab"))
             shoot(server.url)
         finally:
             server.stop()
