@@ -26,6 +26,7 @@ from llmos.api.state import AppState, app_state
 from llmos.auth.errors import forbidden
 from llmos.auth.rbac import Principal
 from llmos.auth.rbac import Request as AuthzRequest
+from llmos.controllers import mlcluster, model_replica, notebook
 
 router = APIRouter()
 
@@ -57,7 +58,7 @@ async def modelservice_logs(
         return StreamingResponse(_lines(found), media_type=_TEXT)
     return _local(
         state,
-        f"modelservices/{namespace}/{name}/{replica}",
+        model_replica.replica_key(namespace, name, replica),
         f"ModelService {name!r} has no replica {replica} on this node, and no log of one",
         follow,
         tailLines,
@@ -74,13 +75,13 @@ async def notebook_logs(
     who: Principal = Depends(principal),
 ) -> Response:
     state = app_state(request)
-    notebook = await _readable(state, who, "notebooks", namespace, name, tailLines)
+    obj = await _readable(state, who, "notebooks", namespace, name, tailLines)
     if state.workload_runtime is not None:
-        found = await state.workload_runtime.logs(notebook, 0, follow=follow, tail=tailLines)
+        found = await state.workload_runtime.logs(obj, 0, follow=follow, tail=tailLines)
         return StreamingResponse(_lines(found), media_type=_TEXT)
     return _local(
         state,
-        f"notebooks/{namespace}/{name}/0",
+        notebook.replica_key(namespace, name),
         f"Notebook {name!r} has not started on this node yet: it has no log",
         follow,
         tailLines,
@@ -105,7 +106,7 @@ async def mlcluster_logs(
             f"with `kubectl logs -n {namespace} -l ray.io/cluster=...`",
             Reason.BAD_REQUEST,
         )
-    prefix = f"mlclusters/{namespace}/{name}/"
+    prefix = mlcluster.cluster_prefix(namespace, name)
     if "/" in node or not node:
         raise LLMOSError(f"node {node!r}: use head or a worker as GROUP-INDEX", Reason.BAD_REQUEST)
     known = (

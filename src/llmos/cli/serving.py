@@ -15,16 +15,10 @@ import typer
 from llmos.cli.client import Client, CLIError, KindRef, default_namespace, error_from
 from llmos.cli.common import err, friendly
 from llmos.cli.lookup import naming
-from llmos.cli.rayjobs import MLCLUSTERS
 
 MODELSERVICES = KindRef("ml.llmos.ai", "v1", "ModelService", "modelservices", namespaced=True)
-NOTEBOOKS = KindRef("ml.llmos.ai", "v1", "Notebook", "notebooks", namespaced=True)
-# What ``llmos logs KIND/NAME`` reads, by the names a user may give the kind.
-LOGGED = {
-    **dict.fromkeys(("modelservice", "modelservices", "ms"), MODELSERVICES),
-    **dict.fromkeys(("notebook", "notebooks", "nb"), NOTEBOOKS),
-    **dict.fromkeys(("mlcluster", "mlclusters", "mlc"), MLCLUSTERS),
-}
+# The kinds ``llmos logs KIND/NAME`` reads.
+LOGGED = ("ModelService", "Notebook", "MLCluster")
 
 
 class Registry(StrEnum):
@@ -238,17 +232,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print (or follow) the logs of a model service's replica, a notebook or a Ray node."""
         kind, _, name = target.rpartition("/")
-        ref = LOGGED.get(kind.lower() or "ms")
-        if ref is None:
+        client = Client()
+        ref = client.resolve(kind) if kind else MODELSERVICES
+        if ref.kind not in LOGGED:
             raise CLIError(
                 f"logs are available for modelservices, notebooks and mlclusters, not {kind!r}",
                 code=2,
             )
-        client = Client()
         params: dict[str, str] = {"follow": str(follow).lower()}
-        if ref is MODELSERVICES:
+        if ref.kind == "ModelService":
             params["replica"] = str(replica)
-        elif ref is MLCLUSTERS:
+        elif ref.kind == "MLCluster":
             params["node"] = node
         if tail is not None:
             params["tailLines"] = str(tail)
