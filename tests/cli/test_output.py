@@ -57,8 +57,12 @@ def test_node_memory_is_shown_in_binary_units(capsys: pytest.CaptureFixture[str]
         "status": {"phase": "Ready", "capacity": {"cpu": "16", "memory": "24684096Ki"}},
     }
     header, row = _rows(capsys, [node], "Node")
-    assert header.split()[:4] == ["NAME", "STATUS", "CPU", "MEMORY"]
-    assert row.split()[:4] == ["gpu-1", "Ready", "16", "23.5Gi"]
+    assert header.split()[:5] == ["NAME", "STATUS", "CPU", "MEMORY", "RESERVED"]
+    assert row.split()[:5] == ["gpu-1", "Ready", "16", "23.5Gi", "-"]
+
+    node["status"]["allocated"] = {"cpu": "1500m", "memory": "3Gi"}
+    header, row = _rows(capsys, [node], "Node")
+    assert row.split()[:7] == ["gpu-1", "Ready", "16", "23.5Gi", "1.5", "CPU,", "3.0Gi"]
 
 
 def test_gpu_memory_is_shown_in_binary_units(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,13 +13,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from llmos._lib.quantity import gib
 from llmos.controllers.events import EVENTS, EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDevicePublisher, edit_status, node_devices
-from llmos.controllers.gpuplacement import Member, ReplicaPlacer, memory_limit
+from llmos.controllers.gpuplacement import Member, ReplicaPlacer
 from llmos.gpu.inventory import TimedReading
 from llmos.gpu.request import GPURequest
 from llmos.gpu.source import FixtureGPUSource, load_recording
@@ -172,42 +169,5 @@ def test_members_without_gpus_are_scheduled_on_the_cpu_once() -> None:
         assert status["conditions"][0]["message"] == (
             "the head on the CPU; worker w-0 on GPU 2 (1 GiB of 22.5 GiB)"
         )
-
-    run(test)
-
-
-def test_a_memory_limit_past_the_nodes_memory_is_warned_of_once_where_placed() -> None:
-    async def test(
-        store: SqliteStore, publisher: GPUDevicePublisher, placer: ReplicaPlacer
-    ) -> None:
-        total = psutil.virtual_memory().total
-        cluster = {**notebook("big"), "kind": "MLCluster"}
-        members = [
-            Member(0, "the head", memory=memory_limit({"memory": "1Pi"})),
-            Member(1000, "worker w-0", SHARE, memory=memory_limit({"memory": "1Pi"})),
-            Member(1001, "worker w-1", memory=memory_limit({"memory": "1Gi"})),
-            Member(1002, "worker w-2"),
-        ]
-        for _ in range(2):
-            await placer.place(cluster, {}, members)
-        # Raised on a placed replica: warned of again, once, though its placement stays.
-        members[3] = Member(1002, "worker w-2", memory=memory_limit({"memory": "2Pi"}))
-        for _ in range(2):
-            await placer.place(cluster, {}, members)
-        warned = sorted((t, m) for t, r, m in await events(store) if r == "MemoryBeyondNode")
-        assert warned == [
-            (
-                "Warning",
-                f"{who} asks resources.memory 1048576 GiB; this node has {gib(total)}: the limit "
-                "can never be reached, and the node may run out of memory first",
-            )
-            for who in ("the head", "worker w-0")
-        ] + [
-            (
-                "Warning",
-                f"worker w-2 asks resources.memory 2097152 GiB; this node has {gib(total)}: the "
-                "limit can never be reached, and the node may run out of memory first",
-            )
-        ]
 
     run(test)

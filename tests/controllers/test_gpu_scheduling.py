@@ -7,6 +7,7 @@ A ModelService that fits is served by a real llama.cpp process on the CPU
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -215,3 +216,61 @@ def test_a_share_is_placed_recorded_kept_over_a_restart_and_released(
             time.sleep(0.2)
         assert again.get(path).status_code == 404
         assert [d["status"]["allocations"] for d in devices(again)] == [[], [], []]
+
+
+def test_cpu_and_memory_are_reserved_and_an_over_commit_waits_for_room(
+    gpu_server: RunningServer, admin: httpx.Client
+) -> None:
+    cores = os.cpu_count() or 1
+    (only,) = admin.get(f"{NODE}/nodes").json()["items"]
+    node = f"{NODE}/nodes/{only['metadata']['name']}"
+    phase = lambda wanted: lambda o: (o.get("status") or {}).get("phase") == wanted  # noqa: E731
+
+    create_ms(
+        admin,
+        "default",
+        "small",
+        replicas=1,
+        engine="llama-cpp",
+        resources={"cpu": "500m", "memory": "1Gi"},
+    )
+    wait_for(admin, ms_path("default", "small"), phase("Ready"))
+    status = admin.get(node).json()["status"]
+    assert status["allocations"] == [
+        {
+            "kind": "ModelService",
+            "namespace": "default",
+            "name": "small",
+            "replica": 0,
+            "cpu": 0.5,
+            "memoryBytes": GiB,
+        }
+    ]
+    assert status["allocated"] == {"cpu": "500m", "memory": "1Gi"}
+
+    # The whole node's CPUs do not fit beside it: Pending, nothing started, and why.
+    create_ms(
+        admin, "default", "big", replicas=1, engine="llama-cpp", resources={"cpu": str(cores)}
+    )
+    big = wait_for(admin, ms_path("default", "big"), phase("Pending"))
+    free = f"{cores - 0.5:g} of this node's {cores} CPU{'s' if cores > 1 else ''}"
+    message = (
+        f"needs {cores} CPU{'s' if cores > 1 else ''}; {free} "
+        f"{'is' if cores - 0.5 <= 1 else 'are'} free (held by default/small: 0.5 CPU)"
+    )
+    assert big["status"]["message"] == message
+    assert condition(big, "Scheduled")["reason"] == "FailedScheduling"
+    (event,) = [e for e in events_of(admin, "big") if e["reason"] == "FailedScheduling"]
+    assert (event["type"], event["message"]) == ("Warning", message)
+    with pytest.raises(AssertionError):
+        engine_of(gpu_server, "big")
+
+    # Room made: it is placed at its next try and runs.
+    assert admin.delete(ms_path("default", "small")).status_code == 200
+    wait_for(admin, ms_path("default", "big"), phase("Ready"))
+    assert [a["name"] for a in admin.get(node).json()["status"]["allocations"]] == ["big"]
+    assert admin.delete(ms_path("default", "big")).status_code == 200
+    deadline = time.monotonic() + 30
+    while admin.get(node).json()["status"]["allocations"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert admin.get(node).json()["status"]["allocations"] == []

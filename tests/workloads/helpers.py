@@ -43,14 +43,15 @@ def notebook(name: str, **spec: Any) -> dict[str, Any]:
 
 
 def mlcluster(name: str, workers: int = 1, **spec: Any) -> dict[str, Any]:
-    """A Ray head and one worker group ``cpu`` of ``workers`` nodes, a CPU each."""
+    """A Ray head and one worker group ``cpu`` of ``workers`` nodes, each reserving half a
+    CPU (Ray is offered one each)."""
     return {
         "apiVersion": "ml.llmos.ai/v1",
         "kind": "MLCluster",
         "metadata": {"name": name},
         "spec": {
-            "head": {"resources": {"cpu": 1}},
-            "workerGroups": [{"name": "cpu", "replicas": workers, "resources": {"cpu": 1}}],
+            "head": {"resources": {"cpu": "500m"}},
+            "workerGroups": [{"name": "cpu", "replicas": workers, "resources": {"cpu": "500m"}}],
             **spec,
         },
     }

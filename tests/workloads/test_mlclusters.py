@@ -168,7 +168,7 @@ def test_a_ray_job_runs_through_the_proxy_and_workers_scale(
 
     # Scale the workers: status follows.
     merge = {"Content-Type": "application/merge-patch+json"}
-    groups = [{"name": "cpu", "replicas": 2, "resources": {"cpu": 1}}]
+    groups = [{"name": "cpu", "replicas": 2, "resources": {"cpu": "500m"}}]
     assert admin.patch(url, json={"spec": {"workerGroups": groups}}, headers=merge).is_success
     scaled = wait_for(
         admin,

@@ -51,6 +51,7 @@ from llmos.controllers.loop import Controller, Manager
 from llmos.controllers.modelservice import MODELSERVICES
 from llmos.controllers.namespace import FINALIZER, NAMESPACES, NamespaceReconciler
 from llmos.controllers.node import NodeAgent
+from llmos.controllers.nodealloc import NodeAllocator
 from llmos.controllers.token import TokenReconciler
 from llmos.controllers.volume import Storage
 from llmos.engines.keys import EngineKeys
@@ -197,6 +198,7 @@ async def _serve(config: ServerConfig) -> None:
     manager = Manager()
     controllers = ControllerRun(store, manager, config.node_name)
     gpus = GPUAllocator(store, config.node_name)
+    reservations = NodeAllocator(store, config.node_name)
     publisher = GPUDevicePublisher(store, config.node_name, source)
     node = NodeAgent(store, config.node_name, config.data_dir, gpus=publisher)
     cluster = cluster_runtime(config, store, auth.setting)
@@ -246,6 +248,7 @@ async def _serve(config: ServerConfig) -> None:
         await auth.start()
         await node.start()
         await gpus.sweep()
+        await reservations.sweep()
         await runtime.start()
         await models.start()
         gateway.table.rebuild()
@@ -271,6 +274,7 @@ async def _serve(config: ServerConfig) -> None:
                 auth=auth,
                 downloads=downloads,
                 gpus=gpus,
+                node=reservations,
                 storage=Storage(config.data_dir),
                 keys=keys,
                 sandbox=config.workload_sandbox,

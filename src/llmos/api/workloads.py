@@ -34,6 +34,7 @@ from llmos.controllers.isolation import Isolation, SandboxMode
 from llmos.controllers.loop import Controller, Manager, ObjectKey
 from llmos.controllers.mlcluster import MLClusterReconciler
 from llmos.controllers.modelservice import ModelServiceReconciler
+from llmos.controllers.nodealloc import NodeAllocator
 from llmos.controllers.notebook import NotebookReconciler
 from llmos.controllers.notebook_idle import Activity
 from llmos.controllers.orphan_logs import forget_orphan_logs
@@ -158,6 +159,7 @@ async def local_workloads(
     auth: AuthService,
     downloads: Downloads,
     gpus: GPUAllocator,
+    node: NodeAllocator,
     storage: Storage,
     keys: EngineKeys | None = None,
     sandbox: SandboxMode = "auto",
@@ -182,6 +184,7 @@ async def local_workloads(
                 downloads,
                 setting=auth.setting,
                 gpus=gpus,
+                node=node,
                 keys=keys,
                 isolation=isolation,
             ),
@@ -190,12 +193,12 @@ async def local_workloads(
     manager.add(Controller(store, VolumeReconciler(store, storage, events)))
     manager.add(Controller(store, SnapshotReconciler(store, storage, events)))
     notebook_reconciler = NotebookReconciler(
-        store, runtime, storage, events, gpus=gpus, isolation=isolation
+        store, runtime, storage, events, gpus=gpus, node=node, isolation=isolation
     )
     notebooks = manager.add(Controller(store, notebook_reconciler))
     notebook_reconciler.activity.wake = lambda ns, n: notebooks.queue.add(ObjectKey(ns, n))
     ray_reconciler = MLClusterReconciler(
-        store, runtime, storage, events, gpus=gpus, isolation=isolation
+        store, runtime, storage, events, gpus=gpus, node=node, isolation=isolation
     )
     await ray_reconciler.sweep_temp()
     ray_clusters = manager.add(Controller(store, ray_reconciler))

@@ -59,6 +59,16 @@ def size(quantity: str | int | None) -> str:
     return f"{count:.0f}"
 
 
+def _reserved(node: dict[str, Any]) -> str:
+    """What the node's workloads reserve: ``1.5 CPU, 3.0Gi``; ``-`` for nothing."""
+    allocated = _status(node).get("allocated") or {}
+    cpu, memory = allocated.get("cpu", "0"), allocated.get("memory", "0")
+    if cpu in ("0", "") and memory in ("0", ""):
+        return "-"
+    cores = float(parse_quantity(cpu or "0"))
+    return f"{cores:g} CPU, {size(memory) if memory != '0' else '0'}"
+
+
 def _spec(obj: dict[str, Any]) -> dict[str, Any]:
     return obj.get("spec") or {}
 
@@ -122,6 +132,7 @@ KIND_COLUMNS: dict[str, list[Column]] = {
         ("STATUS", _phase),
         ("CPU", lambda o: _status(o).get("capacity", {}).get("cpu", "")),
         ("MEMORY", lambda o: size(_status(o).get("capacity", {}).get("memory"))),
+        ("RESERVED", _reserved),
         ("VERSION", lambda o: _status(o).get("nodeInfo", {}).get("llmosVersion", "")),
     ],
     "GPUDevice": [

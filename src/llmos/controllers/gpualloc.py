@@ -31,7 +31,7 @@ from llmos.gpu.request import GPURequest, Placement
 from llmos.gpu.scheduler import Allocation, Assignment, GPUState, schedule
 from llmos.store.base import ResourceStore
 
-__all__ = ["GPUAllocator", "GPUPlacement"]
+__all__ = ["GPUAllocator", "GPUPlacement", "allocation_wanted"]
 
 log = logging.getLogger(__name__)
 # Where the sweep looks up the owners it knows; others are left alone.
@@ -210,7 +210,9 @@ class GPUAllocator:
             for device in await node_devices(self.store, self.node):
                 for raw in (device.get("status") or {}).get("allocations") or []:
                     allocation = _allocation(raw)
-                    if not await self._wanted(allocation):
+                    if not await allocation_wanted(
+                        self.store, *allocation.owner, allocation.replica
+                    ):
                         stale.add((*allocation.owner, allocation.replica))
             dropped = await self._release(lambda a: (*a.owner, a.replica) in stale)
         if dropped:
@@ -258,22 +260,26 @@ class GPUAllocator:
             await edit_status(self.store, device["metadata"]["name"], keep_others)
         return dropped
 
-    async def _wanted(self, allocation: Allocation) -> bool:
-        resource = _OWNERS.get(allocation.kind)
-        if resource is None:
-            return True
-        try:
-            owner = await self.store.get(resource, allocation.namespace, allocation.name)
-        except LLMOSError as exc:
-            if exc.reason == Reason.NOT_FOUND:
-                return False
-            raise
-        spec = owner.get("spec") or {}
-        if allocation.kind == "Notebook":
-            return not spec.get("stopped")
-        if allocation.kind == "MLCluster":
-            return True  # its controller releases the nodes it no longer runs
-        return not spec.get("endpoint") and allocation.replica < int(spec.get("replicas", 1))
+
+async def allocation_wanted(
+    store: ResourceStore, kind: str, namespace: str, name: str, replica: int
+) -> bool:
+    """Whether the workload still wants the replica that holds an allocation (for sweeps)."""
+    resource = _OWNERS.get(kind)
+    if resource is None:
+        return True
+    try:
+        owner = await store.get(resource, namespace, name)
+    except LLMOSError as exc:
+        if exc.reason == Reason.NOT_FOUND:
+            return False
+        raise
+    spec = owner.get("spec") or {}
+    if kind == "Notebook":
+        return not spec.get("stopped")
+    if kind == "MLCluster":
+        return True  # its controller releases the nodes it no longer runs
+    return not spec.get("endpoint") and replica < int(spec.get("replicas", 1))
 
 
 def _replace(

@@ -1,4 +1,4 @@
-"""ReplicaPlacer: puts a workload's replicas on GPUs, for every controller that runs them.
+"""ReplicaPlacer: puts a workload's replicas on GPUs and the node's CPUs and memory.
 
 The ModelService, Notebook and MLCluster controllers read a request from a
 ``spec.resources`` (``gpu``, ``gpuMemory``, ``gpuPlacement``) and hand
@@ -6,17 +6,16 @@ The ModelService, Notebook and MLCluster controllers read a request from a
 want to run (:class:`Member`: the number recorded in GPUDevice allocations,
 and a label for people). Each replica is placed in turn through the
 :class:`~llmos.controllers.gpualloc.GPUAllocator`, stopping at the first that
-does not fit; what happened goes into the object's ``Scheduled`` condition and
-its Events:
+does not fit. A replica first reserves its ``resources.cpu`` and ``memory`` of
+the node (:class:`~llmos.controllers.nodealloc.NodeAllocator`), then its GPUs.
+What happened goes into the object's ``Scheduled`` condition and its Events:
 
 - ``Scheduled``: a replica newly placed ("replica 0 scheduled on GPU 2 (1 GiB
   of 22.5 GiB)"), or put on the CPU when no GPU is asked for;
 - ``FailedScheduling`` (Warning): the shortfall, e.g. "needs 1 GPU with 40 GiB
-  free; largest free is 24 GiB on GPU 1"; the controller keeps the workload
-  Pending and retries;
-- ``MemoryBeyondNode`` (Warning), once per value asked: the replica's
-  ``resources.memory`` is more than this node's memory, so its limit can never
-  be reached (and the node may run out first);
+  free; largest free is 24 GiB on GPU 1", or "needs 2 CPUs; 0.5 of 2 CPUs are
+  free on this node (held by ...)"; the controller keeps the workload Pending
+  and retries;
 - ``Evicted`` (Warning): a replica's GPU turned Unhealthy, disappeared, or its
   allocation was removed. The replica is placed afresh (its process restarts
   on the new GPUs) or, when nothing fits, is not run.
@@ -34,19 +33,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
-
-from llmos._lib.quantity import gib
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.loop import ObjectKey, Related
+from llmos.controllers.nodealloc import NOTHING, NodeAllocator, Reservation
 from llmos.gpu.request import GPURequest, Placement
 from llmos.gpu.scheduler import Unschedulable
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import Limits
 from llmos.store.base import WatchEvent
 
-__all__ = ["CPU_ONLY", "Member", "ReplicaPlacer", "Scheduling", "memory_limit", "owners_on"]
+__all__ = ["CPU_ONLY", "Member", "ReplicaPlacer", "Scheduling", "owners_on", "reservation"]
 
 # The environment of a replica that asked for no GPU: it sees none.
 CPU_ONLY = {"CUDA_VISIBLE_DEVICES": ""}
@@ -55,20 +52,19 @@ Owner = tuple[str, str, str]
 
 @dataclass(frozen=True)
 class Member:
-    """One replica to place: its number in GPUDevice allocations, how people call it, and
-    what it asks for (None: no GPU, it runs on the CPU)."""
+    """One replica to place: its number in GPUDevice and Node allocations, how people call
+    it, the GPUs it asks for (None: no GPU, it runs on the CPU), and the CPUs and memory."""
 
     number: int
     label: str
     request: GPURequest | None = None
     policy: Placement = "binpack"
-    memory: int | None = None  # resources.memory in bytes, the replica's memory limit
+    reserves: Reservation = NOTHING
 
 
-def memory_limit(resources: dict[str, Any] | None) -> int | None:
-    """``resources.memory`` in bytes (a :class:`Member`'s ``memory``), or None."""
-    limits = Limits.of(resources)
-    return None if limits is None else limits.memory
+def reservation(resources: dict[str, Any] | None) -> Reservation:
+    """``resources.cpu`` and ``memory``: what a :class:`Member` reserves of the node."""
+    return Reservation.of(Limits.of(resources))
 
 
 @dataclass(frozen=True)
@@ -92,14 +88,18 @@ def owner_of(obj: dict[str, Any]) -> Owner:
 class ReplicaPlacer:
     """Places replicas through the allocator and records Scheduled, FailedScheduling, Evicted."""
 
-    def __init__(self, gpus: GPUAllocator | None, events: EventRecorder) -> None:
+    def __init__(
+        self,
+        gpus: GPUAllocator | None,
+        events: EventRecorder,
+        node: NodeAllocator | None = None,
+    ) -> None:
         self.gpus = gpus
         self.events = events
+        self.node = node
         # (kind, namespace, name, number) -> the request and placement given (None: the CPU).
         self._given: dict[tuple[str, str, str, int], tuple[GPURequest | None, GPUPlacement | None]]
         self._given = {}
-        # (kind, namespace, name, number) -> the resources.memory last warned of.
-        self._memory_warned: dict[tuple[str, str, str, int], int] = {}
 
     async def place(
         self, obj: dict[str, Any], status: dict[str, Any], members: Sequence[Member]
@@ -110,6 +110,14 @@ class ReplicaPlacer:
         for member in members:
             key = (*owner, member.number)
             request = member.request
+            try:
+                if self.node is not None:
+                    await self.node.reserve(owner, member.number, member.reserves)
+            except Unschedulable as exc:  # it runs nowhere: it holds no GPU either
+                self._given.pop(key, None)
+                if self.gpus is not None:
+                    await self.gpus.release(owner, replicas=[member.number])
+                return await self._unschedulable(obj, status, placements, str(exc))
             if request is None:
                 previous = self._given.get(key)
                 if previous is None or previous[1] is not None:
@@ -118,7 +126,6 @@ class ReplicaPlacer:
                     await self.events.record(
                         obj, "Scheduled", f"{member.label} scheduled on the CPU (no GPU requested)"
                     )
-                await self._warn_of_memory(obj, member)
                 self._given[key] = (None, None)
                 placements.append(None)
                 continue
@@ -128,15 +135,13 @@ class ReplicaPlacer:
                     raise Unschedulable(f"needs {request.describe()}; this node has no GPU")
                 placed = await self.gpus.place(owner, member.number, request, member.policy)
             except Unschedulable as exc:
-                shortfall = str(exc)
-                set_condition(status, "Scheduled", False, "FailedScheduling", shortfall)
-                await self.events.record(obj, "FailedScheduling", shortfall, "Warning")
-                return Scheduling(tuple(placements), shortfall)
+                if self.node is not None:  # a replica not run holds nothing
+                    await self.node.release(owner, replicas=[member.number])
+                return await self._unschedulable(obj, status, placements, str(exc))
             if placed.new:
                 await self.events.record(
                     obj, "Scheduled", f"{member.label} scheduled on {placed.describe()}"
                 )
-            await self._warn_of_memory(obj, member)
             self._given[key] = (request, placed)
             placements.append(placed)
         if not any(placements):
@@ -149,34 +154,30 @@ class ReplicaPlacer:
             set_condition(status, "Scheduled", True, "Scheduled", where)
         return Scheduling(tuple(placements))
 
-    async def _warn_of_memory(self, obj: dict[str, Any], member: Member) -> None:
-        """A memory limit past the node's memory limits nothing: say so once per value asked."""
-        key = (*owner_of(obj), member.number)
-        if member.memory is None or member.memory <= (total := psutil.virtual_memory().total):
-            self._memory_warned.pop(key, None)
-        elif self._memory_warned.get(key) != member.memory:
-            self._memory_warned[key] = member.memory
-            await self.events.record(
-                obj,
-                "MemoryBeyondNode",
-                f"{member.label} asks resources.memory {gib(member.memory)}; this node has "
-                f"{gib(total)}: the limit can never be reached, and the node may run out of "
-                "memory first",
-                "Warning",
-            )
+    async def _unschedulable(
+        self,
+        obj: dict[str, Any],
+        status: dict[str, Any],
+        placements: list[GPUPlacement | None],
+        shortfall: str,
+    ) -> Scheduling:
+        set_condition(status, "Scheduled", False, "FailedScheduling", shortfall)
+        await self.events.record(obj, "FailedScheduling", shortfall, "Warning")
+        return Scheduling(tuple(placements), shortfall)
 
     async def release(
         self, owner: Owner, keep: int = 0, *, replicas: Sequence[int] | None = None
     ) -> None:
         """Forget and free the owner's replicas numbered ``keep`` and up (or ``replicas``)."""
-        for given in (self._given, self._memory_warned):
-            for key in list(given):
-                if key[:3] == owner and (
-                    key[3] in replicas if replicas is not None else key[3] >= keep
-                ):
-                    del given[key]
+        for key in list(self._given):
+            if key[:3] == owner and (
+                key[3] in replicas if replicas is not None else key[3] >= keep
+            ):
+                del self._given[key]
         if self.gpus is not None:
             await self.gpus.release(owner, keep, replicas=replicas)
+        if self.node is not None:
+            await self.node.release(owner, keep, replicas=replicas)
 
     async def _evict_if_displaced(
         self, obj: dict[str, Any], member: Member, request: GPURequest
@@ -188,7 +189,8 @@ class ReplicaPlacer:
         reason = await self.gpus.displaced(owner, member.number, given)
         if reason is None:
             return
-        await self.release(owner, replicas=[member.number])
+        del self._given[(*owner, member.number)]  # its CPUs and memory stay reserved
+        await self.gpus.release(owner, replicas=[member.number])
         await self.events.record(
             obj, "Evicted", f"{member.label} evicted from {given.describe()}: {reason}", "Warning"
         )

@@ -49,9 +49,10 @@ from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
-from llmos.controllers.gpuplacement import CPU_ONLY, Member, ReplicaPlacer, memory_limit, owners_on
+from llmos.controllers.gpuplacement import CPU_ONLY, Member, ReplicaPlacer, owners_on, reservation
 from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
+from llmos.controllers.nodealloc import NodeAllocator
 from llmos.controllers.rayhead import ClusterView, HeadUnreachable, JobsWarmUp, read_cluster
 from llmos.controllers.raynodes import (
     RayUnavailable,
@@ -114,7 +115,7 @@ def worker_number(group_position: int, index: int) -> int:
 def _member(number: int, label: str, resources: dict[str, Any]) -> Member:
     try:
         return Member(
-            number, label, gpu_request(resources), placement(resources), memory_limit(resources)
+            number, label, gpu_request(resources), placement(resources), reservation(resources)
         )
     except GPUError as exc:
         raise PermanentError(f"{label}: {exc}") from exc
@@ -137,6 +138,7 @@ class MLClusterReconciler:
         *,
         temp_root: Path | None = None,
         gpus: GPUAllocator | None = None,
+        node: NodeAllocator | None = None,
         isolation: Isolation | None = None,
     ) -> None:
         self.store = store
@@ -150,7 +152,7 @@ class MLClusterReconciler:
         self.temp = RayTempDirs(storage.root, temp_root)
         self.replica_events = ReplicaEvents(events)
         self.autoscaler = RayAutoscaler(events)
-        self.placer = ReplicaPlacer(gpus, events)
+        self.placer = ReplicaPlacer(gpus, events, node)
         self._numbers: dict[str, int] = {}  # replica key -> its allocation number
         self.related: dict[str, Related] = {
             GPUDEVICES: owners_on("MLCluster"),

@@ -59,7 +59,7 @@ from llmos.controllers.events import EventRecorder
 from llmos.controllers.external_endpoint import external_status
 from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDEVICES
-from llmos.controllers.gpuplacement import Member, ReplicaPlacer, memory_limit, owners_on
+from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on, reservation
 from llmos.controllers.hftoken import SECRETS, hf_token, users_of_secret
 from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
@@ -70,6 +70,7 @@ from llmos.controllers.model_replica import (
     replica_spec,
     shown_folders,
 )
+from llmos.controllers.nodealloc import NodeAllocator
 from llmos.controllers.replica_events import ReplicaEvents
 from llmos.controllers.volume import (
     VOLUMES,
@@ -112,6 +113,7 @@ class ModelServiceReconciler:
         has_gpu: bool = False,
         setting: Any = None,
         gpus: GPUAllocator | None = None,
+        node: NodeAllocator | None = None,
         keys: EngineKeys | None = None,
         isolation: Isolation | None = None,
     ) -> None:
@@ -123,7 +125,7 @@ class ModelServiceReconciler:
         self.events = events
         self.downloads = downloads
         self.has_gpu = has_gpu
-        self.placer = ReplicaPlacer(gpus, events)
+        self.placer = ReplicaPlacer(gpus, events, node)
         self.setting = setting or (lambda name: "")
         self.replica_events = ReplicaEvents(events)
         self.related: dict[str, Related] = {
@@ -239,8 +241,8 @@ class ModelServiceReconciler:
             await self._remove_replicas(key, keep=0)
             return await self._fail(ms, status, "Ready", "VolumeUnavailable", str(exc))
         wanted = int(ms["spec"].get("replicas", 1))
-        memory = memory_limit(ms["spec"].get("resources"))
-        members = [Member(i, f"replica {i}", request, policy, memory) for i in range(wanted)]
+        reserves = reservation(ms["spec"].get("resources"))
+        members = [Member(i, f"replica {i}", request, policy, reserves) for i in range(wanted)]
         scheduling = await self.placer.place(ms, status, members)
         shortfall = scheduling.shortfall
         statuses = [

@@ -3,6 +3,9 @@
 With a :class:`~llmos.controllers.gpudevices.GPUDevicePublisher` it also
 publishes the GPUs at every heartbeat: one GPUDevice each, and the Node's
 ``capacity``/``allocatable`` of ``nvidia.com/gpu`` and ``llmos.ai/gpu-memory``.
+The CPU and memory reserved by workload replicas (``status.allocations`` and
+``allocated``) are the :class:`~llmos.controllers.nodealloc.NodeAllocator`'s;
+the heartbeat keeps them.
 """
 
 from __future__ import annotations
@@ -101,33 +104,46 @@ class NodeAgent:
             },
             "lastHeartbeatTime": timefmt.rfc3339(),
         }
+        # The CPU and memory reservations are the NodeAllocator's: kept as they are.
+        for field in ("allocations", "allocated"):
+            if field in previous:
+                status[field] = previous[field]
         set_condition(status, "Ready", True, "LLMOSRunning", "the LLMOS server is running")
         return status
 
     async def register(self) -> dict[str, Any]:
+        if self.gpus is not None:
+            await self.gpus.publish()
+        for _ in range(10):
+            node = await self._node()
+            node["status"] = self._status(node.get("status") or {})
+            try:
+                return await self.store.update_status(NODES, node)
+            except LLMOSError as exc:  # a reservation was written meanwhile: read it again
+                if exc.reason != Reason.CONFLICT:
+                    raise
+        raise LLMOSError(f"Node {self.name} keeps changing; try again", Reason.CONFLICT)
+
+    async def _node(self) -> dict[str, Any]:
         try:
-            node = await self.store.get(NODES, "", self.name)
+            return await self.store.get(NODES, "", self.name)
         except LLMOSError as exc:
             if exc.reason != Reason.NOT_FOUND:
                 raise
-            node = await self.store.create(
-                NODES,
-                {
-                    "apiVersion": "node.llmos.ai/v1",
-                    "kind": "Node",
-                    "metadata": {
-                        "name": self.name,
-                        "labels": {"llmos.ai/role": "server"},
-                        "annotations": {},
-                    },
-                    "spec": {"unschedulable": False},
-                    "status": {},
+        return await self.store.create(
+            NODES,
+            {
+                "apiVersion": "node.llmos.ai/v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": self.name,
+                    "labels": {"llmos.ai/role": "server"},
+                    "annotations": {},
                 },
-            )
-        if self.gpus is not None:
-            await self.gpus.publish()
-        node["status"] = self._status(node.get("status") or {})
-        return await self.store.update_status(NODES, node)
+                "spec": {"unschedulable": False},
+                "status": {},
+            },
+        )
 
     async def start(self) -> None:
         await self.register()

@@ -44,9 +44,10 @@ from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDEVICES
-from llmos.controllers.gpuplacement import Member, ReplicaPlacer, memory_limit, owners_on
+from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on, reservation
 from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
+from llmos.controllers.nodealloc import NodeAllocator
 from llmos.controllers.notebook_idle import (
     Activity,
     IdleClock,
@@ -96,6 +97,7 @@ class NotebookReconciler:
         activity: Activity | None = None,
         *,
         gpus: GPUAllocator | None = None,
+        node: NodeAllocator | None = None,
         isolation: Isolation | None = None,
     ) -> None:
         self.store = store
@@ -107,7 +109,7 @@ class NotebookReconciler:
         self.idle = IdleClock(self.activity, events)
         self._key = ServerKey(storage.root / "notebooks" / ".key")
         self.replica_events = ReplicaEvents(events)
-        self.placer = ReplicaPlacer(gpus, events)
+        self.placer = ReplicaPlacer(gpus, events, node)
         self.related: dict[str, Related] = {
             GPUDEVICES: owners_on("Notebook"),
             VOLUMES: waiting_for_it(store, NOTEBOOKS),
@@ -175,7 +177,7 @@ class NotebookReconciler:
             set_condition(status, "Ready", False, "InvalidResources", str(exc), generation)
             await self.events.record(nb, "InvalidResources", str(exc), "Warning")
             return await self._save(nb, status)
-        members = [Member(0, "the notebook", request, policy, memory_limit(spec.get("resources")))]
+        members = [Member(0, "the notebook", request, policy, reservation(spec.get("resources")))]
         scheduling = await self.placer.place(nb, status, members)
         if scheduling.shortfall:
             await self.runtime.remove(replica)

@@ -14,6 +14,21 @@ const WORKLOADS = [
   ["volumes", "Volumes", "#/volumes"],
 ];
 
+// "1500m" -> 1.5, "2" -> 2: a CPU quantity as cores.
+function cores(quantity) {
+  const text = String(quantity || "0");
+  return text.endsWith("m") ? parseFloat(text) / 1000 : parseFloat(text);
+}
+
+// What the node's workloads reserve of its CPUs and memory (status.allocated).
+function reserved(node) {
+  const { cpu, memory } = node.status.allocated || {};
+  const parts = [];
+  if (cores(cpu) > 0) parts.push(`${cores(cpu)} CPU`);
+  if (bytes(memory) > 0) parts.push(humanBytes(bytes(memory)));
+  return parts.length ? `Reserved by workloads: ${parts.join(", ")}` : "Nothing reserved by workloads";
+}
+
 function NodeCard({ node }) {
   const cap = node.status.capacity || {};
   const use = node.status.usage || {};
@@ -27,6 +42,7 @@ function NodeCard({ node }) {
     <${Meter} label="Memory" used=${bytes(use.memory)} total=${bytes(cap.memory)} format=${humanBytes} />
     <${Meter} label="Disk (data dir)" used=${bytes(use["ephemeral-storage"])}
       total=${bytes(cap["ephemeral-storage"])} format=${humanBytes} />
+    <p class="muted reserved">${reserved(node)}</p>
     <p class="gpus">${gpus ? `${gpus} NVIDIA GPU${gpus > 1 ? "s" : ""}` : "No GPU: a CPU-only node"}</p>
   </article>`;
 }
