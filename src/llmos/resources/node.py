@@ -29,9 +29,24 @@ class NodeInfo(Strict):
     mode: Literal["embedded", "cluster"] = "embedded"
 
 
+class NodeAllocation(Strict):
+    """One replica's reservation of the node: ``cpu`` cores and ``memoryBytes``."""
+
+    kind: str
+    namespace: str = ""
+    name: str
+    replica: int = Field(default=0, ge=0)
+    cpu: float = Field(default=0, ge=0)
+    memoryBytes: int = Field(default=0, ge=0)
+
+
 class NodeStatus(Status):
     capacity: dict[str, str] = Field(default_factory=dict)
     allocatable: dict[str, str] = Field(default_factory=dict)
+    # The workload replicas' reservations of resources.cpu and memory (embedded mode), and
+    # their sum as quantities (cpu, memory).
+    allocations: list[NodeAllocation] = Field(default_factory=list)
+    allocated: dict[str, str] = Field(default_factory=dict)
     # What is in use at the last heartbeat: cpu in cores, memory and disk in bytes.
     usage: dict[str, str] = Field(default_factory=dict)
     addresses: list[NodeAddress] = Field(default_factory=list)
