@@ -31,7 +31,7 @@ from llmos.gpu.request import GPURequest, Placement
 from llmos.gpu.scheduler import Allocation, Assignment, GPUState, schedule
 from llmos.store.base import ResourceStore
 
-__all__ = ["GPUAllocator", "GPUPlacement", "allocation_wanted"]
+__all__ = ["GPUAllocator", "GPUPlacement", "allocation_wanted", "released"]
 
 log = logging.getLogger(__name__)
 # Where the sweep looks up the owners it knows; others are left alone.
@@ -177,14 +177,9 @@ class GPUAllocator:
     ) -> int:
         """Drop the allocations of the owner's replicas numbered ``keep`` and up (or those
         in ``replicas``); count them."""
-
-        def doomed(a: Allocation) -> bool:
-            if a.owner != owner:
-                return False
-            return a.replica in replicas if replicas is not None else a.replica >= keep
-
+        doomed = released(owner, keep, replicas)
         async with self._lock:
-            return await self._release(doomed)
+            return await self._release(lambda a: doomed((*a.owner, a.replica)))
 
     async def displaced(
         self, owner: tuple[str, str, str], replica: int, placement: GPUPlacement
@@ -259,6 +254,20 @@ class GPUAllocator:
 
             await edit_status(self.store, device["metadata"]["name"], keep_others)
         return dropped
+
+
+def released(
+    owner: tuple[str, str, str], keep: int = 0, replicas: Collection[int] | None = None
+) -> Callable[[tuple[str, str, str, int]], bool]:
+    """Whether a replica's (kind, namespace, name, number) is one a release of the owner's
+    replicas numbered ``keep`` and up (or those in ``replicas``) drops."""
+
+    def doomed(key: tuple[str, str, str, int]) -> bool:
+        if key[:3] != owner:
+            return False
+        return key[3] in replicas if replicas is not None else key[3] >= keep
+
+    return doomed
 
 
 async def allocation_wanted(

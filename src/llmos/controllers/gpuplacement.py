@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmos.controllers.events import EventRecorder
-from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
+from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement, released
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.nodealloc import NOTHING, NodeAllocator, Reservation
 from llmos.gpu.request import GPURequest, Placement
@@ -169,11 +169,9 @@ class ReplicaPlacer:
         self, owner: Owner, keep: int = 0, *, replicas: Sequence[int] | None = None
     ) -> None:
         """Forget and free the owner's replicas numbered ``keep`` and up (or ``replicas``)."""
-        for key in list(self._given):
-            if key[:3] == owner and (
-                key[3] in replicas if replicas is not None else key[3] >= keep
-            ):
-                del self._given[key]
+        doomed = released(owner, keep, replicas)
+        for key in [key for key in self._given if doomed(key)]:
+            del self._given[key]
         if self.gpus is not None:
             await self.gpus.release(owner, keep, replicas=replicas)
         if self.node is not None:

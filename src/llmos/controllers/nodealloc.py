@@ -32,7 +32,7 @@ import psutil
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.quantity import format_bytes, gib
-from llmos.controllers.gpualloc import allocation_wanted
+from llmos.controllers.gpualloc import allocation_wanted, released
 from llmos.controllers.node import NODES
 from llmos.gpu.scheduler import Unschedulable
 from llmos.runtime.base import Limits
@@ -225,15 +225,9 @@ class NodeAllocator:
     ) -> int:
         """Drop the reservations of the owner's replicas numbered ``keep`` and up (or those
         in ``replicas``); count them."""
-
-        def doomed(held: Held) -> bool:
-            if held.key[:3] != owner:
-                return False
-            number = held.key[3]
-            return number in replicas if replicas is not None else number >= keep
-
+        doomed = released(owner, keep, replicas)
         async with self._lock:
-            return await self._edit(lambda held: not doomed(held))
+            return await self._edit(lambda held: not doomed(held.key))
 
     async def sweep(self) -> int:
         """Drop the reservations of workloads that are gone or want fewer replicas."""
