@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from factories import create_ms, ms_path
 from server import RunningServer, admin_server
@@ -247,6 +248,16 @@ def test_cpu_and_memory_are_reserved_and_an_over_commit_waits_for_room(
         }
     ]
     assert status["allocated"] == {"cpu": "500m", "memory": "1Gi"}
+    reserved = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(admin.get("/metrics").text)
+        for sample in family.samples
+        if sample.name.endswith("_reserved_cores") or sample.name.endswith("_reserved_bytes")
+    }
+    assert reserved == {
+        "llmos_node_cpu_reserved_cores": 0.5,
+        "llmos_node_memory_reserved_bytes": GiB,
+    }
 
     # The whole node's CPUs do not fit beside it: Pending, nothing started, and why.
     create_ms(

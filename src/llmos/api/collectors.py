@@ -38,6 +38,7 @@ from prometheus_client.registry import Collector
 
 from llmos.controllers.gpudevices import GPUDevicePublisher, device_name
 from llmos.controllers.loop import Manager
+from llmos.controllers.nodealloc import NodeAllocator
 from llmos.gateway.history import Sampler
 from llmos.runtime.base import Runtime
 
@@ -46,8 +47,9 @@ KINDS = {"modelservices": "ModelService", "notebooks": "Notebook", "mlclusters":
 
 
 class NodeCollector(Collector):
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, reservations: NodeAllocator | None = None) -> None:
         self.data_dir = data_dir
+        self.reservations = reservations
         psutil.cpu_percent(interval=None)  # the first reading is since this call
 
     def collect(self) -> Iterator[Metric]:
@@ -65,6 +67,18 @@ class NodeCollector(Collector):
         disk = shutil.disk_usage(self.data_dir)
         yield _gauge("llmos_node_disk_used_bytes", "Used space on the data dir's disk.", disk.used)
         yield _gauge("llmos_node_disk_total_bytes", "Size of the data dir's disk.", disk.total)
+        if self.reservations is not None:
+            reserved = self.reservations.reserved
+            yield _gauge(
+                "llmos_node_cpu_reserved_cores",
+                "CPUs the workloads' replicas reserve (resources.cpu).",
+                reserved.cpu,
+            )
+            yield _gauge(
+                "llmos_node_memory_reserved_bytes",
+                "Memory the workloads' replicas reserve (resources.memory).",
+                reserved.memory,
+            )
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -220,7 +220,9 @@ async def _serve(config: ServerConfig) -> None:
     # The per-key totals outlive restarts (GET /v1-auth/usage is accounting).
     usage = Usage(state.metrics, ledger=config.data_dir / "usage.json")
     state.usage = usage
-    for collector in (NodeCollector(config.data_dir), WorkloadCollector(runtime, publisher)):
+    # Cluster mode's replicas are pods: Kubernetes' scheduler counts what they reserve.
+    node_collector = NodeCollector(config.data_dir, reservations if cluster is None else None)
+    for collector in (node_collector, WorkloadCollector(runtime, publisher)):
         state.metrics.register(collector)
     state.metrics.register(ControllerCollector(manager))
     history = History(

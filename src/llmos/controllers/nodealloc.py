@@ -171,9 +171,13 @@ def _entry(key: Key, reservation: Reservation) -> dict[str, Any]:
     }
 
 
+def _sum(allocations: list[dict[str, Any]]) -> Reservation:
+    return sum((_held(a).reservation for a in allocations), NOTHING)
+
+
 def allocated(allocations: list[dict[str, Any]]) -> dict[str, str]:
     """``status.allocated``: the sum of ``status.allocations``, as quantities."""
-    total = sum((_held(a).reservation for a in allocations), Reservation())
+    total = _sum(allocations)
     millicores = round(total.cpu * 1000)
     cpu = str(millicores // 1000) if millicores % 1000 == 0 else f"{millicores}m"
     return {"cpu": cpu, "memory": format_bytes(total.memory) if total.memory else "0"}
@@ -192,6 +196,8 @@ class NodeAllocator:
         self.node = node
         self.capacity = capacity
         self._lock = asyncio.Lock()
+        # The sum reserved, as last read or written (for /metrics, which cannot wait).
+        self.reserved = NOTHING
 
     async def reserve(self, owner: tuple[str, str, str], replica: int, want: Reservation) -> None:
         """Record the replica's reservation (a new one, or a changed one), or raise
@@ -250,7 +256,9 @@ class NodeAllocator:
             if exc.reason == Reason.NOT_FOUND:
                 return {}
             raise
-        return node.get("status") or {}
+        status: dict[str, Any] = node.get("status") or {}
+        self.reserved = _sum(status.get("allocations") or [])
+        return status
 
     async def _edit(self, keep: Callable[[Held], bool], add: dict[str, Any] | None = None) -> int:
         """Keep the allocations ``keep`` says, append ``add``; return how many went."""
@@ -276,5 +284,6 @@ class NodeAllocator:
                 if exc.reason != Reason.CONFLICT:
                     raise
                 continue
+            self.reserved = _sum(status["allocations"])
             return len(before) - len(kept)
         raise LLMOSError(f"Node {self.node} keeps changing; try again", Reason.CONFLICT)
