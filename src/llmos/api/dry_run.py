@@ -1,7 +1,9 @@
-"""``?dryRun=All``: validate and admit a create as for real, store nothing.
+"""``?dryRun=All``: validate and admit a write as for real, store nothing.
 
-The dashboard's forms use it to show errors before the user submits. The
-create route calls both functions here.
+The dashboard's forms use it on create to show errors before the user
+submits. Updates, patches, status writes and deletes take it too (as
+Kubernetes' do): checked the same way, answered with what would be stored
+(or, for a delete, the object as it is), and nothing changes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from fastapi import Request
 from llmos._lib.errors import Cause, LLMOSError, Reason
 from llmos.api.state import AppState
 from llmos.resources.registry import KindInfo
+from llmos.store.errors import conflict
 
 
 def requested(request: Request) -> bool:
@@ -43,3 +46,11 @@ async def refuse_existing(state: AppState, info: KindInfo, obj: dict[str, Any]) 
         name=meta["name"],
         causes=[Cause("metadata.name", "already exists")],
     )
+
+
+
+def check_version(info: KindInfo, current: dict[str, Any], sent: str | None) -> None:
+    """Fail as the store would for a write pinned to a version that is not the current one."""
+    now = str(current["metadata"].get("resourceVersion"))
+    if sent and str(sent) != now:
+        raise conflict(info.kind, current["metadata"].get("name", ""), str(sent), now)

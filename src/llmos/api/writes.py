@@ -73,6 +73,7 @@ async def create(request: Request, state: AppState, who: Principal, t: Target) -
             f"NAMESPACE/{t.info.plural}",
             Reason.METHOD_NOT_ALLOWED,
         )
+    dry = dry_run.requested(request)
     obj = await _body_object(request, t)
     _place(t, obj)
     authorize(state, who, "create", Target(t.info, t.namespace, obj["metadata"].get("name"), False))
@@ -80,7 +81,7 @@ async def create(request: Request, state: AppState, who: Principal, t: Target) -
     obj.pop("status", None)
     admission = Admission(state.store, state.auth)
     admitted = await admission.admit(t.info, obj, who, creating=True)
-    if dry_run.requested(request):
+    if dry:
         await dry_run.refuse_existing(state, t.info, admitted.obj)
         return respond(request, admitted.obj, 200)
     created = await state.store.create(t.info.resource, admitted.obj, secret=admitted.secret)
@@ -110,7 +111,12 @@ async def update(
     if t.name is None:
         raise LLMOSError(f"{verb} needs a name in the URL", Reason.METHOD_NOT_ALLOWED)
     authorize(state, who, verb, t)
+    dry = dry_run.requested(request)
     sent = await _body_object(request, t)
+    if t.status and not isinstance(sent.get("status", {}), dict):
+        raise LLMOSError(
+            "status must be a mapping", Reason.INVALID, causes=[Cause("status", "not a mapping")]
+        )
     for _attempt in range(5):
         pinned = (sent.get("metadata") or {}).get("resourceVersion")
         if verb == "patch" or t.status:
@@ -130,6 +136,8 @@ async def update(
         obj = validate_object(t.info, wanted)
         if rv:
             obj["metadata"]["resourceVersion"] = rv
+        if dry:  # validated and admitted as for real; the version is checked, nothing stored
+            return respond(request, await _dry_update(state, t, obj, who))
         try:
             if t.status:
                 saved = await state.store.update_status(t.info.resource, obj)
@@ -152,19 +160,84 @@ async def update(
 
 async def delete(request: Request, state: AppState, who: Principal, t: Target) -> Response:
     if t.name is None or t.status:
-        raise LLMOSError("delete needs an object name in the URL", Reason.METHOD_NOT_ALLOWED)
+        what = "the object, not its status" if t.status else "an object name in the URL"
+        raise LLMOSError(f"delete needs {what}", Reason.METHOD_NOT_ALLOWED)
     authorize(state, who, "delete", t)
+    dry = dry_run.requested(request)
     await Admission(state.store, state.auth).admit_delete(t.info, t.name, who)
-    precondition = request.query_params.get("resourceVersion") or None
-    raw = await request.body()
-    if raw.strip():
-        options = bodies.parse(raw, request.headers.get("content-type", ""))
-        if isinstance(options, dict):
-            precondition = (options.get("preconditions") or {}).get(
-                "resourceVersion"
-            ) or precondition
+    version, uid = await _delete_preconditions(request)
+    if dry or uid:
+        current = await state.store.get(t.info.resource, t.namespace or "", t.name)
+        meta = current["metadata"]
+        if uid and uid != meta.get("uid"):
+            raise LLMOSError(
+                f"{t.info.kind} {t.name!r} is not the one you meant: its uid is "
+                f"{meta.get('uid')}, not {uid} (it was deleted and made again)",
+                Reason.CONFLICT,
+                kind=t.info.kind,
+                name=t.name,
+            )
+        if dry:
+            dry_run.check_version(t.info, current, version)
+            return respond(request, current)
     deleted = await state.store.delete(
-        t.info.resource, t.namespace or "", t.name, resource_version=precondition
+        t.info.resource, t.namespace or "", t.name, resource_version=version
     )
     await _sync_auth(state, t.info, deleted)
     return respond(request, deleted)
+
+
+_PROPAGATION = ("Foreground", "Background", "Orphan")
+
+
+async def _delete_preconditions(request: Request) -> tuple[str | None, str | None]:
+    """The resourceVersion and uid a delete is conditional on, from ``?resourceVersion=`` and
+    a DeleteOptions body; refuse options that are not DeleteOptions."""
+    version = request.query_params.get("resourceVersion") or None
+    raw = await request.body()
+    if not raw.strip():
+        return version, None
+    options = bodies.parse(raw, request.headers.get("content-type", ""))
+    if not isinstance(options, dict):
+        raise LLMOSError(
+            f"a delete's body must be DeleteOptions (a mapping), not {type(options).__name__}",
+            Reason.BAD_REQUEST,
+        )
+    preconditions = options.get("preconditions") or {}
+    if not isinstance(preconditions, dict):
+        raise LLMOSError(
+            "preconditions must be a mapping like {resourceVersion: ..., uid: ...}",
+            Reason.BAD_REQUEST,
+            causes=[Cause("preconditions", "not a mapping")],
+        )
+    policy = options.get("propagationPolicy")
+    if policy is not None and policy not in _PROPAGATION:
+        raise LLMOSError(
+            f"propagationPolicy {policy!r}: use one of {', '.join(_PROPAGATION)}",
+            Reason.BAD_REQUEST,
+            causes=[Cause("propagationPolicy", "unknown")],
+        )
+    grace = options.get("gracePeriodSeconds")
+    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool) or grace < 0):
+        raise LLMOSError(
+            f"gracePeriodSeconds {grace!r} must be a whole number, 0 or more",
+            Reason.BAD_REQUEST,
+            causes=[Cause("gracePeriodSeconds", "invalid")],
+        )
+    sent = preconditions.get("resourceVersion")
+    uid = preconditions.get("uid")
+    return (str(sent) if sent else version), (str(uid) if uid else None)
+
+
+async def _dry_update(
+    state: AppState, t: Target, obj: dict[str, Any], who: Principal
+) -> dict[str, Any]:
+    """What an update would store, for ``?dryRun=All``: admitted, version-checked, unsaved."""
+    current = await state.store.get(t.info.resource, t.namespace or "", t.name or "")
+    dry_run.check_version(t.info, current, obj["metadata"].get("resourceVersion"))
+    if t.status:
+        return {**current, "status": obj.get("status") or {}}
+    admitted = await Admission(state.store, state.auth).admit(t.info, obj, who, creating=False)
+    kept = ("uid", "creationTimestamp", "resourceVersion", "generation")
+    meta = {**admitted.obj["metadata"], **{k: current["metadata"].get(k) for k in kept}}
+    return {**admitted.obj, "metadata": meta}
