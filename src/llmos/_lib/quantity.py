@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -22,6 +23,9 @@ _SUFFIXES: dict[str, Decimal] = {
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 
 
+MAX_INT64 = 2**63 - 1  # the largest resourceVersion, timeout or count a store keeps
+
+
 def is_whole_number(text: str) -> bool:
     """Whether ``text`` is ASCII digits only: ``"³".isdigit()`` is true, but ``int("³")`` fails."""
     return text.isascii() and text.isdigit()
@@ -30,6 +34,8 @@ def is_whole_number(text: str) -> bool:
 def parse_quantity(text: str | int | float) -> Decimal:
     """Parse ``text`` into a number; raise ValueError naming the accepted forms."""
     if isinstance(text, int | float):
+        if isinstance(text, float) and not math.isfinite(text):
+            raise ValueError(f"quantity {text!r} is not a finite number")
         if text < 0:
             raise ValueError(f"quantity {text!r} must not be negative")
         return Decimal(str(text))

@@ -12,12 +12,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from llmos._lib.errors import Cause, LLMOSError, Reason
+from llmos._lib.names import random_suffix
 from llmos._lib.quantity import is_whole_number
 from llmos.auth import passwords
 from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES, SYSTEM_NAMESPACE
 from llmos.auth.errors import forbidden
 from llmos.auth.rbac import Principal
-from llmos.auth.service import AuthService
+from llmos.auth.service import TOKENS, AuthService
 from llmos.resources.registry import KindInfo
 from llmos.store.base import ResourceStore
 
@@ -31,6 +32,7 @@ ML_GROUP = "ml.llmos.ai"
 CREATOR_ANNOTATION = "llmos.ai/creator"
 VOLUME_FINALIZER = "llmos.ai/volume-protection"
 SNAPSHOTS = "volumesnapshots.ml.llmos.ai"
+VOLUMES = "volumes.ml.llmos.ai"
 
 
 def invalid(path: str, message: str) -> LLMOSError:
@@ -71,11 +73,18 @@ def _setting_problem(name: str, value: str) -> str | None:
             return "setting password-min-length must be from 8 to 128"
         if name == "auth-user-session-ttl-minutes" and int(value) > 366 * 24 * 60:
             return "setting auth-user-session-ttl-minutes must be at most 527040 (a year)"
+    if name == "first-login" and value not in ("true", "false"):
+        return f"setting first-login must be true or false, not {value!r}"
     if name in ("server-url", "huggingface-endpoint", "modelscope-endpoint") and value:
         url = urlparse(value)
         if url.scheme not in ("http", "https") or not url.netloc:
             return f"setting {name} must be a URL like https://llmos.example.com, not {value!r}"
     return None
+
+
+def _rules(rules: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Rules as compared: a field left empty is the same as one left out."""
+    return [{k: v for k, v in rule.items() if v not in (None, [], "")} for rule in rules or []]
 
 
 class Admission:
@@ -119,7 +128,12 @@ class Admission:
             # Held until no workload mounts the volume; the controller removes it.
             meta["finalizers"] = [*meta.get("finalizers", []), VOLUME_FINALIZER]
         source = spec.get("fromSnapshot")
-        if not (creating and source):
+        if not creating:
+            await self._fixed(
+                VOLUMES, admitted, "fromSnapshot", "it only says what the volume was made from"
+            )
+            return
+        if not source:
             return
         try:
             snapshot = await self.store.get(SNAPSHOTS, meta["namespace"], source)
@@ -134,6 +148,23 @@ class Admission:
             raise invalid(
                 "spec.fromSnapshot",
                 f"VolumeSnapshot {source!r} is not ready yet: wait for status.readyToUse",
+            )
+
+    async def _admit_volumesnapshots(
+        self, admitted: Admitted, who: Principal, creating: bool
+    ) -> None:
+        if not creating:
+            await self._fixed(SNAPSHOTS, admitted, "volumeName", "take a new snapshot instead")
+
+    async def _fixed(self, resource: str, admitted: Admitted, name: str, instead: str) -> None:
+        """Refuse an update that changes ``spec.<name>``, which is set once, at creation."""
+        meta = admitted.obj["metadata"]
+        current = await self.store.get(resource, meta.get("namespace") or "", meta["name"])
+        was = (current.get("spec") or {}).get(name)
+        if admitted.obj["spec"].get(name) != was:
+            raise invalid(
+                f"spec.{name}",
+                f"spec.{name} cannot change after creation (it is {was!r}): {instead}",
             )
 
     async def _admit_users(self, admitted: Admitted, who: Principal, creating: bool) -> None:
@@ -177,7 +208,7 @@ class Admission:
             return
         current = (await self.store.get(resource, "", obj["metadata"]["name"]))["spec"]
         if current.get("builtin") and (
-            spec.get("rules") != current.get("rules") or not spec.get("builtin")
+            _rules(spec.get("rules")) != _rules(current.get("rules")) or not spec.get("builtin")
         ):
             raise forbidden(
                 f"{obj['kind']} {obj['metadata']['name']!r} is built in: its rules cannot be "
@@ -216,6 +247,15 @@ class Admission:
                 "POST /v1-auth/apikeys or `llmos apikeys create`",
                 Reason.METHOD_NOT_ALLOWED,
             )
+        spec = admitted.obj["spec"]
+        current = await self.store.get(TOKENS, "", admitted.obj["metadata"]["name"])
+        for fixed in ("userName", "type"):
+            if spec.get(fixed) != (current.get("spec") or {}).get(fixed):
+                raise invalid(
+                    f"spec.{fixed}",
+                    f"spec.{fixed} of a token cannot change (it is "
+                    f"{current['spec'].get(fixed)!r}): issue a new token instead",
+                )
 
     async def _admit_roletemplatebindings(
         self, admitted: Admitted, who: Principal, creating: bool
@@ -255,12 +295,14 @@ class Admission:
             and not who.is_admin
         ):
             raise forbidden(f"namespace {meta['name']!r} is reserved by LLMOS")
-        if NAMESPACE_FINALIZER not in meta.get("finalizers", []) and not meta.get(
-            "deletionTimestamp"
+        if NAMESPACE_FINALIZER not in meta.get("finalizers", []) and (
+            creating or not meta.get("deletionTimestamp")
         ):
             meta["finalizers"] = [*meta.get("finalizers", []), NAMESPACE_FINALIZER]
         if creating and not who.is_admin:
-            # Whoever creates a namespace owns it.
+            # Whoever creates a namespace owns it: its name is needed now, for the binding.
+            if not meta.get("name"):
+                meta["name"] = f"{meta.get('generateName') or ''}{random_suffix()}"
             admitted.after_create.append(
                 {
                     "apiVersion": "management.llmos.ai/v1",
@@ -277,8 +319,10 @@ class Admission:
 
     async def _admit_settings(self, admitted: Admitted, who: Principal, creating: bool) -> None:
         spec = admitted.obj["spec"]
-        value = spec.get("value")
-        if value:
-            problem = _setting_problem(admitted.obj["metadata"]["name"], str(value))
-            if problem:
-                raise invalid("spec.value", problem)
+        # The default counts as much as the value: it is what applies while the value is unset.
+        for part in ("value", "default"):
+            if spec.get(part):
+                problem = _setting_problem(admitted.obj["metadata"]["name"], str(spec[part]))
+                if problem:
+                    where = "" if part == "value" else " (its default)"
+                    raise invalid(f"spec.{part}", problem.replace(" must ", f"{where} must ", 1))

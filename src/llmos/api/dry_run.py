@@ -48,7 +48,6 @@ async def refuse_existing(state: AppState, info: KindInfo, obj: dict[str, Any]) 
     )
 
 
-
 def check_version(info: KindInfo, current: dict[str, Any], sent: str | None) -> None:
     """Fail as the store would for a write pinned to a version that is not the current one."""
     now = str(current["metadata"].get("resourceVersion"))

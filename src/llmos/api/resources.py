@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from llmos._lib.errors import LLMOSError, Reason
-from llmos._lib.quantity import is_whole_number
+from llmos._lib.quantity import MAX_INT64, is_whole_number
 from llmos.api import discovery, writes
 from llmos.api.representation import respond
 from llmos.api.security import principal
@@ -35,9 +35,9 @@ def _int_param(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value in (None, ""):
         return None
-    if not is_whole_number(value):
+    if not is_whole_number(value) or int(value) > MAX_INT64:
         raise LLMOSError(
-            f"query parameter {name}={value!r} must be a whole number of 0 or more",
+            f"query parameter {name}={value!r} must be a whole number from 0 to {MAX_INT64}",
             Reason.BAD_REQUEST,
         )
     return int(value)
@@ -46,7 +46,12 @@ def _int_param(request: Request, name: str) -> int | None:
 async def _list_or_watch(request: Request, state: AppState, who: Principal, t: Target) -> Response:
     info = t.info
     selector = parse_selector(request.query_params.get("labelSelector"))
-    if request.query_params.get("watch") in ("true", "1"):
+    watch = request.query_params.get("watch", "")
+    if watch not in ("true", "1", "false", "0", ""):
+        raise LLMOSError(
+            f"query parameter watch={watch!r} must be true or false", Reason.BAD_REQUEST
+        )
+    if watch in ("true", "1"):
         rv = _int_param(request, "resourceVersion")
         timeout = _int_param(request, "timeoutSeconds")
         bookmarks = request.query_params.get("allowWatchBookmarks") in ("true", "1")

@@ -51,7 +51,10 @@ def stream_response(
                 if remaining is not None and remaining <= 0:
                     return
                 try:
-                    event = await asyncio.wait_for(anext(iterator), remaining)
+                    # In this task (not wait_for's): a client that leaves cancels it here, and
+                    # the generator is not still running when it is closed below.
+                    async with asyncio.timeout(remaining):
+                        event = await anext(iterator)
                 except (TimeoutError, StopAsyncIteration):
                     return
                 except LLMOSError as exc:

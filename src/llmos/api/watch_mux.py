@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import orjson
@@ -22,7 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import StreamingResponse
 
 from llmos._lib.errors import LLMOSError, Reason
-from llmos._lib.quantity import is_whole_number
+from llmos._lib.quantity import MAX_INT64, is_whole_number
 from llmos.api.errors import status_body
 from llmos.api.security import principal
 from llmos.api.state import app_state
@@ -34,6 +35,8 @@ from llmos.auth.rbac import Principal
 router = APIRouter()
 MAX_PATHS = 32
 HEARTBEAT_SECONDS = 15.0
+
+log = logging.getLogger(__name__)
 
 
 def _error(index: int, error: LLMOSError) -> bytes:
@@ -48,7 +51,9 @@ async def watch_many(request: Request, who: Principal = Depends(principal)) -> S
     versions = request.query_params.getlist("rv")
     if not paths or len(paths) > MAX_PATHS:
         raise LLMOSError(f"give 1 to {MAX_PATHS} path parameters", Reason.BAD_REQUEST)
-    if len(versions) != len(paths) or not all(is_whole_number(v) for v in versions):
+    if len(versions) != len(paths) or not all(
+        is_whole_number(v) and int(v) <= MAX_INT64 for v in versions
+    ):
         raise LLMOSError(
             "give one rv (a resourceVersion, a whole number) per path, in the same order",
             Reason.BAD_REQUEST,
@@ -73,6 +78,10 @@ async def watch_many(request: Request, who: Principal = Depends(principal)) -> S
                     await queue.put(f'{{"stream":{index},'.encode() + line(target.info, event)[1:])
         except LLMOSError as exc:
             await queue.put(_error(index, exc))
+        except Exception:  # the other paths stream on; this one says it stopped
+            log.exception("watch of %s failed", path)
+            failed = LLMOSError("internal error: the server log has the details", Reason.INTERNAL)
+            await queue.put(_error(index, failed))
 
     async def body() -> AsyncIterator[bytes]:
         tasks = [

@@ -79,6 +79,7 @@ async def create(request: Request, state: AppState, who: Principal, t: Target) -
     authorize(state, who, "create", Target(t.info, t.namespace, obj["metadata"].get("name"), False))
     obj = validate_object(t.info, obj)
     obj.pop("status", None)
+    obj["metadata"].pop("deletionTimestamp", None)  # the server's to set, by a delete
     admission = Admission(state.store, state.auth)
     admitted = await admission.admit(t.info, obj, who, creating=True)
     if dry:

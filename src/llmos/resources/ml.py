@@ -5,7 +5,9 @@ Only the schemas live here; each kind's controller arrives with its capability.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -27,6 +29,37 @@ def _check_memory(value: str | None) -> str | None:
     return _check_quantity(value)  # type: ignore[return-value]
 
 
+_PLAIN_NUMBER = re.compile(r"^\s*[0-9]+(\.[0-9]+)?\s*$")
+
+
+def _check_gpu_memory(value: str | None) -> str | None:
+    """A size with a unit (at least 1Mi), or a fraction of one GPU above 0 and up to 1."""
+    if value is None or _check_quantity(value) is None:
+        return value
+    if _PLAIN_NUMBER.match(value):
+        if parse_quantity(value) > 1:
+            raise ValueError(
+                f"{value!r} is ambiguous: write a size with a unit like {value.strip()}Gi, "
+                "or a fraction of one GPU from 0 to 1 like 0.5"
+            )
+    elif parse_quantity(value) < 2**20:
+        raise ValueError(f"must be at least 1Mi of GPU memory, not {value!r}")
+    return value
+
+
+def _check_endpoint(value: str | None) -> str | None:
+    """A URL whose host and port parse (the pattern alone lets ``http://[::1`` through)."""
+    if value is not None:
+        try:
+            url = urlsplit(value)
+            url.port  # noqa: B018 - raises ValueError for a port that is no number or too big
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a URL: {exc}") from exc
+        if not url.hostname:
+            raise ValueError(f"{value!r} has no host")
+    return value
+
+
 class ResourceRequirements(Strict):
     cpu: str | int | float | None = None
     memory: str | None = None
@@ -38,7 +71,7 @@ class ResourceRequirements(Strict):
 
     _q_cpu = field_validator("cpu")(classmethod(lambda cls, v: _check_quantity(v)))
     _q_mem = field_validator("memory")(classmethod(lambda cls, v: _check_memory(v)))
-    _q_gpumem = field_validator("gpuMemory")(classmethod(lambda cls, v: _check_quantity(v)))
+    _q_gpumem = field_validator("gpuMemory")(classmethod(lambda cls, v: _check_gpu_memory(v)))
 
 
 class VolumeMount(Strict):
@@ -92,6 +125,8 @@ class ModelServiceSpec(Strict):
     # Serve nothing locally: route to an OpenAI-compatible server that already runs
     # (e.g. http://10.0.0.5:8000). ``model`` then only names what it serves.
     endpoint: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
+
+    _endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _check_endpoint(v)))
 
     @field_validator("env")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -57,6 +58,24 @@ def _number_problems(value: Any, path: str = "") -> list[Cause]:
     return sorted(problems, key=lambda c: c.field)
 
 
+# A generated name is the prefix and 5 random characters, within a label's 63.
+GENERATED_SUFFIX = 5
+MAX_PREFIX = 63 - GENERATED_SUFFIX
+
+
+def _prefix_problem(prefix: str, check: Callable[[str], str | None]) -> str | None:
+    """Why names made from ``metadata.generateName`` would be invalid; None if they are not."""
+    if len(prefix) > MAX_PREFIX:
+        return (
+            f"metadata.generateName must be at most {MAX_PREFIX} characters (LLMOS adds "
+            f"{GENERATED_SUFFIX}), not {len(prefix)}"
+        )
+    problem = check(prefix + "x" * GENERATED_SUFFIX)
+    return (
+        f"metadata.generateName {prefix!r}: the names made from it {problem}" if problem else None
+    )
+
+
 def validate_object(info: KindInfo, body: Any) -> dict[str, Any]:
     """Validate ``body`` as ``info``'s kind and return it with defaults filled in."""
     if not isinstance(body, dict):
@@ -84,11 +103,16 @@ def validate_object(info: KindInfo, body: Any) -> dict[str, Any]:
     raw_meta = body.get("metadata")
     metadata: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     name = metadata.get("name") or ""
-    if isinstance(name, str) and (name or not metadata.get("generateName")):
-        check = dns1123_label_problem if info.label_names else dns1123_subdomain_problem
+    check = dns1123_label_problem if info.label_names else dns1123_subdomain_problem
+    prefix = metadata.get("generateName")
+    if isinstance(name, str) and (name or not prefix):
         problem = check(name)
         if problem:
             problems.insert(0, Cause("metadata.name", f"metadata.name {name!r} {problem}"))
+    elif isinstance(prefix, str):
+        problem = _prefix_problem(prefix, check)
+        if problem:
+            problems.insert(0, Cause("metadata.generateName", problem))
     if problems or obj is None:
         first = problems[0].message if problems else "invalid object"
         raise InvalidObject(
