@@ -1,6 +1,7 @@
 """``llmos server``: run embedded mode. Its flags are generated from ServerConfig.
 
-Each field of :class:`~llmos.api.config.ServerConfig` becomes ``--kebab-case``;
+Each field of :class:`~llmos.api.config.ServerConfig` becomes ``--kebab-case``
+(a yes-or-no one also ``--no-kebab-case``);
 only flags actually given override the environment and the config file.
 """
 
@@ -38,6 +39,8 @@ def _signature() -> inspect.Signature:
     for name, field in ServerConfig.model_fields.items():
         flag = "--" + name.replace("_", "-")
         env = f"LLMOS_{name.upper()}"
+        if _flag_type(field.annotation) == bool | None:  # --x turns it on, --no-x off
+            flag = f"{flag}/--no-{flag[2:]}"
         option = typer.Option(flag, help=f"{field.description or ''} [env {env}]")
         annotation = Annotated[_flag_type(field.annotation), option]  # type: ignore[valid-type]
         params.append(
