@@ -161,3 +161,25 @@ def test_a_huge_resource_version_is_a_400(admin: httpx.Client) -> None:
     assert mux.status_code == 400
     maybe = admin.get(f"{ML}/modelservices", params={"watch": "maybe"})
     assert maybe.status_code == 400 and "watch='maybe' must be true or false" in maybe.text
+
+
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [
+        ({"a/b/c": "x"}, "label key 'a/b/c' is invalid"),
+        ({"UPPER/b": "x"}, "(its prefix label 'UPPER' contains upper-case letters)"),
+        ({"-x-": "y"}, "label key '-x-' is invalid"),
+        ({"app": "-y-"}, "label value '-y-' for 'app' is invalid"),
+    ],
+)
+def test_label_keys_and_values_follow_kubernetes_rules(
+    admin: httpx.Client, labels: dict[str, str], says: str
+) -> None:
+    body = {"metadata": {"name": "labelled", "labels": labels}, "spec": {"model": "x"}}
+    answer = admin.post(f"{ML}/modelservices", json=body, params={"dryRun": "All"})
+    assert answer.status_code == 422 and says in answer.json()["message"], answer.text
+
+
+def test_a_field_selector_is_refused_not_ignored(admin: httpx.Client) -> None:
+    answer = admin.get(f"{ML}/modelservices", params={"fieldSelector": "metadata.name=p1"})
+    assert answer.status_code == 400 and "fieldSelector is not supported" in answer.text

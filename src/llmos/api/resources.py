@@ -46,6 +46,13 @@ def _int_param(request: Request, name: str) -> int | None:
 async def _list_or_watch(request: Request, state: AppState, who: Principal, t: Target) -> Response:
     info = t.info
     selector = parse_selector(request.query_params.get("labelSelector"))
+    if request.query_params.get("fieldSelector"):
+        # Refused, not ignored: a list that ignored it would answer objects it excludes.
+        raise LLMOSError(
+            "fieldSelector is not supported: select by labelSelector, or GET one object by "
+            "its name",
+            Reason.BAD_REQUEST,
+        )
     watch = request.query_params.get("watch", "")
     if watch not in ("true", "1", "false", "0", ""):
         raise LLMOSError(

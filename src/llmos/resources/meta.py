@@ -7,12 +7,16 @@ the store itself deals in plain JSON-able dicts.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmos._lib import timefmt
 from llmos._lib.dns import dns1123_subdomain_problem
+
+# A label's name (after its prefix) and value, as Kubernetes has them: ASCII, at most 63.
+_QUALIFIED = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
 class Strict(BaseModel):
@@ -48,16 +52,19 @@ class ObjectMeta(Strict):
     @classmethod
     def _check_labels(cls, labels: dict[str, str]) -> dict[str, str]:
         for key, value in labels.items():
-            name = key.rsplit("/", 1)[-1]
-            if not name or len(name) > 63 or not all(c.isalnum() or c in "-_." for c in name):
+            prefix, _, name = key.rpartition("/")
+            problem = dns1123_subdomain_problem(prefix) if "/" in key else None
+            if problem or not _QUALIFIED.match(name):
                 raise ValueError(
-                    f"label key {key!r} is invalid: use up to 63 characters of letters, "
-                    "digits, '-', '_' or '.', with an optional 'prefix/'"
+                    f"label key {key!r} is invalid: use up to 63 letters, digits, '-', '_' or "
+                    "'.', starting and ending with a letter or digit, after an optional "
+                    "prefix that is a DNS name, like example.com/"
+                    + (f" (its prefix {problem})" if problem else "")
                 )
-            if len(value) > 63 or not all(c.isalnum() or c in "-_." for c in value):
+            if value and not _QUALIFIED.match(value):
                 raise ValueError(
-                    f"label value {value!r} for {key!r} is invalid: use up to 63 "
-                    "characters of letters, digits, '-', '_' or '.'"
+                    f"label value {value!r} for {key!r} is invalid: use up to 63 letters, "
+                    "digits, '-', '_' or '.', starting and ending with a letter or digit"
                 )
         return labels
 
