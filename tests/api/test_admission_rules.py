@@ -183,3 +183,10 @@ def test_label_keys_and_values_follow_kubernetes_rules(
 def test_a_field_selector_is_refused_not_ignored(admin: httpx.Client) -> None:
     answer = admin.get(f"{ML}/modelservices", params={"fieldSelector": "metadata.name=p1"})
     assert answer.status_code == 400 and "fieldSelector is not supported" in answer.text
+
+
+@pytest.mark.parametrize("served", ["", "has space"])
+def test_a_served_name_clients_cannot_send_is_refused(admin: httpx.Client, served: str) -> None:
+    body = {"metadata": {"name": "served"}, "spec": {"model": "x", "servedModelName": served}}
+    answer = admin.post(f"{ML}/modelservices", json=body, params={"dryRun": "All"})
+    assert answer.status_code == 422 and "is not a model name clients can send" in answer.text

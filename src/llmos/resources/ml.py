@@ -114,6 +114,7 @@ def _sets_engine_key(arg: str) -> bool:
 class ModelServiceSpec(Strict):
     model: str = Field(min_length=1)
     modelRegistry: Literal["huggingface", "modelscope", "local"] = "huggingface"
+    # What clients send as "model" (default: metadata.name); API-key scopes name it too.
     servedModelName: str | None = None
     engine: Literal["vllm", "llama-cpp", "transformers", "auto"] = "auto"
     engineArgs: list[str] = Field(default_factory=list)
@@ -127,6 +128,18 @@ class ModelServiceSpec(Strict):
     endpoint: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
 
     _endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _check_endpoint(v)))
+
+    @field_validator("servedModelName")
+    @classmethod
+    def _served_name(cls, name: str | None) -> str | None:
+        if name is not None and (
+            not name or len(name) > 253 or not name.isprintable() or any(c.isspace() for c in name)
+        ):
+            raise ValueError(
+                f"{name!r} is not a model name clients can send: use up to 253 characters "
+                "with no spaces, e.g. smollm2 or meta-llama/Llama-3.1-8B-Instruct"
+            )
+        return name
 
     @field_validator("env")
     @classmethod
