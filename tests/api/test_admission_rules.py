@@ -190,3 +190,15 @@ def test_a_served_name_clients_cannot_send_is_refused(admin: httpx.Client, serve
     body = {"metadata": {"name": "served"}, "spec": {"model": "x", "servedModelName": served}}
     answer = admin.post(f"{ML}/modelservices", json=body, params={"dryRun": "All"})
     assert answer.status_code == 422 and "is not a model name clients can send" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [(" " * 16, "must not be only spaces"), ("Abcdefgh1234!\u0000", "must not contain control")],
+)
+def test_a_password_no_one_can_type_is_refused(
+    admin: httpx.Client, password: str, says: str
+) -> None:
+    body = {"metadata": {"name": "typist"}, "spec": {"password": password}}
+    answer = admin.post(f"{MGMT}/users", json=body, params={"dryRun": "All"})
+    assert answer.status_code == 422 and f"spec.password {says}" in answer.text, answer.text

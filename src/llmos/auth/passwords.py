@@ -33,4 +33,12 @@ def check_password_rules(password: object, min_length: int, field: str = "passwo
     if len(password) > 256:
         message = f"{field} must be at most 256 characters long"
         raise AuthError(message, Reason.INVALID, causes=[Cause(field, message)])
+    if not password.strip():
+        message = f"{field} must not be only spaces"
+        raise AuthError(message, Reason.INVALID, causes=[Cause(field, message)])
+    if any(not c.isprintable() and c != "\t" for c in password):
+        # A NUL or another control character: what a paste or a script slipped in, not a
+        # character anyone can type at the login form.
+        message = f"{field} must not contain control characters"
+        raise AuthError(message, Reason.INVALID, causes=[Cause(field, message)])
     return password
