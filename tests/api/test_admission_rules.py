@@ -202,3 +202,12 @@ def test_a_password_no_one_can_type_is_refused(
     body = {"metadata": {"name": "typist"}, "spec": {"password": password}}
     answer = admin.post(f"{MGMT}/users", json=body, params={"dryRun": "All"})
     assert answer.status_code == 422 and f"spec.password {says}" in answer.text, answer.text
+
+
+def test_head_answers_as_get_without_a_body(admin: httpx.Client) -> None:
+    got = admin.get(f"{ML}/modelservices")
+    head = admin.head(f"{ML}/modelservices")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert admin.head("/v1-auth/me").status_code == 200
+    assert admin.head(f"{ML}/modelservices/no-such-model").status_code == 404

@@ -2,11 +2,12 @@
 
 The gateway is on the hot path, so it skips the framework entirely; so do the
 proxies to workloads (``/notebooks/...``), which carry HTTP and WebSockets.
+A HEAD to the API is answered as its GET, without the body.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmos.api.workload_proxy import WorkloadProxy
 
@@ -24,5 +25,18 @@ class Dispatch:
             await self.gateway(scope, receive, send)
         elif self.workloads is not None and self.workloads.handles(scope["path"]):
             await self.workloads(scope, receive, send)
+        elif scope["type"] == "http" and scope["method"] == "HEAD":
+            await self.api({**scope, "method": "GET"}, receive, _headers_only(send))
         else:
             await self.api(scope, receive, send)
+
+
+def _headers_only(send: Send) -> Send:
+    """HEAD as HTTP has it: a GET's status and headers (Content-Length too), no body."""
+
+    async def headers_only(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return headers_only
