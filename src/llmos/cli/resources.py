@@ -62,18 +62,31 @@ def _events_for(client: Client, obj: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: e["spec"].get("lastTimestamp") or "")
 
 
-def _gone(client: Client, path: str, timeout: float) -> bool:
-    """Poll until the object is gone; False if it is still there after ``timeout``."""
+def _gone(client: Client, path: str, timeout: float) -> dict[str, Any] | None:
+    """Poll until the object is gone (None); the object if it is still there after ``timeout``."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         try:
-            client.request("GET", path)
+            obj: dict[str, Any] = client.request("GET", path)
         except CLIError as exc:
             if exc.reason == "NotFound":
-                return True
+                return None
             raise
+        if time.monotonic() >= deadline:
+            return obj
         time.sleep(0.2)
-    return False
+
+
+def _holding(obj: dict[str, Any]) -> str:
+    """Why a deleted object is still there: its conditions that say so, or its finalizers."""
+    status = obj.get("status") or {}
+    said = [
+        c["message"]
+        for c in status.get("conditions") or []
+        if c.get("status") == "True" and c.get("message") and c.get("type") in ("InUse",)
+    ]
+    finalizers = ", ".join(obj["metadata"].get("finalizers") or [])
+    return "; ".join(said) or f"its finalizers are not done: {finalizers}"
 
 
 def register(app: typer.Typer) -> None:
@@ -159,9 +172,14 @@ def register(app: typer.Typer) -> None:
             try:
                 current = client.request("GET", ref.path(ns, name))
             except CLIError as exc:
-                if exc.reason != "NotFound":
+                # Forbidden to read is not forbidden to create: a user may create a
+                # namespace it cannot yet get (it owns it once made).
+                if exc.reason not in ("NotFound", "Forbidden"):
                     raise
-                client.request("POST", ref.path(ns), json=doc)
+                try:
+                    client.request("POST", ref.path(ns), json=doc)
+                except CLIError as refused:
+                    raise (exc if refused.reason == "AlreadyExists" else refused) from None
                 typer.echo(f"{label} created")
                 continue
             saved = client.request(
@@ -206,14 +224,25 @@ def register(app: typer.Typer) -> None:
             targets.extend((ref, ns, name) for name in wanted)
         else:
             raise CLIError("say what to delete: `llmos delete KIND NAME` or -f FILE", code=2)
-        for ref, ns, name in targets:
-            with naming(client, ref, ns, name):
-                obj = client.request("DELETE", ref.path(ns, name))
-            pending = bool(obj["metadata"].get("finalizers"))
-            if pending and wait:
-                pending = not _gone(client, ref.path(ns, name), timeout)
-            state = "deleting (finalizers pending)" if pending else "deleted"
-            typer.echo(f"{ref.kind.lower()}/{name} {state}")
+        failed: list[str] = []
+        for ref, ns, name in targets:  # as kubectl: one that fails does not stop the others
+            label = f"{ref.kind.lower()}/{name}"
+            try:
+                with naming(client, ref, ns, name):
+                    obj = client.request("DELETE", ref.path(ns, name))
+            except CLIError as exc:
+                failed.append(str(exc))
+                continue
+            if not obj["metadata"].get("finalizers"):
+                typer.echo(f"{label} deleted")
+            elif not wait:
+                typer.echo(f"{label} deleting (finalizers pending)")
+            elif (left := _gone(client, ref.path(ns, name), timeout)) is None:
+                typer.echo(f"{label} deleted")
+            else:
+                failed.append(f"{label} is still there after {timeout:g} s: {_holding(left)}")
+        if failed:
+            raise CLIError("\n".join(failed))
 
     @app.command()
     @friendly
@@ -248,7 +277,8 @@ def register(app: typer.Typer) -> None:
                 content=orjson.dumps({"spec": {"replicas": replicas}}),
                 headers={"Content-Type": "application/merge-patch+json"},
             )
-        typer.echo(f"{ref.kind.lower()}/{wanted[0]} scaled to {replicas} replicas")
+        noun = "replica" if replicas == 1 else "replicas"
+        typer.echo(f"{ref.kind.lower()}/{wanted[0]} scaled to {replicas} {noun}")
 
     @app.command()
     @friendly

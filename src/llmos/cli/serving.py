@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -36,27 +37,40 @@ def default_name(model: str) -> str:
     return name[:63].strip("-") or "model"
 
 
+# Shortfalls no waiting cures: the node is too small, or has no GPU at all.
+_NEVER_FITS = ("this node has only", "this node has no GPU")
+
+
 def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    shown = ""
+    shown, message = "", ""
     with err.status(f"Waiting for {name} to be ready…") as spinner:
         while time.monotonic() < deadline:
             ms: dict[str, Any] = client.request("GET", MODELSERVICES.path(namespace, name))
             status = ms.get("status") or {}
             phase = status.get("phase") or "Pending"
+            message = status.get("message") or ""
             progress = status.get("downloadProgress") or {}
             line = f"{name}: {phase}"
             if progress:
                 line += f" ({progress.get('percent', 0)}% of {progress.get('totalBytes', 0) // 2**20} MiB)"
+            elif phase == "Pending" and message:
+                line += f" ({message})"
             if line != shown:
                 spinner.update(line)
                 shown = line
             if phase == "Ready":
                 return ms
             if phase in ("Failed", "CrashLoop"):
-                raise CLIError(f"{name} is {phase}: {status.get('message', '')}")
+                raise CLIError(f"{name} is {phase}: {message}")
+            if phase == "Pending" and any(never in message for never in _NEVER_FITS):
+                raise CLIError(f"{name} cannot run on this node: {message}")
             time.sleep(0.5)
-    raise CLIError(f"{name} was not ready after {timeout:.0f} s: see `llmos describe ms {name}`")
+    why = f" ({message})" if message else ""
+    raise CLIError(
+        f"{name} was not ready after {timeout:.0f} s{why}: see "
+        f"`llmos describe ms {name} -n {namespace}`"
+    )
 
 
 def _sse(response: Any) -> Iterator[dict[str, Any]]:
@@ -155,9 +169,12 @@ def register(app: typer.Typer) -> None:
         client = Client()
         ns = default_namespace(namespace)
         name = name or default_name(model)
+        path = Path(model).expanduser()
         if registry is None:
-            local = model.startswith(("/", "./", "~"))
+            local = model.startswith(("/", "./", "../", "~")) or path.exists()
             registry = Registry.local if local else Registry.huggingface
+        if registry is Registry.local and not path.is_absolute() and path.exists():
+            model = str(path.resolve())  # where the user is, not where the server runs
         spec: dict[str, Any] = {
             "model": model,
             "modelRegistry": registry.value,
@@ -177,7 +194,8 @@ def register(app: typer.Typer) -> None:
         err.print(f"modelservice/{name} created in namespace {ns}")
         if wait and replicas:
             _wait_ready(client, ns, name, timeout)
-            err.print(f"{name} is ready. Chat with it: llmos chat {name}")
+            # namespace/name: the name alone is ambiguous once another namespace serves it.
+            err.print(f"{name} is ready. Chat with it: llmos chat {ns}/{name}")
 
     @app.command()
     @friendly

@@ -338,7 +338,10 @@ class VolumeReconciler:
     ) -> float | None:
         meta = volume["metadata"]
         if users:
-            message = f"in use by {', '.join(users)}: stop or delete them, then it goes"
+            message = (
+                f"in use by {', '.join(users)}: delete them, or take it out of their "
+                "spec.volumes (a stopped workload still holds it), then it goes"
+            )
             status["phase"] = "Terminating"
             set_condition(status, "InUse", True, "Mounted", message)
             volume["status"] = status

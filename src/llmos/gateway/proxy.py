@@ -129,6 +129,13 @@ class Gateway:
                     code="unsupported_endpoint",
                     param="model",
                 )
+            if not route.endpoints and route.stopped:
+                raise GatewayError(
+                    503,
+                    f"model {route.served_name!r} is scaled to 0 replicas: scale it up to "
+                    f"serve it (llmos scale ms {route.name} -n {route.namespace} --replicas 1)",
+                    code="model_not_ready",
+                )
             if not route.endpoints:
                 raise GatewayError(
                     503,

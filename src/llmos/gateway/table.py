@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmos._lib import timefmt
 from llmos.auth.rbac import Authorizer, Principal
 from llmos.auth.rbac import Request as AuthzRequest
 from llmos.controllers.informer import Informer
@@ -23,6 +24,14 @@ from llmos.engines.registry import ENGINES
 from llmos.gateway.errors import GatewayError
 
 GROUP = "ml.llmos.ai"
+
+
+def _epoch(timestamp: str | None) -> int:
+    """``creationTimestamp`` as Unix seconds (0 if it is missing or unreadable)."""
+    try:
+        return int(timefmt.parse_rfc3339(timestamp).timestamp()) if timestamp else 0
+    except ValueError:
+        return 0
 
 
 @dataclass
@@ -38,12 +47,13 @@ class Route:
     namespace: str
     name: str
     served_name: str
-    created: int
+    created: int  # Unix seconds, as OpenAI's model objects have it
     endpoints: list[Endpoint] = field(default_factory=list)
     # The engine the replicas run (status.engine; None for one LLMOS does not run, an
     # endpoint's) and its spec.engineArgs: looked up once per change, not per request.
     engine: type[Engine] | None = None
     engine_args: tuple[str, ...] = ()
+    stopped: bool = False  # scaled to 0 replicas: waiting will not bring one
 
     @property
     def qualified(self) -> str:
@@ -120,9 +130,10 @@ class RoutingTable:
             meta["namespace"],
             meta["name"],
             str(spec.get("servedModelName") or meta["name"]),
-            int(meta.get("resourceVersion") or 0),
+            _epoch(meta.get("creationTimestamp")),
             engine=ENGINES.get(status.get("engine") or ""),
             engine_args=tuple(spec.get("engineArgs") or ()),
+            stopped=not spec.get("endpoint") and int(spec.get("replicas", 1)) == 0,
         )
         key = self.keys.for_service(ms) if self.keys else None
         authorization = f"Bearer {key}".encode() if key else b""
