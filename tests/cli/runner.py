@@ -42,6 +42,7 @@ def run_cli(
     stdin: str = "",
     env: dict[str, str] | None = None,
     timeout: float = 60,
+    cwd: Path | None = None,
 ) -> Result:
     """``llmos ARGS`` with stdin from a pipe, so the CLI sees no terminal and cannot prompt."""
     proc = subprocess.run(
@@ -51,6 +52,7 @@ def run_cli(
         text=True,
         env=_environment(config_home, env),
         timeout=timeout,
+        cwd=cwd,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
