@@ -351,8 +351,9 @@ def test_api_key_is_shown_once_works_and_can_be_revoked(
 
     table = logged_in("apikeys", "list")
     assert name in table.stdout and "cli test" in table.stdout
-    listed = json.loads(logged_in("apikeys", "list", "-o", "json").stdout)
+    listed = json.loads(logged_in("apikeys", "list", "-o", "json").stdout)["items"]
     assert [k["description"] for k in listed if k["name"] == name] == ["cli test"]
+    assert f"apikey/{name}\n" in logged_in("apikeys", "list", "-o", "name").stdout
     for shown in (table.stdout, json.dumps(listed)):
         assert secret not in shown
 
@@ -371,7 +372,7 @@ def test_api_key_limits_are_set_and_shown(logged_in: CLI) -> None:
     name = created.stdout.strip().split(".", 1)[0]
     row = next(r for r in logged_in("apikeys", "list").stdout.splitlines() if name in r)
     assert "60 req/min, 10000 tok/min" in row
-    listed = json.loads(logged_in("apikeys", "list", "-o", "json").stdout)
+    listed = json.loads(logged_in("apikeys", "list", "-o", "json").stdout)["items"]
     [key] = [k for k in listed if k["name"] == name]
     assert (key["requestsPerMinute"], key["tokensPerMinute"]) == (60, 10000)
     unlimited = logged_in("apikeys", "create", "-d", "open")

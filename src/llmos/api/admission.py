@@ -319,6 +319,12 @@ class Admission:
 
     async def _admit_settings(self, admitted: Admitted, who: Principal, creating: bool) -> None:
         spec = admitted.obj["spec"]
+        if admitted.obj["metadata"]["name"] == "first-login" and not creating:
+            # Set to false by the first login itself; true again would reopen that route.
+            raise forbidden(
+                "setting first-login is kept by the server (the first login sets it false): "
+                "to set a password, use `llmos users set-password`"
+            )
         # The default counts as much as the value: it is what applies while the value is unset.
         for part in ("value", "default"):
             if spec.get(part):

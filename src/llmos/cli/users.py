@@ -121,10 +121,14 @@ def list_keys(out: OutputOpt = "table") -> None:
         import orjson
         import yaml
 
+        if out == "name":
+            typer.echo("".join(f"apikey/{key['name']}\n" for key in items), nl=False)
+            return
+        listed = {"kind": "List", "items": items}  # as `users list` and `get` print lists
         text = (
-            orjson.dumps(items, option=orjson.OPT_INDENT_2).decode()
+            orjson.dumps(listed, option=orjson.OPT_INDENT_2).decode()
             if out == "json"
-            else yaml.safe_dump(items)
+            else yaml.safe_dump(listed, sort_keys=False)
         )
         typer.echo(text)
         return
