@@ -124,3 +124,12 @@ def test_a_delete_for_another_uid_is_a_conflict(
     same(admin, stored)
     mine = {"preconditions": {"uid": stored["metadata"]["uid"]}}
     assert admin.request("DELETE", path, json=mine).status_code == 200
+
+
+def test_a_dry_create_with_generate_name_shows_a_name(admin: httpx.Client) -> None:
+    body = {"metadata": {"generateName": "dr-"}, "spec": {"model": "x", "replicas": 0}}
+    answer = admin.post(NS, json=body, params=DRY)
+    assert answer.status_code == 200, answer.text
+    name = answer.json()["metadata"]["name"]
+    assert name.startswith("dr-") and len(name) == 8
+    assert admin.get(f"{NS}/{name}").status_code == 404

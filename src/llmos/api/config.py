@@ -200,8 +200,9 @@ class ServerConfig(BaseSettings):
     workload_sandbox: Literal["auto", "required", "off"] = Field(
         default="auto",
         description=(
-            "Run notebooks in a bubblewrap sandbox that hides the server's data and other "
-            "workloads from them: auto (where bubblewrap works; elsewhere they run "
+            "Run workloads (notebooks, Ray nodes, model replicas) in a bubblewrap sandbox "
+            "that hides the server's data and other workloads from them: auto (where "
+            "bubblewrap works; elsewhere they run "
             "unsandboxed, and say so), required (never without it) or off (embedded mode)."
         ),
     )

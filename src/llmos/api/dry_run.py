@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Request
 
 from llmos._lib.errors import Cause, LLMOSError, Reason
+from llmos._lib.names import random_suffix
 from llmos.api.state import AppState
 from llmos.resources.registry import KindInfo
 from llmos.store.errors import conflict
@@ -32,7 +33,9 @@ async def refuse_existing(state: AppState, info: KindInfo, obj: dict[str, Any]) 
     """Fail as the real create would if an object of that name is already stored."""
     meta = obj["metadata"]
     if not meta.get("name"):
-        return  # generateName: the real create picks a free name
+        # generateName: show a name as the real create would make one (it picks a free one)
+        meta["name"] = f"{meta.get('generateName') or ''}{random_suffix()}"
+        return
     try:
         await state.store.get(info.resource, meta.get("namespace") or "", meta["name"])
     except LLMOSError as exc:

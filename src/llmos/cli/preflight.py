@@ -50,7 +50,7 @@ class Output(StrEnum):
 
 
 def _usage_error(message: str) -> typer.Exit:
-    typer.echo(f"Error: {message}", err=True)
+    typer.echo(f"error: {message}", err=True)
     return typer.Exit(USAGE_ERROR)
 
 
