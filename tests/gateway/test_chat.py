@@ -519,3 +519,24 @@ def test_served_model_name_routes_and_env_reaches_the_engine(
                 )
     finally:
         gw_admin.delete(path)
+
+
+def test_a_name_served_in_two_namespaces_is_listed_by_the_names_that_work(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    create_namespace(gw_admin, "twin-models")
+    create_ms(gw_admin, "twin-models", "smollm2", model="bundled:smollm2", replicas=0)
+    try:
+        ids = [m["id"] for m in gw_admin.get("/v1/models").json()["data"]]
+        assert "smollm2" not in ids  # the name alone is ambiguous: a request with it fails
+        assert {"llmos-public/smollm2", "twin-models/smollm2"} <= set(ids)
+        one = gw_admin.get("/v1/models/llmos-public/smollm2").json()
+        assert one["id"] == "llmos-public/smollm2"
+        for shown in ids:  # each id listed is one a request can send
+            assert gw_admin.get(f"/v1/models/{shown}").status_code == 200, shown
+        create_user(gw_admin, "twin-viewer", "twin-viewer-password")
+        token = model_server.login("twin-viewer", "twin-viewer-password")
+        with model_server.client(token) as viewer:  # sees one of them: the plain name
+            assert "smollm2" in [m["id"] for m in viewer.get("/v1/models").json()["data"]]
+    finally:
+        assert gw_admin.delete(ms_path("twin-models", "smollm2")).status_code == 200

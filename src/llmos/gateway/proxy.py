@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -201,10 +202,11 @@ class Gateway:
                 return b"".join(chunks)
 
     async def _models(self, who: Principal, send: Send) -> None:
+        usable = [r for r in self.table.visible(who) if _may_use(who, r)]
+        shared = _shared_names(usable)
         data = [
-            _model_object(route)
-            for route in sorted(self.table.visible(who), key=lambda r: r.qualified)
-            if _may_use(who, route)
+            _model_object(route, route.served_name in shared)
+            for route in sorted(usable, key=lambda r: r.qualified)
         ]
         await _reply(send, 200, orjson.dumps({"object": "list", "data": data}), _JSON)
 
@@ -214,7 +216,8 @@ class Gateway:
         route = self.table.lookup(model, who)
         if not _may_use(who, route):
             raise model_not_found(model)
-        return _model_object(route)
+        usable = [r for r in self.table.visible(who) if _may_use(who, r)]
+        return _model_object(route, route.served_name in _shared_names(usable))
 
     async def _forward(
         self,
@@ -269,10 +272,18 @@ class Gateway:
                 self.limits.charge_tokens(who.token_name, used)
 
 
-def _model_object(route: Route) -> dict[str, Any]:
-    """A model as OpenAI's ``/v1/models`` shows one, with where LLMOS serves it."""
+def _shared_names(routes: list[Route]) -> set[str]:
+    """Served names that more than one of ``routes`` has: the name alone is ambiguous."""
+    counts = Counter(r.served_name for r in routes)
+    return {name for name, count in counts.items() if count > 1}
+
+
+def _model_object(route: Route, shared: bool = False) -> dict[str, Any]:
+    """A model as OpenAI's ``/v1/models`` shows one, with where LLMOS serves it. Its ``id``
+    is what a request sends: the served name, or ``namespace/name`` where several
+    namespaces serve that name (the name alone is refused as ambiguous)."""
     return {
-        "id": route.served_name,
+        "id": route.qualified if shared else route.served_name,
         "object": "model",
         "created": route.created,
         "owned_by": route.namespace,
