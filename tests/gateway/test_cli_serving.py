@@ -35,7 +35,7 @@ def test_run_chat_and_logs(user: CLI, model_server: RunningServer) -> None:
     created = user("run", "bundled:smollm2", "--name", "cli-demo", timeout=180)
     assert created.code == 0, created
     assert "cli-demo is ready" in created.stderr
-    assert "llmos chat cli-demo" in created.stderr
+    assert "llmos chat default/cli-demo" in created.stderr
 
     # Temperature 0: the tiny model's answer is deterministic (and not blank).
     once = user(
@@ -60,6 +60,8 @@ def test_run_chat_and_logs(user: CLI, model_server: RunningServer) -> None:
     assert scaled.stdout == "modelservice/cli-demo scaled to 0 replicas\n", scaled
     with model_server.admin_client() as admin:
         wait_phase(admin, ms_path("default", "cli-demo"), "Stopped", 60)
+    apart = user("logs", "ms", "cli-demo", "--tail", "3")  # as describe takes them
+    assert apart.code == 0 and apart.stdout, apart
     kept = user("logs", "ms/cli-demo")
     assert kept.code == 0, kept
     assert all(line in kept.stdout.splitlines() for line in logs.stdout.splitlines()), kept
@@ -186,3 +188,15 @@ def test_a_deleted_model_service_takes_its_logs_along(
         assert "first relog" not in again.text
         assert sorted(p.name for p in log_dir.glob(f"{current.name}*")) == [current.name]
         assert admin.delete(path).status_code == 200
+
+
+def test_run_stops_at_once_on_a_shortfall_no_wait_cures(user: CLI) -> None:
+    started = time.monotonic()
+    result = user(
+        "run", "bundled:smollm2", "--name", "too-big", "--memory", "100000Gi", "--timeout", "120"
+    )
+    assert_fails(
+        result, 1, "too-big cannot run on this node: needs 100000 GiB of memory; this node has only"
+    )
+    assert time.monotonic() - started < 60, "it did not wait out its timeout"
+    assert user("delete", "ms", "too-big").code == 0

@@ -237,9 +237,11 @@ def register(app: typer.Typer) -> None:
         target: Annotated[
             str,
             typer.Argument(
-                help="modelservice/NAME (or ms/NAME, or NAME), notebook/NAME (nb/), mlcluster/NAME"
+                help="modelservice/NAME (or ms/NAME, or NAME), notebook/NAME (nb/), "
+                "mlcluster/NAME; or the kind and the name apart (ms NAME), as describe takes them"
             ),
         ],
+        second: Annotated[str | None, typer.Argument(hidden=True)] = None,
         namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
         follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
         tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
@@ -249,6 +251,10 @@ def register(app: typer.Typer) -> None:
         ] = "head",
     ) -> None:
         """Print (or follow) the logs of a model service's replica, a notebook or a Ray node."""
+        if second is not None:  # `llmos logs ms NAME`
+            if "/" in target:
+                raise CLIError(f"give KIND/NAME or KIND NAME, not {target} {second}", code=2)
+            target = f"{target}/{second}"
         kind, _, name = target.rpartition("/")
         client = Client()
         ref = client.resolve(kind) if kind else MODELSERVICES
