@@ -84,3 +84,11 @@ def test_run_takes_a_relative_path_from_where_the_user_is(logged_in: CLI, tmp_pa
     assert shown["spec"]["model"] == str(tmp_path / "models" / "mine.gguf")
     assert shown["spec"]["modelRegistry"] == "local"
     assert logged_in("delete", "ms", "relative").code == 0
+
+
+def test_get_shows_the_names_found_and_says_which_are_not(logged_in: CLI, tmp_path: Path) -> None:
+    _apply(logged_in, tmp_path, _endpoint_ms("found"))
+    result = logged_in("get", "ms", "found", "absent", "-o", "name")
+    assert result.stdout == "modelservice/found\n"
+    assert_fails(result, 1, "'absent' not found")
+    assert logged_in("delete", "ms", "found").code == 0

@@ -111,14 +111,23 @@ def register(app: typer.Typer) -> None:
         with_namespace = ref.namespaced and ns is None
         params = {"labelSelector": selector} if selector else {}
         page: dict[str, Any] | None = None
-        if wanted:
-            items = [fetch(client, ref, ns, name) for name in wanted]
+        missing: list[str] = []
+        if wanted:  # as kubectl: the ones found are shown, the others said after
+            items = []
+            for name in wanted:
+                try:
+                    items.append(fetch(client, ref, ns, name))
+                except CLIError as exc:
+                    missing.append(str(exc))
         else:
             page = client.request("GET", ref.path(ns), params=params)
             items = page["items"]
-        output.print_objects(
-            items, ref.kind, out, with_namespace=with_namespace, as_list=len(wanted) != 1
-        )
+        if items or not missing:
+            output.print_objects(
+                items, ref.kind, out, with_namespace=with_namespace, as_list=len(wanted) != 1
+            )
+        if missing:
+            raise CLIError("\n".join(missing))
         if not watch:
             return
         if page is None:  # named objects: the watch needs the listing's resourceVersion
