@@ -211,3 +211,11 @@ def test_head_answers_as_get_without_a_body(admin: httpx.Client) -> None:
     assert head.headers["content-type"] == got.headers["content-type"]
     assert admin.head("/v1-auth/me").status_code == 200
     assert admin.head(f"{ML}/modelservices/no-such-model").status_code == 404
+
+
+@pytest.mark.parametrize("mount", ["../../etc", "data", "/data/../../etc"])
+def test_a_mount_path_must_be_absolute_and_stay_there(admin: httpx.Client, mount: str) -> None:
+    volumes = [{"name": "v", "mountPath": mount}]
+    body = {"metadata": {"name": "mounted"}, "spec": {"model": "x", "volumes": volumes}}
+    answer = admin.post(f"{ML}/modelservices", json=body, params={"dryRun": "All"})
+    assert answer.status_code == 422 and "must be an absolute path without '..'" in answer.text

@@ -79,6 +79,15 @@ class VolumeMount(Strict):
     mountPath: str | None = None
     readOnly: bool = False
 
+    @field_validator("mountPath")
+    @classmethod
+    def _absolute(cls, path: str | None) -> str | None:
+        if path is not None and (not path.startswith("/") or ".." in path.split("/")):
+            raise ValueError(
+                f"mountPath {path!r} must be an absolute path without '..', e.g. /data"
+            )
+        return path
+
 
 # Set by LLMOS from spec.resources: a workload's env must not hand out GPUs it was not given.
 RESERVED_ENV = frozenset({"CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "NVIDIA_VISIBLE_DEVICES"})
