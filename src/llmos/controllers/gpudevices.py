@@ -13,7 +13,6 @@ resourceVersion and retry on a conflict, so neither loses the other's change.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +23,7 @@ from llmos._lib.quantity import format_bytes
 from llmos.gpu.inventory import GPU, GPUSnapshot
 from llmos.gpu.source import GPUSource
 from llmos.store.base import ResourceStore
+from llmos.store.edits import edit_status as edit_object_status
 from llmos.store.selector import parse_selector
 
 __all__ = [
@@ -61,23 +61,7 @@ async def edit_status(
 
     Returns the saved object (or the unchanged one), None if the device is gone.
     """
-    for _ in range(10):
-        try:
-            device = await store.get(GPUDEVICES, "", name)
-        except LLMOSError as exc:
-            if exc.reason == Reason.NOT_FOUND:
-                return None
-            raise
-        status = copy.deepcopy(device.get("status") or {})
-        change(status)
-        if status == (device.get("status") or {}):
-            return device
-        try:
-            return await store.update_status(GPUDEVICES, {**device, "status": status})
-        except LLMOSError as exc:
-            if exc.reason != Reason.CONFLICT:
-                raise
-    raise LLMOSError(f"GPUDevice {name} keeps changing; try again", Reason.CONFLICT)
+    return await edit_object_status(store, GPUDEVICES, "GPUDevice", name, change)
 
 
 def _inventory(gpu: GPU, snapshot: GPUSnapshot) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from llmos._lib.tls import local_addresses
 from llmos.controllers.gpudevices import GPU_MEMORY, GPUDevicePublisher
 from llmos.resources.meta import set_condition
 from llmos.store.base import ResourceStore
+from llmos.store.edits import edit_status
 
 log = logging.getLogger(__name__)
 NODES = "nodes.node.llmos.ai"
@@ -114,15 +115,18 @@ class NodeAgent:
     async def register(self) -> dict[str, Any]:
         if self.gpus is not None:
             await self.gpus.publish()
-        for _ in range(10):
-            node = await self._node()
-            node["status"] = self._status(node.get("status") or {})
-            try:
-                return await self.store.update_status(NODES, node)
-            except LLMOSError as exc:  # a reservation was written meanwhile: read it again
-                if exc.reason != Reason.CONFLICT:
-                    raise
-        raise LLMOSError(f"Node {self.name} keeps changing; try again", Reason.CONFLICT)
+        await self._node()  # made at the first start
+
+        def beat(status: dict[str, Any]) -> None:
+            fresh = self._status(status)
+            status.clear()
+            status.update(fresh)
+
+        # Re-read on a conflict: a reservation may be written meanwhile.
+        saved = await edit_status(self.store, NODES, "Node", self.name, beat)
+        if saved is None:
+            raise LLMOSError(f"Node {self.name} was deleted meanwhile; try again", Reason.CONFLICT)
+        return saved
 
     async def _node(self) -> dict[str, Any]:
         try:

@@ -21,7 +21,6 @@ both fields.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import os
 from collections.abc import Callable, Collection, Sequence
@@ -37,6 +36,7 @@ from llmos.controllers.node import NODES
 from llmos.gpu.scheduler import Unschedulable
 from llmos.runtime.base import Limits
 from llmos.store.base import ResourceStore
+from llmos.store.edits import edit_status
 
 __all__ = ["NOTHING", "NodeAllocator", "Reservation", "allocated", "shortfall"]
 
@@ -262,28 +262,20 @@ class NodeAllocator:
 
     async def _edit(self, keep: Callable[[Held], bool], add: dict[str, Any] | None = None) -> int:
         """Keep the allocations ``keep`` says, append ``add``; return how many went."""
-        for _ in range(10):
-            try:
-                node = await self.store.get(NODES, "", self.node)
-            except LLMOSError as exc:
-                if exc.reason == Reason.NOT_FOUND:
-                    raise LLMOSError(
-                        f"Node {self.node} is not registered yet; try again", Reason.CONFLICT
-                    ) from exc
-                raise
-            status = copy.deepcopy(node.get("status") or {})
+        dropped = 0
+
+        def change(status: dict[str, Any]) -> None:
+            nonlocal dropped
             before = status.get("allocations") or []
             kept = [a for a in before if keep(_held(a))]
-            if add is None and len(kept) == len(before):
-                return 0
+            dropped = len(before) - len(kept)
+            if add is None and not dropped:
+                return
             status["allocations"] = [*kept, add] if add else kept
             status["allocated"] = allocated(status["allocations"])
-            try:
-                await self.store.update_status(NODES, {**node, "status": status})
-            except LLMOSError as exc:
-                if exc.reason != Reason.CONFLICT:
-                    raise
-                continue
-            self.reserved = _sum(status["allocations"])
-            return len(before) - len(kept)
-        raise LLMOSError(f"Node {self.node} keeps changing; try again", Reason.CONFLICT)
+
+        saved = await edit_status(self.store, NODES, "Node", self.node, change)
+        if saved is None:
+            raise LLMOSError(f"Node {self.node} is not registered yet; try again", Reason.CONFLICT)
+        self.reserved = _sum((saved.get("status") or {}).get("allocations") or [])
+        return dropped
