@@ -31,6 +31,11 @@ def is_whole_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def is_int64(text: str) -> bool:
+    """Whether ``text`` is a whole number a store keeps: ASCII digits, at most ``MAX_INT64``."""
+    return is_whole_number(text) and int(text) <= MAX_INT64
+
+
 def parse_quantity(text: str | int | float) -> Decimal:
     """Parse ``text`` into a number; raise ValueError naming the accepted forms."""
     if isinstance(text, int | float):

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from llmos._lib.errors import LLMOSError, Reason
-from llmos._lib.quantity import MAX_INT64, is_whole_number
+from llmos._lib.quantity import MAX_INT64, is_int64
 from llmos.api import discovery, writes
 from llmos.api.representation import respond
 from llmos.api.security import principal
@@ -35,7 +35,7 @@ def _int_param(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value in (None, ""):
         return None
-    if not is_whole_number(value) or int(value) > MAX_INT64:
+    if not is_int64(value):
         raise LLMOSError(
             f"query parameter {name}={value!r} must be a whole number from 0 to {MAX_INT64}",
             Reason.BAD_REQUEST,

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import StreamingResponse
 
 from llmos._lib.errors import LLMOSError, Reason
-from llmos._lib.quantity import MAX_INT64, is_whole_number
+from llmos._lib.quantity import is_int64
 from llmos.api.errors import status_body
 from llmos.api.security import principal
 from llmos.api.state import app_state
@@ -51,9 +51,7 @@ async def watch_many(request: Request, who: Principal = Depends(principal)) -> S
     versions = request.query_params.getlist("rv")
     if not paths or len(paths) > MAX_PATHS:
         raise LLMOSError(f"give 1 to {MAX_PATHS} path parameters", Reason.BAD_REQUEST)
-    if len(versions) != len(paths) or not all(
-        is_whole_number(v) and int(v) <= MAX_INT64 for v in versions
-    ):
+    if len(versions) != len(paths) or not all(is_int64(v) for v in versions):
         raise LLMOSError(
             "give one rv (a resourceVersion, a whole number) per path, in the same order",
             Reason.BAD_REQUEST,

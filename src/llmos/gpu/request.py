@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,11 +19,11 @@ from typing import Any, Literal
 from llmos._lib.errors import Reason
 from llmos._lib.quantity import gib, parse_quantity
 from llmos.gpu.errors import GPUError
+from llmos.resources.ml import gpu_share
 
 __all__ = ["GPURequest", "Placement", "gpu_request", "placement"]
 
 Placement = Literal["binpack", "spread"]
-_PLAIN_NUMBER = re.compile(r"^\s*[0-9]+(\.[0-9]+)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -75,16 +74,12 @@ def gpu_request(resources: Mapping[str, Any] | None) -> GPURequest | None:
             "or a fraction of one GPU like 0.5",
             Reason.INVALID,
         )
+    try:
+        memory_bytes, fraction = gpu_share(text)
+    except ValueError as exc:
+        raise GPUError(f"spec.resources.gpuMemory {exc}", Reason.INVALID) from exc
     count = int(count) if count else 1
-    if _PLAIN_NUMBER.match(text):
-        if value > 1:
-            raise GPUError(
-                f"spec.resources.gpuMemory {text!r} is ambiguous: write a size with a unit "
-                f"like {text}Gi, or a fraction of one GPU from 0 to 1 like 0.5",
-                Reason.INVALID,
-            )
-        return GPURequest(count=count, fraction=float(value))
-    return GPURequest(count=count, memory_bytes=int(value))
+    return GPURequest(count=count, memory_bytes=memory_bytes, fraction=fraction)
 
 
 def placement(resources: Mapping[str, Any] | None) -> Placement:

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from llmos._lib import timefmt
-from llmos.resources.meta import Resource, Status, Strict
+from llmos.resources.meta import Resource, Status, Strict, is_model_name
 
 GROUP = "management.llmos.ai"
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
@@ -116,12 +116,7 @@ MAX_TOKENS_PER_MINUTE = 10**12
 def check_scopes(scopes: list[str]) -> list[str]:
     """Each scope is ``*`` or a model's served name (``name`` or ``namespace/name``)."""
     for scope in scopes:
-        if (
-            not scope
-            or len(scope) > 253
-            or not scope.isprintable()
-            or any(c.isspace() for c in scope)
-        ):
+        if not is_model_name(scope):
             raise ValueError(
                 f"scope {scope!r} is not a model name: give '*' or served model names "
                 "such as 'smollm2' or 'team-a/smollm2' (no spaces)"

@@ -19,6 +19,12 @@ from llmos._lib.dns import dns1123_subdomain_problem
 _QUALIFIED = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
+def is_model_name(text: str) -> bool:
+    """Whether ``text`` can be a model's name in a request: 1-253 printable characters, no
+    spaces (``smollm2``, ``team-a/smollm2``, ``meta-llama/Llama-3.1-8B-Instruct``)."""
+    return 0 < len(text) <= 253 and text.isprintable() and not any(c.isspace() for c in text)
+
+
 class Strict(BaseModel):
     """Base for every boundary model: unknown fields are an error, not ignored."""
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from llmos._lib.quantity import parse_quantity
-from llmos.resources.meta import Resource, Status, Strict
+from llmos.resources.meta import Resource, Status, Strict, is_model_name
 
 GROUP = "ml.llmos.ai"
 
@@ -32,18 +32,25 @@ def _check_memory(value: str | None) -> str | None:
 _PLAIN_NUMBER = re.compile(r"^\s*[0-9]+(\.[0-9]+)?\s*$")
 
 
-def _check_gpu_memory(value: str | None) -> str | None:
-    """A size with a unit (at least 1Mi), or a fraction of one GPU above 0 and up to 1."""
-    if value is None or _check_quantity(value) is None:
-        return value
-    if _PLAIN_NUMBER.match(value):
-        if parse_quantity(value) > 1:
+def gpu_share(text: str) -> tuple[int | None, float | None]:
+    """A ``gpuMemory`` above 0 as ``(bytes, None)`` for a size (at least 1Mi) or ``(None,
+    fraction)`` for a plain number up to 1; ValueError for an ambiguous or too small one."""
+    value = parse_quantity(text)
+    if _PLAIN_NUMBER.match(text):
+        if value > 1:
             raise ValueError(
-                f"{value!r} is ambiguous: write a size with a unit like {value.strip()}Gi, "
+                f"{text!r} is ambiguous: write a size with a unit like {text.strip()}Gi, "
                 "or a fraction of one GPU from 0 to 1 like 0.5"
             )
-    elif parse_quantity(value) < 2**20:
-        raise ValueError(f"must be at least 1Mi of GPU memory, not {value!r}")
+        return None, float(value)
+    if value < 2**20:
+        raise ValueError(f"must be at least 1Mi of GPU memory, not {text!r}")
+    return int(value), None
+
+
+def _check_gpu_memory(value: str | None) -> str | None:
+    if value is not None and _check_quantity(value) is not None:
+        gpu_share(value)
     return value
 
 
@@ -141,9 +148,7 @@ class ModelServiceSpec(Strict):
     @field_validator("servedModelName")
     @classmethod
     def _served_name(cls, name: str | None) -> str | None:
-        if name is not None and (
-            not name or len(name) > 253 or not name.isprintable() or any(c.isspace() for c in name)
-        ):
+        if name is not None and not is_model_name(name):
             raise ValueError(
                 f"{name!r} is not a model name clients can send: use up to 253 characters "
                 "with no spaces, e.g. smollm2 or meta-llama/Llama-3.1-8B-Instruct"
