@@ -534,6 +534,17 @@ def test_a_name_served_in_two_namespaces_is_listed_by_the_names_that_work(
         assert one["id"] == "llmos-public/smollm2"
         for shown in ids:  # each id listed is one a request can send
             assert gw_admin.get(f"/v1/models/{shown}").status_code == 200, shown
+        # A key scoped to one of them: its name alone is still ambiguous to a request.
+        scoped = new_key(gw_admin, scopes=["llmos-public/smollm2"])
+        with model_server.client(scoped) as client:
+            listed = [m["id"] for m in client.get("/v1/models").json()["data"]]
+            assert listed == ["llmos-public/smollm2"]
+            ambiguous = client.post(
+                "/v1/chat/completions", json={"model": "smollm2", "messages": []}
+            )
+            assert ambiguous.json()["error"]["code"] == "ambiguous_model"
+            for shown in listed:
+                assert client.get(f"/v1/models/{shown}").status_code == 200, shown
         create_user(gw_admin, "twin-viewer", "twin-viewer-password")
         token = model_server.login("twin-viewer", "twin-viewer-password")
         with model_server.client(token) as viewer:  # sees one of them: the plain name

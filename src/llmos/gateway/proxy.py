@@ -202,11 +202,12 @@ class Gateway:
                 return b"".join(chunks)
 
     async def _models(self, who: Principal, send: Send) -> None:
-        usable = [r for r in self.table.visible(who) if _may_use(who, r)]
-        shared = _shared_names(usable)
+        visible = self.table.visible(who)
+        shared = _shared_names(visible)
         data = [
             _model_object(route, route.served_name in shared)
-            for route in sorted(usable, key=lambda r: r.qualified)
+            for route in sorted(visible, key=lambda r: r.qualified)
+            if _may_use(who, route)
         ]
         await _reply(send, 200, orjson.dumps({"object": "list", "data": data}), _JSON)
 
@@ -216,8 +217,7 @@ class Gateway:
         route = self.table.lookup(model, who)
         if not _may_use(who, route):
             raise model_not_found(model)
-        usable = [r for r in self.table.visible(who) if _may_use(who, r)]
-        return _model_object(route, route.served_name in _shared_names(usable))
+        return _model_object(route, route.served_name in _shared_names(self.table.visible(who)))
 
     async def _forward(
         self,
@@ -273,7 +273,8 @@ class Gateway:
 
 
 def _shared_names(routes: list[Route]) -> set[str]:
-    """Served names that more than one of ``routes`` has: the name alone is ambiguous."""
+    """Served names that more than one of ``routes`` has. Given what the caller sees (as
+    the table's lookup judges it, a key's scopes aside), the name alone is ambiguous."""
     counts = Counter(r.served_name for r in routes)
     return {name for name, count in counts.items() if count > 1}
 
