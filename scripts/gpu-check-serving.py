@@ -232,7 +232,9 @@ def refusal(admin: httpx.Client, devices: list[dict[str, Any]], spec: dict[str, 
     message = (ms.get("status") or {}).get("message", "")
     report["refusal"] = message
     check(
-        message.startswith(f"needs 1 GPU with {(largest >> 30) + 8} GiB free; largest free is"),
+        message.startswith(
+            f"needs 1 GPU with {(largest >> 30) + 8} GiB free; the largest GPU on this node has"
+        ),
         f"Pending: {message}",
     )
     events = admin.get(f"{NODE}/namespaces/default/events").json()["items"]

@@ -246,9 +246,9 @@ def test_a_workload_that_does_not_fit_is_pending_with_the_shortfall(
     name = obj["metadata"]["name"]
     create(admin, plural, "default", obj)
     found = wait_for(admin, path(plural, "default", name), phase_is("Pending"), "Pending")
-    message = "needs 4 whole GPUs; only 3 are free (GPU 0, GPU 1, GPU 2)"
+    message = "needs 4 whole GPUs; this node has only 3 GPUs"
     assert found["status"]["message"] == message
-    assert condition(found, "Scheduled")["reason"] == "FailedScheduling"
+    assert condition(found, "Scheduled")["reason"] == "ExceedsNode"
     event = wait_event(admin, name, "FailedScheduling")
     assert (event["type"], event["message"]) == ("Warning", message)
     assert allocations(admin) == [[], [], []]

@@ -150,6 +150,7 @@ def test_an_over_commit_is_pending_until_the_holder_goes() -> None:
         scheduling = await node.placer.place(second, status, [member(cpu="1")])
         message = "needs 1 CPU; 0.5 of this node's 2 CPUs is free (held by default/first: 1.5 CPUs)"
         assert (scheduling.placed, scheduling.shortfall) == ((), message)
+        assert not scheduling.exceeds_node  # waiting helps
         condition = status["conditions"][0]
         assert (condition["status"], condition["reason"], condition["message"]) == (
             "False",
@@ -177,10 +178,13 @@ def test_a_changed_request_is_placed_again_and_one_past_the_node_never_fits() ->
         await node.placer.place(lab, {}, [member(memory="2Gi")])
         assert await node.reserved() == [("lab", 0, 0.0, 2 * GiB)]
 
-        scheduling = await node.placer.place(lab, {}, [member(memory="64Gi")])
+        status: dict[str, Any] = {}
+        scheduling = await node.placer.place(lab, status, [member(memory="64Gi")])
         assert scheduling.shortfall == (
             "needs 64 GiB of memory; this node has only 4 GiB of memory"
         )
+        assert scheduling.exceeds_node  # no waiting helps, and the condition says so
+        assert status["conditions"][0]["reason"] == "ExceedsNode"
         assert await node.reserved() == []  # not run: it holds nothing
 
         await node.placer.place(lab, {}, [member()])  # asks nothing: fits, reserves nothing

@@ -179,7 +179,7 @@ REFUSED = [
         "more than an A100 40GB holds",
         with_held(MIXED),
         GPURequest(memory_bytes=48 * GiB),
-        "needs 1 GPU with 48 GiB free; largest free is 40 GiB on GPU 0",
+        "needs 1 GPU with 48 GiB free; the largest GPU on this node has 40 GiB of memory (GPU 0)",
     ),
     (
         "over-commit of a shared GPU",
@@ -203,13 +203,13 @@ REFUSED = [
         "more whole GPUs than the node has",
         with_held(H100X8),
         GPURequest(count=9),
-        "needs 9 whole GPUs; only 8 are free (GPU 0, GPU 1, GPU 2, GPU 3, GPU 4, GPU 5, GPU 6, GPU 7)",
+        "needs 9 whole GPUs; this node has only 8 GPUs",
     ),
     (
         "two shares on a one-GPU node",
         with_held(RTX4090),
         GPURequest(count=2, memory_bytes=1 * GiB),
-        "needs 2 GPUs with 1 GiB free; this node has only 1 GPU that can take work (GPU 0)",
+        "needs 2 GPUs with 1 GiB free; this node has only 1 GPU",
     ),
     (
         "two half GPUs, one of two GPUs unhealthy",
@@ -267,6 +267,16 @@ def test_refuses_with_the_shortfall(
     with pytest.raises(Unschedulable) as caught:
         schedule(setup(), request_)
     assert str(caught.value) == message
+    # Only what an empty node could not take either is beyond waiting for.
+    assert caught.value.exceeds_node == (case in EXCEEDS_NODE)
+
+
+EXCEEDS_NODE = {
+    "more than an A100 40GB holds",
+    "more whole GPUs than the node has",
+    "two shares on a one-GPU node",
+    "a CPU-only node",
+}
 
 
 @pytest.mark.parametrize(

@@ -37,8 +37,11 @@ def default_name(model: str) -> str:
     return name[:63].strip("-") or "model"
 
 
-# Shortfalls no waiting cures: the node is too small, or has no GPU at all.
-_NEVER_FITS = ("this node has only", "this node has no GPU")
+def _reason(status: dict[str, Any], condition: str) -> str:
+    for found in status.get("conditions") or []:
+        if found.get("type") == condition:
+            return str(found.get("reason") or "")
+    return ""
 
 
 def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> dict[str, Any]:
@@ -63,7 +66,7 @@ def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> di
                 return ms
             if phase in ("Failed", "CrashLoop"):
                 raise CLIError(f"{name} is {phase}: {message}")
-            if phase == "Pending" and any(never in message for never in _NEVER_FITS):
+            if phase == "Pending" and _reason(status, "Ready") == "ExceedsNode":
                 raise CLIError(f"{name} cannot run on this node: {message}")
             time.sleep(0.5)
     why = f" ({message})" if message else ""

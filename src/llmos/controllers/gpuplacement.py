@@ -73,6 +73,13 @@ class Scheduling:
 
     placed: tuple[GPUPlacement | None, ...]  # None: runs on the CPU
     shortfall: str | None = None
+    exceeds_node: bool = False  # the shortfall: not even an empty node could take it
+
+    @property
+    def reason(self) -> str:
+        """The Ready condition's reason for a shortfall: ``ExceedsNode`` when no waiting
+        helps (the CLI stops waiting on it), else ``FailedScheduling``."""
+        return "ExceedsNode" if self.exceeds_node else "FailedScheduling"
 
     def env(self, position: int) -> dict[str, str]:
         """The GPU environment of the member at ``position`` (which must be placed)."""
@@ -117,7 +124,7 @@ class ReplicaPlacer:
                 self._given.pop(key, None)
                 if self.gpus is not None:
                     await self.gpus.release(owner, replicas=[member.number])
-                return await self._unschedulable(obj, status, placements, str(exc))
+                return await self._unschedulable(obj, status, placements, exc)
             if request is None:
                 previous = self._given.get(key)
                 if previous is None or previous[1] is not None:
@@ -132,12 +139,14 @@ class ReplicaPlacer:
             await self._evict_if_displaced(obj, member, request)
             try:
                 if self.gpus is None:
-                    raise Unschedulable(f"needs {request.describe()}; this node has no GPU")
+                    raise Unschedulable(
+                        f"needs {request.describe()}; this node has no GPU", exceeds_node=True
+                    )
                 placed = await self.gpus.place(owner, member.number, request, member.policy)
             except Unschedulable as exc:
                 if self.node is not None:  # a replica not run holds nothing
                     await self.node.release(owner, replicas=[member.number])
-                return await self._unschedulable(obj, status, placements, str(exc))
+                return await self._unschedulable(obj, status, placements, exc)
             if placed.new:
                 await self.events.record(
                     obj, "Scheduled", f"{member.label} scheduled on {placed.describe()}"
@@ -159,11 +168,12 @@ class ReplicaPlacer:
         obj: dict[str, Any],
         status: dict[str, Any],
         placements: list[GPUPlacement | None],
-        shortfall: str,
+        refusal: Unschedulable,
     ) -> Scheduling:
-        set_condition(status, "Scheduled", False, "FailedScheduling", shortfall)
-        await self.events.record(obj, "FailedScheduling", shortfall, "Warning")
-        return Scheduling(tuple(placements), shortfall)
+        scheduling = Scheduling(tuple(placements), str(refusal), refusal.exceeds_node)
+        set_condition(status, "Scheduled", False, scheduling.reason, str(refusal))
+        await self.events.record(obj, "FailedScheduling", str(refusal), "Warning")
+        return scheduling
 
     async def release(
         self, owner: Owner, keep: int = 0, *, replicas: Sequence[int] | None = None

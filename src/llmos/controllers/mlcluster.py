@@ -49,7 +49,14 @@ from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
-from llmos.controllers.gpuplacement import CPU_ONLY, Member, ReplicaPlacer, owners_on, reservation
+from llmos.controllers.gpuplacement import (
+    CPU_ONLY,
+    Member,
+    ReplicaPlacer,
+    Scheduling,
+    owners_on,
+    reservation,
+)
 from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.nodealloc import NodeAllocator
@@ -229,7 +236,7 @@ class MLClusterReconciler:
         head_scheduling = await self.placer.place(cluster, status, [head_member])
         if head_scheduling.shortfall:
             await self._stop_all(prefix)
-            return await self._pending(cluster, status, before, head_scheduling.shortfall)
+            return await self._pending(cluster, status, before, head_scheduling)
         self._numbers[head_key(key.namespace, key.name)] = 0
         head_slot = self.slots.allocate(head_key(key.namespace, key.name))
         head = await self._ensure_head(
@@ -256,11 +263,11 @@ class MLClusterReconciler:
                 label = f"worker {group['name']}-{index}"
                 members.append(dataclasses.replace(template, number=number, label=label))
                 owned.append(group)
-        shortfall = None
+        refused = None
         if head.ready and head.pid is not None:
             # Placed with the head, so that the Scheduled condition lists every node.
             scheduling = await self.placer.place(cluster, status, members)
-            shortfall = scheduling.shortfall
+            refused = scheduling if scheduling.shortfall else None
             for replica, group, member, placed in zip(
                 keys, owned, members[1:], scheduling.placed[1:], strict=False
             ):
@@ -302,8 +309,8 @@ class MLClusterReconciler:
             desired=desired,
             jobs_api=self.warmup.done(head.key, head.pid),
         )
-        if shortfall:
-            return await self._pending(cluster, status, before, shortfall)
+        if refused:
+            return await self._pending(cluster, status, before, refused)
         if status["phase"] == "Ready" and before.get("phase") != "Ready":
             await self.events.record(cluster, "Ready", status["message"])
         await self._save(cluster, status, before)
@@ -394,11 +401,17 @@ class MLClusterReconciler:
         await self.placer.release(("MLCluster", namespace, name))  # also what never started
 
     async def _pending(
-        self, cluster: dict[str, Any], status: dict[str, Any], before: dict[str, Any], why: str
+        self,
+        cluster: dict[str, Any],
+        status: dict[str, Any],
+        before: dict[str, Any],
+        refused: Scheduling,
     ) -> float | None:
         """A node does not fit the GPUs: Pending with the shortfall, retried."""
+        why = refused.shortfall or ""
         status.update(phase="Pending", message=why)
-        set_condition(status, "Ready", False, "FailedScheduling", why, status["observedGeneration"])
+        generation = status["observedGeneration"]
+        set_condition(status, "Ready", False, refused.reason, why, generation)
         await self._save(cluster, status, before)
         return REFRESH_SECONDS
 

@@ -267,7 +267,7 @@ class ModelServiceReconciler:
         status["engine"] = engine.name
         if shortfall:
             status.update(phase="Pending", message=shortfall)
-            set_condition(status, "Ready", False, "FailedScheduling", shortfall, generation)
+            set_condition(status, "Ready", False, scheduling.reason, shortfall, generation)
         await self._save(ms, status)
         return SCHEDULING_RETRY_SECONDS if shortfall else None
 

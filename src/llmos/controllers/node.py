@@ -36,10 +36,17 @@ log = logging.getLogger(__name__)
 NODES = "nodes.node.llmos.ai"
 
 
+def machine_size() -> tuple[int, int]:
+    """This machine's cores and bytes of memory: its Node's ``capacity`` and
+    ``allocatable``, which is what its replicas may reserve together (nodealloc)."""
+    return os.cpu_count() or 1, psutil.virtual_memory().total
+
+
 def _capacity(data_dir: Path) -> dict[str, str]:
+    cores, memory = machine_size()
     return {
-        "cpu": str(os.cpu_count() or 1),
-        "memory": format_bytes(psutil.virtual_memory().total),
+        "cpu": str(cores),
+        "memory": format_bytes(memory),
         "ephemeral-storage": format_bytes(shutil.disk_usage(data_dir).total),
     }
 

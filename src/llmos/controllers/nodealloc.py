@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
-
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.quantity import format_bytes, gib
 from llmos.controllers.gpualloc import allocation_wanted, released
-from llmos.controllers.node import NODES
+from llmos.controllers.node import NODES, machine_size
 from llmos.gpu.scheduler import Unschedulable
 from llmos.runtime.base import Limits
 from llmos.store.base import ResourceStore
@@ -59,8 +56,9 @@ class Reservation:
 
     @classmethod
     def of_node(cls) -> Reservation:
-        """This machine, as its Node's ``capacity`` counts it."""
-        return cls(cpu=float(os.cpu_count() or 1), memory=psutil.virtual_memory().total)
+        """This machine, as its Node's ``capacity`` and ``allocatable`` count it."""
+        cores, memory = machine_size()
+        return cls(cpu=float(cores), memory=memory)
 
     def __bool__(self) -> bool:
         return self.cpu > 0 or self.memory > 0
@@ -215,11 +213,13 @@ class NodeAllocator:
                     await self._edit(lambda held: held.key != key)
                 return
             others = [h for h in records if h.key != key]
-            reason = shortfall(self.capacity(), others, want)
+            node = self.capacity()
+            reason = shortfall(node, others, want)
             if reason is not None:
                 if mine is not None:
                     await self._edit(lambda held: held.key != key)
-                raise Unschedulable(reason)
+                exceeds = want.cpu > node.cpu + _EPSILON or want.memory > node.memory
+                raise Unschedulable(reason, exceeds_node=exceeds)
             await self._edit(lambda held: held.key != key, add=_entry(key, want))
 
     async def release(

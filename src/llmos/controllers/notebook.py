@@ -184,7 +184,7 @@ class NotebookReconciler:
             self.replica_events.forget(replica)
             status.update(phase="Pending", message=scheduling.shortfall)
             set_condition(
-                status, "Ready", False, "FailedScheduling", scheduling.shortfall, generation
+                status, "Ready", False, scheduling.reason, scheduling.shortfall, generation
             )
             await self._save(nb, status)
             return SCHEDULING_RETRY_SECONDS

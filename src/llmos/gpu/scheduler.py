@@ -88,10 +88,16 @@ class Assignment:
 
 
 class Unschedulable(GPUError):
-    """No set of GPUs can take the request now; the message names the shortfall."""
+    """No set of GPUs can take the request now; the message names the shortfall.
 
-    def __init__(self, message: str) -> None:
+    ``exceeds_node``: not even an empty node could take it (more GPUs than the
+    node has, a share larger than its largest GPU, more CPUs or memory than it
+    has), so no amount of waiting will.
+    """
+
+    def __init__(self, message: str, *, exceeds_node: bool = False) -> None:
         super().__init__(message, Reason.SERVICE_UNAVAILABLE)
+        self.exceeds_node = exceeds_node
 
 
 # A filter answers None when the GPU may take the request, else why not ("in use by a/b").
@@ -142,6 +148,9 @@ def schedule(
         else:
             rejected[gpu.index] = reason
     if len(fits) < request.count:
+        big_enough = [g for g in gpus if request.need(g.memory_total_bytes) <= g.memory_total_bytes]
+        if len(big_enough) < request.count:
+            raise Unschedulable(_too_big(gpus, request), exceeds_node=True)
         raise Unschedulable(_shortfall(gpus, request, fits, rejected))
 
     def score(gpu: GPUState) -> tuple[int, int]:
@@ -158,6 +167,21 @@ def schedule(
             whole=request.whole,
         )
         for gpu in sorted(chosen, key=lambda g: g.index)
+    )
+
+
+def _too_big(gpus: Sequence[GPUState], request: GPURequest) -> str:
+    """Why an empty node could not take ``request`` either."""
+    wanted = f"needs {request.describe()}"
+    if not gpus:
+        return f"{wanted}; this node has no GPU"
+    if request.count > len(gpus):
+        count = f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''}"
+        return f"{wanted}; this node has only {count}"
+    largest = max(gpus, key=lambda g: (g.memory_total_bytes, -g.index))
+    return (
+        f"{wanted}; the largest GPU on this node has {gib(largest.memory_total_bytes)} "
+        f"of memory (GPU {largest.index})"
     )
 
 
