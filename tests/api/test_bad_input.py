@@ -272,12 +272,31 @@ CASES = [
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     ),
     Case(
-        "json-patch",
+        "strategic-merge-patch",
         "PATCH",
         f"{NS}/x",
         415,
-        "JSON Patch is not supported",
-        content=b"[]",
+        "application/strategic-merge-patch+json is not supported for LLMOS kinds: send a "
+        "merge patch",
+        content=b"{}",
+        headers={"Content-Type": "application/strategic-merge-patch+json"},
+    ),
+    Case(
+        "json-patch-not-a-list",
+        "PATCH",
+        f"{NS}/x",
+        400,
+        "a JSON Patch is a list of operations",
+        content=b"{}",
+        headers={"Content-Type": "application/json-patch+json"},
+    ),
+    Case(
+        "json-patch-unknown-op",
+        "PATCH",
+        f"{NS}/x",
+        400,
+        "the JSON Patch is invalid: Unknown operation 'frob'",
+        content=b'[{"op": "frob", "path": "/spec"}]',
         headers={"Content-Type": "application/json-patch+json"},
     ),
     Case("bad-selector", "GET", NS, 400, "labelSelector part", params={"labelSelector": "a in b"}),
@@ -307,6 +326,31 @@ CASES = [
         "not valid JSON",
         content=b"{",
         headers=JSON,
+    ),
+    Case(
+        "login-not-json",
+        "POST",
+        "/v1-public/auth/login",
+        415,
+        "content type 'text/plain' is not supported: send application/json",
+        content=b'{"username": "a", "password": "b"}',
+        headers={"Content-Type": "text/plain"},
+    ),
+    Case(
+        "login-a-list",
+        "POST",
+        "/v1-public/auth/login",
+        400,
+        "the body must be a JSON object",
+        json=[{"username": "a", "password": "b"}],
+    ),
+    Case(
+        "login-wrong-type",
+        "POST",
+        "/v1-public/auth/login",
+        422,
+        'setCookie: must be true or false, not "yes"',
+        json={"username": "a", "password": "b", "setCookie": "yes"},
     ),
     Case(
         "login-missing",
@@ -385,12 +429,53 @@ CASES = [
         field="spec.resources.gpu",
         must_not_exist="big",
     ),
+    # A value of the wrong JSON type is refused, not converted (as Kubernetes refuses it).
+    Case(
+        "boolean-for-a-number",
+        "POST",
+        NS,
+        422,
+        "spec.replicas: must be a whole number, not true",
+        json=ms("boolrep", replicas=True),
+        field="spec.replicas",
+        must_not_exist="boolrep",
+    ),
+    Case(
+        "text-for-a-number",
+        "POST",
+        NS,
+        422,
+        'spec.replicas: must be a whole number, not "2"',
+        json=ms("textrep", replicas="2"),
+        field="spec.replicas",
+        must_not_exist="textrep",
+    ),
+    Case(
+        "boolean-for-a-quantity",
+        "POST",
+        NS,
+        422,
+        "spec.resources.cpu: must be a quantity like 500m, 2, 0.5 or 4Gi, not true",
+        json=ms("boolcpu", resources={"cpu": True}),
+        field="spec.resources.cpu",
+        must_not_exist="boolcpu",
+    ),
+    Case(
+        "number-for-a-string",
+        "POST",
+        NS,
+        422,
+        "spec.env.0.value: must be a string, not 1",
+        json=ms("numenv", env=[{"name": "A", "value": 1}]),
+        field="spec.env.0.value",
+        must_not_exist="numenv",
+    ),
     Case(
         "float-that-becomes-a-huge-whole-number",
         "POST",
         NS,
         422,
-        "spec.resources.gpu: Unable to parse input string as an integer",
+        "spec.resources.gpu: must be a whole number, not 1e+20",
         content=b'{"metadata": {"name": "flt"}, "spec": {"model": "x", "resources": {"gpu": 1e20}}}',
         headers=JSON,
         field="spec.resources.gpu",
@@ -530,6 +615,18 @@ def test_bad_request(admin: httpx.Client, case: Case) -> None:
         assert case.field in fields
     if case.must_not_exist:
         assert admin.get(f"{NS}/{case.must_not_exist}").status_code == 404
+
+
+def test_yaml_numbers_for_quantities_are_kept_as_their_text(admin: httpx.Client) -> None:
+    """``gpuMemory: 0.5`` in YAML is a number; it means the fraction, as "0.5" does."""
+    body = b"""metadata: {name: yamlnum}
+spec: {model: x, replicas: 0, resources: {cpu: 1.5, memory: 1073741824, gpuMemory: 0.5}}
+"""
+    response = admin.post(NS, content=body, headers=YAML)
+    assert response.status_code == 201, response.text
+    resources = response.json()["spec"]["resources"]
+    assert resources == {"cpu": 1.5, "memory": "1073741824", "gpuMemory": "0.5"}
+    assert admin.delete(f"{NS}/yamlnum").status_code == 200
 
 
 def test_body_over_the_limit_is_413(admin: httpx.Client) -> None:

@@ -141,6 +141,11 @@ def test_users_see_only_their_namespaces(world: World) -> None:
             ).status_code
             == 403
         )
+        me = client.get("/v1-auth/me").json()
+        assert (me["namespaces"], me["allNamespaces"]) == ([world.namespace("team")], False)
+    with world.server.client(world.tokens["admin"]) as client:
+        me = client.get("/v1-auth/me").json()
+        assert (me["namespaces"], me["allNamespaces"]) == ([], True)  # bound nowhere, yet all
 
 
 def test_user_creates_a_namespace_and_owns_it(world: World) -> None:

@@ -23,6 +23,7 @@ from llmos.api.state import app_state
 from llmos.auth.credentials import SESSION_COOKIE
 from llmos.auth.errors import forbidden, unauthorized
 from llmos.auth.rbac import Principal
+from llmos.auth.rbac import Request as RbacRequest
 from llmos.resources.management import (
     MAX_REQUESTS_PER_MINUTE,
     MAX_TOKENS_PER_MINUTE,
@@ -38,7 +39,9 @@ SETTINGS = "settings.management.llmos.ai"
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields and values of the wrong JSON type are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class LoginRequest(Body):
@@ -172,7 +175,11 @@ async def me(request: Request, who: Principal = Depends(principal)) -> dict[str,
         "displayName": (user.get("spec") or {}).get("displayName", ""),
         "globalRoles": list(who.global_roles),
         "mustChangePassword": who.must_change_password,
+        # Those a role binding names; allNamespaces where a global role covers every one.
         "namespaces": sorted(state.auth.authorizer.bound_namespaces(who)),
+        "allNamespaces": state.auth.authorizer.allows(
+            who, RbacRequest("create", "ml.llmos.ai", "modelservices"), namespaced=True
+        ),
         "token": {
             "name": who.token_name,
             "type": who.token_type,

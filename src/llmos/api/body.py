@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+import jsonpatch
+import jsonpointer
 import orjson
 import yaml
 from starlette.requests import Request
@@ -111,4 +114,43 @@ def merge_patch(target: Any, patch: Any) -> Any:
             result.pop(key, None)
         else:
             result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def json_patch_operations(document: Any) -> list[Any]:
+    """A request body as an RFC 6902 JSON Patch: a list of operations, each checked."""
+    if not isinstance(document, list):
+        raise LLMOSError(
+            f"a JSON Patch is a list of operations like "
+            f'[{{"op": "replace", "path": "/spec/replicas", "value": 2}}], '
+            f"not {type(document).__name__}",
+            Reason.BAD_REQUEST,
+        )
+    try:
+        jsonpatch.JsonPatch(document)
+    except (jsonpatch.InvalidJsonPatch, jsonpointer.JsonPointerException, TypeError) as exc:
+        raise LLMOSError(f"the JSON Patch is invalid: {exc}", Reason.BAD_REQUEST) from exc
+    return document
+
+
+def json_patch(target: dict[str, Any], operations: list[Any]) -> dict[str, Any]:
+    """Apply ``operations`` to a copy of ``target``; 422 naming the one that does not apply.
+
+    The operations are copied too: jsonpatch inserts an operation's value itself, which a
+    later operation may then change, and a patch retried on a race must start afresh."""
+    try:
+        result = jsonpatch.JsonPatch(copy.deepcopy(operations)).apply(target)
+    except jsonpatch.JsonPatchTestFailed as exc:
+        raise LLMOSError(f"the JSON Patch's test failed: {exc}", Reason.INVALID) from exc
+    except (
+        jsonpatch.JsonPatchConflict,
+        jsonpatch.InvalidJsonPatch,
+        jsonpointer.JsonPointerException,
+    ) as exc:
+        raise LLMOSError(f"the JSON Patch does not apply: {exc}", Reason.INVALID) from exc
+    if not isinstance(result, dict):
+        raise LLMOSError(
+            "the JSON Patch would make the object something other than a mapping",
+            Reason.INVALID,
+        )
     return result

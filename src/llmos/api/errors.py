@@ -16,7 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from llmos._lib.errors import Cause, LLMOSError, Reason
+from llmos._lib.errors import LLMOSError, Reason
+from llmos.resources.validation import causes_of
 
 log = logging.getLogger(__name__)
 
@@ -76,23 +77,24 @@ def error_response(error: LLMOSError) -> Response:
     return Response(orjson.dumps(body), body["code"], headers, media_type="application/json")
 
 
-def _from_validation(exc: RequestValidationError) -> LLMOSError:
-    causes: list[Cause] = []
-    for item in exc.errors():
-        loc = [str(p) for p in item.get("loc", ()) if p != "body"]
-        path = ".".join(loc) or "body"
-        kind = item.get("type", "")
-        if kind == "json_invalid":
+def _from_validation(request: Request, exc: RequestValidationError) -> LLMOSError:
+    items = list(exc.errors())
+    for item in items:
+        if item.get("type") == "json_invalid":
             return LLMOSError(
                 f"the body is not valid JSON: {item.get('ctx', {}).get('error', '')}".strip(),
                 Reason.BAD_REQUEST,
             )
-        if kind == "extra_forbidden":
-            causes.append(Cause(path, f"unknown field {path!r}", "FieldValueNotSupported"))
-        elif kind == "missing":
-            causes.append(Cause(path, f"{path} is required", "FieldValueRequired"))
-        else:
-            causes.append(Cause(path, f"{path}: {item.get('msg', 'invalid')}"))
+    if any(tuple(item.get("loc", ())) == ("body",) for item in items):
+        # The body as a whole is missing or no JSON object: say what to send.
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media and media != "application/json" and not media.endswith("+json"):
+            return LLMOSError(
+                f"content type {media!r} is not supported: send application/json",
+                Reason.UNSUPPORTED_MEDIA_TYPE,
+            )
+        return LLMOSError("the body must be a JSON object", Reason.BAD_REQUEST)
+    causes = causes_of(items, skip="body")
     message = causes[0].message if causes else "the request is invalid"
     return LLMOSError(message, Reason.INVALID if causes else Reason.BAD_REQUEST, causes=causes)
 
@@ -105,8 +107,8 @@ def install(app: FastAPI) -> None:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> Response:
-        return error_response(_from_validation(exc))
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(_from_validation(request, exc))
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:

@@ -30,6 +30,22 @@ _STATUS_SCHEMA = {
 }
 
 
+# RFC 6902: a list of operations.
+JSON_PATCH: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["op", "path"],
+        "properties": {
+            "op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]},
+            "path": {"type": "string"},
+            "from": {"type": "string"},
+            "value": {},
+        },
+    },
+}
+
+
 def _op(info: KindInfo, verb: str, summary: str, body: bool, many: bool = False) -> dict[str, Any]:
     ref = {"$ref": REF.format(model=info.kind)}
     schema = {"type": "object", "properties": {"items": {"type": "array", "items": ref}}}
@@ -49,10 +65,13 @@ def _op(info: KindInfo, verb: str, summary: str, body: bool, many: bool = False)
         },
     }
     if body:
-        op["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": ref}, "application/yaml": {"schema": ref}},
-        }
+        content = {"application/json": {"schema": ref}, "application/yaml": {"schema": ref}}
+        if verb.startswith("patch"):
+            content = {
+                "application/merge-patch+json": {"schema": ref},
+                "application/json-patch+json": {"schema": JSON_PATCH},
+            }
+        op["requestBody"] = {"required": True, "content": content}
     return op
 
 
@@ -124,14 +143,14 @@ def build(app: FastAPI, registry: Registry) -> dict[str, Any]:
             "parameters": item,
             "get": _op(info, "read", f"Read a {info.kind}", False),
             "put": _op(info, "replace", f"Replace a {info.kind}", True),
-            "patch": _op(info, "patch", f"Merge-patch a {info.kind}", True),
+            "patch": _op(info, "patch", f"Patch a {info.kind} (merge patch or JSON Patch)", True),
             "delete": _op(info, "delete", f"Delete a {info.kind}", False),
         }
         paths[f"{base}/{{name}}/status"] = {
             "parameters": item,
             "get": _op(info, "readStatus", f"Read the status of a {info.kind}", False),
             "put": _op(info, "replaceStatus", f"Replace the status of a {info.kind}", True),
-            "patch": _op(info, "patchStatus", f"Merge-patch the status of a {info.kind}", True),
+            "patch": _op(info, "patchStatus", f"Patch the status of a {info.kind}", True),
         }
     spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     spec["security"] = [{"bearer": []}]

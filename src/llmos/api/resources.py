@@ -127,14 +127,17 @@ async def resources(
     if method == "PUT":
         return await writes.update(request, state, who, target, "update")
     if method == "PATCH":
-        media = request.headers.get("content-type", "").split(";")[0].strip()
-        if media == "application/json-patch+json":
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media in ("application/strategic-merge-patch+json", "application/apply-patch+yaml"):
+            # As for Kubernetes' custom resources: `kubectl patch --type=merge` or `--type=json`.
             raise LLMOSError(
-                "JSON Patch is not supported: send a merge patch "
-                "(Content-Type: application/merge-patch+json)",
+                f"{media} is not supported for LLMOS kinds: send a merge patch "
+                "(Content-Type: application/merge-patch+json) or a JSON Patch "
+                "(application/json-patch+json)",
                 Reason.UNSUPPORTED_MEDIA_TYPE,
             )
-        return await writes.update(request, state, who, target, "patch")
+        json_patch = media == "application/json-patch+json"
+        return await writes.update(request, state, who, target, "patch", json_patch=json_patch)
     return await writes.delete(request, state, who, target)
 
 

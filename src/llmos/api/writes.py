@@ -31,11 +31,20 @@ async def _body_object(request: Request, t: Target) -> dict[str, Any]:
             f"the body must be a {t.info.kind} object (a mapping), not {type(obj).__name__}",
             Reason.BAD_REQUEST,
         )
+    _body_meta(obj)
+    return obj
+
+
+def _body_meta(obj: dict[str, Any]) -> None:
     if not isinstance(obj.get("metadata", {}), dict):
         raise LLMOSError(
             "metadata must be a mapping", Reason.INVALID, causes=[Cause("metadata", "")]
         )
-    return obj
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
 
 
 def _place(t: Target, obj: dict[str, Any]) -> None:
@@ -107,13 +116,21 @@ async def _sync_auth(state: AppState, info: KindInfo, obj: dict[str, Any]) -> No
 
 
 async def update(
-    request: Request, state: AppState, who: Principal, t: Target, verb: str
+    request: Request,
+    state: AppState,
+    who: Principal,
+    t: Target,
+    verb: str,
+    *,
+    json_patch: bool = False,
 ) -> Response:
+    """PUT (``update``) or PATCH (``patch``: a merge patch, or a JSON Patch if ``json_patch``)."""
     if t.name is None:
         raise LLMOSError(f"{verb} needs a name in the URL", Reason.METHOD_NOT_ALLOWED)
     authorize(state, who, verb, t)
     dry = dry_run.requested(request)
-    sent = await _body_object(request, t)
+    operations = bodies.json_patch_operations(await bodies.read(request)) if json_patch else None
+    sent = {} if json_patch else await _body_object(request, t)
     if t.status and not isinstance(sent.get("status", {}), dict):
         raise LLMOSError(
             "status must be a mapping", Reason.INVALID, causes=[Cause("status", "not a mapping")]
@@ -122,7 +139,13 @@ async def update(
         pinned = (sent.get("metadata") or {}).get("resourceVersion")
         if verb == "patch" or t.status:
             current = await state.store.get(t.info.resource, t.namespace or "", t.name)
-            if verb == "patch":
+            if operations is not None:
+                wanted = bodies.json_patch(current, operations)
+                # Pinned only where the patch itself names a version (not a test of it).
+                rv = _meta(wanted).get("resourceVersion")
+                pinned = rv if rv != current["metadata"]["resourceVersion"] else None
+                _body_meta(wanted)
+            elif verb == "patch":
                 wanted = bodies.merge_patch(current, sent)
             else:
                 wanted = {**current, "status": sent.get("status") or {}}

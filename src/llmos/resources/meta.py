@@ -26,9 +26,11 @@ def is_model_name(text: str) -> bool:
 
 
 class Strict(BaseModel):
-    """Base for every boundary model: unknown fields are an error, not ignored."""
+    """Base for every boundary model: unknown fields are an error, not ignored, and a value
+    of the wrong JSON type is too (``replicas: true`` or ``"2"`` is refused, not read as a
+    number), as the Kubernetes API server refuses them."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class OwnerReference(Strict):

@@ -5,7 +5,10 @@ Only the schemas live here; each kind's controller arrives with its capability.
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -15,6 +18,17 @@ from llmos._lib.quantity import parse_quantity
 from llmos.resources.meta import Resource, Status, Strict, is_model_name
 
 GROUP = "ml.llmos.ai"
+
+
+def _sent_quantity(value: Any, *, as_text: bool) -> Any:
+    """A quantity as sent: text, or a JSON number (YAML's ``gpuMemory: 0.5`` or ``memory:
+    1073741824``), which a text field keeps as its text; never a boolean or a list."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | None):
+        shown = json.dumps(value, default=repr)
+        raise ValueError(f"must be a quantity like 500m, 2, 0.5 or 4Gi, not {shown}")
+    if as_text and isinstance(value, int | float):
+        return format(Decimal(repr(value)), "f") if math.isfinite(value) else repr(value)
+    return value
 
 
 def _check_quantity(value: str | int | float | None) -> str | int | float | None:
@@ -76,6 +90,12 @@ class ResourceRequirements(Strict):
     # Where GPU shares go: "binpack" onto the fullest GPU that fits, or "spread" (docs/gpus.md).
     gpuPlacement: Literal["binpack", "spread"] | None = None
 
+    _sent_cpu = field_validator("cpu", mode="before")(
+        classmethod(lambda cls, v: _sent_quantity(v, as_text=False))
+    )
+    _sent_text = field_validator("memory", "gpuMemory", mode="before")(
+        classmethod(lambda cls, v: _sent_quantity(v, as_text=True))
+    )
     _q_cpu = field_validator("cpu")(classmethod(lambda cls, v: _check_quantity(v)))
     _q_mem = field_validator("memory")(classmethod(lambda cls, v: _check_memory(v)))
     _q_gpumem = field_validator("gpuMemory")(classmethod(lambda cls, v: _check_gpu_memory(v)))
@@ -318,6 +338,9 @@ class VolumeSpec(Strict):
     # Restore: the new volume starts as a copy of this VolumeSnapshot (same namespace).
     fromSnapshot: str | None = None
 
+    _sent = field_validator("capacity", mode="before")(
+        classmethod(lambda cls, v: _sent_quantity(v, as_text=True))
+    )
     _q_capacity = field_validator("capacity")(classmethod(lambda cls, v: _check_quantity(v)))
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,16 +18,43 @@ class InvalidObject(LLMOSError):
     """A body that does not fit its kind's schema."""
 
 
+# What a field of the wrong JSON type should be, by pydantic's error type.
+_WANTED = {
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _json(value: Any) -> str:
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def causes_from(error: ValidationError) -> list[Cause]:
     """One cause per pydantic error, with a dotted field path like ``spec.replicas``."""
+    return causes_of(error.errors(include_url=False))
+
+
+def causes_of(errors: Iterable[Any], skip: str | None = None) -> list[Cause]:
+    """One cause per pydantic error item (its ``loc`` without ``skip``: FastAPI's "body")."""
     causes: list[Cause] = []
-    for item in error.errors(include_url=False):
-        path = ".".join(str(part) for part in item["loc"])
+    for item in errors:
+        path = ".".join(str(part) for part in item["loc"] if part != skip) or "body"
         kind = item["type"]
         if kind == "extra_forbidden":
             causes.append(Cause(path, f"unknown field {path!r}", "FieldValueNotSupported"))
         elif kind == "missing":
             causes.append(Cause(path, f"{path} is required", "FieldValueRequired"))
+        elif kind in _WANTED:
+            wanted = f"must be {_WANTED[kind]}, not {_json(item['input'])}"
+            causes.append(Cause(path, f"{path}: {wanted}", "FieldValueInvalid"))
         else:
             message = str(item["msg"]).removeprefix("Value error, ")
             causes.append(Cause(path, f"{path}: {message}", "FieldValueInvalid"))

@@ -276,7 +276,7 @@ export function useSubmit() {
 export function useNamespaces(me) {
   const { items } = useWatch(path("namespaces"));
   const names = items.map((n) => n.metadata.name);
-  const admin = me.globalRoles.includes("admin");
+  const admin = me.allNamespaces;
   const usable = admin ? names : names.filter((n) => me.namespaces.includes(n));
   const fallback = usable.includes("default")
     ? "default"

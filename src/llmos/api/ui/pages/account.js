@@ -179,7 +179,7 @@ export function AccountPage({ me }) {
     <dl class="facts card">
       <dt>User</dt><dd>${me.user}</dd>
       <dt>Global roles</dt><dd>${me.globalRoles.join(", ")}</dd>
-      <dt>Namespaces</dt><dd>${me.globalRoles.includes("admin") ? "all (administrator)" : me.namespaces.join(", ") || "none"}</dd>
+      <dt>Namespaces</dt><dd>${me.allNamespaces ? "all (global role)" : me.namespaces.join(", ") || "none"}</dd>
       <dt>Session expires</dt><dd>${me.token.expiresAt || "never"}</dd>
     </dl>
     <${Keys} me=${me} />
