@@ -37,7 +37,7 @@ def test_the_engine_column_shows_the_engine_that_runs(
 ) -> None:
     header, row = _rows(capsys, [_ms(engine, running)], "ModelService")
     assert header.split()[:3] == ["NAME", "MODEL", "ENGINE"]
-    assert row.startswith(f"smollm2  bundled:smollm2  {shown} ")
+    assert row.startswith(f"smollm2   bundled:smollm2   {shown} ")
 
 
 def test_a_download_shows_how_far_it_is(capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,3 +90,26 @@ def test_gpu_memory_is_shown_in_binary_units(capsys: pytest.CaptureFixture[str])
 )
 def test_size(quantity: str | int | None, shown: str) -> None:
     assert output.size(quantity) == shown
+
+
+def test_a_watch_prints_the_header_once_and_keeps_the_columns(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``llmos get -w``: later rows line up under the first table, with no trailing spaces."""
+    first = _ms("auto", "llama-cpp")
+    table = output.print_objects([first], "ModelService", "table")
+    changed = _ms("auto", "llama-cpp")
+    changed["metadata"]["name"] = "a-much-longer-name-than-before"
+    changed["status"]["message"] = "two\nlines"
+    output.print_objects([first], "ModelService", "table", as_list=False, table=table)
+    output.print_objects([changed], "ModelService", "table", as_list=False, table=table)
+    header, row, again, longer = capsys.readouterr().out.splitlines()
+    assert header.startswith("NAME      MODEL")
+    assert again == row  # the same object, the same line
+    assert longer.startswith("a-much-longer-name-than-before   bundled:smollm2")
+    assert "NAME" not in again + longer
+    for line in (header, row, again, longer):
+        assert line == line.rstrip()
+        assert "\n" not in line
+    # Its MODEL column is where the header's is, as far as the name allows.
+    assert row.index("bundled:smollm2") == header.index("MODEL")

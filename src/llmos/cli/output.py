@@ -159,46 +159,76 @@ KIND_COLUMNS: dict[str, list[Column]] = {
 DEFAULT_COLUMNS: list[Column] = [("STATUS", _phase)]
 
 
-def print_objects(
-    items: list[dict[str, Any]],
-    kind: str,
-    output: str,
-    with_namespace: bool = False,
-    as_list: bool = True,
-) -> None:
-    """Print objects; json/yaml give a List unless ``as_list`` is False and there is one.
+class TableWriter:
+    """Rows as kubectl prints them: left-aligned columns three spaces apart, no trailing
+    spaces, never broken across lines. Later rows (``llmos get -w``) print no header again
+    and keep the columns' widths, widening one only for a longer value."""
 
-    Whether a List comes back depends on what was asked (a listing, or one
-    name), never on how many objects happen to exist, so scripts can rely on it.
-    """
-    doc: dict[str, Any] = (
-        items[0] if len(items) == 1 and not as_list else {"kind": "List", "items": items}
-    )
-    if output == "json":
-        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return
-    if output == "yaml":
-        sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
-        return
-    if output == "name":
-        for obj in items:
-            sys.stdout.write(f"{kind.lower()}/{obj['metadata']['name']}\n")
-        return
-    if not items:
-        console.print(f"No {kind} objects found.", style="dim")
-        return
-    table = Table(box=None, header_style="bold", pad_edge=False)
+    GAP = "   "
+
+    def __init__(self, columns: list[Column]) -> None:
+        self.columns = columns
+        self.widths: list[int] | None = None
+
+    def write(self, items: list[dict[str, Any]]) -> None:
+        rows = [[" ".join(str(get(o)).split()) for _, get in self.columns] for o in items]
+        titles = [title for title, _ in self.columns]
+        widths = self.widths or [len(t) for t in titles]
+        widths = [max([w, *(len(row[i]) for row in rows)]) for i, w in enumerate(widths)]
+        if self.widths is None:
+            console.print(Text(self._line(titles, widths), style="bold"), soft_wrap=True)
+        for row in rows:
+            console.print(Text(self._line(row, widths)), soft_wrap=True)
+        self.widths = widths
+
+    def _line(self, cells: list[str], widths: list[int]) -> str:
+        return self.GAP.join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+
+def columns_of(kind: str, with_namespace: bool) -> list[Column]:
+    """The columns ``llmos get`` shows for ``kind``."""
     columns: list[Column] = []
     if with_namespace:
         columns.append(("NAMESPACE", lambda o: o["metadata"].get("namespace", "")))
     columns.append(("NAME", lambda o: o["metadata"]["name"]))
     columns.extend(KIND_COLUMNS.get(kind, DEFAULT_COLUMNS))
     columns.append(("AGE", lambda o: age(o["metadata"].get("creationTimestamp"))))
-    for title, _ in columns:
-        table.add_column(title, overflow="fold")
-    for obj in items:
-        table.add_row(*(Text(str(get(obj))) for _, get in columns))
-    console.print(table)
+    return columns
+
+
+def print_objects(
+    items: list[dict[str, Any]],
+    kind: str,
+    output: str,
+    with_namespace: bool = False,
+    as_list: bool = True,
+    table: TableWriter | None = None,
+) -> TableWriter | None:
+    """Print objects; json/yaml give a List unless ``as_list`` is False and there is one.
+
+    Whether a List comes back depends on what was asked (a listing, or one
+    name), never on how many objects happen to exist, so scripts can rely on it.
+    A table goes on from ``table`` (a watch's earlier rows) and is returned.
+    """
+    doc: dict[str, Any] = (
+        items[0] if len(items) == 1 and not as_list else {"kind": "List", "items": items}
+    )
+    if output == "json":
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return None
+    if output == "yaml":
+        sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
+        return None
+    if output == "name":
+        for obj in items:
+            sys.stdout.write(f"{kind.lower()}/{obj['metadata']['name']}\n")
+        return None
+    if not items and table is None:
+        console.print(f"No {kind} objects found.", style="dim")
+        return None
+    table = table or TableWriter(columns_of(kind, with_namespace))
+    table.write(items)
+    return table
 
 
 def describe(obj: dict[str, Any], events: list[dict[str, Any]]) -> None:

@@ -122,8 +122,9 @@ def register(app: typer.Typer) -> None:
         else:
             page = client.request("GET", ref.path(ns), params=params)
             items = page["items"]
+        table = None
         if items or not missing:
-            output.print_objects(
+            table = output.print_objects(
                 items, ref.kind, out, with_namespace=with_namespace, as_list=len(wanted) != 1
             )
         if missing:
@@ -140,7 +141,9 @@ def register(app: typer.Typer) -> None:
             if event["type"] == "DELETED":
                 err.print(f"{ref.kind.lower()}/{obj['metadata']['name']} deleted")
                 continue
-            output.print_objects([obj], ref.kind, out, with_namespace, as_list=False)
+            table = output.print_objects(
+                [obj], ref.kind, out, with_namespace, as_list=False, table=table
+            )
 
     @app.command()
     @friendly
