@@ -193,6 +193,20 @@ def test_watch_from_a_compacted_version_is_gone(tmp_path) -> None:  # type: igno
         assert running.stop() == 0
 
 
+def test_watch_from_a_version_not_reached_yet_is_refused(admin: httpx.Client) -> None:
+    """One from another server, or from before the data was reset: refused at once, not a
+    watch that waits forever and shows nothing."""
+    obj = create_ev(admin, "default", "now")
+    ahead = int(obj["metadata"]["resourceVersion"]) + 1_000_000
+    response = admin.get(
+        ev_path("default"), params={"watch": "true", "resourceVersion": str(ahead)}
+    )
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["message"].startswith(f"resourceVersion {ahead} is newer than this server's")
+    assert body["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+
+
 def test_finalizers_delay_deletion(admin: httpx.Client) -> None:
     ns = _ns(admin)
     body = event("held")

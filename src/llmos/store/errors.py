@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmos._lib.errors import LLMOSError, Reason
+from llmos._lib.errors import Cause, LLMOSError, Reason
 
 
 class StoreError(LLMOSError):
@@ -33,6 +33,18 @@ def conflict(kind: str, name: str, sent: str, current: str) -> StoreError:
         Reason.CONFLICT,
         kind=kind,
         name=name,
+    )
+
+
+def too_new(requested: int, latest: int) -> StoreError:
+    """A watch from a version this store has not reached: one from another server, or from
+    before its data was reset. Waiting would show nothing, so it is refused at once."""
+    return StoreError(
+        f"resourceVersion {requested} is newer than this server's latest, {latest} (is it "
+        "from another server, or from before the data was reset?). List again and watch "
+        "from the list's resourceVersion",
+        Reason.BAD_REQUEST,
+        causes=[Cause("resourceVersion", "too large", "ResourceVersionTooLarge")],
     )
 
 

@@ -110,11 +110,13 @@ def events_after(
     rv: int,
     namespace: str | None,
     namespaces: Collection[str] | None,
-) -> tuple[int, list[WatchEvent]]:
-    """Return (compacted revision, events after ``rv``) in one read transaction."""
+) -> tuple[int, int, list[WatchEvent]]:
+    """Return (compacted revision, latest revision, events after ``rv``) in one read
+    transaction."""
     conn.execute("BEGIN")
     try:
         compacted = revision(conn, "compacted_rv")
+        latest = revision(conn)
         clause, params = _scope(resource, namespace, namespaces)
         rows = conn.execute(
             "SELECT rv, namespace, name, type, labels, prev_labels, data FROM events"
@@ -138,4 +140,4 @@ def events_after(
                 None if prev is None else orjson.loads(prev),
             )
         )
-    return compacted, events
+    return compacted, latest, events

@@ -190,11 +190,13 @@ class SqliteStore:
                 backlog = [_added(resource, raw) for raw in page.raw_items]
                 seen = page.resource_version
             else:
-                compacted, history = await self._in_reader(
+                compacted, latest, history = await self._in_reader(
                     reads.events_after, resource, resource_version, namespace, namespaces
                 )
                 if resource_version < compacted:
                     raise errors.gone(resource_version, compacted)
+                if resource_version > latest:
+                    raise errors.too_new(resource_version, latest)
                 backlog = [e for e in map(sub.translate, history) if e is not None]
                 seen = max([resource_version, *(e.rv for e in history)])
         except BaseException:

@@ -126,7 +126,8 @@ export async function* lines(response) {
 // resourceVersion arrives through ONE multiplexed watch stream per page
 // (GET /v1-auth/watch?path=..&rv=..): browsers keep only six connections per
 // host across all tabs, so one stream per list would starve everything else.
-// A dropped stream resumes where it left off; a 410 lists that path again.
+// A dropped stream resumes where it left off; a 410 lists that path again, as does a
+// version the server has not reached (its data was reset while the page stayed open).
 
 const subscriptions = new Set();
 let stream = null; // { controller, subs } of the open multiplexed watch
@@ -153,7 +154,8 @@ function apply(sub, event) {
   const obj = event.object;
   if (event.type === "ERROR") {
     sub.onError(new ApiError(obj.code || 500, obj));
-    if (obj.code === 410) {
+    const stale = (obj.details?.causes || []).some((c) => c.reason === "ResourceVersionTooLarge");
+    if (obj.code === 410 || stale) {
       sub.version = null;
       scheduleRestart(0);
     } else {
