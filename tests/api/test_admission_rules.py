@@ -219,3 +219,30 @@ def test_a_mount_path_must_be_absolute_and_stay_there(admin: httpx.Client, mount
     body = {"metadata": {"name": "mounted"}, "spec": {"model": "x", "volumes": volumes}}
     answer = admin.post(f"{ML}/modelservices", json=body, params={"dryRun": "All"})
     assert answer.status_code == 422 and "must be an absolute path without '..'" in answer.text
+
+
+def test_a_role_binding_must_grant_something_new(admin: httpx.Client) -> None:
+    """One in llmos-system grants nothing (only global roles reach it); a second one of the
+    same role for the same user in the same namespace adds nothing but a row."""
+    user = f"rb-{uuid.uuid4().hex[:6]}"
+    create_user(admin, user, "rb-password-123")
+
+    def grant(namespace: str, name: str) -> httpx.Response:
+        body = {
+            "metadata": {"name": name},
+            "spec": {"user": user, "roleTemplate": "namespace-member"},
+        }
+        return admin.post(f"{MGMT}/namespaces/{namespace}/roletemplatebindings", json=body)
+
+    system = grant("llmos-system", f"{user}-a")
+    assert system.status_code == 422, system.text
+    assert "would grant nothing: only global roles reach that namespace" in system.text
+    assert grant("default", f"{user}-a").status_code == 201
+    again = grant("default", f"{user}-b")
+    assert again.status_code == 409, again.text
+    assert again.json()["message"] == (
+        f"user {user!r} already has role 'namespace-member' in namespace 'default' "
+        f"(role binding '{user}-a')"
+    )
+    assert admin.get(f"{MGMT}/namespaces/default/roletemplatebindings/{user}-b").status_code == 404
+    assert admin.delete(f"{MGMT}/users/{user}").status_code == 200

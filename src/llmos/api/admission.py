@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from llmos._lib.dns import dns1123_subdomain_problem
 from llmos._lib.errors import Cause, LLMOSError, Reason
 from llmos._lib.names import random_suffix
-from llmos._lib.quantity import is_whole_number
+from llmos._lib.quantity import is_whole_number, parse_quantity
 from llmos.auth import passwords
 from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES, SYSTEM_NAMESPACE
 from llmos.auth.errors import forbidden
 from llmos.auth.rbac import Principal
 from llmos.auth.service import TOKENS, AuthService
+from llmos.resources.ml import model_problem
 from llmos.resources.registry import KindInfo
 from llmos.store.base import ResourceStore
 
@@ -26,6 +28,7 @@ NAMESPACE_FINALIZER = "llmos.ai/namespace-content"
 NAMESPACES = "namespaces.management.llmos.ai"
 USERS = "users.management.llmos.ai"
 ROLE_TEMPLATES = "roletemplates.management.llmos.ai"
+ROLE_BINDINGS = "roletemplatebindings.management.llmos.ai"
 GLOBAL_ROLES = "globalroles.management.llmos.ai"
 SECRETS = "secrets.management.llmos.ai"
 ML_GROUP = "ml.llmos.ai"
@@ -73,12 +76,27 @@ def _setting_problem(name: str, value: str) -> str | None:
             return "setting password-min-length must be from 8 to 128"
         if name == "auth-user-session-ttl-minutes" and int(value) > 366 * 24 * 60:
             return "setting auth-user-session-ttl-minutes must be at most 527040 (a year)"
-    if name == "first-login" and value not in ("true", "false"):
-        return f"setting first-login must be true or false, not {value!r}"
+    if name in ("first-login", "kube-network-policies") and value not in ("true", "false"):
+        return f"setting {name} must be true or false, not {value!r}"
     if name in ("server-url", "huggingface-endpoint", "modelscope-endpoint") and value:
         url = urlparse(value)
-        if url.scheme not in ("http", "https") or not url.netloc:
-            return f"setting {name} must be a URL like https://llmos.example.com, not {value!r}"
+        # The server itself answers only HTTPS, as the first-login form says.
+        schemes = ("https",) if name == "server-url" else ("http", "https")
+        if url.scheme not in schemes or not url.netloc:
+            kind = "an https URL" if name == "server-url" else "a URL"
+            return f"setting {name} must be {kind} like https://llmos.example.com, not {value!r}"
+    if name == "kube-shm-size":
+        try:
+            if parse_quantity(value) < 2**20:
+                return f"setting kube-shm-size must be at least 1Mi, not {value!r}"
+        except ValueError as exc:
+            return f"setting kube-shm-size: {exc}"
+    if name == "kube-model-cache-path" and not (value.startswith("/") and ".." not in value):
+        return f"setting kube-model-cache-path must be an absolute path, not {value!r}"
+    if name == "kube-storage-class" and value and (problem := dns1123_subdomain_problem(value)):
+        return f"setting kube-storage-class {value!r}: {problem}"
+    if name.endswith("-image") and (not value or any(c.isspace() for c in value)):
+        return f"setting {name} must be an image reference like repo/name:tag, not {value!r}"
     return None
 
 
@@ -121,6 +139,13 @@ class Admission:
             current = await self.store.get(info.resource, "", name)
             if (current.get("spec") or {}).get("builtin"):
                 raise forbidden(f"{info.kind} {name!r} is built in and cannot be deleted")
+
+    async def _admit_modelservices(
+        self, admitted: Admitted, who: Principal, creating: bool
+    ) -> None:
+        problem = model_problem(admitted.obj["spec"])
+        if problem is not None:
+            raise invalid("spec.model", f"spec.model {problem}")
 
     async def _admit_volumes(self, admitted: Admitted, who: Principal, creating: bool) -> None:
         meta, spec = admitted.obj["metadata"], admitted.obj["spec"]
@@ -261,7 +286,13 @@ class Admission:
         self, admitted: Admitted, who: Principal, creating: bool
     ) -> None:
         obj = admitted.obj
-        spec = obj["spec"]
+        spec, meta = obj["spec"], obj["metadata"]
+        if meta["namespace"] == SYSTEM_NAMESPACE:
+            raise invalid(
+                "metadata.namespace",
+                f"a role binding in {SYSTEM_NAMESPACE!r} would grant nothing: only global "
+                "roles reach that namespace",
+            )
         if self.auth.role_templates.get(spec["roleTemplate"]) is None:
             names = ", ".join(
                 sorted(t["metadata"]["name"] for t in self.auth.role_templates.values())
@@ -286,6 +317,18 @@ class Admission:
             }
         )
         obj["metadata"]["ownerReferences"] = refs
+        for other in (await self.store.list(ROLE_BINDINGS, meta["namespace"])).items:
+            if (
+                other["spec"].get("user") == spec["user"]
+                and other["spec"].get("roleTemplate") == spec["roleTemplate"]
+                and other["metadata"]["name"] != meta["name"]
+            ):
+                raise LLMOSError(
+                    f"user {spec['user']!r} already has role {spec['roleTemplate']!r} in "
+                    f"namespace {meta['namespace']!r} (role binding "
+                    f"{other['metadata']['name']!r})",
+                    Reason.ALREADY_EXISTS,
+                )
 
     async def _admit_namespaces(self, admitted: Admitted, who: Principal, creating: bool) -> None:
         meta = admitted.obj["metadata"]

@@ -10,6 +10,9 @@ from llmos._lib import timefmt
 from llmos.resources.meta import Resource, Status, Strict, is_model_name
 
 GROUP = "management.llmos.ai"
+# Words for people; past these they are pasted by mistake (and break the layout).
+MAX_DISPLAY_NAME = 256
+MAX_DESCRIPTION = 4096
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
 
 
@@ -31,8 +34,8 @@ class PolicyRule(Strict):
 
 
 class NamespaceSpec(Strict):
-    displayName: str = ""
-    description: str = ""
+    displayName: str = Field(default="", max_length=MAX_DISPLAY_NAME)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
 
 
 class Namespace(Resource):
@@ -46,8 +49,8 @@ class Namespace(Resource):
 
 
 class UserSpec(Strict):
-    displayName: str = ""
-    description: str = ""
+    displayName: str = Field(default="", max_length=MAX_DISPLAY_NAME)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
     # Write-only: hashed with argon2 on the way in and never stored or returned here.
     password: str | None = None
     active: bool = True
@@ -69,8 +72,8 @@ class User(Resource):
 
 
 class RoleSpec(Strict):
-    displayName: str = ""
-    description: str = ""
+    displayName: str = Field(default="", max_length=MAX_DISPLAY_NAME)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
     rules: list[PolicyRule] = Field(default_factory=list)
     builtin: bool = False
 
@@ -140,7 +143,7 @@ def check_time(value: str | None) -> str | None:
 class TokenSpec(Strict):
     userName: str = Field(min_length=1)
     type: Literal["session", "apikey"] = "apikey"
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
     expiresAt: str | None = None
     # Model names this key may use through the gateway; ["*"] means every model.
     scopes: list[str] = Field(default_factory=lambda: ["*"])
@@ -170,7 +173,7 @@ class Token(Resource):
 class SettingSpec(Strict):
     value: str | None = None
     default: str | None = None
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_DESCRIPTION)
 
 
 class Setting(Resource):

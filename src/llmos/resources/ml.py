@@ -147,6 +147,36 @@ def _sets_engine_key(arg: str) -> bool:
     return flag.startswith("--api") and any(f.startswith(flag) for f in _ENGINE_KEY_FLAGS)
 
 
+# A hub repository (org/name, or a name alone), and optionally ":file" inside it.
+_REPO_ID = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?(:[^\s:][^\s]*)?$"
+)
+
+
+def model_problem(spec: dict[str, Any]) -> str | None:
+    """Why a ModelService's ``spec.model`` is nothing its source can fetch; None if it may be
+    (caught on create, not at the download). A name for an endpoint, or a bundled one (checked
+    when it starts), passes."""
+    model = str(spec.get("model") or "")
+    registry = spec.get("modelRegistry") or "huggingface"
+    if spec.get("endpoint") is not None or model.startswith("bundled:"):
+        return None
+    if registry == "local" or model.startswith(("/", "./", "~")):
+        if not model.startswith(("/", "~/")):
+            return (
+                f"{model!r} is not an absolute path (the server's working folder is no place "
+                "for models): write one like /models/llama.gguf"
+            )
+        return None
+    if not _REPO_ID.match(model):
+        return (
+            f"{model!r} is not a {registry} repository: write org/name (letters, digits, '-', "
+            "'_' and '.'), optionally :file for one file of it (org/name:model-q4.gguf); or "
+            "an absolute path with modelRegistry: local"
+        )
+    return None
+
+
 class ModelServiceSpec(Strict):
     model: str = Field(min_length=1)
     modelRegistry: Literal["huggingface", "modelscope", "local"] = "huggingface"

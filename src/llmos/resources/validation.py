@@ -32,6 +32,15 @@ _WANTED = {
 }
 
 
+# What a field's pattern asks for, in words, by the pattern.
+_PATTERN_WORDS = {
+    r"^https?://[^/\s]+(/[^\s]*)?$": "an http or https URL like http://10.0.0.5:8000/v1",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "a letter or '_', then letters, digits or '_' (like HF_HOME)",
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$": "lower case letters, digits and '-', starting and "
+    "ending with a letter or digit",
+}
+
+
 def _json(value: Any) -> str:
     text = json.dumps(value, default=repr)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -52,6 +61,9 @@ def causes_of(errors: Iterable[Any], skip: str | None = None) -> list[Cause]:
             causes.append(Cause(path, f"unknown field {path!r}", "FieldValueNotSupported"))
         elif kind == "missing":
             causes.append(Cause(path, f"{path} is required", "FieldValueRequired"))
+        elif kind == "string_pattern_mismatch" and item["ctx"]["pattern"] in _PATTERN_WORDS:
+            wanted = f"must be {_PATTERN_WORDS[item['ctx']['pattern']]}, not {_json(item['input'])}"
+            causes.append(Cause(path, f"{path}: {wanted}", "FieldValueInvalid"))
         elif kind in _WANTED:
             wanted = f"must be {_WANTED[kind]}, not {_json(item['input'])}"
             causes.append(Cause(path, f"{path}: {wanted}", "FieldValueInvalid"))
