@@ -52,8 +52,18 @@ const NAV = [
   ["/account", "Account & API keys"],
 ];
 
+function decodePart(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null; // a malformed escape
+  }
+}
+
 function useRoute() {
-  const read = () => decodeURI(location.hash.replace(/^#/, "")) || "/";
+  // As written: each part a route takes is decoded once, by Shell (decoding the whole of it
+  // first would decode twice, and throw on a malformed escape such as "%E0%A4%A").
+  const read = () => location.hash.replace(/^#/, "") || "/";
   const [route, setRoute] = useState(read());
   useEffect(() => {
     const changed = () => setRoute(read());
@@ -69,10 +79,13 @@ function Shell({ me, info, route, onLogout }) {
   for (const [pattern, Page, needs] of ROUTES) {
     const match = pattern.exec(route);
     if (match) {
+      const params = match.slice(1).map(decodePart);
       page =
         needs === "admin" && !admin
           ? html`<${ErrorNote} error="This page is for administrators." />`
-          : html`<${Page} me=${me} info=${info} params=${match.slice(1).map(decodeURIComponent)} />`;
+          : params.includes(null)
+            ? html`<h1>Not found</h1><p>This link is malformed. <a href="#/">Home</a></p>`
+            : html`<${Page} me=${me} info=${info} params=${params} />`;
       break;
     }
   }
@@ -89,7 +102,7 @@ function Shell({ me, info, route, onLogout }) {
         )}
       </ul>
       <div class="whoami">
-        <span title="Signed in as">${me.displayName || me.user}</span>
+        <span title=${`Signed in as ${me.displayName || me.user}`}>${me.displayName || me.user}</span>
         <button type="button" class="secondary small" onClick=${onLogout}>Log out</button>
       </div>
     </nav>
@@ -134,7 +147,7 @@ function App() {
   if (session.error) return html`<main class="center"><${ErrorNote} error=${session.error} /></main>`;
   if (!session.me) return html`<${LoginPage} info=${session.info} onDone=${load} />`;
   if (session.me.mustChangePassword)
-    return html`<${SetupPage} info=${session.info} me=${session.me} onDone=${load} />`;
+    return html`<${SetupPage} info=${session.info} me=${session.me} onDone=${load} onLogout=${logout} />`;
   return html`<${Shell} me=${session.me} info=${session.info} route=${route} onLogout=${logout} />`;
 }
 

@@ -236,6 +236,13 @@ export function Loading({ what = "" }) {
 // field; otherError(), called after the fields, is what none of them showed, for beside the
 // button. changed(field) after an input changes: that field's message, and any message not
 // about a field, are out of date and go.
+// A number box's value for the server: a number, or the text itself when it is none (empty,
+// say), for the server to refuse by name; never 0 or null in its place.
+export function numberOrText(value) {
+  const text = String(value ?? "").trim();
+  return text === "" || Number.isNaN(Number(text)) ? text : Number(text);
+}
+
 export function useSubmit() {
   const [busy, setBusy] = useState(false);
   const [state, setState] = useState({ error: null, edited: [] });
@@ -271,16 +278,16 @@ export function useSubmit() {
   return { busy, error, setError, run, changed, fieldError, otherError };
 }
 
-// The namespaces a create form offers, and the one it starts in: "default" where the user
-// may work in it, else the first the user holds a role in (an administrator may use any).
+// The namespaces a create form offers, and the one it starts in ("default" where it is one).
+// Those the user holds a role in (not those only seen, as llmos-public), or every one where a
+// global role covers them all (an administrator's).
 export function useNamespaces(me) {
   const { items } = useWatch(path("namespaces"));
-  const names = items.map((n) => n.metadata.name);
-  const admin = me.allNamespaces;
-  const usable = admin ? names : names.filter((n) => me.namespaces.includes(n));
-  const fallback = usable.includes("default")
+  const seen = items.map((n) => n.metadata.name);
+  const names = me.allNamespaces ? seen : seen.filter((n) => me.namespaces.includes(n));
+  const fallback = names.includes("default")
     ? "default"
-    : usable[0] || (admin ? "" : me.namespaces[0]) || names[0] || "";
+    : names[0] || (me.allNamespaces ? "" : me.namespaces[0]) || "";
   return { names, fallback };
 }
 

@@ -9,6 +9,7 @@ import {
   DeleteButton, LogView,
 } from "../lib/ui.js";
 import { OpenNotebook } from "./notebooks.js";
+import { OpenRayDashboard } from "./mlclusters.js";
 import { volumeNote } from "./volumes.js";
 
 const KINDS = {
@@ -20,8 +21,7 @@ const KINDS = {
   mlclusters: {
     kind: "MLCluster",
     title: "ML Clusters",
-    open: (obj) => html`<a class="button" href=${`/mlclusters/${obj.metadata.namespace}/${obj.metadata.name}/dashboard/`}
-      target="_blank" rel="noopener">Open</a>`,
+    open: (obj) => html`<${OpenRayDashboard} cluster=${obj} small=${false} />`,
   },
   volumes: { kind: "Volume", title: "Volumes", open: null },
 };

@@ -36,7 +36,7 @@ export function LoginPage({ info, onDone }) {
   </main>`;
 }
 
-export function SetupPage({ info, me, onDone }) {
+export function SetupPage({ info, me, onDone, onLogout }) {
   const firstLogin = info.firstLogin && me.globalRoles.includes("admin");
   const [current, setCurrent] = useState("");
   const [password, setPassword] = useState("");
@@ -87,7 +87,10 @@ export function SetupPage({ info, me, onDone }) {
           <//>`
         : null}
       <${ErrorNote} error=${otherError()} id="setup-error" />
-      <button type="submit" disabled=${busy}>${busy ? "Saving…" : "Save and continue"}</button>
+      <div class="actions">
+        <button type="submit" disabled=${busy}>${busy ? "Saving…" : "Save and continue"}</button>
+        <button type="button" class="secondary" onClick=${onLogout}>Log out</button>
+      </div>
     </form>
   </main>`;
 }

@@ -1,11 +1,11 @@
 // ML Clusters (Ray): list with nodes and resources, create, scale a worker group,
 // open the Ray dashboard (through the LLMOS proxy), delete.
 
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, path } from "../lib/api.js";
 import {
   html, useWatch, useTick, age, Phase, Field, ErrorNote, Loading, useSubmit, DeleteButton,
-  mergePatch, useWorkloadForm,
+  mergePatch, useWorkloadForm, numberOrText,
 } from "../lib/ui.js";
 
 const cores = (resources) => (resources && resources.CPU !== undefined ? resources.CPU : null);
@@ -62,15 +62,18 @@ function CreateCluster({ me }) {
 
 function Scale({ cluster }) {
   const groups = cluster.spec.workerGroups || [];
-  const [counts, setCounts] = useState(Object.fromEntries(groups.map((g) => [g.name, g.replicas])));
+  const stored = () => Object.fromEntries(groups.map((g) => [g.name, g.replicas]));
+  const [counts, setCounts] = useState(stored);
   const { busy, run, changed, otherError } = useSubmit();
+  const key = JSON.stringify(stored());
+  useEffect(() => setCounts(stored()), [key]); // what is stored now, after any change
   if (!groups.length) return null;
   const apply = (event) => {
     event.preventDefault();
     run(() =>
       mergePatch("mlclusters", cluster, {
         spec: {
-          workerGroups: groups.map((g) => ({ ...g, replicas: Number(counts[g.name]) })),
+          workerGroups: groups.map((g) => ({ ...g, replicas: numberOrText(counts[g.name]) })),
         },
       }),
     );
@@ -82,6 +85,26 @@ function Scale({ cluster }) {
     <button type="submit" class="secondary small" disabled=${busy}>Scale</button>
     <${ErrorNote} error=${otherError()} />
   </form>`;
+}
+
+// Why a cluster's Ray dashboard cannot be opened now, or null when its head is up (the proxy
+// answers one that is not with an error page).
+export function notOpenable(cluster) {
+  const st = cluster.status || {};
+  const head = (st.nodes || []).find((n) => n.name === "head");
+  if (/Unavailable|Failed|CrashLoop/.test(st.phase || "")) return `It cannot run: ${st.message || st.phase}`;
+  if (head && head.phase === "Ready") return null;
+  return `Its Ray head is not ready yet (${st.phase || "Pending"}${st.message ? `: ${st.message}` : ""}).`;
+}
+
+export function OpenRayDashboard({ cluster, text = "Open", label = text, small = true }) {
+  const why = notOpenable(cluster);
+  const size = small ? "small" : "";
+  if (why)
+    return html`<span class="cell-action" title=${why}>
+      <button type="button" class=${size} disabled aria-label=${label} title=${why}>${text}</button></span>`;
+  return html`<a class=${`button ${size}`} href=${`/mlclusters/${cluster.metadata.namespace}/${cluster.metadata.name}/dashboard/`}
+    target="_blank" rel="noopener" aria-label=${label}>${text}</a>`;
 }
 
 function Row({ cluster }) {
@@ -97,8 +120,8 @@ function Row({ cluster }) {
     <td><${Scale} cluster=${cluster} /></td>
     <td>${age(cluster.metadata.creationTimestamp)}</td>
     <td><div class="row-actions">
-      <a class="button small" href=${`/mlclusters/${cluster.metadata.namespace}/${cluster.metadata.name}/dashboard/`}
-        target="_blank" rel="noopener" aria-label=${`Open the Ray dashboard of ${cluster.metadata.name}`}>Dashboard</a>
+      <${OpenRayDashboard} cluster=${cluster} text="Dashboard"
+        label=${`Open the Ray dashboard of ${cluster.metadata.name}`} />
       <${DeleteButton} plural="mlclusters" obj=${cluster} what="cluster" />
     </div></td>
   </tr>`;

@@ -79,6 +79,7 @@ export function ModelCreatePage({ me }) {
   const [submitted, setSubmitted] = useState(false);
   const [submitError, setSubmitError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [argsText, setArgsText] = useState("");
   const namespaces = useNamespaces(me);
   const [picked, setPicked] = useState(""); // the namespace chosen in the form
   // Where it goes: the object's metadata.namespace, else the form's choice, else the default.
@@ -162,6 +163,11 @@ export function ModelCreatePage({ me }) {
   };
 
   const int = (v) => (v === "" ? "" : Number.isNaN(Number(v)) ? v : Number(v));
+  // Engine arguments as typed (with the space just typed), while they say what spec holds.
+  const words = (text) => text.split(/\s+/).filter(Boolean);
+  const argsShown = JSON.stringify(words(argsText)) === JSON.stringify(spec.engineArgs || [])
+    ? argsText
+    : (spec.engineArgs || []).join(" ");
   const form = html`
     <fieldset>
       <legend>Where it runs</legend>
@@ -241,8 +247,8 @@ export function ModelCreatePage({ me }) {
           </div>
           <${Field} label="Engine arguments (optional)" id="ms-spec-engineArgs" error=${show("spec.engineArgs")}
             hint="Passed to the engine as they are, separated by spaces.">
-            <input id="ms-spec-engineArgs" value=${(spec.engineArgs || []).join(" ")}
-              onInput=${(e) => set("spec.engineArgs", e.target.value.split(/\s+/).filter(Boolean))} />
+            <input id="ms-spec-engineArgs" value=${argsShown}
+              onInput=${(e) => { setArgsText(e.target.value); set("spec.engineArgs", words(e.target.value)); }} />
           <//>
         </fieldset>`}`;
 
@@ -275,7 +281,7 @@ export function ModelCreatePage({ me }) {
       <div class="actions">
         <button type="submit" disabled=${busy || !!yamlError}>${busy ? "Deploying…" : "Deploy"}</button>
         <a class="button secondary" href="#/models">Cancel</a>
-        <span class="muted" aria-live="polite">${checkError ? "" : "✓ the server accepts this"}</span>
+        <span class="muted" aria-live="polite">${checkError || (tab === "yaml" && yamlError) ? "" : "✓ the server accepts this"}</span>
       </div>
     </form>
   </section>`;

@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, path } from "../lib/api.js";
 import {
   html, useWatch, useTick, age, Phase, Conditions, EventList, ErrorNote, Loading, byNewest,
-  useSubmit, CopyButton, useHistory, LogView,
+  useSubmit, CopyButton, useHistory, LogView, numberOrText,
 } from "../lib/ui.js";
 import { Chart } from "../lib/chart.js";
 import { servedName } from "./models.js";
@@ -27,7 +27,7 @@ function Scale({ ms }) {
     event.preventDefault();
     run(() =>
       api("PATCH", path("modelservices", ms.metadata.namespace, ms.metadata.name),
-        { spec: { replicas: Number(replicas) } },
+        { spec: { replicas: numberOrText(replicas) } },
         { headers: { "Content-Type": "application/merge-patch+json" } }),
     );
   };

@@ -63,8 +63,12 @@ export function PlaygroundPage({ params }) {
   const follow = useFollow([messages]);
 
   const ready = services.items.filter((ms) => (ms.status || {}).readyReplicas > 0);
-  const current =
-    services.items.find((ms) => `${ms.metadata.namespace}/${ms.metadata.name}` === chosen) || ready[0];
+  // The one chosen (or linked to); the first ready one only when none was named.
+  const named = services.items.find((ms) => `${ms.metadata.namespace}/${ms.metadata.name}` === chosen);
+  const current = chosen ? named : ready[0];
+  const missing = chosen && !named && services.loaded
+    ? `There is no model service ${chosen} (or you may not see it): choose one under Model.`
+    : null;
   const model = current ? servedName(current) : "";
 
   const send = async (event) => {
@@ -128,7 +132,7 @@ export function PlaygroundPage({ params }) {
               : null}
           </li>`)}
         </ol>
-        <${ErrorNote} error=${error} id="chat-error" />
+        <${ErrorNote} error=${error || missing} id="chat-error" />
         <form class="composer" onSubmit=${send} aria-label="Send a message">
           <label class="visually-hidden" for="chat-input">Message</label>
           <textarea id="chat-input" rows="2" placeholder="Type a message; Enter sends, Shift+Enter for a new line"
@@ -145,6 +149,7 @@ export function PlaygroundPage({ params }) {
           <select id="chat-model" value=${current ? `${current.metadata.namespace}/${current.metadata.name}` : ""}
             onChange=${(e) => setChosen(e.target.value)}>
             ${services.items.length === 0 ? html`<option value="">No model services</option>` : null}
+            ${services.items.length && !current ? html`<option value="">Choose a model</option>` : null}
             ${services.items.map((ms) => {
               const id = `${ms.metadata.namespace}/${ms.metadata.name}`;
               const up = (ms.status || {}).readyReplicas > 0;

@@ -24,7 +24,9 @@ function RoleTable({ title, items }) {
 }
 
 function Bind({ me, users, templates }) {
-  const { names, fallback } = useNamespaces(me);
+  // Not llmos-system: only global roles reach it, so a binding there would grant nothing.
+  const names = useNamespaces(me).names.filter((n) => n !== "llmos-system");
+  const fallback = names.includes("default") ? "default" : names[0] || "";
   const [form, setForm] = useState({ namespace: "", user: "", template: "namespace-member" });
   const namespace = form.namespace || fallback;
   const { busy, run, changed, fieldError, otherError } = useSubmit();
