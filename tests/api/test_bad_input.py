@@ -494,6 +494,16 @@ CASES = [
         must_not_exist="norepo",
     ),
     Case(
+        "model-no-such-bundled",
+        "POST",
+        NS,
+        422,
+        "spec.model 'bundled:smollm3': there is no such bundled model; use bundled:smollm2",
+        json=ms("nobundle", model="bundled:smollm3"),
+        field="spec.model",
+        must_not_exist="nobundle",
+    ),
+    Case(
         "model-relative-path",
         "POST",
         NS,

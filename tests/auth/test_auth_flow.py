@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import stat
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from factories import create_user
+from llmos._lib.tls import fingerprint
 from server import ADMIN_PASSWORD, RunningServer
 
 
@@ -24,6 +26,9 @@ def test_bootstrap_and_first_login(fresh_server: RunningServer) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     bootstrap = path.read_text().strip()
     assert "one-time password" in fresh_server.log() and bootstrap in fresh_server.log()
+    # With the CA's fingerprint, to compare with the one `llmos login` shows.
+    ca = Path(fresh_server.ca).read_text()
+    assert f"SHA-256 fingerprint\n      {fingerprint(ca)}\n" in fresh_server.log()
 
     response = _login(fresh_server, "admin", bootstrap)
     assert response.status_code == 200

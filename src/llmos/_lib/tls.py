@@ -30,6 +30,13 @@ class TLSFiles:
     key: Path
 
 
+def fingerprint(pem: str) -> str:
+    """A certificate's SHA-256 fingerprint as people compare it: ``29:B5:...``."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    digest = cert.fingerprint(hashes.SHA256()).hex().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
 def local_addresses() -> list[str]:
     addresses = {"127.0.0.1", "::1"}
     for entries in psutil.net_if_addrs().values():

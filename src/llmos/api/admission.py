@@ -20,6 +20,7 @@ from llmos.auth.builtin import PUBLIC_NAMESPACE, RESERVED_NAMESPACES, SYSTEM_NAM
 from llmos.auth.errors import forbidden
 from llmos.auth.rbac import Principal
 from llmos.auth.service import TOKENS, AuthService
+from llmos.engines.sources import BUNDLED
 from llmos.resources.ml import model_problem
 from llmos.resources.registry import KindInfo
 from llmos.store.base import ResourceStore
@@ -143,7 +144,12 @@ class Admission:
     async def _admit_modelservices(
         self, admitted: Admitted, who: Principal, creating: bool
     ) -> None:
-        problem = model_problem(admitted.obj["spec"])
+        spec = admitted.obj["spec"]
+        problem = model_problem(spec)
+        bundled = str(spec.get("model") or "").removeprefix("bundled:")
+        if spec.get("model", "").startswith("bundled:") and bundled not in BUNDLED:
+            choices = ", ".join(f"bundled:{name}" for name in BUNDLED)
+            problem = f"{spec['model']!r}: there is no such bundled model; use {choices}"
         if problem is not None:
             raise invalid("spec.model", f"spec.model {problem}")
 

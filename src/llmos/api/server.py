@@ -23,6 +23,7 @@ import uvicorn
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.tls import TLSFiles, ensure_certificates
+from llmos._lib.tls import fingerprint as tls_fingerprint
 from llmos.api.app import create_app
 from llmos.api.collectors import (
     ControllerCollector,
@@ -158,13 +159,15 @@ async def ensure_namespaces(store: ResourceStore) -> None:
             )
 
 
-def announce_password(password: str, path: Path, url: str) -> None:
+def announce_password(password: str, path: Path, url: str, ca_fingerprint: str) -> None:
     print(
         "\n"
         "  LLMOS first start: user 'admin' was created with this one-time password:\n\n"
         f"      {password}\n\n"
         f"  It is also in {path} (mode 0600) until first login.\n"
-        f"  Log in at {url} (or `llmos login {url}`) to set your own.\n",
+        f"  Log in at {url} (or `llmos login {url}`) to set your own.\n"
+        "  The CA that `llmos login` asks you to trust has the SHA-256 fingerprint\n"
+        f"      {ca_fingerprint}\n",
         file=sys.stdout,
         flush=True,
     )
@@ -333,7 +336,12 @@ async def _serve(config: ServerConfig) -> None:
         if password and config.bootstrap_password:
             log.info("user 'admin' was created with the given bootstrap password")
         elif password:
-            announce_password(password, config.data_dir / "bootstrap-password", url)
+            announce_password(
+                password,
+                config.data_dir / "bootstrap-password",
+                url,
+                tls_fingerprint(state.ca_cert.read_text()),
+            )
         await serving
         if controllers.lost:
             raise ServerError(

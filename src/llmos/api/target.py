@@ -68,4 +68,9 @@ def authorize(state: AppState, who: Principal, verb: str, target: Target) -> Non
     if not state.auth.authorizer.allows(who, req, info.namespaced):
         where = f" in namespace {target.namespace!r}" if target.namespace else ""
         what = f"{info.plural} {target.name!r}" if target.name else info.plural
-        raise forbidden(f"user {who.user!r} may not {verb} {what}{where}")
+        grant = (
+            f" (an admin can give a role there: `llmos users grant {who.user} {target.namespace}`)"
+            if target.namespace and info.group == "ml.llmos.ai"
+            else ""
+        )
+        raise forbidden(f"user {who.user!r} may not {verb} {what}{where}{grant}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import os
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -110,30 +112,59 @@ class Client:
         self._kinds: list[KindRef] | None = None
         self._short: dict[str, KindRef] = {}
 
+    def _unreachable(self, exc: Exception) -> CLIError:
+        import httpx
+
+        if isinstance(exc, httpx.ConnectError):
+            return CLIError(f"cannot reach {self.creds.server}: {exc}. Is the server running?")
+        return CLIError(f"request to {self.creds.server} failed: {exc}")
+
+    def _refused(self, response: httpx.Response) -> CLIError:
+        if response.status_code == 401:
+            why = str(error_from(response)).split(": ", 1)[0]  # the rest is for API users
+            return CLIError(
+                f"your login is no longer valid ({why}; sessions expire, and tokens can be "
+                f"revoked): run `llmos login {self.creds.server}` again",
+                reason="Unauthorized",
+            )
+        return error_from(response)
+
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 
         try:
             response = self.http.request(method, path, **kwargs)
-        except httpx.ConnectError as exc:
-            raise CLIError(
-                f"cannot reach {self.creds.server}: {exc}. Is the server running?"
-            ) from exc
         except httpx.HTTPError as exc:
-            raise CLIError(f"request to {self.creds.server} failed: {exc}") from exc
-        if response.status_code == 401:
-            raise CLIError(f"{error_from(response)} (run `llmos login {self.creds.server}` again)")
+            raise self._unreachable(exc) from exc
         if response.status_code >= 400:
-            raise error_from(response)
+            raise self._refused(response)
         if not response.content:
             return None
         return response.json()
 
+    @contextlib.contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        refused: Callable[[httpx.Response], CLIError] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[httpx.Response]:
+        """A streamed response; an error answer (``refused`` makes its CLIError), an
+        unreachable server or a connection lost mid-stream is a CLIError."""
+        import httpx
+
+        try:
+            with self.http.stream(method, path, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise (refused or self._refused)(response)
+                yield response
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+
     def stream_lines(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-        with self.http.stream("GET", path, params=params) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise error_from(response)
+        with self.stream("GET", path, params=params) as response:
             for line in response.iter_lines():
                 if line.strip():
                     yield orjson.loads(line)
@@ -168,8 +199,18 @@ class Client:
             names = {ref.plural, ref.kind.lower(), f"{ref.plural}.{ref.group}"}
             if lowered in names:
                 return ref
-        known = ", ".join(sorted(ref.plural for ref in kinds))
-        raise CLIError(f"unknown kind {word!r}: use one of {known}")
+        shorts: dict[str, list[str]] = {}
+        for short, ref in self._short.items():
+            shorts.setdefault(ref.plural, []).append(short)
+        known = ", ".join(
+            ref.plural
+            + (f" ({', '.join(sorted(shorts[ref.plural]))})" if ref.plural in shorts else "")
+            for ref in sorted(kinds, key=lambda r: r.plural)
+        )
+        words = [w for ref in kinds for w in (ref.plural, ref.kind.lower())] + list(self._short)
+        close = difflib.get_close_matches(lowered, words, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise CLIError(f"unknown kind {word!r}: {hint}use one of {known}")
 
     def by_api_version(self, api_version: str, kind: str) -> KindRef:
         for ref in self.kinds():

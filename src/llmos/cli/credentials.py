@@ -52,10 +52,10 @@ def load() -> Credentials | None:
     path = credentials_path()
     if not path.exists():
         return None
-    data = yaml.safe_load(path.read_text()) or {}
-    try:
+    try:  # one damaged by hand, or cut short, is as good as none: `llmos login` again
+        data = yaml.safe_load(path.read_text()) or {}
         return Credentials(**data)
-    except TypeError:
+    except (yaml.YAMLError, TypeError, UnicodeDecodeError):
         return None
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import ssl
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -17,17 +16,9 @@ from llmos.cli.common import err, friendly
 
 
 def _fingerprint(pem: str) -> str:
-    from cryptography import x509
+    from llmos._lib.tls import fingerprint  # cryptography: only login pays for importing it
 
-    cert = x509.load_pem_x509_certificate(pem.encode())
-    digest = hashlib.sha256(cert.public_bytes(encoding=_der())).hexdigest().upper()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
-
-
-def _der() -> Any:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return Encoding.DER
+    return fingerprint(pem)
 
 
 def _fetch_ca(url: str, yes: bool) -> str:
@@ -187,9 +178,15 @@ def register(app: typer.Typer) -> None:
             return
         try:
             Client(creds).request("POST", "/v1-auth/logout")
-        finally:
-            credentials.forget()
-        err.print(f"Logged out of {creds.server}.")
+        except CLIError as exc:
+            if exc.reason != "Unauthorized":  # unreachable: the session may still be live
+                credentials.forget()
+                raise CLIError(f"{exc} (its credentials are forgotten here)") from exc
+            ended = " (its session had ended already)"
+        else:
+            ended = ""
+        credentials.forget()
+        err.print(f"Logged out of {creds.server}{ended}.")
 
     @app.command()
     @friendly

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import time
@@ -64,10 +65,14 @@ def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> di
                 shown = line
             if phase == "Ready":
                 return ms
+            kept = (
+                f" (the ModelService is kept: `llmos edit ms {name} -n {namespace}` to fix it, "
+                f"or `llmos delete ms {name} -n {namespace}`)"
+            )
             if phase in ("Failed", "CrashLoop"):
-                raise CLIError(f"{name} is {phase}: {message}")
+                raise CLIError(f"{name} is {phase}: {message}{kept}")
             if phase == "Pending" and _reason(status, "Ready") == "ExceedsNode":
-                raise CLIError(f"{name} cannot run on this node: {message}")
+                raise CLIError(f"{name} cannot run on this node: {message}{kept}")
             time.sleep(0.5)
     why = f" ({message})" if message else ""
     raise CLIError(
@@ -115,10 +120,8 @@ def _chat_once(
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
     answer: list[str] = []
-    with client.http.stream("POST", "/v1/chat/completions", json=body) as response:
-        if response.status_code >= 400:
-            response.read()
-            raise _chat_error(response, model)
+    refused = functools.partial(_chat_error, model=model)
+    with client.stream("POST", "/v1/chat/completions", refused, json=body) as response:
         for chunk in _sse(response):
             for choice in chunk.get("choices") or []:
                 piece = (choice.get("delta") or {}).get("content")
@@ -176,7 +179,7 @@ def register(app: typer.Typer) -> None:
         if registry is None:
             local = model.startswith(("/", "./", "../", "~")) or path.exists()
             registry = Registry.local if local else Registry.huggingface
-        if registry is Registry.local and not path.is_absolute() and path.exists():
+        if registry is Registry.local and not model.startswith("~") and not path.is_absolute():
             model = str(path.resolve())  # where the user is, not where the server runs
         spec: dict[str, Any] = {
             "model": model,
@@ -277,11 +280,8 @@ def register(app: typer.Typer) -> None:
         path = ref.path(ns, name) + "/logs"
         with (
             naming(client, ref, ns, name),
-            client.http.stream("GET", path, params=params) as response,
+            client.stream("GET", path, params=params) as response,
         ):
-            if response.status_code >= 400:
-                response.read()
-                raise error_from(response)
             for chunk in response.iter_text():
                 sys.stdout.write(chunk)
                 sys.stdout.flush()

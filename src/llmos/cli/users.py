@@ -12,6 +12,7 @@ from llmos.cli.client import Client, CLIError
 from llmos.cli.common import OUTPUT_HELP, check_output, friendly
 
 USERS = "/apis/management.llmos.ai/v1/users"
+BINDINGS = "/apis/management.llmos.ai/v1/namespaces/{namespace}/roletemplatebindings"
 users_app = typer.Typer(help="Manage users (admins only).", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage your API keys.", no_args_is_help=True)
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help=OUTPUT_HELP)]
@@ -109,6 +110,48 @@ def delete_user(name: str) -> None:
     """Delete a user, with their tokens and namespace bindings."""
     Client().request("DELETE", f"{USERS}/{name}")
     typer.echo(f"user/{name} deleted")
+
+
+@users_app.command("grant")
+@friendly
+def grant(
+    name: str,
+    namespace: Annotated[str, typer.Argument(help="The namespace the role applies in.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="namespace-owner (all, and its bindings), namespace-member (workloads) or "
+            "namespace-readonly",
+        ),
+    ] = "namespace-member",
+) -> None:
+    """Give a user a role in a namespace (a RoleTemplateBinding)."""
+    body = {
+        "apiVersion": "management.llmos.ai/v1",
+        "kind": "RoleTemplateBinding",
+        "metadata": {"name": f"{name}-{role}"[:253]},
+        "spec": {"user": name, "roleTemplate": role},
+    }
+    Client().request("POST", f"{BINDINGS.format(namespace=namespace)}", json=body)
+    typer.echo(f"user/{name} is {role} in namespace {namespace}")
+
+
+@users_app.command("revoke")
+@friendly
+def revoke(
+    name: str,
+    namespace: Annotated[str, typer.Argument(help="The namespace the roles apply in.")],
+) -> None:
+    """Take back every role a user holds in a namespace."""
+    client = Client()
+    path = BINDINGS.format(namespace=namespace)
+    held = [b for b in client.request("GET", path)["items"] if b["spec"]["user"] == name]
+    if not held:
+        raise CLIError(f"user {name!r} holds no role in namespace {namespace!r}")
+    for binding in held:
+        client.request("DELETE", f"{path}/{binding['metadata']['name']}")
+        typer.echo(f"user/{name} is no longer {binding['spec']['roleTemplate']} in {namespace}")
 
 
 @keys_app.command("list")

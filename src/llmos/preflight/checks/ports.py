@@ -97,6 +97,7 @@ class PortsCheck(Check):
             Status.FAIL,
             "in use: " + ", ".join(parts),
             required,
-            "Stop the processes that hold these ports, or use another node.",
+            "Stop the processes that hold these ports, or use another node (an embedded "
+            "server can take another API port with `llmos server --port`).",
             data=data,
         )
