@@ -96,3 +96,24 @@ def test_run_sends_a_relative_path_as_the_absolute_one_even_when_missing(
     shown = yaml.safe_load(logged_in("get", "ms", "nothere", "-o", "yaml").stdout)
     assert shown["spec"]["model"] == str(tmp_path / "nothere.gguf")
     assert logged_in("delete", "ms", "nothere").code == 0
+
+
+def test_a_refused_new_password_leaves_no_session_behind(
+    logged_in: CLI, server: RunningServer, tmp_path: Path
+) -> None:
+    user = f"np-{uuid.uuid4().hex[:5]}"
+    body = {
+        "metadata": {"name": user},
+        "spec": {"password": "first-password-12", "mustChangePassword": True},
+    }
+    with server.admin_client() as admin:
+        assert admin.post("/apis/management.llmos.ai/v1/users", json=body).status_code == 201
+        theirs = CLI(tmp_path / "theirs")
+        short = theirs.login(
+            server, "-u", user, "--new-password", "short", password="first-password-12"
+        )
+        assert_fails(short, 1, "newPassword must be at least")
+        assert not theirs.credentials_path.exists()
+        tokens = admin.get("/apis/management.llmos.ai/v1/tokens").json()["items"]
+        assert [t for t in tokens if t["spec"]["userName"] == user] == []  # none left live
+        assert admin.delete(f"/apis/management.llmos.ai/v1/users/{user}").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from llmos.cli import credentials
 from llmos.cli.client import Client, CLIError, error_from
@@ -94,6 +96,28 @@ def _new_password() -> str:
     return str(typer.prompt("Choose a new password", hide_input=True, confirmation_prompt=True))
 
 
+def _change_password(client: Client, current: str, new: str | None, server_url: str) -> None:
+    """The change a login that must change the password makes (on first login, with the
+    server URL it records)."""
+    info = client.request("GET", "/v1-public/info")
+    for attempt in range(3):
+        fresh = new or _new_password()
+        try:
+            if info.get("firstLogin"):
+                body = {"newPassword": fresh, "serverUrl": server_url}
+                client.request("POST", "/v1-auth/first-login", json=body)
+                err.print(f"First login done: the server URL is {server_url}.", highlight=False)
+            else:
+                body = {"currentPassword": current, "newPassword": fresh}
+                client.request("POST", "/v1-auth/password", json=body)
+            return
+        except CLIError as exc:
+            # A password the server refuses (too short): typed at a prompt, ask again.
+            if new is not None or exc.reason != "Invalid" or attempt == 2:
+                raise
+            err.print(f"[bold red]error:[/] {escape(str(exc))}: choose another", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
@@ -147,22 +171,13 @@ def register(app: typer.Typer) -> None:
         )
         client = Client(creds, verify=verify)
         if body.get("mustChangePassword"):
-            info = client.request("GET", "/v1-public/info")
-            fresh = new_password or _new_password()
-            if info.get("firstLogin"):
-                target = server_url or url
-                client.request(
-                    "POST",
-                    "/v1-auth/first-login",
-                    json={"newPassword": fresh, "serverUrl": target},
-                )
-                err.print(f"First login done: the server URL is {target}.")
-            else:
-                client.request(
-                    "POST",
-                    "/v1-auth/password",
-                    json={"currentPassword": secret, "newPassword": fresh},
-                )
+            try:
+                _change_password(client, secret, new_password, server_url or url)
+            except BaseException:
+                # Not saved, so no one would ever use or revoke this session: end it now.
+                with contextlib.suppress(CLIError):
+                    client.request("POST", "/v1-auth/logout")
+                raise
         if ca_pem:
             credentials.save_ca(ca_pem)
         path = credentials.save(creds)
