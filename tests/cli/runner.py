@@ -60,15 +60,18 @@ def run_cli(
 def run_in_terminal(
     config_home: Path,
     *args: str,
-    prompt: str,
-    answer: str,
+    prompt: str = "",
+    answer: str = "",
     columns: int = 80,
     timeout: float = 60,
+    dialogue: list[tuple[str, str]] | None = None,
 ) -> tuple[int, str]:
-    """``llmos ARGS`` on a colour terminal ``columns`` wide, typing ``answer`` at ``prompt``.
+    """``llmos ARGS`` on a colour terminal ``columns`` wide, typing ``answer`` at ``prompt``
+    (or each answer of ``dialogue`` at its prompt, in turn, each prompt after the last).
 
     Returns the exit code and everything the terminal showed, escape codes included.
     """
+    turns = [(p.encode(), a.encode()) for p, a in (dialogue or [(prompt, answer)])]
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     proc = subprocess.Popen(
@@ -79,7 +82,7 @@ def run_in_terminal(
         env=_environment(config_home, {"TERM": "xterm-256color"}),
     )
     os.close(follower)
-    shown, answered = b"", False
+    shown, seen = b"", 0  # seen: where the next prompt is looked for
     deadline = time.monotonic() + timeout
     try:
         while (left := deadline - time.monotonic()) > 0:
@@ -92,9 +95,9 @@ def run_in_terminal(
             if not chunk:
                 break
             shown += chunk
-            if not answered and prompt.encode() in shown:
-                os.write(leader, answer.encode() + b"\n")
-                answered = True
+            if turns and (at := shown.find(turns[0][0], seen)) >= 0:
+                os.write(leader, turns[0][1] + b"\n")
+                seen = at + len(turns.pop(0)[0])
         return proc.wait(max(deadline - time.monotonic(), 1)), shown.decode(errors="replace")
     finally:
         os.close(leader)

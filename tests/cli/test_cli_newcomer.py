@@ -11,7 +11,7 @@ import yaml
 
 from server import RunningServer
 
-from .runner import CLI, assert_fails
+from .runner import CLI, assert_fails, run_in_terminal
 
 pytestmark = pytest.mark.slow
 
@@ -117,3 +117,39 @@ def test_a_refused_new_password_leaves_no_session_behind(
         tokens = admin.get("/apis/management.llmos.ai/v1/tokens").json()["items"]
         assert [t for t in tokens if t["spec"]["userName"] == user] == []  # none left live
         assert admin.delete(f"/apis/management.llmos.ai/v1/users/{user}").status_code == 200
+
+
+def test_a_new_password_refused_at_the_prompt_is_asked_for_again(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    user = f"re-{uuid.uuid4().hex[:5]}"
+    body = {
+        "metadata": {"name": user},
+        "spec": {"password": "first-password-12", "mustChangePassword": True},
+    }
+    with server.admin_client() as admin:
+        assert admin.post("/apis/management.llmos.ai/v1/users", json=body).status_code == 201
+    theirs = CLI(tmp_path / "theirs")
+    code, shown = run_in_terminal(
+        theirs.config_home,
+        "login",
+        server.url,
+        "-u",
+        user,
+        "--ca-cert",
+        server.ca,
+        columns=200,
+        # Each hidden prompt's last ": " comes once the terminal has stopped echoing and
+        # dropped what was typed ahead (getpass), so each answer waits for it.
+        dialogue=[
+            ("Password: ", "first-password-12"),
+            ("Choose a new password: ", "short"),
+            ("Repeat for confirmation: ", "short"),
+            ("Choose a new password: ", "second-password-12"),
+            ("Repeat for confirmation: ", "second-password-12"),
+        ],
+    )
+    assert code == 0, shown
+    assert "newPassword must be at least" in shown and "choose another" in shown
+    assert theirs.credentials()["user"] == user
+    assert theirs.login(server, "-u", user, password="second-password-12").code == 0
