@@ -121,14 +121,16 @@ def test_a_user_sees_and_does_only_what_rbac_allows(
     # A hidden button is not protection: the server refuses the same calls.
     response = page.context.request.get(f"{server.url}/apis/management.llmos.ai/v1/users")
     assert response.status == 403
-    # The form offers the namespaces the user can see; where the user may only read,
-    # the server's refusal appears in the form as the user types.
+    # The form offers the namespaces the user holds a role in, not llmos-public, which
+    # users only read; YAML that names it gets the server's refusal as the user types.
     page.goto(f"{server.url}/#/models/new")
     namespace = page.get_by_label("Namespace")
-    namespace.select_option(mine)
+    expect(namespace.locator("option")).to_have_text([mine])
     expect(page.get_by_text("the server accepts this")).to_be_visible()
-    namespace.select_option("llmos-public")
-    expect(page.locator("#ms-error")).to_contain_text("may not create")
+    page.get_by_role("tab", name="YAML").click()
+    editor = page.get_by_label("ModelService (YAML)")
+    editor.fill(editor.input_value().replace(f"namespace: {mine}", "namespace: llmos-public"))
+    expect(page.get_by_role("alert")).to_contain_text("may not create")
     response = page.context.request.post(
         f"{server.url}{ms_path('llmos-public')}",
         data=modelservice(unique("nope")),
