@@ -98,16 +98,23 @@ def test_run_sends_a_relative_path_as_the_absolute_one_even_when_missing(
     assert logged_in("delete", "ms", "nothere").code == 0
 
 
-def test_a_refused_new_password_leaves_no_session_behind(
-    logged_in: CLI, server: RunningServer, tmp_path: Path
-) -> None:
-    user = f"np-{uuid.uuid4().hex[:5]}"
+def _must_change_password(server: RunningServer, prefix: str) -> str:
+    """A new user whose password is first-password-12 until they choose their own."""
+    user = f"{prefix}-{uuid.uuid4().hex[:5]}"
     body = {
         "metadata": {"name": user},
         "spec": {"password": "first-password-12", "mustChangePassword": True},
     }
     with server.admin_client() as admin:
         assert admin.post("/apis/management.llmos.ai/v1/users", json=body).status_code == 201
+    return user
+
+
+def test_a_refused_new_password_leaves_no_session_behind(
+    logged_in: CLI, server: RunningServer, tmp_path: Path
+) -> None:
+    user = _must_change_password(server, "np")
+    with server.admin_client() as admin:
         theirs = CLI(tmp_path / "theirs")
         short = theirs.login(
             server, "-u", user, "--new-password", "short", password="first-password-12"
@@ -122,13 +129,7 @@ def test_a_refused_new_password_leaves_no_session_behind(
 def test_a_new_password_refused_at_the_prompt_is_asked_for_again(
     server: RunningServer, tmp_path: Path
 ) -> None:
-    user = f"re-{uuid.uuid4().hex[:5]}"
-    body = {
-        "metadata": {"name": user},
-        "spec": {"password": "first-password-12", "mustChangePassword": True},
-    }
-    with server.admin_client() as admin:
-        assert admin.post("/apis/management.llmos.ai/v1/users", json=body).status_code == 201
+    user = _must_change_password(server, "re")
     theirs = CLI(tmp_path / "theirs")
     code, shown = run_in_terminal(
         theirs.config_home,
