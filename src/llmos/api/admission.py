@@ -145,11 +145,12 @@ class Admission:
         self, admitted: Admitted, who: Principal, creating: bool
     ) -> None:
         spec = admitted.obj["spec"]
-        problem = model_problem(spec)
-        bundled = str(spec.get("model") or "").removeprefix("bundled:")
-        if spec.get("model", "").startswith("bundled:") and bundled not in BUNDLED:
+        model = str(spec.get("model") or "")
+        if model.startswith("bundled:") and model.removeprefix("bundled:") not in BUNDLED:
             choices = ", ".join(f"bundled:{name}" for name in BUNDLED)
-            problem = f"{spec['model']!r}: there is no such bundled model; use {choices}"
+            problem: str | None = f"{model!r}: there is no such bundled model; use {choices}"
+        else:
+            problem = model_problem(spec)
         if problem is not None:
             raise invalid("spec.model", f"spec.model {problem}")
 

@@ -65,9 +65,14 @@ def _reject_aliases(text: str) -> None:
             )
 
 
+def media_type(content_type: str) -> str:
+    """``application/json`` of ``Application/JSON; charset=utf-8``."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def parse(raw: bytes, content_type: str) -> Any:
     """Decode ``raw`` as JSON or YAML by its content type."""
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = media_type(content_type)
     if not raw.strip():
         raise LLMOSError(
             "the request body is empty: send a JSON or YAML object", Reason.BAD_REQUEST

@@ -42,11 +42,6 @@ def _body_meta(obj: dict[str, Any]) -> None:
         )
 
 
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
-
-
 def _place(t: Target, obj: dict[str, Any]) -> None:
     """Make the body's namespace and name agree with the URL, or refuse."""
     meta = obj.setdefault("metadata", {})  # a mapping: _body_object saw to it
@@ -141,10 +136,10 @@ async def update(
             current = await state.store.get(t.info.resource, t.namespace or "", t.name)
             if operations is not None:
                 wanted = bodies.json_patch(current, operations)
-                # Pinned only where the patch itself names a version (not a test of it).
-                rv = _meta(wanted).get("resourceVersion")
-                pinned = rv if rv != current["metadata"]["resourceVersion"] else None
                 _body_meta(wanted)
+                # Pinned only where the patch itself names a version (not a test of it).
+                rv = (wanted.get("metadata") or {}).get("resourceVersion")
+                pinned = rv if rv != current["metadata"]["resourceVersion"] else None
             elif verb == "patch":
                 wanted = bodies.merge_patch(current, sent)
             else:

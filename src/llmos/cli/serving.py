@@ -48,6 +48,10 @@ def _reason(status: dict[str, Any], condition: str) -> str:
 def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     shown, message = "", ""
+    kept = (
+        f" (the ModelService is kept: `llmos edit ms {name} -n {namespace}` to fix it, "
+        f"or `llmos delete ms {name} -n {namespace}`)"
+    )
     with err.status(f"Waiting for {name} to be ready…") as spinner:
         while time.monotonic() < deadline:
             ms: dict[str, Any] = client.request("GET", MODELSERVICES.path(namespace, name))
@@ -65,10 +69,6 @@ def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> di
                 shown = line
             if phase == "Ready":
                 return ms
-            kept = (
-                f" (the ModelService is kept: `llmos edit ms {name} -n {namespace}` to fix it, "
-                f"or `llmos delete ms {name} -n {namespace}`)"
-            )
             if phase in ("Failed", "CrashLoop"):
                 raise CLIError(f"{name} is {phase}: {message}{kept}")
             if phase == "Pending" and _reason(status, "Ready") == "ExceedsNode":

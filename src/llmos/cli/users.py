@@ -133,7 +133,7 @@ def grant(
         "metadata": {"name": f"{name}-{role}"[:253]},
         "spec": {"user": name, "roleTemplate": role},
     }
-    Client().request("POST", f"{BINDINGS.format(namespace=namespace)}", json=body)
+    Client().request("POST", BINDINGS.format(namespace=namespace), json=body)
     typer.echo(f"user/{name} is {role} in namespace {namespace}")
 
 

@@ -38,7 +38,7 @@ from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement, released
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.nodealloc import NOTHING, NodeAllocator, Reservation
 from llmos.gpu.request import GPURequest, Placement
-from llmos.gpu.scheduler import Unschedulable
+from llmos.gpu.scheduler import Unschedulable, too_big
 from llmos.resources.meta import set_condition
 from llmos.runtime.base import Limits
 from llmos.store.base import WatchEvent
@@ -139,9 +139,7 @@ class ReplicaPlacer:
             await self._evict_if_displaced(obj, member, request)
             try:
                 if self.gpus is None:
-                    raise Unschedulable(
-                        f"needs {request.describe()}; this node has no GPU", exceeds_node=True
-                    )
+                    raise Unschedulable(too_big((), request), exceeds_node=True)
                 placed = await self.gpus.place(owner, member.number, request, member.policy)
             except Unschedulable as exc:
                 if self.node is not None:  # a replica not run holds nothing

@@ -60,6 +60,10 @@ class Reservation:
         cores, memory = machine_size()
         return cls(cpu=float(cores), memory=memory)
 
+    def over(self, room: Reservation) -> tuple[bool, bool]:
+        """Whether this asks for more CPU, and for more memory, than ``room`` holds."""
+        return self.cpu > room.cpu + _EPSILON, self.memory > room.memory
+
     def __bool__(self) -> bool:
         return self.cpu > 0 or self.memory > 0
 
@@ -112,16 +116,18 @@ def shortfall(node: Reservation, held: Sequence[Held], want: Reservation) -> str
     "needs 2 CPUs; 0.5 of this node's 2 CPUs are free (held by default/chat: 1.5 CPUs)".
     """
     free = node - sum((h.reservation for h in held), Reservation())
+    short_cpu, short_memory = want.over(free)
+    beyond_cpu, beyond_memory = want.over(node)
     reasons = []
-    if want.cpu > free.cpu + _EPSILON:
-        if want.cpu > node.cpu + _EPSILON:
+    if short_cpu:
+        if beyond_cpu:
             reasons.append(f"this node has only {cpus(node.cpu)}")
         else:
             room = f"{_number(max(free.cpu, 0))} of this node's {cpus(node.cpu)} "
             room += "is free" if free.cpu <= 1 else "are free"
             reasons.append(room + _holders(held, lambda r: r.cpu, cpus))
-    if want.memory > free.memory:
-        if want.memory > node.memory:
+    if short_memory:
+        if beyond_memory:
             reasons.append(f"this node has only {gib(node.memory)} of memory")
         else:
             room = f"{gib(max(free.memory, 0))} of this node's {gib(node.memory)} is free"
@@ -218,8 +224,7 @@ class NodeAllocator:
             if reason is not None:
                 if mine is not None:
                     await self._edit(lambda held: held.key != key)
-                exceeds = want.cpu > node.cpu + _EPSILON or want.memory > node.memory
-                raise Unschedulable(reason, exceeds_node=exceeds)
+                raise Unschedulable(reason, exceeds_node=any(want.over(node)))
             await self._edit(lambda held: held.key != key, add=_entry(key, want))
 
     async def release(

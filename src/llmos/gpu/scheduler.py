@@ -29,7 +29,7 @@ from llmos._lib.quantity import gib
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import GPURequest, Placement
 
-__all__ = ["Allocation", "Assignment", "GPUState", "Unschedulable", "schedule"]
+__all__ = ["Allocation", "Assignment", "GPUState", "Unschedulable", "schedule", "too_big"]
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def schedule(
     if len(fits) < request.count:
         big_enough = [g for g in gpus if request.need(g.memory_total_bytes) <= g.memory_total_bytes]
         if len(big_enough) < request.count:
-            raise Unschedulable(_too_big(gpus, request), exceeds_node=True)
+            raise Unschedulable(too_big(gpus, request), exceeds_node=True)
         raise Unschedulable(_shortfall(gpus, request, fits, rejected))
 
     def score(gpu: GPUState) -> tuple[int, int]:
@@ -170,8 +170,8 @@ def schedule(
     )
 
 
-def _too_big(gpus: Sequence[GPUState], request: GPURequest) -> str:
-    """Why an empty node could not take ``request`` either."""
+def too_big(gpus: Sequence[GPUState], request: GPURequest) -> str:
+    """Why an empty node with ``gpus`` (none at all, say) could not take ``request`` either."""
     wanted = f"needs {request.describe()}"
     if not gpus:
         return f"{wanted}; this node has no GPU"
@@ -192,8 +192,6 @@ def _shortfall(
     rejected: dict[int, str],
 ) -> str:
     wanted = f"needs {request.describe()}"
-    if not gpus:
-        return f"{wanted}; this node has no GPU"
     usable = [g for g in gpus if _usable(g, request) is None]
     unusable = "; ".join(
         f"GPU {g.index} is {rejected[g.index]}" for g in gpus if _usable(g, request) is not None

@@ -7,6 +7,7 @@ the store itself deals in plain JSON-able dicts.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, ClassVar, Literal
 
@@ -17,6 +18,12 @@ from llmos._lib.dns import dns1123_subdomain_problem
 
 # A label's name (after its prefix) and value, as Kubernetes has them: ASCII, at most 63.
 _QUALIFIED = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+def as_sent(value: Any, limit: int | None = None) -> str:
+    """A value as the client sent it, in JSON (``true``, ``"2"``), cut to ``limit`` characters."""
+    text = json.dumps(value, default=repr)
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
 def is_model_name(text: str) -> bool:

@@ -5,7 +5,6 @@ Only the schemas live here; each kind's controller arrives with its capability.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from decimal import Decimal
@@ -15,17 +14,27 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from llmos._lib.quantity import parse_quantity
-from llmos.resources.meta import Resource, Status, Strict, is_model_name
+from llmos.resources.meta import Resource, Status, Strict, as_sent, is_model_name
 
 GROUP = "ml.llmos.ai"
+
+
+# Fields' patterns, and what each asks for in words: a refusal says these, not the pattern.
+HTTP_URL = r"^https?://[^/\s]+(/[^\s]*)?$"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+PATTERN_WORDS = {
+    HTTP_URL: "an http or https URL like http://10.0.0.5:8000/v1",
+    ENV_NAME: "a letter or '_', then letters, digits or '_' (like HF_HOME)",
+    DNS_LABEL: "lower case letters, digits and '-', starting and ending with a letter or digit",
+}
 
 
 def _sent_quantity(value: Any, *, as_text: bool) -> Any:
     """A quantity as sent: text, or a JSON number (YAML's ``gpuMemory: 0.5`` or ``memory:
     1073741824``), which a text field keeps as its text; never a boolean or a list."""
     if isinstance(value, bool) or not isinstance(value, str | int | float | None):
-        shown = json.dumps(value, default=repr)
-        raise ValueError(f"must be a quantity like 500m, 2, 0.5 or 4Gi, not {shown}")
+        raise ValueError(f"must be a quantity like 500m, 2, 0.5 or 4Gi, not {as_sent(value)}")
     if as_text and isinstance(value, int | float):
         return format(Decimal(repr(value)), "f") if math.isfinite(value) else repr(value)
     return value
@@ -121,7 +130,7 @@ RESERVED_ENV = frozenset({"CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "NVIDIA_V
 
 
 class EnvVar(Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    name: str = Field(min_length=1, pattern=ENV_NAME)
     value: str = ""
 
     @field_validator("name")
@@ -155,8 +164,8 @@ _REPO_ID = re.compile(
 
 def model_problem(spec: dict[str, Any]) -> str | None:
     """Why a ModelService's ``spec.model`` is nothing its source can fetch; None if it may be
-    (caught on create, not at the download). A name for an endpoint, or a bundled one (checked
-    when it starts), passes."""
+    (caught on create, not at the download). A name for an endpoint, or a bundled one (which
+    admission checks against the bundled list), passes."""
     model = str(spec.get("model") or "")
     registry = spec.get("modelRegistry") or "huggingface"
     if spec.get("endpoint") is not None or model.startswith("bundled:"):
@@ -191,7 +200,7 @@ class ModelServiceSpec(Strict):
     hfTokenSecret: str | None = None
     # Serve nothing locally: route to an OpenAI-compatible server that already runs
     # (e.g. http://10.0.0.5:8000). ``model`` then only names what it serves.
-    endpoint: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
+    endpoint: str | None = Field(default=None, pattern=HTTP_URL)
 
     _endpoint = field_validator("endpoint")(classmethod(lambda cls, v: _check_endpoint(v)))
 
@@ -280,7 +289,7 @@ class RayHeadSpec(Strict):
 
 
 class RayWorkerGroup(Strict):
-    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    name: str = Field(min_length=1, max_length=40, pattern=DNS_LABEL)
     replicas: int = Field(default=1, ge=0, le=32)
     # Autoscaling bounds: idle for spec.idleTimeoutSeconds shrinks the group to
     # minReplicas; work that waits for resources grows it, up to maxReplicas

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -11,6 +10,8 @@ from pydantic import ValidationError
 
 from llmos._lib.dns import dns1123_label_problem, dns1123_subdomain_problem
 from llmos._lib.errors import Cause, LLMOSError, Reason
+from llmos.resources.meta import as_sent
+from llmos.resources.ml import PATTERN_WORDS
 from llmos.resources.registry import KindInfo
 
 
@@ -32,20 +33,6 @@ _WANTED = {
 }
 
 
-# What a field's pattern asks for, in words, by the pattern.
-_PATTERN_WORDS = {
-    r"^https?://[^/\s]+(/[^\s]*)?$": "an http or https URL like http://10.0.0.5:8000/v1",
-    r"^[A-Za-z_][A-Za-z0-9_]*$": "a letter or '_', then letters, digits or '_' (like HF_HOME)",
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$": "lower case letters, digits and '-', starting and "
-    "ending with a letter or digit",
-}
-
-
-def _json(value: Any) -> str:
-    text = json.dumps(value, default=repr)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def causes_from(error: ValidationError) -> list[Cause]:
     """One cause per pydantic error, with a dotted field path like ``spec.replicas``."""
     return causes_of(error.errors(include_url=False))
@@ -61,11 +48,13 @@ def causes_of(errors: Iterable[Any], skip: str | None = None) -> list[Cause]:
             causes.append(Cause(path, f"unknown field {path!r}", "FieldValueNotSupported"))
         elif kind == "missing":
             causes.append(Cause(path, f"{path} is required", "FieldValueRequired"))
-        elif kind == "string_pattern_mismatch" and item["ctx"]["pattern"] in _PATTERN_WORDS:
-            wanted = f"must be {_PATTERN_WORDS[item['ctx']['pattern']]}, not {_json(item['input'])}"
+        elif kind == "string_pattern_mismatch" and item["ctx"]["pattern"] in PATTERN_WORDS:
+            wanted = (
+                f"must be {PATTERN_WORDS[item['ctx']['pattern']]}, not {as_sent(item['input'], 40)}"
+            )
             causes.append(Cause(path, f"{path}: {wanted}", "FieldValueInvalid"))
         elif kind in _WANTED:
-            wanted = f"must be {_WANTED[kind]}, not {_json(item['input'])}"
+            wanted = f"must be {_WANTED[kind]}, not {as_sent(item['input'], 40)}"
             causes.append(Cause(path, f"{path}: {wanted}", "FieldValueInvalid"))
         else:
             message = str(item["msg"]).removeprefix("Value error, ")

@@ -22,12 +22,10 @@ from llmos.engines.quiet_probe import quiet
 
 HEALTH = "/health"
 
-# ggml's log levels: DEBUG is thousands of lines per model load (each tensor, each graph
-# input), which buried what the log is read for; CONT continues the line before it.
-_DEBUG, _CONT = (
-    1,
-    5,
-)  # ggml_log_level as llama.cpp has it now (NONE, DEBUG, INFO, WARN, ERROR, CONT)
+# ggml_log_level as llama.cpp has it now (NONE, DEBUG, INFO, WARN, ERROR, CONT). DEBUG is
+# thousands of lines per model load (each tensor, each graph input), which buried what the
+# log is read for; CONT continues the line before it.
+_DEBUG, _CONT = 1, 5
 _last_level = 0
 
 

@@ -231,11 +231,6 @@ export function Loading({ what = "" }) {
   return html`<p class="muted loading">Loading${what ? ` ${what}` : ""}…</p>`;
 }
 
-// Submit handling for forms: { busy, error, run, setError, changed, fieldError, otherError }.
-// run(fn) sets busy and error around fn. fieldError(field) is the message to show under that
-// field; otherError(), called after the fields, is what none of them showed, for beside the
-// button. changed(field) after an input changes: that field's message, and any message not
-// about a field, are out of date and go.
 // A number box's value for the server: a number, or the text itself when it is none (empty,
 // say), for the server to refuse by name; never 0 or null in its place.
 export function numberOrText(value) {
@@ -243,6 +238,21 @@ export function numberOrText(value) {
   return text === "" || Number.isNaN(Number(text)) ? text : Number(text);
 }
 
+// Open (a new tab, through the proxy) where ``why`` is null, else a disabled button whose
+// title says why not: the proxy answers a workload that is not up with an error page.
+export function OpenLink({ href, why, text = "Open", label = text, small = true }) {
+  const size = small ? "small" : "";
+  if (why)
+    return html`<span class="cell-action" title=${why}>
+      <button type="button" class=${size} disabled aria-label=${label} title=${why}>${text}</button></span>`;
+  return html`<a class=${`button ${size}`} href=${href} target="_blank" rel="noopener" aria-label=${label}>${text}</a>`;
+}
+
+// Submit handling for forms: { busy, error, run, setError, changed, fieldError, otherError }.
+// run(fn) sets busy and error around fn. fieldError(field) is the message to show under that
+// field; otherError(), called after the fields, is what none of them showed, for beside the
+// button. changed(field) after an input changes: that field's message, and any message not
+// about a field, are out of date and go.
 export function useSubmit() {
   const [busy, setBusy] = useState(false);
   const [state, setState] = useState({ error: null, edited: [] });
@@ -280,10 +290,10 @@ export function useSubmit() {
 
 // The namespaces a create form offers, and the one it starts in ("default" where it is one).
 // Those the user holds a role in (not those only seen, as llmos-public), or every one where a
-// global role covers them all (an administrator's).
-export function useNamespaces(me) {
+// global role covers them all (an administrator's); and only those ``offered(name)`` keeps.
+export function useNamespaces(me, offered = () => true) {
   const { items } = useWatch(path("namespaces"));
-  const seen = items.map((n) => n.metadata.name);
+  const seen = items.map((n) => n.metadata.name).filter(offered);
   const names = me.allNamespaces ? seen : seen.filter((n) => me.namespaces.includes(n));
   const fallback = names.includes("default")
     ? "default"

@@ -5,7 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, path } from "../lib/api.js";
 import {
   html, useWatch, useTick, age, Phase, Field, ErrorNote, Loading, useSubmit, DeleteButton,
-  mergePatch, useWorkloadForm, numberOrText,
+  mergePatch, useWorkloadForm, numberOrText, OpenLink,
 } from "../lib/ui.js";
 
 const cores = (resources) => (resources && resources.CPU !== undefined ? resources.CPU : null);
@@ -98,13 +98,8 @@ export function notOpenable(cluster) {
 }
 
 export function OpenRayDashboard({ cluster, text = "Open", label = text, small = true }) {
-  const why = notOpenable(cluster);
-  const size = small ? "small" : "";
-  if (why)
-    return html`<span class="cell-action" title=${why}>
-      <button type="button" class=${size} disabled aria-label=${label} title=${why}>${text}</button></span>`;
-  return html`<a class=${`button ${size}`} href=${`/mlclusters/${cluster.metadata.namespace}/${cluster.metadata.name}/dashboard/`}
-    target="_blank" rel="noopener" aria-label=${label}>${text}</a>`;
+  const href = `/mlclusters/${cluster.metadata.namespace}/${cluster.metadata.name}/dashboard/`;
+  return html`<${OpenLink} href=${href} why=${notOpenable(cluster)} text=${text} label=${label} small=${small} />`;
 }
 
 function Row({ cluster }) {

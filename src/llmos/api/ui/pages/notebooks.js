@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { api, path } from "../lib/api.js";
 import {
   html, useWatch, useTick, age, Phase, Field, ErrorNote, Loading, useSubmit, DeleteButton,
-  mergePatch, useWorkloadForm,
+  mergePatch, useWorkloadForm, OpenLink,
 } from "../lib/ui.js";
 
 const TYPES = { jupyter: "JupyterLab", vscode: "VS Code", rstudio: "RStudio" };
@@ -70,15 +70,9 @@ export function notOpenable(nb) {
   return `It is not ready yet (${st.phase || "Pending"}).`;
 }
 
-// Open (a new tab through the proxy) where the notebook is up, else a disabled button that says why.
 export function OpenNotebook({ nb, label = `Open ${nb.metadata.name}`, small = true }) {
-  const why = notOpenable(nb);
-  const size = small ? "small" : "";
-  if (why)
-    return html`<span class="cell-action" title=${why}>
-      <button type="button" class=${size} disabled aria-label=${label} title=${why}>Open</button></span>`;
-  return html`<a class=${`button ${size}`} href=${nb.status.url || `/notebooks/${nb.metadata.namespace}/${nb.metadata.name}/`}
-    target="_blank" rel="noopener" aria-label=${label}>Open</a>`;
+  const href = nb.status?.url || `/notebooks/${nb.metadata.namespace}/${nb.metadata.name}/`;
+  return html`<${OpenLink} href=${href} why=${notOpenable(nb)} label=${label} small=${small} />`;
 }
 
 function Row({ nb }) {

@@ -25,8 +25,7 @@ function RoleTable({ title, items }) {
 
 function Bind({ me, users, templates }) {
   // Not llmos-system: only global roles reach it, so a binding there would grant nothing.
-  const names = useNamespaces(me).names.filter((n) => n !== "llmos-system");
-  const fallback = names.includes("default") ? "default" : names[0] || "";
+  const { names, fallback } = useNamespaces(me, (n) => n !== "llmos-system");
   const [form, setForm] = useState({ namespace: "", user: "", template: "namespace-member" });
   const namespace = form.namespace || fallback;
   const { busy, run, changed, fieldError, otherError } = useSubmit();
