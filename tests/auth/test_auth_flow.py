@@ -45,7 +45,10 @@ def test_bootstrap_and_first_login(fresh_server: RunningServer) -> None:
             "/v1-auth/first-login", json={"newPassword": "short", "serverUrl": fresh_server.url}
         )
         assert short.status_code == 422
-        assert "at least 12 characters" in short.json()["message"]
+        assert short.json()["message"] == (
+            "the new password must be at least 12 characters long (it has 5)"
+        )
+        assert short.json()["details"]["causes"][0]["field"] == "newPassword"
         no_url = client.post(
             "/v1-auth/first-login", json={"newPassword": ADMIN_PASSWORD, "serverUrl": "ftp://x"}
         )

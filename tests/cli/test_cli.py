@@ -222,6 +222,12 @@ def test_apply_get_describe_delete(logged_in: CLI, tmp_path: Path) -> None:
     deleted = cli("delete", "ms", "chat", "-n", ns)
     assert (deleted.code, deleted.stdout) == (0, "modelservice/chat deleted\n")
     assert_fails(cli("get", "ms", "chat", "-n", ns), 1, "not found")
+    empty = cli("get", "ms", "-n", ns)
+    assert (empty.code, " ".join(empty.stdout.split())) == (
+        0,
+        f"No ModelService objects found in namespace {ns} (add -A for every namespace).",
+    )
+    assert cli("get", "gr", "admin", "-o", "name").stdout == "globalrole/admin\n"
 
 
 def test_edit_saves_a_change_and_cancels_an_unchanged_file(logged_in: CLI, tmp_path: Path) -> None:
@@ -476,3 +482,8 @@ def test_bash_completion_completes_commands(cli: CLI, tmp_path: Path) -> None:
     assert complete("llmos", "ge") == ["get"]
     assert complete("llmos", "users", "di") == ["disable"]
     assert {"login", "logout"} <= set(complete("llmos", "lo"))
+    assert complete("llmos", "get", "model") == ["modelservices"]
+    assert complete("llmos", "describe", "gr") == ["gr"]  # globalroles' short name
+    assert {"roletemplatebindings", "roletemplates", "rt", "rtb"} == set(
+        complete("llmos", "delete", "r")
+    )

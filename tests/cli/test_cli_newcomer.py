@@ -119,7 +119,7 @@ def test_a_refused_new_password_leaves_no_session_behind(
         short = theirs.login(
             server, "-u", user, "--new-password", "short", password="first-password-12"
         )
-        assert_fails(short, 1, "newPassword must be at least")
+        assert_fails(short, 1, "the new password must be at least")
         assert not theirs.credentials_path.exists()
         tokens = admin.get("/apis/management.llmos.ai/v1/tokens").json()["items"]
         assert [t for t in tokens if t["spec"]["userName"] == user] == []  # none left live
@@ -151,6 +151,6 @@ def test_a_new_password_refused_at_the_prompt_is_asked_for_again(
         ],
     )
     assert code == 0, shown
-    assert "newPassword must be at least" in shown and "choose another" in shown
+    assert "the new password must be at least" in shown and "choose another" in shown
     assert theirs.credentials()["user"] == user
     assert theirs.login(server, "-u", user, password="second-password-12").code == 0

@@ -226,7 +226,7 @@ async def change_password(
         )
     if body.currentPassword == body.newPassword:
         raise LLMOSError(
-            "newPassword must differ from the current password",
+            "the new password must differ from the current one",
             Reason.INVALID,
             causes=[Cause("newPassword", "same as current")],
         )

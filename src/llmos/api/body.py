@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmos._lib.errors import LLMOSError, Reason
-from llmos.api.errors import error_response
+from llmos.api.errors import error_response, media_type
 
 JSON_TYPES = {"application/json", "application/merge-patch+json", ""}
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
@@ -63,11 +63,6 @@ def _reject_aliases(text: str) -> None:
                 "YAML anchors and aliases are not accepted: write the values out",
                 Reason.BAD_REQUEST,
             )
-
-
-def media_type(content_type: str) -> str:
-    """``application/json`` of ``Application/JSON; charset=utf-8``."""
-    return content_type.split(";", 1)[0].strip().lower()
 
 
 def parse(raw: bytes, content_type: str) -> Any:

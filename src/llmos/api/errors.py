@@ -77,6 +77,11 @@ def error_response(error: LLMOSError) -> Response:
     return Response(orjson.dumps(body), body["code"], headers, media_type="application/json")
 
 
+def media_type(content_type: str) -> str:
+    """``application/json`` of ``Application/JSON; charset=utf-8``."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def _from_validation(request: Request, exc: RequestValidationError) -> LLMOSError:
     items = list(exc.errors())
     for item in items:
@@ -87,7 +92,7 @@ def _from_validation(request: Request, exc: RequestValidationError) -> LLMOSErro
             )
     if any(tuple(item.get("loc", ())) == ("body",) for item in items):
         # The body as a whole is missing or no JSON object: say what to send.
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        media = media_type(request.headers.get("content-type", ""))
         if media and media != "application/json" and not media.endswith("+json"):
             return LLMOSError(
                 f"content type {media!r} is not supported: send application/json",

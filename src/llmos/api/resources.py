@@ -17,8 +17,8 @@ from starlette.responses import Response
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.quantity import MAX_INT64, is_int64
-from llmos.api import body as bodies
 from llmos.api import discovery, writes
+from llmos.api.errors import media_type
 from llmos.api.representation import respond
 from llmos.api.security import principal
 from llmos.api.state import AppState, app_state
@@ -128,7 +128,7 @@ async def resources(
     if method == "PUT":
         return await writes.update(request, state, who, target, "update")
     if method == "PATCH":
-        media = bodies.media_type(request.headers.get("content-type", ""))
+        media = media_type(request.headers.get("content-type", ""))
         if media in ("application/strategic-merge-patch+json", "application/apply-patch+yaml"):
             # As for Kubernetes' custom resources: `kubectl patch --type=merge` or `--type=json`.
             raise LLMOSError(

@@ -23,22 +23,27 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def check_password_rules(password: object, min_length: int, field: str = "password") -> str:
-    """Return the password, or raise an Invalid error that says what the rule is."""
+def check_password_rules(
+    password: object, min_length: int, field: str = "password", words: str = "the password"
+) -> str:
+    """Return the password, or raise an Invalid error that says what the rule is: the
+    message speaks of `words` (what a person typed), the cause names `field` (what a
+    client sent)."""
+
+    def refuse(rule: str) -> AuthError:
+        message = f"{words} {rule}"
+        return AuthError(message, Reason.INVALID, causes=[Cause(field, message)])
+
     if not isinstance(password, str):
-        raise AuthError(f"{field} must be a string", Reason.INVALID, causes=[Cause(field, "")])
+        raise refuse("must be a string")
     if len(password) < min_length:
-        message = f"{field} must be at least {min_length} characters long (it has {len(password)})"
-        raise AuthError(message, Reason.INVALID, causes=[Cause(field, message)])
+        raise refuse(f"must be at least {min_length} characters long (it has {len(password)})")
     if len(password) > 256:
-        message = f"{field} must be at most 256 characters long"
-        raise AuthError(message, Reason.INVALID, causes=[Cause(field, message)])
+        raise refuse("must be at most 256 characters long")
     if not password.strip():
-        message = f"{field} must not be only spaces"
-        raise AuthError(message, Reason.INVALID, causes=[Cause(field, message)])
+        raise refuse("must not be only spaces")
     if any(not c.isprintable() and c != "\t" for c in password):
         # A NUL or another control character: what a paste or a script slipped in, not a
         # character anyone can type at the login form.
-        message = f"{field} must not contain control characters"
-        raise AuthError(message, Reason.INVALID, causes=[Cause(field, message)])
+        raise refuse("must not contain control characters")
     return password

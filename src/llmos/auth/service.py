@@ -309,7 +309,7 @@ class AuthService:
 
     async def set_password(self, username: str, new_password: str) -> dict[str, Any]:
         min_length = int(self.setting("password-min-length") or 12)
-        passwords.check_password_rules(new_password, min_length, "newPassword")
+        passwords.check_password_rules(new_password, min_length, "newPassword", "the new password")
         user = await self.store.get(USERS, "", username)
         user["spec"]["mustChangePassword"] = False
         return await self.store.update(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -16,6 +16,12 @@ from llmos.cli.output import make_console
 F = TypeVar("F", bound=Callable[..., Any])
 err = make_console(stderr=True)
 OUTPUT_HELP = "Output format: table, yaml, json or name."
+NamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace", "-n", help="The namespace (default: $LLMOS_NAMESPACE, else default)."
+    ),
+]
 
 
 def friendly(fn: F) -> F:

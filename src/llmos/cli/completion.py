@@ -24,9 +24,21 @@ def register(app: typer.Typer) -> None:
     def completion(
         shell: Annotated[Shells, typer.Argument(help="The shell to complete in.")],
     ) -> None:
-        """Print the completion script for SHELL, e.g. `source <(llmos completion bash)`."""
+        """Print the shell completion script for SHELL.
+
+        For example: source <(llmos completion bash)
+        """
         complete_var = f"_{PROG_NAME.upper()}_COMPLETE"
         script = get_completion_script(
             prog_name=PROG_NAME, complete_var=complete_var, shell=shell.value
         )
         typer.echo(script)
+
+
+def complete_kind(incomplete: str) -> list[str]:
+    """Kinds for a shell to offer: plurals and short names, from this CLI's own table
+    (a server of the same release serves the same kinds)."""
+    from llmos.resources.registry import ALL_KINDS  # only when a shell asks
+
+    words = sorted({w for info in ALL_KINDS for w in (info.plural, *info.short_names)})
+    return [word for word in words if word.startswith(incomplete.lower())]

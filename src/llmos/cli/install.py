@@ -186,15 +186,16 @@ def install(
     allow_unpinned_k3s_join: Annotated[
         bool,
         typer.Option(
+            "--allow-unpinned-k3s-join",
             help="Join even when the server cannot name its Kubernetes CA: k3s then trusts "
-            "whatever answers on port 6443 and sends it the cluster secret."
+            "whatever answers on port 6443 and sends it the cluster secret.",
         ),
     ] = False,
     image: Annotated[
         str | None, typer.Option(envvar="LLMOS_IMAGE", help="LLMOS server image (first server).")
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option(help="Print every file and command; change nothing.")
+        bool, typer.Option("--dry-run", help="Print every file and command; change nothing.")
     ] = False,
     root: Annotated[
         Path,
@@ -204,7 +205,10 @@ def install(
         bool, typer.Option(help="Install even when preflight checks fail.")
     ] = False,
 ) -> None:
-    """Install k3s and LLMOS on this node: the first server, another server, or an agent."""
+    """Install k3s and LLMOS on this node.
+
+    As a cluster's first server, another server, or an agent.
+    """
     real = not dry_run and root == Path("/")
     if real:
         require_root("install")
@@ -287,13 +291,16 @@ def _done(config: InstallConfig, secrets: ClusterSecrets | None, root: Path) -> 
 
 def uninstall(
     dry_run: Annotated[
-        bool, typer.Option(help="Print every command and removal; change nothing.")
+        bool, typer.Option("--dry-run", help="Print every command and removal; change nothing.")
     ] = False,
     root: Annotated[
         Path, typer.Option(help="Remove the files under this folder and run no command (tests).")
     ] = Path("/"),
 ) -> None:
-    """Remove k3s and LLMOS from this node: k3s' own uninstall, the units, /etc/llmos."""
+    """Remove k3s and LLMOS from this node.
+
+    Runs k3s' own uninstall, then removes LLMOS's units and /etc/llmos.
+    """
     real = not dry_run and root == Path("/")
     if real:
         require_root("uninstall")

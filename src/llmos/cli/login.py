@@ -123,12 +123,20 @@ def register(app: typer.Typer) -> None:
     @friendly
     def login(
         url: Annotated[str, typer.Argument(help="The server, e.g. https://HOST:8443")],
-        username: Annotated[str, typer.Option("--username", "-u")] = "admin",
+        username: Annotated[str, typer.Option("--username", "-u", help="Who logs in.")] = "admin",
         password: Annotated[str | None, typer.Option(help="Prefer --password-stdin.")] = None,
-        password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+        password_stdin: Annotated[
+            bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+        ] = False,
         ca_cert: Annotated[Path | None, typer.Option(help="Trust this CA file.")] = None,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Trust the server's CA.")] = False,
-        insecure_skip_tls_verify: Annotated[bool, typer.Option()] = False,
+        insecure_skip_tls_verify: Annotated[
+            bool,
+            typer.Option(
+                "--insecure-skip-tls-verify",
+                help="Do not check the server's certificate (anyone on the path can read the token).",
+            ),
+        ] = False,
         new_password: Annotated[
             str | None, typer.Option(help="On first login: the new admin password.")
         ] = None,

@@ -29,6 +29,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
+    # Click's plain help: wrapped, never cut; Rich's panels cut long flags and help at 80
+    # columns (`--max-request-by…`). Errors stay one plain line either way.
+    rich_markup_mode=None,
 )
 
 

@@ -203,12 +203,14 @@ def print_objects(
     with_namespace: bool = False,
     as_list: bool = True,
     table: TableWriter | None = None,
+    where: str = "",
 ) -> TableWriter | None:
     """Print objects; json/yaml give a List unless ``as_list`` is False and there is one.
 
     Whether a List comes back depends on what was asked (a listing, or one
     name), never on how many objects happen to exist, so scripts can rely on it.
-    A table goes on from ``table`` (a watch's earlier rows) and is returned.
+    A table goes on from ``table`` (a watch's earlier rows) and is returned. An empty
+    table says so, and ``where`` it looked (``" in namespace default"``).
     """
     doc: dict[str, Any] = (
         items[0] if len(items) == 1 and not as_list else {"kind": "List", "items": items}
@@ -224,7 +226,7 @@ def print_objects(
             sys.stdout.write(f"{kind.lower()}/{obj['metadata']['name']}\n")
         return None
     if not items and table is None:
-        console.print(f"No {kind} objects found.", style="dim")
+        console.print(f"No {kind} objects found{where}.", style="dim")
         return None
     table = table or TableWriter(columns_of(kind, with_namespace))
     table.write(items)

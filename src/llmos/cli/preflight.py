@@ -130,7 +130,7 @@ def preflight(
         Path | None,
         typer.Option(help="CA certificate of --server; without it TLS is not verified (warns)."),
     ] = None,
-    quick: Annotated[bool, typer.Option(help="Skip the disk measurement.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Skip the disk measurement.")] = False,
     root: Annotated[
         Path, typer.Option(help="Read host files (os-release, /proc, /sys, /etc) under PATH.")
     ] = Path("/"),
@@ -139,7 +139,8 @@ def preflight(
         list[str] | None, typer.Option(help="Run only this check id (repeatable).")
     ] = None,
     listen: Annotated[
-        bool, typer.Option(help="Open temporary listeners on this role's ports for --peer.")
+        bool,
+        typer.Option("--listen", help="Open temporary listeners on this role's ports for --peer."),
     ] = False,
     listen_timeout: Annotated[
         float, typer.Option(help="Seconds --listen keeps the ports open.", min=0.1)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from llmos.cli.client import Client, CLIError, KindRef, default_namespace
-from llmos.cli.common import friendly
+from llmos.cli.common import NamespaceOpt, friendly
 from llmos.cli.lookup import fetch
 
 ray_app = typer.Typer(name="ray", help="Ray jobs on MLClusters.", no_args_is_help=True)
@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
     def submit(
         cluster: Annotated[str, typer.Argument(help="The MLCluster's name.")],
         entrypoint: Annotated[list[str], typer.Argument(help="The command, after --.")],
-        namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+        namespace: NamespaceOpt = None,
         working_dir: Annotated[
             Path | None,
             typer.Option(help="A local directory to upload; the job runs in it."),

@@ -17,11 +17,17 @@ import yaml
 
 from llmos.cli import output
 from llmos.cli.client import Client, CLIError, KindRef, default_namespace
-from llmos.cli.common import OUTPUT_HELP, check_output, err, friendly
+from llmos.cli.common import OUTPUT_HELP, NamespaceOpt, check_output, err, friendly
+from llmos.cli.completion import complete_kind
 from llmos.cli.lookup import fetch, naming
 
-NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace.")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help=OUTPUT_HELP)]
+_KIND_HELP = "A kind (modelservices, ms, users, nodes, …), or KIND/NAME."
+KindArg = Annotated[
+    str, typer.Argument(metavar="KIND", help=_KIND_HELP, autocompletion=complete_kind)
+]
+NamesArg = Annotated[list[str] | None, typer.Argument(metavar="NAME", help="Names (default: all).")]
+NameArg = Annotated[str | None, typer.Argument(metavar="NAME", help="The object's name.")]
 
 
 def _split_target(client: Client, kind: str, names: list[str]) -> tuple[KindRef, list[str]]:
@@ -93,11 +99,15 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def get(
-        kind: Annotated[str, typer.Argument(help="Kind: modelservices, ms, users, nodes, …")],
-        names: Annotated[list[str] | None, typer.Argument(help="Names (default: all).")] = None,
+        kind: KindArg,
+        names: NamesArg = None,
         namespace: NamespaceOpt = None,
-        all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
-        selector: Annotated[str | None, typer.Option("--selector", "-l")] = None,
+        all_namespaces: Annotated[
+            bool, typer.Option("--all-namespaces", "-A", help="List every namespace's.")
+        ] = False,
+        selector: Annotated[
+            str | None, typer.Option("--selector", "-l", help="Labels, e.g. app=chat,tier!=dev.")
+        ] = None,
         out: OutputOpt = "table",
         watch: Annotated[
             bool, typer.Option("--watch", "-w", help="Keep printing changes.")
@@ -124,8 +134,16 @@ def register(app: typer.Typer) -> None:
             items = page["items"]
         table = None
         if items or not missing:
+            where = (
+                f" in namespace {ns} (add -A for every namespace)" if ref.namespaced and ns else ""
+            )
             table = output.print_objects(
-                items, ref.kind, out, with_namespace=with_namespace, as_list=len(wanted) != 1
+                items,
+                ref.kind,
+                out,
+                with_namespace=with_namespace,
+                as_list=len(wanted) != 1,
+                where=where,
             )
         if missing:
             raise CLIError("\n".join(missing))
@@ -148,11 +166,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def describe(
-        kind: Annotated[str, typer.Argument()],
-        names: Annotated[list[str] | None, typer.Argument()] = None,
+        kind: KindArg,
+        names: NamesArg = None,
         namespace: NamespaceOpt = None,
     ) -> None:
-        """Show an object in detail: spec, status, conditions and its Events."""
+        """Show an object in detail, with its Events.
+
+        Its spec, status and conditions, then the Events about it, oldest first.
+        """
         client = Client()
         ref, wanted = _split_target(client, kind, names or [])
         if not wanted:
@@ -206,10 +227,18 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def delete(
-        kind: Annotated[str | None, typer.Argument()] = None,
-        names: Annotated[list[str] | None, typer.Argument()] = None,
+        kind: Annotated[
+            str | None,
+            typer.Argument(metavar="KIND", help=_KIND_HELP, autocompletion=complete_kind),
+        ] = None,
+        names: Annotated[
+            list[str] | None, typer.Argument(metavar="NAME", help="The objects' names.")
+        ] = None,
         namespace: NamespaceOpt = None,
-        filename: Annotated[str | None, typer.Option("--filename", "-f")] = None,
+        filename: Annotated[
+            str | None,
+            typer.Option("--filename", "-f", help="Delete the objects this YAML file names."),
+        ] = None,
         wait: Annotated[
             bool, typer.Option(help="Wait until finalizers are done and the object is gone.")
         ] = True,
@@ -259,14 +288,17 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def scale(
-        kind: Annotated[str, typer.Argument()],
-        name: Annotated[str | None, typer.Argument()] = None,
+        kind: KindArg,
+        name: NameArg = None,
         replicas: Annotated[
             int | None, typer.Option("--replicas", help="How many replicas.")
         ] = None,
         namespace: NamespaceOpt = None,
     ) -> None:
-        """Set a ModelService's replicas, e.g. `llmos scale ms chat --replicas 2` (0 stops it)."""
+        """Set a ModelService's replicas (0 stops it).
+
+        For example: llmos scale ms chat --replicas 2
+        """
         client = Client()
         ref, wanted = _split_target(client, kind, [name] if name else [])
         if ref.kind != "ModelService":
@@ -295,11 +327,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def edit(
-        kind: Annotated[str, typer.Argument()],
-        name: Annotated[str | None, typer.Argument()] = None,
+        kind: KindArg,
+        name: NameArg = None,
         namespace: NamespaceOpt = None,
     ) -> None:
-        """Edit an object in $EDITOR and save it (refused if it changed meanwhile)."""
+        """Edit an object in $EDITOR and save it.
+
+        The save is refused if someone changed the object meanwhile.
+        """
         client = Client()
         ref, wanted = _split_target(client, kind, [name] if name else [])
         if len(wanted) != 1:

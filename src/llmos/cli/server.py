@@ -123,7 +123,10 @@ def _preflight(config: Any) -> None:
 
 def register(app: typer.Typer) -> None:
     def server(**given: Any) -> None:
-        """Run LLMOS in embedded mode: API, dashboard and gateway on one HTTPS port."""
+        """Run LLMOS in embedded mode on this machine.
+
+        The API, the dashboard and the OpenAI-compatible gateway share one HTTPS port.
+        """
         _run(**given)
 
     server.__signature__ = _signature()  # type: ignore[attr-defined]

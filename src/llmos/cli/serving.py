@@ -15,7 +15,7 @@ import orjson
 import typer
 
 from llmos.cli.client import Client, CLIError, KindRef, default_namespace, error_from
-from llmos.cli.common import err, friendly
+from llmos.cli.common import NamespaceOpt, err, friendly
 from llmos.cli.lookup import naming
 
 MODELSERVICES = KindRef("ml.llmos.ai", "v1", "ModelService", "modelservices", namespaced=True)
@@ -146,11 +146,11 @@ def register(app: typer.Typer) -> None:
         name: Annotated[
             str | None, typer.Option(help="ModelService name (default: from the model).")
         ] = None,
-        namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+        namespace: NamespaceOpt = None,
         engine: Annotated[
             str, typer.Option(help="auto, llama-cpp, vllm or transformers.")
         ] = "auto",
-        replicas: Annotated[int, typer.Option(min=0)] = 1,
+        replicas: Annotated[int, typer.Option(min=0, help="How many replicas serve it.")] = 1,
         gpu: Annotated[int | None, typer.Option(help="Whole GPUs per replica.")] = None,
         gpu_memory: Annotated[
             str | None,
@@ -211,8 +211,12 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--message", "-m", help="Ask once and exit.")
         ] = None,
         system: Annotated[str | None, typer.Option(help="A system prompt.")] = None,
-        temperature: Annotated[float | None, typer.Option(min=0.0, max=2.0)] = None,
-        max_tokens: Annotated[int | None, typer.Option(min=1)] = None,
+        temperature: Annotated[
+            float | None, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")
+        ] = None,
+        max_tokens: Annotated[
+            int | None, typer.Option(min=1, help="The longest answer, in tokens.")
+        ] = None,
     ) -> None:
         """Chat with a model, streaming the answers. Ctrl-D or /exit ends it."""
         client = Client()
@@ -248,15 +252,17 @@ def register(app: typer.Typer) -> None:
             ),
         ],
         second: Annotated[str | None, typer.Argument(hidden=True)] = None,
-        namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
-        follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+        namespace: NamespaceOpt = None,
+        follow: Annotated[
+            bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+        ] = False,
         tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
         replica: Annotated[int, typer.Option(min=0, help="A ModelService's replica.")] = 0,
         node: Annotated[
             str, typer.Option(help="An MLCluster's Ray node: head, or a worker as GROUP-INDEX.")
         ] = "head",
     ) -> None:
-        """Print (or follow) the logs of a model service's replica, a notebook or a Ray node."""
+        """Print or follow the logs of a replica, notebook or Ray node."""
         if second is not None:  # `llmos logs ms NAME`
             if "/" in target:
                 raise CLIError(f"give KIND/NAME or KIND NAME, not {target} {second}", code=2)

@@ -16,6 +16,13 @@ BINDINGS = "/apis/management.llmos.ai/v1/namespaces/{namespace}/roletemplatebind
 users_app = typer.Typer(help="Manage users (admins only).", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage your API keys.", no_args_is_help=True)
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help=OUTPUT_HELP)]
+NameArg = Annotated[str, typer.Argument(metavar="USER", help="The user's name.")]
+PasswordOpt = Annotated[
+    str | None, typer.Option(help="The password (prefer --password-stdin: shells keep history).")
+]
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+]
 
 
 def _read_password(given: str | None, stdin: bool) -> str:
@@ -39,12 +46,15 @@ def list_users(out: OutputOpt = "table") -> None:
 @users_app.command("create")
 @friendly
 def create_user(
-    name: str,
-    password: Annotated[str | None, typer.Option()] = None,
-    password_stdin: Annotated[bool, typer.Option()] = False,
-    display_name: Annotated[str, typer.Option()] = "",
-    admin: Annotated[bool, typer.Option(help="Give the admin global role.")] = False,
-    must_change_password: Annotated[bool, typer.Option()] = False,
+    name: NameArg,
+    password: PasswordOpt = None,
+    password_stdin: PasswordStdinOpt = False,
+    display_name: Annotated[str, typer.Option(help="The name people see.")] = "",
+    admin: Annotated[bool, typer.Option("--admin", help="Give the admin global role.")] = False,
+    must_change_password: Annotated[
+        bool,
+        typer.Option("--must-change-password", help="Make them choose a new one at first login."),
+    ] = False,
 ) -> None:
     """Create a user with a password."""
     body: dict[str, Any] = {
@@ -65,9 +75,9 @@ def create_user(
 @users_app.command("set-password")
 @friendly
 def set_password(
-    name: str,
-    password: Annotated[str | None, typer.Option()] = None,
-    password_stdin: Annotated[bool, typer.Option()] = False,
+    name: NameArg,
+    password: PasswordOpt = None,
+    password_stdin: PasswordStdinOpt = False,
 ) -> None:
     """Set another user's password (admins)."""
     body = {"spec": {"password": _read_password(password, password_stdin)}}
@@ -82,14 +92,17 @@ def set_password(
 
 @users_app.command("disable")
 @friendly
-def disable(name: str) -> None:
-    """Disable a user: their tokens stop working until enabled again."""
+def disable(name: NameArg) -> None:
+    """Disable a user: their tokens stop working.
+
+    Until `llmos users enable NAME`; nothing of theirs is deleted.
+    """
     _set_active(name, False)
 
 
 @users_app.command("enable")
 @friendly
-def enable(name: str) -> None:
+def enable(name: NameArg) -> None:
     """Enable a disabled user."""
     _set_active(name, True)
 
@@ -106,7 +119,7 @@ def _set_active(name: str, active: bool) -> None:
 
 @users_app.command("delete")
 @friendly
-def delete_user(name: str) -> None:
+def delete_user(name: NameArg) -> None:
     """Delete a user, with their tokens and namespace bindings."""
     Client().request("DELETE", f"{USERS}/{name}")
     typer.echo(f"user/{name} deleted")
@@ -115,7 +128,7 @@ def delete_user(name: str) -> None:
 @users_app.command("grant")
 @friendly
 def grant(
-    name: str,
+    name: NameArg,
     namespace: Annotated[str, typer.Argument(help="The namespace the role applies in.")],
     role: Annotated[
         str,
@@ -140,7 +153,7 @@ def grant(
 @users_app.command("revoke")
 @friendly
 def revoke(
-    name: str,
+    name: NameArg,
     namespace: Annotated[str, typer.Argument(help="The namespace the roles apply in.")],
 ) -> None:
     """Take back every role a user holds in a namespace."""
@@ -205,7 +218,9 @@ def _limits(key: dict[str, Any]) -> str:
 @keys_app.command("create")
 @friendly
 def create_key(
-    description: Annotated[str, typer.Option("--description", "-d")] = "",
+    description: Annotated[
+        str, typer.Option("--description", "-d", help="What the key is for.")
+    ] = "",
     ttl_minutes: Annotated[int | None, typer.Option(help="Expire after this many minutes.")] = None,
     scope: Annotated[
         list[str] | None, typer.Option("--scope", help="A model this key may use (repeatable).")
@@ -234,7 +249,11 @@ def create_key(
 
 @keys_app.command("revoke")
 @friendly
-def revoke_key(name: str) -> None:
+def revoke_key(
+    name: Annotated[
+        str, typer.Argument(metavar="KEY", help="The key's name (llmos apikeys list).")
+    ],
+) -> None:
     """Revoke an API key by name."""
     Client().request("DELETE", f"/v1-auth/apikeys/{name}")
     typer.echo(f"API key {name} revoked")

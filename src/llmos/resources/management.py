@@ -83,6 +83,7 @@ class GlobalRole(Resource):
 
     group: ClassVar[str] = GROUP
     plural: ClassVar[str] = "globalroles"
+    short_names: ClassVar[tuple[str, ...]] = ("gr",)
     namespaced: ClassVar[bool] = False
     spec: RoleSpec = Field(default_factory=RoleSpec)
     status: Status = Field(default_factory=Status)
@@ -93,6 +94,7 @@ class RoleTemplate(Resource):
 
     group: ClassVar[str] = GROUP
     plural: ClassVar[str] = "roletemplates"
+    short_names: ClassVar[tuple[str, ...]] = ("rt",)
     namespaced: ClassVar[bool] = False
     spec: RoleSpec = Field(default_factory=RoleSpec)
     status: Status = Field(default_factory=Status)
