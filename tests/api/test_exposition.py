@@ -10,9 +10,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from llmos.api.collectors import process_table
 from llmos.api.exposition import Exposition
 from llmos.gateway.usage import Usage
+from llmos.runtime.proctable import process_table
 
 
 class Odd(Collector):

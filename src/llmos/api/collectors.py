@@ -29,7 +29,6 @@ import os
 import shutil
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -41,6 +40,7 @@ from llmos.controllers.loop import Manager
 from llmos.controllers.nodealloc import NodeAllocator
 from llmos.gateway.history import Sampler
 from llmos.runtime.base import Runtime
+from llmos.runtime.proctable import ProcessTable, gpu_memory_by_pid, process_table
 
 WORKLOAD_LABELS = ["kind", "namespace", "name", "replica"]
 KINDS = {"modelservices": "ModelService", "notebooks": "Notebook", "mlclusters": "MLCluster"}
@@ -127,7 +127,7 @@ class WorkloadCollector(Collector):
             "GPU memory used by a replica's processes on one GPU (NVML, latest reading).",
             labels=[*WORKLOAD_LABELS, "gpu"],
         )
-        on_gpus = self._gpu_memory_by_pid()
+        on_gpus = gpu_memory_by_pid(self.gpus.snapshot) if self.gpus is not None else {}
         keys = self.runtime.keys()
         table = process_table() if keys else ProcessTable({}, {})
         for key in keys:
@@ -150,61 +150,6 @@ class WorkloadCollector(Collector):
             cpu.add_metric(labels, sum(table.usage[pid][0] for pid in tree))
             rss.add_metric(labels, float(sum(table.usage[pid][1] for pid in tree)))
         yield from (cpu, rss, up, restarts, oom, gpu_memory)
-
-    def _gpu_memory_by_pid(self) -> dict[int, list[tuple[int, int]]]:
-        """pid -> [(GPU index, bytes)] from the latest GPU reading."""
-        found: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        if self.gpus is None:
-            return found
-        for gpu in self.gpus.snapshot.gpus:
-            for process in gpu.reading.processes:
-                if process.used_memory_bytes is not None:
-                    found[process.pid].append((gpu.info.index, process.used_memory_bytes))
-        return found
-
-
-@dataclass(frozen=True)
-class ProcessTable:
-    """Every process of the node: its children, and its CPU seconds and resident bytes."""
-
-    children: dict[int, list[int]]
-    usage: dict[int, tuple[float, int]]
-
-    def tree(self, root: int) -> list[int]:
-        """``root`` and its descendants that were alive when the table was read."""
-        found, stack = [], [root]
-        while stack:
-            pid = stack.pop()
-            if pid in self.usage:
-                found.append(pid)
-                stack.extend(self.children.get(pid, ()))
-        return found
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def process_table(proc: Path = Path("/proc")) -> ProcessTable:
-    """One pass over ``/proc/*/stat``: each file gives the parent, the user and system
-    CPU ticks and the resident pages (proc(5)), so a scrape reads one small file per
-    process, where psutil read two per replica process besides a pass for the parents."""
-    children: dict[int, list[int]] = defaultdict(list)
-    usage: dict[int, tuple[float, int]] = {}
-    for entry in os.scandir(proc):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"{entry.path}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:  # gone since the listing
-            continue
-        # The command name, in parentheses, may hold spaces and parentheses itself.
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        pid = int(entry.name)
-        children[int(fields[1])].append(pid)
-        usage[pid] = ((int(fields[11]) + int(fields[12])) / _TICKS, int(fields[21]) * _PAGE)
-    return ProcessTable(children, usage)
 
 
 class ControllerCollector(Collector):

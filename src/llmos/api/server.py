@@ -47,6 +47,7 @@ from llmos.controllers.event_retention import EventRetention
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDevicePublisher
+from llmos.controllers.gpushare import GPUShareWatch
 from llmos.controllers.informer import Informer
 from llmos.controllers.loop import Controller, Manager
 from llmos.controllers.modelservice import MODELSERVICES
@@ -285,6 +286,8 @@ async def _serve(config: ServerConfig) -> None:
                 sandbox=config.workload_sandbox,
                 sole=config.store == "sqlite",
             )
+            # Shared GPUs: a replica past its share gets a GPUMemoryOverShare Event.
+            manager.run_alongside(GPUShareWatch(store, runtime, publisher, events))
         workloads = workload_set.proxy
         # A replica that loses the leader Lease (kube store) stops as on SIGTERM.
         await controllers.start(on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))

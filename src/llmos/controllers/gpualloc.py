@@ -71,6 +71,11 @@ class GPUPlacement:
         return min(a.memory_bytes for a in self.assignments)
 
     @property
+    def shares(self) -> tuple[tuple[int, int], ...]:
+        """(GPU index, bytes) of each GPU held in part; none for whole GPUs."""
+        return tuple((a.index, a.memory_bytes) for a in self.assignments if not a.whole)
+
+    @property
     def fraction(self) -> float | None:
         """Share of each GPU's memory for the engine; None for whole GPUs."""
         if self.whole:

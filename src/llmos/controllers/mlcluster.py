@@ -347,7 +347,9 @@ class MLClusterReconciler:
         key = head_key(meta["namespace"], meta["name"])
         command = self._confined(head_command(slot, temp, resources), confinement, placed)
         env = self._env(cluster, resources, volumes, placed)
-        spec = node_spec(key, command, slot, env, confinement.cwd or temp, cluster, resources)
+        spec = node_spec(
+            key, command, slot, env, confinement.cwd or temp, cluster, resources, placed
+        )
         return await self.runtime.ensure(spec)
 
     def _worker(
@@ -368,7 +370,9 @@ class MLClusterReconciler:
         # A new head is a new Ray cluster: its workers start again to join it.
         env["LLMOS_RAY_HEAD_PID"] = str(head_pid)
         command = self._confined(worker_command(slot, head, temp, resources), confinement, placed)
-        return node_spec(key, command, slot, env, confinement.cwd or temp, cluster, resources)
+        return node_spec(
+            key, command, slot, env, confinement.cwd or temp, cluster, resources, placed
+        )
 
     def _confined(
         self, command: list[str], confinement: Confinement, placed: GPUPlacement | None

@@ -101,6 +101,7 @@ def replica_spec(
     isolation: Isolation | None = None,
     token: str | None = None,
     shown: tuple[Path, ...] = (),
+    placed: GPUPlacement | None = None,
 ) -> ReplicaSpec:
     """Replica ``index`` of ``ms``, served by ``engine`` with ``ctx``, in the sandbox when
     ``isolation`` is given and the engine runs there."""
@@ -131,4 +132,5 @@ def replica_spec(
         ),
         owner=("ModelService", meta["namespace"], meta["name"]),
         limits=Limits.of(ms["spec"].get("resources")),
+        gpu_shares=placed.shares if placed is not None else (),
     )

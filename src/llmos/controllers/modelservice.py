@@ -256,6 +256,7 @@ class ModelServiceReconciler:
                     isolation=self.isolation,
                     token=token,
                     shown=shown,
+                    placed=placed,
                 )
             )
             for index, placed in enumerate(scheduling.placed)

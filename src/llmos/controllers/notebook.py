@@ -42,7 +42,7 @@ from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.keys import ServerKey
 from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
-from llmos.controllers.gpualloc import GPUAllocator
+from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import Member, ReplicaPlacer, owners_on, reservation
 from llmos.controllers.isolation import Isolation, Unisolated
@@ -192,7 +192,8 @@ class NotebookReconciler:
         current = self.runtime.status(replica)
         if current is None or current.phase == Phase.STOPPED:
             self.idle.started(status)  # a fresh start is activity
-        result = await self.runtime.ensure(self._replica(nb, launch, cwd))
+        placed = scheduling.placed[0]
+        result = await self.runtime.ensure(self._replica(nb, launch, cwd, placed))
         if result.ready:
             self.idle.ready(status, was_ready=status.get("phase") == "Ready")
         await self.replica_events.observe(nb, "the notebook", result, at=status["url"])
@@ -233,7 +234,9 @@ class NotebookReconciler:
         self.replica_events.forget(replica)
         await self.placer.release(("Notebook", namespace, name))
 
-    def _replica(self, nb: dict[str, Any], launch: Launch, cwd: Path) -> ReplicaSpec:
+    def _replica(
+        self, nb: dict[str, Any], launch: Launch, cwd: Path, placed: GPUPlacement | None
+    ) -> ReplicaSpec:
         meta, env = nb["metadata"], launch.env
         gpus = bool(env.get("CUDA_VISIBLE_DEVICES"))
         confinement = Confinement(launch.writable, launch.readable, gpus=gpus, cwd=cwd)
@@ -246,6 +249,7 @@ class NotebookReconciler:
             grace_seconds=5.0,
             owner=("Notebook", meta["namespace"], meta["name"]),
             limits=Limits.of(nb["spec"].get("resources")),
+            gpu_shares=placed.shares if placed is not None else (),
         )
 
     def _summarize(

@@ -43,6 +43,7 @@ from typing import Any
 
 from llmos._lib.quantity import parse_quantity
 from llmos.controllers.errors import PermanentError, TemporaryError
+from llmos.controllers.gpualloc import GPUPlacement
 from llmos.runtime.base import HealthCheck, Limits, ReplicaSpec
 
 FIRST_PORT = 20000
@@ -301,6 +302,7 @@ def node_spec(
     cwd: Path,
     cluster: dict[str, Any],
     resources: dict[str, Any],
+    placed: GPUPlacement | None = None,
 ) -> ReplicaSpec:
     """The runtime's replica for one Ray node: probed on its slot's agent port, held to its
     ``resources``' memory and CPU as a whole (Ray's daemons and its workers)."""
@@ -315,4 +317,5 @@ def node_spec(
         grace_seconds=10.0,
         owner=("MLCluster", meta["namespace"], meta["name"]),
         limits=Limits.of(resources),
+        gpu_shares=placed.shares if placed is not None else (),
     )

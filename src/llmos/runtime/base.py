@@ -82,6 +82,9 @@ class ReplicaSpec:
     owner: tuple[str, str, str] = ("", "", "")
     # Its memory limit and CPU share (the local runtime: a cgroup of its own).
     limits: Limits | None = None
+    # Its share of each GPU it shares with other workloads: (NVML index, bytes); none
+    # for whole GPUs. ``llmos.controllers.gpushare`` compares its processes' use with it.
+    gpu_shares: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,11 @@ class LocalRuntime:
     def keys(self, prefix: str = "") -> list[str]:
         return sorted(key for key in self._supervisors if key.startswith(prefix))
 
+    def spec(self, key: str) -> ReplicaSpec | None:
+        """What the replica of ``key`` runs, as last ensured."""
+        supervisor = self._supervisors.get(key)
+        return supervisor.spec if supervisor is not None else None
+
     def on_status(self, handler: StatusHandler) -> None:
         """Call ``handler(status, spec)`` on the event loop after every status change."""
         self._handlers.append(handler)
