@@ -419,6 +419,8 @@ def lifecycle(admin: httpx.Client) -> None:
         all(r in reasons for r in ("Scheduled", "Started", "Ready")),
         f"Events Scheduled, Started and Ready: {reasons}",
     )
+    # The engine keeps to its share, so the share watch (every 30 s) has nothing to say.
+    check("GPUMemoryOverShare" not in reasons, "no GPUMemoryOverShare Event: within its share")
 
 
 def sharing(server: RunningServer, admin: httpx.Client, spec: dict[str, str], data: Path) -> None:
