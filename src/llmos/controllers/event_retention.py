@@ -37,7 +37,7 @@ from typing import Any
 
 from llmos._lib import timefmt
 from llmos._lib.errors import LLMOSError, Reason
-from llmos._lib.tasks import cancel_all
+from llmos._lib.tasks import Periodic
 from llmos.controllers.events import EVENTS
 from llmos.resources.registry import KIND_REGISTRY, Registry
 from llmos.store.base import ResourceStore, list_all
@@ -97,17 +97,14 @@ class EventRetention:
         self.per_object = per_object
         self.registry = registry
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic(self._sweep, interval, "sweeping old Events", now=True, log=log)
 
     async def start(self) -> None:
         """Sweep now, then every ``interval`` seconds, until :meth:`stop`."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._sweep_forever(), name="event-retention")
+        await self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_all([self._task])
-            self._task = None
+        await self._rounds.stop()
 
     async def sweep(self) -> int:
         """One pass: delete what is due now. Returns how many Events it deleted."""
@@ -128,15 +125,10 @@ class EventRetention:
             doomed.extend(events[self.per_object :])
         return await self._delete(doomed)
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            try:
-                deleted = await self.sweep()
-                if deleted:
-                    log.debug("deleted %d Events", deleted)
-            except Exception:
-                log.exception("sweeping old Events failed; retrying in %.0f s", self.interval)
-            await asyncio.sleep(self.interval)
+    async def _sweep(self) -> None:
+        deleted = await self.sweep()
+        if deleted:
+            log.debug("deleted %d Events", deleted)
 
     async def _list(self) -> list[_Listed]:
         return [_listed(item) async for item in list_all(self.store, EVENTS, page=PAGE)]

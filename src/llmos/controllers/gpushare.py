@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.quantity import gib
-from llmos._lib.tasks import cancel_all
+from llmos._lib.tasks import Periodic
 from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpudevices import GPUDevicePublisher
 from llmos.resources.registry import KIND_REGISTRY
@@ -86,16 +86,13 @@ class GPUShareWatch:
         self.events = events
         self.interval = interval
         self._over: set[tuple[str, int, int]] = set()  # (replica key, GPU index, pid)
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic(self.check, interval, "the GPU share watch", log=log)
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._watch(), name="gpu-share-watch")
+        await self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_all([self._task])
-            self._task = None
+        await self._rounds.stop()
 
     async def check(self) -> list[str]:
         """One pass over the latest GPU reading; returns the Events' messages it recorded."""
@@ -150,11 +147,3 @@ class GPUShareWatch:
         log.warning("%s %s/%s: %s", kind, namespace, name, message)
         await self.events.record(obj, OVER_SHARE, message, "Warning")
         return True
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.check()
-            except Exception:
-                log.exception("GPU share watch failed; will retry")

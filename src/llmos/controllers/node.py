@@ -10,8 +10,6 @@ the heartbeat keeps them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import platform
@@ -26,6 +24,7 @@ from llmos import __version__
 from llmos._lib import timefmt
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.quantity import format_bytes
+from llmos._lib.tasks import Periodic
 from llmos._lib.tls import local_addresses
 from llmos.controllers.gpudevices import GPU_MEMORY, GPUDevicePublisher
 from llmos.resources.meta import set_condition
@@ -82,7 +81,7 @@ class NodeAgent:
         self.data_dir = data_dir
         self.interval = interval
         self.gpus = gpus
-        self._task: asyncio.Task[None] | None = None
+        self._beats = Periodic(self.register, interval, "the node heartbeat", log=log)
 
     def _status(self, previous: dict[str, Any]) -> dict[str, Any]:
         capacity = _capacity(self.data_dir)
@@ -158,20 +157,9 @@ class NodeAgent:
 
     async def start(self) -> None:
         await self.register()
-        self._task = asyncio.create_task(self._beat(), name="node-heartbeat")
-
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.register()
-            except Exception:
-                log.exception("node heartbeat failed; will retry")
+        await self._beats.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._beats.stop()
         if self.gpus is not None:
             await self.gpus.close()
