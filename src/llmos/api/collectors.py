@@ -40,7 +40,7 @@ from llmos.controllers.loop import Manager
 from llmos.controllers.nodealloc import NodeAllocator
 from llmos.gateway.history import Sampler
 from llmos.runtime.base import Runtime
-from llmos.runtime.proctable import ProcessTable, gpu_memory_by_pid, process_table
+from llmos.runtime.proctable import ProcessTable, process_table
 
 WORKLOAD_LABELS = ["kind", "namespace", "name", "replica"]
 KINDS = {"modelservices": "ModelService", "notebooks": "Notebook", "mlclusters": "MLCluster"}
@@ -127,7 +127,7 @@ class WorkloadCollector(Collector):
             "GPU memory used by a replica's processes on one GPU (NVML, latest reading).",
             labels=[*WORKLOAD_LABELS, "gpu"],
         )
-        on_gpus = gpu_memory_by_pid(self.gpus.snapshot) if self.gpus is not None else {}
+        on_gpus = self.gpus.snapshot.memory_by_pid() if self.gpus is not None else {}
         keys = self.runtime.keys()
         table = process_table() if keys else ProcessTable({}, {})
         for key in keys:

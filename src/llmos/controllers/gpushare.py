@@ -32,7 +32,7 @@ from llmos.controllers.events import EventRecorder
 from llmos.controllers.gpudevices import GPUDevicePublisher
 from llmos.resources.registry import KIND_REGISTRY
 from llmos.runtime.base import ReplicaSpec, ReplicaStatus
-from llmos.runtime.proctable import gpu_memory_by_pid, process_table
+from llmos.runtime.proctable import process_table
 from llmos.store.base import ResourceStore
 
 __all__ = ["OVER_SHARE", "GPUShareWatch", "tolerance"]
@@ -96,7 +96,7 @@ class GPUShareWatch:
 
     async def check(self) -> list[str]:
         """One pass over the latest GPU reading; returns the Events' messages it recorded."""
-        on_gpus = gpu_memory_by_pid(self.gpus.snapshot)
+        on_gpus = self.gpus.snapshot.memory_by_pid()
         sharing = list(self._sharing())
         if not sharing:
             self._over.clear()

@@ -215,6 +215,16 @@ class GPUSnapshot:
     gpus: tuple[GPU, ...] = ()
     error: str | None = None
 
+    def memory_by_pid(self) -> dict[int, list[tuple[int, int]]]:
+        """pid -> [(GPU index, bytes)] from the readings' compute processes."""
+        found: dict[int, list[tuple[int, int]]] = {}
+        for gpu in self.gpus:
+            for process in gpu.reading.processes:
+                if process.used_memory_bytes is not None:
+                    held = found.setdefault(process.pid, [])
+                    held.append((gpu.info.index, process.used_memory_bytes))
+        return found
+
 
 @dataclass(frozen=True)
 class TimedReading:

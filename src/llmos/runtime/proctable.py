@@ -1,4 +1,4 @@
-"""The node's processes in one pass over ``/proc``, and the GPU memory NVML gives each.
+"""The node's processes in one pass over ``/proc``: who is whose child, and their use.
 
 The metrics (``llmos_workload_*``) and the GPU share watch
 (``llmos.controllers.gpushare``) sum a replica's process tree: the replica's own
@@ -12,9 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmos.gpu.inventory import GPUSnapshot
-
-__all__ = ["ProcessTable", "gpu_memory_by_pid", "process_table"]
+__all__ = ["ProcessTable", "process_table"]
 
 
 @dataclass(frozen=True)
@@ -59,13 +57,3 @@ def process_table(proc: Path = Path("/proc")) -> ProcessTable:
         children[int(fields[1])].append(pid)
         usage[pid] = ((int(fields[11]) + int(fields[12])) / _TICKS, int(fields[21]) * _PAGE)
     return ProcessTable(children, usage)
-
-
-def gpu_memory_by_pid(snapshot: GPUSnapshot) -> dict[int, list[tuple[int, int]]]:
-    """pid -> [(GPU index, bytes)] from a GPU reading's compute processes."""
-    found: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for gpu in snapshot.gpus:
-        for process in gpu.reading.processes:
-            if process.used_memory_bytes is not None:
-                found[process.pid].append((gpu.info.index, process.used_memory_bytes))
-    return found
