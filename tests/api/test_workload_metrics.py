@@ -57,6 +57,7 @@ def test_gpu_memory_cpu_and_rss_per_replica(tmp_path: Path) -> None:
                 wants_port=False,
                 health=None,
                 owner=("Notebook", "team", "lab"),
+                gpu_shares=((0, 6 * 2**30),),
             )
             status = await runtime.ensure(spec)
             assert status.pid is not None
@@ -95,6 +96,10 @@ def test_gpu_memory_cpu_and_rss_per_replica(tmp_path: Path) -> None:
     assert value("llmos_workload_gpu_memory_bytes", gpu="2") == 512 * 2**20
     gpu_series = [k for k in samples if k[0] == "llmos_workload_gpu_memory_bytes"]
     assert len(gpu_series) == 2  # not GPU 1, and not the stranger's pid
+    # What it may use of GPU 0, beside what it does use: an alert can compare the two.
+    shares = {k: v for k, v in samples.items() if k[0] == "llmos_workload_gpu_memory_share_bytes"}
+    assert list(shares.values()) == [6 * 2**30]
+    assert value("llmos_workload_gpu_memory_share_bytes", gpu="0") == 6 * 2**30
     assert value("llmos_workload_resident_memory_bytes") > 2**20
     assert value("llmos_workload_cpu_seconds_total") >= 0
     assert value("llmos_workload_up") == 1
@@ -111,6 +116,9 @@ class Replicas:
 
     def status(self, key: str) -> ReplicaStatus | None:
         return self.statuses.get(key)
+
+    def spec(self, key: str) -> ReplicaSpec | None:
+        return None
 
 
 def test_oom_kills_count_its_exits_and_the_processes_it_lived_without() -> None:

@@ -14,7 +14,8 @@ is scraped, so an idle server spends nothing on them between scrapes.
   ``kind``, ``namespace``, ``name`` and ``replica``; and
   ``llmos_workload_gpu_memory_bytes`` with ``gpu`` too: the GPU memory NVML
   reports for the replica's processes (its compute processes, matched by pid),
-  from the latest GPU reading;
+  from the latest GPU reading, and ``llmos_workload_gpu_memory_share_bytes``,
+  what it may use of a GPU it shares;
 - controllers: ``llmos_controller_queue_depth``,
   ``llmos_controller_reconciles_total``, ``llmos_controller_reconcile_errors_total``;
 - GPUs: ``llmos_gpu_utilization_ratio``, ``llmos_gpu_memory_{used,total}_bytes``,
@@ -127,6 +128,12 @@ class WorkloadCollector(Collector):
             "GPU memory used by a replica's processes on one GPU (NVML, latest reading).",
             labels=[*WORKLOAD_LABELS, "gpu"],
         )
+        gpu_share = GaugeMetricFamily(
+            "llmos_workload_gpu_memory_share_bytes",
+            "The GPU memory a replica may use of a GPU it shares with others "
+            "(resources.gpuMemory); none for whole GPUs.",
+            labels=[*WORKLOAD_LABELS, "gpu"],
+        )
         on_gpus = self.gpus.snapshot.memory_by_pid() if self.gpus is not None else {}
         keys = self.runtime.keys()
         table = process_table() if keys else ProcessTable({}, {})
@@ -138,6 +145,9 @@ class WorkloadCollector(Collector):
             up.add_metric(labels, 1.0 if status.ready else 0.0)
             restarts.add_metric(labels, float(status.restarts))
             oom.add_metric(labels, float(status.oom_kills + status.oom_exits))
+            spec = self.runtime.spec(key)
+            for index, share in spec.gpu_shares if spec is not None else ():
+                gpu_share.add_metric([*labels, str(index)], float(share))
             if status.pid is None or status.pid not in table.usage:
                 continue
             tree = table.tree(status.pid)
@@ -149,7 +159,7 @@ class WorkloadCollector(Collector):
                 gpu_memory.add_metric([*labels, str(index)], float(count))
             cpu.add_metric(labels, sum(table.usage[pid][0] for pid in tree))
             rss.add_metric(labels, float(sum(table.usage[pid][1] for pid in tree)))
-        yield from (cpu, rss, up, restarts, oom, gpu_memory)
+        yield from (cpu, rss, up, restarts, oom, gpu_memory, gpu_share)
 
 
 class ControllerCollector(Collector):

@@ -155,6 +155,9 @@ class Runtime(Protocol):
     def keys(self, prefix: str = "") -> list[str]:
         """Keys of the replicas this runtime supervises, optionally by prefix."""
 
+    def spec(self, key: str) -> ReplicaSpec | None:
+        """What the replica runs, as last ensured, or None if the runtime does not know it."""
+
     def on_status(self, handler: StatusHandler) -> None:
         """Call ``handler`` whenever a replica's phase, readiness or restarts change."""
 
