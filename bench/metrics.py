@@ -49,7 +49,7 @@ from llmos.controllers.loop import Manager  # noqa: E402
 from llmos.gateway.usage import Usage  # noqa: E402
 from llmos.gpu.nvml import NvmlGPUSource  # noqa: E402
 from llmos.gpu.source import FixtureGPUSource  # noqa: E402
-from llmos.runtime.base import Phase, ReplicaStatus  # noqa: E402
+from llmos.runtime.base import Phase, ReplicaSpec, ReplicaStatus  # noqa: E402
 from server import admin_server  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "gpus" / "h100-80gb-x8.json"
@@ -57,7 +57,8 @@ TARGETS = {"scrape_ms_p50": 50.0, "idle_core_percent": 2.0}
 
 
 class ProcessRuntime:
-    """Just enough of a Runtime for the workload collector: keys and statuses."""
+    """Just enough of a Runtime for the workload collector: keys, statuses and specs
+    (each replica holding an 8 GiB share of one of the 8 GPUs)."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
@@ -67,6 +68,10 @@ class ProcessRuntime:
 
     def status(self, key: str) -> ReplicaStatus | None:
         return ReplicaStatus(key, Phase.READY, True, pid=self.pids[key], port=1)
+
+    def spec(self, key: str) -> ReplicaSpec | None:
+        gpu = list(self.pids).index(key) % 8
+        return ReplicaSpec(key, ("sleep", "600"), gpu_shares=((gpu, 8 * 2**30),))
 
 
 class Snapshot:
