@@ -219,7 +219,7 @@ class Admission:
                 raise invalid("spec.password", "spec.password is required when creating a user")
             return
         min_length = int(self.auth.setting("password-min-length") or 12)
-        passwords.check_password_rules(password, min_length, "spec.password")
+        passwords.check_password_rules(password, min_length, "spec.password", "spec.password")
         admitted.secret = {"passwordHash": passwords.hash_password(password)}
 
     async def _admit_globalroles(self, admitted: Admitted, who: Principal, creating: bool) -> None:
