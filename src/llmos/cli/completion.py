@@ -22,7 +22,7 @@ PROG_NAME = "llmos"
 def register(app: typer.Typer) -> None:
     @app.command()
     def completion(
-        shell: Annotated[Shells, typer.Argument(help="The shell to complete in.")],
+        shell: Annotated[Shells, typer.Argument(metavar="SHELL", help="The shell to complete in.")],
     ) -> None:
         """Print the shell completion script for SHELL.
 

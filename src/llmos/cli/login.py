@@ -122,7 +122,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def login(
-        url: Annotated[str, typer.Argument(help="The server, e.g. https://HOST:8443")],
+        url: Annotated[
+            str, typer.Argument(metavar="URL", help="The server, e.g. https://HOST:8443")
+        ],
         username: Annotated[str, typer.Option("--username", "-u", help="Who logs in.")] = "admin",
         password: Annotated[str | None, typer.Option(help="Prefer --password-stdin.")] = None,
         password_stdin: Annotated[

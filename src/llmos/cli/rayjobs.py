@@ -64,8 +64,10 @@ def register(app: typer.Typer) -> None:
     @ray_app.command()
     @friendly
     def submit(
-        cluster: Annotated[str, typer.Argument(help="The MLCluster's name.")],
-        entrypoint: Annotated[list[str], typer.Argument(help="The command, after --.")],
+        cluster: Annotated[str, typer.Argument(metavar="CLUSTER", help="The MLCluster's name.")],
+        entrypoint: Annotated[
+            list[str], typer.Argument(metavar="COMMAND", help="The command, after --.")
+        ],
         namespace: NamespaceOpt = None,
         working_dir: Annotated[
             Path | None,

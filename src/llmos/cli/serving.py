@@ -140,7 +140,8 @@ def register(app: typer.Typer) -> None:
         model: Annotated[
             str,
             typer.Argument(
-                help="bundled:smollm2, a Hugging Face (or ModelScope) repo id, or a path"
+                metavar="MODEL",
+                help="bundled:smollm2, a Hugging Face (or ModelScope) repo id, or a path",
             ),
         ],
         name: Annotated[
@@ -206,7 +207,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly
     def chat(
-        model: Annotated[str, typer.Argument(help="The model name (see `llmos get ms -A`).")],
+        model: Annotated[
+            str, typer.Argument(metavar="MODEL", help="The model name (see `llmos get ms -A`).")
+        ],
         message: Annotated[
             str | None, typer.Option("--message", "-m", help="Ask once and exit.")
         ] = None,
@@ -247,11 +250,12 @@ def register(app: typer.Typer) -> None:
         target: Annotated[
             str,
             typer.Argument(
+                metavar="TARGET",
                 help="modelservice/NAME (or ms/NAME, or NAME), notebook/NAME (nb/), "
-                "mlcluster/NAME; or the kind and the name apart (ms NAME), as describe takes them"
+                "mlcluster/NAME; or the kind and the name apart (ms NAME), as describe takes them",
             ),
         ],
-        second: Annotated[str | None, typer.Argument(hidden=True)] = None,
+        second: Annotated[str | None, typer.Argument(metavar="NAME", hidden=True)] = None,
         namespace: NamespaceOpt = None,
         follow: Annotated[
             bool, typer.Option("--follow", "-f", help="Keep printing new lines.")

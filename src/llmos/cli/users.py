@@ -129,7 +129,9 @@ def delete_user(name: NameArg) -> None:
 @friendly
 def grant(
     name: NameArg,
-    namespace: Annotated[str, typer.Argument(help="The namespace the role applies in.")],
+    namespace: Annotated[
+        str, typer.Argument(metavar="NAMESPACE", help="The namespace the role applies in.")
+    ],
     role: Annotated[
         str,
         typer.Option(
@@ -154,7 +156,9 @@ def grant(
 @friendly
 def revoke(
     name: NameArg,
-    namespace: Annotated[str, typer.Argument(help="The namespace the roles apply in.")],
+    namespace: Annotated[
+        str, typer.Argument(metavar="NAMESPACE", help="The namespace the roles apply in.")
+    ],
 ) -> None:
     """Take back every role a user holds in a namespace."""
     client = Client()
