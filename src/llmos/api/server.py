@@ -291,7 +291,7 @@ async def _serve(config: ServerConfig) -> None:
         workloads = workload_set.proxy
         # A replica that loses the leader Lease (kube store) stops as on SIGTERM.
         await controllers.start(on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
-        history.start()
+        await history.start()
         saving = asyncio.create_task(usage.keep_saved(config.metrics_interval), name="usage")
         if config.serve_bundled_model:
             await ensure_bundled_model(store)

@@ -16,6 +16,9 @@ from llmos.cli.output import make_console
 F = TypeVar("F", bound=Callable[..., Any])
 err = make_console(stderr=True)
 OUTPUT_HELP = "Output format: table, yaml, json or name."
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+]
 NamespaceOpt = Annotated[
     str | None,
     typer.Option(

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from llmos.cli import credentials
 from llmos.cli.client import Client, CLIError, error_from
-from llmos.cli.common import err, friendly
+from llmos.cli.common import PasswordStdinOpt, err, friendly
 
 
 def _fingerprint(pem: str) -> str:
@@ -127,9 +127,7 @@ def register(app: typer.Typer) -> None:
         ],
         username: Annotated[str, typer.Option("--username", "-u", help="Who logs in.")] = "admin",
         password: Annotated[str | None, typer.Option(help="Prefer --password-stdin.")] = None,
-        password_stdin: Annotated[
-            bool, typer.Option("--password-stdin", help="Read the password from stdin.")
-        ] = False,
+        password_stdin: PasswordStdinOpt = False,
         ca_cert: Annotated[Path | None, typer.Option(help="Trust this CA file.")] = None,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Trust the server's CA.")] = False,
         insecure_skip_tls_verify: Annotated[

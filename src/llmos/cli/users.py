@@ -9,7 +9,7 @@ import typer
 
 from llmos.cli import output
 from llmos.cli.client import Client, CLIError
-from llmos.cli.common import OUTPUT_HELP, check_output, friendly
+from llmos.cli.common import OUTPUT_HELP, PasswordStdinOpt, check_output, friendly
 
 USERS = "/apis/management.llmos.ai/v1/users"
 BINDINGS = "/apis/management.llmos.ai/v1/namespaces/{namespace}/roletemplatebindings"
@@ -19,9 +19,6 @@ OutputOpt = Annotated[str, typer.Option("--output", "-o", help=OUTPUT_HELP)]
 NameArg = Annotated[str, typer.Argument(metavar="USER", help="The user's name.")]
 PasswordOpt = Annotated[
     str | None, typer.Option(help="The password (prefer --password-stdin: shells keep history).")
-]
-PasswordStdinOpt = Annotated[
-    bool, typer.Option("--password-stdin", help="Read the password from stdin.")
 ]
 
 

@@ -93,7 +93,6 @@ class EventRetention:
     ) -> None:
         self.store = store
         self.ttl = ttl
-        self.interval = interval
         self.per_object = per_object
         self.registry = registry
         self.clock = clock

@@ -84,7 +84,6 @@ class GPUShareWatch:
         self.runtime = runtime
         self.gpus = gpus
         self.events = events
-        self.interval = interval
         self._over: set[tuple[str, int, int]] = set()  # (replica key, GPU index, pid)
         self._rounds = Periodic(self.check, interval, "the GPU share watch", log=log)
 

@@ -79,7 +79,6 @@ class NodeAgent:
         self.store = store
         self.name = name
         self.data_dir = data_dir
-        self.interval = interval
         self.gpus = gpus
         self._beats = Periodic(self.register, interval, "the node heartbeat", log=log)
 

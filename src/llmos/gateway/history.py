@@ -10,14 +10,13 @@ through a ``sampler``. Long-term history is Prometheus' job: it scrapes
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from llmos._lib.tasks import Periodic
 from llmos.gateway.usage import ModelCounters, Usage
 
 log = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ class History:
         self._readings: dict[str, deque[dict[str, float | None]]] = {}
         self._last: dict[str, ModelCounters] = {}
         self._last_time = time.time()
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic(self._round, interval, "the metric history", log=log)
 
     def sample(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -110,20 +109,12 @@ class History:
     def readings(self, name: str) -> list[dict[str, float | None]]:
         return list(self._readings.get(name, ()))
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="metric-history")
+    async def start(self) -> None:
+        await self._rounds.start()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            self.sample()
-            try:
-                await self.sample_readings()
-            except Exception:  # a failed GPU reading must not end the history
-                log.exception("sampling readings for the metric history failed")
+    async def _round(self) -> None:
+        self.sample()
+        await self.sample_readings()  # a failed GPU reading is logged; the history goes on
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._rounds.stop()
