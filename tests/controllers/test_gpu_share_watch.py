@@ -13,11 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from llmos._lib.errors import LLMOSError, Reason
 from llmos.controllers.events import EVENTS, EventRecorder
 from llmos.controllers.gpualloc import GPUPlacement
 from llmos.controllers.gpudevices import GPUDevicePublisher
-from llmos.controllers.gpushare import OVER_SHARE, GPUShareWatch, label, tolerance
+from llmos.controllers.gpushare import OVER_SHARE, GPUShareWatch, tolerance
 from llmos.controllers.model_replica import replica_spec
+from llmos.controllers.raynodes import node_label
 from llmos.engines.base import EngineContext, ModelFiles
 from llmos.engines.llama_cpp import LlamaCppEngine
 from llmos.gpu.inventory import GPUProcess, Recording, TimedReading
@@ -45,6 +47,19 @@ def reading(processes: dict[int, list[GPUProcess]]) -> Recording:
     return dataclasses.replace(recording, readings=(TimedReading(first.at, gpus),))
 
 
+def replica(name: str, shares: tuple[tuple[int, int], ...]) -> ReplicaSpec:
+    """Replica 0 of the ModelService ``name``: a process that sleeps, holding ``shares``."""
+    return ReplicaSpec(
+        key=f"modelservices/default/{name}/0",
+        command=SLEEP,
+        wants_port=False,
+        health=None,
+        owner=("ModelService", "default", name),
+        gpu_shares=shares,
+        label="replica 0",
+    )
+
+
 def modelservice(name: str) -> dict[str, Any]:
     return {
         "apiVersion": "ml.llmos.ai/v1",
@@ -69,15 +84,7 @@ def test_a_replica_past_its_share_gets_one_warning_per_episode(tmp_path: Path) -
                 ("modest", ((2, 4 * GiB),)),
                 ("whole", ()),  # a whole GPU is all its own: never over
             ):
-                spec = ReplicaSpec(
-                    key=f"modelservices/default/{name}/0",
-                    command=SLEEP,
-                    wants_port=False,
-                    health=None,
-                    owner=("ModelService", "default", name),
-                    gpu_shares=shares,
-                )
-                status = await runtime.ensure(spec)
+                status = await runtime.ensure(replica(name, shares))
                 assert status.pid is not None
                 pids[name] = status.pid
             source = FixtureGPUSource(
@@ -127,15 +134,7 @@ def test_back_under_its_share_a_replica_is_warned_again_when_it_passes_it_again(
         await runtime.start()
         try:
             await store.create(MODELSERVICES, modelservice("chat"))
-            spec = ReplicaSpec(
-                key="modelservices/default/chat/0",
-                command=SLEEP,
-                wants_port=False,
-                health=None,
-                owner=("ModelService", "default", "chat"),
-                gpu_shares=((1, 8 * GiB),),
-            )
-            pid = (await runtime.ensure(spec)).pid
+            pid = (await runtime.ensure(replica("chat", ((1, 8 * GiB),)))).pid
             assert pid is not None
             over, under = (
                 FixtureGPUSource(reading({1: [GPUProcess(pid, used)]}))
@@ -156,11 +155,46 @@ def test_back_under_its_share_a_replica_is_warned_again_when_it_passes_it_again(
     assert asyncio.run(main()) == [1, 0, 1]
 
 
-def test_labels_and_tolerance() -> None:
-    assert label("modelservices/ns/chat/1") == "replica 1"
-    assert label("notebooks/ns/lab/0") == "the notebook"
-    assert label("mlclusters/ns/ray/head") == "the head"
-    assert label("mlclusters/ns/ray/gpu-2") == "worker gpu-2"
+def test_a_store_that_fails_for_one_replica_does_not_repeat_anothers_warning(
+    tmp_path: Path,
+) -> None:
+    async def main() -> list[list[str]]:
+        store = await SqliteStore.open(tmp_path / "db")
+        runtime = LocalRuntime(tmp_path / "state", tmp_path / "logs")
+        await runtime.start()
+        try:
+            processes = []
+            for name in ("first", "second"):
+                await store.create(MODELSERVICES, modelservice(name))
+                pid = (await runtime.ensure(replica(name, ((1, GiB),)))).pid
+                assert pid is not None
+                processes.append(GPUProcess(pid, 4 * GiB))
+            publisher = GPUDevicePublisher(store, "node", FixtureGPUSource(reading({1: processes})))
+            await publisher.refresh()
+            real_get = store.get
+
+            async def flaky_get(resource: str, namespace: str, name: str) -> Any:
+                if name == "second":
+                    raise LLMOSError("the store is busy", Reason.SERVICE_UNAVAILABLE)
+                return await real_get(resource, namespace, name)
+
+            store.get = flaky_get  # type: ignore[method-assign]
+            watch = GPUShareWatch(store, runtime, publisher, EventRecorder(store, "test"))
+            first_round = await watch.check()
+            store.get = real_get  # type: ignore[method-assign]
+            return [first_round, await watch.check()]
+        finally:
+            await runtime.stop()
+            await store.close()
+
+    first_round, second_round = asyncio.run(main())
+    assert len(first_round) == 1  # the first's warning; the second's lookup failed
+    assert len(second_round) == 1  # the second's, now; the first's is not said again
+
+
+def test_ray_node_labels_and_tolerance() -> None:
+    assert node_label("mlclusters/ns/ray/head") == "the head"
+    assert node_label("mlclusters/ns/ray/gpu-2") == "worker gpu-2"
     assert tolerance(GiB) == 512 * 2**20  # a CUDA context's worth at least
     assert tolerance(40 * GiB) == 4 * GiB
 
@@ -175,3 +209,4 @@ def test_a_modelservice_replica_carries_its_share_and_a_whole_gpu_none() -> None
         for placed in (shared, whole, None)
     ]
     assert [s.gpu_shares for s in specs] == [((2, GiB),), (), ()]
+    assert {s.label for s in specs} == {"replica 0"}  # as its Events name it

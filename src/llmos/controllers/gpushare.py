@@ -57,18 +57,6 @@ class Replicas(Protocol):
     def spec(self, key: str) -> ReplicaSpec | None: ...
 
 
-def label(key: str) -> str:
-    """How people call a replica, as its Scheduled Events do: ``replica 0``, ``the
-    notebook``, ``the head``, ``worker gpu-1``."""
-    kind, _, rest = key.partition("/")
-    last = rest.rsplit("/", 1)[-1]
-    if kind == "notebooks":
-        return "the notebook"
-    if kind == "mlclusters":
-        return "the head" if last == "head" else f"worker {last}"
-    return f"replica {last}"
-
-
 class GPUShareWatch:
     """Compares shared-GPU replicas' memory with their shares; see the module's doc."""
 
@@ -114,14 +102,19 @@ class GPUShareWatch:
                 if seen in self._over:
                     continue
                 message = (
-                    f"{label(spec.key)} uses {gib(used)} of GPU {index}, over its share of "
+                    f"{spec.label or spec.key} uses {gib(used)} of GPU {index}, over its share of "
                     f"{gib(share)}: the workloads that share the GPU may run out of memory. "
                     "Ask for more (resources.gpuMemory), or hold the engine to less"
                 )
-                if await self._record(spec, message):
+                try:
+                    said = await self._record(spec, message)
+                except LLMOSError as exc:  # the next round tries again; the others go on
+                    log.warning("could not record %s's %s: %s", spec.key, OVER_SHARE, exc)
+                    said = False
+                if said:
                     recorded.append(message)
                 else:
-                    over.discard(seen)  # its workload is gone: nothing to say
+                    over.discard(seen)  # its workload is gone (or the store failed)
         self._over = over
         return recorded
 

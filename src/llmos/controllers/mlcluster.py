@@ -68,6 +68,7 @@ from llmos.controllers.raynodes import (
     check_ray,
     head_command,
     node_env,
+    node_label,
     node_spec,
     worker_command,
 )
@@ -215,7 +216,11 @@ class MLClusterReconciler:
             mounted = await mounts(
                 self.store, self.storage, key.namespace, spec.get("volumes") or []
             )
-            head_member = _member(0, "the head", (spec.get("head") or {}).get("resources") or {})
+            head_member = _member(
+                0,
+                node_label(head_key(key.namespace, key.name)),
+                (spec.get("head") or {}).get("resources") or {},
+            )
             groups = [
                 (group, _member(0, f"worker group {group['name']}", group.get("resources") or {}))
                 for group in spec.get("workerGroups") or []
@@ -260,7 +265,7 @@ class MLClusterReconciler:
                 keys.append(replica)
                 workers[replica] = self.runtime.status(replica)
                 number = worker_number(position, index)
-                label = f"worker {group['name']}-{index}"
+                label = node_label(replica)
                 members.append(dataclasses.replace(template, number=number, label=label))
                 owned.append(group)
         refused = None
@@ -422,12 +427,9 @@ class MLClusterReconciler:
     # -- autoscaling -----------------------------------------------------------
 
     async def _record(self, cluster: dict[str, Any], key: str, result: ReplicaStatus) -> None:
-        meta = cluster["metadata"]
-        node = key.removeprefix(cluster_prefix(meta["namespace"], meta["name"]))
         slot = self.slots.get(key)
-        label = "the head" if node == "head" else f"worker {node}"
         await self.replica_events.observe(
-            cluster, label, result, at=slot.ip if slot is not None else None
+            cluster, node_label(key), result, at=slot.ip if slot is not None else None
         )
 
     async def _fail(

@@ -133,4 +133,5 @@ def replica_spec(
         owner=("ModelService", meta["namespace"], meta["name"]),
         limits=Limits.of(ms["spec"].get("resources")),
         gpu_shares=placed.shares if placed is not None else (),
+        label=f"replica {index}",
     )

@@ -73,6 +73,7 @@ from llmos.runtime.local.sandbox import Confinement
 from llmos.store.base import ResourceStore
 
 NOTEBOOKS = "notebooks.ml.llmos.ai"
+NOTEBOOK = "the notebook"  # how its Events name its one replica
 SCHEDULING_RETRY_SECONDS = 10.0
 
 
@@ -177,7 +178,7 @@ class NotebookReconciler:
             set_condition(status, "Ready", False, "InvalidResources", str(exc), generation)
             await self.events.record(nb, "InvalidResources", str(exc), "Warning")
             return await self._save(nb, status)
-        members = [Member(0, "the notebook", request, policy, reservation(spec.get("resources")))]
+        members = [Member(0, NOTEBOOK, request, policy, reservation(spec.get("resources")))]
         scheduling = await self.placer.place(nb, status, members)
         if scheduling.shortfall:
             await self.runtime.remove(replica)
@@ -196,7 +197,7 @@ class NotebookReconciler:
         result = await self.runtime.ensure(self._replica(nb, launch, cwd, placed))
         if result.ready:
             self.idle.ready(status, was_ready=status.get("phase") == "Ready")
-        await self.replica_events.observe(nb, "the notebook", result, at=status["url"])
+        await self.replica_events.observe(nb, NOTEBOOK, result, at=status["url"])
         self._summarize(status, result, generation)
         status["workingDir"] = str(cwd)
         self.idle.fold(nb, status)
@@ -250,6 +251,7 @@ class NotebookReconciler:
             owner=("Notebook", meta["namespace"], meta["name"]),
             limits=Limits.of(nb["spec"].get("resources")),
             gpu_shares=placed.shares if placed is not None else (),
+            label=NOTEBOOK,
         )
 
     def _summarize(

@@ -294,6 +294,12 @@ def node_env(token: str, gpus: int) -> dict[str, str]:
     return env
 
 
+def node_label(key: str) -> str:
+    """How the cluster's Events name the Ray node ``key``: ``the head``, ``worker cpu-1``."""
+    node = key.rsplit("/", 1)[-1]
+    return "the head" if node == "head" else f"worker {node}"
+
+
 def node_spec(
     key: str,
     command: list[str],
@@ -318,4 +324,5 @@ def node_spec(
         owner=("MLCluster", meta["namespace"], meta["name"]),
         limits=Limits.of(resources),
         gpu_shares=placed.shares if placed is not None else (),
+        label=node_label(key),
     )

@@ -85,6 +85,8 @@ class ReplicaSpec:
     # Its share of each GPU it shares with other workloads: (NVML index, bytes); none
     # for whole GPUs. ``llmos.controllers.gpushare`` compares its processes' use with it.
     gpu_shares: tuple[tuple[int, int], ...] = ()
+    # How its owner's Events name it: "replica 0", "the notebook", "the head", "worker gpu-1".
+    label: str = ""
 
 
 @dataclass(frozen=True)
