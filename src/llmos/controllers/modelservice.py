@@ -110,7 +110,6 @@ class ModelServiceReconciler:
         events: EventRecorder,
         downloads: Downloads,
         *,
-        has_gpu: bool = False,
         setting: Any = None,
         gpus: GPUAllocator | None = None,
         node: NodeAllocator | None = None,
@@ -124,7 +123,6 @@ class ModelServiceReconciler:
         self.storage = storage
         self.events = events
         self.downloads = downloads
-        self.has_gpu = has_gpu
         self.placer = ReplicaPlacer(gpus, events, node)
         self.setting = setting or (lambda name: "")
         self.replica_events = ReplicaEvents(events)
@@ -204,9 +202,8 @@ class ModelServiceReconciler:
         )
         status["gpuMemoryEstimate"] = format_bytes(-(-estimate.total_bytes // 2**20) * 2**20)
         try:
-            engine = choose(
-                ms["spec"].get("engine", "auto"), files, self.has_gpu or request is not None
-            )
+            # auto picks vLLM only for a replica that gets GPUs: one without sees none.
+            engine = choose(ms["spec"].get("engine", "auto"), files, request is not None)
             # Checked as it will run: on the GPUs asked for (each replica gets its own).
             asked = tuple(range(request.count)) if request else ()
             args = tuple(ms["spec"].get("engineArgs") or ())
