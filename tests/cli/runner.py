@@ -5,15 +5,17 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import queue
 import select
 import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -55,6 +57,36 @@ def run_cli(
         cwd=cwd,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_cli(config_home: Path, *args: str) -> subprocess.Popen[str]:
+    """``llmos ARGS`` as a process of its own (no terminal), its output readable as it comes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmos", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_environment(config_home, None),
+    )
+
+
+def line_with(stream: IO[str], text: str, timeout: float) -> str | None:
+    """Read ``stream`` up to the first line holding ``text``; that line, or None if it has not
+    come within ``timeout`` seconds."""
+    found: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            if text in line:
+                found.put(line)
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        return found.get(timeout=timeout)
+    except queue.Empty:
+        return None
 
 
 def run_in_terminal(

@@ -11,6 +11,7 @@ mid-download starts a server of its own.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ import orjson
 import psutil
 import pytest
 
+from cli.runner import CLI, line_with, start_cli
 from downloads import condition, set_setting, wait_available, wait_until
 from factories import create_namespace, create_secret, ms_path, secret_path
 from fakehub import FakeHub, Repo
@@ -48,6 +50,7 @@ def hub() -> Iterator[FakeHub]:
     fake.add("org/private", Repo({"model.gguf": GGUF}, token=TOKEN))
     fake.add("org/deleted", Repo({"model.gguf": GGUF}, hold_at=[30 * MiB]))
     fake.add("org/shutdown", Repo({"model.gguf": GGUF}, hold_at=[30 * MiB]))
+    fake.add("org/watched", Repo({"model.gguf": GGUF}, hold_at=[30 * MiB]))
     yield fake
     fake.stop()
 
@@ -154,6 +157,11 @@ def test_downloads_then_serves_chat(
     assert condition(ms["status"], "ModelAvailable")["status"] == "True"
     assert "downloadProgress" not in ms["status"]
     assert snapshot_file(hf_server, "org/tiny").read_bytes() == GGUF
+    # Its lifecycle, in the order the Events were recorded.
+    items = hf_admin.get(f"/apis/node.llmos.ai/v1/namespaces/{namespace}/events").json()["items"]
+    items.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))
+    reasons = [e["spec"]["reason"] for e in items if e["spec"]["involvedObject"]["name"] == "tiny"]
+    assert reasons == ["Downloading", "Downloaded", "Scheduled", "Started", "Ready"], reasons
     # Only the file named after the colon was fetched, from the hub.
     fetched = {r.path.rsplit("/", 1)[1] for r in hub.seen("org/tiny", "GET", "resolve")}
     assert fetched == {"model.gguf"}
@@ -199,6 +207,35 @@ def test_progress_rises_while_the_hub_holds(
     assert 0 < first["percent"] < second["percent"] < 100
     ms = wait_until(hf_admin, path, ready, "Ready")
     assert "downloadProgress" not in ms["status"]
+
+
+def test_llmos_run_shows_the_download_move_then_the_model_ready(
+    hf_server: RunningServer,
+    hf_admin: httpx.Client,
+    hub: FakeHub,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Off a terminal (a pipe, a CI log), ``llmos run`` says where the wait stands whenever
+    that changes: the download's percent while the hub holds it, then ready."""
+    cli = CLI(tmp_path / "config")
+    assert cli.login(hf_server).code == 0
+    run = start_cli(cli.config_home, "run", "org/watched:model.gguf", "-n", namespace)
+    try:
+        assert run.stderr is not None
+        hub.wait_held("org/watched")
+        moving = line_with(run.stderr, "watched: Downloading (", 30)
+        hub.release()
+        _, said = run.communicate(timeout=180)
+    finally:
+        run.kill()
+        run.wait()
+        hf_admin.delete(ms_path(namespace, "watched"))
+    assert run.returncode == 0, said
+    assert moving is not None and re.fullmatch(
+        r"watched: Downloading \(\d+% of \d+ MiB\)\n", moving
+    ), moving
+    assert f"watched is ready. Chat with it: llmos chat {namespace}/watched" in said
 
 
 def test_interrupted_download_resumes(

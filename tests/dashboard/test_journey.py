@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,7 +98,22 @@ def test_first_login_deploy_and_chat(page: Page, new_server: RunningServer) -> N
     expect(page.get_by_role("alert")).to_have_count(0)
     assert reloads == []
 
-    # The metric history behind the detail page's charts counted the request.
+    # The metric history behind the detail page's charts counted the requests (a point
+    # every 10 s), and the page draws its charts from it.
     token = server.login("admin", NEW_PASSWORD)
+    path = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices/smollm2"
     with server.client(token) as admin:
-        admin.delete("/apis/ml.llmos.ai/v1/namespaces/default/modelservices/smollm2")
+        deadline = time.monotonic() + 30
+        while True:
+            points = admin.get(f"{path}/metrics").json()["points"]
+            busy = [p for p in points if p["requestsPerSecond"] > 0]
+            if busy or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert busy, points
+        page.go_back()
+        expect(page).to_have_url(re.compile(r"#/models/default/smollm2$"))
+        requests = page.get_by_label("Requests", exact=True).locator("figcaption b")
+        expect(requests).to_have_text(re.compile(r"^\d+\.\d\d req/s$"), timeout=30_000)
+        assert reloads == []
+        admin.delete(path)

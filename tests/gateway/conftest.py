@@ -15,6 +15,9 @@ from sandboxed import is_the_program
 from server import RunningServer, admin_server
 
 PUBLIC_MS = "/apis/ml.llmos.ai/v1/namespaces/llmos-public/modelservices"
+# SmolLM2's <|endoftext|> and <|im_end|> as a chat request's logit_bias: banned, the model
+# writes until max_tokens.
+NEVER_STOP = {"0": -100, "2": -100}
 
 
 def wait_phase(

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
-import subprocess
-import sys
-import threading
+import re
 import time
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
 
-from cli.runner import CLI, assert_fails
+from cli.runner import CLI, assert_fails, line_with, run_in_terminal, start_cli
 from factories import create_ms, ms_path
 from server import RunningServer
 
@@ -35,6 +30,13 @@ def test_run_chat_and_logs(user: CLI, model_server: RunningServer) -> None:
     created = user("run", "bundled:smollm2", "--name", "cli-demo", timeout=180)
     assert created.code == 0, created
     assert "cli-demo is ready" in created.stderr
+    # Off a terminal, the wait is told line by line as the phase changes.
+    waited = created.stderr.splitlines()
+    assert waited[:2] == [
+        "modelservice/cli-demo created in namespace default",
+        "Waiting for cli-demo to be ready…",
+    ], created.stderr
+    assert "cli-demo: Ready" in waited, created.stderr
     assert "llmos chat default/cli-demo" in created.stderr
 
     # Temperature 0: the tiny model's answer is deterministic (and not blank).
@@ -49,7 +51,18 @@ def test_run_chat_and_logs(user: CLI, model_server: RunningServer) -> None:
         stdin="Say hi.\nSay hi again.\n", timeout=90,
     )  # fmt: skip
     assert piped.code == 0, piped
-    assert len([line for line in piped.stdout.splitlines() if line.strip()]) >= 1
+    assert len([line for line in piped.stdout.splitlines() if line.strip()]) >= 2, piped
+
+    # On a terminal: a greeting, a prompt per turn, the answer between them; /exit leaves.
+    code, coloured = run_in_terminal(
+        user.config_home, "chat", "cli-demo", "--max-tokens", "6", "--temperature", "0",
+        dialogue=[("> ", "Say hi."), ("> ", "/exit")], timeout=90,
+    )  # fmt: skip
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", coloured)
+    assert code == 0, shown
+    assert "Chatting with cli-demo. Ctrl-D or /exit to leave." in shown
+    answer = shown.split("Say hi.", 1)[1].split("> ", 1)[0]
+    assert answer.strip(), shown
 
     logs = user("logs", "ms/cli-demo", "--tail", "3")
     assert logs.code == 0, logs
@@ -107,38 +120,6 @@ def wait_gone(admin: httpx.Client, path: str, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def follow_logs(cli: CLI, target: str) -> subprocess.Popen[str]:
-    """``llmos logs -f TARGET`` as a process of its own, its output readable as it comes."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    env["XDG_CONFIG_HOME"] = str(cli.config_home)
-    return subprocess.Popen(
-        [sys.executable, "-m", "llmos", "logs", "-f", target],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-def line_with(stream: IO[str], text: str, timeout: float) -> str | None:
-    """Read ``stream`` up to the first line holding ``text``; that line, or None if it has not
-    come within ``timeout`` seconds."""
-    found: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        for line in stream:
-            if text in line:
-                found.put(line)
-                return
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        return found.get(timeout=timeout)
-    except queue.Empty:
-        return None
-
-
 def test_a_deleted_model_service_takes_its_logs_along(
     user: CLI, model_server: RunningServer
 ) -> None:
@@ -154,7 +135,7 @@ def test_a_deleted_model_service_takes_its_logs_along(
             file.write("written by the first relog\n")
         (log_dir / f"{current.name}.1").write_text("an older file of the first relog\n")
 
-        follower = follow_logs(user, "ms/relog")
+        follower = start_cli(user.config_home, "logs", "-f", "ms/relog")
         try:
             assert follower.stdout is not None
             assert follower.stdout.readline()  # the backlog: the follower is subscribed

@@ -37,6 +37,12 @@ _FAILURES: dict[str, tuple[dict[str, object], int]] = {
 }
 
 
+# A stream asked with "hold" sends its first token, then waits for HOLD before the rest;
+# HELD says, per such stream, whether the test released it (True) or it gave up waiting.
+HOLD = threading.Event()
+HELD: list[bool] = []
+
+
 class Stub(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
@@ -49,7 +55,7 @@ class Stub(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self) -> None:
+    def _stream(self, said: str) -> None:
         """Two tokens, usage, [DONE]; the end of the body only a second later (HTTP/1.0, close)."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -61,6 +67,9 @@ class Stub(BaseHTTPRequestHandler):
         ]
         for event in events:
             self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+            if said == "hold" and event is events[0]:
+                self.wfile.flush()
+                HELD.append(HOLD.wait(30))
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
         time.sleep(1.0)
@@ -70,10 +79,10 @@ class Stub(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if request.get("stream"):
-            self._stream()
-            return
         said = request["messages"][-1]["content"]
+        if request.get("stream"):
+            self._stream(said)
+            return
         if said in _FAILURES:
             self._json(*_FAILURES[said])
             return
@@ -184,6 +193,27 @@ def test_a_stream_left_after_done_is_counted(
     metrics = admin.get("/metrics").text
     assert 'code="499",model="default/left-after-done"' not in metrics
     assert 'code="200",model="default/left-after-done"} 1.0' in metrics
+
+
+def test_a_stream_is_passed_on_as_it_arrives(
+    server: RunningServer, admin: httpx.Client, stub_url: str
+) -> None:
+    """The first token reaches the client while the replica still holds back the next."""
+    _stub_model(admin, "held", stub_url)
+    HOLD.clear()
+    HELD.clear()
+    body = {"model": "held", "messages": [{"role": "user", "content": "hold"}], "stream": True}
+    with admin.stream("POST", "/v1/chat/completions", json=body, timeout=10) as reply:
+        assert reply.status_code == 200
+        lines = (line for line in reply.iter_lines() if line.startswith("data: "))
+        first = next(lines)
+        assert '"po"' in first, first
+        assert HELD == []  # the replica is still waiting to send its second token
+        HOLD.set()
+        rest = list(lines)
+    assert HELD == [True]
+    assert '"ng"' in rest[0], rest
+    assert rest[-1] == "data: [DONE]"
 
 
 def _stub_model(admin: httpx.Client, name: str, stub_url: str) -> None:

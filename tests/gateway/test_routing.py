@@ -1,21 +1,28 @@
 """The routing table on a real store and informer: the least loaded endpoint, in-flight counts
-that outlive a status change, and a model no longer served taking its metrics with it."""
+that outlive a status change, and a model no longer served taking its metrics with it; and
+the same choice made between two real replicas."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from factories import modelservice
+from factories import create_ms, modelservice, ms_path
 from llmos.controllers.informer import Informer
 from llmos.gateway.history import History
 from llmos.gateway.table import RoutingTable
 from llmos.gateway.usage import Usage
 from llmos.store.sqlite.store import SqliteStore
+from server import RunningServer
+
+from .conftest import NEVER_STOP, wait_phase
 
 MS = "modelservices.ml.llmos.ai"
 A, B, C = "http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9003"
@@ -133,3 +140,52 @@ def test_a_model_no_longer_served_takes_its_series_and_history(tmp_path: Path) -
         assert gone == ["team/chat", "team/other"]
 
     with_table(tmp_path, body)
+
+
+@pytest.mark.slow
+def test_a_busy_replica_is_passed_over_for_an_idle_one(
+    model_server: RunningServer, gw_admin: httpx.Client
+) -> None:
+    """Two real llama.cpp replicas: while one writes a long answer, the others go to the
+    other one, as each replica's own access log shows."""
+    path = ms_path("default", "pair")
+    create_ms(gw_admin, "default", "pair", replicas=2, engine="llama-cpp")
+    try:
+        wait_phase(gw_admin, path)
+        deadline = time.monotonic() + 120
+        while len(gw_admin.get(path).json()["status"].get("endpoints") or []) < 2:
+            assert time.monotonic() < deadline, gw_admin.get(path).json()["status"]
+            time.sleep(0.2)
+
+        def served() -> list[int]:
+            """Chat completions each replica's engine has answered so far."""
+            return [
+                gw_admin.get(f"{path}/logs", params={"replica": replica}).text.count(
+                    '"POST /v1/chat/completions HTTP/1.1" 200'
+                )
+                for replica in (0, 1)
+            ]
+
+        long = {
+            "model": "pair",
+            "messages": [{"role": "user", "content": "Write a long story."}],
+            "max_tokens": 3000,
+            "logit_bias": NEVER_STOP,
+            "stream": True,
+        }
+        short = {"model": "pair", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+        with gw_admin.stream("POST", "/v1/chat/completions", json=long, timeout=60) as busy:
+            assert busy.status_code == 200
+            next(line for line in busy.iter_lines() if '"content"' in line)
+            # Whichever replica took the long answer is writing it now (its access line is
+            # logged as the stream starts).
+            during = served()
+            assert sorted(during) == [0, 1], during
+            for _ in range(4):
+                reply = gw_admin.post("/v1/chat/completions", json=short, timeout=60)
+                assert reply.status_code == 200, reply.text
+            after = served()
+        idle = during.index(0)
+        assert after[idle] == 4 and after[1 - idle] == 1, after
+    finally:
+        gw_admin.delete(path)

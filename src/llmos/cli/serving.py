@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.text import Text
 
 from llmos.cli.client import Client, CLIError, KindRef, default_namespace, error_from
 from llmos.cli.common import NamespaceOpt, err, friendly
@@ -45,6 +47,18 @@ def _reason(status: dict[str, Any], condition: str) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def _progress(first: str) -> Iterator[Callable[[str], None]]:
+    """Where a wait stands: a spinner's one line on a terminal; elsewhere (a pipe, a CI
+    log) a plain line each time it changes, so that a long download is seen to move."""
+    if err.is_terminal:
+        with err.status(Text(first)) as spinner:
+            yield lambda line: spinner.update(Text(line))
+    else:
+        err.print(first, markup=False, highlight=False)
+        yield lambda line: err.print(line, markup=False, highlight=False)
+
+
 def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     shown, message = "", ""
@@ -52,7 +66,7 @@ def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> di
         f" (the ModelService is kept: `llmos edit ms {name} -n {namespace}` to fix it, "
         f"or `llmos delete ms {name} -n {namespace}`)"
     )
-    with err.status(f"Waiting for {name} to be ready…") as spinner:
+    with _progress(f"Waiting for {name} to be ready…") as show:
         while time.monotonic() < deadline:
             ms: dict[str, Any] = client.request("GET", MODELSERVICES.path(namespace, name))
             status = ms.get("status") or {}
@@ -65,7 +79,7 @@ def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> di
             elif phase == "Pending" and message:
                 line += f" ({message})"
             if line != shown:
-                spinner.update(line)
+                show(line)
                 shown = line
             if phase == "Ready":
                 return ms
