@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from llmos.cli import output
+from llmos.cli.serving import _downloaded
 
 
 def _ms(engine: str, running: str | None) -> dict[str, Any]:
@@ -113,3 +114,12 @@ def test_a_watch_prints_the_header_once_and_keeps_the_columns(
         assert "\n" not in line
     # Its MODEL column is where the header's is, as far as the name allows.
     assert row.index("bundled:smollm2") == header.index("MODEL")
+
+
+def test_a_download_in_a_few_words() -> None:
+    assert _downloaded({"downloadedBytes": 0, "totalBytes": 0, "percent": 0.0}) == "0 MiB so far"
+    held = {"downloadedBytes": 30 * 2**20, "totalBytes": 138 * 2**20, "percent": 21.7}
+    assert _downloaded(held) == "21% of 138 MiB"
+    assert _downloaded({"downloadedBytes": 5 * 2**30, "totalBytes": 16 * 2**30}) == (
+        "31% of 16,384 MiB"
+    )

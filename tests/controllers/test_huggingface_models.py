@@ -224,7 +224,7 @@ def test_llmos_run_shows_the_download_move_then_the_model_ready(
     try:
         assert run.stderr is not None
         hub.wait_held("org/watched")
-        moving = line_with(run.stderr, "watched: Downloading (", 30)
+        moving = line_with(run.stderr, "% of ", 30)
         hub.release()
         _, said = run.communicate(timeout=180)
     finally:

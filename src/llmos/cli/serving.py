@@ -47,6 +47,15 @@ def _reason(status: dict[str, Any], condition: str) -> str:
     return ""
 
 
+def _downloaded(progress: dict[str, Any]) -> str:
+    """``status.downloadProgress`` in a few words: ``22% of 138 MiB``, or the MiB so far
+    while the size is not known yet."""
+    done, total = progress.get("downloadedBytes") or 0, progress.get("totalBytes") or 0
+    if total:
+        return f"{100 * done // total}% of {total / 2**20:,.0f} MiB"
+    return f"{done / 2**20:,.0f} MiB so far"
+
+
 @contextlib.contextmanager
 def _progress(first: str) -> Iterator[Callable[[str], None]]:
     """Where a wait stands: a spinner's one line on a terminal; elsewhere (a pipe, a CI
@@ -75,7 +84,7 @@ def _wait_ready(client: Client, namespace: str, name: str, timeout: float) -> di
             progress = status.get("downloadProgress") or {}
             line = f"{name}: {phase}"
             if progress:
-                line += f" ({progress.get('percent', 0)}% of {progress.get('totalBytes', 0) // 2**20} MiB)"
+                line += f" ({_downloaded(progress)})"
             elif phase == "Pending" and message:
                 line += f" ({message})"
             if line != shown:
