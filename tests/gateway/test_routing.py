@@ -176,7 +176,10 @@ def test_a_busy_replica_is_passed_over_for_an_idle_one(
         short = {"model": "pair", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
         with gw_admin.stream("POST", "/v1/chat/completions", json=long, timeout=60) as busy:
             assert busy.status_code == 200
-            next(line for line in busy.iter_lines() if '"content"' in line)
+            lines = busy.iter_lines()  # kept: a generator that goes away closes the stream
+            for line in lines:
+                if '"content"' in line:
+                    break
             # Whichever replica took the long answer is writing it now (its access line is
             # logged as the stream starts).
             during = served()
@@ -185,6 +188,8 @@ def test_a_busy_replica_is_passed_over_for_an_idle_one(
                 reply = gw_admin.post("/v1/chat/completions", json=short, timeout=60)
                 assert reply.status_code == 200, reply.text
             after = served()
+            # The long answer went on meanwhile, and is still going.
+            assert any('"content"' in line for line in lines)
         idle = during.index(0)
         assert after[idle] == 4 and after[1 - idle] == 1, after
     finally:

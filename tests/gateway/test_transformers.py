@@ -161,12 +161,23 @@ def check_serving(client: openai.OpenAI) -> None:
     assert math.isclose(math.fsum(x * x for x in embeddings.data[0].embedding), 1.0, rel_tol=1e-4)
 
 
-def test_malformed_body_gets_a_400_from_the_engine(deployed: RunningServer) -> None:
+def test_malformed_body_gets_a_400_from_the_gateway_or_the_engine(
+    deployed: RunningServer,
+) -> None:
+    hi = [{"role": "user", "content": "hi"}]
     with deployed.admin_client() as admin:
-        response = admin.post(
+        # A field the gateway checks itself, before any replica sees it.
+        checked = admin.post(
             "/v1/chat/completions",
             json={"model": NAME, "messages": "not a list", "max_tokens": 4},
         )
-    assert response.status_code == 400, response.text
-    error = response.json()["error"]
-    assert error["type"] == "invalid_request_error" and error["param"] == "messages"
+        # One it leaves to the engine: the built-in server's own 400, passed on as it is.
+        passed = admin.post(
+            "/v1/chat/completions",
+            json={"model": NAME, "messages": hi, "max_tokens": 4, "stop": ["x"] * 17},
+        )
+    for response, param in ((checked, "messages"), (passed, "stop")):
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["type"] == "invalid_request_error" and error["param"] == param, error
+    assert "at most 16 stop strings" in passed.json()["error"]["message"]
