@@ -3,7 +3,8 @@
 #
 #   fio       disk measurement of `llmos preflight`; tests compare it with the built-in one
 #   iptables  the reachability test blocks a port inside its own network namespace
-#   iproute2  `ip netns` / veth for the reachability test
+#   iproute2  `ip netns` / veth for the reachability test; `ip link` in the offline
+#             serving test (its namespace comes from util-linux's unshare, always there)
 #   chromium  the dashboard tests drive Debian's Chromium with Playwright (browsers
 #             cannot be downloaded from Playwright's CDN here)
 #   bubblewrap  the notebooks' sandbox (scripts/setup installs it too); tests check it hides

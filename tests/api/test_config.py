@@ -106,6 +106,13 @@ def test_an_unknown_key_names_the_key_and_the_file(tmp_path: Path, key: str) -> 
     assert "dataDir" in message  # the known keys, spelled as in the file
 
 
+def test_the_node_file_may_hold_llmos_installs_keys_too(tmp_path: Path) -> None:
+    """One file per node, as k3s has: the server passes over install's keys."""
+    text = "port: 4444\nrole: agent\nserver: https://10.0.0.1:6443\ntoken: K10x::secret\n"
+    config = ServerConfig(config=_file(tmp_path, text + "tlsSans: [a.example.com]\n"))
+    assert config.port == 4444 and config.tls_sans == ["a.example.com"]
+
+
 def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         ServerConfig(config=tmp_path / "nope.yaml")

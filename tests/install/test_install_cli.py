@@ -132,6 +132,9 @@ def test_config_file_env_and_flags_in_that_order(tmp_path: Path) -> None:
                 "nodeName": "from-file",
                 "address": "203.0.113.1",
                 "labels": {"zone": "a"},
+                # llmos server's, in the node's one file: passed over here.
+                "port": 8443,
+                "logFormat": "json",
             }
         )
     )

@@ -153,3 +153,13 @@ def test_main_app_registers_preflight() -> None:
 def test_root_must_be_a_directory(app: typer.Typer, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["preflight", "--root", str(tmp_path / "nope")])
     assert result.exit_code == 2
+
+
+def test_agent_is_the_worker_role_as_install_calls_it(
+    app: typer.Typer, tree: HostTree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``LLMOS_ROLE=agent``, exported for ``llmos install``, serves preflight too."""
+    monkeypatch.setenv("LLMOS_ROLE", "agent")
+    code, output = _invoke(app, tree, *HOST_CHECKS, "-o", "json")
+    assert code in (0, 1), output
+    assert json.loads(output)["role"] == "worker"

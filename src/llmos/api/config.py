@@ -27,6 +27,7 @@ from pydantic_settings import (
 
 from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.paths import default_config_file, default_data_dir
+from llmos.install.config import InstallConfig
 
 
 def snake(key: str) -> str:
@@ -43,8 +44,14 @@ class ConfigError(LLMOSError):
     """The configuration file or a setting is wrong."""
 
 
+# ``llmos install`` reads the same file (as k3s's server and agent share theirs): each
+# command takes its own keys from it and passes over the other's.
+INSTALL_KEYS = frozenset(field.alias or name for name, field in InstallConfig.model_fields.items())
+
+
 class YamlFileSource(PydanticBaseSettingsSource):
-    """Reads the YAML config file; unknown keys are an error that names the file."""
+    """Reads the YAML config file; a key that neither ``llmos server`` nor ``llmos
+    install`` knows is an error that names the file."""
 
     def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
         super().__init__(settings_cls)
@@ -71,6 +78,8 @@ class YamlFileSource(PydanticBaseSettingsSource):
         for key, value in data.items():
             name = snake(str(key))
             if name not in fields or name == "config":
+                if camel(name) in INSTALL_KEYS:
+                    continue  # llmos install's, in the node's one config file
                 known = ", ".join(sorted(camel(f) for f in fields if f != "config"))
                 raise ConfigError(
                     f"config file {path}: unknown key {key!r}. Known keys: {known}",
@@ -274,3 +283,7 @@ class ServerConfig(BaseSettings):
     @property
     def tls_dir(self) -> Path:
         return self.data_dir / "tls"
+
+
+# The keys ``llmos server`` takes from the config file, as they are spelt there.
+SERVER_KEYS = frozenset(camel(name) for name in ServerConfig.model_fields if name != "config")

@@ -16,6 +16,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from llmos.api.config import INSTALL_KEYS, SERVER_KEYS
 from llmos.install.config import InstallConfig
 
 CONFIG_FILE = Path("/etc/llmos/config.yaml")
@@ -64,8 +65,10 @@ def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
         fail(f"config file {path} cannot be read as YAML: {exc}", USAGE)
     if not isinstance(data, dict):
         fail(f"config file {path} must hold a mapping of keys to values", USAGE)
-    # dataDir, data-dir and data_dir are one key, as for llmos server.
-    return {_camel(str(key)): value for key, value in data.items()}
+    # dataDir, data-dir and data_dir are one key, as for llmos server; its own keys (the
+    # file is the node's, shared with it) are passed over.
+    keys = {_camel(str(key)): value for key, value in data.items()}
+    return {k: v for k, v in keys.items() if k in INSTALL_KEYS or k not in SERVER_KEYS}
 
 
 def _camel(key: str) -> str:

@@ -99,10 +99,28 @@ def _listen(role: Role, seconds: float, output: Output) -> int:
     return 1 if any(o.error for o in outcomes) else 0
 
 
+class NodeRole(StrEnum):
+    """A role as the CLI takes it: ``agent`` as k3s and ``llmos install --role`` call it
+    (``LLMOS_ROLE`` serves both commands), or ``worker`` as the requirements page does."""
+
+    SERVER = "server"
+    AGENT = "agent"
+    WORKER = "worker"
+
+    @property
+    def role(self) -> Role:
+        return Role.SERVER if self is NodeRole.SERVER else Role.WORKER
+
+
 def preflight(
-    role: Annotated[
-        Role, typer.Option(help="Role this node will take.", envvar="LLMOS_ROLE")
-    ] = Role.SERVER,
+    node_role: Annotated[
+        NodeRole,
+        typer.Option(
+            "--role",
+            help="Role this node will take (agent and worker are one).",
+            envvar="LLMOS_ROLE",
+        ),
+    ] = NodeRole.SERVER,
     mode: Annotated[
         Mode,
         typer.Option(help="cluster (llmos install) or embedded (llmos server): relaxed checks."),
@@ -128,7 +146,10 @@ def preflight(
     ] = None,
     ca_cert: Annotated[
         Path | None,
-        typer.Option(help="CA certificate of --server; without it TLS is not verified (warns)."),
+        typer.Option(
+            help="CA certificate of --server; a K10 join token pins the CA without it, "
+            "else TLS is not verified (warns)."
+        ),
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Skip the disk measurement.")] = False,
     root: Annotated[
@@ -149,9 +170,12 @@ def preflight(
         str | None,
         typer.Option(help="Probe the required ports of these hosts: HOST[,HOST...]."),
     ] = None,
-    peer_role: Annotated[
-        Role, typer.Option(help="Role of the --peer hosts; decides which ports they need.")
-    ] = Role.SERVER,
+    peer_node_role: Annotated[
+        NodeRole,
+        typer.Option(
+            "--peer-role", help="Role of the --peer hosts; decides which ports they need."
+        ),
+    ] = NodeRole.SERVER,
     peer_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for each port of a peer.", min=0.1)
     ] = 2.0,
@@ -161,6 +185,7 @@ def preflight(
     ] = None,
 ) -> None:
     """Check this node against the LLMOS node requirements."""
+    role, peer_role = node_role.role, peer_node_role.role
     if listen and peer:
         raise _usage_error("--listen and --peer are separate runs: use one of them")
     try:

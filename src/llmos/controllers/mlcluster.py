@@ -424,7 +424,7 @@ class MLClusterReconciler:
         await self._save(cluster, status, before)
         return REFRESH_SECONDS
 
-    # -- autoscaling -----------------------------------------------------------
+    # -- status and Events -----------------------------------------------------
 
     async def _record(self, cluster: dict[str, Any], key: str, result: ReplicaStatus) -> None:
         slot = self.slots.get(key)
