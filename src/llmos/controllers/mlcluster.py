@@ -3,7 +3,8 @@
 
 The head is ``ray start --head --block`` and each worker ``ray start --address
 HEAD --block``, each a replica of the shared runtime on a loopback IP and port
-range of its own (:mod:`llmos.controllers.raynodes`), wrapped so that their
+range of its own (:mod:`llmos.controllers.raynodes`; :mod:`raylaunch` builds
+each node's command and environment), wrapped so that their
 whole process tree dies with the server. Every process of a cluster carries
 the cluster's Ray token (an HMAC of its uid with a key in the data dir; Ray's
 own token auth, since its GCS and raylets listen on every interface); the
@@ -47,10 +48,9 @@ from llmos._lib.errors import LLMOSError, Reason
 from llmos._lib.keys import ServerKey
 from llmos.controllers.errors import PermanentError
 from llmos.controllers.events import EventRecorder
-from llmos.controllers.gpualloc import GPUAllocator, GPUPlacement
+from llmos.controllers.gpualloc import GPUAllocator
 from llmos.controllers.gpudevices import GPUDEVICES
 from llmos.controllers.gpuplacement import (
-    CPU_ONLY,
     Member,
     ReplicaPlacer,
     Scheduling,
@@ -61,17 +61,8 @@ from llmos.controllers.isolation import Isolation, Unisolated
 from llmos.controllers.loop import ObjectKey, Related
 from llmos.controllers.nodealloc import NodeAllocator
 from llmos.controllers.rayhead import ClusterView, HeadUnreachable, JobsWarmUp, read_cluster
-from llmos.controllers.raynodes import (
-    RayUnavailable,
-    Slot,
-    Slots,
-    check_ray,
-    head_command,
-    node_env,
-    node_label,
-    node_spec,
-    worker_command,
-)
+from llmos.controllers.raylaunch import RayLauncher, Where
+from llmos.controllers.raynodes import RayUnavailable, Slots, check_ray, node_label
 from llmos.controllers.rayscale import RayAutoscaler
 from llmos.controllers.raystatus import summarize
 from llmos.controllers.raytemp import RayTempDirs
@@ -87,7 +78,7 @@ from llmos.controllers.volume import (
 from llmos.gpu.errors import GPUError
 from llmos.gpu.request import gpu_request, placement
 from llmos.resources.meta import set_condition
-from llmos.runtime.base import ReplicaSpec, ReplicaStatus, Runtime
+from llmos.runtime.base import ReplicaStatus, Runtime
 from llmos.runtime.local.sandbox import Confinement
 from llmos.store.base import ResourceStore
 
@@ -111,10 +102,6 @@ def worker_key(namespace: str, name: str, group: str, index: int) -> str:
     return cluster_prefix(namespace, name) + f"{group}-{index}"
 
 
-def _gpus(resources: dict[str, Any]) -> int:
-    return int(resources.get("gpu") or 0)
-
-
 def worker_number(group_position: int, index: int) -> int:
     """The allocation replica number of worker ``index`` of the cluster's group at that position."""
     return 1000 * (group_position + 1) + index
@@ -127,11 +114,6 @@ def _member(number: int, label: str, resources: dict[str, Any]) -> Member:
         )
     except GPUError as exc:
         raise PermanentError(f"{label}: {exc}") from exc
-
-
-def _on_gpus(resources: dict[str, Any], placed: GPUPlacement | None) -> dict[str, Any]:
-    """The node's resources as Ray is told them: as many GPUs as it was given."""
-    return resources if placed is None else {**resources, "gpu": len(placed.gpus)}
 
 
 class MLClusterReconciler:
@@ -167,6 +149,7 @@ class MLClusterReconciler:
             VOLUMES: waiting_for_it(store, MLCLUSTERS),
         }
         self.warmup = JobsWarmUp(self._jobs_api_answered)
+        self.launch = RayLauncher(self.isolation, self.token, self.home)
         # Queues a cluster for a reconcile (set by the controller that owns this reconciler).
         self.wake: Callable[[str, str], None] | None = None
 
@@ -235,7 +218,7 @@ class MLClusterReconciler:
         volumes = workload_env(mounted)
         # In the sandbox: its home, Ray's temp dir (its nodes' sockets) and its volumes.
         writable, readable = by_access(mounted)
-        confinement = Confinement((home, temp, *writable), readable, cwd=cwd)
+        where = Where(Confinement((home, temp, *writable), readable, cwd=cwd), temp, volumes)
         status["workingDir"] = str(cwd)
 
         head_scheduling = await self.placer.place(cluster, status, [head_member])
@@ -244,8 +227,14 @@ class MLClusterReconciler:
             return await self._pending(cluster, status, before, head_scheduling)
         self._numbers[head_key(key.namespace, key.name)] = 0
         head_slot = self.slots.allocate(head_key(key.namespace, key.name))
-        head = await self._ensure_head(
-            cluster, head_slot, confinement, temp, volumes, head_scheduling.placed[0]
+        head = await self.runtime.ensure(
+            self.launch.head(
+                head_key(key.namespace, key.name),
+                cluster,
+                head_slot,
+                where,
+                head_scheduling.placed[0],
+            )
         )
         view: ClusterView | None = None
         unreachable = ""
@@ -280,17 +269,8 @@ class MLClusterReconciler:
                 self._numbers[replica] = member.number
                 slot = self.slots.allocate(replica)
                 workers[replica] = await self.runtime.ensure(
-                    self._worker(
-                        replica,
-                        cluster,
-                        group,
-                        slot,
-                        head_slot,
-                        head.pid,
-                        confinement,
-                        temp,
-                        volumes,
-                        placed,
+                    self.launch.worker(
+                        replica, cluster, group, slot, (head_slot, head.pid), where, placed
                     )
                 )
             for replica in keys[max(len(scheduling.placed) - 1, 0) :]:
@@ -322,69 +302,6 @@ class MLClusterReconciler:
         return REFRESH_SECONDS
 
     # -- processes -------------------------------------------------------------
-
-    def _env(
-        self,
-        cluster: dict[str, Any],
-        resources: dict[str, Any],
-        volumes: dict[str, str],
-        placed: GPUPlacement | None,
-    ) -> dict[str, str]:
-        env = {**node_env(self.token(cluster["metadata"]["uid"]), _gpus(resources)), **volumes}
-        env.update(CPU_ONLY if placed is None else placed.env())
-        if self.isolation.active:
-            # The server's home is hidden in the sandbox: the cluster's own persists.
-            meta = cluster["metadata"]
-            env["HOME"] = str(self.home(meta["namespace"], meta["name"]))
-        return env
-
-    async def _ensure_head(
-        self,
-        cluster: dict[str, Any],
-        slot: Slot,
-        confinement: Confinement,
-        temp: Path,
-        volumes: dict[str, str],
-        placed: GPUPlacement | None,
-    ) -> ReplicaStatus:
-        meta, spec = cluster["metadata"], cluster["spec"]
-        resources = _on_gpus((spec.get("head") or {}).get("resources") or {}, placed)
-        key = head_key(meta["namespace"], meta["name"])
-        command = self._confined(head_command(slot, temp, resources), confinement, placed)
-        env = self._env(cluster, resources, volumes, placed)
-        spec = node_spec(
-            key, command, slot, env, confinement.cwd or temp, cluster, resources, placed
-        )
-        return await self.runtime.ensure(spec)
-
-    def _worker(
-        self,
-        key: str,
-        cluster: dict[str, Any],
-        group: dict[str, Any],
-        slot: Slot,
-        head: Slot,
-        head_pid: int,
-        confinement: Confinement,
-        temp: Path,
-        volumes: dict[str, str],
-        placed: GPUPlacement | None,
-    ) -> ReplicaSpec:
-        resources = _on_gpus(group.get("resources") or {}, placed)
-        env = self._env(cluster, resources, volumes, placed)
-        # A new head is a new Ray cluster: its workers start again to join it.
-        env["LLMOS_RAY_HEAD_PID"] = str(head_pid)
-        command = self._confined(worker_command(slot, head, temp, resources), confinement, placed)
-        return node_spec(
-            key, command, slot, env, confinement.cwd or temp, cluster, resources, placed
-        )
-
-    def _confined(
-        self, command: list[str], confinement: Confinement, placed: GPUPlacement | None
-    ) -> list[str]:
-        """A Ray node's command line, in the sandbox when there is one (with GPUs if given)."""
-        given = dataclasses.replace(confinement, gpus=placed is not None)
-        return list(self.isolation.command(command, given))
 
     async def close(self) -> None:
         """Cancel the warm-ups still under way (the controller stops)."""
