@@ -5,7 +5,8 @@ The bundled SmolLM2 runs on the CPU (llama.cpp). Its OOM kill is a real one: the
 moves the engine into a memory cgroup with a tiny limit and sends it a chat request,
 and the kernel's OOM killer ends it (skipped where no memory cgroup is writable).
 A notebook's process and a Ray head's are killed with SIGKILL by the test itself: each
-records BackOff, then Started and Ready again.
+records BackOff, then Started and Ready again. A model's engine stopped with SIGSTOP
+(hung) records Unhealthy, is routed around, and is restarted.
 """
 
 from __future__ import annotations
@@ -184,6 +185,44 @@ def test_bundled_model_lifecycle_events_then_a_real_oom_kill(
     described = cli("describe", "ms", "life", "-n", "default")
     assert "OOMKilled" in described.stdout, described.stdout
     assert admin.delete(ms_path("default", "life")).status_code == 200
+
+
+def test_a_hung_engine_turns_unhealthy_is_routed_around_then_restarted(
+    gpu_server: RunningServer, admin: httpx.Client
+) -> None:
+    """An engine that stops answering (SIGSTOP, as a wedged GPU driver leaves one) fails
+    its health check: Unhealthy, no longer routed to, then restarted and Ready again."""
+    create_ms(admin, "default", "hung", replicas=1, engine="llama-cpp")
+    ms = ms_path("default", "hung")
+    wait_for(admin, ms, phase_is("Ready"), "Ready")
+    engine = process_of(gpu_server, "llmos.engines.llama_server", "hung")
+    os.kill(engine.pid, signal.SIGSTOP)
+    try:
+        unhealthy = wait_event(admin, "hung", "Unhealthy", timeout=60)
+        assert unhealthy["type"] == "Warning"
+        assert unhealthy["message"] == "replica 0 fails its health check"
+        wait_for(admin, ms, lambda o: not o["status"].get("endpoints"), "no endpoint left")
+        chat = {"model": "hung", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+        refused = admin.post("/v1/chat/completions", json=chat, timeout=10)
+        assert refused.status_code == 503, refused.text  # not a request left hanging
+        # Still failing, it is stopped (SIGKILL: a stopped process cannot act on SIGTERM)
+        # and started again.
+        wait_events(
+            admin,
+            "hung",
+            lambda found: len(started_pids(found, "replica 0")) == 2,
+            "a second start",
+        )
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            engine.send_signal(signal.SIGCONT)
+    assert not engine.is_running(), "the hung engine was left behind"
+    first, second = started_pids(events_of(admin, "hung"), "replica 0")
+    assert first != second
+    wait_for(admin, ms, phase_is("Ready"), "Ready again", timeout=120)
+    reply = admin.post("/v1/chat/completions", json=chat, timeout=60)
+    assert reply.status_code == 200, reply.text
+    assert admin.delete(ms).status_code == 200
 
 
 def test_a_notebook_killed_by_someone_else_backs_off_and_starts_again(
