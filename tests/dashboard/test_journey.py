@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from playwright.sync_api import Page, Request, expect
 
 from conftest import go, log_in
 from server import RunningServer, start_server
+from workloads.helpers import wait_for
 
 NEW_PASSWORD = "journey-password-456"
 
@@ -103,14 +103,13 @@ def test_first_login_deploy_and_chat(page: Page, new_server: RunningServer) -> N
     token = server.login("admin", NEW_PASSWORD)
     path = "/apis/ml.llmos.ai/v1/namespaces/default/modelservices/smollm2"
     with server.client(token) as admin:
-        deadline = time.monotonic() + 30
-        while True:
-            points = admin.get(f"{path}/metrics").json()["points"]
-            busy = [p for p in points if p["requestsPerSecond"] > 0]
-            if busy or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert busy, points
+        wait_for(
+            admin,
+            f"{path}/metrics",
+            lambda history: any(p["requestsPerSecond"] > 0 for p in history["points"]),
+            "a point with the chats in the metric history",
+            timeout=30,
+        )
         page.go_back()
         expect(page).to_have_url(re.compile(r"#/models/default/smollm2$"))
         requests = page.get_by_label("Requests", exact=True).locator("figcaption b")

@@ -13,12 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-import openai
-
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from gateway.conftest import PUBLIC_MS, wait_phase
+from gateway.conftest import PUBLIC_MS, openai_client, wait_phase
 from server import admin_server
 
 
@@ -36,12 +33,7 @@ def main(data_dir: Path) -> None:
     with admin_server(data_dir, "--serve-bundled-model") as running:
         with running.admin_client() as admin:
             wait_phase(admin, f"{PUBLIC_MS}/smollm2")
-        client = openai.OpenAI(
-            base_url=f"{running.url}/v1",
-            api_key=str(running.admin_token),
-            http_client=httpx.Client(verify=running.ssl_context(), timeout=120),
-            max_retries=0,
-        )
+        client = openai_client(running, str(running.admin_token))
         reply = client.chat.completions.create(
             model="smollm2", messages=[{"role": "user", "content": "Say hi."}], max_tokens=8
         )

@@ -5,7 +5,6 @@ the same choice made between two real replicas."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from llmos.gateway.table import RoutingTable
 from llmos.gateway.usage import Usage
 from llmos.store.sqlite.store import SqliteStore
 from server import RunningServer
+from workloads.helpers import wait_for
 
 from .conftest import NEVER_STOP, wait_phase
 
@@ -152,10 +152,13 @@ def test_a_busy_replica_is_passed_over_for_an_idle_one(
     create_ms(gw_admin, "default", "pair", replicas=2, engine="llama-cpp")
     try:
         wait_phase(gw_admin, path)
-        deadline = time.monotonic() + 120
-        while len(gw_admin.get(path).json()["status"].get("endpoints") or []) < 2:
-            assert time.monotonic() < deadline, gw_admin.get(path).json()["status"]
-            time.sleep(0.2)
+        wait_for(
+            gw_admin,
+            path,
+            lambda ms: len(ms["status"].get("endpoints") or []) >= 2,
+            "two ready endpoints",
+            timeout=120,
+        )
 
         def served() -> list[int]:
             """Chat completions each replica's engine has answered so far."""

@@ -183,6 +183,7 @@ class MLClusterReconciler:
                 await self.temp.remove(key.namespace, key.name)
             raise
         meta, spec = cluster["metadata"], cluster["spec"]
+        head_replica = head_key(key.namespace, key.name)
         status: dict[str, Any] = cluster.get("status") or {}
         before = copy.deepcopy(status)
         generation = meta.get("generation")
@@ -199,11 +200,8 @@ class MLClusterReconciler:
             mounted = await mounts(
                 self.store, self.storage, key.namespace, spec.get("volumes") or []
             )
-            head_member = _member(
-                0,
-                node_label(head_key(key.namespace, key.name)),
-                (spec.get("head") or {}).get("resources") or {},
-            )
+            head_resources = (spec.get("head") or {}).get("resources") or {}
+            head_member = _member(0, node_label(head_replica), head_resources)
             groups = [
                 (group, _member(0, f"worker group {group['name']}", group.get("resources") or {}))
                 for group in spec.get("workerGroups") or []
@@ -225,16 +223,10 @@ class MLClusterReconciler:
         if head_scheduling.shortfall:
             await self._stop_all(prefix)
             return await self._pending(cluster, status, before, head_scheduling)
-        self._numbers[head_key(key.namespace, key.name)] = 0
-        head_slot = self.slots.allocate(head_key(key.namespace, key.name))
+        self._numbers[head_replica] = 0
+        head_slot = self.slots.allocate(head_replica)
         head = await self.runtime.ensure(
-            self.launch.head(
-                head_key(key.namespace, key.name),
-                cluster,
-                head_slot,
-                where,
-                head_scheduling.placed[0],
-            )
+            self.launch.head(head_replica, cluster, head_slot, where, head_scheduling.placed[0])
         )
         view: ClusterView | None = None
         unreachable = ""
@@ -245,7 +237,7 @@ class MLClusterReconciler:
             except HeadUnreachable as exc:
                 unreachable = str(exc)
         desired = await self.autoscaler.desired(cluster, status, before, view)
-        wanted = {head_key(key.namespace, key.name)}
+        wanted = {head_replica}
         workers: dict[str, ReplicaStatus | None] = {}
         keys, members, owned = [], [head_member], []
         for position, (group, template) in enumerate(groups):

@@ -22,7 +22,7 @@ from llmos.controllers.raynodes import Slot, head_command, node_env, node_spec, 
 from llmos.runtime.base import ReplicaSpec
 from llmos.runtime.local.sandbox import Confinement
 
-__all__ = ["RayLauncher"]
+__all__ = ["RayLauncher", "Where"]
 
 
 def _on_gpus(resources: dict[str, Any], placed: GPUPlacement | None) -> dict[str, Any]:
