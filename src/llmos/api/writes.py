@@ -155,9 +155,9 @@ async def update(
         obj = validate_object(t.info, wanted)
         if rv:
             obj["metadata"]["resourceVersion"] = rv
-        if dry:  # validated and admitted as for real; the version is checked, nothing stored
-            return respond(request, await _dry_update(state, t, obj, who))
         try:
+            if dry:  # validated and admitted as for real; the version is checked, nothing stored
+                return respond(request, await _dry_update(state, t, obj, who))
             if t.status:
                 saved = await state.store.update_status(t.info.resource, obj)
             else:
